@@ -1,0 +1,368 @@
+"""CustomerActor: what one customer does with one message (a turn).
+
+The actor itself holds no state between turns: the shard gives it the customer's
+`CustomerState`, the actor mutates it and returns the effects (actions to send,
+reminders to set or cancel). The shard saves state and effects together before it acks,
+which is what makes effects survive a crash.
+
+A turn, step by step:
+
+1. drop a duplicate (event id already applied) — redelivery after a crash is normal;
+2. take what must be seen before the event (payment features, time away);
+3. apply the event to the state (`CustomerState.apply`, the same code training replays);
+4. keep the rules for this trigger that can still fire (state-only checks first:
+   conditions evaluated with scores unknown, cooldown, once-per, consent, suppression);
+5. score only the models those rules need (one coalesced call per model per shard tick);
+6. evaluate, pick (every fraud / service rule, the best marketing rule), build actions;
+7. record what fired in the state and derive reminder changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from actors.actions import (
+    Action,
+    CartReminderAction,
+    ContentRecommendationAction,
+    FraudAlertAction,
+    OfferAction,
+    ReengagementAction,
+    WelcomeBackAction,
+    action_id_for,
+    idempotency_key,
+)
+from actors.catalog import OFFERS
+from actors.conditions import UNKNOWN
+from actors.errors import TemplateError
+from actors.events import CardPayment, Event
+from actors.features import features, payment_features
+from actors.offers import RankedOffer, rank_offers
+from actors.rules import REMINDER_PREFIX, Rule, RuleSet
+from actors.scoring import FRAUD, RECOMMENDER, Scorer
+from actors.state import CustomerState
+from actors.templates import render
+from actors.turn_context import Before, LazyContext, build_context
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedAction:
+    """An action a rule wanted but could not build (e.g. a template field is missing)."""
+
+    rule_id: str
+    customer_id: str
+    trigger_event_id: str
+    reason: str
+
+
+@dataclass(slots=True)
+class TurnOutcome:
+    duplicate: bool = False
+    actions: list[Action] = field(default_factory=list)
+    rejected: list[RejectedAction] = field(default_factory=list)
+    reminders_set: list[tuple[str, float]] = field(default_factory=list)
+    reminders_cancelled: list[str] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Trigger:
+    name: str
+    trigger_id: str
+    at: float
+    event: Event | None
+
+
+class CustomerActor:
+    """The behaviour shared by every customer actor: rules, scoring, actions."""
+
+    def __init__(
+        self,
+        rules: RuleSet,
+        scorer: Scorer,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.rules = rules
+        self.scorer = scorer
+        self.clock = clock
+
+    async def on_event(self, customer_id: str, state: CustomerState, event: Event) -> TurnOutcome:
+        # 1. duplicate
+        if state.has_applied(event.event_id):
+            return TurnOutcome(duplicate=True)
+        at = event.ts
+        # 2. before
+        before = _before(state, event)
+        # 3. apply
+        state.apply(event)
+        trigger = _Trigger(event.type, event.event_id, at, event)
+        outcome = await self._run_rules(customer_id, state, trigger, before)
+        # 7. reminders (wall clock: a reminder fires 30 minutes from *now*)
+        now = self.clock()
+        for reminder in self.rules.reminders_cancelled_by(event.type):
+            outcome.reminders_cancelled.append(reminder.spec.kind)
+        for reminder in self.rules.reminders_set_by(event.type):
+            if reminder.condition is None or reminder.condition.evaluate(
+                build_context(customer_id, state, at, event, before, 0.0)
+            ):
+                outcome.reminders_set.append((reminder.spec.kind, now + reminder.spec.after))
+        return outcome
+
+    async def on_reminder(
+        self, customer_id: str, state: CustomerState, kind: str, due_at: float
+    ) -> TurnOutcome:
+        trigger_id = f"reminder.{kind}.{due_at:.3f}"
+        if state.has_applied(trigger_id):
+            return TurnOutcome(duplicate=True)
+        # A reminder has no event time of its own; the customer's clock stands where its
+        # last event left it, plus the time the reminder waited.
+        at = max(state.last_event_at or 0.0, due_at)
+        trigger = _Trigger(REMINDER_PREFIX + kind, trigger_id, at, None)
+        before = Before(days_away=0.0, payment=None)
+        outcome = await self._run_rules(
+            customer_id, state, trigger, before, reminder={"kind": kind, "due_at": due_at}
+        )
+        state._record_applied(trigger_id)
+        return outcome
+
+    async def _run_rules(
+        self,
+        customer_id: str,
+        state: CustomerState,
+        trigger: _Trigger,
+        before: Before,
+        reminder: dict[str, Any] | None = None,
+    ) -> TurnOutcome:
+        outcome = TurnOutcome()
+        rules = self.rules.for_trigger(trigger.name)
+        if not rules:
+            return outcome
+        policy = self.rules.policy
+        context = build_context(
+            customer_id,
+            state,
+            trigger.at,
+            trigger.event,
+            before,
+            policy.suppress_marketing_after_fraud,
+        )
+        if reminder is not None:
+            context.set("reminder", reminder)
+        context.set("rule", {})
+        # 4. state-only filtering, scores unknown
+        context.set("scores", UNKNOWN)
+        context.set("offer", UNKNOWN)
+        candidates = [r for r in rules if self._may_fire(r, state, trigger, context)]
+        if not candidates:
+            return outcome
+        # 5. score what the candidates need
+        needed: set[str] = set()
+        for rule in candidates:
+            needed |= rule.models
+        scores, versions, best = await self._score(needed, state, trigger, before)
+        outcome.scores = scores
+        score_view: dict[str, Any] = dict(scores)
+        if best is not None:
+            score_view["offer"] = best.offer_id
+            score_view["offer_category"] = best.category
+        context.set("scores", score_view)
+        context.set("offer", _offer_view(best))
+        # 6. evaluate and pick
+        marketing_left = policy.max_marketing_per_trigger
+        for rule in candidates:
+            if rule.condition is not None and not rule.condition.evaluate(context):
+                continue
+            if rule.spec.kind == "marketing":
+                if marketing_left <= 0:
+                    continue
+                marketing_left -= 1
+            context.set("rule", {"id": rule.id, "campaign": rule.spec.action.campaign})
+            try:
+                action = self._build_action(
+                    rule, customer_id, state, trigger, context, scores, versions, best
+                )
+            except (TemplateError, ValidationError) as error:
+                outcome.rejected.append(
+                    RejectedAction(rule.id, customer_id, trigger.trigger_id, str(error))
+                )
+                continue
+            outcome.actions.append(action)
+            state.mark_fired(rule.id, trigger.at)
+            if rule.spec.kind == "fraud":
+                state.fraud_alert_at = trigger.at
+        return outcome
+
+    def _may_fire(
+        self, rule: Rule, state: CustomerState, trigger: _Trigger, context: LazyContext
+    ) -> bool:
+        spec = rule.spec
+        if spec.kind == "marketing":
+            customer = context["customer"]
+            if not customer["consent_marketing"] or customer["marketing_suppressed"]:
+                return False
+        fired = (state.fired or {}).get(spec.id)
+        if fired is not None:
+            fired_at, fired_session = fired
+            if spec.once_per == "customer":
+                return False
+            if spec.once_per == "session" and fired_session == state.session_index:
+                return False
+            if spec.cooldown is not None and trigger.at - fired_at < spec.cooldown:
+                return False
+        if rule.condition is None:
+            return True
+        return rule.condition.evaluate_partial(context) is not False
+
+    async def _score(
+        self, needed: set[str], state: CustomerState, trigger: _Trigger, before: Before
+    ) -> tuple[dict[str, float], dict[str, str], RankedOffer | None]:
+        scores: dict[str, float] = {}
+        versions: dict[str, str] = {}
+        best: RankedOffer | None = None
+        if FRAUD in needed and before.payment is not None:
+            (fraud,) = await self.scorer.score(FRAUD, [before.payment])
+            scores["fraud"] = fraud.values[0]
+            versions[FRAUD] = fraud.version
+        if RECOMMENDER in needed:
+            customer = features(state, trigger.at)
+            (recommended,) = await self.scorer.score(RECOMMENDER, [customer])
+            versions[RECOMMENDER] = recommended.version
+            ranked = rank_offers(customer, recommended.values, k=1)
+            if ranked:
+                best = ranked[0]
+                scores["offer_p"] = best.probability
+                scores["offer_value"] = best.expected_value
+        return scores, versions, best
+
+    def _build_action(
+        self,
+        rule: Rule,
+        customer_id: str,
+        state: CustomerState,
+        trigger: _Trigger,
+        context: LazyContext,
+        scores: dict[str, float],
+        versions: dict[str, str],
+        best: RankedOffer | None,
+    ) -> Action:
+        spec = rule.spec.action
+        key = idempotency_key(customer_id, rule.id, trigger.trigger_id)
+        common: dict[str, Any] = {
+            "action_id": action_id_for(key),
+            "idempotency_key": key,
+            "customer_id": customer_id,
+            "rule_id": rule.id,
+            "kind": rule.spec.kind,
+            "channel": spec.channel,
+            "sink": spec.sink,
+            "campaign": spec.campaign,
+            "trigger_event_id": trigger.trigger_id,
+            "trigger": trigger.name,
+            "event_time": datetime.fromtimestamp(trigger.at, UTC),
+            "created_at": datetime.fromtimestamp(self.clock(), UTC),
+            "message": render(spec.template, context) if spec.template else None,
+            "scores": {k: round(v, 6) for k, v in scores.items()},
+            "model_versions": versions,
+            "payload": {
+                k: render(v, context) if isinstance(v, str) else v for k, v in spec.payload.items()
+            },
+        }
+        event = trigger.event
+        if spec.type == "offer":
+            if best is None:
+                raise TemplateError(spec.template or "", "scores.offer")
+            return OfferAction(
+                **common,
+                offer_id=best.offer_id,
+                offer_title=best.title,
+                expected_value=round(best.expected_value, 4),
+            )
+        if spec.type == "fraud_alert":
+            assert isinstance(event, CardPayment)  # rules validation guarantees it
+            return FraudAlertAction(
+                **common,
+                payment_id=event.payment_id,
+                amount=event.amount,
+                merchant=event.merchant,
+                country=event.country,
+                severity=_severity(scores.get("fraud", 0.0)),
+                reasons=_fraud_reasons(context),
+            )
+        if spec.type == "cart_reminder":
+            cart = context["cart"]
+            return CartReminderAction(
+                **common,
+                cart_items=cart["items"],
+                cart_value=cart["value"],
+                products=tuple(cart["products"]),
+            )
+        if spec.type == "content_recommendation":
+            genre = getattr(event, "genre", None) or state.top_affinity(trigger.at) or "drama"
+            return ContentRecommendationAction(
+                **common, genre=genre, recent_content=tuple(state.session_content or ())
+            )
+        if spec.type == "welcome_back":
+            return WelcomeBackAction(
+                **common,
+                days_away=round(context["customer"]["days_away"], 2),
+                offer_id=best.offer_id if best else None,
+            )
+        return ReengagementAction(
+            **common,
+            days_inactive=round((self.clock() - (state.last_event_at or self.clock())) / 86_400, 2),
+        )
+
+
+def _before(state: CustomerState, event: Event) -> Before:
+    last = state.last_event_at
+    days_away = max(0.0, (event.ts - last) / 86_400.0) if last is not None else 0.0
+    payment = payment_features(state, event) if isinstance(event, CardPayment) else None
+    return Before(days_away=days_away, payment=payment)
+
+
+def _offer_view(best: RankedOffer | None) -> dict[str, Any] | None:
+    if best is None:
+        return None
+    return {
+        "offer_id": best.offer_id,
+        "title": best.title,
+        "p": best.probability,
+        "expected_value": best.expected_value,
+        "category": best.category,
+    }
+
+
+def _severity(score: float) -> str:
+    return "high" if score >= 0.9 else "medium" if score >= 0.7 else "low"
+
+
+def _fraud_reasons(context: LazyContext) -> tuple[str, ...]:
+    if "payment" not in context:
+        return ()
+    p = context["payment"]
+    reasons = []
+    if p["new_country"]:
+        reasons.append("new country")
+    if p["new_device"]:
+        reasons.append("new device")
+    if p["payments_1h"] >= 3:
+        reasons.append(f"{int(p['payments_1h'])} payments in the last hour")
+    if p["amount_vs_usual"] >= 2.0:
+        reasons.append("amount far above usual")
+    if p["dormant_days_log"] >= 4.0:
+        reasons.append("first payment after a long dormancy")
+    if p["risky_merchant"]:
+        reasons.append("high-risk merchant category")
+    return tuple(reasons)
+
+
+__all__ = ["OFFERS", "CustomerActor", "RejectedAction", "TurnOutcome"]

@@ -1,0 +1,416 @@
+"""A small, safe condition language for rules.
+
+    session.category_views >= 3 and scores.offer_p > 0.2
+    payment.new_country == 1 or event.amount > 5 * customer.usual_amount
+    event.category in ["electronics", "home"] and not customer.marketing_suppressed
+
+Expressions are parsed once, when the rules file loads, into a tree of tuples, and
+evaluated against plain dicts. Nothing is ever passed to `eval`, no attribute of a Python
+object is reachable, and the only functions are the few listed in `FUNCTIONS`. A missing
+field evaluates to null, and any comparison with null is false, so a rule about a field
+an event does not carry simply does not fire.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from actors.errors import ConditionSyntaxError
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<number>\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)
+  | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+  | (?P<op>==|!=|<=|>=|<|>|\+|-|\*|/|%|\(|\)|\[|\]|,|\.)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+    """,
+    re.VERBOSE,
+)
+_KEYWORDS = {"and", "or", "not", "in", "true", "false", "null"}
+
+Node = tuple[Any, ...]
+
+
+class _Unknown:
+    """A value not computed yet (model scores before scoring). Propagates like SQL NULL
+    in three-valued logic: `False and UNKNOWN` is False, `True and UNKNOWN` is UNKNOWN."""
+
+    _instance: _Unknown | None = None
+
+    def __new__(cls) -> _Unknown:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN: Any = _Unknown()
+
+
+def _safe_len(value: Any) -> Any:
+    return len(value) if isinstance(value, str | list | tuple | dict) else None
+
+
+def _numeric(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapped(*args: Any) -> Any:
+        if any(not isinstance(a, int | float) or isinstance(a, bool) for a in args):
+            return None
+        return fn(*args)
+
+    return wrapped
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "len": _safe_len,
+    "min": _numeric(min),
+    "max": _numeric(max),
+    "abs": _numeric(abs),
+    "has": lambda value: value is not None,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    kind: str
+    text: str
+    pos: int
+
+
+def _tokenize(source: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    pos = 0
+    while pos < len(source):
+        match = _TOKEN.match(source, pos)
+        if match is None:
+            raise ConditionSyntaxError(source, pos, f"unexpected character {source[pos]!r}")
+        kind = match.lastgroup or ""
+        text = match.group()
+        if kind != "ws":
+            if kind == "name" and text in _KEYWORDS:
+                kind = text
+            tokens.append(_Token(kind, text, pos))
+        pos = match.end()
+    tokens.append(_Token("end", "", len(source)))
+    return tokens
+
+
+class _Parser:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.tokens = _tokenize(source)
+        self.i = 0
+
+    def _peek(self) -> _Token:
+        return self.tokens[self.i]
+
+    def _next(self) -> _Token:
+        token = self.tokens[self.i]
+        self.i += 1
+        return token
+
+    def _accept(self, *texts: str) -> _Token | None:
+        token = self._peek()
+        if token.text in texts and token.kind not in ("string", "end"):
+            self.i += 1
+            return token
+        return None
+
+    def _expect(self, text: str) -> None:
+        if self._accept(text) is None:
+            token = self._peek()
+            raise ConditionSyntaxError(
+                self.source, token.pos, f"expected {text!r}, found {token.text or 'end'!r}"
+            )
+
+    def parse(self) -> Node:
+        node = self._or()
+        token = self._peek()
+        if token.kind != "end":
+            raise ConditionSyntaxError(self.source, token.pos, f"unexpected {token.text!r}")
+        return node
+
+    def _or(self) -> Node:
+        node = self._and()
+        while self._accept("or"):
+            node = ("or", node, self._and())
+        return node
+
+    def _and(self) -> Node:
+        node = self._not()
+        while self._accept("and"):
+            node = ("and", node, self._not())
+        return node
+
+    def _not(self) -> Node:
+        if self._accept("not"):
+            return ("not", self._not())
+        return self._comparison()
+
+    def _comparison(self) -> Node:
+        left = self._sum()
+        token = self._peek()
+        if token.kind == "op" and token.text in ("==", "!=", "<", "<=", ">", ">="):
+            self.i += 1
+            return ("cmp", token.text, left, self._sum())
+        if token.kind == "in":
+            self.i += 1
+            return ("in", left, self._sum())
+        if token.kind == "not" and self.tokens[self.i + 1].kind == "in":
+            self.i += 2
+            return ("not", ("in", left, self._sum()))
+        return left
+
+    def _sum(self) -> Node:
+        node = self._term()
+        while (token := self._accept("+", "-")) is not None:
+            node = ("arith", token.text, node, self._term())
+        return node
+
+    def _term(self) -> Node:
+        node = self._unary()
+        while (token := self._accept("*", "/", "%")) is not None:
+            node = ("arith", token.text, node, self._unary())
+        return node
+
+    def _unary(self) -> Node:
+        if self._accept("-"):
+            return ("neg", self._unary())
+        return self._atom()
+
+    def _atom(self) -> Node:
+        token = self._next()
+        if token.kind == "number":
+            number = float(token.text)
+            return (
+                "const",
+                int(number) if number.is_integer() and "." not in token.text else number,
+            )
+        if token.kind == "string":
+            return ("const", _unquote(token.text))
+        if token.kind in ("true", "false", "null"):
+            return ("const", {"true": True, "false": False, "null": None}[token.kind])
+        if token.text == "(" and token.kind == "op":
+            node = self._or()
+            self._expect(")")
+            return node
+        if token.text == "[" and token.kind == "op":
+            items: list[Node] = []
+            if not self._accept("]"):
+                items.append(self._or())
+                while self._accept(","):
+                    items.append(self._or())
+                self._expect("]")
+            return ("list", tuple(items))
+        if token.kind == "name":
+            if self._peek().text == "(" and self._peek().kind == "op":
+                if token.text not in FUNCTIONS:
+                    raise ConditionSyntaxError(
+                        self.source, token.pos, f"unknown function {token.text!r}"
+                    )
+                self.i += 1
+                args: list[Node] = []
+                if not self._accept(")"):
+                    args.append(self._or())
+                    while self._accept(","):
+                        args.append(self._or())
+                    self._expect(")")
+                return ("call", token.text, tuple(args))
+            return self._path(token)
+        raise ConditionSyntaxError(self.source, token.pos, f"unexpected {token.text or 'end'!r}")
+
+    def _path(self, first: _Token) -> Node:
+        parts: list[Any] = [first.text]
+        while True:
+            if self._accept("."):
+                token = self._next()
+                if token.kind not in ("name", "true", "false", "null", "in", "and", "or", "not"):
+                    raise ConditionSyntaxError(self.source, token.pos, "expected a field name")
+                parts.append(token.text)
+            elif self._peek().text == "[" and self._peek().kind == "op":
+                self.i += 1
+                parts.append(self._or())
+                self._expect("]")
+            else:
+                return ("path", tuple(parts))
+
+
+def _unquote(text: str) -> str:
+    body = text[1:-1]
+    return re.sub(r"\\(.)", r"\1", body)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A parsed condition. `roots` and `paths` let rule validation check every field."""
+
+    source: str
+    tree: Node
+
+    def evaluate(self, context: Mapping[str, Any]) -> bool:
+        return _truthy(_eval(self.tree, context))
+
+    def evaluate_partial(self, context: Mapping[str, Any]) -> bool | None:
+        """True, False, or None when the answer depends on a root set to `UNKNOWN`.
+
+        Lets the actor skip scoring when a rule is already false on what it knows.
+        """
+        value = _eval(self.tree, context)
+        return None if value is UNKNOWN else _truthy(value)
+
+    @property
+    def paths(self) -> list[tuple[str, ...]]:
+        """Every constant dotted path the condition reads, e.g. ("scores", "fraud")."""
+        found: list[tuple[str, ...]] = []
+        _collect_paths(self.tree, found)
+        return found
+
+
+def parse_condition(source: str) -> Condition:
+    return Condition(source, _Parser(source).parse())
+
+
+def _collect_paths(node: Node, found: list[tuple[str, ...]]) -> None:
+    kind = node[0]
+    if kind == "path":
+        prefix: list[str] = []
+        for part in node[1]:
+            if isinstance(part, str):
+                prefix.append(part)
+            else:
+                _collect_paths(part, found)
+                break
+        found.append(tuple(prefix))
+    elif kind in ("or", "and", "in"):
+        _collect_paths(node[1], found)
+        _collect_paths(node[2], found)
+    elif kind in ("cmp", "arith"):
+        _collect_paths(node[2], found)
+        _collect_paths(node[3], found)
+    elif kind in ("not", "neg"):
+        _collect_paths(node[1], found)
+    elif kind == "list":
+        for item in node[1]:
+            _collect_paths(item, found)
+    elif kind == "call":
+        for arg in node[2]:
+            _collect_paths(arg, found)
+
+
+def resolve_path(context: Mapping[str, Any], parts: tuple[Any, ...]) -> Any:
+    """Follow a path through dicts and lists only; anything missing is None."""
+    value: Any = context
+    for part in parts:
+        if value is UNKNOWN:
+            return UNKNOWN
+        if isinstance(value, Mapping):
+            value = value.get(part) if isinstance(part, str) else None
+        elif (
+            isinstance(value, list | tuple) and isinstance(part, int) and not isinstance(part, bool)
+        ):
+            value = value[part] if -len(value) <= part < len(value) else None
+        else:
+            return None
+        if value is None:
+            return None
+    return value
+
+
+def _truthy(value: Any) -> bool:
+    return bool(value) if value is not None else False
+
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "==": lambda a, b: bool(a == b),
+    "!=": lambda a, b: bool(a != b),
+    "<": lambda a, b: bool(a < b),
+    "<=": lambda a, b: bool(a <= b),
+    ">": lambda a, b: bool(a > b),
+    ">=": lambda a, b: bool(a >= b),
+}
+
+
+def _eval(node: Node, context: Mapping[str, Any]) -> Any:
+    kind = node[0]
+    if kind == "const":
+        return node[1]
+    if kind == "path":
+        parts = tuple(p if isinstance(p, str) else _eval(p, context) for p in node[1])
+        if any(p is UNKNOWN for p in parts):
+            return UNKNOWN
+        return resolve_path(context, parts)
+    if kind in ("and", "or"):
+        # Short-circuit on a decisive side, whichever side it is.
+        decisive = kind == "or"
+        left = _eval(node[1], context)
+        if left is not UNKNOWN and _truthy(left) is decisive:
+            return decisive
+        right = _eval(node[2], context)
+        if right is not UNKNOWN and _truthy(right) is decisive:
+            return decisive
+        return UNKNOWN if UNKNOWN in (left, right) else not decisive
+    if kind == "not":
+        value = _eval(node[1], context)
+        return UNKNOWN if value is UNKNOWN else not _truthy(value)
+    if kind == "list":
+        items = [_eval(item, context) for item in node[1]]
+        return UNKNOWN if any(i is UNKNOWN for i in items) else items
+    if kind == "call":
+        args = [_eval(arg, context) for arg in node[2]]
+        return UNKNOWN if any(a is UNKNOWN for a in args) else FUNCTIONS[node[1]](*args)
+    if kind == "neg":
+        value = _eval(node[1], context)
+        if value is UNKNOWN:
+            return UNKNOWN
+        return -value if _is_number(value) else None
+    if kind == "in":
+        needle, haystack = _eval(node[1], context), _eval(node[2], context)
+        if needle is UNKNOWN or haystack is UNKNOWN:
+            return UNKNOWN
+        if isinstance(haystack, str):
+            return isinstance(needle, str) and needle in haystack
+        if isinstance(haystack, list | tuple | dict):
+            return needle in haystack
+        return False
+    left, right = _eval(node[2], context), _eval(node[3], context)
+    if left is UNKNOWN or right is UNKNOWN:
+        return UNKNOWN
+    if kind == "cmp":
+        return _compare(node[1], left, right)
+    if kind == "arith":
+        return _arith(node[1], left, right)
+    raise AssertionError(f"unknown node {kind}")
+
+
+def _compare(op: str, left: Any, right: Any) -> bool:
+    if op not in ("==", "!=") and (left is None or right is None):
+        return False
+    try:
+        return _COMPARE[op](left, right)
+    except TypeError:
+        return False
+
+
+def _arith(op: str, left: Any, right: Any) -> Any:
+    if not _is_number(left) or not _is_number(right):
+        return None
+    if op in ("/", "%") and right == 0:
+        return None
+    if op == "+":
+        return left + right
+    if op == "-":
+        return left - right
+    if op == "*":
+        return left * right
+    if op == "/":
+        return left / right
+    return left % right
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

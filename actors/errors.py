@@ -1,0 +1,135 @@
+"""Errors raised by engage. One root, fields instead of formatted strings.
+
+Library errors (redis, kafka-python, Ray) are translated into these at the adapter that
+calls the library, so callers never need to know which client sits underneath.
+"""
+
+from __future__ import annotations
+
+
+class EngageError(Exception):
+    """Root of every error engage raises on purpose."""
+
+    def __str__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({fields})"
+
+
+class ConfigError(EngageError):
+    """A setting is missing or wrong. `setting` is the ENGAGE_* name the user can fix."""
+
+    def __init__(self, setting: str, reason: str) -> None:
+        self.setting = setting
+        self.reason = reason
+
+
+class MissingBinaryError(EngageError):
+    """An embedded server binary is not installed. `package` is the pip package providing it."""
+
+    def __init__(self, binary: str, package: str) -> None:
+        self.binary = binary
+        self.package = package
+
+
+class InvalidEventError(EngageError):
+    """An event failed validation. `reason` names the field(s) at fault."""
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        self.reason = reason
+        self.field = field
+
+
+class InvalidCustomerIdError(EngageError):
+    def __init__(self, customer_id: str) -> None:
+        self.customer_id = customer_id
+
+
+class VersionConflictError(EngageError):
+    """Compare-and-set failed: another host wrote this customer's state first."""
+
+    def __init__(self, customer_id: str, expected: int, actual: int) -> None:
+        self.customer_id = customer_id
+        self.expected = expected
+        self.actual = actual
+
+
+class StoreUnavailableError(EngageError):
+    """The state store (Redis) could not be reached."""
+
+    def __init__(self, operation: str, cause: str) -> None:
+        self.operation = operation
+        self.cause = cause
+
+
+class ScorerUnavailableError(EngageError):
+    """The model scorer could not answer; the batch is retried, never half-applied."""
+
+    def __init__(self, model: str, cause: str) -> None:
+        self.model = model
+        self.cause = cause
+
+
+class RuleError(EngageError):
+    """A rule in a rules file is invalid. `rule` and `field` point at the fault."""
+
+    def __init__(self, rule: str, field: str, reason: str) -> None:
+        self.rule = rule
+        self.field = field
+        self.reason = reason
+
+
+class ConditionSyntaxError(EngageError):
+    def __init__(self, expression: str, position: int, reason: str) -> None:
+        self.expression = expression
+        self.position = position
+        self.reason = reason
+
+
+class TemplateError(EngageError):
+    """An action template refers to a field the context does not have."""
+
+    def __init__(self, template: str, field: str) -> None:
+        self.template = template
+        self.field = field
+
+
+class SinkError(EngageError):
+    """A sink could not deliver an action; `retryable` says whether trying again may help."""
+
+    def __init__(self, sink: str, reason: str, retryable: bool = True) -> None:
+        self.sink = sink
+        self.reason = reason
+        self.retryable = retryable
+
+
+class ModelError(EngageError):
+    """A model cannot be used: unknown, unsafe artifact, or trained for other features."""
+
+    def __init__(self, model: str, reason: str, version: int | None = None) -> None:
+        self.model = model
+        self.version = version
+        self.reason = reason
+
+
+class FeatureVersionMismatchError(ModelError):
+    def __init__(self, model: str, version: int, model_features: int, code_features: int) -> None:
+        super().__init__(
+            model,
+            f"trained on feature spec v{model_features}, running code has v{code_features}",
+            version,
+        )
+        self.model_features = model_features
+        self.code_features = code_features
+
+
+class ShardUnavailableError(EngageError):
+    def __init__(self, shard: int, cause: str) -> None:
+        self.shard = shard
+        self.cause = cause
+
+
+class ContentionError(EngageError):
+    """A customer's state kept changing under us (another host writing); batch retried."""
+
+    def __init__(self, customer_ids: list[str]) -> None:
+        self.customer_ids = customer_ids

@@ -1,0 +1,254 @@
+"""Customer events: the only input of a customer actor.
+
+Every source (Kafka, the HTTP API, Segment-compatible SDKs, the tracking pixel, the
+synthetic generator, historical datasets) produces these models, so live traffic, replays
+and training all pass the same validation.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from actors.errors import InvalidCustomerIdError, InvalidEventError
+
+SCHEMA_VERSION: Literal[1] = 1
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@\-]{0,127}$"
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:@-")
+ANON_PREFIX = "anon:"
+
+Id = Annotated[str, Field(pattern=ID_PATTERN)]
+Category = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_\-]+$")]
+Money = Annotated[float, Field(ge=0, le=10_000_000)]
+
+
+def validate_customer_id(customer_id: str) -> str:
+    """Return the id if it is a well-formed actor id (customer or `anon:` visitor)."""
+    bare = customer_id.removeprefix(ANON_PREFIX)
+    if not 0 < len(bare) <= 128 or not _ID_CHARS.issuperset(bare) or bare[0] in "_.:@-":
+        raise InvalidCustomerIdError(customer_id)
+    return customer_id
+
+
+class EventContext(BaseModel):
+    """Where the event came from; used by fraud features and quiet hours."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    device_id: Annotated[str, Field(max_length=128)] | None = None
+    ip: Annotated[str, Field(max_length=64)] | None = None
+    user_agent: Annotated[str, Field(max_length=512)] | None = None
+    timezone: Annotated[str, Field(max_length=64)] | None = None
+    channel: Literal["web", "app", "pos", "email", "call_center", "atm"] | None = None
+
+
+class _EventBase(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: Id
+    customer_id: Id | None = None
+    anonymous_id: Id | None = None
+    # Event time: sessions, windows and features use it, never the arrival time.
+    timestamp: datetime
+    context: EventContext | None = None
+
+    @field_validator("timestamp")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        # SDKs that send naive times mean UTC; keeping every time aware avoids silent shifts.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+    @model_validator(mode="after")
+    def _has_identity(self) -> _EventBase:
+        if self.customer_id is None and self.anonymous_id is None:
+            raise ValueError("customer_id or anonymous_id is required")
+        return self
+
+    @property
+    def actor_id(self) -> str:
+        """The identity whose actor handles this event: the customer if known."""
+        if self.customer_id is not None:
+            return self.customer_id
+        return ANON_PREFIX + str(self.anonymous_id)
+
+    @property
+    def ts(self) -> float:
+        return self.timestamp.timestamp()
+
+
+class PageView(_EventBase):
+    type: Literal["page_view"] = "page_view"
+    url: Annotated[str, Field(max_length=2048)] = "/"
+    category: Category | None = None
+    title: Annotated[str, Field(max_length=512)] | None = None
+
+
+class ProductView(_EventBase):
+    type: Literal["product_view"] = "product_view"
+    product_id: Id
+    category: Category
+    price: Money
+
+
+class CartAdd(_EventBase):
+    type: Literal["cart_add"] = "cart_add"
+    product_id: Id
+    category: Category
+    price: Money
+    quantity: Annotated[int, Field(ge=1, le=1000)] = 1
+
+
+class CartRemove(_EventBase):
+    type: Literal["cart_remove"] = "cart_remove"
+    product_id: Id
+    quantity: Annotated[int, Field(ge=1, le=1000)] = 1
+
+
+class LineItem(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    product_id: Id
+    category: Category
+    price: Money
+    quantity: Annotated[int, Field(ge=1, le=1000)] = 1
+
+
+class Purchase(_EventBase):
+    type: Literal["purchase"] = "purchase"
+    order_id: Id
+    items: Annotated[tuple[LineItem, ...], Field(max_length=500)] = ()
+    total: Money
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+
+
+class Login(_EventBase):
+    type: Literal["login"] = "login"
+    method: Literal["password", "sso", "biometric", "otp"] = "password"
+    success: bool = True
+
+
+class CardPayment(_EventBase):
+    type: Literal["card_payment"] = "card_payment"
+    payment_id: Id
+    amount: Money
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    merchant: Annotated[str, Field(min_length=1, max_length=128)]
+    merchant_category: Category = "general"
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    device_id: Annotated[str, Field(max_length=128)] | None = None
+    card_present: bool = False
+
+
+class ContentView(_EventBase):
+    type: Literal["content_view"] = "content_view"
+    content_id: Id
+    genre: Category
+    duration_s: Annotated[float, Field(ge=0, le=86_400)] = 0.0
+    completion: Annotated[float, Field(ge=0, le=1)] = 0.0
+
+
+class Identify(_EventBase):
+    """Traits the customer gave us: consent, time zone, contact address."""
+
+    type: Literal["identify"] = "identify"
+    email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    timezone: Annotated[str, Field(max_length=64)] | None = None
+    consent_marketing: bool | None = None
+    traits: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+
+class OfferFeedback(_EventBase):
+    """What happened to an offer we sent: shown, clicked, converted."""
+
+    type: Literal["offer_feedback"] = "offer_feedback"
+    outcome: Literal["shown", "clicked", "converted"]
+    offer_id: Id
+    action_id: Id | None = None
+    value: Money = 0.0
+
+
+Event = Annotated[
+    PageView
+    | ProductView
+    | CartAdd
+    | CartRemove
+    | Purchase
+    | Login
+    | CardPayment
+    | ContentView
+    | Identify
+    | OfferFeedback,
+    Field(discriminator="type"),
+]
+EVENT_TYPES: tuple[str, ...] = (
+    "page_view",
+    "product_view",
+    "cart_add",
+    "cart_remove",
+    "purchase",
+    "login",
+    "card_payment",
+    "content_view",
+    "identify",
+    "offer_feedback",
+)
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming each field at fault, for dead letters and HTTP answers."""
+    parts = []
+    for item in error.errors(include_url=False)[:5]:
+        parts.append(f"{field_path(item['loc']) or '<root>'}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """`('card_payment', 'amount')` -> `amount`: the union's tag is not a field."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in EVENT_TYPES:
+        parts = parts[1:]
+    return ".".join(parts)
+
+
+def _invalid(error: ValidationError) -> InvalidEventError:
+    first = error.errors(include_url=False)[0]
+    return InvalidEventError(describe_validation_error(error), field_path(first["loc"]))
+
+
+def parse_event(raw: bytes | str) -> Event:
+    """Validate one JSON event, raising `InvalidEventError` that names the field at fault."""
+    try:
+        return EVENT_ADAPTER.validate_json(raw)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        raise InvalidEventError(
+            describe_validation_error(error), field_path(first["loc"])
+        ) from None
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    try:
+        return EVENT_ADAPTER.validate_python(data)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        raise InvalidEventError(
+            describe_validation_error(error), field_path(first["loc"])
+        ) from None
+
+
+def event_to_json(event: Event) -> bytes:
+    return event.model_dump_json(exclude_none=True).encode()

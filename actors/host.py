@@ -1,0 +1,442 @@
+"""ShardHost: hosts many virtual customer actors in one process.
+
+This is the Ray-free core of a `CustomerShard` (actors.shard wraps it in a Ray actor). It
+activates customers from the store on their first message, runs their turns one at a time
+per customer and concurrently across customers, saves state and effects before it acks,
+and passivates customers that are idle or least recently used.
+
+Checkpoint order for a batch (`process`):
+
+1. parse the batch and group events by customer, keeping their order;
+2. lock the batch's customers (sorted order, so concurrent batches cannot deadlock);
+3. activate the ones not live, with one store round trip for all of them;
+4. run each customer's events in order, customers concurrently; scoring requests of
+   concurrent turns travel together;
+5. commit every changed customer's state, outbox actions and reminders in one pipeline,
+   compare-and-set on each state's version; a conflict means another host wrote: reload
+   that customer and run its events again (applied-event ids make that idempotent);
+6. hand the saved actions to the dispatcher (waits when its queue is full);
+7. release the locks and ack: only now may ingest commit the offsets.
+
+If anything fails before step 5 completes, the batch's customers are dropped from memory
+(their unsaved changes with them) and the error goes to ingest, which retries the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.actions import action_to_json
+from actors.actor import CustomerActor, RejectedAction, TurnOutcome
+from actors.config import ActorConfig
+from actors.errors import ContentionError, EngageError, InvalidEventError
+from actors.events import Event, parse_event
+from actors.features import feature_dict, features
+from actors.metrics import Histogram
+from actors.outbox import Dispatcher
+from actors.slots import slot_of
+from actors.state import CustomerState
+from actors.store import Commit, OutboxEntry, StateStore
+from actors.turn_context import cart_view, customer_view, session_view
+
+log = logging.getLogger(__name__)
+
+MAX_CONFLICT_RETRIES = 5
+
+
+@dataclass(slots=True)
+class _Live:
+    state: CustomerState
+    version: int
+    last_used: float
+
+
+@dataclass
+class BatchResult:
+    """What a shard tells ingest about one batch."""
+
+    processed: int = 0
+    duplicates: int = 0
+    actions: int = 0
+    # (index in the batch, reason): events that failed; ingest dead-letters them.
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    rejected_actions: list[RejectedAction] = field(default_factory=list)
+
+
+@dataclass
+class _CustomerWork:
+    customer_id: str
+    slot: int
+    events: list[tuple[int, Event]]
+    outcomes: list[TurnOutcome] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    # Actions as committed to the outbox: (idempotency key, json), serialised once.
+    saved_actions: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+class ShardHost:
+    def __init__(
+        self,
+        shard_id: int,
+        config: ActorConfig,
+        store: StateStore,
+        actor: CustomerActor,
+        dispatcher: Dispatcher,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.shard_id = shard_id
+        self.config = config
+        self.store = store
+        self.actor = actor
+        self.dispatcher = dispatcher
+        self.clock = clock
+        self.live: OrderedDict[str, _Live] = OrderedDict()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._lock_users: Counter[str] = Counter()
+        self.owned_slots: set[int] = set()
+        self.stats: Counter[str] = Counter()
+        self.turn_ms = Histogram()
+        self.batch_ms = Histogram()
+        self.mailbox = 0
+        self.by_type: Counter[str] = Counter()
+
+    # ---- ingest path ---------------------------------------------------------------
+
+    async def process(self, raw_events: Sequence[bytes]) -> BatchResult:
+        started = time.perf_counter()
+        result = BatchResult()
+        # 1. parse and group
+        work: dict[str, _CustomerWork] = {}
+        for index, raw in enumerate(raw_events):
+            try:
+                event = parse_event(raw)
+            except InvalidEventError as error:
+                result.rejected.append((index, error.reason))
+                continue
+            customer_id = event.actor_id
+            item = work.get(customer_id)
+            if item is None:
+                slot = slot_of(customer_id, self.config.slots)
+                item = work[customer_id] = _CustomerWork(customer_id, slot, [])
+            item.events.append((index, event))
+        self.mailbox += len(raw_events)
+        try:
+            await self._run_locked(list(work.values()), result)
+        finally:
+            self.mailbox -= len(raw_events)
+        self.batch_ms.observe((time.perf_counter() - started) * 1000)
+        self.stats["batches"] += 1
+        return result
+
+    async def _run_locked(self, work: list[_CustomerWork], result: BatchResult) -> None:
+        ids = sorted(w.customer_id for w in work)
+        # 2. lock
+        locks = [self._lock(cid) for cid in ids]
+        acquired: list[asyncio.Lock] = []
+        try:
+            for lock in locks:
+                await lock.acquire()
+                acquired.append(lock)
+            await self._run(work, result)
+        except BaseException:
+            for cid in ids:
+                self._evict(cid)
+            raise
+        finally:
+            for lock in acquired:
+                lock.release()
+            for cid in ids:
+                self._unlock(cid)
+
+    async def _run(self, work: list[_CustomerWork], result: BatchResult) -> None:
+        pending = work
+        for _attempt in range(MAX_CONFLICT_RETRIES):
+            # 3. activate
+            await self._activate([(w.slot, w.customer_id) for w in pending])
+            # 4. turns
+            finished = await asyncio.gather(
+                *(self._turns(w) for w in pending), return_exceptions=True
+            )
+            retry: list[_CustomerWork] = []
+            for w, outcome in zip(pending, finished, strict=True):
+                if isinstance(outcome, _PoisonEventError):
+                    # Start this customer again from its saved state, without the event
+                    # that broke its turn (it is dead-lettered with the reason).
+                    self._evict(w.customer_id)
+                    w.outcomes.clear()
+                    w.events = [(i, e) for i, e in w.events if i not in w.failed]
+                    retry.append(w)
+                elif isinstance(outcome, BaseException):
+                    raise outcome
+            # 5. commit
+            conflicted = await self._commit([w for w in pending if w not in retry])
+            self.stats["conflicts"] += len(conflicted)
+            for w in conflicted:
+                self._evict(w.customer_id)
+                w.outcomes.clear()
+            pending = retry + conflicted
+            if not pending:
+                break
+        else:
+            raise ContentionError([w.customer_id for w in pending])
+        entries: list[OutboxEntry] = []
+        for w in work:
+            for index, reason in w.failed.items():
+                result.rejected.append((index, reason))
+            for turn in w.outcomes:
+                if turn.duplicate:
+                    result.duplicates += 1
+                    continue
+                result.processed += 1
+                result.rejected_actions.extend(turn.rejected)
+                for action in turn.actions:
+                    self.by_type[action.type] += 1
+            entries += [OutboxEntry(w.slot, key, raw) for key, raw in w.saved_actions]
+        result.actions = len(entries)
+        self.stats["events"] += result.processed
+        self.stats["duplicates"] += result.duplicates
+        self.stats["actions"] += result.actions
+        # 6. dispatch (backpressure: waits while the sink queue is full)
+        await self.dispatcher.submit(entries)
+
+    async def _turns(self, w: _CustomerWork) -> None:
+        live = self.live[w.customer_id]
+        for index, event in w.events:
+            started = time.perf_counter()
+            try:
+                outcome = await self.actor.on_event(w.customer_id, live.state, event)
+            except EngageError:
+                raise
+            except Exception as error:  # a poison event must not take the customer down
+                log.exception("turn failed for %s", w.customer_id)
+                w.failed[index] = f"turn failed: {type(error).__name__}: {error}"
+                self.stats["turn_errors"] += 1
+                # Restart this customer's turns without the poison event.
+                raise _PoisonEventError(w) from error
+            w.outcomes.append(outcome)
+            self.turn_ms.observe((time.perf_counter() - started) * 1000)
+        live.last_used = self.clock()
+
+    async def _commit(self, work: list[_CustomerWork]) -> list[_CustomerWork]:
+        commits: list[Commit] = []
+        owners: list[_CustomerWork] = []
+        for w in work:
+            changed = [o for o in w.outcomes if not o.duplicate]
+            if not changed:
+                continue
+            live = self.live[w.customer_id]
+            commit = Commit(w.slot, w.customer_id, live.version, live.state.to_json())
+            for outcome in changed:
+                commit.actions += [(a.idempotency_key, action_to_json(a)) for a in outcome.actions]
+            w.saved_actions = commit.actions
+            for outcome in changed:
+                for kind in outcome.reminders_cancelled:
+                    commit.reminders_cancelled.append(kind)
+                    commit.reminders_set = [(k, d) for k, d in commit.reminders_set if k != kind]
+                for kind, due in outcome.reminders_set:
+                    commit.reminders_set = [(k, d) for k, d in commit.reminders_set if k != kind]
+                    commit.reminders_set.append((kind, due))
+            commits.append(commit)
+            owners.append(w)
+        versions = await self.store.commit_many(commits)
+        conflicted = []
+        for w, version in zip(owners, versions, strict=True):
+            if version is None:
+                conflicted.append(w)
+            else:
+                self.live[w.customer_id].version = version
+        return conflicted
+
+    # ---- activation and passivation ----------------------------------------------------
+
+    async def _activate(self, items: list[tuple[int, str]]) -> None:
+        missing = [(slot, cid) for slot, cid in items if cid not in self.live]
+        now = self.clock()
+        for _, cid in items:
+            if cid in self.live:
+                self.live.move_to_end(cid)
+                self.live[cid].last_used = now
+        if not missing:
+            return
+        loaded = await self.store.load_many(missing)
+        for (_, cid), stored in zip(missing, loaded, strict=True):
+            state = CustomerState.from_json(stored.data) if stored.data else CustomerState()
+            self.live[cid] = _Live(state, stored.version, now)
+        self.stats["activations"] += len(missing)
+
+    async def activate_one(self, customer_id: str) -> _Live:
+        await self._activate([(slot_of(customer_id, self.config.slots), customer_id)])
+        return self.live[customer_id]
+
+    def _evict(self, customer_id: str) -> None:
+        if self.live.pop(customer_id, None) is not None:
+            self.stats["evictions"] += 1
+
+    def passivate(self, now: float | None = None) -> int:
+        """Drop idle and least-recently-used customers. Their state is already saved."""
+        now = self.clock() if now is None else now
+        idle_before = now - self.config.idle_passivation_s
+        dropped = 0
+        for cid in list(self.live):
+            live = self.live[cid]
+            over_limit = len(self.live) > self.config.max_live_customers
+            if not over_limit and live.last_used >= idle_before:
+                break  # LRU order: everything after this is more recent
+            if cid in self._locks:
+                continue  # in a turn right now
+            del self.live[cid]
+            dropped += 1
+        self.stats["passivations"] += dropped
+        return dropped
+
+    def _lock(self, customer_id: str) -> asyncio.Lock:
+        lock = self._locks.get(customer_id)
+        if lock is None:
+            lock = self._locks[customer_id] = asyncio.Lock()
+        self._lock_users[customer_id] += 1
+        return lock
+
+    def _unlock(self, customer_id: str) -> None:
+        self._lock_users[customer_id] -= 1
+        if self._lock_users[customer_id] <= 0:
+            del self._lock_users[customer_id]
+            self._locks.pop(customer_id, None)
+
+    # ---- reminders -----------------------------------------------------------------------
+
+    async def fire_due_reminders(self, limit: int = 1000) -> int:
+        """Run the turns of reminders that are due on this shard's slots."""
+        if not self.owned_slots:
+            return 0
+        due = await self.store.due_reminders(sorted(self.owned_slots), self.clock(), limit)
+        if not due:
+            return 0
+        by_customer: dict[str, list[Any]] = {}
+        for reminder in due:
+            by_customer.setdefault(reminder.customer_id, []).append(reminder)
+        fired = 0
+        for cid in sorted(by_customer):
+            reminders = by_customer[cid]
+            async with self._customer_lock(cid):
+                try:
+                    fired += await self._run_reminders(cid, reminders)
+                except BaseException:
+                    self._evict(cid)
+                    raise
+        self.stats["reminders_fired"] += fired
+        return fired
+
+    async def _run_reminders(self, customer_id: str, reminders: list[Any]) -> int:
+        slot = reminders[0].slot
+        for _attempt in range(MAX_CONFLICT_RETRIES):
+            await self._activate([(slot, customer_id)])
+            live = self.live[customer_id]
+            commit = Commit(slot, customer_id, live.version, b"")
+            entries: list[OutboxEntry] = []
+            for reminder in reminders:
+                outcome = await self.actor.on_reminder(
+                    customer_id, live.state, reminder.kind, reminder.due_at
+                )
+                commit.reminders_fired.append((reminder.kind, reminder.due_at))
+                for action in outcome.actions:
+                    raw = action_to_json(action)
+                    commit.actions.append((action.idempotency_key, raw))
+                    entries.append(OutboxEntry(slot, action.idempotency_key, raw))
+                    self.by_type[action.type] += 1
+            commit.state = live.state.to_json()
+            (version,) = await self.store.commit_many([commit])
+            if version is None:
+                self._evict(customer_id)
+                continue
+            live.version = version
+            self.stats["actions"] += len(entries)
+            await self.dispatcher.submit(entries)
+            return len(reminders)
+        raise ContentionError([customer_id])
+
+    @contextlib.asynccontextmanager
+    async def _customer_lock(self, customer_id: str) -> Any:
+        lock = self._lock(customer_id)
+        try:
+            async with lock:
+                yield
+        finally:
+            self._unlock(customer_id)
+
+    # ---- outbox recovery -------------------------------------------------------------
+
+    async def recover_outbox(self, limit: int = 10_000) -> int:
+        """Re-queue actions saved but not delivered (a previous host died, or a retry)."""
+        if not self.owned_slots:
+            return 0
+        entries = await self.store.outbox(sorted(self.owned_slots), limit)
+        fresh = [e for e in entries if e.key not in self.dispatcher.pending]
+        await self.dispatcher.submit(fresh)
+        self.stats["outbox_recovered"] += len(fresh)
+        return len(fresh)
+
+    # ---- slots -----------------------------------------------------------------------
+
+    def set_owned_slots(self, slots: set[int]) -> None:
+        """Adopt a new slot table: forget live customers of slots no longer ours."""
+        lost = self.owned_slots - slots
+        self.owned_slots = set(slots)
+        if lost:
+            for cid in list(self.live):
+                if slot_of(cid, self.config.slots) in lost and cid not in self._locks:
+                    del self.live[cid]
+                    self.stats["handed_off"] += 1
+
+    # ---- reads (never wait for another customer's turn) --------------------------------
+
+    async def snapshot(self, customer_id: str, at: float | None = None) -> dict[str, Any]:
+        live = await self.activate_one(customer_id)
+        state = live.state
+        when = at if at is not None else (state.last_event_at or self.clock())
+        return {
+            "customer_id": customer_id,
+            "known": state.events_total > 0,
+            "version": live.version,
+            "at": when,
+            "customer": customer_view(customer_id, state, when, 0.0, 86_400.0),
+            "session": session_view(state, when, None),
+            "cart": cart_view(state),
+            "features": feature_dict(state, when),
+            "vector": features(state, when),
+            "shard": self.shard_id,
+        }
+
+    async def forget(self, customer_id: str, reminder_kinds: Sequence[str]) -> None:
+        async with self._customer_lock(customer_id):
+            slot = slot_of(customer_id, self.config.slots)
+            await self.store.forget(slot, customer_id, reminder_kinds)
+            self._evict(customer_id)
+            self.stats["forgotten"] += 1
+
+    def introspect(self) -> dict[str, Any]:
+        return {
+            "shard": self.shard_id,
+            "live_customers": len(self.live),
+            "owned_slots": len(self.owned_slots),
+            "mailbox_depth": self.mailbox,
+            "sink_queue_depth": self.dispatcher.depth,
+            "turn_ms_p50": self.turn_ms.quantile(0.5),
+            "turn_ms_p99": self.turn_ms.quantile(0.99),
+            "turn_ms": self.turn_ms.to_dict(),
+            "batch_ms_p99": self.batch_ms.quantile(0.99),
+            "actions_by_type": dict(self.by_type),
+            "dispatch": dict(self.dispatcher.stats),
+            **{k: v for k, v in self.stats.items()},
+        }
+
+
+class _PoisonEventError(Exception):
+    def __init__(self, work: _CustomerWork) -> None:
+        self.work = work

@@ -1,0 +1,105 @@
+"""kafka-python clients built from `KafkaConfig`, and topic administration.
+
+Every producer, consumer and admin client in engage is made here, so security settings
+(SASL, TLS) reach all of them, and kafka-python's errors become engage errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from actors.config import KafkaConfig
+from actors.errors import ConfigError, EngageError
+
+log = logging.getLogger(__name__)
+
+
+class BrokerUnavailableError(EngageError):
+    def __init__(self, bootstrap: str, cause: str) -> None:
+        self.bootstrap = bootstrap
+        self.cause = cause
+
+
+def make_producer(config: KafkaConfig, **overrides: Any) -> KafkaProducer:
+    options: dict[str, Any] = {
+        **config.client_options(),
+        "acks": "all",
+        "linger_ms": 5,
+        "retries": 5,
+        "max_in_flight_requests_per_connection": 1,
+    }
+    options.update(overrides)
+    try:
+        return KafkaProducer(**options)
+    except KafkaError as error:
+        raise BrokerUnavailableError(config.require_bootstrap(), str(error)) from error
+
+
+def make_consumer(config: KafkaConfig, *topics: str, **overrides: Any) -> KafkaConsumer:
+    options: dict[str, Any] = {
+        **config.client_options(),
+        "group_id": config.group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "session_timeout_ms": config.session_timeout_ms,
+        "heartbeat_interval_ms": config.heartbeat_interval_ms,
+        "max_poll_records": config.max_poll_records,
+    }
+    options.update(overrides)
+    try:
+        return KafkaConsumer(*topics, **options)
+    except KafkaError as error:
+        raise BrokerUnavailableError(config.require_bootstrap(), str(error)) from error
+
+
+def topic_names(config: KafkaConfig) -> list[str]:
+    return [
+        config.events_topic,
+        config.events_dlq_topic,
+        config.actions_topic,
+        config.actions_dlq_topic,
+    ]
+
+
+def ensure_topics(config: KafkaConfig, timeout_s: float = 30.0) -> list[str]:
+    """Create engage's topics if missing; return the ones created. Waits for the broker."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            admin = KafkaAdminClient(**config.client_options())
+            break
+        except KafkaError as error:
+            if time.monotonic() > deadline:
+                raise BrokerUnavailableError(config.require_bootstrap(), str(error)) from error
+            time.sleep(0.2)
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in topic_names(config) if t not in existing]
+        if missing:
+            partitions = {
+                config.events_topic: config.partitions,
+                config.actions_topic: config.partitions,
+            }
+            new = [NewTopic(t, partitions.get(t, 1), config.replication_factor) for t in missing]
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics(new)
+            _wait_for_metadata(admin, missing, deadline)
+        return missing
+    except KafkaError as error:
+        raise ConfigError("ENGAGE_KAFKA_BOOTSTRAP", f"cannot create topics: {error}") from error
+    finally:
+        admin.close()
+
+
+def _wait_for_metadata(admin: KafkaAdminClient, topics: list[str], deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if set(topics) <= set(admin.list_topics()):
+            return
+        time.sleep(0.1)

@@ -1,0 +1,48 @@
+"""Redis key layout. Every per-customer key carries the customer's slot in a hash tag.
+
+The hash tag `{prefix:slot}` keeps all keys of one slot on one Redis Cluster node, and lets
+a slot's customers move between shards without renaming anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "engage"
+
+    def slot_tag(self, slot: int) -> str:
+        return f"{self.prefix}:{{{slot}}}"
+
+    def state(self, slot: int, customer_id: str) -> str:
+        return f"{self.slot_tag(slot)}:s:{customer_id}"
+
+    def reminders(self, slot: int) -> str:
+        return f"{self.slot_tag(slot)}:reminders"
+
+    def outbox(self, slot: int) -> str:
+        return f"{self.slot_tag(slot)}:outbox"
+
+    def guard(self, slot: int, customer_id: str) -> str:
+        """Per-customer guardrail counters (frequency caps), one hash per customer."""
+        return f"{self.slot_tag(slot)}:g:{customer_id}"
+
+    def sent(self, idempotency_key: str) -> str:
+        return f"{self.prefix}:sent:{idempotency_key}"
+
+    def slot_table(self) -> str:
+        return f"{self.prefix}:slot-table"
+
+    def campaign_caps(self, campaign: str, day: str) -> str:
+        return f"{self.prefix}:cap:{campaign}:{day}"
+
+    def outcomes(self) -> str:
+        return f"{self.prefix}:outcomes"
+
+    def action_log(self, action_id: str) -> str:
+        return f"{self.prefix}:action:{action_id}"
+
+    def model(self, name: str) -> str:
+        return f"{self.prefix}:model:{name}"

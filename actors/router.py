@@ -1,0 +1,176 @@
+"""Routing customers to their shard, and creating the shards.
+
+The router reads the slot table from Redis (refreshing it when asked, or at most every
+second), resolves the named `CustomerShard` actors, and sends each shard one call per
+batch. Ingest uses the blocking `process`; the API uses the async `call`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import ray
+import redis
+from ray.exceptions import GetTimeoutError, RayActorError, RayError
+
+from actors.config import ActorConfig, KafkaConfig, RedisConfig
+from actors.errors import ShardUnavailableError
+from actors.host import BatchResult
+from actors.keys import Keys
+from actors.scoring import Scorer
+from actors.shard import CustomerShard, shard_name
+from actors.slots import SlotTable, slot_of
+
+log = logging.getLogger(__name__)
+
+
+def ensure_slot_table(redis_config: RedisConfig, actors: ActorConfig) -> SlotTable:
+    """The current table; creates the initial one (all configured shards) if none exists."""
+    client = redis.Redis.from_url(redis_config.require_url())
+    key = Keys(redis_config.prefix).slot_table()
+    try:
+        initial = SlotTable.initial(actors.slots, actors.shards)
+        client.set(key, initial.to_json(), nx=True)
+        raw = client.get(key)
+        assert raw is not None
+        table = SlotTable.from_json(raw)
+    finally:
+        client.close()
+    if len(table.owners) != actors.slots:
+        raise RuntimeError(
+            f"slot table has {len(table.owners)} slots but ENGAGE_ACTORS_SLOTS={actors.slots};"
+            " the slot count is fixed for the life of a deployment"
+        )
+    return table
+
+
+def ensure_shards(
+    namespace: str,
+    actors: ActorConfig,
+    redis_config: RedisConfig,
+    kafka: KafkaConfig,
+    scorer_factory: Callable[[], Scorer],
+    shard_ids: Sequence[int] | None = None,
+) -> dict[int, Any]:
+    """Get or create the named shard actors (detached: they outlive their creator)."""
+    table = ensure_slot_table(redis_config, actors)
+    ids = list(shard_ids) if shard_ids is not None else table.shards
+    handles = {}
+    for index in ids:
+        handles[index] = CustomerShard.options(  # type: ignore[attr-defined]
+            name=shard_name(redis_config.prefix, index),
+            namespace=namespace,
+            lifetime="detached",
+            get_if_exists=True,
+            num_cpus=actors.shard_cpus,
+            scheduling_strategy="SPREAD",
+        ).remote(index, actors, redis_config, kafka, scorer_factory)
+    ray.get([h.ping.remote() for h in handles.values()])
+    return handles
+
+
+class ShardRouter:
+    def __init__(
+        self,
+        namespace: str,
+        actors: ActorConfig,
+        redis_config: RedisConfig,
+        refresh_s: float = 1.0,
+    ) -> None:
+        self.namespace = namespace
+        self.slots = actors.slots
+        self.prefix = redis_config.prefix
+        self._redis = redis.Redis.from_url(redis_config.require_url())
+        self._key = Keys(redis_config.prefix).slot_table()
+        self._refresh_s = refresh_s
+        self._checked = 0.0
+        self._handles: dict[int, Any] = {}
+        self.table = self._load()
+
+    def _load(self) -> SlotTable:
+        raw = self._redis.get(self._key)
+        if raw is None:
+            raise ShardUnavailableError(-1, "no slot table in Redis; is engage deployed?")
+        return SlotTable.from_json(raw)
+
+    def refresh(self, force: bool = False) -> SlotTable:
+        now = time.monotonic()
+        if force or now - self._checked >= self._refresh_s:
+            self._checked = now
+            table = self._load()
+            if table.epoch != self.table.epoch:
+                log.info("slot table epoch %d -> %d", self.table.epoch, table.epoch)
+                self.table = table
+        return self.table
+
+    def shard_for(self, customer_id: str) -> int:
+        return self.table.owner(slot_of(customer_id, self.slots))
+
+    def handle(self, shard: int) -> Any:
+        handle = self._handles.get(shard)
+        if handle is None:
+            try:
+                handle = ray.get_actor(shard_name(self.prefix, shard), namespace=self.namespace)
+            except ValueError as error:
+                raise ShardUnavailableError(shard, str(error)) from error
+            self._handles[shard] = handle
+        return handle
+
+    def forget_handle(self, shard: int) -> None:
+        self._handles.pop(shard, None)
+
+    def group(self, customers_and_payloads: Sequence[tuple[str, bytes]]) -> dict[int, list[int]]:
+        """Indices of the payloads, grouped by the shard owning each customer."""
+        groups: dict[int, list[int]] = {}
+        for i, (customer_id, _) in enumerate(customers_and_payloads):
+            groups.setdefault(self.shard_for(customer_id), []).append(i)
+        return groups
+
+    def process(
+        self, batches: Mapping[int, list[bytes]], timeout_s: float = 120.0
+    ) -> dict[int, BatchResult | Exception]:
+        """Send every shard its batch at once, then wait for all; errors are returned."""
+        refs: dict[int, Any] = {}
+        results: dict[int, BatchResult | Exception] = {}
+        for shard, payloads in batches.items():
+            try:
+                refs[shard] = self.handle(shard).process.remote(payloads)
+            except ShardUnavailableError as error:
+                results[shard] = error
+        for shard, ref in refs.items():
+            try:
+                results[shard] = ray.get(ref, timeout=timeout_s)
+            except (RayActorError, GetTimeoutError) as error:
+                self.forget_handle(shard)
+                results[shard] = ShardUnavailableError(shard, type(error).__name__)
+            except RayError as error:
+                cause = getattr(error, "cause", None)
+                results[shard] = cause if isinstance(cause, Exception) else error
+        return results
+
+    async def call(self, customer_id: str, method: str, *args: Any) -> Any:
+        """Call a shard method for one customer (API reads, forget)."""
+        self.refresh()
+        shard = self.shard_for(customer_id)
+        try:
+            return await getattr(self.handle(shard), method).remote(customer_id, *args)
+        except RayActorError as error:
+            self.forget_handle(shard)
+            raise ShardUnavailableError(shard, str(error)) from error
+
+    async def each_shard(self, method: str, *args: Any) -> dict[int, Any]:
+        self.refresh()
+        out: dict[int, Any] = {}
+        for shard in self.table.shards:
+            try:
+                out[shard] = await getattr(self.handle(shard), method).remote(*args)
+            except (RayError, ShardUnavailableError) as error:
+                self.forget_handle(shard)
+                out[shard] = {"shard": shard, "error": str(error)}
+        return out
+
+    def close(self) -> None:
+        self._redis.close()

@@ -1,0 +1,218 @@
+"""CustomerShard: the Ray actor that hosts a `ShardHost` and its background work.
+
+One shard process hosts many virtual customer actors. Ray restarts a shard whose process
+dies (`max_restarts=-1`); the new incarnation starts empty, adopts its slots from the slot
+table, re-queues its slots' undelivered actions from the outbox, and re-activates
+customers from Redis as their messages arrive.
+
+Background loops, each isolated so one failing does not stop the others: slot-table
+refresh, due reminders, idle passivation, outbox recovery and rules reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from actors.actor import CustomerActor
+from actors.config import ActorConfig, KafkaConfig, RedisConfig
+from actors.dead_letters import KafkaDeadLetters
+from actors.errors import EngageError, RuleError
+from actors.host import BatchResult, ShardHost
+from actors.kafka_io import make_producer
+from actors.outbox import (
+    DeadLetters,
+    Dispatcher,
+    MemoryDeadLetters,
+    RedisIdempotencyStore,
+)
+from actors.rules import RuleSet, load_rules
+from actors.scoring import CoalescingScorer, Scorer
+from actors.sinks.base import Sink
+from actors.sinks.kafka import KafkaSink
+from actors.sinks.log import LogSink
+from actors.store import RedisStateStore
+
+log = logging.getLogger(__name__)
+
+
+def shard_name(namespace_prefix: str, index: int) -> str:
+    return f"{namespace_prefix}-shard-{index}"
+
+
+class _Loop:
+    """A periodic background job that survives its own errors."""
+
+    def __init__(self, name: str, period_s: float, job: Callable[[], Awaitable[Any]]) -> None:
+        self.name = name
+        self.period_s = period_s
+        self.job = job
+        self.errors = 0
+        self.task = asyncio.get_running_loop().create_task(self._run(), name=name)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.job()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.errors += 1
+                log.exception("background job %s failed", self.name)
+            await asyncio.sleep(self.period_s)
+
+
+# max_concurrency: reads and reminders must not queue behind a batch (async actor).
+@ray.remote(  # type: ignore[call-overload]  # Ray's stubs lack max_concurrency
+    max_restarts=-1, max_task_retries=0, max_concurrency=10_000
+)
+class CustomerShard:
+    def __init__(
+        self,
+        shard_id: int,
+        actors: ActorConfig,
+        redis_config: RedisConfig,
+        kafka: KafkaConfig,
+        scorer_factory: Callable[[], Scorer],
+    ) -> None:
+        logging.basicConfig(level=logging.INFO)
+        self.shard_id = shard_id
+        self.config = actors
+        self.started_at = time.time()
+        self.store = RedisStateStore(redis_config.require_url(), redis_config.prefix)
+        sinks: dict[str, Sink] = {"log": LogSink()}
+        dead_letters: DeadLetters = MemoryDeadLetters()
+        if kafka.bootstrap:
+            producer = make_producer(kafka)
+            sinks["kafka"] = KafkaSink(producer, kafka.actions_topic)
+            dead_letters = KafkaDeadLetters(
+                producer, kafka.events_dlq_topic, kafka.actions_dlq_topic
+            )
+        self.dispatcher = Dispatcher(
+            sinks,
+            RedisIdempotencyStore(self.store.redis, self.store.keys),
+            self.store,
+            dead_letters,
+            queue_size=actors.sink_queue_size,
+        )
+        self.rules_path = Path(actors.rules_file) if actors.rules_file else None
+        self.rules_mtime = self.rules_path.stat().st_mtime if self.rules_path else 0.0
+        self.rules_error: str | None = None
+        rules = load_rules(self.rules_path)
+        self.host = ShardHost(
+            shard_id,
+            actors,
+            self.store,
+            CustomerActor(rules, CoalescingScorer(scorer_factory())),
+            self.dispatcher,
+        )
+        self.table_epoch = 0
+        self.dispatcher.start()
+        self.loops = [
+            _Loop("slot-table", 1.0, self._refresh_table),
+            _Loop("reminders", actors.reminder_poll_s, self.host.fire_due_reminders),
+            _Loop("passivation", actors.passivation_sweep_s, self._passivate),
+            _Loop("outbox-recovery", actors.outbox_recovery_s, self.host.recover_outbox),
+            _Loop("rules-reload", actors.rules_reload_s, self._reload_rules),
+        ]
+
+    # ---- called by ingest and the API ------------------------------------------------
+
+    async def process(self, raw_events: Sequence[bytes]) -> BatchResult:
+        if not self.host.owned_slots:
+            await self._refresh_table()
+        return await self.host.process(raw_events)
+
+    async def snapshot(self, customer_id: str) -> dict[str, Any]:
+        return await self.host.snapshot(customer_id)
+
+    async def forget(self, customer_id: str) -> None:
+        kinds = [r.spec.kind for r in self.host.actor.rules.reminders]
+        await self.host.forget(customer_id, kinds)
+
+    async def reminders_of(self, customer_id: str) -> dict[str, float]:
+        from actors.slots import slot_of
+
+        return await self.store.reminders_of(slot_of(customer_id, self.config.slots), customer_id)
+
+    async def introspect(self) -> dict[str, Any]:
+        info = self.host.introspect()
+        info.update(
+            pid=os.getpid(),
+            node_id=ray.get_runtime_context().get_node_id(),
+            started_at=self.started_at,
+            table_epoch=self.table_epoch,
+            rules_source=self.host.actor.rules.source,
+            rules_error=self.rules_error,
+            background_errors={loop.name: loop.errors for loop in self.loops},
+        )
+        return info
+
+    async def pid(self) -> int:
+        return os.getpid()
+
+    async def ping(self) -> bool:
+        return True
+
+    async def refresh(self) -> int:
+        """Adopt the current slot table now (after `engage scale`); returns its epoch."""
+        await self._refresh_table()
+        return self.table_epoch
+
+    async def drain(self, timeout_s: float = 10.0) -> bool:
+        return await self.dispatcher.drain(timeout_s)
+
+    async def fire_reminders(self) -> int:
+        return await self.host.fire_due_reminders()
+
+    async def set_rules(self, text: str) -> str:
+        """Replace the rules with `text` (validated first; the old rules stay on error)."""
+        from actors.rules import parse_rules
+
+        rules = parse_rules(text, "<api>")
+        self._use_rules(rules)
+        return rules.source
+
+    # ---- background ----------------------------------------------------------------------
+
+    async def _refresh_table(self) -> None:
+        table = await self.store.load_slot_table()
+        if table is None or table.epoch == self.table_epoch:
+            return
+        self.host.set_owned_slots(set(table.slots_of(self.shard_id)))
+        first = self.table_epoch == 0
+        self.table_epoch = table.epoch
+        if first:
+            await self.host.recover_outbox()
+
+    async def _passivate(self) -> None:
+        self.host.passivate()
+
+    async def _reload_rules(self) -> None:
+        if self.rules_path is None:
+            return
+        try:
+            mtime = self.rules_path.stat().st_mtime
+        except OSError as error:
+            self.rules_error = f"{self.rules_path}: {error.strerror}"
+            return
+        if mtime == self.rules_mtime:
+            return
+        self.rules_mtime = mtime
+        try:
+            self._use_rules(load_rules(self.rules_path))
+            self.rules_error = None
+        except (RuleError, EngageError) as error:
+            self.rules_error = str(error)
+            log.error("rules file refused, previous rules stay in force: %s", error)
+
+    def _use_rules(self, rules: RuleSet) -> None:
+        self.host.actor.rules = rules
+        log.info("rules loaded from %s (%d rules)", rules.source, len(rules.rules))

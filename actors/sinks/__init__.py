@@ -1,0 +1,1 @@
+"""Where actions go: a Kafka topic (default), webhooks, e-mail, the log."""

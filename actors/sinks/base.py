@@ -1,0 +1,39 @@
+"""The sink contract.
+
+The outbox dispatcher calls `deliver` with a batch of actions for this sink, after the
+state that produced them is saved and after the idempotency check. A sink answers one
+`Delivery` per action; it never raises for a single bad action. `retryable=False` means
+trying again cannot help (a template the receiver rejects, a 4xx), so the action goes to
+the dead-letter topic at once; retryable failures are tried again with backoff first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from actors.actions import Action
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    ok: bool
+    reason: str = ""
+    retryable: bool = True
+
+    @classmethod
+    def delivered(cls) -> Delivery:
+        return cls(True)
+
+    @classmethod
+    def failed(cls, reason: str, retryable: bool = True) -> Delivery:
+        return cls(False, reason, retryable)
+
+
+class Sink(Protocol):
+    name: str
+
+    async def deliver(self, actions: Sequence[Action]) -> list[Delivery]: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,35 @@
+"""Writes each action as one JSON log line: for development and audits."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from actors.actions import Action
+from actors.sinks.base import Delivery
+
+log = logging.getLogger("engage.actions")
+
+
+class LogSink:
+    name = "log"
+
+    def __init__(self) -> None:
+        self.delivered: list[Action] = []
+        self.keep = False
+
+    async def deliver(self, actions: Sequence[Action]) -> list[Delivery]:
+        for action in actions:
+            log.info(
+                "action",
+                extra={
+                    "customer_id": action.customer_id,
+                    "action": action.model_dump(mode="json"),
+                },
+            )
+            if self.keep:
+                self.delivered.append(action)
+        return [Delivery.delivered() for _ in actions]
+
+    async def close(self) -> None:
+        return None

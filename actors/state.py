@@ -1,0 +1,524 @@
+"""CustomerState: everything a customer actor remembers, built only from its events.
+
+`apply(event)` is deterministic: the same events in the same order give the same state,
+whether they arrive live from Kafka or are replayed from history by training. Time is
+the event's own timestamp, never the clock.
+
+The class uses `__slots__` and creates containers only when first needed, because a shard
+keeps hundreds of thousands of these alive (see bench/actors_memory.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from array import array
+from typing import Any
+
+from actors.catalog import AFFINITY_INDEX
+from actors.events import (
+    CardPayment,
+    CartAdd,
+    CartRemove,
+    ContentView,
+    Event,
+    Identify,
+    Login,
+    OfferFeedback,
+    PageView,
+    ProductView,
+    Purchase,
+)
+
+SESSION_GAP_S = 30 * 60.0
+AFFINITY_HALF_LIFE_S = 7 * 24 * 3600.0
+PAYMENT_WINDOW_S = 24 * 3600.0
+MAX_SESSION_ITEMS = 20
+MAX_PAYMENTS = 100
+MAX_KNOWN = 16
+# Ids of applied events kept for dedup of redeliveries. A redelivery comes from offsets
+# not yet committed, i.e. at most a few polls, far fewer than this per customer.
+APPLIED_IDS_LIMIT = 256
+STATE_FORMAT = 1
+
+
+def event_id_hash(event_id: str) -> int:
+    """Stable 64-bit hash (Python's `hash` is salted per process, so unusable here)."""
+    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "little")
+
+
+def _push_bounded(items: list[str], item: str, limit: int) -> None:
+    if item in items:
+        items.remove(item)
+    items.append(item)
+    if len(items) > limit:
+        del items[0]
+
+
+class CustomerState:
+    __slots__ = (
+        "affinities",
+        "affinity_at",
+        "applied",
+        "cart",
+        "cart_updated_at",
+        "consent_marketing",
+        "content_views",
+        "countries",
+        "devices",
+        "email",
+        "events_total",
+        "failed_logins",
+        "fired",
+        "first_seen",
+        "fraud_alert_at",
+        "last_event_at",
+        "last_login_at",
+        "last_payment_at",
+        "last_purchase_at",
+        "offer_clicks",
+        "offer_conversions",
+        "offers_shown",
+        "orders",
+        "pay_count",
+        "pay_m2",
+        "pay_mean",
+        "payments",
+        "session_categories",
+        "session_content",
+        "session_index",
+        "session_page_views",
+        "session_products",
+        "session_start",
+        "spend",
+        "timezone",
+    )
+
+    def __init__(self) -> None:
+        self.first_seen: float | None = None
+        self.last_event_at: float | None = None
+        self.events_total = 0
+        # current session (cut after SESSION_GAP_S of event-time inactivity)
+        self.session_index = 0
+        self.session_start: float | None = None
+        self.session_page_views = 0
+        self.session_products: list[str] | None = None
+        self.session_categories: dict[str, int] | None = None
+        self.session_content: list[str] | None = None
+        # cart: product_id -> (category, unit price, quantity); carts outlive sessions
+        self.cart: dict[str, tuple[str, float, int]] | None = None
+        self.cart_updated_at: float | None = None
+        # lifetime
+        self.orders = 0
+        self.spend = 0.0
+        self.last_purchase_at: float | None = None
+        self.content_views = 0
+        self.last_login_at: float | None = None
+        self.failed_logins = 0
+        # affinity key -> score, all decayed to `affinity_at`
+        self.affinities: dict[str, float] | None = None
+        self.affinity_at: float | None = None
+        # fraud: payments in the last 24 h as (ts, amount); Welford stats of all amounts
+        self.payments: list[tuple[float, float]] | None = None
+        self.pay_count = 0
+        self.pay_mean = 0.0
+        self.pay_m2 = 0.0
+        self.last_payment_at: float | None = None
+        self.countries: list[str] | None = None
+        self.devices: list[str] | None = None
+        # identity and consent
+        self.email: str | None = None
+        self.timezone: str | None = None
+        self.consent_marketing = True
+        # rules: rule id -> (event time last fired, session index then)
+        self.fired: dict[str, tuple[float, int]] | None = None
+        self.fraud_alert_at: float | None = None
+        # offer outcomes
+        self.offers_shown = 0
+        self.offer_clicks = 0
+        self.offer_conversions = 0
+        self.applied: array[int] | None = None
+
+    # ---- dedup -----------------------------------------------------------------------
+
+    def has_applied(self, event_id: str) -> bool:
+        return self.applied is not None and event_id_hash(event_id) in self.applied
+
+    def _record_applied(self, event_id: str) -> None:
+        if self.applied is None:
+            self.applied = array("Q")
+        self.applied.append(event_id_hash(event_id))
+        if len(self.applied) > APPLIED_IDS_LIMIT:
+            del self.applied[0 : len(self.applied) - APPLIED_IDS_LIMIT]
+
+    # ---- the transition function -----------------------------------------------------
+
+    def apply(self, event: Event) -> None:
+        """Fold one event into the state. Duplicates (by event id) are ignored."""
+        if self.has_applied(event.event_id):
+            return
+        ts = event.ts
+        self._advance_session(ts)
+        self.events_total += 1
+        if isinstance(event, ProductView):
+            self._view_product(event.product_id, event.category)
+            self._bump_affinity(event.category, 1.0, ts)
+        elif isinstance(event, PageView):
+            self.session_page_views += 1
+            if event.category:
+                self._count_category(event.category)
+        elif isinstance(event, CartAdd):
+            self._add_to_cart(event.product_id, event.category, event.price, event.quantity, ts)
+            self._bump_affinity(event.category, 3.0, ts)
+        elif isinstance(event, CartRemove):
+            self._remove_from_cart(event.product_id, event.quantity, ts)
+        elif isinstance(event, Purchase):
+            self._purchase(event, ts)
+        elif isinstance(event, CardPayment):
+            self._card_payment(event, ts)
+        elif isinstance(event, ContentView):
+            self.content_views += 1
+            if self.session_content is None:
+                self.session_content = []
+            _push_bounded(self.session_content, event.content_id, MAX_SESSION_ITEMS)
+            self._count_category(event.genre)
+            self._bump_affinity(event.genre, 1.0 + event.completion, ts)
+        elif isinstance(event, Login):
+            if event.success:
+                self.last_login_at = ts
+                self.failed_logins = 0
+            else:
+                self.failed_logins += 1
+        elif isinstance(event, Identify):
+            self._identify(event)
+        elif isinstance(event, OfferFeedback):
+            if event.outcome == "shown":
+                self.offers_shown += 1
+            elif event.outcome == "clicked":
+                self.offer_clicks += 1
+            else:
+                self.offer_conversions += 1
+        if event.context is not None:
+            if event.context.timezone and self.timezone is None:
+                self.timezone = event.context.timezone
+            if event.context.device_id and not isinstance(event, CardPayment):
+                self._remember_device(event.context.device_id)
+        self._record_applied(event.event_id)
+
+    def _advance_session(self, ts: float) -> None:
+        if self.first_seen is None or ts < self.first_seen:
+            self.first_seen = ts
+        last = self.last_event_at
+        if last is None or ts - last > SESSION_GAP_S:
+            self.session_index += 1
+            self.session_start = ts
+            self.session_page_views = 0
+            self.session_products = None
+            self.session_categories = None
+            self.session_content = None
+        if last is None or ts > last:
+            self.last_event_at = ts
+
+    def _view_product(self, product_id: str, category: str) -> None:
+        self.session_page_views += 1
+        if self.session_products is None:
+            self.session_products = []
+        _push_bounded(self.session_products, product_id, MAX_SESSION_ITEMS)
+        self._count_category(category)
+
+    def _count_category(self, category: str) -> None:
+        if self.session_categories is None:
+            self.session_categories = {}
+        self.session_categories[category] = self.session_categories.get(category, 0) + 1
+
+    def _add_to_cart(
+        self, product_id: str, category: str, price: float, quantity: int, ts: float
+    ) -> None:
+        if self.cart is None:
+            self.cart = {}
+        previous = self.cart.get(product_id)
+        held = previous[2] if previous else 0
+        self.cart[product_id] = (category, price, held + quantity)
+        self.cart_updated_at = ts
+
+    def _remove_from_cart(self, product_id: str, quantity: int, ts: float) -> None:
+        if not self.cart or product_id not in self.cart:
+            return
+        category, price, held = self.cart[product_id]
+        if held > quantity:
+            self.cart[product_id] = (category, price, held - quantity)
+        else:
+            del self.cart[product_id]
+        if not self.cart:
+            self.cart = None
+        self.cart_updated_at = ts
+
+    def _purchase(self, event: Purchase, ts: float) -> None:
+        self.orders += 1
+        self.spend += event.total
+        if self.last_purchase_at is None or ts > self.last_purchase_at:
+            self.last_purchase_at = ts
+        for item in event.items:
+            self._bump_affinity(item.category, 5.0, ts)
+            if self.cart and item.product_id in self.cart:
+                del self.cart[item.product_id]
+        # A purchase without item detail empties the cart: the checkout took it.
+        if not event.items:
+            self.cart = None
+        if not self.cart:
+            self.cart = None
+        self.cart_updated_at = ts
+
+    def _card_payment(self, event: CardPayment, ts: float) -> None:
+        if self.payments is None:
+            self.payments = []
+        self.payments.append((ts, event.amount))
+        self.payments.sort()
+        newest = self.payments[-1][0]
+        self.payments = [p for p in self.payments if newest - p[0] <= PAYMENT_WINDOW_S][
+            -MAX_PAYMENTS:
+        ]
+        # Welford on log-amounts: "usual" spending is multiplicative, not additive.
+        x = math.log1p(event.amount)
+        self.pay_count += 1
+        delta = x - self.pay_mean
+        self.pay_mean += delta / self.pay_count
+        self.pay_m2 += delta * (x - self.pay_mean)
+        if self.last_payment_at is None or ts > self.last_payment_at:
+            self.last_payment_at = ts
+        if self.countries is None:
+            self.countries = []
+        _push_bounded(self.countries, event.country, MAX_KNOWN)
+        if event.device_id:
+            self._remember_device(event.device_id)
+        if event.merchant_category in AFFINITY_INDEX:
+            self._bump_affinity(event.merchant_category, 0.5, ts)
+
+    def _remember_device(self, device_id: str) -> None:
+        if self.devices is None:
+            self.devices = []
+        _push_bounded(self.devices, device_id, MAX_KNOWN)
+
+    def _identify(self, event: Identify) -> None:
+        if event.email is not None:
+            self.email = event.email
+        if event.timezone is not None:
+            self.timezone = event.timezone
+        if event.consent_marketing is not None:
+            self.consent_marketing = event.consent_marketing
+
+    def _bump_affinity(self, key: str, weight: float, ts: float) -> None:
+        if key not in AFFINITY_INDEX:
+            return
+        if self.affinities is None or self.affinity_at is None:
+            self.affinities = {}
+            self.affinity_at = ts
+        if ts > self.affinity_at:
+            factor = 0.5 ** ((ts - self.affinity_at) / AFFINITY_HALF_LIFE_S)
+            for k in self.affinities:
+                self.affinities[k] *= factor
+            self.affinity_at = ts
+        else:
+            weight *= 0.5 ** ((self.affinity_at - ts) / AFFINITY_HALF_LIFE_S)
+        self.affinities[key] = self.affinities.get(key, 0.0) + weight
+
+    # ---- rule bookkeeping (used by the actor's turn, also deterministic) -------------
+
+    def mark_fired(self, rule_id: str, at: float) -> None:
+        if self.fired is None:
+            self.fired = {}
+        self.fired[rule_id] = (at, self.session_index)
+
+    # ---- derived views ---------------------------------------------------------------
+
+    @property
+    def cart_items(self) -> int:
+        return sum(q for _, _, q in self.cart.values()) if self.cart else 0
+
+    @property
+    def cart_value(self) -> float:
+        return sum(p * q for _, p, q in self.cart.values()) if self.cart else 0.0
+
+    def affinity(self, key: str, at: float) -> float:
+        """The key's affinity decayed to time `at`."""
+        if not self.affinities or self.affinity_at is None:
+            return 0.0
+        score = self.affinities.get(key, 0.0)
+        if at > self.affinity_at:
+            score *= 0.5 ** ((at - self.affinity_at) / AFFINITY_HALF_LIFE_S)
+        return score
+
+    def top_affinity(self, at: float) -> str | None:
+        if not self.affinities:
+            return None
+        return max(sorted(self.affinities), key=lambda k: self.affinity(k, at))
+
+    def payments_since(self, since: float) -> tuple[int, float]:
+        if not self.payments:
+            return 0, 0.0
+        window = [amount for ts, amount in self.payments if ts >= since]
+        return len(window), sum(window)
+
+    @property
+    def pay_std(self) -> float:
+        return math.sqrt(self.pay_m2 / (self.pay_count - 1)) if self.pay_count > 1 else 0.0
+
+    # ---- merge (anonymous visitor + known customer) ----------------------------------
+
+    def merge(self, other: CustomerState) -> CustomerState:
+        """Combine two histories of one person into a new state. Defined for every field.
+
+        Counters add, times take the earliest first-seen and latest last-seen, bounded lists
+        keep the most recent items, consent takes the more restrictive answer.
+        """
+        merged = CustomerState()
+        a, b = self, other
+        merged.first_seen = _min_opt(a.first_seen, b.first_seen)
+        merged.last_event_at = _max_opt(a.last_event_at, b.last_event_at)
+        merged.events_total = a.events_total + b.events_total
+        latest = a if (a.last_event_at or 0.0) >= (b.last_event_at or 0.0) else b
+        merged.session_index = max(a.session_index, b.session_index)
+        merged.session_start = latest.session_start
+        same_session = (
+            a.last_event_at is not None
+            and b.last_event_at is not None
+            and abs(a.last_event_at - b.last_event_at) <= SESSION_GAP_S
+        )
+        sessions = (a, b) if same_session else (latest,)
+        merged.session_page_views = sum(s.session_page_views for s in sessions)
+        merged.session_products = _merge_lists(
+            [s.session_products for s in sessions], MAX_SESSION_ITEMS
+        )
+        merged.session_content = _merge_lists(
+            [s.session_content for s in sessions], MAX_SESSION_ITEMS
+        )
+        merged.session_categories = _merge_counts([s.session_categories for s in sessions])
+        if same_session and a.session_start is not None and b.session_start is not None:
+            merged.session_start = min(a.session_start, b.session_start)
+        cart: dict[str, tuple[str, float, int]] = {}
+        for source in (a.cart, b.cart):
+            for pid, (cat, price, qty) in (source or {}).items():
+                held = cart[pid][2] if pid in cart else 0
+                cart[pid] = (cat, price, held + qty)
+        merged.cart = cart or None
+        merged.cart_updated_at = _max_opt(a.cart_updated_at, b.cart_updated_at)
+        merged.orders = a.orders + b.orders
+        merged.spend = a.spend + b.spend
+        merged.last_purchase_at = _max_opt(a.last_purchase_at, b.last_purchase_at)
+        merged.content_views = a.content_views + b.content_views
+        merged.last_login_at = _max_opt(a.last_login_at, b.last_login_at)
+        merged.failed_logins = a.failed_logins + b.failed_logins
+        merged.affinity_at = _max_opt(a.affinity_at, b.affinity_at)
+        if merged.affinity_at is not None:
+            at = merged.affinity_at
+            keys = set(a.affinities or ()) | set(b.affinities or ())
+            merged.affinities = {k: a.affinity(k, at) + b.affinity(k, at) for k in sorted(keys)}
+        payments = sorted((a.payments or []) + (b.payments or []))
+        if payments:
+            newest = payments[-1][0]
+            merged.payments = [p for p in payments if newest - p[0] <= PAYMENT_WINDOW_S][
+                -MAX_PAYMENTS:
+            ]
+        # Chan et al.'s parallel combination of Welford statistics.
+        n = a.pay_count + b.pay_count
+        merged.pay_count = n
+        if n:
+            delta = b.pay_mean - a.pay_mean
+            merged.pay_mean = a.pay_mean + delta * b.pay_count / n
+            merged.pay_m2 = a.pay_m2 + b.pay_m2 + delta * delta * a.pay_count * b.pay_count / n
+        merged.last_payment_at = _max_opt(a.last_payment_at, b.last_payment_at)
+        merged.countries = _merge_lists([a.countries, b.countries], MAX_KNOWN)
+        merged.devices = _merge_lists([a.devices, b.devices], MAX_KNOWN)
+        merged.email = a.email or b.email
+        merged.timezone = a.timezone or b.timezone
+        merged.consent_marketing = a.consent_marketing and b.consent_marketing
+        fired: dict[str, tuple[float, int]] = dict(b.fired or {})
+        for rule, (ts, session) in (a.fired or {}).items():
+            if rule not in fired or fired[rule][0] < ts:
+                fired[rule] = (ts, session)
+        merged.fired = fired or None
+        merged.fraud_alert_at = _max_opt(a.fraud_alert_at, b.fraud_alert_at)
+        merged.offers_shown = a.offers_shown + b.offers_shown
+        merged.offer_clicks = a.offer_clicks + b.offer_clicks
+        merged.offer_conversions = a.offer_conversions + b.offer_conversions
+        applied = list(b.applied or ()) + list(a.applied or ())
+        merged.applied = array("Q", applied[-APPLIED_IDS_LIMIT:]) if applied else None
+        return merged
+
+    # ---- serialisation ---------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"format": STATE_FORMAT}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if name == "applied":
+                value = list(value)
+            elif name == "cart":
+                value = {k: list(v) for k, v in value.items()}
+            elif name == "payments":
+                value = [list(p) for p in value]
+            elif name == "fired":
+                value = {k: list(v) for k, v in value.items()}
+            data[name] = value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CustomerState:
+        state = cls()
+        for name, value in data.items():
+            if name == "format" or name not in cls.__slots__:
+                continue
+            if name == "applied":
+                value = array("Q", value)
+            elif name == "cart":
+                value = {k: (v[0], float(v[1]), int(v[2])) for k, v in value.items()}
+            elif name == "payments":
+                value = [(float(t), float(a)) for t, a in value]
+            elif name == "fired":
+                value = {k: (float(v[0]), int(v[1])) for k, v in value.items()}
+            setattr(state, name, value)
+        return state
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> CustomerState:
+        return cls.from_dict(json.loads(raw))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CustomerState):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"CustomerState(events={self.events_total}, session={self.session_index})"
+
+
+def _min_opt(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _max_opt(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _merge_lists(sources: list[list[str] | None], limit: int) -> list[str] | None:
+    out: list[str] = []
+    for source in sources:
+        for item in source or ():
+            _push_bounded(out, item, limit)
+    return out or None
+
+
+def _merge_counts(sources: list[dict[str, int] | None]) -> dict[str, int] | None:
+    out: dict[str, int] = {}
+    for source in sources:
+        for key, count in (source or {}).items():
+            out[key] = out.get(key, 0) + count
+    return out or None

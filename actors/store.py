@@ -1,0 +1,382 @@
+"""Where customer actors keep what must survive a crash: state, reminders, outbox.
+
+`StateStore` is the contract; `RedisStateStore` is the real backend and
+`MemoryStateStore` the in-process one for unit tests. tests/actors/test_store_contract.py
+runs the same tests on both.
+
+The shard calls `commit_many` once per batch, after all turns of the batch and before it
+acks. One commit writes, atomically per customer: the new state (compare-and-set on the
+version, so two hosts of a customer can never both write), the actions of the turn into
+the slot's outbox, and reminder changes. Either all of a customer's effects are durable or
+none are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from actors.errors import StoreUnavailableError
+from actors.keys import Keys
+from actors.slots import SlotTable
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    data: bytes | None
+    version: int
+
+
+@dataclass(slots=True)
+class Commit:
+    slot: int
+    customer_id: str
+    expected_version: int
+    state: bytes
+    actions: list[tuple[str, bytes]] = field(default_factory=list)  # (idempotency key, json)
+    reminders_set: list[tuple[str, float]] = field(default_factory=list)
+    reminders_cancelled: list[str] = field(default_factory=list)
+    # Reminders this turn handled: removed only if still due at that time (not re-set).
+    reminders_fired: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class DueReminder:
+    slot: int
+    customer_id: str
+    kind: str
+    due_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    slot: int
+    key: str
+    action: bytes
+
+
+class StateStore(Protocol):
+    async def load_many(self, items: Sequence[tuple[int, str]]) -> list[Loaded]:
+        """State and version of each (slot, customer); version 0 and no data if new."""
+        ...
+
+    async def commit_many(self, commits: Sequence[Commit]) -> list[int | None]:
+        """Apply each commit atomically; the new version, or None on a version conflict."""
+        ...
+
+    async def due_reminders(
+        self, slots: Sequence[int], now: float, limit: int
+    ) -> list[DueReminder]: ...
+
+    async def reminders_of(self, slot: int, customer_id: str) -> dict[str, float]: ...
+
+    async def outbox(self, slots: Sequence[int], limit: int) -> list[OutboxEntry]: ...
+
+    async def clear_outbox(self, entries: Sequence[tuple[int, str]]) -> None: ...
+
+    async def forget(self, slot: int, customer_id: str, reminder_kinds: Sequence[str]) -> None:
+        """Delete state, reminders, guardrail counters and pending actions of a customer."""
+        ...
+
+    async def load_slot_table(self) -> SlotTable | None: ...
+
+    async def save_slot_table(self, table: SlotTable, expected_epoch: int | None) -> bool:
+        """Store the table if the stored epoch is still `expected_epoch` (None: absent)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def _member(kind: str, customer_id: str) -> str:
+    return f"{kind}|{customer_id}"
+
+
+def _split_member(member: str) -> tuple[str, str]:
+    kind, _, customer_id = member.partition("|")
+    return kind, customer_id
+
+
+class MemoryStateStore:
+    """In-process store for unit tests; same semantics as Redis, no durability."""
+
+    def __init__(self) -> None:
+        self.states: dict[tuple[int, str], tuple[int, bytes]] = {}
+        self.reminders: dict[int, dict[str, float]] = {}
+        self.outboxes: dict[int, dict[str, bytes]] = {}
+        self.guards: dict[tuple[int, str], dict[str, Any]] = {}
+        self.table: SlotTable | None = None
+
+    async def load_many(self, items: Sequence[tuple[int, str]]) -> list[Loaded]:
+        out = []
+        for item in items:
+            version, data = self.states.get(item, (0, None))
+            out.append(Loaded(data, version))
+        return out
+
+    async def commit_many(self, commits: Sequence[Commit]) -> list[int | None]:
+        results: list[int | None] = []
+        for c in commits:
+            key = (c.slot, c.customer_id)
+            current = self.states.get(key, (0, b""))[0]
+            if current != c.expected_version:
+                results.append(None)
+                continue
+            self.states[key] = (current + 1, c.state)
+            reminders = self.reminders.setdefault(c.slot, {})
+            for kind, due in c.reminders_fired:
+                member = _member(kind, c.customer_id)
+                if reminders.get(member) == due:
+                    del reminders[member]
+            for kind in c.reminders_cancelled:
+                reminders.pop(_member(kind, c.customer_id), None)
+            for kind, due in c.reminders_set:
+                reminders[_member(kind, c.customer_id)] = due
+            outbox = self.outboxes.setdefault(c.slot, {})
+            for action_key, action in c.actions:
+                outbox[action_key] = action
+            results.append(current + 1)
+        return results
+
+    async def due_reminders(
+        self, slots: Sequence[int], now: float, limit: int
+    ) -> list[DueReminder]:
+        due = []
+        for slot in slots:
+            for member, at in self.reminders.get(slot, {}).items():
+                if at <= now:
+                    kind, customer_id = _split_member(member)
+                    due.append(DueReminder(slot, customer_id, kind, at))
+        due.sort(key=lambda r: r.due_at)
+        return due[:limit]
+
+    async def reminders_of(self, slot: int, customer_id: str) -> dict[str, float]:
+        out = {}
+        for member, at in self.reminders.get(slot, {}).items():
+            kind, owner = _split_member(member)
+            if owner == customer_id:
+                out[kind] = at
+        return out
+
+    async def outbox(self, slots: Sequence[int], limit: int) -> list[OutboxEntry]:
+        entries = [
+            OutboxEntry(slot, key, action)
+            for slot in slots
+            for key, action in self.outboxes.get(slot, {}).items()
+        ]
+        return entries[:limit]
+
+    async def clear_outbox(self, entries: Sequence[tuple[int, str]]) -> None:
+        for slot, key in entries:
+            self.outboxes.get(slot, {}).pop(key, None)
+
+    async def forget(self, slot: int, customer_id: str, reminder_kinds: Sequence[str]) -> None:
+        self.states.pop((slot, customer_id), None)
+        self.guards.pop((slot, customer_id), None)
+        reminders = self.reminders.get(slot, {})
+        for kind in reminder_kinds:
+            reminders.pop(_member(kind, customer_id), None)
+        outbox = self.outboxes.get(slot, {})
+        for key, action in list(outbox.items()):
+            if json.loads(action).get("customer_id") == customer_id:
+                del outbox[key]
+
+    async def load_slot_table(self) -> SlotTable | None:
+        return self.table
+
+    async def save_slot_table(self, table: SlotTable, expected_epoch: int | None) -> bool:
+        current = self.table.epoch if self.table else None
+        if current != expected_epoch:
+            return False
+        self.table = table
+        return True
+
+    async def close(self) -> None:
+        return None
+
+
+# KEYS: state, reminders, outbox. ARGV: expected version, state, customer id, then three
+# counted lists: reminders to set (kind, due), to cancel (kind), fired (kind, due), then
+# actions (key, json).
+_COMMIT = """
+local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if current ~= tonumber(ARGV[1]) then return -1 - current end
+redis.call('HSET', KEYS[1], 'v', current + 1, 'd', ARGV[2])
+local cid = ARGV[3]
+local i = 4
+local n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  local member = ARGV[i] .. '|' .. cid
+  local score = redis.call('ZSCORE', KEYS[2], member)
+  if score and tonumber(score) == tonumber(ARGV[i + 1]) then redis.call('ZREM', KEYS[2], member) end
+  i = i + 2
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('ZREM', KEYS[2], ARGV[i] .. '|' .. cid); i = i + 1 end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('ZADD', KEYS[2], ARGV[i + 1], ARGV[i] .. '|' .. cid); i = i + 2 end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]); i = i + 2 end
+return current + 1
+"""
+
+_SAVE_TABLE = """
+local raw = redis.call('GET', KEYS[1])
+local epoch = -1
+if raw then epoch = cjson.decode(raw)['epoch'] end
+if epoch ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+class RedisStateStore:
+    """The production store. One pipeline round trip per batch, one Lua call per customer."""
+
+    def __init__(self, url: str, prefix: str = "engage") -> None:
+        self.keys = Keys(prefix)
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=False)
+        self._commit = self.redis.register_script(_COMMIT)
+        self._save_table = self.redis.register_script(_SAVE_TABLE)
+
+    async def load_many(self, items: Sequence[tuple[int, str]]) -> list[Loaded]:
+        if not items:
+            return []
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for slot, customer_id in items:
+                    pipe.hmget(self.keys.state(slot, customer_id), "v", "d")
+                rows = await pipe.execute()
+        except RedisError as error:
+            raise StoreUnavailableError("load", str(error)) from error
+        return [Loaded(data, int(version) if version else 0) for version, data in rows]
+
+    async def commit_many(self, commits: Sequence[Commit]) -> list[int | None]:
+        if not commits:
+            return []
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for c in commits:
+                    args: list[Any] = [c.expected_version, c.state, c.customer_id]
+                    args.append(len(c.reminders_fired))
+                    for kind, due in c.reminders_fired:
+                        args += [kind, repr(due)]
+                    args.append(len(c.reminders_cancelled))
+                    args += c.reminders_cancelled
+                    args.append(len(c.reminders_set))
+                    for kind, due in c.reminders_set:
+                        args += [kind, repr(due)]
+                    args.append(len(c.actions))
+                    for key, action in c.actions:
+                        args += [key, action]
+                    keys = [
+                        self.keys.state(c.slot, c.customer_id),
+                        self.keys.reminders(c.slot),
+                        self.keys.outbox(c.slot),
+                    ]
+                    await self._commit(keys=keys, args=args, client=pipe)
+                results = await pipe.execute()
+        except RedisError as error:
+            raise StoreUnavailableError("commit", str(error)) from error
+        return [int(r) if int(r) > 0 else None for r in results]
+
+    async def due_reminders(
+        self, slots: Sequence[int], now: float, limit: int
+    ) -> list[DueReminder]:
+        if not slots:
+            return []
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for slot in slots:
+                    pipe.zrangebyscore(
+                        self.keys.reminders(slot), "-inf", now, start=0, num=limit, withscores=True
+                    )
+                rows = await pipe.execute()
+        except RedisError as error:
+            raise StoreUnavailableError("reminders", str(error)) from error
+        due = []
+        for slot, members in zip(slots, rows, strict=True):
+            for member, score in members:
+                kind, customer_id = _split_member(member.decode())
+                due.append(DueReminder(slot, customer_id, kind, float(score)))
+        due.sort(key=lambda r: r.due_at)
+        return due[:limit]
+
+    async def reminders_of(self, slot: int, customer_id: str) -> dict[str, float]:
+        out = {}
+        try:
+            async for member, score in self.redis.zscan_iter(
+                self.keys.reminders(slot), match=f"*|{customer_id}"
+            ):
+                kind, owner = _split_member(member.decode())
+                if owner == customer_id:
+                    out[kind] = float(score)
+        except RedisError as error:
+            raise StoreUnavailableError("reminders", str(error)) from error
+        return out
+
+    async def outbox(self, slots: Sequence[int], limit: int) -> list[OutboxEntry]:
+        if not slots:
+            return []
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for slot in slots:
+                    pipe.hgetall(self.keys.outbox(slot))
+                rows = await pipe.execute()
+        except RedisError as error:
+            raise StoreUnavailableError("outbox", str(error)) from error
+        entries = [
+            OutboxEntry(slot, key.decode(), action)
+            for slot, row in zip(slots, rows, strict=True)
+            for key, action in row.items()
+        ]
+        return entries[:limit]
+
+    async def clear_outbox(self, entries: Sequence[tuple[int, str]]) -> None:
+        if not entries:
+            return
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for slot, key in entries:
+                    pipe.hdel(self.keys.outbox(slot), key)
+                await pipe.execute()
+        except RedisError as error:
+            raise StoreUnavailableError("outbox", str(error)) from error
+
+    async def forget(self, slot: int, customer_id: str, reminder_kinds: Sequence[str]) -> None:
+        try:
+            outbox = await self.redis.hgetall(self.keys.outbox(slot))
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(self.keys.state(slot, customer_id), self.keys.guard(slot, customer_id))
+                for kind in reminder_kinds:
+                    pipe.zrem(self.keys.reminders(slot), _member(kind, customer_id))
+                for key, action in outbox.items():
+                    if json.loads(action).get("customer_id") == customer_id:
+                        pipe.hdel(self.keys.outbox(slot), key)
+                await pipe.execute()
+        except RedisError as error:
+            raise StoreUnavailableError("forget", str(error)) from error
+
+    async def load_slot_table(self) -> SlotTable | None:
+        try:
+            raw = await self.redis.get(self.keys.slot_table())
+        except RedisError as error:
+            raise StoreUnavailableError("slot-table", str(error)) from error
+        return SlotTable.from_json(raw) if raw else None
+
+    async def save_slot_table(self, table: SlotTable, expected_epoch: int | None) -> bool:
+        try:
+            done = await self._save_table(
+                keys=[self.keys.slot_table()],
+                args=[-1 if expected_epoch is None else expected_epoch, table.to_json()],
+            )
+        except RedisError as error:
+            raise StoreUnavailableError("slot-table", str(error)) from error
+        return bool(done)
+
+    async def close(self) -> None:
+        await self.redis.aclose()

@@ -1,0 +1,140 @@
+"""`engage demo` / `make demo`: the whole engine on one machine, with live traffic.
+
+Starts the embedded broker and Redis (unless ENGAGE_KAFKA_BOOTSTRAP / ENGAGE_REDIS_URL
+point elsewhere), local Ray, trains first models if the registry is empty, deploys the
+Serve application, sends synthetic retail, banking and media traffic, and prints live
+figures. Ctrl-C (or the end of `--duration`) stops everything it started.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from typing import Any, TextIO
+
+import requests
+
+from engage.runtime import Running, running_engage
+from engage.settings import Settings
+from engage.simulate import TrafficProducer
+
+
+def shard_figures(url: str) -> dict[str, Any]:
+    """Processed events, live customers and actions by type, summed over shards."""
+    try:
+        shards = requests.get(f"{url}/v1/shards", timeout=5).json()["shards"]
+    except (requests.RequestException, ValueError, KeyError):
+        return {"events": 0, "live": 0, "actions": {}}
+    actions: Counter[str] = Counter()
+    for shard in shards:
+        actions.update(shard.get("actions_by_type", {}))
+    return {
+        "events": sum(int(s.get("events", 0)) for s in shards),
+        "live": sum(int(s.get("live_customers", 0)) for s in shards),
+        "actions": dict(sorted(actions.items())),
+        "shards": len(shards),
+    }
+
+
+def _line(
+    elapsed: float, sent: int, figures: dict[str, Any], rate_in: float, rate_done: float
+) -> str:
+    actions = ", ".join(f"{k} {v}" for k, v in figures["actions"].items()) or "none yet"
+    return (
+        f"[{elapsed:5.0f}s] sent {sent:,} ({rate_in:,.0f}/s)  processed {figures['events']:,} "
+        f"({rate_done:,.0f}/s)  live customers {figures['live']:,}  actions: {actions}"
+    )
+
+
+def _banner(running: Running, customer: str, out: TextIO) -> None:
+    url = running.url
+    print(f"\nengage is running at {url}", file=out)
+    print(
+        f"  Kafka {running.settings.kafka.bootstrap}   Redis {running.settings.redis.url}", file=out
+    )
+    print("  next-best-offer for a customer of the simulated traffic:", file=out)
+    print(f"    curl -s '{url}/v1/customers/{customer}/next-best-offer?k=3'", file=out)
+    print(f"  context:  curl -s '{url}/v1/customers/{customer}/context'", file=out)
+    print(f"  API docs: {url}/docs     Ctrl-C stops everything\n", file=out)
+
+
+def run_demo(
+    settings: Settings,
+    duration_s: float | None = None,
+    rate: float = 200.0,
+    customers: int = 500,
+    out: TextIO = sys.stdout,
+) -> int:
+    print("starting engage: broker, Redis, Ray, models, Serve ...", file=out, flush=True)
+    summary: dict[str, Any] = {}
+    with running_engage(settings) as running:
+        traffic = TrafficProducer(running.settings.kafka, rate=rate, customers=customers)
+        sample = traffic.traffic.population[0].customer_id
+        _banner(running, sample, out)
+        traffic.start()
+        started = time.monotonic()
+        last = (started, 0, 0)
+        try:
+            while duration_s is None or time.monotonic() - started < duration_s:
+                time.sleep(2.0)
+                figures = shard_figures(running.url)
+                now = time.monotonic()
+                span = max(now - last[0], 1e-6)
+                rate_in = (traffic.sent - last[1]) / span
+                rate_done = (figures["events"] - last[2]) / span
+                last = (now, traffic.sent, figures["events"])
+                print(
+                    _line(now - started, traffic.sent, figures, rate_in, rate_done),
+                    file=out,
+                    flush=True,
+                )
+        except KeyboardInterrupt:
+            print("\nstopping ...", file=out, flush=True)
+        finally:
+            traffic.stop()
+        figures = _settle(running.url, traffic.sent)
+        active = sorted(traffic.traffic.introduced) or [sample]
+        offer = _next_best_offer(running.url, active[0])
+        summary = {
+            "events_sent": traffic.sent,
+            "events_processed": figures["events"],
+            "live_customers": figures["live"],
+            "actions_by_type": figures["actions"],
+            "next_best_offer": offer,
+            "duration_s": round(time.monotonic() - started, 1),
+            "url": running.url,
+        }
+    print("\nsummary:", file=out)
+    print(
+        f"  events sent {summary['events_sent']:,}, processed {summary['events_processed']:,}",
+        file=out,
+    )
+    print(f"  actions by type: {summary['actions_by_type']}", file=out)
+    print(json.dumps(summary, sort_keys=True), file=out, flush=True)
+    return 0 if summary.get("events_processed", 0) > 0 else 1
+
+
+def _settle(url: str, sent: int, timeout_s: float = 30.0) -> dict[str, Any]:
+    """Wait until processing catches up with what was sent (or stops moving)."""
+    deadline = time.monotonic() + timeout_s
+    figures = shard_figures(url)
+    stable = 0
+    while time.monotonic() < deadline and figures["events"] < sent:
+        time.sleep(1.0)
+        fresh = shard_figures(url)
+        stable = stable + 1 if fresh["events"] == figures["events"] else 0
+        figures = fresh
+        if stable >= 5:
+            break
+    return figures
+
+
+def _next_best_offer(url: str, customer_id: str) -> dict[str, Any]:
+    try:
+        answer = requests.get(f"{url}/v1/customers/{customer_id}/next-best-offer?k=3", timeout=10)
+        body: dict[str, Any] = answer.json()
+        return body
+    except (requests.RequestException, ValueError) as error:
+        return {"error": str(error), "customer_id": customer_id}

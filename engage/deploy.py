@@ -1,0 +1,28 @@
+"""The application builder for `serve deploy serve_config.yaml` and `serve run`.
+
+Serve calls `app(args)` on the cluster; settings come from the ENGAGE_* environment of the
+cluster's nodes (see cluster.yaml), never from the machine that ran `serve deploy`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray.serve import Application
+
+from actors.kafka_io import ensure_topics
+from engage.settings import load_settings
+from serving.app import build_app
+
+
+def app(args: dict[str, Any]) -> Application:
+    settings = load_settings()
+    ensure_topics(settings.kafka)
+    return build_app(
+        settings.ray.namespace,
+        settings.actors,
+        settings.redis,
+        settings.kafka,
+        settings.serve,
+        settings.api,
+    )

@@ -1,0 +1,152 @@
+"""Bringing engage up and down on Ray: topics, models, shards and the Serve application."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import ray
+import requests
+from ray import serve
+
+from actors.kafka_io import ensure_topics
+from actors.shard import shard_name
+from engage.settings import Settings
+from engage.stack import LocalStack, embedded_stack, free_port
+from serving.app import build_app
+from training.pipeline import ensure_models
+from training.registry import ModelRegistry
+
+log = logging.getLogger(__name__)
+
+
+def with_endpoints(settings: Settings, stack: LocalStack) -> Settings:
+    """The settings with the broker and Redis the stack resolved."""
+    return settings.model_copy(
+        update={
+            "kafka": settings.kafka.model_copy(update={"bootstrap": stack.kafka_bootstrap}),
+            "redis": settings.redis.model_copy(update={"url": stack.redis_url}),
+        }
+    )
+
+
+def port_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def start_ray(settings: Settings, quiet: bool = True) -> None:
+    if ray.is_initialized():
+        return
+    # Workers import engage from this interpreter's environment; keep Ray from shipping the
+    # working directory or installing anything at run time.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(
+        address=settings.ray.address,
+        namespace=settings.ray.namespace,
+        num_cpus=settings.ray.num_cpus if settings.ray.address is None else None,
+        include_dashboard=False,
+        log_to_driver=not quiet,
+        logging_level=logging.WARNING if quiet else logging.INFO,
+    )
+
+
+def deploy(settings: Settings, wait_s: float = 180.0) -> str:
+    """Deploy (or update) the Serve application; returns its base URL once it answers."""
+    serve.start(http_options={"host": settings.serve.host, "port": settings.serve.port})
+    application = build_app(
+        settings.ray.namespace,
+        settings.actors,
+        settings.redis,
+        settings.kafka,
+        settings.serve,
+        settings.api,
+    )
+    serve.run(application, name=settings.serve.app, route_prefix="/", blocking=False)
+    url = f"http://{settings.serve.host}:{settings.serve.port}"
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return url
+        time.sleep(0.5)
+    raise TimeoutError(f"engage did not answer on {url} within {wait_s}s")
+
+
+def kill_shards(settings: Settings) -> int:
+    """Shards are detached actors: they outlive Serve and must be stopped explicitly."""
+    killed = 0
+    for index in range(1024):
+        try:
+            handle = ray.get_actor(
+                shard_name(settings.redis.prefix, index), namespace=settings.ray.namespace
+            )
+        except ValueError:
+            if index >= settings.actors.shards:
+                break
+            continue
+        ray.kill(handle, no_restart=True)
+        killed += 1
+    return killed
+
+
+def teardown_quietly() -> None:
+    """Stop Serve and the local Ray, shards with it (tests, after a failure)."""
+    with contextlib.suppress(Exception):
+        serve.shutdown()  # type: ignore[no-untyped-call]
+    with contextlib.suppress(Exception):
+        ray.shutdown()
+
+
+def teardown(settings: Settings) -> None:
+    with contextlib.suppress(Exception):
+        serve.shutdown()  # type: ignore[no-untyped-call]
+    with contextlib.suppress(Exception):
+        kill_shards(settings)
+    with contextlib.suppress(Exception):
+        ray.shutdown()
+
+
+@dataclass
+class Running:
+    settings: Settings
+    url: str
+    stack: LocalStack
+
+
+@contextlib.contextmanager
+def running_engage(
+    settings: Settings, train_customers: int = 800, quiet: bool = True
+) -> Iterator[Running]:
+    """Everything `make demo` needs, stopped again on exit (also on Ctrl-C)."""
+    with embedded_stack(settings.kafka.bootstrap, settings.redis.url) as stack:
+        resolved = with_endpoints(settings, stack)
+        if not port_free(resolved.serve.host, resolved.serve.port):
+            port = free_port()
+            log.warning("port %d is taken; serving on %d", resolved.serve.port, port)
+            resolved = resolved.model_copy(
+                update={"serve": resolved.serve.model_copy(update={"port": port})}
+            )
+        ensure_topics(resolved.kafka)
+        registry = ModelRegistry(resolved.redis.require_url(), resolved.redis.prefix)
+        try:
+            ensure_models(registry, customers=train_customers)
+        finally:
+            registry.close()
+        try:
+            start_ray(resolved, quiet=quiet)
+            url = deploy(resolved)
+            yield Running(resolved, url, stack)
+        finally:
+            teardown(resolved)

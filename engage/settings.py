@@ -1,0 +1,53 @@
+"""Settings: read once from `ENGAGE_*` variables at an entry point, passed down as parts.
+
+Names follow the nesting: `ENGAGE_KAFKA_BOOTSTRAP` is `settings.kafka.bootstrap`,
+`ENGAGE_ACTORS_SHARDS` is `settings.actors.shards`. A wrong value stops start-up with
+`ConfigError` naming the variable to fix.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from actors.config import ActorConfig, KafkaConfig, RedisConfig
+from actors.errors import ConfigError
+from serving.config import ApiConfig, ServeConfig
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RayConfig(_Part):
+    # None: start a local Ray; "auto": join the cluster this machine belongs to.
+    address: str | None = None
+    namespace: str = "engage"
+    num_cpus: int | None = Field(default=None, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ENGAGE_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        frozen=True,
+        extra="forbid",
+    )
+
+    kafka: KafkaConfig = KafkaConfig()
+    redis: RedisConfig = RedisConfig()
+    ray: RayConfig = RayConfig()
+    actors: ActorConfig = ActorConfig()
+    serve: ServeConfig = ServeConfig()
+    api: ApiConfig = ApiConfig()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment; errors name the ENGAGE_* variable at fault."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        item = error.errors(include_url=False)[0]
+        name = "ENGAGE_" + "_".join(str(p).upper() for p in item["loc"] if not isinstance(p, int))
+        raise ConfigError(name, item["msg"]) from None

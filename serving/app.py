@@ -1,0 +1,37 @@
+"""Builds the Serve application: Api (ingress) → Scorer, Ingest; shards as Ray actors."""
+
+from __future__ import annotations
+
+from ray.serve import Application
+
+from actors.config import ActorConfig, KafkaConfig, RedisConfig
+from serving.api import Api
+from serving.config import ApiConfig, ServeConfig
+from serving.ingest import Ingest
+from serving.scorer import Scorer
+from serving.scorer_client import HandleScorerFactory
+
+
+def build_app(
+    namespace: str,
+    actors: ActorConfig,
+    redis_config: RedisConfig,
+    kafka: KafkaConfig,
+    serve_config: ServeConfig,
+    api: ApiConfig,
+) -> Application:
+    redis_url = redis_config.require_url()
+    kafka.require_bootstrap()
+    scorer = Scorer.options(num_replicas=serve_config.scorer_replicas).bind(  # type: ignore[attr-defined]
+        redis_url,
+        redis_config.prefix,
+        max_batch_size=serve_config.scorer_max_batch,
+        batch_wait_timeout_s=serve_config.scorer_batch_wait_s,
+    )
+    ingest = Ingest.options(num_replicas=serve_config.ingest_replicas).bind(  # type: ignore[attr-defined]
+        namespace, actors, redis_config, kafka, HandleScorerFactory(serve_config.app)
+    )
+    app: Application = Api.options(num_replicas=serve_config.api_replicas).bind(  # type: ignore[attr-defined]
+        namespace, actors, redis_config, kafka, api, scorer, ingest
+    )
+    return app

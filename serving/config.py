@@ -1,0 +1,37 @@
+"""Configuration of the Serve application and its HTTP surface."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServeConfig(_Part):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    app: str = "engage"
+    ingest_replicas: int = Field(default=1, ge=1, le=256)
+    scorer_replicas: int = Field(default=1, ge=1, le=256)
+    api_replicas: int = Field(default=1, ge=1, le=256)
+    scorer_max_batch: int = Field(default=256, ge=1)
+    scorer_batch_wait_s: float = Field(default=0.002, ge=0)
+    log: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class ApiConfig(_Part):
+    """HTTP surface security and limits. Empty key lists mean open (local development)."""
+
+    write_keys: tuple[SecretStr, ...] = ()
+    read_keys: tuple[SecretStr, ...] = ()
+    admin_token: SecretStr | None = None
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    max_event_bytes: int = Field(default=32_768, ge=256)
+    max_batch_events: int = Field(default=500, ge=1)
+    rate_limit_per_s: float = Field(default=200.0, gt=0)
+    rate_limit_burst: int = Field(default=400, ge=1)

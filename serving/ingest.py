@@ -1,0 +1,75 @@
+"""The Ingest deployment: each replica runs one consumer-group consumer of engage.events.
+
+The consumer loop (actors.ingest.IngestLoop) runs in a background thread of the replica;
+Serve restarts a replica whose health check fails, and the consumer group hands its
+partitions to the other replicas meanwhile. Scale ingest by replicas up to the number of
+partitions of engage.events.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ray import serve
+
+from actors.config import ActorConfig, KafkaConfig, RedisConfig
+from actors.dead_letters import KafkaDeadLetters
+from actors.ingest import IngestLoop
+from actors.kafka_io import make_consumer, make_producer
+from actors.router import ShardRouter, ensure_shards
+from actors.scoring import Scorer
+
+log = logging.getLogger(__name__)
+
+
+@serve.deployment(
+    name="Ingest",
+    ray_actor_options={"num_cpus": 0},
+    health_check_period_s=5,
+    health_check_timeout_s=30,
+    graceful_shutdown_timeout_s=20,
+)
+class Ingest:
+    def __init__(
+        self,
+        namespace: str,
+        actors: ActorConfig,
+        redis_config: RedisConfig,
+        kafka: KafkaConfig,
+        scorer_factory: Callable[[], Scorer],
+    ) -> None:
+        ensure_shards(namespace, actors, redis_config, kafka, scorer_factory)
+        self.router = ShardRouter(namespace, actors, redis_config)
+        self.consumer = make_consumer(kafka, kafka.events_topic)
+        self.producer = make_producer(kafka)
+        self.loop = IngestLoop(
+            self.consumer,
+            self.router,
+            KafkaDeadLetters(self.producer, kafka.events_dlq_topic, kafka.actions_dlq_topic),
+            poll_timeout_ms=kafka.poll_timeout_ms,
+            max_records=kafka.max_poll_records,
+        )
+        self.thread = threading.Thread(target=self._run, name="ingest", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.loop.run()
+        finally:
+            self.consumer.close()
+            self.producer.close(timeout=5)
+
+    def check_health(self) -> None:
+        if not self.thread.is_alive():
+            raise RuntimeError("ingest loop stopped")
+
+    def stats(self) -> dict[str, Any]:
+        return self.loop.stats.to_dict()
+
+    def __del__(self) -> None:
+        self.loop.stop()
+        if self.thread.is_alive():
+            self.thread.join(timeout=15)

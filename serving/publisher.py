@@ -1,0 +1,57 @@
+"""Producing accepted events to engage.events, acknowledged only once the broker has them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from actors.config import KafkaConfig
+from actors.errors import EngageError
+from actors.events import Event, event_to_json
+from actors.kafka_io import make_producer
+
+
+class PublishError(EngageError):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class EventPublisher:
+    def __init__(self, kafka: KafkaConfig) -> None:
+        self._kafka = kafka
+        self._producer: KafkaProducer | None = None
+
+    def _get(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = make_producer(self._kafka)
+        return self._producer
+
+    async def publish(self, events: Sequence[Event], timeout_s: float = 10.0) -> None:
+        """Send and wait for the broker's acks (acks=all). Raises PublishError."""
+        if events:
+            await asyncio.to_thread(self._publish_blocking, events, timeout_s)
+
+    def _publish_blocking(self, events: Sequence[Event], timeout_s: float) -> None:
+        producer = self._get()
+        try:
+            futures = [
+                producer.send(
+                    self._kafka.events_topic,
+                    key=event.actor_id.encode(),
+                    value=event_to_json(event),
+                )
+                for event in events
+            ]
+            producer.flush(timeout=timeout_s)
+            for future in futures:
+                future.get(timeout=0)
+        except KafkaError as error:
+            raise PublishError(str(error)) from error
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=5)
+            self._producer = None

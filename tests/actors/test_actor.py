@@ -1,0 +1,161 @@
+"""A customer actor's turn: rules, scores, actions, reminders, in that order."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from actors.actions import CartReminderAction, FraudAlertAction, OfferAction
+from actors.actor import CustomerActor
+from actors.errors import ScorerUnavailableError
+from actors.rules import load_rules, parse_rules
+from actors.state import CustomerState
+from tests.support import T0, FakeScorer, event
+
+NOW = 2_000_000_000.0
+
+
+def actor(scorer: FakeScorer | None = None, rules_text: str | None = None) -> CustomerActor:
+    rules = parse_rules(rules_text) if rules_text else load_rules()
+    return CustomerActor(rules, scorer or FakeScorer(), clock=lambda: NOW)
+
+
+def turn(a: CustomerActor, state: CustomerState, e: object, customer: str = "c1"):  # type: ignore[no-untyped-def]
+    return asyncio.run(a.on_event(customer, state, e))  # type: ignore[arg-type]
+
+
+def test_browsing_one_category_earns_an_offer_on_the_third_view() -> None:
+    a, state = actor(), CustomerState()
+    outcomes = [turn(a, state, event("product_view", at=T0 + i)) for i in range(4)]
+    assert [len(o.actions) for o in outcomes] == [0, 0, 1, 0]  # once per session
+    (offer,) = outcomes[2].actions
+    assert isinstance(offer, OfferAction)
+    assert offer.offer_id == "electronics_10"
+    assert offer.rule_id == "browse_offer"
+    assert offer.model_versions == {"recommender": "1"}
+    assert offer.scores["offer_p"] > 0.1
+    assert offer.message == "10% off electronics, picked for you"
+
+
+def test_the_idempotency_key_is_the_same_on_every_replay() -> None:
+    events = [event("product_view", at=T0 + i) for i in range(3)]
+    first, second = CustomerState(), CustomerState()
+    a = actor()
+    keys_first = [k.idempotency_key for e in events for k in turn(a, first, e).actions]
+    keys_second = [k.idempotency_key for e in events for k in turn(a, second, e).actions]
+    assert keys_first == keys_second
+    assert len(keys_first) == 1
+
+
+def test_a_suspicious_payment_raises_a_fraud_alert_with_reasons() -> None:
+    a, state = actor(), CustomerState()
+    for i in range(4):
+        turn(a, state, event("card_payment", amount=30.0, country="US", at=T0 + i * 3600))
+    outcome = turn(
+        a,
+        state,
+        event(
+            "card_payment",
+            amount=900.0,
+            country="BR",
+            merchant_category="gift_cards",
+            at=T0 + 5 * 3600,
+        ),
+    )
+    alerts = [x for x in outcome.actions if isinstance(x, FraudAlertAction)]
+    assert len(alerts) == 1
+    alert = alerts[0]
+    assert alert.severity == "high"
+    assert "new country" in alert.reasons
+    assert "high-risk merchant category" in alert.reasons
+    assert alert.kind == "fraud"
+    assert state.fraud_alert_at == T0 + 5 * 3600
+
+
+def test_a_fraud_alert_suppresses_marketing_for_a_while() -> None:
+    a, state = actor(), CustomerState()
+    turn(a, state, event("card_payment", amount=30.0, country="US", at=T0))
+    turn(a, state, event("card_payment", amount=900.0, country="BR", at=T0 + 60))
+    outcomes = [turn(a, state, event("product_view", at=T0 + 120 + i)) for i in range(3)]
+    assert all(not o.actions for o in outcomes)
+
+
+def test_no_consent_means_no_marketing_but_fraud_alerts_still_go_out() -> None:
+    a, state = actor(), CustomerState()
+    turn(a, state, event("identify", consent_marketing=False))
+    outcomes = [turn(a, state, event("product_view", at=T0 + i)) for i in range(3)]
+    assert all(not o.actions for o in outcomes)
+    turn(a, state, event("card_payment", amount=30.0, country="US", at=T0 + 10))
+    alert = turn(a, state, event("card_payment", amount=900.0, country="BR", at=T0 + 20))
+    assert [x.type for x in alert.actions] == ["fraud_alert"]
+
+
+def test_a_duplicate_event_is_a_no_op() -> None:
+    a, state = actor(), CustomerState()
+    e = event("product_view")
+    assert not turn(a, state, e).duplicate
+    assert turn(a, state, e).duplicate
+
+
+def test_models_are_scored_only_when_a_rule_could_still_fire() -> None:
+    scorer = FakeScorer()
+    a, state = actor(scorer), CustomerState()
+    turn(a, state, event("product_view", at=T0))
+    turn(a, state, event("product_view", at=T0 + 1))
+    assert scorer.requests == []  # two views: browse_offer is false before scoring
+    turn(a, state, event("product_view", at=T0 + 2))
+    assert [m for m, _ in scorer.requests] == ["recommender"]
+
+
+def test_a_cart_sets_an_abandonment_reminder_and_a_purchase_cancels_it() -> None:
+    a, state = actor(), CustomerState()
+    added = turn(a, state, event("cart_add"))
+    assert ("cart_abandonment", NOW + 1800) in added.reminders_set
+    bought = turn(a, state, event("purchase", total=100.0, at=T0 + 60))
+    assert "cart_abandonment" in bought.reminders_cancelled
+
+
+def test_a_due_cart_reminder_sends_a_cart_reminder_once() -> None:
+    a, state = actor(), CustomerState()
+    turn(a, state, event("cart_add", price=25.0, quantity=2))
+    outcome = asyncio.run(a.on_reminder("c1", state, "cart_abandonment", NOW + 1800))
+    (reminder,) = outcome.actions
+    assert isinstance(reminder, CartReminderAction)
+    assert (reminder.cart_items, reminder.cart_value) == (2, 50.0)
+    assert reminder.message == "You left 2 item(s) worth 50.00 in your cart"
+    again = asyncio.run(a.on_reminder("c1", state, "cart_abandonment", NOW + 1800))
+    assert again.duplicate
+
+
+def test_welcome_back_after_a_month_away() -> None:
+    a, state = actor(), CustomerState()
+    turn(a, state, event("login", at=T0))
+    back = turn(a, state, event("login", at=T0 + 40 * 86_400))
+    assert [x.type for x in back.actions] == ["welcome_back"]
+
+
+def test_a_template_with_a_missing_field_rejects_the_action_not_the_turn() -> None:
+    rules = """
+rules:
+  - id: bad
+    kind: service
+    triggers: [page_view]
+    action: {type: content_recommendation, channel: in_app, template: "{event.category}"}
+"""
+    a, state = actor(rules_text=rules), CustomerState()
+    outcome = turn(a, state, event("page_view"))
+    assert outcome.actions == []
+    (rejected,) = outcome.rejected
+    assert rejected.rule_id == "bad"
+    assert "event.category" in rejected.reason
+    assert state.events_total == 1
+
+
+def test_a_failing_scorer_fails_the_turn() -> None:
+    a = actor(FakeScorer(fail=ScorerUnavailableError("recommender", "down")))
+    state = CustomerState()
+    for i in range(2):
+        turn(a, state, event("product_view", at=T0 + i))
+    with pytest.raises(ScorerUnavailableError):
+        turn(a, state, event("product_view", at=T0 + 2))

@@ -1,0 +1,314 @@
+"""ShardHost: many virtual customer actors in one process, effects saved before the ack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+
+import pytest
+
+from actors.actions import Action
+from actors.actor import CustomerActor
+from actors.config import ActorConfig
+from actors.errors import ScorerUnavailableError
+from actors.events import Event, event_to_json
+from actors.host import ShardHost
+from actors.outbox import Dispatcher, MemoryDeadLetters, MemoryIdempotencyStore
+from actors.rules import load_rules
+from actors.sinks.base import Delivery
+from actors.slots import SlotTable, slot_of
+from actors.state import CustomerState
+from actors.store import Commit, MemoryStateStore
+from tests.support import T0, FakeScorer, event
+
+
+class RecordingSink:
+    name = "kafka"
+
+    def __init__(self) -> None:
+        self.actions: list[Action] = []
+
+    async def deliver(self, actions: Sequence[Action]) -> list[Delivery]:
+        self.actions.extend(actions)
+        return [Delivery.delivered() for _ in actions]
+
+    async def close(self) -> None:
+        return None
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_900_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_host(
+    store: MemoryStateStore | None = None,
+    scorer: FakeScorer | None = None,
+    sink: RecordingSink | None = None,
+    clock: Clock | None = None,
+    **config: object,
+) -> ShardHost:
+    store = store or MemoryStateStore()
+    clock = clock or Clock()
+    settings = ActorConfig(slots=16, **config)  # type: ignore[arg-type]
+    dispatcher = Dispatcher(
+        {"kafka": sink or RecordingSink()}, MemoryIdempotencyStore(), store, MemoryDeadLetters()
+    )
+    host = ShardHost(
+        0,
+        settings,
+        store,
+        CustomerActor(load_rules(), scorer or FakeScorer(), clock),
+        dispatcher,
+        clock,
+    )
+    host.set_owned_slots(set(range(16)))
+    return host
+
+
+def raw(events: list[Event]) -> list[bytes]:
+    return [event_to_json(e) for e in events]
+
+
+async def process(host: ShardHost, events: list[Event]) -> object:
+    host.dispatcher.start()
+    try:
+        result = await host.process(raw(events))
+        await host.dispatcher.drain()
+        return result
+    finally:
+        await host.dispatcher.stop()
+
+
+def browse(customer: str, n: int = 3, start: float = T0) -> list[Event]:
+    return [event("product_view", customer=customer, at=start + i) for i in range(n)]
+
+
+def test_a_batch_saves_each_customer_and_delivers_actions_after_the_save() -> None:
+    store, sink = MemoryStateStore(), RecordingSink()
+    host = make_host(store, sink=sink)
+    result = asyncio.run(process(host, browse("a") + browse("b")))
+    assert result.processed == 6  # type: ignore[attr-defined]
+    assert {a.customer_id for a in sink.actions} == {"a", "b"}
+    for customer in ("a", "b"):
+        version, data = store.states[(slot_of(customer, 16), customer)]
+        assert version == 1  # one commit per customer per batch
+        assert CustomerState.from_json(data).session_page_views == 3
+    assert all(not outbox for outbox in store.outboxes.values())
+
+
+def test_a_customers_events_are_applied_in_batch_order() -> None:
+    host = make_host()
+    events = [
+        event("cart_add", customer="a", product_id="x", at=T0),
+        event("cart_remove", customer="a", product_id="x", at=T0 + 1),
+        event("cart_add", customer="a", product_id="y", at=T0 + 2),
+    ]
+    asyncio.run(process(host, events))
+    assert list(host.live["a"].state.cart or {}) == ["y"]
+
+
+def test_redelivered_events_are_counted_as_duplicates_and_change_nothing() -> None:
+    store, sink = MemoryStateStore(), RecordingSink()
+    events = browse("a")
+    asyncio.run(process(make_host(store, sink=sink), events))
+    fresh_host = make_host(store, sink=sink)  # a restarted shard: nothing live
+    result = asyncio.run(process(fresh_host, events))
+    assert (result.processed, result.duplicates) == (0, 3)  # type: ignore[attr-defined]
+    assert len(sink.actions) == 1
+    assert store.states[(slot_of("a", 16), "a")][0] == 1
+
+
+def test_an_invalid_event_is_rejected_with_its_position_and_the_rest_goes_on() -> None:
+    host = make_host()
+
+    async def scenario() -> object:
+        return await host.process([b'{"type": "nope"}', *raw(browse("a", 1))])
+
+    result = asyncio.run(scenario())
+    assert result.rejected[0][0] == 0  # type: ignore[attr-defined]
+    assert result.processed == 1  # type: ignore[attr-defined]
+
+
+def test_a_write_by_another_host_is_detected_and_the_turns_rerun_on_fresh_state() -> None:
+    store = MemoryStateStore()
+    host = make_host(store)
+
+    async def scenario() -> None:
+        await process(host, [event("product_view", customer="a", at=T0)])
+        # Another host of "a" (e.g. after a slot moved) writes in between.
+        other = CustomerState.from_json(store.states[(slot_of("a", 16), "a")][1])
+        other.apply(event("product_view", customer="a", at=T0 + 1, product_id="p2"))
+        await store.commit_many([Commit(slot_of("a", 16), "a", 1, other.to_json())])
+        await process(host, [event("product_view", customer="a", at=T0 + 2, product_id="p3")])
+
+    asyncio.run(scenario())
+    version, data = store.states[(slot_of("a", 16), "a")]
+    assert version == 3
+    assert CustomerState.from_json(data).session_products == ["p1", "p2", "p3"]
+    assert host.stats["conflicts"] == 1
+
+
+def test_a_failing_scorer_fails_the_batch_and_leaves_nothing_half_applied() -> None:
+    store = MemoryStateStore()
+    host = make_host(store, scorer=FakeScorer(fail=ScorerUnavailableError("recommender", "down")))
+    with pytest.raises(ScorerUnavailableError):
+        asyncio.run(process(host, browse("a")))
+    assert "a" not in host.live  # unsaved changes dropped with the activation
+    assert store.states == {}
+
+
+def test_least_recently_used_customers_are_passivated_over_the_limit() -> None:
+    clock = Clock()
+    host = make_host(clock=clock, max_live_customers=2)
+
+    async def scenario() -> None:
+        for customer in ("a", "b", "c"):
+            clock.now += 1
+            await process(host, [event("page_view", customer=customer)])
+
+    asyncio.run(scenario())
+    assert host.passivate() == 1
+    assert list(host.live) == ["b", "c"]
+
+
+def test_idle_customers_are_passivated_and_reactivate_from_the_store() -> None:
+    clock = Clock()
+    store = MemoryStateStore()
+    host = make_host(store, clock=clock, idle_passivation_s=60)
+    asyncio.run(process(host, [event("cart_add", customer="a")]))
+    clock.now += 61
+    assert host.passivate() == 1
+    assert "a" not in host.live
+    snapshot = asyncio.run(host.snapshot("a"))
+    assert snapshot["cart"]["items"] == 1
+    assert host.stats["activations"] == 2
+
+
+def test_a_poison_event_is_rejected_and_the_customer_goes_on_without_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    host = make_host()
+    original = CustomerState.apply
+
+    def exploding(self: CustomerState, e: Event) -> None:
+        if getattr(e, "product_id", "") == "boom":
+            raise ZeroDivisionError("bad data")
+        original(self, e)
+
+    monkeypatch.setattr(CustomerState, "apply", exploding)
+    events = [
+        event("product_view", customer="a", at=T0),
+        event("product_view", customer="a", at=T0 + 1, product_id="boom"),
+        event("product_view", customer="a", at=T0 + 2, product_id="p3"),
+    ]
+    result = asyncio.run(process(host, events))
+    assert [i for i, _ in result.rejected] == [1]  # type: ignore[attr-defined]
+    assert "ZeroDivisionError" in result.rejected[0][1]  # type: ignore[attr-defined]
+    assert host.live["a"].state.session_products == ["p1", "p3"]
+
+
+def test_due_reminders_fire_the_customers_turn_once() -> None:
+    clock, store, sink = Clock(), MemoryStateStore(), RecordingSink()
+    host = make_host(store, sink=sink, clock=clock)
+
+    async def scenario() -> list[int]:
+        await process(host, [event("cart_add", customer="a", price=20.0)])
+        fired = [await host.fire_due_reminders()]
+        clock.now += 1801
+        host.dispatcher.start()
+        fired.append(await host.fire_due_reminders())
+        await host.dispatcher.drain()
+        fired.append(await host.fire_due_reminders())
+        await host.dispatcher.stop()
+        return fired
+
+    assert asyncio.run(scenario()) == [0, 1, 0]
+    assert [a.type for a in sink.actions] == ["cart_reminder"]
+    assert "cart_abandonment" not in asyncio.run(store.reminders_of(slot_of("a", 16), "a"))
+
+
+def test_undelivered_actions_are_recovered_from_the_outbox_after_a_crash() -> None:
+    store, sink = MemoryStateStore(), RecordingSink()
+    crashed = make_host(store, sink=sink)
+    # The crashed host saved state and outbox but never dispatched (no dispatcher running).
+    asyncio.run(crashed.process(raw(browse("a"))))
+    assert sink.actions == []
+    restarted = make_host(store, sink=sink)
+
+    async def recover() -> None:
+        restarted.dispatcher.start()
+        await restarted.recover_outbox()
+        await restarted.dispatcher.drain()
+        await restarted.dispatcher.stop()
+
+    asyncio.run(recover())
+    assert [a.rule_id for a in sink.actions] == ["browse_offer"]
+    asyncio.run(recover())
+    assert len(sink.actions) == 1
+
+
+def test_forget_deletes_the_customer_and_later_events_start_fresh() -> None:
+    store = MemoryStateStore()
+    host = make_host(store)
+
+    async def scenario() -> None:
+        await process(host, [event("cart_add", customer="a")])
+        await host.forget("a", ["cart_abandonment"])
+        assert "a" not in host.live
+        assert (slot_of("a", 16), "a") not in store.states
+        await process(host, [event("page_view", customer="a")])
+
+    asyncio.run(scenario())
+    assert host.live["a"].state.events_total == 1
+    assert host.live["a"].state.cart is None
+
+
+def test_slots_handed_to_another_shard_are_dropped_from_memory() -> None:
+    host = make_host()
+    asyncio.run(process(host, [event("page_view", customer="a")]))
+    table = SlotTable.initial(16, 2)
+    host.set_owned_slots(set(table.slots_of(1 - table.owner(slot_of("a", 16)))))
+    assert "a" not in host.live
+
+
+def test_a_read_does_not_wait_for_another_customers_turn() -> None:
+    class SlowScorer(FakeScorer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.release = asyncio.Event()
+
+        async def score(self, model, rows):  # type: ignore[no-untyped-def]
+            await self.release.wait()
+            return await super().score(model, rows)
+
+    async def scenario() -> None:
+        scorer = SlowScorer()
+        host = make_host(scorer=scorer)
+        host.dispatcher.start()
+        busy = asyncio.create_task(host.process(raw(browse("a"))))
+        await asyncio.sleep(0.05)
+        assert not busy.done()  # a's third view waits for the scorer
+        snapshot = await asyncio.wait_for(host.snapshot("b"), 1.0)
+        assert snapshot["known"] is False
+        scorer.release.set()
+        await busy
+        await host.dispatcher.stop()
+
+    asyncio.run(scenario())
+
+
+def test_introspection_reports_live_customers_and_latencies() -> None:
+    host = make_host()
+    asyncio.run(process(host, browse("a") + browse("b", 1)))
+    info = host.introspect()
+    assert info["live_customers"] == 2
+    assert info["events"] == 4
+    assert info["activations"] == 2
+    assert info["turn_ms"]["count"] == 4
+    assert info["actions_by_type"] == {"offer": 1}
+    assert json.dumps(info)

@@ -1,0 +1,218 @@
+"""The outbox dispatcher: each saved action delivered at most once, or dead-lettered."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from actors.actions import Action, ContentRecommendationAction, action_to_json
+from actors.outbox import (
+    Decision,
+    Dispatcher,
+    MemoryDeadLetters,
+    MemoryIdempotencyStore,
+)
+from actors.sinks.base import Delivery
+from actors.store import Commit, MemoryStateStore, OutboxEntry
+
+
+def make_action(key: str, sink: str = "kafka") -> Action:
+    now = datetime(2026, 5, 1, tzinfo=UTC)
+    return ContentRecommendationAction(
+        action_id=f"act_{key}",
+        idempotency_key=key,
+        customer_id="c1",
+        rule_id="r",
+        kind="service",
+        channel="in_app",
+        sink=sink,  # type: ignore[arg-type]
+        trigger_event_id="e1",
+        trigger="content_view",
+        event_time=now,
+        created_at=now,
+        genre="drama",
+    )
+
+
+class FlakySink:
+    name = "kafka"
+
+    def __init__(self, failures: int = 0, retryable: bool = True) -> None:
+        self.failures = failures
+        self.retryable = retryable
+        self.delivered: list[str] = []
+        self.calls = 0
+
+    async def deliver(self, actions: Sequence[Action]) -> list[Delivery]:
+        self.calls += 1
+        if self.failures > 0:
+            self.failures -= 1
+            return [Delivery.failed("receiver said no", self.retryable) for _ in actions]
+        self.delivered += [a.idempotency_key for a in actions]
+        return [Delivery.delivered() for _ in actions]
+
+    async def close(self) -> None:
+        return None
+
+
+async def saved(store: MemoryStateStore, *actions: Action) -> list[OutboxEntry]:
+    await store.commit_many(
+        [
+            Commit(
+                0, "c1", 0, b"s", actions=[(a.idempotency_key, action_to_json(a)) for a in actions]
+            )
+        ]
+    )
+    return await store.outbox([0], 100)
+
+
+async def run_dispatcher(dispatcher: Dispatcher, entries: list[OutboxEntry]) -> None:
+    dispatcher.start()
+    await dispatcher.submit(entries)
+    await dispatcher.drain(5.0)
+    await dispatcher.stop()
+
+
+def test_delivered_actions_are_marked_sent_and_leave_the_outbox() -> None:
+    async def scenario() -> None:
+        store, sent, sink = MemoryStateStore(), MemoryIdempotencyStore(), FlakySink()
+        entries = await saved(store, make_action("k1"), make_action("k2"))
+        await run_dispatcher(Dispatcher({"kafka": sink}, sent, store, MemoryDeadLetters()), entries)
+        assert sorted(sink.delivered) == ["k1", "k2"]
+        assert sent.sent == {"k1", "k2"}
+        assert await store.outbox([0], 10) == []
+
+    asyncio.run(scenario())
+
+
+def test_an_action_already_sent_is_never_sent_again() -> None:
+    async def scenario() -> None:
+        store, sent, sink = MemoryStateStore(), MemoryIdempotencyStore(), FlakySink()
+        sent.sent.add("k1")  # delivered before a crash that left it in the outbox
+        entries = await saved(store, make_action("k1"))
+        dispatcher = Dispatcher({"kafka": sink}, sent, store, MemoryDeadLetters())
+        await run_dispatcher(dispatcher, entries)
+        assert sink.delivered == []
+        assert dispatcher.stats["duplicates_skipped"] == 1
+        assert await store.outbox([0], 10) == []
+
+    asyncio.run(scenario())
+
+
+def test_retryable_failures_are_retried_with_backoff_until_delivered() -> None:
+    async def scenario() -> None:
+        store, sink = MemoryStateStore(), FlakySink(failures=2)
+        entries = await saved(store, make_action("k1"))
+        dispatcher = Dispatcher(
+            {"kafka": sink},
+            MemoryIdempotencyStore(),
+            store,
+            MemoryDeadLetters(),
+            base_backoff_s=0.01,
+        )
+        await run_dispatcher(dispatcher, entries)
+        assert sink.delivered == ["k1"]
+        assert dispatcher.stats["retries"] == 2
+
+    asyncio.run(scenario())
+
+
+def test_an_action_that_cannot_be_delivered_goes_to_the_dead_letters_with_the_reason() -> None:
+    async def scenario() -> None:
+        store, letters = MemoryStateStore(), MemoryDeadLetters()
+        sink = FlakySink(failures=100)
+        entries = await saved(store, make_action("k1"))
+        dispatcher = Dispatcher(
+            {"kafka": sink},
+            MemoryIdempotencyStore(),
+            store,
+            letters,
+            max_attempts=3,
+            base_backoff_s=0.01,
+        )
+        await run_dispatcher(dispatcher, entries)
+        assert sink.calls == 3
+        ((raw, reason, sink_name),) = letters.letters
+        assert b'"k1"' in raw
+        assert (reason, sink_name) == ("receiver said no", "kafka")
+        assert await store.outbox([0], 10) == []
+
+    asyncio.run(scenario())
+
+
+def test_a_non_retryable_failure_is_dead_lettered_at_once() -> None:
+    async def scenario() -> None:
+        store, letters = MemoryStateStore(), MemoryDeadLetters()
+        sink = FlakySink(failures=1, retryable=False)
+        entries = await saved(store, make_action("k1"))
+        await run_dispatcher(
+            Dispatcher({"kafka": sink}, MemoryIdempotencyStore(), store, letters), entries
+        )
+        assert sink.calls == 1
+        assert len(letters.letters) == 1
+
+    asyncio.run(scenario())
+
+
+def test_an_action_for_a_sink_that_is_not_configured_is_dead_lettered() -> None:
+    async def scenario() -> None:
+        store, letters = MemoryStateStore(), MemoryDeadLetters()
+        entries = await saved(store, make_action("k1", sink="webhook"))
+        await run_dispatcher(Dispatcher({}, MemoryIdempotencyStore(), store, letters), entries)
+        assert "not configured" in letters.letters[0][1]
+
+    asyncio.run(scenario())
+
+
+def test_guardrail_verdicts_suppress_or_defer_delivery() -> None:
+    class Policy:
+        async def decide(self, actions: Sequence[Action]) -> list[Decision]:
+            return [
+                Decision("suppress", "frequency cap")
+                if a.idempotency_key == "k1"
+                else Decision("defer", "quiet hours", until=0.0)
+                for a in actions
+            ]
+
+        async def delivered(self, actions: Sequence[Action]) -> None:
+            return None
+
+    async def scenario() -> None:
+        store, sink = MemoryStateStore(), FlakySink()
+        entries = await saved(store, make_action("k1"), make_action("k2"))
+        dispatcher = Dispatcher(
+            {"kafka": sink}, MemoryIdempotencyStore(), store, MemoryDeadLetters(), Policy()
+        )
+        dispatcher.start()
+        await dispatcher.submit(entries)
+        await asyncio.sleep(0.1)
+        await dispatcher.stop()
+        assert sink.delivered == []
+        assert dispatcher.stats["suppress"] == 1
+        assert dispatcher.stats["deferred"] >= 1
+        assert [e.key for e in await store.outbox([0], 10)] == ["k2"]  # deferred stays saved
+
+    asyncio.run(scenario())
+
+
+def test_a_full_queue_makes_submit_wait() -> None:
+    async def scenario() -> None:
+        store = MemoryStateStore()
+        entries = await saved(store, make_action("k1"), make_action("k2"))
+        dispatcher = Dispatcher(
+            {"kafka": FlakySink()},
+            MemoryIdempotencyStore(),
+            store,
+            MemoryDeadLetters(),
+            queue_size=1,
+        )
+        blocked = asyncio.create_task(dispatcher.submit(entries))
+        await asyncio.sleep(0.05)
+        assert not blocked.done()  # backpressure: the second entry waits for room
+        dispatcher.start()
+        await asyncio.wait_for(blocked, 1.0)
+        await dispatcher.drain(2.0)
+        await dispatcher.stop()
+
+    asyncio.run(scenario())

@@ -1,0 +1,163 @@
+"""CustomerState: the session context, built deterministically from event time."""
+
+from __future__ import annotations
+
+import math
+
+from actors.state import (
+    AFFINITY_HALF_LIFE_S,
+    APPLIED_IDS_LIMIT,
+    SESSION_GAP_S,
+    CustomerState,
+)
+from tests.support import T0, event
+
+
+def test_sessions_are_cut_after_thirty_minutes_of_event_time() -> None:
+    state = CustomerState()
+    state.apply(event("product_view", at=T0))
+    state.apply(event("product_view", at=T0 + SESSION_GAP_S - 1))
+    assert state.session_index == 1
+    assert state.session_page_views == 2
+    state.apply(event("page_view", at=T0 + 2 * SESSION_GAP_S + 1))
+    assert state.session_index == 2
+    assert state.session_page_views == 1
+    assert state.session_products is None
+
+
+def test_a_late_event_joins_the_current_session_without_moving_time_back() -> None:
+    state = CustomerState()
+    state.apply(event("product_view", at=T0 + 100))
+    state.apply(event("product_view", at=T0 + 50, product_id="p2"))
+    assert state.last_event_at == T0 + 100
+    assert state.session_products == ["p1", "p2"]
+
+
+def test_the_cart_holds_items_and_value_and_a_purchase_empties_it() -> None:
+    state = CustomerState()
+    state.apply(event("cart_add", product_id="a", price=10.0, quantity=2))
+    state.apply(event("cart_add", product_id="b", price=5.0, category="books"))
+    state.apply(event("cart_remove", product_id="a", quantity=1))
+    assert state.cart_items == 2
+    assert state.cart_value == 15.0
+    state.apply(
+        event(
+            "purchase",
+            total=15.0,
+            items=[
+                {"product_id": "a", "category": "electronics", "price": 10.0},
+                {"product_id": "b", "category": "books", "price": 5.0},
+            ],
+        )
+    )
+    assert state.cart is None
+    assert state.orders == 1
+    assert state.spend == 15.0
+
+
+def test_affinities_decay_with_a_half_life_in_event_time() -> None:
+    state = CustomerState()
+    state.apply(event("product_view", category="sports", at=T0))
+    assert math.isclose(state.affinity("sports", T0), 1.0)
+    assert math.isclose(state.affinity("sports", T0 + AFFINITY_HALF_LIFE_S), 0.5)
+    state.apply(event("product_view", category="sports", at=T0 + AFFINITY_HALF_LIFE_S))
+    assert math.isclose(state.affinity("sports", T0 + AFFINITY_HALF_LIFE_S), 1.5)
+    assert state.top_affinity(T0) == "sports"
+
+
+def test_fraud_velocity_counts_payments_in_the_last_hour_and_day() -> None:
+    state = CustomerState()
+    for minutes, amount in [(0, 10.0), (30, 20.0), (180, 30.0), (26 * 60, 40.0)]:
+        state.apply(event("card_payment", amount=amount, at=T0 + minutes * 60))
+    now = T0 + 26 * 60 * 60
+    assert state.payments_since(now - 3600) == (1, 40.0)
+    # Only payments within 24 h of the newest are kept.
+    assert state.payments_since(now - 86_400) == (2, 70.0)
+    assert state.pay_count == 4
+    assert state.countries == ["US"]
+
+
+def test_an_event_applied_twice_changes_nothing() -> None:
+    state = CustomerState()
+    duplicate = event("cart_add")
+    state.apply(duplicate)
+    before = state.to_json()
+    state.apply(duplicate)
+    assert state.to_json() == before
+    assert state.has_applied(duplicate.event_id)
+
+
+def test_applied_ids_are_bounded() -> None:
+    state = CustomerState()
+    for i in range(APPLIED_IDS_LIMIT + 10):
+        state.apply(event("page_view", at=T0 + i))
+    assert state.applied is not None
+    assert len(state.applied) == APPLIED_IDS_LIMIT
+
+
+def test_identify_records_consent_email_and_timezone() -> None:
+    state = CustomerState()
+    state.apply(event("identify", email="a@b.co", timezone="Europe/Paris", consent_marketing=False))
+    assert (state.email, state.timezone, state.consent_marketing) == (
+        "a@b.co",
+        "Europe/Paris",
+        False,
+    )
+
+
+def test_state_round_trips_through_json() -> None:
+    state = CustomerState()
+    for e in [
+        event("product_view"),
+        event("cart_add"),
+        event("card_payment", device_id="d1"),
+        event("content_view", completion=1.0),
+    ]:
+        state.apply(e)
+    state.mark_fired("browse_offer", T0)
+    again = CustomerState.from_json(state.to_json())
+    assert again == state
+    assert again.to_json() == state.to_json()
+
+
+def test_merge_combines_two_histories_of_one_person() -> None:
+    anonymous, known = CustomerState(), CustomerState()
+    anonymous.apply(event("product_view", customer="x", category="home", at=T0))
+    anonymous.apply(event("cart_add", customer="x", product_id="h1", category="home", at=T0 + 10))
+    known.apply(event("purchase", total=50.0, at=T0 - 86_400))
+    known.apply(event("identify", consent_marketing=False, at=T0 - 86_400))
+    merged = anonymous.merge(known)
+    assert merged.orders == 1
+    assert merged.cart_items == 1
+    assert merged.events_total == 4
+    assert merged.first_seen == T0 - 86_400
+    assert merged.last_event_at == T0 + 10
+    assert merged.consent_marketing is False  # the more restrictive answer wins
+    assert merged.affinity("home", T0 + 10) > 0
+
+
+def test_merge_with_an_empty_state_keeps_everything() -> None:
+    state = CustomerState()
+    for e in [event("product_view"), event("card_payment"), event("content_view")]:
+        state.apply(e)
+    merged = state.merge(CustomerState())
+    assert merged.to_dict() == state.to_dict()
+
+
+def test_merge_is_defined_for_every_field() -> None:
+    state = CustomerState()
+    for e in [
+        event("product_view"),
+        event("cart_add"),
+        event("card_payment", device_id="d"),
+        event("content_view"),
+        event("identify", email="a@b.co"),
+        event("login", success=False),
+        event("offer_feedback", outcome="shown"),
+    ]:
+        state.apply(e)
+    state.mark_fired("r", T0)
+    state.fraud_alert_at = T0
+    merged = state.merge(state)
+    for name in CustomerState.__slots__:
+        assert getattr(merged, name) is not None or getattr(state, name) is None, name

@@ -1,0 +1,148 @@
+"""The state store contract, run against the in-memory store and a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from actors.slots import SlotTable
+from actors.store import Commit, MemoryStateStore, RedisStateStore, StateStore
+
+Scenario = Callable[[StateStore], Awaitable[None]]
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
+def run(request: pytest.FixtureRequest) -> Callable[[Scenario], None]:
+    """Runs a scenario against a fresh store of the parametrised kind."""
+
+    def make() -> StateStore:
+        if request.param == "memory":
+            return MemoryStateStore()
+        url = request.getfixturevalue("redis_url")
+        return RedisStateStore(url, request.getfixturevalue("prefix"))
+
+    def runner(scenario: Scenario) -> None:
+        async def body() -> None:
+            store = make()  # created inside the loop its client will use
+            try:
+                await scenario(store)
+            finally:
+                await store.close()
+
+        asyncio.run(body())
+
+    return runner
+
+
+def action(key: str, customer: str = "c1") -> tuple[str, bytes]:
+    return key, json.dumps({"customer_id": customer, "idempotency_key": key}).encode()
+
+
+def test_a_new_customer_has_no_state_and_version_zero(run: Callable[[Scenario], None]) -> None:
+    async def scenario(store: StateStore) -> None:
+        (loaded,) = await store.load_many([(3, "c1")])
+        assert (loaded.data, loaded.version) == (None, 0)
+
+    run(scenario)
+
+
+def test_commit_saves_state_and_bumps_the_version(run: Callable[[Scenario], None]) -> None:
+    async def scenario(store: StateStore) -> None:
+        assert await store.commit_many([Commit(3, "c1", 0, b"s1")]) == [1]
+        assert await store.commit_many([Commit(3, "c1", 1, b"s2")]) == [2]
+        (loaded,) = await store.load_many([(3, "c1")])
+        assert (loaded.data, loaded.version) == (b"s2", 2)
+
+    run(scenario)
+
+
+def test_a_stale_version_is_refused_and_writes_nothing(run: Callable[[Scenario], None]) -> None:
+    async def scenario(store: StateStore) -> None:
+        await store.commit_many([Commit(3, "c1", 0, b"s1")])
+        stale = Commit(3, "c1", 0, b"other host", actions=[action("k1")])
+        assert await store.commit_many([stale, Commit(3, "c2", 0, b"fine")]) == [None, 1]
+        (loaded,) = await store.load_many([(3, "c1")])
+        assert loaded.data == b"s1"
+        assert await store.outbox([3], 10) == []
+
+    run(scenario)
+
+
+def test_actions_are_saved_with_the_state_and_cleared_after_delivery(
+    run: Callable[[Scenario], None],
+) -> None:
+    async def scenario(store: StateStore) -> None:
+        await store.commit_many([Commit(5, "c1", 0, b"s", actions=[action("k1"), action("k2")])])
+        entries = await store.outbox([5], 10)
+        assert sorted(e.key for e in entries) == ["k1", "k2"]
+        await store.clear_outbox([(5, "k1")])
+        assert [e.key for e in await store.outbox([5], 10)] == ["k2"]
+
+    run(scenario)
+
+
+def test_reminders_are_set_cancelled_and_found_when_due(run: Callable[[Scenario], None]) -> None:
+    async def scenario(store: StateStore) -> None:
+        commit = Commit(7, "c1", 0, b"s", reminders_set=[("cart", 100.0), ("reengage", 500.0)])
+        await store.commit_many([commit, Commit(7, "c2", 0, b"s", reminders_set=[("cart", 50.0)])])
+        due = await store.due_reminders([7], now=200.0, limit=10)
+        assert [(r.customer_id, r.kind, r.due_at) for r in due] == [
+            ("c2", "cart", 50.0),
+            ("c1", "cart", 100.0),
+        ]
+        assert await store.reminders_of(7, "c1") == {"cart": 100.0, "reengage": 500.0}
+        await store.commit_many([Commit(7, "c1", 1, b"s", reminders_cancelled=["cart"])])
+        assert await store.reminders_of(7, "c1") == {"reengage": 500.0}
+
+    run(scenario)
+
+
+def test_a_fired_reminder_is_removed_only_if_it_was_not_set_again(
+    run: Callable[[Scenario], None],
+) -> None:
+    async def scenario(store: StateStore) -> None:
+        await store.commit_many([Commit(1, "c1", 0, b"s", reminders_set=[("cart", 100.0)])])
+        # Meanwhile the customer added to the cart again: the reminder moved to 900.
+        await store.commit_many([Commit(1, "c1", 1, b"s", reminders_set=[("cart", 900.0)])])
+        await store.commit_many([Commit(1, "c1", 2, b"s", reminders_fired=[("cart", 100.0)])])
+        assert await store.reminders_of(1, "c1") == {"cart": 900.0}
+        await store.commit_many([Commit(1, "c1", 3, b"s", reminders_fired=[("cart", 900.0)])])
+        assert await store.reminders_of(1, "c1") == {}
+
+    run(scenario)
+
+
+def test_forget_deletes_state_reminders_and_pending_actions(
+    run: Callable[[Scenario], None],
+) -> None:
+    async def scenario(store: StateStore) -> None:
+        await store.commit_many(
+            [
+                Commit(2, "c1", 0, b"s", actions=[action("k1")], reminders_set=[("cart", 1.0)]),
+                Commit(2, "c2", 0, b"s", actions=[action("k2", "c2")]),
+            ]
+        )
+        await store.forget(2, "c1", ["cart"])
+        (loaded,) = await store.load_many([(2, "c1")])
+        assert (loaded.data, loaded.version) == (None, 0)
+        assert await store.reminders_of(2, "c1") == {}
+        assert [e.key for e in await store.outbox([2], 10)] == ["k2"]
+
+    run(scenario)
+
+
+def test_the_slot_table_is_compare_and_set_on_its_epoch(run: Callable[[Scenario], None]) -> None:
+    async def scenario(store: StateStore) -> None:
+        assert await store.load_slot_table() is None
+        first = SlotTable.initial(16, 2)
+        assert await store.save_slot_table(first, None)
+        assert not await store.save_slot_table(first, None)
+        second = first.rebalance([0, 1, 2])
+        assert not await store.save_slot_table(second, 7)
+        assert await store.save_slot_table(second, first.epoch)
+        assert await store.load_slot_table() == second
+
+    run(scenario)

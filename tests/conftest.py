@@ -1,0 +1,152 @@
+"""Shared fixtures.
+
+Unit tests (everything not marked `integration`) may not start Ray: `ray.init` raises.
+Integration tests share one real broker, one Redis and one local Ray for the session,
+each started on free loopback ports and stopped when the session ends.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from actors.config import ActorConfig, KafkaConfig, RedisConfig
+from engage.settings import RayConfig, Settings
+from engage.stack import ServerProcess, free_port, start_broker, start_redis
+from serving.config import ServeConfig
+
+
+@pytest.fixture(autouse=True)
+def _refuse_ray_in_unit_tests(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if request.node.get_closest_marker("integration") is None:
+        import ray
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise AssertionError("unit tests must not start Ray; mark the test `integration`")
+
+        monkeypatch.setattr(ray, "init", refuse)
+
+
+@pytest.fixture(scope="session")
+def bootstrap() -> Iterator[str]:
+    """The broker of the session: the embedded one, or the one ENGAGE_TEST_KAFKA_BOOTSTRAP
+    names (`make test-kafka` starts a real Apache Kafka and sets it)."""
+    external = os.environ.get("ENGAGE_TEST_KAFKA_BOOTSTRAP")
+    if external:
+        yield external
+        return
+    server = start_broker()
+    yield f"127.0.0.1:{server.port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[ServerProcess]:
+    server = start_redis()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: ServerProcess) -> str:
+    return f"redis://127.0.0.1:{redis_server.port}/0"
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A Redis key prefix of its own for one test."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def redis_config(redis_url: str, prefix: str) -> RedisConfig:
+    return RedisConfig(url=redis_url, prefix=prefix)
+
+
+@pytest.fixture
+def kafka_config(bootstrap: str, prefix: str) -> KafkaConfig:
+    """Topics and consumer group of their own for one test."""
+    return KafkaConfig(
+        bootstrap=bootstrap,
+        events_topic=f"{prefix}.events",
+        events_dlq_topic=f"{prefix}.events.dlq",
+        actions_topic=f"{prefix}.actions",
+        actions_dlq_topic=f"{prefix}.actions.dlq",
+        group_id=f"{prefix}-ingest",
+        partitions=4,
+    )
+
+
+@pytest.fixture
+def actor_config() -> ActorConfig:
+    return ActorConfig(shards=2, slots=64, reminder_poll_s=0.2, outbox_recovery_s=0.5)
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> Iterator[None]:
+    """One local Ray for the whole session; Serve and shards live in it."""
+    import logging
+
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(
+        num_cpus=4,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+        namespace="engage-tests",
+    )
+    yield
+    from engage.runtime import teardown_quietly
+
+    teardown_quietly()
+
+
+@dataclass
+class App:
+    """The engage Serve application deployed once for the session's end-to-end tests."""
+
+    settings: Settings
+    url: str
+
+    @property
+    def kafka(self) -> KafkaConfig:
+        return self.settings.kafka
+
+
+@pytest.fixture(scope="session")
+def engage_app(ray_local: None, bootstrap: str, redis_url: str) -> App:
+    from actors.kafka_io import ensure_topics
+    from engage.runtime import deploy
+    from training.pipeline import ensure_models
+    from training.registry import ModelRegistry
+
+    prefix = f"app{uuid.uuid4().hex[:6]}"
+    settings = Settings(
+        kafka=KafkaConfig(
+            bootstrap=bootstrap,
+            events_topic=f"{prefix}.events",
+            events_dlq_topic=f"{prefix}.events.dlq",
+            actions_topic=f"{prefix}.actions",
+            actions_dlq_topic=f"{prefix}.actions.dlq",
+            group_id=f"{prefix}-ingest",
+            partitions=4,
+        ),
+        redis=RedisConfig(url=redis_url, prefix=prefix),
+        ray=RayConfig(namespace="engage-tests"),
+        actors=ActorConfig(shards=2, slots=64, reminder_poll_s=0.2, outbox_recovery_s=0.5),
+        serve=ServeConfig(port=free_port(), app=prefix),
+    )
+    ensure_topics(settings.kafka)
+    registry = ModelRegistry(redis_url, prefix)
+    ensure_models(registry, customers=300, days=30)
+    registry.close()
+    url = deploy(settings)
+    return App(settings, url)

@@ -1,0 +1,56 @@
+"""Reading and writing topics in integration tests, with kafka-python like any client."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.structs import TopicPartition
+
+from actors.config import KafkaConfig
+from actors.events import Event, event_to_json
+
+
+def produce(kafka: KafkaConfig, events: Sequence[Event | bytes], key: str | None = None) -> None:
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all", linger_ms=2)
+    try:
+        for item in events:
+            if isinstance(item, bytes):
+                producer.send(kafka.events_topic, key=(key or "x").encode(), value=item)
+            else:
+                producer.send(
+                    kafka.events_topic, key=item.actor_id.encode(), value=event_to_json(item)
+                )
+        producer.flush(timeout=30)
+    finally:
+        producer.close(timeout=5)
+
+
+class TopicReader:
+    """Reads every partition of a topic from the start, without a consumer group."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        partitions = self.consumer.partitions_for_topic(topic) or {0}
+        self.partitions = [TopicPartition(topic, p) for p in sorted(partitions)]
+        self.consumer.assign(self.partitions)
+        self.consumer.seek_to_beginning(*self.partitions)
+        self.records: list[Any] = []
+
+    def read_until(self, done: Callable[[list[Any]], bool], timeout_s: float = 60.0) -> list[Any]:
+        deadline = time.monotonic() + timeout_s
+        while not done(self.records):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"condition not met; read {len(self.records)} records")
+            for batch in self.consumer.poll(timeout_ms=200).values():
+                self.records.extend(batch)
+        return self.records
+
+    def values(self) -> list[dict[str, Any]]:
+        return [json.loads(r.value) for r in self.records]
+
+    def close(self) -> None:
+        self.consumer.close()

@@ -1,0 +1,78 @@
+"""Test doubles and event builders shared by the tests. Unit tests only: integration
+tests use the real broker, Redis and Ray started in conftest.py."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from actors.catalog import AFFINITY_KEYS, OFFERS
+from actors.events import Event, event_from_dict
+from actors.features import CUSTOMER_FEATURES, PAYMENT_FEATURES
+from actors.scoring import Score
+
+T0 = 1_780_000_000.0  # 2026-05-28, a fixed event time for the tests
+_ids = itertools.count(1)
+
+_AFFINITY = CUSTOMER_FEATURES.index(f"affinity_{AFFINITY_KEYS[0]}")
+_NEW_COUNTRY = PAYMENT_FEATURES.index("new_country")
+_AMOUNT = PAYMENT_FEATURES.index("amount_log")
+
+
+def event(type_: str, customer: str = "c1", at: float = T0, **fields: Any) -> Event:
+    """A valid event of `type_` with sensible defaults; override any field."""
+    defaults: dict[str, dict[str, Any]] = {
+        "page_view": {"url": "/"},
+        "product_view": {"product_id": "p1", "category": "electronics", "price": 100.0},
+        "cart_add": {"product_id": "p1", "category": "electronics", "price": 100.0},
+        "cart_remove": {"product_id": "p1"},
+        "purchase": {"order_id": "o1", "total": 100.0},
+        "login": {},
+        "card_payment": {
+            "payment_id": f"pay{next(_ids)}",
+            "amount": 40.0,
+            "merchant": "Shop",
+            "country": "US",
+        },
+        "content_view": {"content_id": "x1", "genre": "drama", "completion": 0.5},
+        "identify": {},
+        "offer_feedback": {"outcome": "clicked", "offer_id": "electronics_10"},
+    }
+    data: dict[str, Any] = {
+        "type": type_,
+        "event_id": fields.pop("event_id", f"e{next(_ids)}"),
+        "customer_id": customer,
+        "timestamp": datetime.fromtimestamp(at, UTC).isoformat(),
+        **defaults[type_],
+        **fields,
+    }
+    return event_from_dict(data)
+
+
+class FakeScorer:
+    """Deterministic scores: fraud from the new-country and amount features; offers from
+    the customer's affinity for each offer's category. Records every request."""
+
+    def __init__(self, version: str = "1", fail: Exception | None = None) -> None:
+        self.version = version
+        self.fail = fail
+        self.requests: list[tuple[str, list[list[float]]]] = []
+
+    async def score(self, model: str, rows: Sequence[Sequence[float]]) -> list[Score]:
+        if self.fail is not None:
+            raise self.fail
+        self.requests.append((model, [list(r) for r in rows]))
+        out = []
+        for row in rows:
+            if model == "fraud":
+                p = 0.95 if row[_NEW_COUNTRY] and row[_AMOUNT] > 5 else 0.02
+                out.append(Score(model, self.version, (p,)))
+            else:
+                values = []
+                for offer in OFFERS:
+                    affinity = row[_AFFINITY + AFFINITY_KEYS.index(offer.affinity_key)]
+                    values.append(min(0.9, 0.05 + 0.1 * affinity))
+                out.append(Score(model, self.version, tuple(values)))
+        return out

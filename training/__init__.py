@@ -1,0 +1,1 @@
+"""Offline: datasets, replay through CustomerState, training, evaluation, the model registry."""
