@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +41,7 @@ from actors.events import Event, parse_event
 from actors.features import feature_dict, features
 from actors.metrics import Histogram
 from actors.outbox import Dispatcher
+from actors.residency import LiveSet
 from actors.slots import slot_of
 from actors.state import CustomerState
 from actors.store import Commit, OutboxEntry, StateStore
@@ -49,13 +50,6 @@ from actors.turn_context import cart_view, customer_view, session_view
 log = logging.getLogger(__name__)
 
 MAX_CONFLICT_RETRIES = 5
-
-
-@dataclass(slots=True)
-class _Live:
-    state: CustomerState
-    version: int
-    last_used: float
 
 
 @dataclass
@@ -97,7 +91,7 @@ class ShardHost:
         self.actor = actor
         self.dispatcher = dispatcher
         self.clock = clock
-        self.live: OrderedDict[str, _Live] = OrderedDict()
+        self.live = LiveSet(config.idle_passivation_s, config.max_live_customers, clock)
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: Counter[str] = Counter()
         self.owned_slots: set[int] = set()
@@ -207,11 +201,11 @@ class ShardHost:
         await self.dispatcher.submit(entries)
 
     async def _turns(self, w: _CustomerWork) -> None:
-        live = self.live[w.customer_id]
+        state = self._live(w.customer_id)
         for index, event in w.events:
             started = time.perf_counter()
             try:
-                outcome = await self.actor.on_event(w.customer_id, live.state, event)
+                outcome = await self.actor.on_event(w.customer_id, state, event)
             except EngageError:
                 raise
             except Exception as error:  # a poison event must not take the customer down
@@ -222,7 +216,6 @@ class ShardHost:
                 raise _PoisonEventError(w) from error
             w.outcomes.append(outcome)
             self.turn_ms.observe((time.perf_counter() - started) * 1000)
-        live.last_used = self.clock()
 
     async def _commit(self, work: list[_CustomerWork]) -> list[_CustomerWork]:
         commits: list[Commit] = []
@@ -231,8 +224,8 @@ class ShardHost:
             changed = [o for o in w.outcomes if not o.duplicate]
             if not changed:
                 continue
-            live = self.live[w.customer_id]
-            commit = Commit(w.slot, w.customer_id, live.version, live.state.to_json())
+            state = self._live(w.customer_id)
+            commit = Commit(w.slot, w.customer_id, state.version, state.to_json())
             for outcome in changed:
                 commit.actions += [(a.idempotency_key, action_to_json(a)) for a in outcome.actions]
             w.saved_actions = commit.actions
@@ -251,48 +244,38 @@ class ShardHost:
             if version is None:
                 conflicted.append(w)
             else:
-                self.live[w.customer_id].version = version
+                self._live(w.customer_id).version = version
         return conflicted
 
     # ---- activation and passivation ----------------------------------------------------
 
+    def _live(self, customer_id: str) -> CustomerState:
+        state = self.live.peek(customer_id)
+        assert state is not None, "activated before use"
+        return state
+
     async def _activate(self, items: list[tuple[int, str]]) -> None:
-        missing = [(slot, cid) for slot, cid in items if cid not in self.live]
-        now = self.clock()
-        for _, cid in items:
-            if cid in self.live:
-                self.live.move_to_end(cid)
-                self.live[cid].last_used = now
+        missing = [(slot, cid) for slot, cid in items if self.live.get(cid) is None]
         if not missing:
             return
         loaded = await self.store.load_many(missing)
         for (_, cid), stored in zip(missing, loaded, strict=True):
             state = CustomerState.from_json(stored.data) if stored.data else CustomerState()
-            self.live[cid] = _Live(state, stored.version, now)
+            state.version = stored.version
+            self.live.put(cid, state)
         self.stats["activations"] += len(missing)
 
-    async def activate_one(self, customer_id: str) -> _Live:
+    async def activate_one(self, customer_id: str) -> CustomerState:
         await self._activate([(slot_of(customer_id, self.config.slots), customer_id)])
-        return self.live[customer_id]
+        return self._live(customer_id)
 
     def _evict(self, customer_id: str) -> None:
-        if self.live.pop(customer_id, None) is not None:
+        if self.live.discard(customer_id):
             self.stats["evictions"] += 1
 
-    def passivate(self, now: float | None = None) -> int:
-        """Drop idle and least-recently-used customers. Their state is already saved."""
-        now = self.clock() if now is None else now
-        idle_before = now - self.config.idle_passivation_s
-        dropped = 0
-        for cid in list(self.live):
-            live = self.live[cid]
-            over_limit = len(self.live) > self.config.max_live_customers
-            if not over_limit and live.last_used >= idle_before:
-                break  # LRU order: everything after this is more recent
-            if cid in self._locks:
-                continue  # in a turn right now
-            del self.live[cid]
-            dropped += 1
+    def passivate(self) -> int:
+        """Drop idle customers and those over the live limit. Their state is already saved."""
+        dropped = self.live.passivate(busy=self._locks)
         self.stats["passivations"] += dropped
         return dropped
 
@@ -337,12 +320,12 @@ class ShardHost:
         slot = reminders[0].slot
         for _attempt in range(MAX_CONFLICT_RETRIES):
             await self._activate([(slot, customer_id)])
-            live = self.live[customer_id]
-            commit = Commit(slot, customer_id, live.version, b"")
+            state = self._live(customer_id)
+            commit = Commit(slot, customer_id, state.version, b"")
             entries: list[OutboxEntry] = []
             for reminder in reminders:
                 outcome = await self.actor.on_reminder(
-                    customer_id, live.state, reminder.kind, reminder.due_at
+                    customer_id, state, reminder.kind, reminder.due_at
                 )
                 commit.reminders_fired.append((reminder.kind, reminder.due_at))
                 for action in outcome.actions:
@@ -350,12 +333,12 @@ class ShardHost:
                     commit.actions.append((action.idempotency_key, raw))
                     entries.append(OutboxEntry(slot, action.idempotency_key, raw))
                     self.by_type[action.type] += 1
-            commit.state = live.state.to_json()
+            commit.state = state.to_json()
             (version,) = await self.store.commit_many([commit])
             if version is None:
                 self._evict(customer_id)
                 continue
-            live.version = version
+            state.version = version
             self.stats["actions"] += len(entries)
             await self.dispatcher.submit(entries)
             return len(reminders)
@@ -391,19 +374,18 @@ class ShardHost:
         if lost:
             for cid in list(self.live):
                 if slot_of(cid, self.config.slots) in lost and cid not in self._locks:
-                    del self.live[cid]
+                    self.live.discard(cid)
                     self.stats["handed_off"] += 1
 
     # ---- reads (never wait for another customer's turn) --------------------------------
 
     async def snapshot(self, customer_id: str, at: float | None = None) -> dict[str, Any]:
-        live = await self.activate_one(customer_id)
-        state = live.state
+        state = await self.activate_one(customer_id)
         when = at if at is not None else (state.last_event_at or self.clock())
         return {
             "customer_id": customer_id,
             "known": state.events_total > 0,
-            "version": live.version,
+            "version": state.version,
             "at": when,
             "customer": customer_view(customer_id, state, when, 0.0, 86_400.0),
             "session": session_view(state, when, None),

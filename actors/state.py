@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 from array import array
 from typing import Any
 
@@ -46,6 +47,11 @@ STATE_FORMAT = 1
 def event_id_hash(event_id: str) -> int:
     """Stable 64-bit hash (Python's `hash` is salted per process, so unusable here)."""
     return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "little")
+
+
+# Categories, products, genres and countries repeat across customers: one shared copy of
+# each string instead of one per customer keeps a live customer under 2 KB.
+_intern = sys.intern
 
 
 def _push_bounded(items: list[str], item: str, limit: int) -> None:
@@ -93,6 +99,7 @@ class CustomerState:
         "session_start",
         "spend",
         "timezone",
+        "version",
     )
 
     def __init__(self) -> None:
@@ -139,6 +146,8 @@ class CustomerState:
         self.offer_clicks = 0
         self.offer_conversions = 0
         self.applied: array[int] | None = None
+        # Compare-and-set version of the stored copy; kept beside the data, not in it.
+        self.version = 0
 
     # ---- dedup -----------------------------------------------------------------------
 
@@ -162,15 +171,17 @@ class CustomerState:
         self._advance_session(ts)
         self.events_total += 1
         if isinstance(event, ProductView):
-            self._view_product(event.product_id, event.category)
-            self._bump_affinity(event.category, 1.0, ts)
+            category = _intern(event.category)
+            self._view_product(_intern(event.product_id), category)
+            self._bump_affinity(category, 1.0, ts)
         elif isinstance(event, PageView):
             self.session_page_views += 1
             if event.category:
-                self._count_category(event.category)
+                self._count_category(_intern(event.category))
         elif isinstance(event, CartAdd):
-            self._add_to_cart(event.product_id, event.category, event.price, event.quantity, ts)
-            self._bump_affinity(event.category, 3.0, ts)
+            category = _intern(event.category)
+            self._add_to_cart(_intern(event.product_id), category, event.price, event.quantity, ts)
+            self._bump_affinity(category, 3.0, ts)
         elif isinstance(event, CartRemove):
             self._remove_from_cart(event.product_id, event.quantity, ts)
         elif isinstance(event, Purchase):
@@ -181,9 +192,10 @@ class CustomerState:
             self.content_views += 1
             if self.session_content is None:
                 self.session_content = []
-            _push_bounded(self.session_content, event.content_id, MAX_SESSION_ITEMS)
-            self._count_category(event.genre)
-            self._bump_affinity(event.genre, 1.0 + event.completion, ts)
+            _push_bounded(self.session_content, _intern(event.content_id), MAX_SESSION_ITEMS)
+            genre = _intern(event.genre)
+            self._count_category(genre)
+            self._bump_affinity(genre, 1.0 + event.completion, ts)
         elif isinstance(event, Login):
             if event.success:
                 self.last_login_at = ts
@@ -289,7 +301,7 @@ class CustomerState:
             self.last_payment_at = ts
         if self.countries is None:
             self.countries = []
-        _push_bounded(self.countries, event.country, MAX_KNOWN)
+        _push_bounded(self.countries, _intern(event.country), MAX_KNOWN)
         if event.device_id:
             self._remember_device(event.device_id)
         if event.merchant_category in AFFINITY_INDEX:
@@ -452,7 +464,7 @@ class CustomerState:
         data: dict[str, Any] = {"format": STATE_FORMAT}
         for name in self.__slots__:
             value = getattr(self, name)
-            if value is None:
+            if value is None or name == "version":
                 continue
             if name == "applied":
                 value = list(value)
@@ -469,7 +481,7 @@ class CustomerState:
     def from_dict(cls, data: dict[str, Any]) -> CustomerState:
         state = cls()
         for name, value in data.items():
-            if name == "format" or name not in cls.__slots__:
+            if name in ("format", "version") or name not in cls.__slots__:
                 continue
             if name == "applied":
                 value = array("Q", value)

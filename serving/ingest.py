@@ -9,6 +9,7 @@ partitions of engage.events.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -68,6 +69,9 @@ class Ingest:
 
     def stats(self) -> dict[str, Any]:
         return self.loop.stats.to_dict()
+
+    def pid(self) -> int:
+        return os.getpid()
 
     def __del__(self) -> None:
         self.loop.stop()

@@ -49,6 +49,19 @@ class TopicReader:
                 self.records.extend(batch)
         return self.records
 
+    def read_until_quiet(self, quiet_s: float = 3.0, timeout_s: float = 120.0) -> list[Any]:
+        """Read until nothing new arrives for `quiet_s` (end offsets are not trusted: some
+        Kafka-compatible brokers report them below what they hold)."""
+        deadline = time.monotonic() + timeout_s
+        last_new = time.monotonic()
+        while time.monotonic() - last_new < quiet_s:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topic never went quiet; read {len(self.records)} records")
+            for batch in self.consumer.poll(timeout_ms=200).values():
+                self.records.extend(batch)
+                last_new = time.monotonic()
+        return self.records
+
     def values(self) -> list[dict[str, Any]]:
         return [json.loads(r.value) for r in self.records]
 
