@@ -49,7 +49,7 @@ from actors.rules import REMINDER_PREFIX, Rule, RuleSet
 from actors.scoring import FRAUD, RECOMMENDER, Scorer
 from actors.state import CustomerState
 from actors.templates import render
-from actors.turn_context import Before, LazyContext, build_context
+from actors.turn_context import Before, LazyContext, build_context, marketing_suppressed
 
 log = logging.getLogger(__name__)
 
@@ -205,10 +205,13 @@ class CustomerActor:
         self, rule: Rule, state: CustomerState, trigger: _Trigger, context: LazyContext
     ) -> bool:
         spec = rule.spec
-        if spec.kind == "marketing":
-            customer = context["customer"]
-            if not customer["consent_marketing"] or customer["marketing_suppressed"]:
-                return False
+        if spec.kind == "marketing" and (
+            not state.consent_marketing
+            or marketing_suppressed(
+                state, trigger.at, self.rules.policy.suppress_marketing_after_fraud
+            )
+        ):
+            return False
         fired = (state.fired or {}).get(spec.id)
         if fired is not None:
             fired_at, fired_session = fired

@@ -4,11 +4,11 @@
     payment.new_country == 1 or event.amount > 5 * customer.usual_amount
     event.category in ["electronics", "home"] and not customer.marketing_suppressed
 
-Expressions are parsed once, when the rules file loads, into a tree of tuples, and
-evaluated against plain dicts. Nothing is ever passed to `eval`, no attribute of a Python
-object is reachable, and the only functions are the few listed in `FUNCTIONS`. A missing
-field evaluates to null, and any comparison with null is false, so a rule about a field
-an event does not carry simply does not fire.
+Expressions are parsed once, when the rules file loads, into a tree of tuples that is
+compiled into nested closures and evaluated against plain dicts. Nothing is ever passed
+to `eval`, no attribute of a Python object is reachable, and the only functions are the
+few listed in `FUNCTIONS`. A missing field evaluates to null, and any comparison with
+null is false, so a rule about a field an event does not carry simply does not fire.
 """
 
 from __future__ import annotations
@@ -247,20 +247,22 @@ def _unquote(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """A parsed condition. `roots` and `paths` let rule validation check every field."""
+    """A parsed condition. `paths` lets rule validation check every field it reads."""
 
     source: str
     tree: Node
+    run: Compiled
 
     def evaluate(self, context: Mapping[str, Any]) -> bool:
-        return _truthy(_eval(self.tree, context))
+        value = self.run(context)
+        return False if value is UNKNOWN else _truthy(value)
 
     def evaluate_partial(self, context: Mapping[str, Any]) -> bool | None:
         """True, False, or None when the answer depends on a root set to `UNKNOWN`.
 
         Lets the actor skip scoring when a rule is already false on what it knows.
         """
-        value = _eval(self.tree, context)
+        value = self.run(context)
         return None if value is UNKNOWN else _truthy(value)
 
     @property
@@ -272,7 +274,8 @@ class Condition:
 
 
 def parse_condition(source: str) -> Condition:
-    return Condition(source, _Parser(source).parse())
+    tree = _Parser(source).parse()
+    return Condition(source, tree, _compile(tree))
 
 
 def _collect_paths(node: Node, found: list[tuple[str, ...]]) -> None:
@@ -335,56 +338,109 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def _eval(node: Node, context: Mapping[str, Any]) -> Any:
+Compiled = Callable[[Mapping[str, Any]], Any]
+
+
+def _compile(node: Node) -> Compiled:
+    """Turn a tree into nested closures: parsed once, evaluated per turn without walking."""
     kind = node[0]
     if kind == "const":
-        return node[1]
+        value = node[1]
+        return lambda context: value
     if kind == "path":
-        parts = tuple(p if isinstance(p, str) else _eval(p, context) for p in node[1])
-        if any(p is UNKNOWN for p in parts):
-            return UNKNOWN
-        return resolve_path(context, parts)
+        return _compile_path(node[1])
     if kind in ("and", "or"):
+        left, right = _compile(node[1]), _compile(node[2])
         # Short-circuit on a decisive side, whichever side it is.
         decisive = kind == "or"
-        left = _eval(node[1], context)
-        if left is not UNKNOWN and _truthy(left) is decisive:
-            return decisive
-        right = _eval(node[2], context)
-        if right is not UNKNOWN and _truthy(right) is decisive:
-            return decisive
-        return UNKNOWN if UNKNOWN in (left, right) else not decisive
+
+        def junction(context: Mapping[str, Any]) -> Any:
+            a = left(context)
+            if a is not UNKNOWN and _truthy(a) is decisive:
+                return decisive
+            b = right(context)
+            if b is not UNKNOWN and _truthy(b) is decisive:
+                return decisive
+            return UNKNOWN if (a is UNKNOWN or b is UNKNOWN) else not decisive
+
+        return junction
     if kind == "not":
-        value = _eval(node[1], context)
-        return UNKNOWN if value is UNKNOWN else not _truthy(value)
+        inner = _compile(node[1])
+
+        def negation(context: Mapping[str, Any]) -> Any:
+            value = inner(context)
+            return UNKNOWN if value is UNKNOWN else not _truthy(value)
+
+        return negation
     if kind == "list":
-        items = [_eval(item, context) for item in node[1]]
-        return UNKNOWN if any(i is UNKNOWN for i in items) else items
+        items = [_compile(item) for item in node[1]]
+
+        def listing(context: Mapping[str, Any]) -> Any:
+            values = [item(context) for item in items]
+            return UNKNOWN if any(v is UNKNOWN for v in values) else values
+
+        return listing
     if kind == "call":
-        args = [_eval(arg, context) for arg in node[2]]
-        return UNKNOWN if any(a is UNKNOWN for a in args) else FUNCTIONS[node[1]](*args)
+        function = FUNCTIONS[node[1]]
+        args = [_compile(arg) for arg in node[2]]
+
+        def call(context: Mapping[str, Any]) -> Any:
+            values = [arg(context) for arg in args]
+            return UNKNOWN if any(v is UNKNOWN for v in values) else function(*values)
+
+        return call
     if kind == "neg":
-        value = _eval(node[1], context)
-        if value is UNKNOWN:
-            return UNKNOWN
-        return -value if _is_number(value) else None
+        inner = _compile(node[1])
+
+        def negative(context: Mapping[str, Any]) -> Any:
+            value = inner(context)
+            if value is UNKNOWN:
+                return UNKNOWN
+            return -value if _is_number(value) else None
+
+        return negative
     if kind == "in":
-        needle, haystack = _eval(node[1], context), _eval(node[2], context)
-        if needle is UNKNOWN or haystack is UNKNOWN:
-            return UNKNOWN
-        if isinstance(haystack, str):
-            return isinstance(needle, str) and needle in haystack
-        if isinstance(haystack, list | tuple | dict):
-            return needle in haystack
-        return False
-    left, right = _eval(node[2], context), _eval(node[3], context)
-    if left is UNKNOWN or right is UNKNOWN:
-        return UNKNOWN
-    if kind == "cmp":
-        return _compare(node[1], left, right)
-    if kind == "arith":
-        return _arith(node[1], left, right)
+        needle_of, haystack_of = _compile(node[1]), _compile(node[2])
+
+        def membership(context: Mapping[str, Any]) -> Any:
+            needle, haystack = needle_of(context), haystack_of(context)
+            if needle is UNKNOWN or haystack is UNKNOWN:
+                return UNKNOWN
+            if isinstance(haystack, str):
+                return isinstance(needle, str) and needle in haystack
+            if isinstance(haystack, list | tuple | dict):
+                return needle in haystack
+            return False
+
+        return membership
+    if kind in ("cmp", "arith"):
+        op = node[1]
+        left_of, right_of = _compile(node[2]), _compile(node[3])
+        apply = _compare if kind == "cmp" else _arith
+
+        def binary(context: Mapping[str, Any]) -> Any:
+            a, b = left_of(context), right_of(context)
+            if a is UNKNOWN or b is UNKNOWN:
+                return UNKNOWN
+            return apply(op, a, b)
+
+        return binary
     raise AssertionError(f"unknown node {kind}")
+
+
+def _compile_path(parts: tuple[Any, ...]) -> Compiled:
+    if all(isinstance(p, str) for p in parts):
+        fixed = parts
+        return lambda context: resolve_path(context, fixed)
+    getters = [p if isinstance(p, str) else _compile(p) for p in parts]
+
+    def dynamic(context: Mapping[str, Any]) -> Any:
+        resolved = tuple(g if isinstance(g, str) else g(context) for g in getters)
+        if any(p is UNKNOWN for p in resolved):
+            return UNKNOWN
+        return resolve_path(context, resolved)
+
+    return dynamic
 
 
 def _compare(op: str, left: Any, right: Any) -> bool:

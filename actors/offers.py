@@ -35,33 +35,36 @@ def rank_offers(
     domain: Domain | None = None,
 ) -> list[RankedOffer]:
     """Top `k` offers by expected value, optionally only from one domain."""
+    candidates = [
+        (-(p * offer.value), offer.offer_id, i)
+        for i, (offer, p) in enumerate(zip(OFFERS, probabilities, strict=True))
+        if domain is None or offer.domain == domain
+    ]
+    candidates.sort()
     cold = not any(customer[_AFFINITY : _AFFINITY + len(AFFINITY_KEYS)])
-    ranked = []
-    for offer, p in zip(OFFERS, probabilities, strict=True):
-        if domain is not None and offer.domain != domain:
-            continue
-        position = _KEY_POS[offer.affinity_key]
-        reasons = []
-        if cold:
-            reasons.append("new customer: ranked by what customers accept most")
-        else:
-            session_views = customer[_SESSION + position]
-            if session_views:
-                reasons.append(f"{int(session_views)} {offer.affinity_key} views this session")
-            affinity = customer[_AFFINITY + position]
-            if affinity >= 0.5:
-                reasons.append(f"{offer.affinity_key} affinity {affinity:.1f}")
-        reasons.append(f"p(accept)={p:.2f} x value {offer.value:.0f}")
-        ranked.append(
-            RankedOffer(
-                offer.offer_id,
-                offer.title,
-                offer.domain,
-                offer.affinity_key,
-                float(p),
-                float(p) * offer.value,
-                tuple(reasons),
-            )
-        )
-    ranked.sort(key=lambda r: (-r.expected_value, r.offer_id))
-    return ranked[:k]
+    return [_explain(customer, i, float(probabilities[i]), cold) for _, _, i in candidates[:k]]
+
+
+def _explain(customer: Sequence[float], index: int, p: float, cold: bool) -> RankedOffer:
+    offer = OFFERS[index]
+    position = _KEY_POS[offer.affinity_key]
+    reasons = []
+    if cold:
+        reasons.append("new customer: ranked by what customers accept most")
+    else:
+        session_views = customer[_SESSION + position]
+        if session_views:
+            reasons.append(f"{int(session_views)} {offer.affinity_key} views this session")
+        affinity = customer[_AFFINITY + position]
+        if affinity >= 0.5:
+            reasons.append(f"{offer.affinity_key} affinity {affinity:.1f}")
+    reasons.append(f"p(accept)={p:.2f} x value {offer.value:.0f}")
+    return RankedOffer(
+        offer.offer_id,
+        offer.title,
+        offer.domain,
+        offer.affinity_key,
+        p,
+        p * offer.value,
+        tuple(reasons),
+    )

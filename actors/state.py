@@ -11,11 +11,12 @@ keeps hundreds of thousands of these alive (see bench/actors_memory.py).
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import sys
 from array import array
 from typing import Any
+
+import orjson
 
 from actors.catalog import AFFINITY_INDEX
 from actors.events import (
@@ -495,11 +496,11 @@ class CustomerState:
         return state
 
     def to_json(self) -> bytes:
-        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True).encode()
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS)
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> CustomerState:
-        return cls.from_dict(json.loads(raw))
+        return cls.from_dict(orjson.loads(raw))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CustomerState):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from actors.events import ANON_PREFIX, Event
 from actors.features import PAYMENT_FEATURES, feature_dict
@@ -27,6 +27,115 @@ class Before:
     payment: list[float] | None
 
 
+def _days(seconds: float) -> float:
+    return seconds / _DAY
+
+
+class _View(Mapping[str, Any]):
+    """A read-only dict over a state whose values are computed when read.
+
+    Rule conditions read a field or two; computing every field of every view for every
+    turn would cost more than the rules.
+    """
+
+    FIELDS: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        return self.FIELDS[key](self)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.FIELDS)
+
+    def __len__(self) -> int:
+        return len(self.FIELDS)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: self[key] for key in self.FIELDS}
+
+
+def marketing_suppressed(state: CustomerState, at: float, suppress_after_fraud_s: float) -> bool:
+    alert = state.fraud_alert_at
+    return alert is not None and at - alert < suppress_after_fraud_s
+
+
+class CustomerView(_View):
+    __slots__ = ("at", "customer_id", "days_away", "state", "suppress_s")
+
+    def __init__(
+        self,
+        customer_id: str,
+        state: CustomerState,
+        at: float,
+        days_away: float,
+        suppress_after_fraud_s: float,
+    ) -> None:
+        self.customer_id = customer_id
+        self.state = state
+        self.at = at
+        self.days_away = days_away
+        self.suppress_s = suppress_after_fraud_s
+
+    FIELDS: ClassVar[dict[str, Callable[[CustomerView], Any]]] = {
+        "customer_id": lambda v: v.customer_id,
+        "is_anonymous": lambda v: v.customer_id.startswith(ANON_PREFIX),
+        "orders": lambda v: v.state.orders,
+        "spend": lambda v: round(v.state.spend, 2),
+        "avg_order_value": lambda v: (
+            round(v.state.spend / v.state.orders, 2) if v.state.orders else 0.0
+        ),
+        "days_since_purchase": lambda v: (
+            _days(v.at - v.state.last_purchase_at) if v.state.last_purchase_at is not None else None
+        ),
+        "days_away": lambda v: v.days_away,
+        "tenure_days": lambda v: (
+            _days(v.at - v.state.first_seen) if v.state.first_seen is not None else 0.0
+        ),
+        "cart_items": lambda v: v.state.cart_items,
+        "cart_value": lambda v: round(v.state.cart_value, 2),
+        "consent_marketing": lambda v: v.state.consent_marketing,
+        "email": lambda v: v.state.email,
+        "timezone": lambda v: v.state.timezone,
+        "usual_amount": lambda v: (
+            round(math.expm1(v.state.pay_mean), 2) if v.state.pay_count else None
+        ),
+        "marketing_suppressed": lambda v: marketing_suppressed(v.state, v.at, v.suppress_s),
+        "top_affinity": lambda v: v.state.top_affinity(v.at),
+        "content_views": lambda v: v.state.content_views,
+        "card_payments": lambda v: v.state.pay_count,
+        "failed_logins": lambda v: v.state.failed_logins,
+        "offers_shown": lambda v: v.state.offers_shown,
+        "offer_clicks": lambda v: v.state.offer_clicks,
+        "offer_conversions": lambda v: v.state.offer_conversions,
+    }
+
+
+class SessionView(_View):
+    __slots__ = ("at", "category", "state")
+
+    def __init__(self, state: CustomerState, at: float, category: str | None) -> None:
+        self.state = state
+        self.at = at
+        self.category = category
+
+    FIELDS: ClassVar[dict[str, Callable[[SessionView], Any]]] = {
+        "index": lambda v: v.state.session_index,
+        "events": lambda v: v.state.events_total,
+        "page_views": lambda v: v.state.session_page_views,
+        "products": lambda v: len(v.state.session_products or ()),
+        "categories": lambda v: dict(v.state.session_categories or {}),
+        "category_views": lambda v: (
+            (v.state.session_categories or {}).get(v.category, 0) if v.category else 0
+        ),
+        "content": lambda v: len(v.state.session_content or ()),
+        "duration_min": lambda v: max(
+            0.0,
+            (v.at - (v.state.session_start if v.state.session_start is not None else v.at)) / 60,
+        ),
+        "recent_products": lambda v: list(v.state.session_products or ()),
+        "recent_content": lambda v: list(v.state.session_content or ()),
+    }
+
+
 def customer_view(
     customer_id: str,
     state: CustomerState,
@@ -34,53 +143,11 @@ def customer_view(
     days_away: float,
     suppress_after_fraud_s: float,
 ) -> dict[str, Any]:
-    orders = state.orders
-    suppressed = (
-        state.fraud_alert_at is not None and at - state.fraud_alert_at < suppress_after_fraud_s
-    )
-    return {
-        "customer_id": customer_id,
-        "is_anonymous": customer_id.startswith(ANON_PREFIX),
-        "orders": orders,
-        "spend": round(state.spend, 2),
-        "avg_order_value": round(state.spend / orders, 2) if orders else 0.0,
-        "days_since_purchase": (at - state.last_purchase_at) / _DAY
-        if state.last_purchase_at is not None
-        else None,
-        "days_away": days_away,
-        "tenure_days": (at - state.first_seen) / _DAY if state.first_seen is not None else 0.0,
-        "cart_items": state.cart_items,
-        "cart_value": round(state.cart_value, 2),
-        "consent_marketing": state.consent_marketing,
-        "email": state.email,
-        "timezone": state.timezone,
-        "usual_amount": round(math.expm1(state.pay_mean), 2) if state.pay_count else None,
-        "marketing_suppressed": suppressed,
-        "top_affinity": state.top_affinity(at),
-        "content_views": state.content_views,
-        "card_payments": state.pay_count,
-        "failed_logins": state.failed_logins,
-        "offers_shown": state.offers_shown,
-        "offer_clicks": state.offer_clicks,
-        "offer_conversions": state.offer_conversions,
-    }
+    return CustomerView(customer_id, state, at, days_away, suppress_after_fraud_s).to_dict()
 
 
 def session_view(state: CustomerState, at: float, category: str | None) -> dict[str, Any]:
-    categories = dict(state.session_categories or {})
-    start = state.session_start if state.session_start is not None else at
-    return {
-        "index": state.session_index,
-        "events": state.events_total,
-        "page_views": state.session_page_views,
-        "products": len(state.session_products or ()),
-        "categories": categories,
-        "category_views": categories.get(category, 0) if category else 0,
-        "content": len(state.session_content or ()),
-        "duration_min": max(0.0, (at - start) / 60.0),
-        "recent_products": list(state.session_products or ()),
-        "recent_content": list(state.session_content or ()),
-    }
+    return SessionView(state, at, category).to_dict()
 
 
 def cart_view(state: CustomerState) -> dict[str, Any]:
@@ -136,10 +203,10 @@ def build_context(
     category = getattr(event, "category", None) or getattr(event, "genre", None)
     factories: dict[str, Callable[[], Any]] = {
         "event": lambda: event.model_dump(mode="json") if event is not None else {},
-        "customer": lambda: customer_view(
+        "customer": lambda: CustomerView(
             customer_id, state, at, before.days_away, suppress_after_fraud_s
         ),
-        "session": lambda: session_view(state, at, category),
+        "session": lambda: SessionView(state, at, category),
         "cart": lambda: cart_view(state),
         "features": lambda: feature_dict(state, at),
     }
