@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import struct
 import sys
-from array import array
 from typing import Any
 
 import orjson
@@ -43,11 +43,15 @@ MAX_KNOWN = 16
 # not yet committed, i.e. at most a few polls, far fewer than this per customer.
 APPLIED_IDS_LIMIT = 256
 STATE_FORMAT = 1
+# Native byte order: the packed ids are only ever read back in this process (as a
+# memoryview of unsigned 64-bit ints); they are stored in Redis as JSON numbers.
+_ID = struct.Struct("=Q")
 
 
 def event_id_hash(event_id: str) -> int:
     """Stable 64-bit hash (Python's `hash` is salted per process, so unusable here)."""
-    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "little")
+    digest = hashlib.blake2b(event_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
 
 
 # Categories, products, genres and countries repeat across customers: one shared copy of
@@ -146,21 +150,19 @@ class CustomerState:
         self.offers_shown = 0
         self.offer_clicks = 0
         self.offer_conversions = 0
-        self.applied: array[int] | None = None
+        # 64-bit hashes of applied event ids, packed: 8 bytes each, no object per id.
+        self.applied: bytes | None = None
         # Compare-and-set version of the stored copy; kept beside the data, not in it.
         self.version = 0
 
     # ---- dedup -----------------------------------------------------------------------
 
     def has_applied(self, event_id: str) -> bool:
-        return self.applied is not None and event_id_hash(event_id) in self.applied
+        return self.applied is not None and event_id_hash(event_id) in _ids(self.applied)
 
     def _record_applied(self, event_id: str) -> None:
-        if self.applied is None:
-            self.applied = array("Q")
-        self.applied.append(event_id_hash(event_id))
-        if len(self.applied) > APPLIED_IDS_LIMIT:
-            del self.applied[0 : len(self.applied) - APPLIED_IDS_LIMIT]
+        packed = (self.applied or b"") + _ID.pack(event_id_hash(event_id))
+        self.applied = packed[-APPLIED_IDS_LIMIT * _ID.size :]
 
     # ---- the transition function -----------------------------------------------------
 
@@ -455,8 +457,8 @@ class CustomerState:
         merged.offers_shown = a.offers_shown + b.offers_shown
         merged.offer_clicks = a.offer_clicks + b.offer_clicks
         merged.offer_conversions = a.offer_conversions + b.offer_conversions
-        applied = list(b.applied or ()) + list(a.applied or ())
-        merged.applied = array("Q", applied[-APPLIED_IDS_LIMIT:]) if applied else None
+        applied = (b.applied or b"") + (a.applied or b"")
+        merged.applied = applied[-APPLIED_IDS_LIMIT * _ID.size :] or None
         return merged
 
     # ---- serialisation ---------------------------------------------------------------
@@ -468,7 +470,7 @@ class CustomerState:
             if value is None or name == "version":
                 continue
             if name == "applied":
-                value = list(value)
+                value = list(_ids(value))
             elif name == "cart":
                 value = {k: list(v) for k, v in value.items()}
             elif name == "payments":
@@ -485,7 +487,7 @@ class CustomerState:
             if name in ("format", "version") or name not in cls.__slots__:
                 continue
             if name == "applied":
-                value = array("Q", value)
+                value = b"".join(_ID.pack(v) for v in value)
             elif name == "cart":
                 value = {k: (v[0], float(v[1]), int(v[2])) for k, v in value.items()}
             elif name == "payments":
@@ -511,6 +513,10 @@ class CustomerState:
 
     def __repr__(self) -> str:
         return f"CustomerState(events={self.events_total}, session={self.session_index})"
+
+
+def _ids(packed: bytes) -> memoryview:
+    return memoryview(packed).cast("Q")
 
 
 def _min_opt(a: float | None, b: float | None) -> float | None:

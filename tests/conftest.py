@@ -122,7 +122,18 @@ class App:
 
 
 @pytest.fixture(scope="session")
-def engage_app(ray_local: None, bootstrap: str, redis_url: str) -> App:
+def fast_rules(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The shipped rules with a 3-second cart reminder, so tests can watch it fire."""
+    from importlib import resources
+
+    text = resources.files("actors").joinpath("rulesets/default.yaml").read_text()
+    path = tmp_path_factory.mktemp("rules") / "rules.yaml"
+    path.write_text(text.replace("after: 30m", "after: 3s", 1))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def engage_app(ray_local: None, bootstrap: str, redis_url: str, fast_rules: str) -> App:
     from actors.kafka_io import ensure_topics
     from engage.runtime import deploy
     from training.pipeline import ensure_models
@@ -141,7 +152,9 @@ def engage_app(ray_local: None, bootstrap: str, redis_url: str) -> App:
         ),
         redis=RedisConfig(url=redis_url, prefix=prefix),
         ray=RayConfig(namespace="engage-tests"),
-        actors=ActorConfig(shards=2, slots=64, reminder_poll_s=0.2, outbox_recovery_s=0.5),
+        actors=ActorConfig(
+            shards=2, slots=64, reminder_poll_s=0.2, outbox_recovery_s=0.5, rules_file=fast_rules
+        ),
         serve=ServeConfig(port=free_port(), app=prefix),
     )
     ensure_topics(settings.kafka)

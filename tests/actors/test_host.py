@@ -314,3 +314,38 @@ def test_introspection_reports_live_customers_and_latencies() -> None:
     assert info["turn_ms"]["count"] == 4
     assert info["actions_by_type"] == {"offer": 1}
     assert json.dumps(info)
+
+
+def test_a_moved_slot_reactivates_its_customers_from_the_store_on_the_new_shard() -> None:
+    store = MemoryStateStore()
+    old, new = make_host(store), make_host(store)
+    slot = slot_of("a", 16)
+
+    async def scenario() -> None:
+        await process(old, [event("product_view", customer="a", at=T0)])
+        # The slot moves: the old shard hands it off, the new one owns it.
+        old.set_owned_slots(set(range(16)) - {slot})
+        new.set_owned_slots({slot})
+        await process(new, [event("product_view", customer="a", at=T0 + 1, product_id="p2")])
+
+    asyncio.run(scenario())
+    assert "a" not in old.live
+    assert new.live.peek("a").session_products == ["p1", "p2"]  # type: ignore[union-attr]
+    assert store.states[(slot, "a")][0] == 2
+
+
+def test_a_late_batch_on_the_old_host_cannot_overwrite_the_new_hosts_write() -> None:
+    store = MemoryStateStore()
+    old, new = make_host(store), make_host(store)
+
+    async def scenario() -> None:
+        await process(old, [event("product_view", customer="a", at=T0)])
+        await process(new, [event("product_view", customer="a", at=T0 + 1, product_id="p2")])
+        # A router with a stale table still sends to the old host, which holds version 1.
+        await process(old, [event("product_view", customer="a", at=T0 + 2, product_id="p3")])
+
+    asyncio.run(scenario())
+    version, data = store.states[(slot_of("a", 16), "a")]
+    assert version == 3
+    assert CustomerState.from_json(data).session_products == ["p1", "p2", "p3"]
+    assert old.stats["conflicts"] == 1

@@ -1,0 +1,105 @@
+"""Customer actors on real parts: durable reminders, forgetting, introspection."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from typing import Any
+
+import pytest
+import ray
+import requests
+
+from actors.router import ShardRouter
+from tests.conftest import App
+from tests.kafka_support import TopicReader, produce
+from tests.support import event
+
+pytestmark = pytest.mark.integration
+
+
+def actions_for(app: App, customer: str, wanted: str, timeout_s: float) -> list[dict[str, Any]]:
+    reader = TopicReader(app.kafka.bootstrap or "", app.kafka.actions_topic)
+    try:
+        def seen(records: list[Any]) -> bool:
+            return any(r.key == customer.encode() and dict(r.headers)["action-type"] == wanted.encode() for r in records)
+
+        try:
+            reader.read_until(seen, timeout_s)
+        except TimeoutError:
+            pass
+        return [v for v in reader.values() if v["customer_id"] == customer]
+    finally:
+        reader.close()
+
+
+def wait_known(app: App, customer: str, events: int, timeout_s: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        context = requests.get(f"{app.url}/v1/customers/{customer}/context", timeout=10).json()
+        if context["session"]["events"] >= events or time.monotonic() > deadline:
+            return context
+        time.sleep(0.2)
+
+
+def test_a_cart_reminder_fires_on_time_even_after_its_shard_was_killed(engage_app: App) -> None:
+    customer = f"rem-{uuid.uuid4().hex[:8]}"
+    produce(engage_app.kafka, [event("cart_add", customer=customer, price=42.0, at=time.time())])
+    wait_known(engage_app, customer, 1)
+    router = ShardRouter(engage_app.settings.ray.namespace, engage_app.settings.actors, engage_app.settings.redis)
+    shard = router.handle(router.shard_for(customer))
+    os.kill(ray.get(shard.pid.remote()), signal.SIGKILL)  # the reminder lives in Redis only now
+    actions = actions_for(engage_app, customer, "cart_reminder", timeout_s=60)
+    reminders = [a for a in actions if a["type"] == "cart_reminder"]
+    assert len(reminders) == 1
+    assert reminders[0]["cart_value"] == 42.0
+    assert reminders[0]["trigger"] == "reminder:cart_abandonment"
+    router.close()
+
+
+def test_a_purchase_cancels_the_cart_reminder(engage_app: App) -> None:
+    customer = f"rem-{uuid.uuid4().hex[:8]}"
+    now = time.time()
+    produce(
+        engage_app.kafka,
+        [
+            event("cart_add", customer=customer, product_id="p1", at=now),
+            event("purchase", customer=customer, total=10.0, at=now + 1,
+                  items=[{"product_id": "p1", "category": "electronics", "price": 10.0}]),
+        ],
+    )
+    wait_known(engage_app, customer, 2)
+    actions = actions_for(engage_app, customer, "cart_reminder", timeout_s=8)
+    assert [a for a in actions if a["type"] == "cart_reminder"] == []
+
+
+def test_forgetting_a_customer_deletes_everything_and_later_events_start_fresh(engage_app: App) -> None:
+    customer = f"gdpr-{uuid.uuid4().hex[:8]}"
+    now = time.time()
+    produce(engage_app.kafka, [event("cart_add", customer=customer, at=now), event("identify", customer=customer, email="x@y.z", at=now)])
+    assert wait_known(engage_app, customer, 2)["customer"]["email"] == "x@y.z"
+    answer = requests.delete(f"{engage_app.url}/v1/customers/{customer}", timeout=10)
+    assert answer.status_code == 200
+    context = requests.get(f"{engage_app.url}/v1/customers/{customer}/context", timeout=10).json()
+    assert context["known"] is False
+    assert context["customer"]["email"] is None
+    router = ShardRouter(engage_app.settings.ray.namespace, engage_app.settings.actors, engage_app.settings.redis)
+    assert ray.get(router.handle(router.shard_for(customer)).reminders_of.remote(customer)) == {}
+    router.close()
+    produce(engage_app.kafka, [event("page_view", customer=customer, at=now + 5)])
+    context = wait_known(engage_app, customer, 1)
+    assert context["session"]["events"] == 1
+    assert context["cart"]["items"] == 0
+
+
+def test_shards_report_live_customers_activations_and_latency(engage_app: App) -> None:
+    produce(engage_app.kafka, [event("page_view", customer=f"intro-{i}", at=time.time()) for i in range(20)])
+    wait_known(engage_app, "intro-19", 1)
+    body = requests.get(f"{engage_app.url}/v1/shards", timeout=10).json()
+    assert len(body["shards"]) == 2
+    for shard in body["shards"]:
+        for field in ("live_customers", "activations", "mailbox_depth", "turn_ms_p50", "turn_ms_p99", "pid"):
+            assert field in shard
+    assert sum(s["live_customers"] for s in body["shards"]) >= 20
