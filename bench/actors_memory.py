@@ -30,18 +30,32 @@ def rss_bytes() -> int:
 
 def typical_events(i: int, t0: float) -> list[bytes]:
     """Five events of customer i; products and devices vary across customers."""
+    import orjson
+
     cid = f"c{i:07d}"
 
-    def ts(offset: float) -> str:
-        return datetime.fromtimestamp(t0 + offset, UTC).isoformat()
+    def make(n: int, type_: str, offset: float, **fields: object) -> bytes:
+        at = datetime.fromtimestamp(t0 + offset, UTC).isoformat()
+        base = {"type": type_, "event_id": f"{cid}-{n}", "customer_id": cid, "timestamp": at}
+        return orjson.dumps({**base, **fields})
 
-    base = f'"customer_id":"{cid}","event_id":"{cid}-'
+    electronics = {"category": "electronics"}
     return [
-        f'{{"type":"page_view",{base}1","timestamp":"{ts(0)}","url":"/c/electronics","category":"electronics"}}',
-        f'{{"type":"product_view",{base}2","timestamp":"{ts(20)}","product_id":"el-{i % 5000}","category":"electronics","price":199.0}}',
-        f'{{"type":"product_view",{base}3","timestamp":"{ts(40)}","product_id":"el-{(i * 7) % 5000}","category":"electronics","price":249.0}}',
-        f'{{"type":"cart_add",{base}4","timestamp":"{ts(60)}","product_id":"el-{i % 5000}","category":"electronics","price":199.0}}',
-        f'{{"type":"card_payment",{base}5","timestamp":"{ts(90)}","payment_id":"p{i}","amount":{20 + i % 200},"merchant":"VoltStore","merchant_category":"electronics","country":"US","device_id":"dev-{i:08x}"}}',
+        make(1, "page_view", 0, url="/c/electronics", **electronics),
+        make(2, "product_view", 20, product_id=f"el-{i % 5000}", price=199.0, **electronics),
+        make(3, "product_view", 40, product_id=f"el-{i * 7 % 5000}", price=249.0, **electronics),
+        make(4, "cart_add", 60, product_id=f"el-{i % 5000}", price=199.0, **electronics),
+        make(
+            5,
+            "card_payment",
+            90,
+            payment_id=f"p{i}",
+            amount=20 + i % 200,
+            merchant="VoltStore",
+            merchant_category="electronics",
+            country="US",
+            device_id=f"dev-{i:08x}",
+        ),
     ]
 
 
@@ -84,16 +98,23 @@ def main() -> None:
         return
     runs = []
     for size in args.sizes:
-        out = subprocess.run(
-            [sys.executable, __file__, "--one", str(size)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip().splitlines()[-1]
+        out = (
+            subprocess.run(
+                [sys.executable, __file__, "--one", str(size)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         run = json.loads(out)
         runs.append(run)
-        print(f"{size:>9,} customers: {run['bytes_per_customer']:,.0f} B each, "
-              f"RSS {run['rss_bytes'] / 2**30:.2f} GiB", file=sys.stderr)
+        print(
+            f"{size:>9,} customers: {run['bytes_per_customer']:,.0f} B each, "
+            f"RSS {run['rss_bytes'] / 2**30:.2f} GiB",
+            file=sys.stderr,
+        )
     largest = runs[-1]
     print(
         json.dumps(
