@@ -52,8 +52,12 @@ class _ActionBase(BaseModel):
     scores: dict[str, float] = Field(default_factory=dict)
     model_versions: dict[str, str] = Field(default_factory=dict)
     payload: dict[str, PayloadValue] = Field(default_factory=dict)
-    # Set when a guardrail decided not to deliver (holdout); logged for uplift.
+    # The customer is in the campaign's holdout group: decided and counted, never sent.
     held_out: bool = False
+    # For guardrails and sinks: the customer's time zone (quiet hours) and, for e-mail,
+    # the address to send to.
+    timezone: str | None = None
+    contact: str | None = None
 
 
 class OfferAction(_ActionBase):

@@ -39,10 +39,11 @@ from actors.actions import (
     action_id_for,
     idempotency_key,
 )
+from actors.attribution import attribute, counter, in_holdout, record_of
 from actors.catalog import OFFERS
 from actors.conditions import UNKNOWN
 from actors.errors import TemplateError
-from actors.events import CardPayment, Event
+from actors.events import CardPayment, Event, Identify, OfferFeedback, Purchase
 from actors.features import features, payment_features
 from actors.offers import RankedOffer, rank_offers
 from actors.rules import REMINDER_PREFIX, Rule, RuleSet
@@ -72,6 +73,9 @@ class TurnOutcome:
     reminders_set: list[tuple[str, float]] = field(default_factory=list)
     reminders_cancelled: list[str] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)
+    # Outcome counters to increment and guardrail facts to record, in the same commit.
+    counters: list[str] = field(default_factory=list)
+    guard: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,10 @@ class CustomerActor:
         state.apply(event)
         trigger = _Trigger(event.type, event.event_id, at, event)
         outcome = await self._run_rules(customer_id, state, trigger, before)
+        if isinstance(event, Purchase | OfferFeedback):
+            outcome.counters += attribute(state, event, self.rules.policy.attribution_window)
+        if isinstance(event, Identify) and event.consent_marketing is not None:
+            outcome.guard["optout"] = "0" if event.consent_marketing else "1"
         # 7. reminders (wall clock: a reminder fires 30 minutes from *now*)
         now = self.clock()
         for reminder in self.rules.reminders_cancelled_by(event.type):
@@ -199,6 +207,11 @@ class CustomerActor:
             state.mark_fired(rule.id, trigger.at)
             if rule.spec.kind == "fraud":
                 state.fraud_alert_at = trigger.at
+                outcome.guard["fraud_at"] = repr(trigger.at)
+            elif rule.spec.kind == "marketing" and action.campaign:
+                record = record_of(action)
+                state.remember_action(record)
+                outcome.counters.append(counter("sent", record))
         return outcome
 
     def _may_fire(
@@ -259,6 +272,13 @@ class CustomerActor:
     ) -> Action:
         spec = rule.spec.action
         key = idempotency_key(customer_id, rule.id, trigger.trigger_id)
+        policy = self.rules.policy
+        campaign = spec.campaign
+        held_out = (
+            rule.spec.kind == "marketing"
+            and campaign is not None
+            and in_holdout(customer_id, campaign, policy.holdout.get(campaign, 0.0))
+        )
         common: dict[str, Any] = {
             "action_id": action_id_for(key),
             "idempotency_key": key,
@@ -278,6 +298,9 @@ class CustomerActor:
             "payload": {
                 k: render(v, context) if isinstance(v, str) else v for k, v in spec.payload.items()
             },
+            "held_out": held_out,
+            "timezone": state.timezone,
+            "contact": state.email if spec.channel == "email" else None,
         }
         event = trigger.event
         if spec.type == "offer":

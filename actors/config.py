@@ -112,3 +112,24 @@ class ActorConfig(_Config):
     rules_reload_s: float = Field(default=2.0, gt=0)
     shard_cpus: float = Field(default=0.0, ge=0)
     shard_memory_limit_mb: int | None = None
+
+
+class SinkConfig(_Config):
+    """Where actions can go besides the `engage.actions` topic (which is always on when
+    Kafka is configured) and the log. A rule names its sink; an unconfigured one sends
+    the action to the dead-letter topic with that reason."""
+
+    webhook_url: str | None = None
+    # HMAC-SHA256 key: receivers verify X-Engage-Signature with it.
+    webhook_secret: SecretStr | None = None
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "engage@localhost"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_s: float = Field(default=10.0, gt=0)
+    # Delivery attempts before an action is dead-lettered, and the first backoff.
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    base_backoff_s: float = Field(default=0.5, gt=0)

@@ -40,7 +40,7 @@ from actors.errors import ContentionError, EngageError, InvalidEventError
 from actors.events import Event, parse_event
 from actors.features import feature_dict, features
 from actors.metrics import Histogram
-from actors.outbox import Dispatcher
+from actors.outbox import Dispatcher, rejection_entry
 from actors.residency import LiveSet
 from actors.slots import slot_of
 from actors.state import CustomerState
@@ -228,6 +228,7 @@ class ShardHost:
             commit = Commit(w.slot, w.customer_id, state.version, state.to_json())
             for outcome in changed:
                 commit.actions += [(a.idempotency_key, action_to_json(a)) for a in outcome.actions]
+                commit.actions += [rejection_entry(r) for r in outcome.rejected]
             w.saved_actions = commit.actions
             for outcome in changed:
                 for kind in outcome.reminders_cancelled:
@@ -236,6 +237,8 @@ class ShardHost:
                 for kind, due in outcome.reminders_set:
                     commit.reminders_set = [(k, d) for k, d in commit.reminders_set if k != kind]
                     commit.reminders_set.append((kind, due))
+                commit.counters += outcome.counters
+                commit.guard.update(outcome.guard)
             commits.append(commit)
             owners.append(w)
         versions = await self.store.commit_many(commits)
@@ -328,6 +331,8 @@ class ShardHost:
                     customer_id, state, reminder.kind, reminder.due_at
                 )
                 commit.reminders_fired.append((reminder.kind, reminder.due_at))
+                commit.counters += outcome.counters
+                commit.guard.update(outcome.guard)
                 for action in outcome.actions:
                     raw = action_to_json(action)
                     commit.actions.append((action.idempotency_key, raw))

@@ -35,14 +35,6 @@ class Keys:
     def slot_table(self) -> str:
         return f"{self.prefix}:slot-table"
 
-    def campaign_caps(self, campaign: str, day: str) -> str:
-        return f"{self.prefix}:cap:{campaign}:{day}"
-
-    def outcomes(self) -> str:
-        return f"{self.prefix}:outcomes"
-
-    def action_log(self, action_id: str) -> str:
-        return f"{self.prefix}:action:{action_id}"
-
-    def model(self, name: str) -> str:
-        return f"{self.prefix}:model:{name}"
+    def outcomes(self, slot: int) -> str:
+        """Outcome counters of the slot's customers (see actors.outcomes)."""
+        return f"{self.slot_tag(slot)}:outcomes"

@@ -30,11 +30,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+import orjson
 import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from actors.actions import Action, action_from_json
+from actors.actions import Action, action_from_json, idempotency_key
+from actors.actor import RejectedAction
 from actors.errors import EngageError, StoreUnavailableError
 from actors.keys import Keys
 from actors.sinks.base import Sink
@@ -131,6 +133,24 @@ class AllowAll:
         return None
 
 
+REJECTED_PREFIX = "dlq."
+
+
+def rejection_entry(rejected: RejectedAction) -> tuple[str, bytes]:
+    """An action a rule could not build, saved in the outbox like any action so that its
+    dead letter survives a crash; the dispatcher sends it straight to the dead letters."""
+    key = idempotency_key(rejected.customer_id, rejected.rule_id, rejected.trigger_event_id)
+    body = {
+        "rejected_action": {
+            "rule_id": rejected.rule_id,
+            "customer_id": rejected.customer_id,
+            "trigger_event_id": rejected.trigger_event_id,
+        },
+        "reason": rejected.reason,
+    }
+    return REJECTED_PREFIX + key, orjson.dumps(body)
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -218,6 +238,12 @@ class Dispatcher:
         actions: list[Action] = []
         done: list[OutboxEntry] = []
         for entry in batch:
+            if entry.key.startswith(REJECTED_PREFIX):
+                reason = orjson.loads(entry.action).get("reason", "rejected by its rule")
+                await self.dead_letters.action_failed(entry.action, reason, "")
+                self.stats["dead_lettered"] += 1
+                done.append(entry)
+                continue
             try:
                 actions.append(action_from_json(entry.action))
                 entries.append(entry)

@@ -16,7 +16,7 @@ import ray
 import redis
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
-from actors.config import ActorConfig, KafkaConfig, RedisConfig
+from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
 from actors.errors import ShardUnavailableError
 from actors.host import BatchResult
 from actors.keys import Keys
@@ -52,6 +52,7 @@ def ensure_shards(
     actors: ActorConfig,
     redis_config: RedisConfig,
     kafka: KafkaConfig,
+    sinks: SinkConfig,
     scorer_factory: Callable[[], Scorer],
     shard_ids: Sequence[int] | None = None,
 ) -> dict[int, Any]:
@@ -67,7 +68,7 @@ def ensure_shards(
             get_if_exists=True,
             num_cpus=actors.shard_cpus,
             scheduling_strategy="SPREAD",
-        ).remote(index, actors, redis_config, kafka, scorer_factory)
+        ).remote(index, actors, redis_config, kafka, sinks, scorer_factory)
     ray.get([h.ping.remote() for h in handles.values()])
     return handles
 

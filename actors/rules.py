@@ -132,13 +132,57 @@ class RuleSpec(_Spec):
     action: ActionSpec
 
 
+class CapSpec(_Spec):
+    """How many marketing actions a customer may receive; absent means no cap."""
+
+    day: int | None = Field(default=None, ge=0)
+    week: int | None = Field(default=None, ge=0)
+
+
+class QuietHoursSpec(_Spec):
+    """Marketing waits through these local hours; fraud alerts and service never wait."""
+
+    start: str = Field(default="21:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    # Used when the customer's time zone is unknown.
+    default_timezone: str = "UTC"
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
 class PolicySpec(_Spec):
-    """Turn-wide policy. Marketers tune these with the rules, so they reload with them."""
+    """Turn-wide policy and guardrails. Marketers tune these with the rules, so they
+    reload with them."""
 
     # After a fraud alert, no marketing to that customer for this long (event time).
     suppress_marketing_after_fraud: Duration = 86_400.0
     # Marketing actions per trigger: the highest-priority rule that holds wins.
     max_marketing_per_trigger: int = Field(default=1, ge=0, le=10)
+    # Frequency caps per customer: by channel and by campaign; the most restrictive wins.
+    channel_caps: dict[Channel, CapSpec] = Field(default_factory=dict)
+    campaign_caps: dict[str, CapSpec] = Field(default_factory=dict)
+    quiet_hours: QuietHoursSpec | None = None
+    # Share of customers held out of each campaign (no action; measured for uplift).
+    holdout: dict[str, float] = Field(default_factory=dict)
+    # Outcomes (clicks, purchases) count for an offer this long after it (event time).
+    attribution_window: Duration = 7 * 86_400.0
+
+    @field_validator("holdout")
+    @classmethod
+    def _shares(cls, value: dict[str, float]) -> dict[str, float]:
+        for campaign, share in value.items():
+            if not 0.0 <= share < 1.0:
+                raise ValueError(f"holdout share of {campaign!r} must be in [0, 1)")
+        return value
 
 
 class RulesFile(_Spec):

@@ -16,15 +16,14 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import ray
 
 from actors.actor import CustomerActor
-from actors.config import ActorConfig, KafkaConfig, RedisConfig
+from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
 from actors.dead_letters import KafkaDeadLetters
-from actors.errors import EngageError, RuleError
+from actors.guardrails import Guardrails, RedisGuardrailStore
 from actors.host import BatchResult, ShardHost
 from actors.kafka_io import make_producer
 from actors.outbox import (
@@ -33,11 +32,11 @@ from actors.outbox import (
     MemoryDeadLetters,
     RedisIdempotencyStore,
 )
-from actors.rules import RuleSet, load_rules
+from actors.rules import RuleSet
+from actors.rules_source import RulesFile
 from actors.scoring import CoalescingScorer, Scorer
-from actors.sinks.base import Sink
+from actors.sinks import build_sinks
 from actors.sinks.kafka import KafkaSink
-from actors.sinks.log import LogSink
 from actors.store import RedisStateStore
 
 log = logging.getLogger(__name__)
@@ -80,6 +79,7 @@ class CustomerShard:
         actors: ActorConfig,
         redis_config: RedisConfig,
         kafka: KafkaConfig,
+        sinks: SinkConfig,
         scorer_factory: Callable[[], Scorer],
     ) -> None:
         logging.basicConfig(level=logging.INFO)
@@ -87,32 +87,32 @@ class CustomerShard:
         self.config = actors
         self.started_at = time.time()
         self.store = RedisStateStore(redis_config.require_url(), redis_config.prefix)
-        sinks: dict[str, Sink] = {"log": LogSink()}
+        self.rules_file = RulesFile(actors.rules_file)
+        actor = CustomerActor(self.rules_file.rules, CoalescingScorer(scorer_factory()))
         dead_letters: DeadLetters = MemoryDeadLetters()
+        available = build_sinks(sinks)
         if kafka.bootstrap:
             producer = make_producer(kafka)
-            sinks["kafka"] = KafkaSink(producer, kafka.actions_topic)
+            available["kafka"] = KafkaSink(producer, kafka.actions_topic)
             dead_letters = KafkaDeadLetters(
                 producer, kafka.events_dlq_topic, kafka.actions_dlq_topic
             )
         self.dispatcher = Dispatcher(
-            sinks,
+            available,
             RedisIdempotencyStore(self.store.redis, self.store.keys),
             self.store,
             dead_letters,
+            Guardrails(
+                RedisGuardrailStore(self.store.redis, self.store.keys),
+                lambda: actor.rules.policy,
+                actors.slots,
+                time.time,
+            ),
             queue_size=actors.sink_queue_size,
+            max_attempts=sinks.max_attempts,
+            base_backoff_s=sinks.base_backoff_s,
         )
-        self.rules_path = Path(actors.rules_file) if actors.rules_file else None
-        self.rules_mtime = self.rules_path.stat().st_mtime if self.rules_path else 0.0
-        self.rules_error: str | None = None
-        rules = load_rules(self.rules_path)
-        self.host = ShardHost(
-            shard_id,
-            actors,
-            self.store,
-            CustomerActor(rules, CoalescingScorer(scorer_factory())),
-            self.dispatcher,
-        )
+        self.host = ShardHost(shard_id, actors, self.store, actor, self.dispatcher)
         self.table_epoch = 0
         self.dispatcher.start()
         self.loops = [
@@ -150,7 +150,7 @@ class CustomerShard:
             started_at=self.started_at,
             table_epoch=self.table_epoch,
             rules_source=self.host.actor.rules.source,
-            rules_error=self.rules_error,
+            rules_error=self.rules_file.error,
             background_errors={loop.name: loop.errors for loop in self.loops},
         )
         return info
@@ -196,22 +196,9 @@ class CustomerShard:
         self.host.passivate()
 
     async def _reload_rules(self) -> None:
-        if self.rules_path is None:
-            return
-        try:
-            mtime = self.rules_path.stat().st_mtime
-        except OSError as error:
-            self.rules_error = f"{self.rules_path}: {error.strerror}"
-            return
-        if mtime == self.rules_mtime:
-            return
-        self.rules_mtime = mtime
-        try:
-            self._use_rules(load_rules(self.rules_path))
-            self.rules_error = None
-        except (RuleError, EngageError) as error:
-            self.rules_error = str(error)
-            log.error("rules file refused, previous rules stay in force: %s", error)
+        rules = self.rules_file.reload()
+        if rules is not None:
+            self._use_rules(rules)
 
     def _use_rules(self, rules: RuleSet) -> None:
         self.host.actor.rules = rules

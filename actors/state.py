@@ -14,7 +14,7 @@ import hashlib
 import math
 import struct
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -43,6 +43,30 @@ MAX_KNOWN = 16
 # not yet committed, i.e. at most a few polls, far fewer than this per customer.
 APPLIED_IDS_LIMIT = 256
 STATE_FORMAT = 1
+MAX_RECENT_ACTIONS = 5
+
+# Outcome flags of an ActionRecord.
+SHOWN, CLICKED, CONVERTED = 1, 2, 4
+
+
+class ActionRecord(NamedTuple):
+    """A marketing action as attribution needs it: which offer, rule and model, when, and
+    whether the customer was held out (no action sent: the control group)."""
+
+    action_id: str
+    offer_id: str
+    rule_id: str
+    campaign: str
+    model_version: str
+    at: float
+    held_out: bool
+    outcomes: int = 0
+
+    @property
+    def group(self) -> str:
+        return "holdout" if self.held_out else "treated"
+
+
 # Native byte order: the packed ids are only ever read back in this process (as a
 # memoryview of unsigned 64-bit ints); they are stored in Redis as JSON numbers.
 _ID = struct.Struct("=Q")
@@ -96,6 +120,7 @@ class CustomerState:
         "pay_m2",
         "pay_mean",
         "payments",
+        "recent_actions",
         "session_categories",
         "session_content",
         "session_index",
@@ -146,6 +171,8 @@ class CustomerState:
         # rules: rule id -> (event time last fired, session index then)
         self.fired: dict[str, tuple[float, int]] | None = None
         self.fraud_alert_at: float | None = None
+        # marketing actions decided lately, for attribution of outcomes: see ActionRecord
+        self.recent_actions: list[ActionRecord] | None = None
         # offer outcomes
         self.offers_shown = 0
         self.offer_clicks = 0
@@ -345,6 +372,12 @@ class CustomerState:
             self.fired = {}
         self.fired[rule_id] = (at, self.session_index)
 
+    def remember_action(self, record: ActionRecord) -> None:
+        if self.recent_actions is None:
+            self.recent_actions = []
+        self.recent_actions.append(record)
+        del self.recent_actions[:-MAX_RECENT_ACTIONS]
+
     # ---- derived views ---------------------------------------------------------------
 
     @property
@@ -454,6 +487,8 @@ class CustomerState:
                 fired[rule] = (ts, session)
         merged.fired = fired or None
         merged.fraud_alert_at = _max_opt(a.fraud_alert_at, b.fraud_alert_at)
+        recent = sorted((a.recent_actions or []) + (b.recent_actions or []), key=lambda r: r.at)
+        merged.recent_actions = recent[-MAX_RECENT_ACTIONS:] or None
         merged.offers_shown = a.offers_shown + b.offers_shown
         merged.offer_clicks = a.offer_clicks + b.offer_clicks
         merged.offer_conversions = a.offer_conversions + b.offer_conversions
@@ -477,6 +512,8 @@ class CustomerState:
                 value = [list(p) for p in value]
             elif name == "fired":
                 value = {k: list(v) for k, v in value.items()}
+            elif name == "recent_actions":
+                value = [list(r) for r in value]
             data[name] = value
         return data
 
@@ -494,6 +531,8 @@ class CustomerState:
                 value = [(float(t), float(a)) for t, a in value]
             elif name == "fired":
                 value = {k: (float(v[0]), int(v[1])) for k, v in value.items()}
+            elif name == "recent_actions":
+                value = [ActionRecord(*r) for r in value]
             setattr(state, name, value)
         return state
 

@@ -14,6 +14,7 @@ none are.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -43,6 +44,9 @@ class Commit:
     reminders_cancelled: list[str] = field(default_factory=list)
     # Reminders this turn handled: removed only if still due at that time (not re-set).
     reminders_fired: list[tuple[str, float]] = field(default_factory=list)
+    # Outcome counters of the slot to increment, and guardrail facts of the customer.
+    counters: list[str] = field(default_factory=list)
+    guard: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +112,8 @@ class MemoryStateStore:
         self.states: dict[tuple[int, str], tuple[int, bytes]] = {}
         self.reminders: dict[int, dict[str, float]] = {}
         self.outboxes: dict[int, dict[str, bytes]] = {}
-        self.guards: dict[tuple[int, str], dict[str, Any]] = {}
+        self.guards: dict[tuple[int, str], dict[str, str]] = {}
+        self.counters: dict[int, Counter[str]] = {}
         self.table: SlotTable | None = None
 
     async def load_many(self, items: Sequence[tuple[int, str]]) -> list[Loaded]:
@@ -139,6 +144,9 @@ class MemoryStateStore:
             outbox = self.outboxes.setdefault(c.slot, {})
             for action_key, action in c.actions:
                 outbox[action_key] = action
+            self.counters.setdefault(c.slot, Counter()).update(c.counters)
+            if c.guard:
+                self.guards.setdefault(key, {}).update(c.guard)
             results.append(current + 1)
         return results
 
@@ -199,9 +207,9 @@ class MemoryStateStore:
         return None
 
 
-# KEYS: state, reminders, outbox. ARGV: expected version, state, customer id, then three
-# counted lists: reminders to set (kind, due), to cancel (kind), fired (kind, due), then
-# actions (key, json).
+# KEYS: state, reminders, outbox, outcome counters, guard. ARGV: expected version, state,
+# customer id, then counted lists: reminders fired (kind, due), cancelled (kind), set
+# (kind, due), actions (key, json), counters (field), guard facts (field, value).
 _COMMIT = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if current ~= tonumber(ARGV[1]) then return -1 - current end
@@ -221,6 +229,11 @@ n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do redis.call('ZADD', KEYS[2], ARGV[i + 1], ARGV[i] .. '|' .. cid); i = i + 2 end
 n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]); i = i + 2 end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('HINCRBY', KEYS[4], ARGV[i], 1); i = i + 1 end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('HSET', KEYS[5], ARGV[i], ARGV[i + 1]); i = i + 2 end
+if n > 0 then redis.call('EXPIRE', KEYS[5], 2764800) end
 return current + 1
 """
 
@@ -273,10 +286,17 @@ class RedisStateStore:
                     args.append(len(c.actions))
                     for key, action in c.actions:
                         args += [key, action]
+                    args.append(len(c.counters))
+                    args += c.counters
+                    args.append(len(c.guard))
+                    for field_name, value in c.guard.items():
+                        args += [field_name, value]
                     keys = [
                         self.keys.state(c.slot, c.customer_id),
                         self.keys.reminders(c.slot),
                         self.keys.outbox(c.slot),
+                        self.keys.outcomes(c.slot),
+                        self.keys.guard(c.slot, c.customer_id),
                     ]
                     await self._commit(keys=keys, args=args, client=pipe)
                 results = await pipe.execute()

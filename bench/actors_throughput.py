@@ -33,7 +33,7 @@ from typing import Any
 import ray
 
 from actors.actor import CustomerActor
-from actors.config import ActorConfig, KafkaConfig, RedisConfig
+from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
 from actors.events import event_to_json, parse_event
 from actors.router import ensure_slot_table
 from actors.rules import load_rules
@@ -138,7 +138,7 @@ def run_shard(redis: RedisConfig, scorer: Any, customers: int) -> dict[str, floa
     config = ActorConfig(shards=1, slots=64)
     ensure_slot_table(redis, config)
     shard = CustomerShard.options(num_cpus=0).remote(  # type: ignore[attr-defined]
-        0, config, redis, KafkaConfig(), ScorerFactory(scorer)
+        0, config, redis, KafkaConfig(), SinkConfig(), ScorerFactory(scorer)
     )
     ray.get(shard.ping.remote())
     events = make_events("s", customers)

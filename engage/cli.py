@@ -55,6 +55,22 @@ def _rules_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from actors.outcomes import format_table, read_counters, report
+
+    counters = read_counters(
+        settings.redis.require_url(), settings.redis.prefix, range(settings.actors.slots)
+    )
+    rows = report(counters, args.by)
+    if args.json:
+        import json
+
+        print(json.dumps(rows, indent=2))
+    else:
+        print(format_table(rows, args.by))
+    return 0
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     parser = argparse.ArgumentParser(
         prog="engage", description="Real-time customer engagement engine on Ray."
@@ -74,6 +90,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     simulate.add_argument("--customers", type=int, default=1000)
     simulate.add_argument("--duration", type=float, default=None)
     handlers["simulate"] = _simulate
+
+    report = sub.add_parser("report", help="offer conversion and uplift against holdouts")
+    report.add_argument("--by", choices=["rule", "offer", "model", "campaign"], default="rule")
+    report.add_argument("--json", action="store_true", help="rows as JSON")
+    handlers["report"] = _report
 
     rules = sub.add_parser("rules", help="rules files")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)

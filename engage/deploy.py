@@ -23,6 +23,7 @@ def app(args: dict[str, Any]) -> Application:
         settings.actors,
         settings.redis,
         settings.kafka,
+        settings.sinks,
         settings.serve,
         settings.api,
     )

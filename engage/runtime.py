@@ -70,6 +70,7 @@ def deploy(settings: Settings, wait_s: float = 180.0) -> str:
         settings.actors,
         settings.redis,
         settings.kafka,
+        settings.sinks,
         settings.serve,
         settings.api,
     )

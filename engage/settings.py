@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from actors.config import ActorConfig, KafkaConfig, RedisConfig
+from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
 from actors.errors import ConfigError
 from serving.config import ApiConfig, ServeConfig
 
@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     actors: ActorConfig = ActorConfig()
     serve: ServeConfig = ServeConfig()
     api: ApiConfig = ApiConfig()
+    sinks: SinkConfig = SinkConfig()
 
 
 def load_settings(**overrides: object) -> Settings:

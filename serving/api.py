@@ -7,6 +7,7 @@ Reads go to the customer's shard (which activates the customer from Redis if nee
 to the scorer; writes go to Kafka and are answered once the broker has acknowledged them.
 """
 
+import asyncio
 import logging
 from typing import Annotated, Any
 
@@ -20,6 +21,7 @@ from actors.config import ActorConfig, KafkaConfig, RedisConfig
 from actors.errors import EngageError, ShardUnavailableError
 from actors.events import EVENT_ADAPTER, ID_PATTERN, Event, field_path
 from actors.offers import rank_offers
+from actors.outcomes import GroupBy, read_counters, report
 from actors.router import ShardRouter
 from actors.scoring import RECOMMENDER
 from serving.config import ApiConfig
@@ -114,6 +116,8 @@ class Api:
         self.ingest = ingest
         self.publisher = EventPublisher(kafka)
         self.config = api
+        self.redis_config = redis_config
+        self.slots = actors.slots
 
     # ---- health ------------------------------------------------------------------------
 
@@ -221,6 +225,24 @@ class Api:
     @app.get("/v1/models")
     async def models(self) -> Any:
         return await self.scorer.status.remote()
+
+    # ---- reports -----------------------------------------------------------------------
+
+    @app.get("/v1/reports/outcomes")
+    async def outcomes(
+        self,
+        by: Annotated[
+            GroupBy, Query(description="Group by rule, offer, model or campaign")
+        ] = "rule",
+    ) -> Any:
+        """Offer conversion and uplift against the holdout group."""
+        counters = await asyncio.to_thread(
+            read_counters,
+            self.redis_config.require_url(),
+            self.redis_config.prefix,
+            range(self.slots),
+        )
+        return {"by": by, "rows": report(counters, by)}
 
     # ---- personal data -------------------------------------------------------------------
 

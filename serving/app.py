@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ray.serve import Application
 
-from actors.config import ActorConfig, KafkaConfig, RedisConfig
+from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
 from serving.api import Api
 from serving.config import ApiConfig, ServeConfig
 from serving.ingest import Ingest
@@ -17,6 +17,7 @@ def build_app(
     actors: ActorConfig,
     redis_config: RedisConfig,
     kafka: KafkaConfig,
+    sinks: SinkConfig,
     serve_config: ServeConfig,
     api: ApiConfig,
 ) -> Application:
@@ -29,7 +30,7 @@ def build_app(
         batch_wait_timeout_s=serve_config.scorer_batch_wait_s,
     )
     ingest = Ingest.options(num_replicas=serve_config.ingest_replicas).bind(  # type: ignore[attr-defined]
-        namespace, actors, redis_config, kafka, HandleScorerFactory(serve_config.app)
+        namespace, actors, redis_config, kafka, sinks, HandleScorerFactory(serve_config.app)
     )
     app: Application = Api.options(num_replicas=serve_config.api_replicas).bind(  # type: ignore[attr-defined]
         namespace, actors, redis_config, kafka, api, scorer, ingest

@@ -16,7 +16,7 @@ from typing import Any
 
 from ray import serve
 
-from actors.config import ActorConfig, KafkaConfig, RedisConfig
+from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
 from actors.dead_letters import KafkaDeadLetters
 from actors.ingest import IngestLoop
 from actors.kafka_io import make_consumer, make_producer
@@ -40,9 +40,10 @@ class Ingest:
         actors: ActorConfig,
         redis_config: RedisConfig,
         kafka: KafkaConfig,
+        sinks: SinkConfig,
         scorer_factory: Callable[[], Scorer],
     ) -> None:
-        ensure_shards(namespace, actors, redis_config, kafka, scorer_factory)
+        ensure_shards(namespace, actors, redis_config, kafka, sinks, scorer_factory)
         self.router = ShardRouter(namespace, actors, redis_config)
         self.consumer = make_consumer(kafka, kafka.events_topic)
         self.producer = make_producer(kafka)

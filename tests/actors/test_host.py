@@ -349,3 +349,26 @@ def test_a_late_batch_on_the_old_host_cannot_overwrite_the_new_hosts_write() -> 
     assert version == 3
     assert CustomerState.from_json(data).session_products == ["p1", "p2", "p3"]
     assert old.stats["conflicts"] == 1
+
+
+def test_an_action_its_rule_cannot_build_goes_to_the_dead_letters_with_the_reason() -> None:
+    rules = """
+rules:
+  - id: needs_category
+    kind: service
+    triggers: [page_view]
+    action: {type: content_recommendation, channel: in_app, template: "{event.category}"}
+"""
+    from actors.rules import parse_rules
+
+    store, letters = MemoryStateStore(), MemoryDeadLetters()
+    dispatcher = Dispatcher({"kafka": RecordingSink()}, MemoryIdempotencyStore(), store, letters)
+    host = ShardHost(
+        0, ActorConfig(slots=16), store, CustomerActor(parse_rules(rules), FakeScorer()), dispatcher
+    )
+    host.set_owned_slots(set(range(16)))
+    asyncio.run(process(host, [event("page_view", customer="a")]))
+    ((raw, reason, _),) = letters.letters
+    assert "event.category" in reason
+    assert json.loads(raw)["rejected_action"]["rule_id"] == "needs_category"
+    assert host.live.peek("a").events_total == 1  # type: ignore[union-attr]

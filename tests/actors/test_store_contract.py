@@ -146,3 +146,34 @@ def test_the_slot_table_is_compare_and_set_on_its_epoch(run: Callable[[Scenario]
         assert await store.load_slot_table() == second
 
     run(scenario)
+
+
+def test_counters_and_guard_facts_are_committed_with_the_state(
+    run: Callable[[Scenario], None],
+) -> None:
+    from actors.guardrails import MemoryGuardrailStore, RedisGuardrailStore
+
+    async def scenario(store: StateStore) -> None:
+        commit = Commit(
+            4, "c1", 0, b"s", counters=["sent|treated|r|c|o|1"] * 2, guard={"optout": "1"}
+        )
+        stale = Commit(4, "c1", 0, b"s", counters=["sent|treated|r|c|o|1"], guard={"optout": "0"})
+        await store.commit_many([commit])
+        await store.commit_many([stale])  # refused: writes no counter and no fact
+        if isinstance(store, MemoryStateStore):
+            guards = MemoryGuardrailStore(store)
+            assert store.counters[4]["sent|treated|r|c|o|1"] == 2
+        else:
+            assert isinstance(store, RedisStateStore)
+            guards = RedisGuardrailStore(store.redis, store.keys)
+            raw = await store.redis.hgetall(store.keys.outcomes(4))
+            assert raw == {b"sent|treated|r|c|o|1": b"2"}
+        assert await guards.facts([(4, "c1")]) == [{"optout": "1"}]
+        await guards.count([(4, "c1", ["cap|channel|push|d|2026-06-01"])])
+        await guards.count([(4, "c1", ["cap|channel|push|d|2026-06-01"])])
+        (facts,) = await guards.facts([(4, "c1")])
+        assert facts["cap|channel|push|d|2026-06-01"] == "2"
+        await store.forget(4, "c1", [])
+        assert await guards.facts([(4, "c1")]) == [{}]
+
+    run(scenario)

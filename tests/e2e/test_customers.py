@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -23,13 +24,15 @@ pytestmark = pytest.mark.integration
 def actions_for(app: App, customer: str, wanted: str, timeout_s: float) -> list[dict[str, Any]]:
     reader = TopicReader(app.kafka.bootstrap or "", app.kafka.actions_topic)
     try:
-        def seen(records: list[Any]) -> bool:
-            return any(r.key == customer.encode() and dict(r.headers)["action-type"] == wanted.encode() for r in records)
 
-        try:
+        def seen(records: list[Any]) -> bool:
+            return any(
+                r.key == customer.encode() and dict(r.headers)["action-type"] == wanted.encode()
+                for r in records
+            )
+
+        with contextlib.suppress(TimeoutError):
             reader.read_until(seen, timeout_s)
-        except TimeoutError:
-            pass
         return [v for v in reader.values() if v["customer_id"] == customer]
     finally:
         reader.close()
@@ -48,7 +51,9 @@ def test_a_cart_reminder_fires_on_time_even_after_its_shard_was_killed(engage_ap
     customer = f"rem-{uuid.uuid4().hex[:8]}"
     produce(engage_app.kafka, [event("cart_add", customer=customer, price=42.0, at=time.time())])
     wait_known(engage_app, customer, 1)
-    router = ShardRouter(engage_app.settings.ray.namespace, engage_app.settings.actors, engage_app.settings.redis)
+    router = ShardRouter(
+        engage_app.settings.ray.namespace, engage_app.settings.actors, engage_app.settings.redis
+    )
     shard = router.handle(router.shard_for(customer))
     os.kill(ray.get(shard.pid.remote()), signal.SIGKILL)  # the reminder lives in Redis only now
     actions = actions_for(engage_app, customer, "cart_reminder", timeout_s=60)
@@ -66,8 +71,13 @@ def test_a_purchase_cancels_the_cart_reminder(engage_app: App) -> None:
         engage_app.kafka,
         [
             event("cart_add", customer=customer, product_id="p1", at=now),
-            event("purchase", customer=customer, total=10.0, at=now + 1,
-                  items=[{"product_id": "p1", "category": "electronics", "price": 10.0}]),
+            event(
+                "purchase",
+                customer=customer,
+                total=10.0,
+                at=now + 1,
+                items=[{"product_id": "p1", "category": "electronics", "price": 10.0}],
+            ),
         ],
     )
     wait_known(engage_app, customer, 2)
@@ -75,17 +85,27 @@ def test_a_purchase_cancels_the_cart_reminder(engage_app: App) -> None:
     assert [a for a in actions if a["type"] == "cart_reminder"] == []
 
 
-def test_forgetting_a_customer_deletes_everything_and_later_events_start_fresh(engage_app: App) -> None:
+def test_forgetting_a_customer_deletes_everything_and_later_events_start_fresh(
+    engage_app: App,
+) -> None:
     customer = f"gdpr-{uuid.uuid4().hex[:8]}"
     now = time.time()
-    produce(engage_app.kafka, [event("cart_add", customer=customer, at=now), event("identify", customer=customer, email="x@y.z", at=now)])
+    produce(
+        engage_app.kafka,
+        [
+            event("cart_add", customer=customer, at=now),
+            event("identify", customer=customer, email="x@y.z", at=now),
+        ],
+    )
     assert wait_known(engage_app, customer, 2)["customer"]["email"] == "x@y.z"
     answer = requests.delete(f"{engage_app.url}/v1/customers/{customer}", timeout=10)
     assert answer.status_code == 200
     context = requests.get(f"{engage_app.url}/v1/customers/{customer}/context", timeout=10).json()
     assert context["known"] is False
     assert context["customer"]["email"] is None
-    router = ShardRouter(engage_app.settings.ray.namespace, engage_app.settings.actors, engage_app.settings.redis)
+    router = ShardRouter(
+        engage_app.settings.ray.namespace, engage_app.settings.actors, engage_app.settings.redis
+    )
     assert ray.get(router.handle(router.shard_for(customer)).reminders_of.remote(customer)) == {}
     router.close()
     produce(engage_app.kafka, [event("page_view", customer=customer, at=now + 5)])
@@ -95,11 +115,21 @@ def test_forgetting_a_customer_deletes_everything_and_later_events_start_fresh(e
 
 
 def test_shards_report_live_customers_activations_and_latency(engage_app: App) -> None:
-    produce(engage_app.kafka, [event("page_view", customer=f"intro-{i}", at=time.time()) for i in range(20)])
+    produce(
+        engage_app.kafka,
+        [event("page_view", customer=f"intro-{i}", at=time.time()) for i in range(20)],
+    )
     wait_known(engage_app, "intro-19", 1)
     body = requests.get(f"{engage_app.url}/v1/shards", timeout=10).json()
     assert len(body["shards"]) == 2
     for shard in body["shards"]:
-        for field in ("live_customers", "activations", "mailbox_depth", "turn_ms_p50", "turn_ms_p99", "pid"):
+        for field in (
+            "live_customers",
+            "activations",
+            "mailbox_depth",
+            "turn_ms_p50",
+            "turn_ms_p99",
+            "pid",
+        ):
             assert field in shard
     assert sum(s["live_customers"] for s in body["shards"]) >= 20
