@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The CDNOW purchase history ships in the old `lifetimes` wheel; engage reads the data
+	# file only, so the package's own (outdated) dependencies are not installed.
+	$(BIN)/python -m pip install --quiet --no-deps lifetimes==0.11.3
 	@touch $(STAMP)
 
 install: $(STAMP)

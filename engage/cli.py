@@ -6,12 +6,20 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from redis.exceptions import RedisError
 
 from actors.errors import ConfigError, EngageError, MissingBinaryError, RuleError
 from engage.settings import Settings, load_settings
 from engage.stack import StartupError
 
+if TYPE_CHECKING:
+    from training.registry import ModelRegistry
+
 Handler = Callable[[argparse.Namespace, Settings], int]
+HEADLINE_METRICS = ("pr_auc", "roc_auc", "recall_at_1pct_fpr", "precision_at_1", "ndcg_at_3")
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -71,6 +79,96 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _registry(settings: Settings) -> ModelRegistry:
+    from training.registry import ModelRegistry
+
+    return ModelRegistry(settings.redis.require_url(), settings.redis.prefix)
+
+
+def _train(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from training.pipeline import train
+
+    registry = _registry(settings)
+    stages = 4 if args.model == "winback" else 5
+    with tqdm(total=stages, desc=f"train {args.model}", unit="step", file=sys.stderr) as bar:
+
+        def progress(stage: str) -> None:
+            bar.set_postfix_str(stage)
+            bar.update(1)
+
+        outcome = train(
+            args.model,
+            registry,
+            data=args.data,
+            customers=args.customers,
+            days=args.days,
+            seed=args.seed,
+            report_dir=Path(args.reports),
+            promote=args.promote,
+            progress=progress,
+        )
+        bar.update(stages - bar.n)
+    version = outcome.version
+    spec = version.feature_spec_version
+    print(f"registered {version.name} v{version.version} (feature spec v{spec})")
+    for key, value in sorted(version.metrics.items()):
+        print(f"  {key:<32} {value:.4f}")
+    print(f"  {'beats its baseline':<32} {'yes' if outcome.beats_baseline else 'NO'}")
+    if outcome.report:
+        print(f"report: {outcome.report}")
+    if args.promote:
+        print(f"promoted {version.name} v{version.version} to champion")
+    return 0 if outcome.beats_baseline else 3
+
+
+def _models(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+    from dataclasses import asdict
+
+    from training.registry import CHALLENGER
+
+    registry = _registry(settings)
+    command = args.models_command
+    if command == "list":
+        for name in registry.names():
+            aliases = {v: k for k, v in registry.aliases(name).items()}
+            for meta in registry.versions(name):
+                marks = f" [{aliases[meta.version]}]" if meta.version in aliases else ""
+                headline = ", ".join(
+                    f"{k}={meta.metrics[k]:.3f}" for k in HEADLINE_METRICS if k in meta.metrics
+                )
+                print(f"{name:<12} v{meta.version:<4}{marks:<13} {headline}")
+        return 0
+    if command == "show":
+        version = args.version or registry.alias(args.name, "champion")
+        if version is None:
+            print(f"{args.name}: no versions", file=sys.stderr)
+            return 1
+        meta = registry.get(args.name, version)
+        print(json.dumps({**asdict(meta), "aliases": registry.aliases(args.name)}, indent=2))
+        return 0
+    if command == "promote":
+        previous = registry.promote(args.name, args.version)
+        print(f"{args.name}: champion v{previous} -> v{args.version}")
+        return 0
+    if command == "rollback":
+        version = registry.rollback(args.name)
+        print(f"{args.name}: champion is v{version} again")
+        return 0
+    if command == "shadow":
+        registry.set_alias(args.name, CHALLENGER, None if args.off else args.version)
+        state = "off" if args.off else f"v{args.version} scored in shadow"
+        print(f"{args.name}: challenger {state}")
+        return 0
+    from training.compare import compare, read_shadow
+
+    records = read_shadow(settings.redis.require_url(), settings.redis.prefix, args.name)
+    print(json.dumps(compare(records), indent=2))
+    return 0
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     parser = argparse.ArgumentParser(
         prog="engage", description="Real-time customer engagement engine on Ray."
@@ -90,6 +188,40 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     simulate.add_argument("--customers", type=int, default=1000)
     simulate.add_argument("--duration", type=float, default=None)
     handlers["simulate"] = _simulate
+
+    training = sub.add_parser("train", help="train, evaluate, report and register a model")
+    training.add_argument("model", choices=["recommender", "fraud", "winback"])
+    training.add_argument(
+        "--data",
+        default="synthetic",
+        help="synthetic (recommender, fraud), cdnow or a JSON-lines file of events (winback)",
+    )
+    training.add_argument("--customers", type=int, default=2000, help="synthetic customers")
+    training.add_argument("--days", type=float, default=60.0, help="synthetic history length")
+    training.add_argument("--seed", type=int, default=7)
+    training.add_argument("--reports", default="reports", help="folder for the HTML reports")
+    training.add_argument("--promote", action="store_true", help="make it the champion")
+    handlers["train"] = _train
+
+    models = sub.add_parser("models", help="the model registry")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    models_sub.add_parser("list", help="every version, aliases marked")
+    show = models_sub.add_parser("show", help="one version's metadata (default: champion)")
+    show.add_argument("name")
+    show.add_argument("version", type=int, nargs="?")
+    promote = models_sub.add_parser("promote", help="make a version the champion")
+    promote.add_argument("name")
+    promote.add_argument("version", type=int)
+    rollback = models_sub.add_parser("rollback", help="back to the previous champion")
+    rollback.add_argument("name")
+    shadow = models_sub.add_parser("shadow", help="score a version in shadow (challenger)")
+    shadow.add_argument("name")
+    shadow.add_argument("version", type=int, nargs="?")
+    shadow.add_argument("--off", action="store_true", help="stop shadow scoring")
+    comparison = models_sub.add_parser("compare", help="champion against challenger, live")
+    comparison.add_argument("name")
+    for name in ("list", "show", "promote", "rollback", "shadow", "compare"):
+        handlers[f"models {name}"] = _models
 
     report = sub.add_parser("report", help="offer conversion and uplift against holdouts")
     report.add_argument("--by", choices=["rule", "offer", "model", "campaign"], default="rule")
@@ -136,6 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EngageError as error:
         print(f"engage: {error}", file=sys.stderr)
         return 1
+    except RedisError as error:
+        print(f"engage: Redis unreachable (ENGAGE_REDIS_URL): {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -74,15 +74,18 @@ def load_model_set(registry: ModelRegistry, current: ModelSet | None = None) -> 
     return result
 
 
+Shadow = tuple[str, str, str, tuple[float, ...], tuple[float, ...]]
+
+
 def score_batch(
     models: ModelSet, requests: Sequence[tuple[str, Sequence[Sequence[float]]]]
-) -> tuple[list[list[Score] | EngageError], list[tuple[str, str, str, float, float]]]:
+) -> tuple[list[list[Score] | EngageError], list[Shadow]]:
     """Score many requests; returns per-request scores (or an error) and shadow pairs."""
     by_model: dict[str, list[int]] = {}
     for i, (name, _) in enumerate(requests):
         by_model.setdefault(name, []).append(i)
     answers: list[list[Score] | EngageError] = [[] for _ in requests]
-    shadow: list[tuple[str, str, str, float, float]] = []
+    shadow: list[Shadow] = []
     for name, indices in by_model.items():
         champion = models.champions.get(name)
         if champion is None:
@@ -103,8 +106,27 @@ def score_batch(
         if challenger is not None and rows:
             shadowed = challenger.predict(rows)
             for mine, theirs in zip(predictions, shadowed, strict=True):
-                shadow.append((name, champion.version, challenger.version, mine[0], theirs[0]))
+                shadow.append((name, champion.version, challenger.version, mine, theirs))
     return answers, shadow
+
+
+def shadow_record(
+    at: float, champion: str, challenger: str, mine: tuple[float, ...], theirs: tuple[float, ...]
+) -> dict[str, Any]:
+    """One comparison: the score of a single-valued model, or the top offer and its p."""
+    record: dict[str, Any] = {"at": at, "champion": champion, "challenger": challenger}
+    if len(mine) == 1:
+        record.update(champion_score=mine[0], challenger_score=theirs[0])
+    else:
+        top_mine = max(range(len(mine)), key=mine.__getitem__)
+        top_theirs = max(range(len(theirs)), key=theirs.__getitem__)
+        record.update(
+            champion_top=top_mine,
+            challenger_top=top_theirs,
+            champion_score=mine[top_mine],
+            challenger_score=theirs[top_theirs],
+        )
+    return record
 
 
 @serve.deployment(
@@ -205,21 +227,13 @@ class Scorer:
             except redis.RedisError as error:
                 self.last_swap_error = f"registry unreachable: {error}"
 
-    def _log_shadow(self, shadow: list[tuple[str, str, str, float, float]]) -> None:
+    def _log_shadow(self, shadow: list[Shadow]) -> None:
         now = time.time()
         try:
             pipe = self._redis.pipeline(transaction=False)
             for name, champion, challenger, mine, theirs in shadow[:200]:
                 key = f"{self._prefix}:shadow:{name}"
-                record = json.dumps(
-                    {
-                        "at": now,
-                        "champion": champion,
-                        "challenger": challenger,
-                        "champion_score": mine,
-                        "challenger_score": theirs,
-                    }
-                )
+                record = json.dumps(shadow_record(now, champion, challenger, mine, theirs))
                 pipe.lpush(key, record)
                 pipe.ltrim(key, 0, SHADOW_LOG_LENGTH - 1)
             pipe.execute()

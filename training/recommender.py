@@ -29,6 +29,11 @@ PARAMS: dict[str, Any] = {"C": 0.5, "max_iter": 2000}
 class RecommenderResult:
     estimator: Pipeline
     metrics: dict[str, float]
+    # Held-out trials: did the customer accept the offer shown, and the model's p / the
+    # popularity baseline's rate for it.
+    test_y: list[int]
+    test_scores: list[float]
+    baseline_scores: list[float]
 
 
 def rank_all(estimator: Any, vectors: list[list[float]]) -> list[list[str]]:
@@ -74,6 +79,9 @@ def train_recommender(
         relevant.append({o for o, took in outcome.items() if took})
     ranked = rank_all(model, vectors)
     baseline = [popularity for _ in vectors]
+    test_scores = model.predict_proba(X[test])[:, 1].tolist() if test else []
+    rate = {o: (taken[o] + 1) / (shown[o] + 2) for o in shown}
+    baseline_scores = [rate.get(rows.offer_ids[i], 0.0) for i in test]
     metrics = {
         "precision_at_1": precision_at_1(ranked, relevant),
         "ndcg_at_3": ndcg_at_k(ranked, relevant, 3),
@@ -82,4 +90,6 @@ def train_recommender(
         "train_rows": float(len(train)),
         "test_points": float(len(vectors)),
     }
-    return RecommenderResult(model, metrics)
+    return RecommenderResult(
+        model, metrics, [rows.y[i] for i in test], test_scores, baseline_scores
+    )
