@@ -14,7 +14,10 @@ record the version they were trained on and the scorer refuses a mismatch.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
+
+import numpy as np
 
 from actors.catalog import (
     AFFINITY_KEYS,
@@ -80,6 +83,9 @@ OFFER_FEATURES: tuple[str, ...] = (
 _AFFINITY_START = CUSTOMER_FEATURES.index(f"affinity_{AFFINITY_KEYS[0]}")
 _SESSION_START = CUSTOMER_FEATURES.index(f"session_{AFFINITY_KEYS[0]}")
 _KEY_POS = {key: i for i, key in enumerate(AFFINITY_KEYS)}
+_OFFER_KEY_POS = np.array([_KEY_POS[o.affinity_key] for o in OFFERS])
+_DOMAIN_COLUMN = {"retail": 0, "banking": 1, "media": 2}
+_OFFER_DOMAIN = np.array([_DOMAIN_COLUMN[domain_of(o.affinity_key) or o.domain] for o in OFFERS])
 
 
 def features(state: CustomerState, at: float) -> list[float]:
@@ -153,32 +159,39 @@ def payment_features(state: CustomerState, payment: CardPayment) -> list[float]:
     ]
 
 
-def offer_rows(customer: list[float]) -> list[list[float]]:
-    """One recommender row per catalogue offer, in `OFFERS` order."""
-    affinities = customer[_AFFINITY_START : _AFFINITY_START + len(AFFINITY_KEYS)]
-    total_affinity = sum(affinities)
-    active = {
-        "retail": customer[7] > 0 or customer[3] > 0 or customer[5] > 0,
-        "banking": customer[12] > 0,
-        "media": customer[11] > 0,
-    }
-    rows = []
-    for i, offer in enumerate(OFFERS):
-        position = _KEY_POS[offer.affinity_key]
-        affinity = affinities[position]
-        one_hot = [0.0] * len(OFFERS)
-        one_hot[i] = 1.0
-        domain = domain_of(offer.affinity_key) or offer.domain
-        rows.append(
-            [
-                *customer,
-                *one_hot,
-                affinity,
-                affinity / total_affinity if total_affinity > 0 else 0.0,
-                customer[_SESSION_START + position],
-                1.0 if active[domain] else 0.0,
-            ]
-        )
+def offer_matrix(customers: Sequence[Sequence[float]]) -> np.ndarray:
+    """Recommender rows: for each customer vector, one row per catalogue offer (in
+    `OFFERS` order), customers one after the other. Vectorised: the scorer builds these
+    for whole batches, training for every trial."""
+    base = np.asarray(customers, dtype=float).reshape(len(customers), len(CUSTOMER_FEATURES))
+    n, offers = base.shape[0], len(OFFERS)
+    affinities = base[:, _AFFINITY_START : _AFFINITY_START + len(AFFINITY_KEYS)]
+    total = affinities.sum(axis=1, keepdims=True)
+    offer_affinity = affinities[:, _OFFER_KEY_POS]  # (n, offers)
+    share = np.divide(offer_affinity, total, out=np.zeros_like(offer_affinity), where=total > 0)
+    session = base[:, _SESSION_START + _OFFER_KEY_POS]
+    active = np.stack(
+        [
+            (base[:, 7] > 0) | (base[:, 3] > 0) | (base[:, 5] > 0),  # retail
+            base[:, 12] > 0,  # banking
+            base[:, 11] > 0,  # media
+        ],
+        axis=1,
+    ).astype(float)[:, _OFFER_DOMAIN]
+    rows = np.empty((n, offers, len(OFFER_FEATURES)))
+    rows[:, :, : base.shape[1]] = base[:, None, :]
+    rows[:, :, base.shape[1] : base.shape[1] + offers] = np.eye(offers)[None, :, :]
+    tail = base.shape[1] + offers
+    rows[:, :, tail] = offer_affinity
+    rows[:, :, tail + 1] = share
+    rows[:, :, tail + 2] = session
+    rows[:, :, tail + 3] = active
+    return rows.reshape(n * offers, len(OFFER_FEATURES))
+
+
+def offer_rows(customer: Sequence[float]) -> list[list[float]]:
+    """The recommender rows of one customer, one per catalogue offer."""
+    rows: list[list[float]] = offer_matrix([customer]).tolist()
     return rows
 
 

@@ -45,7 +45,7 @@ from actors.residency import LiveSet
 from actors.slots import slot_of
 from actors.state import CustomerState
 from actors.store import Commit, OutboxEntry, StateStore
-from actors.turn_context import cart_view, customer_view, session_view
+from actors.turn_context import cart_view, customer_view, marketing_suppressed, session_view
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,7 @@ class ShardHost:
         self.batch_ms = Histogram()
         self.mailbox = 0
         self.by_type: Counter[str] = Counter()
+        self.by_rule: Counter[str] = Counter()
 
     # ---- ingest path ---------------------------------------------------------------
 
@@ -192,6 +193,7 @@ class ShardHost:
                 result.rejected_actions.extend(turn.rejected)
                 for action in turn.actions:
                     self.by_type[action.type] += 1
+                    self.by_rule[action.rule_id] += 1
             entries += [OutboxEntry(w.slot, key, raw) for key, raw in w.saved_actions]
         result.actions = len(entries)
         self.stats["events"] += result.processed
@@ -209,7 +211,10 @@ class ShardHost:
             except EngageError:
                 raise
             except Exception as error:  # a poison event must not take the customer down
-                log.exception("turn failed for %s", w.customer_id)
+                log.exception(
+                    "turn failed; event dead-lettered",
+                    extra={"customer_id": w.customer_id, "event_id": event.event_id},
+                )
                 w.failed[index] = f"turn failed: {type(error).__name__}: {error}"
                 self.stats["turn_errors"] += 1
                 # Restart this customer's turns without the poison event.
@@ -338,6 +343,7 @@ class ShardHost:
                     commit.actions.append((action.idempotency_key, raw))
                     entries.append(OutboxEntry(slot, action.idempotency_key, raw))
                     self.by_type[action.type] += 1
+                    self.by_rule[action.rule_id] += 1
             commit.state = state.to_json()
             (version,) = await self.store.commit_many([commit])
             if version is None:
@@ -400,6 +406,18 @@ class ShardHost:
             "shard": self.shard_id,
         }
 
+    async def offer_inputs(self, customer_id: str) -> dict[str, Any]:
+        """Just what next-best-offer needs: cheaper to build and to ship than a snapshot."""
+        state = await self.activate_one(customer_id)
+        when = state.last_event_at or self.clock()
+        return {
+            "known": state.events_total > 0,
+            "vector": features(state, when),
+            "consent_marketing": state.consent_marketing,
+            "marketing_suppressed": marketing_suppressed(state, when, 86_400.0),
+            "top_affinity": state.top_affinity(when),
+        }
+
     async def forget(self, customer_id: str, reminder_kinds: Sequence[str]) -> None:
         async with self._customer_lock(customer_id):
             slot = slot_of(customer_id, self.config.slots)
@@ -419,6 +437,7 @@ class ShardHost:
             "turn_ms": self.turn_ms.to_dict(),
             "batch_ms_p99": self.batch_ms.quantile(0.99),
             "actions_by_type": dict(self.by_type),
+            "actions_by_rule": dict(self.by_rule),
             "dispatch": dict(self.dispatcher.stats),
             **{k: v for k, v in self.stats.items()},
         }

@@ -239,6 +239,15 @@ class IngestLoop:
 
     def _dead_letter(self, tp: TopicPartition, record: Any, reason: str) -> None:
         raw = record.value if record.value is not None else b""
+        log.warning(
+            "event dead-lettered",
+            extra={
+                "reason": reason,
+                "partition": f"{tp.topic}:{tp.partition}",
+                "offset": record.offset,
+                "customer_id": record.key.decode(errors="replace") if record.key else None,
+            },
+        )
         self.dead_letters.event_failed(
             raw, record.key, reason, (tp.topic, tp.partition, record.offset)
         )

@@ -9,9 +9,12 @@ one request).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from actors.metrics import Histogram
 
 FRAUD = "fraud"
 RECOMMENDER = "recommender"
@@ -52,6 +55,8 @@ class CoalescingScorer:
         self._max_rows = max_rows
         self._pending: dict[str, _Pending] = {}
         self._running: set[asyncio.Task[None]] = set()
+        # Milliseconds per call to the model server (one call scores many rows).
+        self.latency_ms = Histogram()
 
     async def score(self, model: str, rows: Sequence[Sequence[float]]) -> list[Score]:
         loop = asyncio.get_running_loop()
@@ -79,8 +84,10 @@ class CoalescingScorer:
         task.add_done_callback(self._running.discard)
 
     async def _run(self, model: str, pending: _Pending) -> None:
+        started = time.perf_counter()
         try:
             scores = await self._inner.score(model, pending.rows)
+            self.latency_ms.observe((time.perf_counter() - started) * 1000)
         except BaseException as error:  # delivered to every waiter, never swallowed
             for waiter in pending.waiters:
                 if not waiter.done():

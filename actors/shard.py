@@ -26,6 +26,7 @@ from actors.dead_letters import KafkaDeadLetters
 from actors.guardrails import Guardrails, RedisGuardrailStore
 from actors.host import BatchResult, ShardHost
 from actors.kafka_io import make_producer
+from actors.logs import configure as configure_logs
 from actors.outbox import (
     DeadLetters,
     Dispatcher,
@@ -82,13 +83,14 @@ class CustomerShard:
         sinks: SinkConfig,
         scorer_factory: Callable[[], Scorer],
     ) -> None:
-        logging.basicConfig(level=logging.INFO)
+        configure_logs()
         self.shard_id = shard_id
         self.config = actors
         self.started_at = time.time()
         self.store = RedisStateStore(redis_config.require_url(), redis_config.prefix)
         self.rules_file = RulesFile(actors.rules_file)
-        actor = CustomerActor(self.rules_file.rules, CoalescingScorer(scorer_factory()))
+        self.scorer = CoalescingScorer(scorer_factory())
+        actor = CustomerActor(self.rules_file.rules, self.scorer)
         dead_letters: DeadLetters = MemoryDeadLetters()
         available = build_sinks(sinks)
         if kafka.bootstrap:
@@ -133,6 +135,9 @@ class CustomerShard:
     async def snapshot(self, customer_id: str) -> dict[str, Any]:
         return await self.host.snapshot(customer_id)
 
+    async def offer_inputs(self, customer_id: str) -> dict[str, Any]:
+        return await self.host.offer_inputs(customer_id)
+
     async def forget(self, customer_id: str) -> None:
         kinds = [r.spec.kind for r in self.host.actor.rules.reminders]
         await self.host.forget(customer_id, kinds)
@@ -151,6 +156,7 @@ class CustomerShard:
             table_epoch=self.table_epoch,
             rules_source=self.host.actor.rules.source,
             rules_error=self.rules_file.error,
+            scoring_ms=self.scorer.latency_ms.to_dict(),
             background_errors={loop.name: loop.errors for loop in self.loops},
         )
         return info

@@ -32,8 +32,9 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class Clients:
-    def __init__(self, url: str, clients: int) -> None:
+    def __init__(self, url: str, clients: int, key: str | None) -> None:
         self.url = url
+        self.headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.latencies: list[tuple[float, float, bool, str]] = []
         self.stop = threading.Event()
         self.threads = [
@@ -43,6 +44,7 @@ class Clients:
 
     def _run(self, customer: str) -> None:
         session = requests.Session()
+        session.headers.update(self.headers)
         while not self.stop.is_set():
             started = time.perf_counter()
             version = ""
@@ -85,7 +87,7 @@ def main() -> None:
         new = train(
             "recommender", registry, customers=400, days=30, seed=21, report_dir=None
         ).version.version
-        clients = Clients(engage.url, args.clients)
+        clients = Clients(engage.url, args.clients, engage.read_key)
         clients.start()
         time.sleep(3.0)  # warm up
         steady_start = time.monotonic()

@@ -51,6 +51,25 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _send(args: argparse.Namespace, settings: Settings) -> int:
+    from engage.send import send_http, send_kafka
+
+    source = sys.stdin if args.file == "-" else open(args.file)  # noqa: SIM115 - closed below
+    try:
+        if args.to == "kafka":
+            sent, rejected = send_kafka(settings.kafka, source)
+        else:
+            key = args.key or next((k.get_secret_value() for k in settings.api.write_keys), None)
+            sent, rejected = send_http(args.url, key, source, batch_size=args.batch)
+    finally:
+        if source is not sys.stdin:
+            source.close()
+    for line_number, reason in rejected:
+        print(f"line {line_number}: {reason}", file=sys.stderr)
+    print(f"sent {sent} events, {len(rejected)} refused", file=sys.stderr)
+    return 0 if not rejected else 1
+
+
 def _rules_check(args: argparse.Namespace, settings: Settings) -> int:
     from actors.rules import load_rules
 
@@ -227,6 +246,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     report.add_argument("--by", choices=["rule", "offer", "model", "campaign"], default="rule")
     report.add_argument("--json", action="store_true", help="rows as JSON")
     handlers["report"] = _report
+
+    send = sub.add_parser("send", help="send JSON-lines events over HTTP or to Kafka")
+    send.add_argument("file", nargs="?", default="-", help="a JSON-lines file, - for stdin")
+    send.add_argument("--to", choices=["http", "kafka"], default="http")
+    send.add_argument("--url", default="http://127.0.0.1:8000", help="engage's HTTP address")
+    send.add_argument("--key", help="write key (default: the first ENGAGE_API_WRITE_KEYS)")
+    send.add_argument("--batch", type=int, default=500, help="events per HTTP request")
+    handlers["send"] = _send
 
     rules = sub.add_parser("rules", help="rules files")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)

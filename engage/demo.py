@@ -21,10 +21,14 @@ from engage.settings import Settings
 from engage.simulate import TrafficProducer
 
 
-def shard_figures(url: str) -> dict[str, Any]:
+def _auth(key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def shard_figures(url: str, key: str | None) -> dict[str, Any]:
     """Processed events, live customers and actions by type, summed over shards."""
     try:
-        shards = requests.get(f"{url}/v1/shards", timeout=5).json()["shards"]
+        shards = requests.get(f"{url}/v1/shards", headers=_auth(key), timeout=5).json()["shards"]
     except (requests.RequestException, ValueError, KeyError):
         return {"events": 0, "live": 0, "actions": {}}
     actions: Counter[str] = Counter()
@@ -50,14 +54,22 @@ def _line(
 
 def _banner(running: Running, customer: str, out: TextIO) -> None:
     url = running.url
+    api = running.settings.api
+    read = running.read_key or ""
+    header = f"-H 'Authorization: Bearer {read}' " if read else ""
     print(f"\nengage is running at {url}", file=out)
     print(
         f"  Kafka {running.settings.kafka.bootstrap}   Redis {running.settings.redis.url}", file=out
     )
+    if read:
+        write = api.write_keys[0].get_secret_value() if api.write_keys else ""
+        admin = api.admin_token.get_secret_value() if api.admin_token else ""
+        print(f"  keys: write {write}   read {read}   admin {admin}", file=out)
     print("  next-best-offer for a customer of the simulated traffic:", file=out)
-    print(f"    curl -s '{url}/v1/customers/{customer}/next-best-offer?k=3'", file=out)
-    print(f"  context:  curl -s '{url}/v1/customers/{customer}/context'", file=out)
-    print(f"  API docs: {url}/docs     Ctrl-C stops everything\n", file=out)
+    print(f"    curl -s {header}'{url}/v1/customers/{customer}/next-best-offer?k=3'", file=out)
+    print(f"  context:   curl -s {header}'{url}/v1/customers/{customer}/context'", file=out)
+    print(f"  dashboard: {url}/dashboard?key={read}", file=out)
+    print(f"  API docs:  {url}/docs     Ctrl-C stops everything\n", file=out)
 
 
 def run_demo(
@@ -79,7 +91,7 @@ def run_demo(
         try:
             while duration_s is None or time.monotonic() - started < duration_s:
                 time.sleep(2.0)
-                figures = shard_figures(running.url)
+                figures = shard_figures(running.url, running.read_key)
                 now = time.monotonic()
                 span = max(now - last[0], 1e-6)
                 rate_in = (traffic.sent - last[1]) / span
@@ -94,9 +106,9 @@ def run_demo(
             print("\nstopping ...", file=out, flush=True)
         finally:
             traffic.stop()
-        figures = _settle(running.url, traffic.sent)
+        figures = _settle(running.url, running.read_key, traffic.sent)
         active = sorted(traffic.traffic.introduced) or [sample]
-        offer = _next_best_offer(running.url, active[0])
+        offer = _next_best_offer(running.url, running.read_key, active[0])
         summary = {
             "events_sent": traffic.sent,
             "events_processed": figures["events"],
@@ -116,14 +128,14 @@ def run_demo(
     return 0 if summary.get("events_processed", 0) > 0 else 1
 
 
-def _settle(url: str, sent: int, timeout_s: float = 30.0) -> dict[str, Any]:
+def _settle(url: str, key: str | None, sent: int, timeout_s: float = 30.0) -> dict[str, Any]:
     """Wait until processing catches up with what was sent (or stops moving)."""
     deadline = time.monotonic() + timeout_s
-    figures = shard_figures(url)
+    figures = shard_figures(url, key)
     stable = 0
     while time.monotonic() < deadline and figures["events"] < sent:
         time.sleep(1.0)
-        fresh = shard_figures(url)
+        fresh = shard_figures(url, key)
         stable = stable + 1 if fresh["events"] == figures["events"] else 0
         figures = fresh
         if stable >= 5:
@@ -131,9 +143,11 @@ def _settle(url: str, sent: int, timeout_s: float = 30.0) -> dict[str, Any]:
     return figures
 
 
-def _next_best_offer(url: str, customer_id: str) -> dict[str, Any]:
+def _next_best_offer(url: str, key: str | None, customer_id: str) -> dict[str, Any]:
     try:
-        answer = requests.get(f"{url}/v1/customers/{customer_id}/next-best-offer?k=3", timeout=10)
+        answer = requests.get(
+            f"{url}/v1/customers/{customer_id}/next-best-offer?k=3", headers=_auth(key), timeout=10
+        )
         body: dict[str, Any] = answer.json()
         return body
     except (requests.RequestException, ValueError) as error:

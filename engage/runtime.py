@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import ray
 import requests
+from pydantic import SecretStr
 from ray import serve
 
 from actors.kafka_io import ensure_topics
@@ -125,6 +127,26 @@ class Running:
     url: str
     stack: LocalStack
 
+    @property
+    def read_key(self) -> str | None:
+        keys = self.settings.api.read_keys
+        return keys[0].get_secret_value() if keys else None
+
+
+def with_generated_keys(settings: Settings) -> Settings:
+    """Keys for a local run when none are configured, so the demo is not an open API."""
+    api = settings.api
+    if api.write_keys or api.read_keys or api.admin_token:
+        return settings
+    generated = api.model_copy(
+        update={
+            "write_keys": (SecretStr("wk_" + secrets.token_urlsafe(12)),),
+            "read_keys": (SecretStr("rk_" + secrets.token_urlsafe(12)),),
+            "admin_token": SecretStr("adm_" + secrets.token_urlsafe(16)),
+        }
+    )
+    return settings.model_copy(update={"api": generated})
+
 
 @contextlib.contextmanager
 def running_engage(
@@ -132,7 +154,7 @@ def running_engage(
 ) -> Iterator[Running]:
     """Everything `make demo` needs, stopped again on exit (also on Ctrl-C)."""
     with embedded_stack(settings.kafka.bootstrap, settings.redis.url) as stack:
-        resolved = with_endpoints(settings, stack)
+        resolved = with_generated_keys(with_endpoints(settings, stack))
         if not port_free(resolved.serve.host, resolved.serve.port):
             port = free_port()
             log.warning("port %d is taken; serving on %d", resolved.serve.port, port)

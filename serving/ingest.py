@@ -8,22 +8,30 @@ partitions of engage.events.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
+import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from ray import serve
 
 from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
 from actors.dead_letters import KafkaDeadLetters
 from actors.ingest import IngestLoop
 from actors.kafka_io import make_consumer, make_producer
+from actors.logs import configure as configure_logs
 from actors.router import ShardRouter, ensure_shards
 from actors.scoring import Scorer
 
 log = logging.getLogger(__name__)
+
+STATS_EVERY_S = 2.0
+STATS_TTL_S = 15
 
 
 @serve.deployment(
@@ -43,6 +51,7 @@ class Ingest:
         sinks: SinkConfig,
         scorer_factory: Callable[[], Scorer],
     ) -> None:
+        configure_logs()
         ensure_shards(namespace, actors, redis_config, kafka, sinks, scorer_factory)
         self.router = ShardRouter(namespace, actors, redis_config)
         self.consumer = make_consumer(kafka, kafka.events_topic)
@@ -56,6 +65,23 @@ class Ingest:
         )
         self.thread = threading.Thread(target=self._run, name="ingest", daemon=True)
         self.thread.start()
+        self.replica = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.stats_redis = redis.Redis.from_url(redis_config.require_url())
+        self.stats_key = f"{redis_config.prefix}:ingest:{self.replica}"
+        self.publisher = threading.Thread(target=self._publish, name="ingest-stats", daemon=True)
+        self.publisher.start()
+
+    def _publish(self) -> None:
+        """Every replica's figures in Redis, so the API can sum them (any replica answers
+        a handle call, so asking through Serve would show one replica at a time)."""
+        while not self.loop.stopped:
+            try:
+                self.stats_redis.set(
+                    self.stats_key, json.dumps(self.loop.stats.to_dict()), ex=STATS_TTL_S
+                )
+            except redis.RedisError:
+                log.warning("cannot publish ingest figures")
+            time.sleep(STATS_EVERY_S)
 
     def _run(self) -> None:
         try:

@@ -15,7 +15,7 @@ import numpy as np
 
 from actors.catalog import OFFERS
 from actors.errors import FeatureVersionMismatchError, ModelError
-from actors.features import FEATURE_SPEC_VERSION, offer_rows
+from actors.features import FEATURE_SPEC_VERSION, offer_matrix
 from training.registry import ModelRegistry, ModelVersion
 
 
@@ -37,7 +37,7 @@ class ServedModel:
         if not rows:
             return []
         if self.meta.kind == "recommender":
-            expanded = np.asarray([r for row in rows for r in offer_rows(list(row))], dtype=float)
+            expanded = offer_matrix(rows)
             p = self.estimator.predict_proba(expanded)[:, 1].reshape(len(rows), len(OFFERS))
             return [tuple(float(x) for x in line) for line in p]
         matrix = np.asarray(rows, dtype=float)

@@ -11,13 +11,16 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+import requests
+from pydantic import SecretStr
 
 from actors.config import ActorConfig, KafkaConfig, RedisConfig
 from engage.settings import RayConfig, Settings
 from engage.stack import ServerProcess, free_port, start_broker, start_redis
-from serving.config import ServeConfig
+from serving.config import ApiConfig, ServeConfig
 
 
 @pytest.fixture(autouse=True)
@@ -109,6 +112,9 @@ def ray_local() -> Iterator[None]:
     teardown_quietly()
 
 
+WRITE_KEY, READ_KEY, ADMIN_TOKEN = "test-write-key", "test-read-key", "test-admin-token"
+
+
 @dataclass
 class App:
     """The engage Serve application deployed once for the session's end-to-end tests."""
@@ -119,6 +125,17 @@ class App:
     @property
     def kafka(self) -> KafkaConfig:
         return self.settings.kafka
+
+    def request(
+        self, method: str, path: str, key: str | None = READ_KEY, **kwargs: Any
+    ) -> requests.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if key is not None:
+            headers["Authorization"] = f"Bearer {key}"
+        return requests.request(method, f"{self.url}{path}", headers=headers, timeout=15, **kwargs)
+
+    def get(self, path: str, key: str | None = READ_KEY, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, key, **kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -168,6 +185,14 @@ def engage_app(ray_local: None, bootstrap: str, redis_url: str, fast_rules: str)
             shards=2, slots=64, reminder_poll_s=0.2, outbox_recovery_s=0.5, rules_file=fast_rules
         ),
         serve=ServeConfig(port=free_port(), app=prefix),
+        api=ApiConfig(
+            write_keys=(SecretStr(WRITE_KEY),),
+            read_keys=(SecretStr(READ_KEY),),
+            admin_token=SecretStr(ADMIN_TOKEN),
+            rate_limit_per_s=2000,
+            rate_limit_burst=4000,
+            cors_origins=("https://shop.example",),
+        ),
     )
     ensure_topics(settings.kafka)
     registry = ModelRegistry(redis_url, prefix)

@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from actors.catalog import OFFERS
-from actors.features import offer_rows
+from actors.features import offer_matrix
 from training.dataset import OfferRows, split_customers
 from training.metrics import ndcg_at_k, precision_at_1
 
@@ -40,7 +40,7 @@ def rank_all(estimator: Any, vectors: list[list[float]]) -> list[list[str]]:
     """Offer ids by descending p(accept), for each customer vector."""
     if not vectors:
         return []
-    expanded = np.asarray([row for v in vectors for row in offer_rows(v)], dtype=float)
+    expanded = offer_matrix(vectors)
     p = estimator.predict_proba(expanded)[:, 1].reshape(len(vectors), len(OFFERS))
     return [[OFFERS[i].offer_id for i in np.argsort(-line, kind="stable")] for line in p]
 

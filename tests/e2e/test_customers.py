@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 import ray
-import requests
 
 from actors.router import ShardRouter
-from tests.conftest import App
+from tests.conftest import ADMIN_TOKEN, App
 from tests.kafka_support import TopicReader, produce
 from tests.support import event
 
@@ -41,7 +40,7 @@ def actions_for(app: App, customer: str, wanted: str, timeout_s: float) -> list[
 def wait_known(app: App, customer: str, events: int, timeout_s: float = 30) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
-        context = requests.get(f"{app.url}/v1/customers/{customer}/context", timeout=10).json()
+        context = app.get(f"/v1/customers/{customer}/context").json()
         if context["session"]["events"] >= events or time.monotonic() > deadline:
             return context
         time.sleep(0.2)
@@ -98,9 +97,9 @@ def test_forgetting_a_customer_deletes_everything_and_later_events_start_fresh(
         ],
     )
     assert wait_known(engage_app, customer, 2)["customer"]["email"] == "x@y.z"
-    answer = requests.delete(f"{engage_app.url}/v1/customers/{customer}", timeout=10)
+    answer = engage_app.request("DELETE", f"/v1/customers/{customer}", key=ADMIN_TOKEN)
     assert answer.status_code == 200
-    context = requests.get(f"{engage_app.url}/v1/customers/{customer}/context", timeout=10).json()
+    context = engage_app.get(f"/v1/customers/{customer}/context").json()
     assert context["known"] is False
     assert context["customer"]["email"] is None
     router = ShardRouter(
@@ -120,7 +119,7 @@ def test_shards_report_live_customers_activations_and_latency(engage_app: App) -
         [event("page_view", customer=f"intro-{i}", at=time.time()) for i in range(20)],
     )
     wait_known(engage_app, "intro-19", 1)
-    body = requests.get(f"{engage_app.url}/v1/shards", timeout=10).json()
+    body = engage_app.get("/v1/shards").json()
     assert len(body["shards"]) == 2
     for shard in body["shards"]:
         for field in (

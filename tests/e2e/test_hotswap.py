@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 import requests
 
-from tests.conftest import App
+from tests.conftest import READ_KEY, App
 from tests.kafka_support import produce
 from tests.support import event
 from training.pipeline import train
@@ -32,6 +32,7 @@ class Load:
 
     def _query(self) -> None:
         session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {READ_KEY}"
         customer = f"swap-{uuid.uuid4().hex[:6]}"
         while not self.stop.is_set():
             try:

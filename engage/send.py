@@ -1,0 +1,88 @@
+"""`engage send`: events as JSON lines, to the HTTP API or straight to Kafka.
+
+Each line is validated locally first (the same schema the server uses), so a bad line is
+reported with its number and the field at fault, and the good ones still go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import requests
+
+from actors.config import KafkaConfig
+from actors.errors import EngageError, InvalidEventError
+from actors.events import Event, event_to_json, parse_event
+from actors.kafka_io import make_producer
+
+
+class SendError(EngageError):
+    def __init__(self, status: int, detail: str) -> None:
+        self.status = status
+        self.detail = detail
+
+
+def read_events(lines: Iterable[str]) -> Iterator[tuple[int, Event | str]]:
+    """(line number, event or the reason it is invalid), blank lines skipped."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, parse_event(line)
+        except InvalidEventError as error:
+            yield number, error.reason
+
+
+def send_kafka(kafka: KafkaConfig, lines: Iterable[str]) -> tuple[int, list[tuple[int, str]]]:
+    producer = make_producer(kafka)
+    sent = 0
+    rejected: list[tuple[int, str]] = []
+    try:
+        for number, item in read_events(lines):
+            if isinstance(item, str):
+                rejected.append((number, item))
+                continue
+            producer.send(kafka.events_topic, key=item.actor_id.encode(), value=event_to_json(item))
+            sent += 1
+        producer.flush(timeout=60)
+    finally:
+        producer.close(timeout=10)
+    return sent, rejected
+
+
+def send_http(
+    url: str, key: str | None, lines: Iterable[str], batch_size: int = 500
+) -> tuple[int, list[tuple[int, str]]]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    session = requests.Session()
+    sent = 0
+    rejected: list[tuple[int, str]] = []
+    batch: list[tuple[int, Event]] = []
+
+    def flush() -> None:
+        nonlocal sent
+        if not batch:
+            return
+        body = {"events": [e.model_dump(mode="json", exclude_none=True) for _, e in batch]}
+        answer = session.post(
+            f"{url.rstrip('/')}/v1/events", json=body, headers=headers, timeout=60
+        )
+        if answer.status_code in (401, 403, 413, 429, 503):
+            raise SendError(answer.status_code, answer.text[:500])
+        reply = answer.json()
+        sent += int(reply.get("accepted", 0))
+        for refusal in reply.get("rejected", []):
+            number = batch[refusal["index"]][0]
+            reasons = "; ".join(f"{e['field']}: {e['message']}" for e in refusal["errors"])
+            rejected.append((number, reasons))
+        batch.clear()
+
+    for number, item in read_events(lines):
+        if isinstance(item, str):
+            rejected.append((number, item))
+            continue
+        batch.append((number, item))
+        if len(batch) >= batch_size:
+            flush()
+    flush()
+    return sent, rejected

@@ -1,0 +1,76 @@
+"""The live figures of a running engage, gathered for the dashboard and /metrics.
+
+Ingest replicas publish their figures to Redis (serving.ingest); shards answer
+`introspect`; the scorer answers `status`. Everything here is a snapshot in time: rates
+are computed by whoever reads two snapshots (the dashboard's page, Prometheus).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import redis
+
+from actors.metrics import Histogram
+
+
+def ingest_figures(url: str, prefix: str) -> list[dict[str, Any]]:
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:ingest:*", count=100))
+        rows = client.mget(keys) if keys else []
+    finally:
+        client.close()
+    out = []
+    for key, row in zip(keys, rows, strict=True):
+        if row:
+            figures = json.loads(row)
+            figures["replica"] = key.decode().rsplit(":", 1)[-1]
+            out.append(figures)
+    return out
+
+
+def summarize(
+    ingest: list[dict[str, Any]], shards: list[dict[str, Any]], models: dict[str, Any]
+) -> dict[str, Any]:
+    """One document with what operators watch."""
+    actions: Counter[str] = Counter()
+    by_rule: Counter[str] = Counter()
+    dispatch: Counter[str] = Counter()
+    turn, scoring = Histogram(), Histogram()
+    for shard in shards:
+        actions.update(shard.get("actions_by_type", {}))
+        by_rule.update(shard.get("actions_by_rule", {}))
+        dispatch.update(shard.get("dispatch", {}))
+        if "turn_ms" in shard:
+            turn.merge(Histogram.from_dict(shard["turn_ms"]))
+        if "scoring_ms" in shard:
+            scoring.merge(Histogram.from_dict(shard["scoring_ms"]))
+    return {
+        "events_in": sum(int(i.get("records", 0)) for i in ingest),
+        "events_processed": sum(int(s.get("events", 0)) for s in shards),
+        "events_duplicate": sum(int(s.get("duplicates", 0)) for s in shards),
+        "events_rejected": sum(int(i.get("dead_lettered", 0)) for i in ingest),
+        "consumer_lag": sum(int(i.get("total_lag", 0)) for i in ingest),
+        "ingest_replicas": len(ingest),
+        "live_customers": sum(int(s.get("live_customers", 0)) for s in shards),
+        "shards": [
+            {
+                "shard": s.get("shard"),
+                "live_customers": s.get("live_customers", 0),
+                "events": s.get("events", 0),
+                "mailbox_depth": s.get("mailbox_depth", 0),
+                "turn_ms_p99": s.get("turn_ms_p99", 0.0),
+                "error": s.get("error"),
+            }
+            for s in shards
+        ],
+        "actions_by_type": dict(sorted(actions.items())),
+        "actions_by_rule": dict(sorted(by_rule.items())),
+        "dispatch": dict(sorted(dispatch.items())),
+        "turn_ms": turn.to_dict(),
+        "scoring_ms": scoring.to_dict(),
+        "models": models.get("versions", {}),
+    }

@@ -1,0 +1,139 @@
+"""The figures of serving.figures in the Prometheus text exposition format (0.0.4)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _escape(value: object) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(labels: Mapping[str, object]) -> str:
+    if not labels:
+        return ""
+    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def metric(
+        self,
+        name: str,
+        kind: str,
+        help_text: str,
+        samples: Sequence[tuple[Mapping[str, object], float]],
+    ) -> None:
+        self.lines.append(f"# HELP {name} {help_text}")
+        self.lines.append(f"# TYPE {name} {kind}")
+        for labels, value in samples:
+            self.lines.append(f"{name}{_labels(labels)} {value:g}")
+
+    def histogram(self, name: str, help_text: str, data: dict[str, Any]) -> None:
+        self.lines.append(f"# HELP {name} {help_text}")
+        self.lines.append(f"# TYPE {name} histogram")
+        cumulative = 0
+        for bound, count in zip(data["buckets"], data["counts"], strict=False):
+            cumulative += count
+            self.lines.append(f'{name}_bucket{{le="{bound:g}"}} {cumulative}')
+        self.lines.append(f'{name}_bucket{{le="+Inf"}} {data["count"]}')
+        self.lines.append(f"{name}_sum {data['sum']:g}")
+        self.lines.append(f"{name}_count {data['count']}")
+
+
+def render(figures: dict[str, Any]) -> str:
+    w = _Writer()
+    w.metric(
+        "engage_events_in_total",
+        "counter",
+        "Records consumed from engage.events.",
+        [({}, figures["events_in"])],
+    )
+    w.metric(
+        "engage_events_processed_total",
+        "counter",
+        "Events applied by customer actors.",
+        [({}, figures["events_processed"])],
+    )
+    w.metric(
+        "engage_events_duplicate_total",
+        "counter",
+        "Redelivered events recognised and skipped.",
+        [({}, figures["events_duplicate"])],
+    )
+    w.metric(
+        "engage_events_rejected_total",
+        "counter",
+        "Events sent to the dead-letter topic.",
+        [({}, figures["events_rejected"])],
+    )
+    w.metric(
+        "engage_consumer_lag",
+        "gauge",
+        "Records behind the end of engage.events.",
+        [({}, figures["consumer_lag"])],
+    )
+    w.metric(
+        "engage_live_customers",
+        "gauge",
+        "Customer actors in memory.",
+        [({}, figures["live_customers"])],
+    )
+    w.metric(
+        "engage_shard_live_customers",
+        "gauge",
+        "Customer actors in memory, per shard.",
+        [({"shard": s["shard"]}, s["live_customers"]) for s in figures["shards"]],
+    )
+    w.metric(
+        "engage_shard_mailbox_depth",
+        "gauge",
+        "Events received by a shard and not yet acked.",
+        [({"shard": s["shard"]}, s["mailbox_depth"]) for s in figures["shards"]],
+    )
+    w.metric(
+        "engage_actions_total",
+        "counter",
+        "Actions decided by customer actors, by type.",
+        [({"type": t}, n) for t, n in figures["actions_by_type"].items()],
+    )
+    w.metric(
+        "engage_actions_by_rule_total",
+        "counter",
+        "Actions decided, by rule.",
+        [({"rule": r}, n) for r, n in figures["actions_by_rule"].items()],
+    )
+    outcomes = []
+    for key, count in figures["dispatch"].items():
+        if key.startswith("delivered_"):
+            outcomes.append(
+                ({"sink": key.removeprefix("delivered_"), "outcome": "delivered"}, count)
+            )
+        else:
+            outcomes.append(({"sink": "", "outcome": key}, count))
+    w.metric(
+        "engage_action_dispatch_total",
+        "counter",
+        "Action deliveries by sink and outcome.",
+        outcomes,
+    )
+    w.histogram(
+        "engage_turn_latency_ms", "Customer turn latency in milliseconds.", figures["turn_ms"]
+    )
+    w.histogram(
+        "engage_scoring_latency_ms",
+        "Model server call latency in milliseconds.",
+        figures["scoring_ms"],
+    )
+    models = []
+    for name, aliases in figures["models"].items():
+        for alias, version in aliases.items():
+            if version is not None:
+                models.append(({"model": name, "alias": alias, "version": version}, 1))
+    w.metric("engage_model_info", "gauge", "Model versions served (value is always 1).", models)
+    return "\n".join(w.lines) + "\n"

@@ -1,0 +1,231 @@
+"""The Segment HTTP tracking API, mapped onto engage events.
+
+Sites and apps instrumented with Segment-compatible SDKs send `track`, `page`, `screen`
+and `identify` calls (alone or in a `batch`) with the write key as the basic-auth user.
+Each call becomes one engage event, validated by the same schema as every other source:
+
+| Segment | engage |
+| --- | --- |
+| `page`, `screen` | `page_view` (`properties.url`, `properties.category`, `name`) |
+| `identify` | `identify` (`traits.email`, `traits.timezone`, `traits.consent_marketing`) |
+| track "Product Viewed" | `product_view` |
+| track "Product Added" / "Product Removed" | `cart_add` / `cart_remove` |
+| track "Order Completed" | `purchase` (`order_id`, `revenue` or `total`, `products`) |
+| track "Signed In" / "Sign In Failed" | `login` |
+| track "Card Payment" | `card_payment` |
+| track "Content Viewed", "Video Content Playing", "Video Playback Completed" | `content_view` |
+| track "Offer Shown" / "Offer Clicked" / "Offer Converted" | `offer_feedback` |
+
+`messageId` is the event id (so an SDK's retry is deduplicated), `userId` the customer,
+`anonymousId` the visitor. Other calls and track names are refused with the reason.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from actors.errors import InvalidEventError
+from actors.events import Event, event_from_dict
+
+_SLUG = re.compile(r"[^a-z0-9_\-]+")
+
+
+class SegmentMessage(BaseModel):
+    """One Segment call. Extra fields are allowed: SDKs send many we do not use."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    type: str | None = None
+    message_id: str | None = Field(default=None, alias="messageId")
+    user_id: str | int | None = Field(default=None, alias="userId")
+    anonymous_id: str | int | None = Field(default=None, alias="anonymousId")
+    timestamp: str | None = None
+    event: str | None = None
+    name: str | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+    traits: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class SegmentBatch(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    batch: list[dict[str, Any]] = Field(min_length=1)
+
+
+TRACKED = {
+    "Product Viewed": "product_view",
+    "Product Added": "cart_add",
+    "Product Removed": "cart_remove",
+    "Order Completed": "purchase",
+    "Signed In": "login",
+    "Sign In Failed": "login",
+    "Card Payment": "card_payment",
+    "Content Viewed": "content_view",
+    "Video Content Playing": "content_view",
+    "Video Playback Completed": "content_view",
+    "Offer Shown": "offer_feedback",
+    "Offer Clicked": "offer_feedback",
+    "Offer Converted": "offer_feedback",
+}
+
+
+def slug(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = _SLUG.sub("_", str(value).strip().lower()).strip("_")
+    return text or None
+
+
+def _context(message: SegmentMessage) -> dict[str, Any]:
+    ctx = message.context
+    out: dict[str, Any] = {}
+    if isinstance(ctx.get("ip"), str):
+        out["ip"] = ctx["ip"][:64]
+    if isinstance(ctx.get("userAgent"), str):
+        out["user_agent"] = ctx["userAgent"][:512]
+    if isinstance(ctx.get("timezone"), str):
+        out["timezone"] = ctx["timezone"][:64]
+    device = ctx.get("device")
+    if isinstance(device, dict) and device.get("id"):
+        out["device_id"] = str(device["id"])[:128]
+    location = ctx.get("location")
+    if isinstance(location, dict):
+        country = location.get("country")
+        if isinstance(country, str) and len(country) == 2:
+            out["country"] = country.upper()
+    return out
+
+
+def _identity(message: SegmentMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if message.user_id not in (None, ""):
+        out["customer_id"] = str(message.user_id)
+    if message.anonymous_id not in (None, ""):
+        out["anonymous_id"] = str(message.anonymous_id)
+    return out
+
+
+def _track_fields(kind: str, event_name: str, p: dict[str, Any]) -> dict[str, Any]:
+    if kind in ("product_view", "cart_add", "cart_remove"):
+        fields = {"product_id": p.get("product_id") or p.get("sku"), "quantity": p.get("quantity")}
+        if kind != "cart_remove":
+            fields.update(category=slug(p.get("category")), price=p.get("price"))
+        return fields
+    if kind == "purchase":
+        items = [
+            {
+                "product_id": item.get("product_id") or item.get("sku"),
+                "category": slug(item.get("category")),
+                "price": item.get("price"),
+                "quantity": item.get("quantity", 1),
+            }
+            for item in p.get("products") or []
+            if isinstance(item, dict)
+        ]
+        return {
+            "order_id": p.get("order_id"),
+            "total": p.get("revenue", p.get("total")),
+            "currency": p.get("currency"),
+            "items": items,
+        }
+    if kind == "login":
+        return {"success": event_name == "Signed In", "method": p.get("method")}
+    if kind == "card_payment":
+        return {
+            key: p.get(key)
+            for key in (
+                "payment_id",
+                "amount",
+                "currency",
+                "merchant",
+                "merchant_category",
+                "country",
+                "device_id",
+                "card_present",
+            )
+        }
+    if kind == "content_view":
+        position, length = p.get("position"), p.get("total_length")
+        completion = p.get("completion")
+        if completion is None and isinstance(position, int | float) and length:
+            completion = min(1.0, max(0.0, float(position) / float(length)))
+        if event_name == "Video Playback Completed":
+            completion = 1.0
+        return {
+            "content_id": p.get("content_id") or p.get("asset_id") or p.get("content_asset_id"),
+            "genre": slug(p.get("genre")),
+            "duration_s": p.get("position") if isinstance(position, int | float) else None,
+            "completion": completion,
+        }
+    outcome = {"Offer Shown": "shown", "Offer Clicked": "clicked", "Offer Converted": "converted"}
+    return {
+        "outcome": outcome[event_name],
+        "offer_id": p.get("offer_id"),
+        "action_id": p.get("action_id"),
+        "value": p.get("value"),
+    }
+
+
+def to_event(raw: dict[str, Any], received_at: datetime | None = None) -> Event:
+    """One Segment call as an engage event; InvalidEventError names the field at fault."""
+    message = SegmentMessage.model_validate(raw)
+    data: dict[str, Any] = {
+        "event_id": message.message_id or f"seg-{uuid.uuid4().hex}",
+        "timestamp": message.timestamp or (received_at or datetime.now(UTC)).isoformat(),
+        **_identity(message),
+    }
+    context = _context(message)
+    if context:
+        data["context"] = context
+    kind = message.type
+    if kind in ("page", "screen"):
+        data.update(
+            type="page_view",
+            url=str(message.properties.get("url") or message.properties.get("path") or "/")[:2048],
+            # Segment SDKs send a page's category beside its name, not in properties.
+            category=slug(
+                (message.model_extra or {}).get("category") or message.properties.get("category")
+            ),
+            title=message.name,
+        )
+    elif kind == "identify":
+        traits = message.traits
+        data.update(
+            type="identify",
+            email=traits.get("email"),
+            timezone=traits.get("timezone") or context.get("timezone"),
+            consent_marketing=_consent(traits, message.context),
+        )
+    elif kind == "track":
+        name = message.event or ""
+        if name not in TRACKED:
+            known = ", ".join(sorted(TRACKED))
+            raise InvalidEventError(
+                f"event: unsupported track event {name!r} (known: {known})", "event"
+            )
+        data["type"] = TRACKED[name]
+        data.update(_track_fields(TRACKED[name], name, message.properties))
+    else:
+        raise InvalidEventError(
+            f"type: {kind!r} calls are not supported (use track, page, screen, identify)", "type"
+        )
+    return event_from_dict({k: v for k, v in data.items() if v is not None})
+
+
+def _consent(traits: dict[str, Any], context: dict[str, Any]) -> bool | None:
+    if isinstance(traits.get("consent_marketing"), bool):
+        return bool(traits["consent_marketing"])
+    consent = context.get("consent")
+    if isinstance(consent, dict):
+        preferences = consent.get("categoryPreferences")
+        if isinstance(preferences, dict):
+            for key in ("marketing", "Marketing", "advertising", "Advertising"):
+                if isinstance(preferences.get(key), bool):
+                    return bool(preferences[key])
+    return None

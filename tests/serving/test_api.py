@@ -1,0 +1,252 @@
+"""The HTTP surface on the running application: keys, limits, collection, queries, admin."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.conftest import ADMIN_TOKEN, READ_KEY, WRITE_KEY, App
+from tests.support import event
+
+pytestmark = pytest.mark.integration
+
+
+def wait_context(app: App, customer: str, done: Any, timeout_s: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        context: dict[str, Any] = app.get(f"/v1/customers/{customer}/context").json()
+        if done(context) or time.monotonic() > deadline:
+            return context
+        time.sleep(0.25)
+
+
+def valid_event(customer: str, **extra: Any) -> dict[str, Any]:
+    return event("product_view", customer=customer, at=time.time(), **extra).model_dump(mode="json")
+
+
+# ---- keys ------------------------------------------------------------------------------
+
+
+def test_a_query_without_a_key_is_401_and_says_which_key(engage_app: App) -> None:
+    answer = engage_app.get("/v1/customers/c1/next-best-offer", key=None)
+    assert answer.status_code == 401
+    assert answer.json() == {
+        "error": "unauthorized",
+        "detail": "this endpoint needs a read key: send Authorization: Bearer <key>",
+    }
+    assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "key", "needed"),
+    [
+        ("GET", "/v1/customers/c1/next-best-offer", WRITE_KEY, "a read key"),
+        ("POST", "/v1/events", READ_KEY, "a write key"),
+        ("DELETE", "/v1/customers/c1", READ_KEY, "the admin token"),
+        ("POST", "/v1/models/fraud/rollback", READ_KEY, "the admin token"),
+    ],
+)
+def test_a_key_of_the_wrong_kind_is_403(
+    engage_app: App, method: str, path: str, key: str, needed: str
+) -> None:
+    answer = engage_app.request(method, path, key, json={"events": [{}]})
+    assert answer.status_code == 403
+    assert answer.json()["detail"].endswith(f"it needs {needed}")
+
+
+def test_an_unknown_key_is_401(engage_app: App) -> None:
+    answer = engage_app.get("/v1/shards", key="not-a-key")
+    assert answer.status_code == 401
+    assert "unknown key" in answer.json()["detail"]
+
+
+def test_the_admin_token_can_read_too(engage_app: App) -> None:
+    assert engage_app.get("/v1/shards", key=ADMIN_TOKEN).status_code == 200
+
+
+# ---- collection ------------------------------------------------------------------------
+
+
+def test_a_batch_is_accepted_in_part_with_field_level_reasons(engage_app: App) -> None:
+    customer = f"api-{uuid.uuid4().hex[:8]}"
+    bad = {**valid_event(customer), "price": -1}
+    del bad["category"]
+    answer = engage_app.request(
+        "POST", "/v1/events", WRITE_KEY, json={"events": [valid_event(customer), bad]}
+    )
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["accepted"] == 1
+    (rejected,) = body["rejected"]
+    assert rejected["index"] == 1
+    assert {e["field"] for e in rejected["errors"]} == {"price", "category"}
+    context = wait_context(engage_app, customer, lambda c: c["session"]["events"] >= 1)
+    assert context["session"]["page_views"] == 1
+
+
+def test_a_batch_with_nothing_valid_is_422(engage_app: App) -> None:
+    answer = engage_app.request(
+        "POST", "/v1/events", WRITE_KEY, json={"events": [{"type": "nope"}]}
+    )
+    assert answer.status_code == 422
+    assert answer.json()["accepted"] == 0
+
+
+def test_bodies_and_events_over_the_limits_are_413_or_refused(engage_app: App) -> None:
+    huge = "x" * 1_100_000
+    answer = engage_app.request(
+        "POST", "/v1/events", WRITE_KEY, data=huge, headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 413
+    assert answer.json()["error"] == "too_large"
+    many = {"events": [valid_event("c1")] * 501}
+    assert engage_app.request("POST", "/v1/events", WRITE_KEY, json=many).status_code == 413
+    big_event = valid_event("c1", product_id="p1")
+    big_event["padding"] = "y" * 40_000
+    answer = engage_app.request("POST", "/v1/events", WRITE_KEY, json={"events": [big_event]})
+    assert answer.status_code == 422
+    assert "over 32768" in answer.json()["rejected"][0]["errors"][0]["message"]
+
+
+def test_malformed_requests_are_4xx_never_5xx(engage_app: App) -> None:
+    cases = [
+        (
+            "POST",
+            "/v1/events",
+            {"data": b"{not json", "headers": {"Content-Type": "application/json"}},
+        ),
+        ("POST", "/v1/events", {"json": {"events": "nope"}}),
+        ("POST", "/v1/events", {"json": {"events": [], "extra": 1}}),
+        ("GET", "/v1/customers/c1/next-best-offer?k=99", {}),
+        ("GET", "/v1/customers/c1/next-best-offer?domain=space", {}),
+        ("POST", "/v1/customers/c1/feedback", {"json": {"offer_id": "x", "outcome": "loved"}}),
+        ("POST", "/v1/models/fraud/promote", {"json": {"version": "latest"}}),
+        ("GET", "/v1/pixel.gif?t=offer_feedback", {}),
+    ]
+    for method, path, kwargs in cases:
+        answer = engage_app.request(method, path, ADMIN_TOKEN, **kwargs)
+        assert 400 <= answer.status_code < 500, (method, path, answer.status_code, answer.text)
+
+
+def test_feedback_is_recorded_against_the_customer(engage_app: App) -> None:
+    customer = f"fb-{uuid.uuid4().hex[:8]}"
+    answer = engage_app.request(
+        "POST",
+        f"/v1/customers/{customer}/feedback",
+        WRITE_KEY,
+        json={"offer_id": "electronics_10", "outcome": "clicked"},
+    )
+    assert answer.status_code == 200
+    context = wait_context(engage_app, customer, lambda c: c["customer"]["offer_clicks"] >= 1)
+    assert context["customer"]["offer_clicks"] == 1
+
+
+def test_the_tracking_pixel_answers_a_gif_and_records_the_open(engage_app: App) -> None:
+    customer = f"px-{uuid.uuid4().hex[:8]}"
+    query = f"key={WRITE_KEY}&uid={customer}&t=offer_feedback&offer=doc_pack&outcome=shown"
+    path = f"/v1/pixel.gif?{query}"
+    answer = engage_app.get(path, key=None)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "image/gif"
+    assert answer.content.startswith(b"GIF89a")
+    assert answer.headers["cache-control"] == "no-store"
+    context = wait_context(engage_app, customer, lambda c: c["customer"]["offers_shown"] >= 1)
+    assert context["customer"]["offers_shown"] == 1
+
+
+# ---- queries and admin -------------------------------------------------------------------
+
+
+def test_next_best_offer_honours_consent_on_outbound_channels(engage_app: App) -> None:
+    customer = f"optout-{uuid.uuid4().hex[:8]}"
+    identify = event("identify", customer=customer, consent_marketing=False, at=time.time())
+    engage_app.request(
+        "POST", "/v1/events", WRITE_KEY, json={"events": [identify.model_dump(mode="json")]}
+    )
+    wait_context(engage_app, customer, lambda c: c["known"])
+    email = engage_app.get(f"/v1/customers/{customer}/next-best-offer?channel=email").json()
+    assert (email["offers"], email["suppressed"]) == ([], "customer opted out of marketing")
+    on_site = engage_app.get(f"/v1/customers/{customer}/next-best-offer?channel=in_app").json()
+    assert len(on_site["offers"]) == 3
+
+
+def test_model_admin_lists_promotes_and_shadows(engage_app: App) -> None:
+    models = engage_app.get("/v1/models").json()
+    assert {"fraud", "recommender"} <= set(models["registry"])
+    champion = models["registry"]["fraud"]["aliases"]["champion"]
+    answer = engage_app.request(
+        "POST", "/v1/models/fraud/promote", ADMIN_TOKEN, json={"version": champion}
+    )
+    assert answer.json()["champion"] == champion
+    answer = engage_app.request(
+        "POST", "/v1/models/fraud/shadow", ADMIN_TOKEN, json={"version": champion}
+    )
+    assert answer.json()["challenger"] == champion
+    answer = engage_app.request(
+        "POST", "/v1/models/fraud/shadow", ADMIN_TOKEN, json={"version": None}
+    )
+    assert answer.json()["challenger"] is None
+    missing = engage_app.request(
+        "POST", "/v1/models/fraud/promote", ADMIN_TOKEN, json={"version": 999}
+    )
+    assert missing.status_code == 404
+
+
+def test_introspection_shows_shards_ingest_and_lag(engage_app: App) -> None:
+    customer = f"lag-{uuid.uuid4().hex[:8]}"
+    engage_app.request("POST", "/v1/events", WRITE_KEY, json={"events": [valid_event(customer)]})
+    wait_context(engage_app, customer, lambda c: c["known"])
+    deadline = time.monotonic() + 30
+    while True:
+        ingest = engage_app.get("/v1/ingest").json()
+        replica = ingest["replicas"][0]
+        if replica["assignment"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert replica["polls"] > 0
+    assert replica["assignment"]
+    assert set(replica["lag"]) == set(replica["assignment"])
+    assert ingest["total_lag"] >= 0
+
+
+def test_metrics_in_prometheus_text(engage_app: App) -> None:
+    answer = engage_app.get("/metrics")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain")
+    text = answer.text
+    for name in (
+        "engage_events_in_total",
+        "engage_events_processed_total",
+        "engage_events_rejected_total",
+        "engage_live_customers",
+        'engage_turn_latency_ms_bucket{le="+Inf"}',
+        "engage_scoring_latency_ms_count",
+        'engage_model_info{model="fraud",alias="champion"',
+        "engage_action_dispatch_total",
+    ):
+        assert name in text, name
+
+
+def test_cors_lets_configured_origins_in_and_no_others(engage_app: App) -> None:
+    preflight = engage_app.request(
+        "OPTIONS",
+        "/v1/events",
+        None,
+        headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "https://shop.example"
+    other = engage_app.get("/healthz", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
+    allowed = engage_app.get("/healthz", headers={"Origin": "https://shop.example"})
+    assert allowed.headers["access-control-allow-origin"] == "https://shop.example"
+
+
+def test_no_stack_trace_in_any_answer(engage_app: App) -> None:
+    answer = engage_app.request("POST", "/v1/batch", WRITE_KEY, json={"batch": [{"type": "alias"}]})
+    assert answer.status_code == 400
+    assert "Traceback" not in answer.text
+    assert "not supported" in answer.json()["rejected"][0]["errors"][0]["message"]

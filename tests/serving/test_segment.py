@@ -1,0 +1,138 @@
+"""Sites already instrumented with Segment send to engage unchanged."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from actors.events import CardPayment, Identify, PageView, ProductView, Purchase
+from serving.segment import to_event
+from tests.conftest import WRITE_KEY, App
+from tests.serving.test_api import wait_context
+
+
+@pytest.mark.integration
+def test_the_real_segment_client_sends_to_engage(engage_app: App) -> None:
+    import segment.analytics as analytics
+
+    errors: list[Exception] = []
+    client = analytics.Client(
+        WRITE_KEY, host=engage_app.url, sync_mode=True, on_error=lambda e, batch: errors.append(e)
+    )
+    user = f"seg-{uuid.uuid4().hex[:8]}"
+    client.identify(user, {"email": "ada@example.com", "consent_marketing": True})
+    client.page(user, category="Electronics", name="TVs", properties={"url": "/c/electronics"})
+    for n in range(2):
+        client.track(
+            user,
+            "Product Viewed",
+            {"product_id": f"tv-{n}", "category": "Electronics", "price": 499.0},
+        )
+    client.flush()
+    assert errors == []
+    context = wait_context(engage_app, user, lambda c: c["session"]["events"] >= 4)
+    assert context["customer"]["email"] == "ada@example.com"
+    assert context["session"]["categories"] == {"electronics": 3}
+    assert context["session"]["recent_products"] == ["tv-0", "tv-1"]
+
+
+@pytest.mark.integration
+def test_a_wrong_write_key_is_refused_like_segment_would(engage_app: App) -> None:
+    import segment.analytics as analytics
+    from segment.analytics.request import APIError
+
+    client = analytics.Client("not-a-key", host=engage_app.url, sync_mode=True, max_retries=0)
+    with pytest.raises(APIError) as caught:
+        client.track("someone", "Product Viewed", {"product_id": "p", "category": "x", "price": 1})
+    assert caught.value.status == 401
+    assert "needs a write key" in str(caught.value)
+
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+def test_segment_calls_map_onto_engage_events() -> None:
+    viewed = to_event(
+        {
+            "type": "track",
+            "event": "Product Viewed",
+            "userId": "u1",
+            "messageId": "m1",
+            "properties": {"sku": "s-1", "category": "Home & Garden", "price": 20},
+            "context": {"ip": "1.2.3.4", "device": {"id": "d1"}, "timezone": "Europe/Paris"},
+        },
+        NOW,
+    )
+    assert isinstance(viewed, ProductView)
+    assert (viewed.event_id, viewed.product_id, viewed.category) == ("m1", "s-1", "home_garden")
+    assert viewed.context is not None
+    assert (viewed.context.device_id, viewed.context.timezone) == ("d1", "Europe/Paris")
+    order = to_event(
+        {
+            "type": "track",
+            "event": "Order Completed",
+            "anonymousId": "a1",
+            "properties": {
+                "order_id": "o1",
+                "revenue": 30,
+                "products": [{"product_id": "p", "category": "Books", "price": 30}],
+            },
+        },
+        NOW,
+    )
+    assert isinstance(order, Purchase)
+    assert order.actor_id == "anon:a1"
+    assert order.items[0].category == "books"
+    page = to_event({"type": "page", "userId": 7, "name": "Home"}, NOW)
+    assert isinstance(page, PageView)
+    assert page.customer_id == "7"
+    assert page.timestamp == NOW
+    consent = to_event(
+        {
+            "type": "identify",
+            "userId": "u1",
+            "context": {"consent": {"categoryPreferences": {"Marketing": False}}},
+        },
+        NOW,
+    )
+    assert isinstance(consent, Identify)
+    assert consent.consent_marketing is False
+    payment = to_event(
+        {
+            "type": "track",
+            "event": "Card Payment",
+            "userId": "u1",
+            "properties": {"payment_id": "p1", "amount": 12.5, "merchant": "Cafe", "country": "FR"},
+        },
+        NOW,
+    )
+    assert isinstance(payment, CardPayment)
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        ({"type": "track", "event": "Rocket Launched", "userId": "u"}, "event"),
+        ({"type": "alias", "userId": "u"}, "type"),
+        (
+            {
+                "type": "track",
+                "event": "Product Viewed",
+                "userId": "u",
+                "properties": {"category": "x"},
+            },
+            "product_id",
+        ),
+        ({"type": "page"}, "<root>"),
+    ],
+)
+def test_calls_engage_cannot_use_are_refused_with_the_field(
+    call: dict[str, object], field: str
+) -> None:
+    from actors.errors import InvalidEventError
+
+    with pytest.raises(InvalidEventError) as caught:
+        to_event(call, NOW)
+    assert caught.value.field == field or field in caught.value.reason
