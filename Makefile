@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.engage-installed
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test test-kafka lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,14 @@ unit: $(STAMP)
 	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
 test: lint typecheck
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not apache_kafka" $(PYTEST_ARGS)
+
+# The Kafka-facing tests again, on a real Apache Kafka 4.x (KRaft) assembled from Maven
+# Central with the machine's Java and Maven, cached in .cache/kafka, started and stopped by
+# the tests.
+test-kafka: $(STAMP)
+	$(BIN)/python -m tests.apache_kafka build
+	ENGAGE_TEST_BROKER=apache $(BIN)/pytest -m "kafka or apache_kafka" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@for b in $(wildcard bench/*.py); do echo "== $$b"; $(BIN)/python $$b || exit 1; done

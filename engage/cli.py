@@ -70,6 +70,14 @@ def _send(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if not rejected else 1
 
 
+def _schema_export(args: argparse.Namespace, settings: Settings) -> int:
+    from actors.schemas import export
+
+    for path in export(Path(args.out)):
+        print(path)
+    return 0
+
+
 def _rules_check(args: argparse.Namespace, settings: Settings) -> int:
     from actors.rules import load_rules
 
@@ -254,6 +262,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     send.add_argument("--key", help="write key (default: the first ENGAGE_API_WRITE_KEYS)")
     send.add_argument("--batch", type=int, default=500, help="events per HTTP request")
     handlers["send"] = _send
+
+    schema = sub.add_parser("schema", help="JSON Schemas of the Kafka contract")
+    schema_sub = schema.add_subparsers(dest="schema_command", required=True)
+    exporting = schema_sub.add_parser("export", help="write the event and action schemas")
+    exporting.add_argument("--out", default="docs/schemas")
+    handlers["schema export"] = _schema_export
 
     rules = sub.add_parser("rules", help="rules files")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)

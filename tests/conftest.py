@@ -36,13 +36,20 @@ def _refuse_ray_in_unit_tests(
         monkeypatch.setattr(ray, "init", refuse)
 
 
+BROKER = os.environ.get("ENGAGE_TEST_BROKER", "embedded")
+
+
 @pytest.fixture(scope="session")
 def bootstrap() -> Iterator[str]:
-    """The broker of the session: the embedded one, or the one ENGAGE_TEST_KAFKA_BOOTSTRAP
-    names (`make test-kafka` starts a real Apache Kafka and sets it)."""
-    external = os.environ.get("ENGAGE_TEST_KAFKA_BOOTSTRAP")
-    if external:
-        yield external
+    """The broker of the session: the embedded Tansu broker (`make test`), or a real
+    Apache Kafka assembled from Maven Central (`make test-kafka` sets
+    ENGAGE_TEST_BROKER=apache). The Kafka-facing tests run unchanged on both."""
+    if BROKER == "apache":
+        from tests import apache_kafka
+
+        kafka = apache_kafka.start()
+        yield kafka.bootstrap
+        kafka.stop()
         return
     server = start_broker()
     yield f"127.0.0.1:{server.port}"

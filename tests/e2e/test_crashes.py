@@ -25,7 +25,7 @@ from tests.conftest import App
 from tests.kafka_support import TopicReader, produce
 from training.synthetic import Behaviour
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
 CUSTOMERS = 2000
 EVENTS_PER_CUSTOMER = 10

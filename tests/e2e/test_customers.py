@@ -17,7 +17,7 @@ from tests.conftest import ADMIN_TOKEN, App
 from tests.kafka_support import TopicReader, produce
 from tests.support import event
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
 
 def actions_for(app: App, customer: str, wanted: str, timeout_s: float) -> list[dict[str, Any]]:

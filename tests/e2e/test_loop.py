@@ -19,7 +19,7 @@ from tests.conftest import App
 from tests.kafka_support import TopicReader, produce
 from tests.support import event
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
 
 def browse_then_pay(customer: str) -> list[Any]:

@@ -13,7 +13,7 @@ from tests.conftest import WRITE_KEY, App
 from tests.serving.test_api import wait_context
 from tests.support import event
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
 
 def lines(customer: str, n: int) -> str:
