@@ -30,8 +30,11 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
+# Cluster tests start Ray clusters of their own, so they run in a pytest process of their
+# own, after the suite that shares one local Ray.
 test: lint typecheck
-	$(BIN)/pytest -m "not apache_kafka" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not apache_kafka and not cluster" $(PYTEST_ARGS)
+	$(BIN)/pytest -m cluster $(PYTEST_ARGS)
 
 # The Kafka-facing tests again, on a real Apache Kafka 4.x (KRaft) assembled from Maven
 # Central with the machine's Java and Maven, cached in .cache/kafka, started and stopped by

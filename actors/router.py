@@ -21,8 +21,9 @@ from actors.errors import ShardUnavailableError
 from actors.host import BatchResult
 from actors.keys import Keys
 from actors.scoring import Scorer
-from actors.shard import CustomerShard, shard_name
+from actors.shard import shard_name
 from actors.slots import SlotTable, slot_of
+from actors.supervisor import ShardSupervisor, alive_nodes, start_shard, supervisor_name
 
 log = logging.getLogger(__name__)
 
@@ -56,20 +57,25 @@ def ensure_shards(
     scorer_factory: Callable[[], Scorer],
     shard_ids: Sequence[int] | None = None,
 ) -> dict[int, Any]:
-    """Get or create the named shard actors (detached: they outlive their creator)."""
+    """Get or create the named shard actors (detached: they outlive their creator), spread
+    over the cluster's nodes, and the supervisor that moves slots when nodes go away."""
     table = ensure_slot_table(redis_config, actors)
     ids = list(shard_ids) if shard_ids is not None else table.shards
+    nodes = alive_nodes()
     handles = {}
     for index in ids:
-        handles[index] = CustomerShard.options(  # type: ignore[attr-defined]
-            name=shard_name(redis_config.prefix, index),
-            namespace=namespace,
-            lifetime="detached",
-            get_if_exists=True,
-            num_cpus=actors.shard_cpus,
-            scheduling_strategy="SPREAD",
-        ).remote(index, actors, redis_config, kafka, sinks, scorer_factory)
-    ray.get([h.ping.remote() for h in handles.values()])
+        node = nodes[index % len(nodes)]
+        handles[index] = start_shard(
+            index, node, namespace, actors, redis_config, kafka, sinks, scorer_factory
+        )
+    supervisor = ShardSupervisor.options(  # type: ignore[attr-defined]
+        name=supervisor_name(redis_config.prefix),
+        namespace=namespace,
+        lifetime="detached",
+        get_if_exists=True,
+        num_cpus=0,
+    ).remote(namespace, actors, redis_config, kafka, sinks, scorer_factory)
+    ray.get([h.ping.remote() for h in handles.values()] + [supervisor.ping.remote()])
     return handles
 
 

@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
@@ -75,6 +75,50 @@ def _schema_export(args: argparse.Namespace, settings: Settings) -> int:
 
     for path in export(Path(args.out)):
         print(path)
+    return 0
+
+
+def _scale(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    import ray
+
+    from actors.supervisor import supervisor_name
+
+    ray.init(
+        address=settings.ray.address or "auto",
+        namespace=settings.ray.namespace,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+    )
+    try:
+        supervisor: Any = ray.get_actor(supervisor_name(settings.redis.prefix))
+        result = ray.get(supervisor.scale.remote(args.shards))
+    finally:
+        ray.shutdown()
+    print(json.dumps(result))
+    return 0
+
+
+def _cluster_env(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+    import shlex
+
+    # `settings` loaded without error: every value below is valid where it will run.
+    values = {k: v for k, v in sorted(os.environ.items()) if k.startswith("ENGAGE_")}
+    values.setdefault("ENGAGE_RAY_ADDRESS", "auto")
+    missing = [k for k in ("ENGAGE_KAFKA_BOOTSTRAP", "ENGAGE_REDIS_URL") if k not in values]
+    if missing:
+        print(
+            f"engage: a cluster needs {' and '.join(missing)} (its own Kafka and Redis)",
+            file=sys.stderr,
+        )
+        return 2
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items()))
+    out.chmod(0o600)  # it holds secrets
+    print(f"wrote {len(values)} settings to {out}")
     return 0
 
 
@@ -262,6 +306,16 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     send.add_argument("--key", help="write key (default: the first ENGAGE_API_WRITE_KEYS)")
     send.add_argument("--batch", type=int, default=500, help="events per HTTP request")
     handlers["send"] = _send
+
+    cluster_env = sub.add_parser(
+        "cluster-env", help="write this shell's ENGAGE_* settings for `ray up` to mount"
+    )
+    cluster_env.add_argument("--out", default=".cache/engage.env")
+    handlers["cluster-env"] = _cluster_env
+
+    scale = sub.add_parser("scale", help="change the number of customer shards, live")
+    scale.add_argument("--shards", type=int, required=True)
+    handlers["scale"] = _scale
 
     schema = sub.add_parser("schema", help="JSON Schemas of the Kafka contract")
     schema_sub = schema.add_subparsers(dest="schema_command", required=True)

@@ -17,6 +17,7 @@ from ray import serve
 
 from actors.kafka_io import ensure_topics
 from actors.shard import shard_name
+from actors.supervisor import supervisor_name
 from engage.settings import Settings
 from engage.stack import LocalStack, embedded_stack, free_port
 from serving.app import build_app
@@ -90,6 +91,11 @@ def deploy(settings: Settings, wait_s: float = 180.0) -> str:
 def kill_shards(settings: Settings) -> int:
     """Shards are detached actors: they outlive Serve and must be stopped explicitly."""
     killed = 0
+    with contextlib.suppress(ValueError):
+        supervisor = ray.get_actor(
+            supervisor_name(settings.redis.prefix), namespace=settings.ray.namespace
+        )
+        ray.kill(supervisor, no_restart=True)
     for index in range(1024):
         try:
             handle = ray.get_actor(

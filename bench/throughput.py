@@ -1,0 +1,203 @@
+"""End-to-end throughput and event-to-action latency, against a bare consume loop.
+
+Starts engage as `make demo` does. Then, in one run:
+
+1. backlog: produces N realistic events at once; engage's rate is the events it applies
+   (Kafka → ingest → customer actor with state saved → scoring → actions) per second
+   while it works through the backlog;
+2. bare: a plain kafka-python consumer reads the same N records from the same topic;
+3. latency: traffic at 70% of engage's rate, with probes (a finished title for a new
+   viewer, which always triggers a content recommendation); latency is from producing
+   the probe to its action arriving on engage.actions.
+
+    .venv/bin/python bench/throughput.py [--events 20000] [--seconds 20]
+
+Targets: at least 50% of the bare loop's rate; p99 under 100 ms at 70% load. The last line
+printed is one JSON object of figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.structs import TopicPartition
+
+from actors.events import ContentView, event_to_json
+from engage.runtime import running_engage
+from engage.settings import load_settings
+from training.synthetic import LiveTraffic
+
+
+def processed(url: str, key: str | None) -> int:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    shards = requests.get(f"{url}/v1/shards", headers=headers, timeout=10).json()["shards"]
+    return sum(int(s.get("events", 0)) + int(s.get("duplicates", 0)) for s in shards)
+
+
+def backlog(traffic: LiveTraffic, producer: KafkaProducer, topic: str, count: int) -> int:
+    sent = 0
+    while sent < count:
+        for e in traffic.next_session(time.time()):
+            producer.send(topic, key=e.actor_id.encode(), value=event_to_json(e))
+            sent += 1
+    producer.flush(timeout=120)
+    return sent
+
+
+def bare_rate(bootstrap: str, topic: str, count: int) -> float:
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=2000
+    )
+    partitions = [
+        TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})
+    ]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    read = 0
+    started = None
+    while read < count:
+        for records in consumer.poll(timeout_ms=500).values():
+            if started is None:
+                started = time.perf_counter()
+            read += len(records)
+    elapsed = time.perf_counter() - (started or time.perf_counter())
+    consumer.close()
+    return read / elapsed
+
+
+def latency_run(engage: Any, rate: float, seconds: float) -> dict[str, float]:
+    kafka = engage.settings.kafka
+    sent_at: dict[str, float] = {}
+    arrived: dict[str, float] = {}
+    stop = threading.Event()
+
+    def listen() -> None:
+        consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False)
+        parts = [
+            TopicPartition(kafka.actions_topic, p)
+            for p in sorted(consumer.partitions_for_topic(kafka.actions_topic) or {0})
+        ]
+        consumer.assign(parts)
+        consumer.seek_to_end(*parts)
+        while not stop.is_set():
+            for records in consumer.poll(timeout_ms=100).values():
+                now = time.perf_counter()
+                for record in records:
+                    trigger = json.loads(record.value).get("trigger_event_id", "")
+                    if trigger.startswith("probe-"):
+                        arrived[trigger] = now
+        consumer.close()
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    time.sleep(2.0)
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, linger_ms=0, acks=1)
+    traffic = LiveTraffic(customers=2000, seed=23)
+    started = time.monotonic()
+    sent = 0
+    while time.monotonic() - started < seconds:
+        behind = rate * (time.monotonic() - started) - sent
+        if behind < 1:
+            time.sleep(0.002)
+            continue
+        if sent % 10 == 0:
+            probe_id = f"probe-{uuid.uuid4().hex}"
+            probe = ContentView(
+                event_id=probe_id,
+                customer_id=f"viewer-{uuid.uuid4().hex[:10]}",
+                timestamp=datetime.now(UTC),
+                content_id="doc-001",
+                genre="documentary",
+                completion=1.0,
+            )
+            sent_at[probe_id] = time.perf_counter()
+            producer.send(
+                kafka.events_topic, key=probe.actor_id.encode(), value=event_to_json(probe)
+            )
+            sent += 1
+        else:
+            for e in traffic.next_session(time.time())[:1]:
+                producer.send(kafka.events_topic, key=e.actor_id.encode(), value=event_to_json(e))
+                sent += 1
+    producer.flush(timeout=60)
+    time.sleep(5.0)
+    stop.set()
+    listener.join(timeout=10)
+    latencies = sorted((arrived[k] - sent_at[k]) * 1000 for k in sent_at if k in arrived)
+    if not latencies:
+        return {
+            "p50_ms": 0.0,
+            "p99_ms": 0.0,
+            "probes": len(sent_at),
+            "arrived": 0,
+            "sent_per_s": sent / seconds,
+        }
+    return {
+        "p50_ms": latencies[len(latencies) // 2],
+        "p99_ms": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        "probes": len(sent_at),
+        "arrived": len(latencies),
+        "sent_per_s": sent / seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    with running_engage(load_settings(), train_customers=400) as engage:
+        kafka = engage.settings.kafka
+        producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, linger_ms=5, acks=1)
+        traffic = LiveTraffic(customers=5000, seed=19)
+        backlog(traffic, producer, kafka.events_topic, 2000)  # warm up
+        time.sleep(8.0)
+        base = processed(engage.url, engage.read_key)
+        started = time.perf_counter()
+        count = backlog(traffic, producer, kafka.events_topic, args.events)
+        producer.close()
+        while processed(engage.url, engage.read_key) - base < count:
+            time.sleep(0.2)
+        engage_rate = count / (time.perf_counter() - started)
+        bare = bare_rate(kafka.bootstrap or "", kafka.events_topic, count)
+        print(
+            f"engage {engage_rate:,.0f} events/s; bare consume {bare:,.0f} records/s",
+            file=sys.stderr,
+        )
+        latency = latency_run(engage, 0.7 * engage_rate, args.seconds)
+        print(
+            f"at {latency['sent_per_s']:,.0f} events/s (70%): p50 {latency['p50_ms']:.1f} ms, "
+            f"p99 {latency['p99_ms']:.1f} ms ({latency['arrived']} of {latency['probes']} probes)",
+            file=sys.stderr,
+        )
+    print(
+        json.dumps(
+            {
+                "benchmark": "throughput",
+                "events": count,
+                "events_per_s": round(engage_rate, 1),
+                "bare_consume_per_s": round(bare, 1),
+                "ratio": round(engage_rate / bare, 3),
+                "load_events_per_s": round(latency["sent_per_s"], 1),
+                "p50_ms": round(latency["p50_ms"], 2),
+                "p99_ms": round(latency["p99_ms"], 2),
+                "probes": latency["probes"],
+                "probes_answered": latency["arrived"],
+                "target_ratio": 0.5,
+                "target_p99_ms": 100,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
