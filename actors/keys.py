@@ -25,6 +25,10 @@ class Keys:
     def outbox(self, slot: int) -> str:
         return f"{self.slot_tag(slot)}:outbox"
 
+    def attempts(self, slot: int) -> str:
+        """When delivery of each outbox entry began (see actors.outbox)."""
+        return f"{self.slot_tag(slot)}:attempts"
+
     def guard(self, slot: int, customer_id: str) -> str:
         """Per-customer guardrail counters (frequency caps), one hash per customer."""
         return f"{self.slot_tag(slot)}:g:{customer_id}"

@@ -251,8 +251,9 @@ class Dispatcher:
                 await self.dead_letters.action_failed(entry.action, f"invalid action: {error}", "")
                 self.stats["dead_lettered"] += 1
                 done.append(entry)
-        # 1. already sent before a crash
+        # 1. already sent before a crash: marked sent, or found at the sink
         sent = await self.sent.already_sent([a.idempotency_key for a in actions])
+        sent |= await self._found_at_sinks(entries, actions, sent)
         keep = [
             (e, a) for e, a in zip(entries, actions, strict=True) if a.idempotency_key not in sent
         ]
@@ -270,7 +271,10 @@ class Dispatcher:
             else:
                 self.stats[decision.verdict] += 1
                 done.append(entry)
-        # 3. deliver, sink by sink
+        # 3. deliver, sink by sink (noting first that delivery is starting)
+        await self.store.mark_attempted(
+            [(e.slot, e.key) for items in to_deliver.values() for e, _ in items], time.time()
+        )
         delivered: list[tuple[OutboxEntry, Action]] = []
         for sink_name, items in to_deliver.items():
             sink = self.sinks.get(sink_name)
@@ -302,6 +306,27 @@ class Dispatcher:
         for entry in done:
             self.pending.discard(entry.key)
             self.attempts.pop(entry.key, None)
+
+    async def _found_at_sinks(
+        self, entries: Sequence[OutboxEntry], actions: Sequence[Action], sent: set[str]
+    ) -> set[str]:
+        """Keys of interrupted deliveries that the sink turns out to have; marked sent."""
+        asked: dict[str, tuple[set[str], float]] = {}
+        for entry, action in zip(entries, actions, strict=True):
+            if entry.attempted_at is None or action.idempotency_key in sent:
+                continue
+            keys, since = asked.get(action.sink, (set(), entry.attempted_at))
+            keys.add(action.idempotency_key)
+            asked[action.sink] = (keys, min(since, entry.attempted_at))
+        found: set[str] = set()
+        for sink_name, (keys, since) in asked.items():
+            sink = self.sinks.get(sink_name)
+            if sink is not None:
+                found |= await sink.delivered(keys, since)
+        if found:
+            await self.sent.mark_sent(sorted(found))
+            self.stats["found_at_sink"] += len(found)
+        return found
 
     async def _give_up(self, entry: OutboxEntry, reason: str, sink: str) -> None:
         await self.dead_letters.action_failed(entry.action, reason, sink)

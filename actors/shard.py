@@ -95,7 +95,7 @@ class CustomerShard:
         available = build_sinks(sinks)
         if kafka.bootstrap:
             producer = make_producer(kafka)
-            available["kafka"] = KafkaSink(producer, kafka.actions_topic)
+            available["kafka"] = KafkaSink(producer, kafka.actions_topic, kafka)
             dead_letters = KafkaDeadLetters(
                 producer, kafka.events_dlq_topic, kafka.actions_dlq_topic
             )

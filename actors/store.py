@@ -62,6 +62,9 @@ class OutboxEntry:
     slot: int
     key: str
     action: bytes
+    # When a dispatcher began delivering it, if one did: a crash since then leaves it
+    # unknown whether the sink got it, and the dispatcher asks the sink before resending.
+    attempted_at: float | None = None
 
 
 class StateStore(Protocol):
@@ -82,6 +85,10 @@ class StateStore(Protocol):
     async def outbox(self, slots: Sequence[int], limit: int) -> list[OutboxEntry]: ...
 
     async def clear_outbox(self, entries: Sequence[tuple[int, str]]) -> None: ...
+
+    async def mark_attempted(self, entries: Sequence[tuple[int, str]], at: float) -> None:
+        """Record that delivery of these outbox entries is starting."""
+        ...
 
     async def forget(self, slot: int, customer_id: str, reminder_kinds: Sequence[str]) -> None:
         """Delete state, reminders, guardrail counters and pending actions of a customer."""
@@ -112,6 +119,7 @@ class MemoryStateStore:
         self.states: dict[tuple[int, str], tuple[int, bytes]] = {}
         self.reminders: dict[int, dict[str, float]] = {}
         self.outboxes: dict[int, dict[str, bytes]] = {}
+        self.attempts: dict[int, dict[str, float]] = {}
         self.guards: dict[tuple[int, str], dict[str, str]] = {}
         self.counters: dict[int, Counter[str]] = {}
         self.table: SlotTable | None = None
@@ -172,7 +180,7 @@ class MemoryStateStore:
 
     async def outbox(self, slots: Sequence[int], limit: int) -> list[OutboxEntry]:
         entries = [
-            OutboxEntry(slot, key, action)
+            OutboxEntry(slot, key, action, self.attempts.get(slot, {}).get(key))
             for slot in slots
             for key, action in self.outboxes.get(slot, {}).items()
         ]
@@ -181,6 +189,11 @@ class MemoryStateStore:
     async def clear_outbox(self, entries: Sequence[tuple[int, str]]) -> None:
         for slot, key in entries:
             self.outboxes.get(slot, {}).pop(key, None)
+            self.attempts.get(slot, {}).pop(key, None)
+
+    async def mark_attempted(self, entries: Sequence[tuple[int, str]], at: float) -> None:
+        for slot, key in entries:
+            self.attempts.setdefault(slot, {}).setdefault(key, at)
 
     async def forget(self, slot: int, customer_id: str, reminder_kinds: Sequence[str]) -> None:
         self.states.pop((slot, customer_id), None)
@@ -346,14 +359,18 @@ class RedisStateStore:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for slot in slots:
                     pipe.hgetall(self.keys.outbox(slot))
+                    pipe.hgetall(self.keys.attempts(slot))
                 rows = await pipe.execute()
         except RedisError as error:
             raise StoreUnavailableError("outbox", str(error)) from error
-        entries = [
-            OutboxEntry(slot, key.decode(), action)
-            for slot, row in zip(slots, rows, strict=True)
-            for key, action in row.items()
-        ]
+        entries = []
+        for i, slot in enumerate(slots):
+            outbox, attempts = rows[2 * i], rows[2 * i + 1]
+            for key, action in outbox.items():
+                attempted = attempts.get(key)
+                entries.append(
+                    OutboxEntry(slot, key.decode(), action, float(attempted) if attempted else None)
+                )
         return entries[:limit]
 
     async def clear_outbox(self, entries: Sequence[tuple[int, str]]) -> None:
@@ -363,6 +380,18 @@ class RedisStateStore:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for slot, key in entries:
                     pipe.hdel(self.keys.outbox(slot), key)
+                    pipe.hdel(self.keys.attempts(slot), key)
+                await pipe.execute()
+        except RedisError as error:
+            raise StoreUnavailableError("outbox", str(error)) from error
+
+    async def mark_attempted(self, entries: Sequence[tuple[int, str]], at: float) -> None:
+        if not entries:
+            return
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for slot, key in entries:
+                    pipe.hsetnx(self.keys.attempts(slot), key, repr(at))
                 await pipe.execute()
         except RedisError as error:
             raise StoreUnavailableError("outbox", str(error)) from error
@@ -377,6 +406,7 @@ class RedisStateStore:
                 for key, action in outbox.items():
                     if json.loads(action).get("customer_id") == customer_id:
                         pipe.hdel(self.keys.outbox(slot), key)
+                        pipe.hdel(self.keys.attempts(slot), key)
                 await pipe.execute()
         except RedisError as error:
             raise StoreUnavailableError("forget", str(error)) from error

@@ -36,4 +36,13 @@ class Sink(Protocol):
 
     async def deliver(self, actions: Sequence[Action]) -> list[Delivery]: ...
 
+    async def delivered(self, keys: set[str], since: float) -> set[str]:
+        """Which of these idempotency keys the sink already has, looking back to `since`.
+
+        Asked only about actions whose delivery began in a process that then died, so
+        that they are not sent twice. A sink that cannot tell answers the empty set (and
+        its receivers dedup on the idempotency key it sends).
+        """
+        ...
+
     async def close(self) -> None: ...

@@ -94,5 +94,8 @@ class EmailSink:
             return Delivery.failed(f"smtp {error.smtp_code}: {error.smtp_error!r}", retryable)
         return Delivery.delivered()
 
+    async def delivered(self, keys: set[str], since: float) -> set[str]:
+        return set()  # cannot tell; receivers dedup on the idempotency key
+
     async def close(self) -> None:
         return None

@@ -15,7 +15,7 @@ class LogSink:
     name = "log"
 
     def __init__(self) -> None:
-        self.delivered: list[Action] = []
+        self.kept: list[Action] = []
         self.keep = False
 
     async def deliver(self, actions: Sequence[Action]) -> list[Delivery]:
@@ -28,8 +28,11 @@ class LogSink:
                 },
             )
             if self.keep:
-                self.delivered.append(action)
+                self.kept.append(action)
         return [Delivery.delivered() for _ in actions]
+
+    async def delivered(self, keys: set[str], since: float) -> set[str]:
+        return set()  # cannot tell; receivers dedup on the idempotency key
 
     async def close(self) -> None:
         return None

@@ -82,6 +82,9 @@ class WebhookSink:
         except aiohttp.ClientError as error:
             return Delivery.failed(f"webhook unreachable: {error}")
 
+    async def delivered(self, keys: set[str], since: float) -> set[str]:
+        return set()  # cannot tell; receivers dedup on the idempotency key
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()

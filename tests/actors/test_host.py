@@ -33,6 +33,9 @@ class RecordingSink:
         self.actions.extend(actions)
         return [Delivery.delivered() for _ in actions]
 
+    async def delivered(self, keys: set[str], since: float) -> set[str]:
+        return keys & {a.idempotency_key for a in self.actions}
+
     async def close(self) -> None:
         return None
 

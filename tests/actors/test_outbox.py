@@ -41,7 +41,8 @@ class FlakySink:
     def __init__(self, failures: int = 0, retryable: bool = True) -> None:
         self.failures = failures
         self.retryable = retryable
-        self.delivered: list[str] = []
+        self.got: list[str] = []
+        self.holds: set[str] = set()  # keys the receiving end already has
         self.calls = 0
 
     async def deliver(self, actions: Sequence[Action]) -> list[Delivery]:
@@ -49,8 +50,11 @@ class FlakySink:
         if self.failures > 0:
             self.failures -= 1
             return [Delivery.failed("receiver said no", self.retryable) for _ in actions]
-        self.delivered += [a.idempotency_key for a in actions]
+        self.got += [a.idempotency_key for a in actions]
         return [Delivery.delivered() for _ in actions]
+
+    async def delivered(self, keys: set[str], since: float) -> set[str]:
+        return keys & self.holds
 
     async def close(self) -> None:
         return None
@@ -79,7 +83,7 @@ def test_delivered_actions_are_marked_sent_and_leave_the_outbox() -> None:
         store, sent, sink = MemoryStateStore(), MemoryIdempotencyStore(), FlakySink()
         entries = await saved(store, make_action("k1"), make_action("k2"))
         await run_dispatcher(Dispatcher({"kafka": sink}, sent, store, MemoryDeadLetters()), entries)
-        assert sorted(sink.delivered) == ["k1", "k2"]
+        assert sorted(sink.got) == ["k1", "k2"]
         assert sent.sent == {"k1", "k2"}
         assert await store.outbox([0], 10) == []
 
@@ -93,7 +97,7 @@ def test_an_action_already_sent_is_never_sent_again() -> None:
         entries = await saved(store, make_action("k1"))
         dispatcher = Dispatcher({"kafka": sink}, sent, store, MemoryDeadLetters())
         await run_dispatcher(dispatcher, entries)
-        assert sink.delivered == []
+        assert sink.got == []
         assert dispatcher.stats["duplicates_skipped"] == 1
         assert await store.outbox([0], 10) == []
 
@@ -112,7 +116,7 @@ def test_retryable_failures_are_retried_with_backoff_until_delivered() -> None:
             base_backoff_s=0.01,
         )
         await run_dispatcher(dispatcher, entries)
-        assert sink.delivered == ["k1"]
+        assert sink.got == ["k1"]
         assert dispatcher.stats["retries"] == 2
 
     asyncio.run(scenario())
@@ -188,7 +192,7 @@ def test_guardrail_verdicts_suppress_or_defer_delivery() -> None:
         await dispatcher.submit(entries)
         await asyncio.sleep(0.1)
         await dispatcher.stop()
-        assert sink.delivered == []
+        assert sink.got == []
         assert dispatcher.stats["suppress"] == 1
         assert dispatcher.stats["deferred"] >= 1
         assert [e.key for e in await store.outbox([0], 10)] == ["k2"]  # deferred stays saved
@@ -216,3 +220,24 @@ def test_a_full_queue_makes_submit_wait() -> None:
         await dispatcher.stop()
 
     asyncio.run(scenario())
+
+
+def test_an_interrupted_delivery_is_resent_only_if_the_sink_does_not_have_it() -> None:
+    async def scenario() -> tuple[FlakySink, Dispatcher]:
+        store, sink = MemoryStateStore(), FlakySink()
+        await saved(store, make_action("k1"), make_action("k2"))
+        # A dispatcher began delivering both, then its process died; k1 got through.
+        await store.mark_attempted([(0, "k1"), (0, "k2")], 1000.0)
+        sink.holds = {"k1"}
+        recovered = await store.outbox([0], 10)
+        assert all(e.attempted_at == 1000.0 for e in recovered)
+        dispatcher = Dispatcher(
+            {"kafka": sink}, MemoryIdempotencyStore(), store, MemoryDeadLetters()
+        )
+        await run_dispatcher(dispatcher, recovered)
+        assert await store.outbox([0], 10) == []
+        return sink, dispatcher
+
+    sink, dispatcher = asyncio.run(scenario())
+    assert sink.got == ["k2"]
+    assert dispatcher.stats["found_at_sink"] == 1
