@@ -19,6 +19,7 @@ A turn, step by step:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -244,13 +245,27 @@ class CustomerActor:
         scores: dict[str, float] = {}
         versions: dict[str, str] = {}
         best: RankedOffer | None = None
-        if FRAUD in needed and before.payment is not None:
-            (fraud,) = await self.scorer.score(FRAUD, [before.payment])
+        want_fraud = FRAUD in needed and before.payment is not None
+        customer = features(state, trigger.at) if RECOMMENDER in needed else None
+        requests = []
+        if want_fraud:
+            assert before.payment is not None
+            requests.append(self.scorer.score(FRAUD, [before.payment]))
+        if customer is not None:
+            requests.append(self.scorer.score(RECOMMENDER, [customer]))
+        if len(requests) == 1:
+            answers = [await requests[0]]
+        else:
+            # Both models at once: one round trip to the model server, not two in a row.
+            # (Only then: gather wraps each request in a task, which costs more than
+            # awaiting a single one.)
+            answers = list(await asyncio.gather(*requests))
+        if want_fraud:
+            (fraud,) = answers.pop(0)
             scores["fraud"] = fraud.values[0]
             versions[FRAUD] = fraud.version
-        if RECOMMENDER in needed:
-            customer = features(state, trigger.at)
-            (recommended,) = await self.scorer.score(RECOMMENDER, [customer])
+        if customer is not None:
+            (recommended,) = answers.pop(0)
             versions[RECOMMENDER] = recommended.version
             ranked = rank_offers(customer, recommended.values, k=1)
             if ranked:

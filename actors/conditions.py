@@ -311,7 +311,7 @@ def resolve_path(context: Mapping[str, Any], parts: tuple[Any, ...]) -> Any:
     for part in parts:
         if value is UNKNOWN:
             return UNKNOWN
-        if isinstance(value, Mapping):
+        if type(value) is dict or isinstance(value, Mapping):
             value = value.get(part) if isinstance(part, str) else None
         elif (
             isinstance(value, list | tuple) and isinstance(part, int) and not isinstance(part, bool)
@@ -413,23 +413,44 @@ def _compile(node: Node) -> Compiled:
             return False
 
         return membership
-    if kind in ("cmp", "arith"):
+    if kind == "cmp":
+        return _compile_compare(node[1], _compile(node[2]), _compile(node[3]))
+    if kind == "arith":
         op = node[1]
         left_of, right_of = _compile(node[2]), _compile(node[3])
-        apply = _compare if kind == "cmp" else _arith
 
-        def binary(context: Mapping[str, Any]) -> Any:
-            a, b = left_of(context), right_of(context)
-            if a is UNKNOWN or b is UNKNOWN:
+        def arithmetic(context: Mapping[str, Any]) -> Any:
+            a = left_of(context)
+            if a is UNKNOWN:
                 return UNKNOWN
-            return apply(op, a, b)
+            b = right_of(context)
+            if b is UNKNOWN:
+                return UNKNOWN
+            return _arith(op, a, b)
 
-        return binary
+        return arithmetic
     raise AssertionError(f"unknown node {kind}")
 
 
 def _compile_path(parts: tuple[Any, ...]) -> Compiled:
     if all(isinstance(p, str) for p in parts):
+        # The common shapes, `root` and `root.field`, without the general walk: rules
+        # read a few of these per turn and they dominate a turn's rule time.
+        if len(parts) == 1:
+            (root,) = parts
+            return lambda context: context.get(root)
+        if len(parts) == 2:
+            root, name = parts
+
+            def field(context: Mapping[str, Any]) -> Any:
+                value = context.get(root)
+                if value is None or value is UNKNOWN:
+                    return value
+                if type(value) is dict or isinstance(value, Mapping):
+                    return value.get(name)
+                return None
+
+            return field
         fixed = parts
         return lambda context: resolve_path(context, fixed)
     getters = [p if isinstance(p, str) else _compile(p) for p in parts]
@@ -443,13 +464,25 @@ def _compile_path(parts: tuple[Any, ...]) -> Compiled:
     return dynamic
 
 
-def _compare(op: str, left: Any, right: Any) -> bool:
-    if op not in ("==", "!=") and (left is None or right is None):
-        return False
-    try:
-        return _COMPARE[op](left, right)
-    except TypeError:
-        return False
+def _compile_compare(op: str, left_of: Compiled, right_of: Compiled) -> Compiled:
+    compare = _COMPARE[op]
+    ordering = op not in ("==", "!=")
+
+    def comparison(context: Mapping[str, Any]) -> Any:
+        a = left_of(context)
+        if a is UNKNOWN:
+            return UNKNOWN
+        b = right_of(context)
+        if b is UNKNOWN:
+            return UNKNOWN
+        if ordering and (a is None or b is None):
+            return False
+        try:
+            return compare(a, b)
+        except TypeError:
+            return False
+
+    return comparison
 
 
 def _arith(op: str, left: Any, right: Any) -> Any:

@@ -409,14 +409,7 @@ class ShardHost:
     async def offer_inputs(self, customer_id: str) -> dict[str, Any]:
         """Just what next-best-offer needs: cheaper to build and to ship than a snapshot."""
         state = await self.activate_one(customer_id)
-        when = state.last_event_at or self.clock()
-        return {
-            "known": state.events_total > 0,
-            "vector": features(state, when),
-            "consent_marketing": state.consent_marketing,
-            "marketing_suppressed": marketing_suppressed(state, when, 86_400.0),
-            "top_affinity": state.top_affinity(when),
-        }
+        return offer_inputs_of(state, self.clock())
 
     async def forget(self, customer_id: str, reminder_kinds: Sequence[str]) -> None:
         async with self._customer_lock(customer_id):
@@ -436,11 +429,26 @@ class ShardHost:
             "turn_ms_p99": self.turn_ms.quantile(0.99),
             "turn_ms": self.turn_ms.to_dict(),
             "batch_ms_p99": self.batch_ms.quantile(0.99),
+            "batch_ms": self.batch_ms.to_dict(),
             "actions_by_type": dict(self.by_type),
             "actions_by_rule": dict(self.by_rule),
             "dispatch": dict(self.dispatcher.stats),
             **{k: v for k, v in self.stats.items()},
         }
+
+
+def offer_inputs_of(state: CustomerState, now: float) -> dict[str, Any]:
+    """What next-best-offer reads of a customer: the model's features and the consent
+    and fraud facts that suppress outbound offers. Used by shards (live state) and by
+    the API (committed state read from the store)."""
+    when = state.last_event_at or now
+    return {
+        "known": state.events_total > 0,
+        "vector": features(state, when),
+        "consent_marketing": state.consent_marketing,
+        "marketing_suppressed": marketing_suppressed(state, when, 86_400.0),
+        "top_affinity": state.top_affinity(when),
+    }
 
 
 class _PoisonEventError(Exception):

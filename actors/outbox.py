@@ -251,8 +251,14 @@ class Dispatcher:
                 await self.dead_letters.action_failed(entry.action, f"invalid action: {error}", "")
                 self.stats["dead_lettered"] += 1
                 done.append(entry)
-        # 1. already sent before a crash: marked sent, or found at the sink
-        sent = await self.sent.already_sent([a.idempotency_key for a in actions])
+        # 1. already sent before a crash: marked sent, or found at the sink. Noting that
+        # delivery is starting travels in the same round: an entry dropped below is
+        # cleared from the outbox anyway, and one deferred only costs a sink check if
+        # its shard dies before the retry.
+        sent, _ = await asyncio.gather(
+            self.sent.already_sent([a.idempotency_key for a in actions]),
+            self.store.mark_attempted([(e.slot, e.key) for e in entries], time.time()),
+        )
         sent |= await self._found_at_sinks(entries, actions, sent)
         keep = [
             (e, a) for e, a in zip(entries, actions, strict=True) if a.idempotency_key not in sent
@@ -271,10 +277,7 @@ class Dispatcher:
             else:
                 self.stats[decision.verdict] += 1
                 done.append(entry)
-        # 3. deliver, sink by sink (noting first that delivery is starting)
-        await self.store.mark_attempted(
-            [(e.slot, e.key) for items in to_deliver.values() for e, _ in items], time.time()
-        )
+        # 3. deliver, sink by sink
         delivered: list[tuple[OutboxEntry, Action]] = []
         for sink_name, items in to_deliver.items():
             sink = self.sinks.get(sink_name)
@@ -296,13 +299,17 @@ class Dispatcher:
                     self.stats["retries"] += 1
                     backoff = self.base_backoff_s * 2 ** (self.attempts[entry.key] - 1)
                     self._retry_later([entry], backoff * random.uniform(0.5, 1.5))
-        # 4. mark sent, count against caps
-        if delivered:
-            await self.sent.mark_sent([a.idempotency_key for _, a in delivered])
-            await self.policy.delivered([a for _, a in delivered])
+        # 4. mark sent and count against caps, then 5. clear the outbox
         done += [e for e, _ in delivered]
-        # 5. clear the outbox
-        await self.store.clear_outbox([(e.slot, e.key) for e in done])
+        marks = []
+        if delivered:
+            marks += [
+                self.sent.mark_sent([a.idempotency_key for _, a in delivered]),
+                self.policy.delivered([a for _, a in delivered]),
+            ]
+        # Clearing may run with the marks: a crash between them leaves an entry in the
+        # outbox that step 1 finds marked (or at the sink) and does not send again.
+        await asyncio.gather(*marks, self.store.clear_outbox([(e.slot, e.key) for e in done]))
         for entry in done:
             self.pending.discard(entry.key)
             self.attempts.pop(entry.key, None)

@@ -43,6 +43,11 @@ class _View(Mapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         return self.FIELDS[key](self)
 
+    def get(self, key: str, default: Any = None) -> Any:
+        # Mapping.get goes through __getitem__ and a KeyError; conditions call this a lot.
+        compute = self.FIELDS.get(key)
+        return compute(self) if compute is not None else default
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.FIELDS)
 
@@ -182,6 +187,15 @@ class LazyContext(Mapping[str, Any]):
 
     def __contains__(self, key: object) -> bool:
         return key in self._factories
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self._values:
+            return self._values[key]
+        factory = self._factories.get(key)
+        if factory is None:
+            return default
+        value = self._values[key] = factory()
+        return value
 
     def set(self, key: str, value: Any) -> None:
         self._factories[key] = lambda: value

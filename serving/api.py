@@ -27,13 +27,23 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from actors.actions import Channel
 from actors.catalog import Domain
 from actors.config import ActorConfig, KafkaConfig, RedisConfig
-from actors.errors import EngageError, InvalidEventError, ModelError, ShardUnavailableError
+from actors.errors import (
+    EngageError,
+    InvalidEventError,
+    ModelError,
+    ShardUnavailableError,
+    StoreUnavailableError,
+)
 from actors.events import EVENT_ADAPTER, ID_PATTERN, Event, event_from_dict, field_path
+from actors.host import offer_inputs_of
 from actors.logs import configure as configure_logs
 from actors.offers import rank_offers
 from actors.outcomes import GroupBy, read_counters, report
 from actors.router import ShardRouter
 from actors.scoring import RECOMMENDER, Score
+from actors.slots import slot_of
+from actors.state import CustomerState
+from actors.store import RedisStateStore
 from serving import pixel, prometheus, segment
 from serving.config import ApiConfig
 from serving.edge import EdgeConfig, EdgeMiddleware
@@ -293,6 +303,10 @@ class Api:
         # Next-best-offer scores here, with the same champion the Scorer deployment
         # serves and the same swap: it saves a Serve hop (about 6 ms on 2 cores) per query.
         self.watcher = ModelWatcher(redis_config.require_url(), redis_config.prefix)
+        # ...and reads the customer's committed state straight from Redis: a shard acks
+        # a batch only once its state is saved, so this is every acknowledged event,
+        # without a Ray call to the shard (another ~3 ms per query).
+        self.states = RedisStateStore(redis_config.require_url(), redis_config.prefix)
         app.state.keys = KeyRing(api)
         app.state.limiter = RateLimiter(api.rate_limit_per_s, api.rate_limit_burst)
         app.state.edge = EdgeConfig(api.max_body_bytes, api.cors_origins)
@@ -524,6 +538,17 @@ class Api:
             raise ApiError(503, "shard_unavailable", str(error)) from error
         return snapshot
 
+    async def _offer_inputs(self, customer_id: str) -> dict[str, Any]:
+        try:
+            (stored,) = await self.states.load_many(
+                [(slot_of(customer_id, self.slots), customer_id)]
+            )
+        except StoreUnavailableError:
+            # Redis unreachable from here: the owning shard may still answer.
+            return await self._snapshot(customer_id, "offer_inputs")
+        state = CustomerState.from_json(stored.data) if stored.data else CustomerState()
+        return offer_inputs_of(state, time.time())
+
     @app.get(
         "/v1/customers/{customer_id}/next-best-offer",
         response_model=NextBestOfferOut,
@@ -541,7 +566,7 @@ class Api:
         ] = None,
     ) -> Any:
         started = time.perf_counter()
-        inputs = await self._snapshot(customer_id, "offer_inputs")
+        inputs = await self._offer_inputs(customer_id)
         read = time.perf_counter()
         score = self._recommend(inputs["vector"])
         scored = time.perf_counter()

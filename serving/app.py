@@ -7,6 +7,7 @@ from ray.serve import Application
 from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
 from serving.api import Api
 from serving.config import ApiConfig, ServeConfig
+from serving.embedded_scorer import EmbeddedScorerFactory
 from serving.ingest import Ingest
 from serving.scorer import Scorer
 from serving.scorer_client import HandleScorerFactory
@@ -29,8 +30,13 @@ def build_app(
         max_batch_size=serve_config.scorer_max_batch,
         batch_wait_timeout_s=serve_config.scorer_batch_wait_s,
     )
+    scorer_factory: HandleScorerFactory | EmbeddedScorerFactory
+    if serve_config.shard_scoring == "embedded":
+        scorer_factory = EmbeddedScorerFactory(redis_url, redis_config.prefix)
+    else:
+        scorer_factory = HandleScorerFactory(serve_config.app)
     ingest = Ingest.options(num_replicas=serve_config.ingest_replicas).bind(  # type: ignore[attr-defined]
-        namespace, actors, redis_config, kafka, sinks, HandleScorerFactory(serve_config.app)
+        namespace, actors, redis_config, kafka, sinks, scorer_factory
     )
     app: Application = Api.options(num_replicas=serve_config.api_replicas).bind(  # type: ignore[attr-defined]
         namespace, actors, redis_config, kafka, api, scorer, ingest

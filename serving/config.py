@@ -20,6 +20,11 @@ class ServeConfig(_Part):
     api_replicas: int = Field(default=1, ge=1, le=256)
     scorer_max_batch: int = Field(default=256, ge=1)
     scorer_batch_wait_s: float = Field(default=0.002, ge=0)
+    # Where customer shards score. "serve": rows go to the Scorer deployment, one model
+    # server for every shard. "embedded": each shard process loads the same registry
+    # models and scores in place (no round trip per scored event; more memory per shard).
+    # See docs/architecture.md.
+    shard_scoring: Literal["serve", "embedded"] = "serve"
     log: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
 
 from actors.catalog import OFFERS
 from actors.errors import FeatureVersionMismatchError, ModelError
@@ -20,9 +23,38 @@ from training.registry import ModelRegistry, ModelVersion
 
 
 @dataclass(frozen=True)
+class LinearProbability:
+    """p(class 1) of a fitted Pipeline(StandardScaler, binary LogisticRegression), as plain
+    numpy: the same arithmetic sklearn does (to 1e-15), without its ~0.5 ms of input
+    checks per call, which dominate when a request scores one customer."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    @classmethod
+    def of(cls, estimator: Any) -> LinearProbability | None:
+        steps = getattr(estimator, "steps", None)
+        if not steps or len(steps) != 2:
+            return None
+        scaler, linear = steps[0][1], steps[1][1]
+        if not (isinstance(scaler, StandardScaler) and isinstance(linear, LogisticRegression)):
+            return None
+        if not (scaler.with_mean and scaler.with_std) or linear.coef_.shape[0] != 1:
+            return None
+        return cls(scaler.mean_, scaler.scale_, linear.coef_[0], float(linear.intercept_[0]))
+
+    def __call__(self, matrix: np.ndarray) -> np.ndarray:
+        z = ((matrix - self.mean) / self.scale) @ self.coef + self.intercept
+        return np.asarray(expit(z))
+
+
+@dataclass(frozen=True)
 class ServedModel:
     meta: ModelVersion
     estimator: Any
+    fast: LinearProbability | None = None
 
     @property
     def name(self) -> str:
@@ -37,12 +69,16 @@ class ServedModel:
         if not rows:
             return []
         if self.meta.kind == "recommender":
-            expanded = offer_matrix(rows)
-            p = self.estimator.predict_proba(expanded)[:, 1].reshape(len(rows), len(OFFERS))
+            expanded = np.asarray(offer_matrix(rows), dtype=float)
+            p = self._probability(expanded).reshape(len(rows), len(OFFERS))
             return [tuple(float(x) for x in line) for line in p]
-        matrix = np.asarray(rows, dtype=float)
-        p = self.estimator.predict_proba(matrix)[:, 1]
+        p = self._probability(np.asarray(rows, dtype=float))
         return [(float(x),) for x in p]
+
+    def _probability(self, matrix: np.ndarray) -> np.ndarray:
+        if self.fast is not None:
+            return self.fast(matrix)
+        return np.asarray(self.estimator.predict_proba(matrix)[:, 1])
 
 
 def check_feature_version(meta: ModelVersion) -> None:
@@ -57,4 +93,4 @@ def load_served(registry: ModelRegistry, name: str, version: int) -> ServedModel
     check_feature_version(meta)
     if not hasattr(estimator, "predict_proba"):
         raise ModelError(name, "estimator has no predict_proba", version)
-    return ServedModel(meta, estimator)
+    return ServedModel(meta, estimator, LinearProbability.of(estimator))

@@ -1,0 +1,59 @@
+"""`actors.scoring.Scorer` that scores inside the calling shard's own process.
+
+The same champions and challengers as the Scorer deployment, loaded from the same
+registry and hot-swapped by the same `ModelWatcher` (off the request path, one reference
+assignment), with challengers scored in shadow the same way. What it saves is the hop:
+a customer's events are applied one after another, and each one a rule must score waits
+for its answer before the next can run, so a Serve round trip (16 ms at best on two
+cores, over 100 ms when busy) is paid once per scored event of the longest session in
+a batch. Here an answer costs the model's own time. See docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from actors.errors import EngageError
+from actors.scoring import Score
+from serving.model_set import Shadow, score_batch
+from serving.watcher import ModelWatcher
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedScorer:
+    def __init__(self, watcher: ModelWatcher) -> None:
+        self.watcher = watcher
+        self._shadow_logs: set[asyncio.Future[None]] = set()
+
+    async def score(self, model: str, rows: Sequence[Sequence[float]]) -> list[Score]:
+        answers, shadow = score_batch(self.watcher.models, [(model, rows)])
+        if shadow:
+            self._log_shadow(shadow)
+        result = answers[0]
+        if isinstance(result, EngageError):
+            raise result
+        return result
+
+    def _log_shadow(self, shadow: list[Shadow]) -> None:
+        # Written by a worker thread: the registry client is synchronous and the turn
+        # must not wait for it.
+        future = asyncio.get_running_loop().run_in_executor(None, self.watcher.log_shadow, shadow)
+        self._shadow_logs.add(future)
+        future.add_done_callback(self._shadow_logs.discard)
+
+
+@dataclass(frozen=True)
+class EmbeddedScorerFactory:
+    """Picklable recipe handed to shards: builds an EmbeddedScorer in the shard's process
+    (which must be running its event loop: the watcher polls the registry from it)."""
+
+    redis_url: str
+    prefix: str
+    poll_s: float = 0.5
+
+    def __call__(self) -> EmbeddedScorer:
+        return EmbeddedScorer(ModelWatcher(self.redis_url, self.prefix, self.poll_s))
