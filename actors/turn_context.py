@@ -189,13 +189,8 @@ class LazyContext(Mapping[str, Any]):
         return key in self._factories
 
     def get(self, key: str, default: Any = None) -> Any:
-        if key in self._values:
-            return self._values[key]
-        factory = self._factories.get(key)
-        if factory is None:
-            return default
-        value = self._values[key] = factory()
-        return value
+        # Without Mapping.get's KeyError round trip: conditions call this a lot.
+        return self[key] if key in self._factories else default
 
     def set(self, key: str, value: Any) -> None:
         self._factories[key] = lambda: value

@@ -599,7 +599,7 @@ class Api:
             suppressed=suppressed,
         )
         # Built and validated once here; FastAPI would validate it a second time.
-        timing = f"shard;dur={(read - started) * 1000:.2f}, score;dur={(scored - read) * 1000:.2f}"
+        timing = f"state;dur={(read - started) * 1000:.2f}, score;dur={(scored - read) * 1000:.2f}"
         headers = {"Server-Timing": timing}
         return Response(answer.model_dump_json(), media_type="application/json", headers=headers)
 

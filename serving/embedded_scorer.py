@@ -12,7 +12,6 @@ a batch. Here an answer costs the model's own time. See docs/architecture.md.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,8 +19,6 @@ from actors.errors import EngageError
 from actors.scoring import Score
 from serving.model_set import Shadow, score_batch
 from serving.watcher import ModelWatcher
-
-log = logging.getLogger(__name__)
 
 
 class EmbeddedScorer:
