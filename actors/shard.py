@@ -23,6 +23,7 @@ import ray
 from actors.actor import CustomerActor
 from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
 from actors.dead_letters import KafkaDeadLetters
+from actors.gc_tuning import tune_gc
 from actors.guardrails import Guardrails, RedisGuardrailStore
 from actors.host import BatchResult, ShardHost
 from actors.kafka_io import make_producer
@@ -124,6 +125,7 @@ class CustomerShard:
             _Loop("outbox-recovery", actors.outbox_recovery_s, self.host.recover_outbox),
             _Loop("rules-reload", actors.rules_reload_s, self._reload_rules),
         ]
+        tune_gc()
 
     # ---- called by ingest and the API ------------------------------------------------
 

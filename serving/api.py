@@ -35,6 +35,7 @@ from actors.errors import (
     StoreUnavailableError,
 )
 from actors.events import EVENT_ADAPTER, ID_PATTERN, Event, event_from_dict, field_path
+from actors.gc_tuning import tune_gc
 from actors.host import offer_inputs_of
 from actors.logs import configure as configure_logs
 from actors.offers import rank_offers
@@ -312,6 +313,7 @@ class Api:
         app.state.edge = EdgeConfig(api.max_body_bytes, api.cors_origins)
         if app.state.keys.open:
             log.warning("no API keys configured: the API is open (development only)")
+        tune_gc()
 
     # ---- health ------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from ray import serve
 
 from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
 from actors.dead_letters import KafkaDeadLetters
+from actors.gc_tuning import tune_gc
 from actors.ingest import IngestLoop
 from actors.kafka_io import make_consumer, make_producer
 from actors.logs import configure as configure_logs
@@ -70,6 +71,7 @@ class Ingest:
         self.stats_key = f"{redis_config.prefix}:ingest:{self.replica}"
         self.publisher = threading.Thread(target=self._publish, name="ingest-stats", daemon=True)
         self.publisher.start()
+        tune_gc()
 
     def _publish(self) -> None:
         """Every replica's figures in Redis, so the API can sum them (any replica answers

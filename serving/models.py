@@ -7,7 +7,7 @@ trained on other features than the running code computes would score garbage sil
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,11 @@ from sklearn.preprocessing import StandardScaler
 from actors.catalog import OFFERS
 from actors.errors import FeatureVersionMismatchError, ModelError
 from actors.features import FEATURE_SPEC_VERSION, offer_matrix
+from serving.tree_probability import MAX_ROWS as TREE_MAX_ROWS
+from serving.tree_probability import TreeEnsembleProbability
 from training.registry import ModelRegistry, ModelVersion
+
+Probability = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,10 @@ class LinearProbability:
 class ServedModel:
     meta: ModelVersion
     estimator: Any
-    fast: LinearProbability | None = None
+    # Same numbers as the estimator, without scikit-learn's per-call overhead, for
+    # calls of at most `fast_max_rows` rows.
+    fast: Probability | None = None
+    fast_max_rows: int = 1 << 62
 
     @property
     def name(self) -> str:
@@ -76,7 +83,7 @@ class ServedModel:
         return [(float(x),) for x in p]
 
     def _probability(self, matrix: np.ndarray) -> np.ndarray:
-        if self.fast is not None:
+        if self.fast is not None and len(matrix) <= self.fast_max_rows:
             return self.fast(matrix)
         return np.asarray(self.estimator.predict_proba(matrix)[:, 1])
 
@@ -93,4 +100,10 @@ def load_served(registry: ModelRegistry, name: str, version: int) -> ServedModel
     check_feature_version(meta)
     if not hasattr(estimator, "predict_proba"):
         raise ModelError(name, "estimator has no predict_proba", version)
-    return ServedModel(meta, estimator, LinearProbability.of(estimator))
+    linear = LinearProbability.of(estimator)
+    if linear is not None:
+        return ServedModel(meta, estimator, linear)
+    trees = TreeEnsembleProbability.of(estimator)
+    if trees is not None:
+        return ServedModel(meta, estimator, trees, TREE_MAX_ROWS)
+    return ServedModel(meta, estimator)

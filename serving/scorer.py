@@ -13,6 +13,7 @@ from typing import Any
 from ray import serve
 
 from actors.errors import EngageError
+from actors.gc_tuning import tune_gc
 from actors.scoring import Score
 from serving.model_set import score_batch
 from serving.watcher import ModelWatcher
@@ -35,6 +36,7 @@ class Scorer:
     ) -> None:
         self.watcher = ModelWatcher(redis_url, prefix, poll_s)
         self._configure_batching(max_batch_size, batch_wait_timeout_s)
+        tune_gc()
 
     def _configure_batching(self, max_batch_size: int, timeout_s: float) -> None:
         # The @serve.batch wrapper has these setters; its type stub does not.

@@ -8,7 +8,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from serving.models import LinearProbability
+from actors.features import FEATURE_SPEC_VERSION
+from serving.models import LinearProbability, ServedModel
+from serving.tree_probability import TreeEnsembleProbability
+from training.registry import ModelVersion
 
 
 def _data(seed: int = 4) -> tuple[np.ndarray, np.ndarray]:
@@ -36,3 +39,51 @@ def test_other_estimators_keep_sklearns_own_path() -> None:
     assert LinearProbability.of(boosted) is None
     assert LinearProbability.of(unscaled) is None
     assert LinearProbability.of(LogisticRegression().fit(x, y)) is None
+
+
+def test_the_tree_fast_path_gives_sklearns_probabilities() -> None:
+    x, y = _data()
+    # Missing values in training teach some splits to send NaN left, others right.
+    x[::9, 2] = np.nan
+    x[::13, 5] = np.nan
+    model = HistGradientBoostingClassifier(max_iter=40, max_leaf_nodes=15, random_state=0)
+    model.fit(x, y)
+    fast = TreeEnsembleProbability.of(model)
+    assert fast is not None
+    assert fast.missing_left.any()
+    assert not fast.missing_left.all()
+    probe = np.vstack([x, x[:50] * 3.0])
+    probe[::4, 2] = np.nan
+    np.testing.assert_allclose(fast(probe), model.predict_proba(probe)[:, 1], atol=1e-12)
+    np.testing.assert_allclose(fast(probe[:1]), model.predict_proba(probe[:1])[:, 1], atol=1e-12)
+
+
+def test_the_tree_fast_path_is_only_taken_for_what_it_can_walk() -> None:
+    x, y = _data()
+    three = np.where(x[:, 1] > 0, 2, y)
+    categorical = np.column_stack([x, np.arange(len(x)) % 3])
+    multiclass = HistGradientBoostingClassifier(max_iter=5).fit(x, three)
+    assert TreeEnsembleProbability.of(multiclass) is None
+    with_categories = HistGradientBoostingClassifier(max_iter=5, categorical_features=[12])
+    assert TreeEnsembleProbability.of(with_categories.fit(categorical, y)) is None
+    assert TreeEnsembleProbability.of(LogisticRegression().fit(x, y)) is None
+
+
+def test_a_served_tree_model_leaves_large_batches_to_sklearn() -> None:
+    x, y = _data()
+    model = HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(x, y)
+    fast = TreeEnsembleProbability.of(model)
+    assert fast is not None
+    walked: list[int] = []
+
+    def counting(matrix: np.ndarray) -> np.ndarray:
+        walked.append(len(matrix))
+        return fast(matrix)
+
+    meta = ModelVersion("fraud", 1, "fraud", FEATURE_SPEC_VERSION, created_at=0.0)
+    served = ServedModel(meta, model, counting, fast_max_rows=8)
+    small, large = served.predict(x[:8].tolist()), served.predict(x[:9].tolist())
+    assert walked == [8]
+    expected = model.predict_proba(x[:9])[:, 1]
+    np.testing.assert_allclose([p for (p,) in small], expected[:8], atol=1e-12)
+    np.testing.assert_allclose([p for (p,) in large], expected, atol=1e-12)
