@@ -11,6 +11,11 @@ Starts engage as `make demo` does. Then, in one run:
    recommendation); latency is from producing the probe to its action arriving on
    engage.actions.
 
+The load is produced with librdkafka (confluent-kafka): in production events come from
+other machines, and on a two-core box kafka-python's producer took 40-60% of a core at
+1,000-3,000 events/s, CPU the system under test then lacked. What is measured (engage,
+the bare loop, the listener on engage.actions) is kafka-python, as engage is.
+
     .venv/bin/python bench/throughput.py [--events 20000] [--seconds 20]
     ENGAGE_SERVE_SHARD_SCORING=embedded .venv/bin/python bench/throughput.py
 
@@ -30,7 +35,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from kafka import KafkaConsumer, KafkaProducer
+from confluent_kafka import Producer
+from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
 from actors.events import ContentView, event_to_json
@@ -45,13 +51,33 @@ def processed(url: str, key: str | None) -> int:
     return sum(int(s.get("events", 0)) + int(s.get("duplicates", 0)) for s in shards)
 
 
-def backlog(traffic: LiveTraffic, producer: KafkaProducer, topic: str, count: int) -> int:
+def load_producer(bootstrap: str) -> Producer:
+    # linger.ms 5 is librdkafka's default: fewer, larger produce requests for the broker.
+    # murmur2 is the partitioner of kafka-python and the Java client: keys land where
+    # engage's own producers put them.
+    return Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": 1, "partitioner": "murmur2_random"}
+    )
+
+
+def send(producer: Producer, topic: str, key: bytes, value: bytes) -> None:
+    while True:
+        try:
+            producer.produce(topic, key=key, value=value)
+            break
+        except BufferError:  # local queue full: let deliveries drain
+            producer.poll(0.05)
+    producer.poll(0)
+
+
+def backlog(traffic: LiveTraffic, producer: Producer, topic: str, count: int) -> int:
     sent = 0
     while sent < count:
         for e in traffic.next_session(time.time()):
-            producer.send(topic, key=e.actor_id.encode(), value=event_to_json(e))
+            send(producer, topic, e.actor_id.encode(), event_to_json(e))
             sent += 1
-    producer.flush(timeout=120)
+    if producer.flush(120) > 0:
+        raise RuntimeError("the backlog could not be produced")
     return sent
 
 
@@ -117,7 +143,7 @@ def latency_run(engage: Any, rate: float, seconds: float) -> dict[str, float]:
         planned += [
             (e.actor_id.encode(), event_to_json(e)) for e in traffic.next_session(time.time())
         ]
-    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, linger_ms=1, acks=1)
+    producer = load_producer(kafka.bootstrap or "")
     started = time.monotonic()
     sent = 0
     while time.monotonic() - started < seconds:
@@ -136,14 +162,12 @@ def latency_run(engage: Any, rate: float, seconds: float) -> dict[str, float]:
                 completion=1.0,
             )
             sent_at[probe_id] = time.perf_counter()
-            producer.send(
-                kafka.events_topic, key=probe.actor_id.encode(), value=event_to_json(probe)
-            )
+            send(producer, kafka.events_topic, probe.actor_id.encode(), event_to_json(probe))
         else:
             key, value = planned[sent % len(planned)]
-            producer.send(kafka.events_topic, key=key, value=value)
+            send(producer, kafka.events_topic, key, value)
         sent += 1
-    producer.flush(timeout=60)
+    producer.flush(60)
     time.sleep(5.0)
     stop.set()
     listener.join(timeout=10)
@@ -176,14 +200,13 @@ def main() -> None:
     settings = load_settings()
     with running_engage(settings, train_customers=400) as engage:
         kafka = engage.settings.kafka
-        producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, linger_ms=5, acks=1)
+        producer = load_producer(kafka.bootstrap or "")
         traffic = LiveTraffic(customers=5000, seed=19)
         backlog(traffic, producer, kafka.events_topic, 2000)  # warm up
         time.sleep(8.0)
         base = processed(engage.url, engage.read_key)
         started = time.perf_counter()
         count = backlog(traffic, producer, kafka.events_topic, args.events)
-        producer.close()
         while processed(engage.url, engage.read_key) - base < count:
             time.sleep(0.2)
         engage_rate = count / (time.perf_counter() - started)
