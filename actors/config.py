@@ -111,6 +111,10 @@ class ActorConfig(_Config):
     idle_passivation_s: float = Field(default=900.0, gt=0)
     passivation_sweep_s: float = Field(default=30.0, gt=0)
     reminder_poll_s: float = Field(default=1.0, gt=0)
+    # A shard remembers when each of its slots next has a reminder due and reads only
+    # those slots each poll; every `reminder_rescan_s` it reads all of them again, which
+    # bounds how late a reminder written behind its back (a slot move) can fire.
+    reminder_rescan_s: float = Field(default=10.0, gt=0)
     outbox_recovery_s: float = Field(default=5.0, gt=0)
     # Actions waiting for a sink per shard; when full the shard's ack waits (backpressure).
     sink_queue_size: int = Field(default=10_000, ge=1)

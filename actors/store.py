@@ -80,6 +80,10 @@ class StateStore(Protocol):
         self, slots: Sequence[int], now: float, limit: int
     ) -> list[DueReminder]: ...
 
+    async def earliest_reminders(self, slots: Sequence[int]) -> dict[int, float]:
+        """When the next reminder of each slot is due; slots without any are left out."""
+        ...
+
     async def reminders_of(self, slot: int, customer_id: str) -> dict[str, float]: ...
 
     async def outbox(self, slots: Sequence[int], limit: int) -> list[OutboxEntry]: ...
@@ -169,6 +173,9 @@ class MemoryStateStore:
                     due.append(DueReminder(slot, customer_id, kind, at))
         due.sort(key=lambda r: r.due_at)
         return due[:limit]
+
+    async def earliest_reminders(self, slots: Sequence[int]) -> dict[int, float]:
+        return {s: min(self.reminders[s].values()) for s in slots if self.reminders.get(s)}
 
     async def reminders_of(self, slot: int, customer_id: str) -> dict[str, float]:
         out = {}
@@ -338,6 +345,18 @@ class RedisStateStore:
                 due.append(DueReminder(slot, customer_id, kind, float(score)))
         due.sort(key=lambda r: r.due_at)
         return due[:limit]
+
+    async def earliest_reminders(self, slots: Sequence[int]) -> dict[int, float]:
+        if not slots:
+            return {}
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for slot in slots:
+                    pipe.zrange(self.keys.reminders(slot), 0, 0, withscores=True)
+                rows = await pipe.execute()
+        except RedisError as error:
+            raise StoreUnavailableError("reminders", str(error)) from error
+        return {slot: float(first[0][1]) for slot, first in zip(slots, rows, strict=True) if first}
 
     async def reminders_of(self, slot: int, customer_id: str) -> dict[str, float]:
         out = {}

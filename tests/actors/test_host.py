@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -235,6 +236,68 @@ def test_due_reminders_fire_the_customers_turn_once() -> None:
     assert asyncio.run(scenario()) == [0, 1, 0]
     assert [a.type for a in sink.actions] == ["cart_reminder"]
     assert "cart_abandonment" not in asyncio.run(store.reminders_of(slot_of("a", 16), "a"))
+
+
+class CountingStore(MemoryStateStore):
+    """Remembers which slots each reminder read asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.due_reads: list[list[int]] = []
+        self.earliest_reads: list[list[int]] = []
+
+    async def due_reminders(self, slots: Sequence[int], now: float, limit: int) -> list[Any]:
+        self.due_reads.append(list(slots))
+        return await super().due_reminders(slots, now, limit)
+
+    async def earliest_reminders(self, slots: Sequence[int]) -> dict[int, float]:
+        self.earliest_reads.append(list(slots))
+        return await super().earliest_reminders(slots)
+
+
+def test_reminder_polls_read_only_the_slots_with_something_due() -> None:
+    clock, store = Clock(), CountingStore()
+    host = make_host(store, clock=clock)
+    cart_slot = slot_of("a", 16)
+
+    async def scenario() -> list[int]:
+        fired = [await host.fire_due_reminders()]  # first poll: every slot, nothing due
+        assert store.earliest_reads == [list(range(16))]
+        await process(host, [event("cart_add", customer="a", price=20.0)])  # due in 30 min
+        for _ in range(5):
+            clock.now += 1
+            fired.append(await host.fire_due_reminders())
+        clock.now += 1800
+        host.dispatcher.start()
+        fired.append(await host.fire_due_reminders())
+        await host.dispatcher.stop()
+        return fired
+
+    assert asyncio.run(scenario()) == [0, 0, 0, 0, 0, 0, 1]
+    # The quiet polls read nothing; the one with a reminder due read its slot only
+    # (after a full rescan, as more than `reminder_rescan_s` had passed).
+    assert store.due_reads == [[cart_slot]]
+
+
+def test_a_reminder_written_behind_the_hosts_back_fires_after_the_rescan() -> None:
+    clock, store = Clock(), MemoryStateStore()
+    host = make_host(store, clock=clock, reminder_rescan_s=10.0)
+    slot = slot_of("b", 16)
+
+    async def scenario() -> list[int]:
+        host.dispatcher.start()
+        fired = [await host.fire_due_reminders()]
+        # Another host (a stale owner during a slot move) saves a reminder due now.
+        due = [("cart_abandonment", clock.now)]
+        await store.commit_many([Commit(slot, "b", 0, b"", reminders_set=due)])
+        clock.now += 5
+        fired.append(await host.fire_due_reminders())  # not known yet
+        clock.now += 5
+        fired.append(await host.fire_due_reminders())  # rescan finds it
+        await host.dispatcher.stop()
+        return fired
+
+    assert asyncio.run(scenario()) == [0, 0, 1]
 
 
 def test_undelivered_actions_are_recovered_from_the_outbox_after_a_crash() -> None:

@@ -100,6 +100,20 @@ def test_reminders_are_set_cancelled_and_found_when_due(run: Callable[[Scenario]
     run(scenario)
 
 
+def test_the_earliest_reminder_of_each_slot_is_known(run: Callable[[Scenario], None]) -> None:
+    async def scenario(store: StateStore) -> None:
+        await store.commit_many(
+            [
+                Commit(3, "c1", 0, b"s", reminders_set=[("cart", 300.0), ("reengage", 90.0)]),
+                Commit(4, "c2", 0, b"s", reminders_set=[("cart", 120.5)]),
+            ]
+        )
+        assert await store.earliest_reminders([3, 4, 5]) == {3: 90.0, 4: 120.5}
+        assert await store.earliest_reminders([]) == {}
+
+    run(scenario)
+
+
 def test_a_fired_reminder_is_removed_only_if_it_was_not_set_again(
     run: Callable[[Scenario], None],
 ) -> None:
