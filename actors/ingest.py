@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kafka import KafkaConsumer
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from actors.errors import InvalidEventError
@@ -35,6 +36,9 @@ from actors.host import BatchResult
 from actors.metrics import Histogram
 
 log = logging.getLogger(__name__)
+
+# The lag is a figure for operators, measured between polls: it may never hold up the loop.
+LAG_TIMEOUT_MS = 1000
 
 
 class ShardClient(Protocol):
@@ -181,6 +185,11 @@ class IngestLoop:
         Measured here, in the consumer's own thread (kafka-python clients are not thread
         safe). Some Kafka-compatible brokers report end offsets below what they hold;
         clamping keeps the figure meaningful (0 = caught up) instead of negative.
+
+        Every broker call has a deadline. Without one, kafka-python's `committed()` retries
+        until the group's coordinator answers, and while the group rebalances after a
+        member died it waits for this very consumer to rejoin, which only its next poll
+        does: the loop would stop for good. A measurement that fails is skipped.
         """
         self._lag_at = time.monotonic()
         assigned = list(self.consumer.assignment())
@@ -188,14 +197,19 @@ class IngestLoop:
         if not assigned:
             self.stats.lag = {}
             return
-        ends = self.consumer.end_offsets(assigned)
-        lag = {}
-        for tp in assigned:
-            name = f"{tp.topic}:{tp.partition}"
-            position = self.stats.committed.get(name)
-            if position is None:
-                position = self.consumer.committed(tp) or 0
-            lag[name] = max(0, ends.get(tp, 0) - position)
+        try:
+            ends = self.consumer.end_offsets(assigned, timeout_ms=LAG_TIMEOUT_MS)
+            lag = {}
+            for tp in assigned:
+                name = f"{tp.topic}:{tp.partition}"
+                position = self.stats.committed.get(name)
+                if position is None:
+                    position = self.consumer.committed(tp, timeout_ms=LAG_TIMEOUT_MS) or 0
+                lag[name] = max(0, ends.get(tp, 0) - position)
+        except KafkaError as error:
+            self.stats.errors[f"lag: {type(error).__name__}"] += 1
+            log.info("lag not measured this time: %s", error)
+            return
         self.stats.lag = lag
 
     def _process_until_acked(

@@ -9,15 +9,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kafka.errors import KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from actors.errors import ShardUnavailableError
 from actors.events import event_to_json
 from actors.host import BatchResult
-from actors.ingest import IngestLoop
+from actors.ingest import LAG_TIMEOUT_MS, IngestLoop
 from tests.support import event
 
 TP = TopicPartition("engage.events", 0)
+HANDED_OVER = TopicPartition("engage.events", 1)
 
 
 @dataclass
@@ -32,6 +34,7 @@ class ScriptedConsumer:
         self.batches = batches
         self.commits: list[dict[TopicPartition, OffsetAndMetadata]] = []
         self.log: list[str] = []
+        self.lag_calls: list[str] = []
 
     def poll(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Record]]:
         return {TP: self.batches.pop(0)} if self.batches else {}
@@ -43,10 +46,14 @@ class ScriptedConsumer:
     def assignment(self) -> set[TopicPartition]:
         return {TP}
 
-    def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+    def end_offsets(
+        self, partitions: list[TopicPartition], timeout_ms: int | None = None
+    ) -> dict[TopicPartition, int]:
+        self.lag_calls.append(f"end_offsets timeout={timeout_ms}")
         return {TP: 10}
 
-    def committed(self, tp: TopicPartition) -> int | None:
+    def committed(self, tp: TopicPartition, timeout_ms: int | None = None) -> int | None:
+        self.lag_calls.append(f"committed timeout={timeout_ms}")
         return None
 
 
@@ -93,12 +100,21 @@ def record(offset: int, customer: str) -> Record:
 
 
 def make_loop(
-    batches: list[list[Record]], failures: int = 0
+    batches: list[list[Record]],
+    failures: int = 0,
+    consumer: ScriptedConsumer | None = None,
+    lag_every_s: float = 2.0,
 ) -> tuple[IngestLoop, ScriptedConsumer, Shards, Letters]:
-    consumer = ScriptedConsumer(batches)
+    consumer = consumer or ScriptedConsumer(batches)
     shards = Shards(consumer.log, failures)
     letters = Letters(consumer.log)
-    loop = IngestLoop(consumer, shards, letters, max_backoff_s=0.01)  # type: ignore[arg-type]
+    loop = IngestLoop(
+        consumer,  # type: ignore[arg-type]
+        shards,
+        letters,
+        max_backoff_s=0.01,
+        lag_every_s=lag_every_s,
+    )
     return loop, consumer, shards, letters
 
 
@@ -150,7 +166,40 @@ def test_events_a_shard_refuses_are_dead_lettered_by_their_own_offset() -> None:
 
 
 def test_lag_is_measured_in_the_consumer_thread_and_never_negative() -> None:
-    loop, _, _, _ = make_loop([[record(0, "alice")]])
+    loop, consumer, _, _ = make_loop([[record(0, "alice")]])
     loop.run_once()
     assert loop.stats.lag == {"engage.events:0": 9}
     assert loop.stats.assignment == ["engage.events:0"]
+    assert consumer.lag_calls == [f"end_offsets timeout={LAG_TIMEOUT_MS}"]
+
+
+class RebalancingConsumer(ScriptedConsumer):
+    """A group mid-rebalance: a partition just handed over, whose committed offset the
+    coordinator will not tell until the group is stable again."""
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TP, HANDED_OVER}
+
+    def committed(self, tp: TopicPartition, timeout_ms: int | None = None) -> int | None:
+        self.lag_calls.append(f"committed timeout={timeout_ms}")
+        if timeout_ms is None:
+            raise AssertionError("would wait for the coordinator forever")
+        raise KafkaTimeoutError(f"no committed offsets within {timeout_ms} ms")
+
+
+def test_a_lag_measurement_the_broker_cannot_answer_never_holds_up_the_loop() -> None:
+    consumer = RebalancingConsumer([[record(0, "alice")], [record(1, "anna")]])
+    loop, _, _, _ = make_loop([], consumer=consumer, lag_every_s=0.0)
+    assert loop.run_once() == 1
+    assert loop.run_once() == 1
+    assert loop.stats.lag == {}
+    assert loop.stats.errors["lag: KafkaTimeoutError"] == 2
+    assert (
+        consumer.lag_calls
+        == [
+            f"end_offsets timeout={LAG_TIMEOUT_MS}",
+            f"committed timeout={LAG_TIMEOUT_MS}",
+        ]
+        * 2
+    )
+    assert consumer.log.count("commit") == 2
