@@ -6,9 +6,10 @@ allocates short-lived dicts, lists and pydantic objects. With CPython's default 
 generations often, re-scanning every live customer: benchmark traffic through a
 `ShardHost` in one process ran at about 6,200 events/s with the defaults and 10,600 with
 the settings below (in the running system, where Redis, Ray and Kafka clients take their
-share, the shards' CPU per event fell by about an eighth). Almost nothing a turn allocates is cyclic, reference counting frees it, so
-collecting rarely costs little memory: young collections every 50,000 allocations, and
-startup objects (modules, models, rules) frozen out of the collector's scans.
+share, the shards' CPU per event fell by about an eighth). Almost nothing a turn
+allocates is cyclic, reference counting frees it, so collecting rarely costs little
+memory: young collections every 50,000 allocations, and start-up objects (modules,
+models, rules) frozen out of the collector's scans.
 
 `ENGAGE_GC_THRESHOLD="700,10,10"` restores CPython's defaults.
 """
