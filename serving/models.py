@@ -12,46 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 
 from actors.catalog import OFFERS
 from actors.errors import FeatureVersionMismatchError, ModelError
 from actors.features import FEATURE_SPEC_VERSION, offer_matrix
+from serving.linear_probability import LinearProbability
 from serving.tree_probability import MAX_ROWS as TREE_MAX_ROWS
 from serving.tree_probability import TreeEnsembleProbability
 from training.registry import ModelRegistry, ModelVersion
 
 Probability = Callable[[np.ndarray], np.ndarray]
-
-
-@dataclass(frozen=True)
-class LinearProbability:
-    """p(class 1) of a fitted Pipeline(StandardScaler, binary LogisticRegression), as plain
-    numpy: the same arithmetic sklearn does (to 1e-12), without its ~0.5 ms of input
-    checks per call, which dominate when a request scores one customer."""
-
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: float
-
-    @classmethod
-    def of(cls, estimator: Any) -> LinearProbability | None:
-        steps = getattr(estimator, "steps", None)
-        if not steps or len(steps) != 2:
-            return None
-        scaler, linear = steps[0][1], steps[1][1]
-        if not (isinstance(scaler, StandardScaler) and isinstance(linear, LogisticRegression)):
-            return None
-        if not (scaler.with_mean and scaler.with_std) or linear.coef_.shape[0] != 1:
-            return None
-        return cls(scaler.mean_, scaler.scale_, linear.coef_[0], float(linear.intercept_[0]))
-
-    def __call__(self, matrix: np.ndarray) -> np.ndarray:
-        z = ((matrix - self.mean) / self.scale) @ self.coef + self.intercept
-        return np.asarray(expit(z))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from actors.features import FEATURE_SPEC_VERSION
-from serving.models import LinearProbability, ServedModel
+from serving.linear_probability import LinearProbability
+from serving.models import ServedModel
 from serving.tree_probability import TreeEnsembleProbability
 from training.registry import ModelVersion
 
