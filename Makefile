@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.engage-installed
 
-.PHONY: install demo test test-kafka lint typecheck unit bench clean
+.PHONY: install demo test test-kafka test-faults lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ unit: $(STAMP)
 test: lint typecheck
 	$(BIN)/pytest -m "not apache_kafka and not cluster" $(PYTEST_ARGS)
 	$(BIN)/pytest -m cluster $(PYTEST_ARGS)
+
+# The fault-injection suite alone (docs/reliability.md); `make test` runs it too, and
+# `make test-kafka` runs it on Apache Kafka with the broker fault added.
+test-faults: $(STAMP)
+	$(BIN)/pytest -m faults $(PYTEST_ARGS)
 
 # The Kafka-facing tests again, on a real Apache Kafka 4.x (KRaft) assembled from Maven
 # Central with the machine's Java and Maven, cached in .cache/kafka, started and stopped by

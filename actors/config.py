@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from actors.errors import ConfigError
+from actors.event_time import EventTimeBounds
 
 
 class _Config(BaseModel):
@@ -93,6 +94,9 @@ class KafkaConfig(_Config):
 class RedisConfig(_Config):
     url: str | None = None
     prefix: str = "engage"
+    # Every Redis call fails after this long instead of waiting for a paused Redis
+    # (actors.redis_clients); callers retry with backoff.
+    socket_timeout_s: float = Field(default=5.0, gt=0, le=120)
 
     def require_url(self) -> str:
         if not self.url:
@@ -119,10 +123,30 @@ class ActorConfig(_Config):
     outbox_recovery_s: float = Field(default=5.0, gt=0)
     # Actions waiting for a sink per shard; when full the shard's ack waits (backpressure).
     sink_queue_size: int = Field(default=10_000, ge=1)
+    # Actions per shard waiting for the end of quiet hours in memory; past it they wait
+    # in the outbox and are offered again by outbox recovery.
+    max_deferred_actions: int = Field(default=100_000, ge=1)
     rules_file: str | None = None
     rules_reload_s: float = Field(default=2.0, gt=0)
     shard_cpus: float = Field(default=0.0, ge=0)
     shard_memory_limit_mb: int | None = None
+    # How long a customer's saved state lives after its last activity: anonymous visitors
+    # (`anon:` ids) for `anonymous_ttl_s`, known customers for `customer_retention_s`
+    # (None: for ever). Redis expires the state; a later event starts it afresh.
+    anonymous_ttl_s: int = Field(default=30 * 86_400, ge=60)
+    customer_retention_s: int | None = Field(default=730 * 86_400, ge=86_400)
+    # Event time bounds (actors.event_time): beyond them an event is dead-lettered.
+    event_max_ahead_s: float = Field(default=300.0, ge=0)
+    event_max_age_s: float | None = Field(default=3650 * 86_400.0, gt=0)
+    # How long ingest keeps re-sending a poll's batches to a shard that fails (Redis
+    # paused, a shard restarting) before it rewinds to the poll's first offsets and polls
+    # again; and how often a batch may fail in a way that is not an outage before its
+    # events are tried one by one and the ones that still fail are dead-lettered.
+    ingest_retry_s: float = Field(default=20.0, gt=0)
+    ingest_poison_after: int = Field(default=3, ge=1)
+
+    def event_time_bounds(self) -> EventTimeBounds:
+        return EventTimeBounds(max_ahead_s=self.event_max_ahead_s, max_age_s=self.event_max_age_s)
 
 
 class SinkConfig(_Config):

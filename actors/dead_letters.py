@@ -9,9 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
+
+from actors.errors import DeadLetterUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -20,11 +23,26 @@ def _header(value: object) -> bytes:
     return str(value).encode()[:4096]
 
 
+# A dead letter keeps at most this much of the raw value, so that a record too large for
+# the dead-letter topic (the broker's limit is about 1 MiB by default) still lands there,
+# cut, with its original size in a header, instead of blocking the loop that sends it.
+MAX_DEAD_LETTER_BYTES = 512 * 1024
+
+
+def _bounded(raw: bytes, headers: list[tuple[str, bytes]]) -> bytes:
+    if len(raw) <= MAX_DEAD_LETTER_BYTES:
+        return raw
+    headers.append(("original-size", _header(len(raw))))
+    headers.append(("truncated", b"true"))
+    return raw[:MAX_DEAD_LETTER_BYTES]
+
+
 class KafkaDeadLetters:
     def __init__(self, producer: KafkaProducer, events_topic: str, actions_topic: str) -> None:
         self._producer = producer
         self._events_topic = events_topic
         self._actions_topic = actions_topic
+        self._unconfirmed: list[Any] = []
 
     def event_failed(
         self,
@@ -42,10 +60,25 @@ class KafkaDeadLetters:
                 ("source-partition", _header(partition)),
                 ("source-offset", _header(offset)),
             ]
-        self._producer.send(self._events_topic, key=key, value=raw, headers=headers)
+        value = _bounded(raw, headers)
+        try:
+            future = self._producer.send(
+                self._events_topic, key=key[:1024] if key else key, value=value, headers=headers
+            )
+        except KafkaError as error:
+            raise DeadLetterUnavailableError(self._events_topic, repr(error)) from error
+        self._unconfirmed.append(future)
 
     def flush(self, timeout_s: float = 30.0) -> None:
-        self._producer.flush(timeout=timeout_s)
+        """Wait until every queued dead letter is on the topic; raises when one is not,
+        so that ingest does not commit past an event whose dead letter was lost."""
+        futures, self._unconfirmed = self._unconfirmed, []
+        try:
+            self._producer.flush(timeout=timeout_s)
+            for future in futures:
+                future.get(timeout=0)
+        except KafkaError as error:
+            raise DeadLetterUnavailableError(self._events_topic, repr(error)) from error
 
     async def action_failed(self, raw: bytes, reason: str, sink: str) -> None:
         await asyncio.to_thread(self._action_failed_blocking, raw, reason, sink)
@@ -56,10 +89,10 @@ class KafkaDeadLetters:
             ("sink", _header(sink)),
             ("failed-at", _header(time.time())),
         ]
+        value = _bounded(raw, headers)
         try:
-            self._producer.send(self._actions_topic, value=raw, headers=headers).get(timeout=30)
-        except KafkaError:
+            self._producer.send(self._actions_topic, value=value, headers=headers).get(timeout=30)
+        except KafkaError as error:
             # The action stays in the outbox only if we raise; losing the dead letter
             # would lose the action, so let the dispatcher retry the whole batch.
-            log.exception("cannot write action dead letter")
-            raise
+            raise DeadLetterUnavailableError(self._actions_topic, repr(error)) from error

@@ -53,7 +53,15 @@ class VersionConflictError(EngageError):
         self.actual = actual
 
 
-class StoreUnavailableError(EngageError):
+class OutageError(EngageError):
+    """A dependency is down, slow or busy (Redis, the broker, a shard, the scorer).
+
+    Callers retry these with backoff and a bound; any other error is a fault of the
+    input or of the code, which retrying cannot mend.
+    """
+
+
+class StoreUnavailableError(OutageError):
     """The state store (Redis) could not be reached."""
 
     def __init__(self, operation: str, cause: str) -> None:
@@ -61,7 +69,7 @@ class StoreUnavailableError(EngageError):
         self.cause = cause
 
 
-class ScorerUnavailableError(EngageError):
+class ScorerUnavailableError(OutageError):
     """The model scorer could not answer; the batch is retried, never half-applied."""
 
     def __init__(self, model: str, cause: str) -> None:
@@ -122,14 +130,30 @@ class FeatureVersionMismatchError(ModelError):
         self.code_features = code_features
 
 
-class ShardUnavailableError(EngageError):
+class ShardUnavailableError(OutageError):
     def __init__(self, shard: int, cause: str) -> None:
         self.shard = shard
         self.cause = cause
 
 
-class ContentionError(EngageError):
+class ContentionError(OutageError):
     """A customer's state kept changing under us (another host writing); batch retried."""
 
     def __init__(self, customer_ids: list[str]) -> None:
         self.customer_ids = customer_ids
+
+
+class IngestRetryExhaustedError(OutageError):
+    """Shards kept failing a poll's batches past the retry bound; the poll is rewound."""
+
+    def __init__(self, pending: int, last_error: str) -> None:
+        self.pending = pending
+        self.last_error = last_error
+
+
+class DeadLetterUnavailableError(OutageError):
+    """A dead letter could not be written (the broker is out of reach)."""
+
+    def __init__(self, topic: str, cause: str) -> None:
+        self.topic = topic
+        self.cause = cause

@@ -7,10 +7,13 @@ and training all pass the same validation.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -32,6 +35,26 @@ Category = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_
 Money = Annotated[float, Field(ge=0, le=10_000_000)]
 
 
+@functools.lru_cache(maxsize=1024)
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    # "America" is a directory of the zone database (OSError), "../x" a ValueError.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def _zone_name(value: str | None) -> str | None:
+    """An IANA time-zone name the zone database knows, or a validation error."""
+    if value is not None and not _known_zone(value):
+        raise ValueError(f"unknown time zone {value!r} (an IANA name such as 'Europe/Paris')")
+    return value
+
+
+TimeZoneName = Annotated[str, Field(max_length=64), AfterValidator(_zone_name)]
+
+
 def validate_customer_id(customer_id: str) -> str:
     """Return the id if it is a well-formed actor id (customer or `anon:` visitor)."""
     bare = customer_id.removeprefix(ANON_PREFIX)
@@ -49,7 +72,7 @@ class EventContext(BaseModel):
     device_id: Annotated[str, Field(max_length=128)] | None = None
     ip: Annotated[str, Field(max_length=64)] | None = None
     user_agent: Annotated[str, Field(max_length=512)] | None = None
-    timezone: Annotated[str, Field(max_length=64)] | None = None
+    timezone: TimeZoneName | None = None
     channel: Literal["web", "app", "pos", "email", "call_center", "atm"] | None = None
 
 
@@ -164,7 +187,7 @@ class Identify(_EventBase):
 
     type: Literal["identify"] = "identify"
     email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
-    timezone: Annotated[str, Field(max_length=64)] | None = None
+    timezone: TimeZoneName | None = None
     consent_marketing: bool | None = None
     traits: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
 

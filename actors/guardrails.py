@@ -100,7 +100,8 @@ def _zone(name: str | None, default: str) -> ZoneInfo:
         if candidate:
             try:
                 return ZoneInfo(candidate)
-            except (ZoneInfoNotFoundError, ValueError):
+            # "America" names a directory of the zone database: OSError, not NotFound.
+            except (ZoneInfoNotFoundError, ValueError, OSError):
                 continue
     return ZoneInfo("UTC")
 
@@ -183,7 +184,12 @@ class Guardrails:
             if action.kind != "marketing":
                 decisions.append(DELIVER)
                 continue
-            decision = self._decide_marketing(action, policy, facts[action.customer_id], pending)
+            try:
+                decision = self._decide_marketing(
+                    action, policy, facts[action.customer_id], pending
+                )
+            except Exception as error:  # one bad action fails alone, never its batch
+                decision = Decision("reject", f"guardrails failed: {type(error).__name__}: {error}")
             decisions.append(decision)
         return decisions
 

@@ -37,7 +37,7 @@ from actors.actions import action_to_json
 from actors.actor import CustomerActor, RejectedAction, TurnOutcome
 from actors.config import ActorConfig
 from actors.errors import ContentionError, EngageError, InvalidEventError
-from actors.events import Event, parse_event
+from actors.events import ANON_PREFIX, Event, parse_event
 from actors.features import feature_dict, features
 from actors.metrics import Histogram
 from actors.outbox import Dispatcher, rejection_entry
@@ -157,7 +157,10 @@ class ShardHost:
 
     async def _run(self, work: list[_CustomerWork], result: BatchResult) -> None:
         pending = work
-        for _attempt in range(MAX_CONFLICT_RETRIES):
+        conflicts = 0
+        # Ends: a round either commits a customer, drops one of its events (a poison
+        # event, at most once per event), or counts a conflict (bounded below).
+        while pending:
             # 3. activate
             await self._activate([(w.slot, w.customer_id) for w in pending])
             # 4. turns
@@ -181,11 +184,11 @@ class ShardHost:
             for w in conflicted:
                 self._evict(w.customer_id)
                 w.outcomes.clear()
+            if conflicted:
+                conflicts += 1
+                if conflicts >= MAX_CONFLICT_RETRIES:
+                    raise ContentionError([w.customer_id for w in conflicted])
             pending = retry + conflicted
-            if not pending:
-                break
-        else:
-            raise ContentionError([w.customer_id for w in pending])
         entries: list[OutboxEntry] = []
         for w in work:
             for index, reason in w.failed.items():
@@ -235,7 +238,13 @@ class ShardHost:
             if not changed:
                 continue
             state = self._live(w.customer_id)
-            commit = Commit(w.slot, w.customer_id, state.version, state.to_json())
+            commit = Commit(
+                w.slot,
+                w.customer_id,
+                state.version,
+                state.to_json(),
+                ttl_s=self._ttl(w.customer_id),
+            )
             for outcome in changed:
                 commit.actions += [(a.idempotency_key, action_to_json(a)) for a in outcome.actions]
                 commit.actions += [rejection_entry(r) for r in outcome.rejected]
@@ -260,6 +269,11 @@ class ShardHost:
                 self._live(w.customer_id).version = version
                 self._note_reminders(commit)
         return conflicted
+
+    def _ttl(self, customer_id: str) -> int:
+        if customer_id.startswith(ANON_PREFIX):
+            return self.config.anonymous_ttl_s
+        return self.config.customer_retention_s or 0
 
     # ---- activation and passivation ----------------------------------------------------
 
@@ -368,7 +382,7 @@ class ShardHost:
         for _attempt in range(MAX_CONFLICT_RETRIES):
             await self._activate([(slot, customer_id)])
             state = self._live(customer_id)
-            commit = Commit(slot, customer_id, state.version, b"")
+            commit = Commit(slot, customer_id, state.version, b"", ttl_s=self._ttl(customer_id))
             entries: list[OutboxEntry] = []
             for reminder in reminders:
                 outcome = await self.actor.on_reminder(
@@ -418,10 +432,13 @@ class ShardHost:
     # ---- slots -----------------------------------------------------------------------
 
     def set_owned_slots(self, slots: set[int]) -> None:
-        """Adopt a new slot table: forget live customers of slots no longer ours."""
+        """Adopt a new slot table: forget live customers of slots no longer ours, and drop
+        their queued and waiting actions (the new owner delivers them from the outbox;
+        keeping them here too would race it)."""
         lost = self.owned_slots - slots
         self.owned_slots = set(slots)
         if lost:
+            self.dispatcher.forget_slots(lost)
             for cid in list(self.live):
                 if slot_of(cid, self.config.slots) in lost and cid not in self._locks:
                     self.live.discard(cid)
@@ -453,6 +470,8 @@ class ShardHost:
     async def forget(self, customer_id: str, reminder_kinds: Sequence[str]) -> None:
         async with self._customer_lock(customer_id):
             slot = slot_of(customer_id, self.config.slots)
+            # Queued and deferred actions first: none may reach an address being erased.
+            self.dispatcher.forget_customer(customer_id)
             await self.store.forget(slot, customer_id, reminder_kinds)
             self._evict(customer_id)
             self.stats["forgotten"] += 1

@@ -3,15 +3,23 @@
 Checkpoint order for one poll (`run_once`):
 
 1. poll up to `max_poll_records` records from the partitions assigned to this consumer;
-2. validate each record; an invalid one is queued for the dead-letter topic with its
-   raw payload and the reason, and is otherwise skipped;
+2. validate each record (schema, then event-time bounds); an invalid one is queued for
+   the dead-letter topic with its raw payload and the reason, and is otherwise skipped;
 3. group the valid ones by the shard owning their customer (order within a customer is
    the partition's order, since producers key by customer id);
-4. send every shard its batch at once and wait for every ack; a shard that fails or is
-   restarting gets its batch again (with backoff and a fresh slot table) until it acks;
+4. send every shard its batch at once and wait for every ack; a shard that fails with an
+   outage (Redis, Ray, contention) gets its batch again, with backoff and a fresh slot
+   table, for at most `retry_s`; a batch that fails otherwise `poison_after` times is
+   sent one event at a time, and an event that still fails alone is dead-lettered;
 5. dead-letter the events a shard refused, and flush the dead-letter producer;
 6. commit the offsets of the poll. Only now: a crash anywhere before this redelivers the
    poll, and the customers' applied-event ids make the redelivery harmless.
+
+Any failure between 1 and 6 (an outage that outlasts `retry_s`, the slot table or the
+dead-letter topic out of reach, a failed commit) rewinds every polled partition to the
+poll's first offset before the error leaves `run_once`: kafka-python has already moved
+its position past the records, and polling on without the rewind would let the next
+commit skip them. `run` then waits (exponential backoff) and polls the same records again.
 
 Nothing in a record can stop the loop: every failure of a single record is a dead letter.
 """
@@ -19,26 +27,24 @@ Nothing in a record can stop the loop: every failure of a single record is a dea
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kafka import KafkaConsumer
-from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from actors.errors import InvalidEventError
+from actors.errors import IngestRetryExhaustedError, InvalidEventError, OutageError
+from actors.event_time import EventTimeBounds
 from actors.events import parse_event
 from actors.host import BatchResult
 from actors.metrics import Histogram
 
 log = logging.getLogger(__name__)
-
-# The lag is a figure for operators, measured between polls: it may never hold up the loop.
-LAG_TIMEOUT_MS = 1000
 
 
 class ShardClient(Protocol):
@@ -66,6 +72,7 @@ class IngestStats:
     dead_lettered: int = 0
     actions: int = 0
     shard_retries: int = 0
+    rewinds: int = 0
     commits: int = 0
     last_commit_at: float = 0.0
     poll_ms: Histogram = field(default_factory=Histogram)
@@ -84,6 +91,7 @@ class IngestStats:
             "dead_lettered": self.dead_lettered,
             "actions": self.actions,
             "shard_retries": self.shard_retries,
+            "rewinds": self.rewinds,
             "commits": self.commits,
             "last_commit_at": self.last_commit_at,
             "poll_ms_p99": self.poll_ms.quantile(0.99),
@@ -105,6 +113,10 @@ class IngestLoop:
         max_records: int = 2000,
         max_backoff_s: float = 5.0,
         lag_every_s: float = 2.0,
+        retry_s: float = 20.0,
+        poison_after: int = 3,
+        event_time: EventTimeBounds | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.consumer = consumer
         self.shards = shards
@@ -112,6 +124,10 @@ class IngestLoop:
         self.poll_timeout_ms = poll_timeout_ms
         self.max_records = max_records
         self.max_backoff_s = max_backoff_s
+        self.retry_s = retry_s
+        self.poison_after = poison_after
+        self.event_time = event_time or EventTimeBounds()
+        self.clock = clock
         self.stats = IngestStats()
         self._stop = threading.Event()
         self._lag_every_s = lag_every_s
@@ -125,14 +141,18 @@ class IngestLoop:
         return self._stop.is_set()
 
     def run(self) -> None:
-        """Poll until `stop()`; every exception is logged and the loop goes on."""
+        """Poll until `stop()`. A failed poll was rewound by `run_once`; the loop waits,
+        longer after each failure in a row, and polls the same records again."""
+        backoff = 0.1
         while not self._stop.is_set():
             try:
                 self.run_once()
-            except Exception as error:  # the loop must outlive any single failure
+                backoff = 0.1
+            except Exception as error:  # rewound already: the records come back
                 self.stats.errors[type(error).__name__] += 1
-                log.exception("ingest poll failed; records will be redelivered")
-                self._stop.wait(1.0)
+                log.warning("ingest poll failed and was rewound; retrying: %s", error)
+                self._stop.wait(backoff * random.uniform(0.5, 1.5))
+                backoff = min(backoff * 2, self.max_backoff_s)
 
     def run_once(self) -> int:
         # 1. poll
@@ -140,24 +160,37 @@ class IngestLoop:
         if not polled:
             self._maybe_measure_lag()
             return 0
+        try:
+            return self._handle(polled)
+        except BaseException:
+            self._rewind(polled)
+            raise
+
+    def _rewind(self, polled: Mapping[TopicPartition, Sequence[Any]]) -> None:
+        """Put each polled partition back to the poll's first offset (local, no I/O). A
+        partition taken away by a rebalance meanwhile is left alone: its new owner starts
+        from the last commit, which is at or before these records."""
+        assigned = self.consumer.assignment()
+        for tp, records in polled.items():
+            if records and tp in assigned:
+                self.consumer.seek(tp, records[0].offset)
+        self.stats.rewinds += 1
+
+    def _handle(self, polled: Mapping[TopicPartition, Sequence[Any]]) -> int:
         started = time.perf_counter()
         self.stats.polls += 1
         self.shards.refresh()
+        arrived_at = self.clock()
         items: list[tuple[str, TopicPartition, Any]] = []
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         for tp, records in polled.items():
             for record in records:
                 # 2. validate
-                reason = None
-                if record.value is None:
-                    reason = "empty record (no value)"
-                else:
-                    try:
-                        items.append((parse_event(record.value).actor_id, tp, record))
-                    except InvalidEventError as error:
-                        reason = error.reason
-                if reason is not None:
+                actor_id, reason = self._validate(record, arrived_at)
+                if actor_id is None:
                     self._dead_letter(tp, record, reason)
+                else:
+                    items.append((actor_id, tp, record))
             offsets[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
         self.stats.records += sum(len(r) for r in polled.values())
         # 3.-5. one call per shard until every event is acked; refused → dead letters
@@ -175,6 +208,17 @@ class IngestLoop:
         self._maybe_measure_lag()
         return len(items)
 
+    def _validate(self, record: Any, arrived_at: float) -> tuple[str | None, str]:
+        """(the id of the actor the record goes to, "") or (None, why it is refused)."""
+        if record.value is None:
+            return None, "empty record (no value)"
+        try:
+            event = parse_event(record.value)
+        except InvalidEventError as error:
+            return None, error.reason
+        reason = self.event_time.violation(event, arrived_at)
+        return (None, reason) if reason is not None else (event.actor_id, "")
+
     def _maybe_measure_lag(self) -> None:
         if time.monotonic() - self._lag_at >= self._lag_every_s:
             self._measure_lag()
@@ -182,74 +226,100 @@ class IngestLoop:
     def _measure_lag(self) -> None:
         """Records behind the end per assigned partition, never below zero.
 
-        Measured here, in the consumer's own thread (kafka-python clients are not thread
-        safe). Some Kafka-compatible brokers report end offsets below what they hold;
-        clamping keeps the figure meaningful (0 = caught up) instead of negative.
-
-        Every broker call has a deadline. Without one, kafka-python's `committed()` retries
-        until the group's coordinator answers, and while the group rebalances after a
-        member died it waits for this very consumer to rejoin, which only its next poll
-        does: the loop would stop for good. A measurement that fails is skipped.
+        Measured from what the consumer already knows, without a broker call: the high
+        watermark of each partition arrives with every fetch response. A broker call here
+        would be abandoned at its deadline but stay in flight, and kafka-python sends no
+        fetch to a node with a request outstanding: each abandoned call stalled ingest for
+        `request_timeout_ms` (30 s). Some Kafka-compatible brokers report high watermarks
+        below what they hold; clamping keeps the figure meaningful (0 = caught up).
         """
         self._lag_at = time.monotonic()
         assigned = list(self.consumer.assignment())
         self.stats.assignment = sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)
-        if not assigned:
-            self.stats.lag = {}
-            return
-        try:
-            ends = self.consumer.end_offsets(assigned, timeout_ms=LAG_TIMEOUT_MS)
-            lag = {}
-            for tp in assigned:
-                name = f"{tp.topic}:{tp.partition}"
-                position = self.stats.committed.get(name)
-                if position is None:
-                    position = self.consumer.committed(tp, timeout_ms=LAG_TIMEOUT_MS) or 0
-                lag[name] = max(0, ends.get(tp, 0) - position)
-        except KafkaError as error:
-            self.stats.errors[f"lag: {type(error).__name__}"] += 1
-            log.info("lag not measured this time: %s", error)
-            return
+        lag = {}
+        for tp in assigned:
+            name = f"{tp.topic}:{tp.partition}"
+            end = self.consumer.highwater(tp)
+            position = self.stats.committed.get(name)
+            if end is None or position is None:
+                continue  # nothing fetched or committed yet: unknown, not zero
+            lag[name] = max(0, end - position)
         self.stats.lag = lag
 
     def _process_until_acked(
         self, items: list[tuple[str, TopicPartition, Any]]
     ) -> list[tuple[int, str]]:
-        """Deliver every item to its shard; returns (item index, reason) of refused ones."""
+        """Deliver every item to its shard; returns (item index, reason) of refused ones.
+
+        Raises `IngestRetryExhaustedError` when shards keep failing past `retry_s`.
+        """
         refused: list[tuple[int, str]] = []
         pending = list(range(len(items)))
+        failures: Counter[int] = Counter()
+        deadline = time.monotonic() + self.retry_s
         backoff = 0.1
         while pending:
-            # 3. group by the shard owning each customer now
+            # 3. group by the shard owning each customer now; items whose batches kept
+            # failing for a reason other than an outage travel alone
+            solo = [i for i in pending if failures[i] >= self.poison_after]
             groups: dict[int, list[int]] = {}
             for i in pending:
-                groups.setdefault(self.shards.shard_for(items[i][0]), []).append(i)
-            batches = {shard: [items[i][2].value for i in group] for shard, group in groups.items()}
-            # 4. one call per shard, all at once
-            results = self.shards.process(batches)
-            pending = []
-            for shard, result in results.items():
-                group = groups[shard]
+                if failures[i] < self.poison_after:
+                    groups.setdefault(self.shards.shard_for(items[i][0]), []).append(i)
+            failed: list[int] = []
+            last_error: Exception | None = None
+            if groups:
+                # 4. one call per shard, all at once
+                batches = {s: [items[i][2].value for i in group] for s, group in groups.items()}
+                for shard, result in self.shards.process(batches).items():
+                    group = groups[shard]
+                    if isinstance(result, BatchResult):
+                        self._count(result)
+                        refused += [(group[p], reason) for p, reason in result.rejected]
+                        continue
+                    last_error = result
+                    self._note_failure(shard, result)
+                    if not isinstance(result, OutageError):
+                        failures.update(group)
+                    failed += group
+            for i in solo:
+                if failed:  # a customer's later events wait for its earlier ones
+                    failed.append(i)
+                    continue
+                shard = self.shards.shard_for(items[i][0])
+                result = self.shards.process({shard: [items[i][2].value]})[shard]
                 if isinstance(result, BatchResult):
-                    self.stats.processed += result.processed
-                    self.stats.duplicates += result.duplicates
-                    self.stats.actions += result.actions
-                    refused += [(group[position], reason) for position, reason in result.rejected]
+                    self._count(result)
+                    refused += [(i, reason) for _, reason in result.rejected]
+                elif isinstance(result, OutageError):
+                    last_error = result
+                    self._note_failure(shard, result)
+                    failed.append(i)
                 else:
                     self.stats.errors[type(result).__name__] += 1
-                    log.warning("shard %s failed (%s); retrying its batch", shard, result)
-                    pending += group
+                    refused.append((i, f"shard failed on this event: {_describe(result)}"))
+            pending = sorted(failed)  # keep each customer's events in offset order
             if not pending:
                 break
             if self._stop.is_set():
                 raise InterruptedError("ingest stopped with unacknowledged batches")
+            if time.monotonic() + backoff > deadline:
+                raise IngestRetryExhaustedError(len(pending), _describe(last_error))
             self.stats.shard_retries += 1
-            time.sleep(backoff)
+            time.sleep(backoff * random.uniform(0.5, 1.5))
             backoff = min(backoff * 2, self.max_backoff_s)
             # The slot table may have changed (a shard lost, slots moved).
             self.shards.refresh(force=True)
-            pending.sort()  # keep each customer's events in offset order
         return refused
+
+    def _count(self, result: BatchResult) -> None:
+        self.stats.processed += result.processed
+        self.stats.duplicates += result.duplicates
+        self.stats.actions += result.actions
+
+    def _note_failure(self, shard: int, error: Exception) -> None:
+        self.stats.errors[type(error).__name__] += 1
+        log.warning("shard %s failed (%s); retrying its batch", shard, _describe(error))
 
     def _dead_letter(self, tp: TopicPartition, record: Any, reason: str) -> None:
         raw = record.value if record.value is not None else b""
@@ -266,3 +336,7 @@ class IngestLoop:
             raw, record.key, reason, (tp.topic, tp.partition, record.offset)
         )
         self.stats.dead_lettered += 1
+
+
+def _describe(error: BaseException | None) -> str:
+    return "unknown" if error is None else f"{type(error).__name__}: {error}"

@@ -16,12 +16,12 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from actors.config import KafkaConfig
-from actors.errors import ConfigError, EngageError
+from actors.errors import ConfigError, OutageError
 
 log = logging.getLogger(__name__)
 
 
-class BrokerUnavailableError(EngageError):
+class BrokerUnavailableError(OutageError):
     def __init__(self, bootstrap: str, cause: str) -> None:
         self.bootstrap = bootstrap
         self.cause = cause

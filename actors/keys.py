@@ -39,6 +39,15 @@ class Keys:
     def slot_table(self) -> str:
         return f"{self.prefix}:slot-table"
 
+    def ingest_figures(self, replica: str) -> str:
+        """One ingest replica's latest figures (expire unless republished)."""
+        return f"{self.prefix}:ingest:{replica}"
+
+    def ingest_replicas(self) -> str:
+        """Replicas that published figures, scored by when: read instead of a key scan,
+        which would walk every customer's keys on each refresh of the dashboard."""
+        return f"{self.prefix}:ingest-replicas"
+
     def outcomes(self, slot: int) -> str:
         """Outcome counters of the slot's customers (see actors.outcomes)."""
         return f"{self.slot_tag(slot)}:outcomes"

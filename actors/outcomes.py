@@ -16,9 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import redis
-
 from actors.keys import Keys
+from actors.redis_clients import connect
 
 GroupBy = Literal["rule", "offer", "model", "campaign"]
 METRICS = ("sent", "shown", "clicked", "converted")
@@ -69,7 +68,7 @@ def report(counters: dict[str, int], by: GroupBy = "rule") -> list[dict[str, Any
 def read_counters(url: str, prefix: str, slots: Iterable[int]) -> dict[str, int]:
     """Sum the outcome counters of every slot."""
     keys = Keys(prefix)
-    client = redis.Redis.from_url(url)
+    client = connect(url)
     try:
         pipe = client.pipeline(transaction=False)
         for slot in slots:

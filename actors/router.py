@@ -17,9 +17,10 @@ import redis
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
 from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
-from actors.errors import ShardUnavailableError
+from actors.errors import ShardUnavailableError, StoreUnavailableError
 from actors.host import BatchResult
 from actors.keys import Keys
+from actors.redis_clients import connect
 from actors.scoring import Scorer
 from actors.shard import shard_name
 from actors.slots import SlotTable, slot_of
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 def ensure_slot_table(redis_config: RedisConfig, actors: ActorConfig) -> SlotTable:
     """The current table; creates the initial one (all configured shards) if none exists."""
-    client = redis.Redis.from_url(redis_config.require_url())
+    client = connect(redis_config.require_url(), redis_config.socket_timeout_s)
     key = Keys(redis_config.prefix).slot_table()
     try:
         initial = SlotTable.initial(actors.slots, actors.shards)
@@ -90,7 +91,7 @@ class ShardRouter:
         self.namespace = namespace
         self.slots = actors.slots
         self.prefix = redis_config.prefix
-        self._redis = redis.Redis.from_url(redis_config.require_url())
+        self._redis = connect(redis_config.require_url(), redis_config.socket_timeout_s)
         self._key = Keys(redis_config.prefix).slot_table()
         self._refresh_s = refresh_s
         self._checked = 0.0
@@ -98,7 +99,10 @@ class ShardRouter:
         self.table = self._load()
 
     def _load(self) -> SlotTable:
-        raw = self._redis.get(self._key)
+        try:
+            raw = self._redis.get(self._key)
+        except redis.RedisError as error:
+            raise StoreUnavailableError("slot table", str(error)) from error
         if raw is None:
             raise ShardUnavailableError(-1, "no slot table in Redis; is engage deployed?")
         return SlotTable.from_json(raw)

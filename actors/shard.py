@@ -88,7 +88,9 @@ class CustomerShard:
         self.shard_id = shard_id
         self.config = actors
         self.started_at = time.time()
-        self.store = RedisStateStore(redis_config.require_url(), redis_config.prefix)
+        self.store = RedisStateStore(
+            redis_config.require_url(), redis_config.prefix, redis_config.socket_timeout_s
+        )
         self.rules_file = RulesFile(actors.rules_file)
         self.scorer = CoalescingScorer(scorer_factory())
         actor = CustomerActor(self.rules_file.rules, self.scorer)
@@ -112,6 +114,7 @@ class CustomerShard:
                 time.time,
             ),
             queue_size=actors.sink_queue_size,
+            max_deferred=actors.max_deferred_actions,
             max_attempts=sinks.max_attempts,
             base_backoff_s=sinks.base_backoff_s,
         )

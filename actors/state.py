@@ -37,6 +37,14 @@ SESSION_GAP_S = 30 * 60.0
 AFFINITY_HALF_LIFE_S = 7 * 24 * 3600.0
 PAYMENT_WINDOW_S = 24 * 3600.0
 MAX_SESSION_ITEMS = 20
+# Bounds on what one customer's events can make the state hold. They shape features, so
+# they are part of the feature spec (the same in training and live), not settings: a
+# cart holds at most MAX_CART_LINES products (a further product is not added, as a shop
+# refuses a full cart) of at most MAX_CART_QUANTITY each; a session counts at most
+# MAX_SESSION_CATEGORIES categories (views of further ones still count as page views).
+MAX_CART_LINES = 100
+MAX_CART_QUANTITY = 999
+MAX_SESSION_CATEGORIES = 32
 MAX_PAYMENTS = 100
 MAX_KNOWN = 16
 # Ids of applied events kept for dedup of redeliveries. A redelivery comes from offsets
@@ -272,7 +280,11 @@ class CustomerState:
     def _count_category(self, category: str) -> None:
         if self.session_categories is None:
             self.session_categories = {}
-        self.session_categories[category] = self.session_categories.get(category, 0) + 1
+        held = self.session_categories.get(category)
+        if held is not None:
+            self.session_categories[category] = held + 1
+        elif len(self.session_categories) < MAX_SESSION_CATEGORIES:
+            self.session_categories[category] = 1
 
     def _add_to_cart(
         self, product_id: str, category: str, price: float, quantity: int, ts: float
@@ -280,8 +292,10 @@ class CustomerState:
         if self.cart is None:
             self.cart = {}
         previous = self.cart.get(product_id)
+        if previous is None and len(self.cart) >= MAX_CART_LINES:
+            return  # a full cart: the add is refused, the cart unchanged
         held = previous[2] if previous else 0
-        self.cart[product_id] = (category, price, held + quantity)
+        self.cart[product_id] = (category, price, min(held + quantity, MAX_CART_QUANTITY))
         self.cart_updated_at = ts
 
     def _remove_from_cart(self, product_id: str, quantity: int, ts: float) -> None:
@@ -447,8 +461,10 @@ class CustomerState:
         cart: dict[str, tuple[str, float, int]] = {}
         for source in (a.cart, b.cart):
             for pid, (cat, price, qty) in (source or {}).items():
+                if pid not in cart and len(cart) >= MAX_CART_LINES:
+                    continue
                 held = cart[pid][2] if pid in cart else 0
-                cart[pid] = (cat, price, held + qty)
+                cart[pid] = (cat, price, min(held + qty, MAX_CART_QUANTITY))
         merged.cart = cart or None
         merged.cart_updated_at = _max_opt(a.cart_updated_at, b.cart_updated_at)
         merged.orders = a.orders + b.orders

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from actors.errors import StoreUnavailableError
 from actors.keys import Keys
+from actors.redis_clients import SOCKET_TIMEOUT_S, connect_async
 from actors.slots import SlotTable
 
 
@@ -47,6 +48,9 @@ class Commit:
     # Outcome counters of the slot to increment, and guardrail facts of the customer.
     counters: list[str] = field(default_factory=list)
     guard: dict[str, str] = field(default_factory=dict)
+    # Seconds the saved state lives without another commit (0: forever). Every commit
+    # sets it again, so it counts from the customer's last activity.
+    ttl_s: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,11 @@ class StateStore(Protocol):
         """Delete state, reminders, guardrail counters and pending actions of a customer."""
         ...
 
+    async def retention_of(self, slot: int, customer_id: str) -> int | None:
+        """Seconds until the customer's saved state expires; None if it never does (or
+        there is none)."""
+        ...
+
     async def load_slot_table(self) -> SlotTable | None: ...
 
     async def save_slot_table(self, table: SlotTable, expected_epoch: int | None) -> bool:
@@ -126,6 +135,7 @@ class MemoryStateStore:
         self.attempts: dict[int, dict[str, float]] = {}
         self.guards: dict[tuple[int, str], dict[str, str]] = {}
         self.counters: dict[int, Counter[str]] = {}
+        self.ttls: dict[tuple[int, str], int] = {}  # set, not enforced: tests read it
         self.table: SlotTable | None = None
 
     async def load_many(self, items: Sequence[tuple[int, str]]) -> list[Loaded]:
@@ -144,6 +154,10 @@ class MemoryStateStore:
                 results.append(None)
                 continue
             self.states[key] = (current + 1, c.state)
+            if c.ttl_s > 0:
+                self.ttls[key] = c.ttl_s
+            else:
+                self.ttls.pop(key, None)
             reminders = self.reminders.setdefault(c.slot, {})
             for kind, due in c.reminders_fired:
                 member = _member(kind, c.customer_id)
@@ -206,12 +220,19 @@ class MemoryStateStore:
         self.states.pop((slot, customer_id), None)
         self.guards.pop((slot, customer_id), None)
         reminders = self.reminders.get(slot, {})
-        for kind in reminder_kinds:
-            reminders.pop(_member(kind, customer_id), None)
+        for member in list(reminders):
+            if _split_member(member)[1] == customer_id:
+                del reminders[member]
         outbox = self.outboxes.get(slot, {})
         for key, action in list(outbox.items()):
-            if json.loads(action).get("customer_id") == customer_id:
+            if owner_of(action) == customer_id:
                 del outbox[key]
+                self.attempts.get(slot, {}).pop(key, None)
+
+    async def retention_of(self, slot: int, customer_id: str) -> int | None:
+        if (slot, customer_id) not in self.states:
+            return None
+        return self.ttls.get((slot, customer_id))
 
     async def load_slot_table(self) -> SlotTable | None:
         return self.table
@@ -228,14 +249,17 @@ class MemoryStateStore:
 
 
 # KEYS: state, reminders, outbox, outcome counters, guard. ARGV: expected version, state,
-# customer id, then counted lists: reminders fired (kind, due), cancelled (kind), set
-# (kind, due), actions (key, json), counters (field), guard facts (field, value).
+# customer id, time to live of the state (0: none), then counted lists: reminders fired
+# (kind, due), cancelled (kind), set (kind, due), actions (key, json), counters (field),
+# guard facts (field, value).
 _COMMIT = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if current ~= tonumber(ARGV[1]) then return -1 - current end
 redis.call('HSET', KEYS[1], 'v', current + 1, 'd', ARGV[2])
+local ttl = tonumber(ARGV[4])
+if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
 local cid = ARGV[3]
-local i = 4
+local i = 5
 local n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
   local member = ARGV[i] .. '|' .. cid
@@ -267,12 +291,29 @@ return 1
 """
 
 
+def owner_of(action: bytes | str) -> str | None:
+    """The customer an outbox entry belongs to: an action, or the dead letter of an action
+    a rule could not build (`{"rejected_action": {...}}`, actors.outbox)."""
+    try:
+        body = json.loads(action)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    inner = body.get("rejected_action")
+    source = inner if isinstance(inner, dict) else body
+    customer = source.get("customer_id")
+    return customer if isinstance(customer, str) else None
+
+
 class RedisStateStore:
     """The production store. One pipeline round trip per batch, one Lua call per customer."""
 
-    def __init__(self, url: str, prefix: str = "engage") -> None:
+    def __init__(
+        self, url: str, prefix: str = "engage", timeout_s: float = SOCKET_TIMEOUT_S
+    ) -> None:
         self.keys = Keys(prefix)
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=False)
+        self.redis: aioredis.Redis = connect_async(url, timeout_s)
         self._commit = self.redis.register_script(_COMMIT)
         self._save_table = self.redis.register_script(_SAVE_TABLE)
 
@@ -294,7 +335,7 @@ class RedisStateStore:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for c in commits:
-                    args: list[Any] = [c.expected_version, c.state, c.customer_id]
+                    args: list[Any] = [c.expected_version, c.state, c.customer_id, c.ttl_s]
                     args.append(len(c.reminders_fired))
                     for kind, due in c.reminders_fired:
                         args += [kind, repr(due)]
@@ -418,17 +459,32 @@ class RedisStateStore:
     async def forget(self, slot: int, customer_id: str, reminder_kinds: Sequence[str]) -> None:
         try:
             outbox = await self.redis.hgetall(self.keys.outbox(slot))
+            # Every reminder of the customer, whatever its kind: kinds of retired rules too.
+            reminders = [
+                member
+                async for member, _ in self.redis.zscan_iter(
+                    self.keys.reminders(slot), match=f"*|{customer_id}"
+                )
+                if _split_member(member.decode())[1] == customer_id
+            ]
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.delete(self.keys.state(slot, customer_id), self.keys.guard(slot, customer_id))
-                for kind in reminder_kinds:
-                    pipe.zrem(self.keys.reminders(slot), _member(kind, customer_id))
+                if reminders:
+                    pipe.zrem(self.keys.reminders(slot), *reminders)
                 for key, action in outbox.items():
-                    if json.loads(action).get("customer_id") == customer_id:
+                    if owner_of(action) == customer_id:
                         pipe.hdel(self.keys.outbox(slot), key)
                         pipe.hdel(self.keys.attempts(slot), key)
                 await pipe.execute()
         except RedisError as error:
             raise StoreUnavailableError("forget", str(error)) from error
+
+    async def retention_of(self, slot: int, customer_id: str) -> int | None:
+        try:
+            ttl = int(await self.redis.ttl(self.keys.state(slot, customer_id)))
+        except RedisError as error:
+            raise StoreUnavailableError("retention", str(error)) from error
+        return ttl if ttl >= 0 else None
 
     async def load_slot_table(self) -> SlotTable | None:
         try:

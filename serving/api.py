@@ -298,6 +298,7 @@ class Api:
         self.ingest = ingest
         self.publisher = EventPublisher(kafka)
         self.config = api
+        self.event_time = actors.event_time_bounds()
         self.redis_config = redis_config
         self.slots = actors.slots
         self.registry = ModelRegistry(redis_config.require_url(), redis_config.prefix)
@@ -343,6 +344,11 @@ class Api:
             )
         return None
 
+    def _out_of_bounds(self, event: Event) -> FieldError | None:
+        """Event time too far ahead or too old: refused here, as ingest would refuse it."""
+        reason = self.event_time.violation(event, time.time())
+        return None if reason is None else FieldError(field="timestamp", message=reason)
+
     def _check_count(self, count: int) -> None:
         if count > self.config.max_batch_events:
             raise ApiError(
@@ -370,9 +376,14 @@ class Api:
                 rejected.append(_rejected(index, raw, [too_big]))
                 continue
             try:
-                accepted.append(EVENT_ADAPTER.validate_python(raw))
+                valid = EVENT_ADAPTER.validate_python(raw)
             except ValidationError as error:
                 rejected.append(_rejected(index, raw, _field_errors(error)))
+                continue
+            if (out_of_bounds := self._out_of_bounds(valid)) is not None:
+                rejected.append(_rejected(index, raw, [out_of_bounds]))
+            else:
+                accepted.append(valid)
         await self._publish(accepted)
         body = EventBatchOut(accepted=len(accepted), rejected=rejected)
         return JSONResponse(body.model_dump(), status_code=200 if accepted else 422)
@@ -394,9 +405,14 @@ class Api:
                 continue
             message = {**raw, "type": kind or raw.get("type")}
             try:
-                accepted.append(segment.to_event(message, now))
+                valid = segment.to_event(message, now)
             except (ValidationError, InvalidEventError) as error:
                 rejected.append(_rejected(index, raw, _field_errors(error)))
+                continue
+            if (out_of_bounds := self._out_of_bounds(valid)) is not None:
+                rejected.append(_rejected(index, raw, [out_of_bounds]))
+            else:
+                accepted.append(valid)
         await self._publish(accepted)
         body = SegmentOut(success=not rejected, accepted=len(accepted), rejected=rejected)
         return JSONResponse(body.model_dump(), status_code=400 if rejected else 200)

@@ -11,23 +11,27 @@ import json
 from collections import Counter
 from typing import Any
 
-import redis
-
+from actors.keys import Keys
 from actors.metrics import Histogram
+from actors.redis_clients import connect
 
 
 def ingest_figures(url: str, prefix: str) -> list[dict[str, Any]]:
-    client = redis.Redis.from_url(url)
+    """The figures of every ingest replica that published lately: two reads whatever the
+    size of the keyspace (replicas register themselves, see serving.ingest)."""
+    keys = Keys(prefix)
+    client = connect(url)
     try:
-        keys = list(client.scan_iter(match=f"{prefix}:ingest:*", count=100))
-        rows = client.mget(keys) if keys else []
+        members: list[bytes] = list(client.zrange(keys.ingest_replicas(), 0, -1))  # type: ignore[arg-type]
+        replicas = [m.decode() for m in members]
+        rows = client.mget([keys.ingest_figures(r) for r in replicas]) if replicas else []
     finally:
         client.close()
     out = []
-    for key, row in zip(keys, rows, strict=True):
+    for replica, row in zip(replicas, rows, strict=True):
         if row:
             figures = json.loads(row)
-            figures["replica"] = key.decode().rsplit(":", 1)[-1]
+            figures["replica"] = replica
             out.append(figures)
     return out
 

@@ -25,7 +25,9 @@ from actors.dead_letters import KafkaDeadLetters
 from actors.gc_tuning import tune_gc
 from actors.ingest import IngestLoop
 from actors.kafka_io import make_consumer, make_producer
+from actors.keys import Keys
 from actors.logs import configure as configure_logs
+from actors.redis_clients import connect
 from actors.router import ShardRouter, ensure_shards
 from actors.scoring import Scorer
 
@@ -63,12 +65,16 @@ class Ingest:
             KafkaDeadLetters(self.producer, kafka.events_dlq_topic, kafka.actions_dlq_topic),
             poll_timeout_ms=kafka.poll_timeout_ms,
             max_records=kafka.max_poll_records,
+            retry_s=actors.ingest_retry_s,
+            poison_after=actors.ingest_poison_after,
+            event_time=actors.event_time_bounds(),
         )
         self.thread = threading.Thread(target=self._run, name="ingest", daemon=True)
         self.thread.start()
         self.replica = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.stats_redis = redis.Redis.from_url(redis_config.require_url())
-        self.stats_key = f"{redis_config.prefix}:ingest:{self.replica}"
+        self.stats_redis = connect(redis_config.require_url(), redis_config.socket_timeout_s)
+        self.keys = Keys(redis_config.prefix)
+        self.stats_key = self.keys.ingest_figures(self.replica)
         self.publisher = threading.Thread(target=self._publish, name="ingest-stats", daemon=True)
         self.publisher.start()
         tune_gc()
@@ -78,9 +84,12 @@ class Ingest:
         a handle call, so asking through Serve would show one replica at a time)."""
         while not self.loop.stopped:
             try:
-                self.stats_redis.set(
-                    self.stats_key, json.dumps(self.loop.stats.to_dict()), ex=STATS_TTL_S
-                )
+                now = time.time()
+                with self.stats_redis.pipeline(transaction=False) as pipe:
+                    pipe.set(self.stats_key, json.dumps(self.loop.stats.to_dict()), ex=STATS_TTL_S)
+                    pipe.zadd(self.keys.ingest_replicas(), {self.replica: now})
+                    pipe.zremrangebyscore(self.keys.ingest_replicas(), "-inf", now - STATS_TTL_S)
+                    pipe.execute()
             except redis.RedisError:
                 log.warning("cannot publish ingest figures")
             time.sleep(STATS_EVERY_S)

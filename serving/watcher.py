@@ -21,6 +21,7 @@ from typing import Any
 import redis
 
 from actors.errors import EngageError
+from actors.redis_clients import connect
 from serving.model_set import Shadow, load_model_set, shadow_record
 from training.registry import ModelRegistry
 
@@ -32,7 +33,7 @@ SHADOW_LOG_LENGTH = 10_000
 class ModelWatcher:
     def __init__(self, redis_url: str, prefix: str, poll_s: float = 0.5) -> None:
         self._registry = ModelRegistry(redis_url, prefix)
-        self._redis = redis.Redis.from_url(redis_url)
+        self._redis = connect(redis_url)
         self._prefix = prefix
         self.poll_s = poll_s
         self.epoch = self._registry.epoch()

@@ -40,7 +40,7 @@ BROKER = os.environ.get("ENGAGE_TEST_BROKER", "embedded")
 
 
 @pytest.fixture(scope="session")
-def bootstrap() -> Iterator[str]:
+def kafka_broker() -> Iterator[Any]:
     """The broker of the session: the embedded Tansu broker (`make test`), or a real
     Apache Kafka assembled from Maven Central (`make test-kafka` sets
     ENGAGE_TEST_BROKER=apache). The Kafka-facing tests run unchanged on both."""
@@ -48,12 +48,19 @@ def bootstrap() -> Iterator[str]:
         from tests import apache_kafka
 
         kafka = apache_kafka.start()
-        yield kafka.bootstrap
+        yield kafka
         kafka.stop()
         return
     server = start_broker()
-    yield f"127.0.0.1:{server.port}"
+    yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def bootstrap(kafka_broker: Any) -> str:
+    if BROKER == "apache":
+        return str(kafka_broker.bootstrap)
+    return f"127.0.0.1:{kafka_broker.port}"
 
 
 @pytest.fixture(scope="session")
@@ -152,13 +159,11 @@ def fast_rules(tmp_path_factory: pytest.TempPathFactory) -> str:
     states, see no wall-clock-driven turns), and without guardrails that depend on the
     hour or on who is held out: end-to-end tests must give the same answer at any time of
     day and for any customer id. Guardrails have tests of their own."""
-    from importlib import resources
-
     import yaml
 
-    text = resources.files("actors").joinpath("rulesets/default.yaml").read_text()
-    rules = yaml.safe_load(text)
-    rules["policy"] = {"suppress_marketing_after_fraud": "24h"}
+    from engage.chaos.rules import deterministic_rules
+
+    rules = deterministic_rules()
     for reminder in rules["reminders"]:
         if reminder["kind"] == "cart_abandonment":
             reminder["after"] = "3s"

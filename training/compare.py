@@ -10,11 +10,11 @@ import json
 import statistics
 from typing import Any
 
-import redis
+from actors.redis_clients import connect
 
 
 def read_shadow(url: str, prefix: str, name: str, limit: int = 10_000) -> list[dict[str, Any]]:
-    client = redis.Redis.from_url(url)
+    client = connect(url)
     try:
         raw: list[bytes] = client.lrange(f"{prefix}:shadow:{name}", 0, limit - 1)  # type: ignore[assignment]
     finally:

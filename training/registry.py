@@ -17,11 +17,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import redis
 import skops.io as sio
 from redis.exceptions import RedisError
 
 from actors.errors import ModelError, StoreUnavailableError
+from actors.redis_clients import connect
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -81,7 +81,7 @@ def load_artifact(name: str, data: bytes) -> Any:
 
 class ModelRegistry:
     def __init__(self, url: str, prefix: str = "engage") -> None:
-        self._redis = redis.Redis.from_url(url)
+        self._redis = connect(url)
         self._prefix = prefix
 
     def _key(self, name: str, part: str) -> str:

@@ -7,14 +7,18 @@ Headers carry what consumers filter on without parsing the body: the idempotency
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import Sequence
+from typing import Any
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, MessageSizeTooLargeError
 from kafka.structs import TopicPartition
 
 from actors.actions import Action, action_to_json
 from actors.config import KafkaConfig
+from actors.errors import SinkError
 from actors.kafka_io import make_consumer
 from actors.sinks.base import Delivery
 
@@ -40,34 +44,48 @@ class KafkaSink:
         topic: str,
         config: KafkaConfig | None = None,
         timeout_s: float = 30.0,
+        scan_timeout_s: float = 60.0,
     ) -> None:
         self._producer = producer
         self._topic = topic
         self._config = config
         self._timeout_s = timeout_s
+        self._scan_timeout_s = scan_timeout_s
 
     async def deliver(self, actions: Sequence[Action]) -> list[Delivery]:
         return await asyncio.to_thread(self._deliver_blocking, actions)
 
     def _deliver_blocking(self, actions: Sequence[Action]) -> list[Delivery]:
-        futures = [
-            self._producer.send(
-                self._topic,
-                key=action.customer_id.encode(),
-                value=action_to_json(action),
-                headers=action_headers(action),
-            )
-            for action in actions
-        ]
-        self._producer.flush(timeout=self._timeout_s)
-        results = []
-        for future in futures:
+        results: list[Delivery | None] = [None] * len(actions)
+        futures: list[tuple[int, Any]] = []
+        for i, action in enumerate(actions):
+            try:
+                futures.append(
+                    (
+                        i,
+                        self._producer.send(
+                            self._topic,
+                            key=action.customer_id.encode(),
+                            value=action_to_json(action),
+                            headers=action_headers(action),
+                        ),
+                    )
+                )
+            except MessageSizeTooLargeError as error:  # this action's own fault
+                results[i] = Delivery.failed(f"kafka: {error}", retryable=False)
+            except KafkaError as error:
+                results[i] = Delivery.failed(f"kafka: {error}", retryable=True)
+        with contextlib.suppress(KafkaError):  # each future below tells its own result
+            self._producer.flush(timeout=self._timeout_s)
+        for i, future in futures:
             try:
                 future.get(timeout=0)
-                results.append(Delivery.delivered())
+                results[i] = Delivery.delivered()
+            except MessageSizeTooLargeError as error:
+                results[i] = Delivery.failed(f"kafka: {error}", retryable=False)
             except KafkaError as error:
-                results.append(Delivery.failed(f"kafka: {error}", retryable=True))
-        return results
+                results[i] = Delivery.failed(f"kafka: {error}", retryable=True)
+        return [r if r is not None else Delivery.failed("not attempted") for r in results]
 
     async def delivered(self, keys: set[str], since: float) -> set[str]:
         if not keys or self._config is None:
@@ -75,8 +93,19 @@ class KafkaSink:
         return await asyncio.to_thread(self._scan, keys, since)
 
     def _scan(self, keys: set[str], since: float) -> set[str]:
-        """Read the topic from a little before `since` and collect the wanted keys."""
+        """Read the topic from a little before `since` up to where it stood when the scan
+        began, and collect the wanted keys.
+
+        Bounded twice: a partition is done once a record stamped after the scan began is
+        read, or once its end offset taken at the start is reached and a poll brings
+        nothing more for it (some Kafka-compatible brokers report end offsets below what
+        they hold, so the end offset alone is not trusted); and the whole scan gives up
+        after `scan_timeout_s` with `SinkError`, so the dispatcher asks again later
+        instead of sending blind.
+        """
         assert self._config is not None
+        started = time.time()
+        deadline = time.monotonic() + self._scan_timeout_s
         consumer = make_consumer(self._config, group_id=None, enable_auto_commit=False)
         found: set[str] = set()
         try:
@@ -89,27 +118,39 @@ class KafkaSink:
             consumer.assign(partitions)
             start_ms = int((since - LOOK_BACK_S) * 1000)
             try:
-                starts = consumer.offsets_for_times({tp: start_ms for tp in partitions})
+                starts = consumer.offsets_for_times(
+                    {tp: start_ms for tp in partitions}, timeout_ms=10_000
+                )
             except KafkaError:
                 starts = {}  # a broker without timestamp lookup: read from the start
+            ends = consumer.end_offsets(partitions, timeout_ms=10_000)
             for tp in partitions:
                 offset = starts.get(tp)
                 if offset is None:
                     consumer.seek_to_beginning(tp)
                 else:
                     consumer.seek(tp, offset.offset)
-            # Until a poll comes back empty: some Kafka-compatible brokers report end
-            # offsets below what they hold.
-            while True:
-                batch = consumer.poll(timeout_ms=1000, max_records=5000)
-                if not batch:
-                    break
-                for records in batch.values():
+            open_parts = set(partitions)
+            started_ms = int(started * 1000)
+            while open_parts:
+                if time.monotonic() > deadline:
+                    raise SinkError(self.name, "scan of the actions topic timed out")
+                batch = consumer.poll(timeout_ms=500, max_records=5000)
+                for tp, records in batch.items():
                     for record in records:
                         key = dict(record.headers or ()).get("idempotency-key")
                         if key is not None and key.decode() in keys:
                             found.add(key.decode())
+                        if record.timestamp >= started_ms:
+                            open_parts.discard(tp)
+                for tp in list(open_parts):
+                    if tp not in batch and consumer.position(tp) >= ends.get(tp, 0):
+                        open_parts.discard(tp)
+                if found >= keys:
+                    break
             return found
+        except KafkaError as error:
+            raise SinkError(self.name, f"cannot read the actions topic: {error!r}") from error
         finally:
             consumer.close()
 

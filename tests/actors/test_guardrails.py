@@ -170,3 +170,25 @@ def test_quiet_hours_across_midnight() -> None:
     assert quiet_until(at.replace(hour=13), "12:00", "14:00") == datetime(
         2026, 6, 1, 14, 0, tzinfo=UTC
     )
+
+
+def test_a_time_zone_the_zone_database_cannot_load_falls_back_instead_of_raising() -> None:
+    # "America" is a directory of the zone database: ZoneInfo raises IsADirectoryError.
+    g, _ = guardrails()
+    assert verdicts(g, [offer(1, timezone="America"), offer(2, customer="c2")]) == [
+        "deliver",
+        "deliver",
+    ]
+    asyncio.run(g.delivered([offer(1, timezone="America")]))
+
+
+def test_an_action_the_guardrails_cannot_judge_is_rejected_alone() -> None:
+    g, _ = guardrails()
+    assert POLICY.quiet_hours is not None
+    broken = POLICY.quiet_hours.model_copy(update={"start": "noon"})  # not validated
+    policy = POLICY.model_copy(update={"quiet_hours": broken})
+    g.policy = lambda: policy
+    decisions = asyncio.run(g.decide([offer(1), alert()]))
+    assert decisions[0].verdict == "reject"
+    assert decisions[0].reason.startswith("guardrails failed: ")
+    assert decisions[1].verdict == "deliver"

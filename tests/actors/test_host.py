@@ -218,6 +218,30 @@ def test_a_poison_event_is_rejected_and_the_customer_goes_on_without_it(
     assert host.live.peek("a").session_products == ["p1", "p3"]
 
 
+def test_many_poison_events_of_one_customer_in_one_batch_are_each_rejected_and_never_halt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Five payments whose feature code raises (as year-9999 timestamps did), one customer,
+    # one batch: more poison events than the conflict retries a batch is allowed.
+    host = make_host()
+    original = CustomerState.apply
+
+    def exploding(self: CustomerState, e: Event) -> None:
+        if getattr(e, "merchant", "") == "boom":
+            raise OverflowError("date value out of range")
+        original(self, e)
+
+    monkeypatch.setattr(CustomerState, "apply", exploding)
+    poison = [event("card_payment", customer="a", at=T0 + i, merchant="boom") for i in range(6)]
+    events = [event("page_view", customer="a", at=T0), *poison, event("login", customer="a")]
+    events.append(event("page_view", customer="b", at=T0))
+    result = asyncio.run(process(host, events))
+    assert [i for i, _ in result.rejected] == [1, 2, 3, 4, 5, 6]  # type: ignore[attr-defined]
+    assert result.processed == 3  # type: ignore[attr-defined]
+    assert host.live.peek("a").events_total == 2
+    assert host.live.peek("b").events_total == 1
+
+
 def test_due_reminders_fire_the_customers_turn_once() -> None:
     clock, store, sink = Clock(), MemoryStateStore(), RecordingSink()
     host = make_host(store, sink=sink, clock=clock)
@@ -438,3 +462,12 @@ rules:
     assert "event.category" in reason
     assert json.loads(raw)["rejected_action"]["rule_id"] == "needs_category"
     assert host.live.peek("a").events_total == 1  # type: ignore[union-attr]
+
+
+def test_anonymous_visitors_expire_sooner_than_known_customers() -> None:
+    store = MemoryStateStore()
+    host = make_host(store, anonymous_ttl_s=3600, customer_retention_s=86_400)
+    events = [event("page_view", customer="c1"), event("page_view", customer="anon:v1")]
+    asyncio.run(process(host, events))
+    assert store.ttls[(slot_of("c1", 16), "c1")] == 86_400
+    assert store.ttls[(slot_of("anon:v1", 16), "anon:v1")] == 3600

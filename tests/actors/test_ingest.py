@@ -5,18 +5,27 @@ The same loop against the real broker, Redis and Ray is in tests/serving/test_in
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kafka.errors import KafkaTimeoutError
+import pytest
+from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from actors.errors import ShardUnavailableError
+from actors.errors import (
+    ContentionError,
+    DeadLetterUnavailableError,
+    IngestRetryExhaustedError,
+    ShardUnavailableError,
+    StoreUnavailableError,
+)
+from actors.event_time import EventTimeBounds
 from actors.events import event_to_json
 from actors.host import BatchResult
-from actors.ingest import LAG_TIMEOUT_MS, IngestLoop
-from tests.support import event
+from actors.ingest import IngestLoop
+from tests.support import T0, event
 
 TP = TopicPartition("engage.events", 0)
 HANDED_OVER = TopicPartition("engage.events", 1)
@@ -30,31 +39,42 @@ class Record:
 
 
 class ScriptedConsumer:
+    """One partition whose records come in the given batches, with a position that
+    `poll` moves past what it returns (as kafka-python does) and `seek` moves back."""
+
     def __init__(self, batches: list[list[Record]]) -> None:
-        self.batches = batches
+        self.records = [r for batch in batches for r in batch]
+        self.ends = list(itertools.accumulate(len(b) for b in batches))
+        self.position = self.records[0].offset if self.records else 0
         self.commits: list[dict[TopicPartition, OffsetAndMetadata]] = []
         self.log: list[str] = []
-        self.lag_calls: list[str] = []
+        self.fail_commits = 0
 
     def poll(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Record]]:
-        return {TP: self.batches.pop(0)} if self.batches else {}
+        index = next((i for i, r in enumerate(self.records) if r.offset >= self.position), None)
+        if index is None:
+            return {}
+        end = next(e for e in self.ends if e > index)
+        batch = self.records[index:end]
+        self.position = batch[-1].offset + 1
+        return {TP: batch}
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.log.append(f"seek {offset}")
+        self.position = offset
 
     def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        if self.fail_commits:
+            self.fail_commits -= 1
+            raise CommitFailedError("the group rebalanced")
         self.log.append("commit")
         self.commits.append(offsets)
 
     def assignment(self) -> set[TopicPartition]:
         return {TP}
 
-    def end_offsets(
-        self, partitions: list[TopicPartition], timeout_ms: int | None = None
-    ) -> dict[TopicPartition, int]:
-        self.lag_calls.append(f"end_offsets timeout={timeout_ms}")
-        return {TP: 10}
-
-    def committed(self, tp: TopicPartition, timeout_ms: int | None = None) -> int | None:
-        self.lag_calls.append(f"committed timeout={timeout_ms}")
-        return None
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return 10
 
 
 class Shards:
@@ -165,41 +185,158 @@ def test_events_a_shard_refuses_are_dead_lettered_by_their_own_offset() -> None:
     assert reason == "turn failed: boom"
 
 
-def test_lag_is_measured_in_the_consumer_thread_and_never_negative() -> None:
-    loop, consumer, _, _ = make_loop([[record(0, "alice")]])
+def test_lag_is_measured_from_what_the_consumer_knows_and_never_negative() -> None:
+    loop, _, _, _ = make_loop([[record(0, "alice")]])
     loop.run_once()
     assert loop.stats.lag == {"engage.events:0": 9}
     assert loop.stats.assignment == ["engage.events:0"]
-    assert consumer.lag_calls == [f"end_offsets timeout={LAG_TIMEOUT_MS}"]
 
 
-class RebalancingConsumer(ScriptedConsumer):
-    """A group mid-rebalance: a partition just handed over, whose committed offset the
-    coordinator will not tell until the group is stable again."""
+class NoBrokerCallsConsumer(ScriptedConsumer):
+    """A broker call from the lag measurement would be abandoned at its deadline but stay
+    in flight, and kafka-python sends no fetch to a node with a request outstanding."""
 
-    def assignment(self) -> set[TopicPartition]:
-        return {TP, HANDED_OVER}
+    def end_offsets(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a broker call in the consumer thread between polls")
 
-    def committed(self, tp: TopicPartition, timeout_ms: int | None = None) -> int | None:
-        self.lag_calls.append(f"committed timeout={timeout_ms}")
-        if timeout_ms is None:
-            raise AssertionError("would wait for the coordinator forever")
-        raise KafkaTimeoutError(f"no committed offsets within {timeout_ms} ms")
+    committed = end_offsets
 
 
-def test_a_lag_measurement_the_broker_cannot_answer_never_holds_up_the_loop() -> None:
-    consumer = RebalancingConsumer([[record(0, "alice")], [record(1, "anna")]])
+def test_measuring_lag_makes_no_broker_call() -> None:
+    consumer = NoBrokerCallsConsumer([[record(0, "alice")], [record(1, "anna")]])
     loop, _, _, _ = make_loop([], consumer=consumer, lag_every_s=0.0)
     assert loop.run_once() == 1
     assert loop.run_once() == 1
-    assert loop.stats.lag == {}
-    assert loop.stats.errors["lag: KafkaTimeoutError"] == 2
-    assert (
-        consumer.lag_calls
-        == [
-            f"end_offsets timeout={LAG_TIMEOUT_MS}",
-            f"committed timeout={LAG_TIMEOUT_MS}",
-        ]
-        * 2
+    assert loop.run_once() == 0
+    assert loop.stats.lag == {"engage.events:0": 8}
+
+
+class FlakyRouter(Shards):
+    def __init__(self, log: list[str], refresh_failures: int) -> None:
+        super().__init__(log)
+        self.refresh_failures = refresh_failures
+
+    def refresh(self, force: bool = False) -> None:
+        if self.refresh_failures:
+            self.refresh_failures -= 1
+            raise StoreUnavailableError("slot table", "Timeout reading from socket")
+
+
+def test_a_failure_after_the_poll_rewinds_so_the_same_records_come_back() -> None:
+    # Given a poll whose slot-table read fails (Redis paused)
+    consumer = ScriptedConsumer([[record(0, "alice"), record(1, "zed")], [record(2, "bob")]])
+    loop = IngestLoop(consumer, FlakyRouter(consumer.log, 1), Letters(consumer.log))  # type: ignore[arg-type]
+    with pytest.raises(StoreUnavailableError):
+        loop.run_once()
+    # then the partition is back at the poll's first offset, nothing committed
+    assert consumer.log == ["seek 0"]
+    assert loop.stats.rewinds == 1
+    # and the next polls deliver the same records, then the rest, every one committed
+    assert loop.run_once() == 2
+    assert loop.run_once() == 1
+    assert [c[TP].offset for c in consumer.commits] == [2, 3]
+
+
+def test_a_dead_letter_that_cannot_be_written_rewinds_the_poll() -> None:
+    bad = Record(0, b"k", b"{not json")
+    loop, consumer, _, letters = make_loop([[bad, record(1, "alice")]])
+
+    def broker_down(timeout_s: float = 30.0) -> None:
+        raise DeadLetterUnavailableError("engage.events.dlq", "KafkaTimeoutError")
+
+    letters.flush = broker_down  # type: ignore[method-assign]
+    with pytest.raises(DeadLetterUnavailableError):
+        loop.run_once()
+    assert consumer.commits == []
+    assert consumer.position == 0
+
+
+def test_a_commit_that_fails_rewinds_the_poll() -> None:
+    loop, consumer, _, _ = make_loop([[record(0, "alice")]])
+    consumer.fail_commits = 1
+    with pytest.raises(CommitFailedError):
+        loop.run_once()
+    assert consumer.position == 0
+    assert loop.run_once() == 1
+    assert consumer.commits == [{TP: OffsetAndMetadata(1, "", -1)}]
+
+
+def test_shards_failing_past_the_retry_bound_rewind_the_poll_instead_of_retrying_forever() -> None:
+    loop, consumer, shards, _ = make_loop([[record(0, "alice"), record(1, "zed")]], failures=1000)
+    loop.retry_s = 0.05
+    with pytest.raises(IngestRetryExhaustedError):
+        loop.run_once()
+    assert consumer.commits == []
+    assert consumer.position == 0
+    shards.failures = 0
+    assert loop.run_once() == 2
+    assert consumer.commits == [{TP: OffsetAndMetadata(2, "", -1)}]
+
+
+class PoisonShard(Shards):
+    """Fails every batch holding the poison payload with an error that is not an outage."""
+
+    def __init__(self, log: list[str], poison: bytes) -> None:
+        super().__init__(log)
+        self.poison = poison
+
+    def process(self, batches: Mapping[int, list[bytes]]) -> dict[int, BatchResult | Exception]:
+        self.batches.append(dict(batches))
+        return {
+            shard: KeyError("a bug") if self.poison in payloads else BatchResult(len(payloads))
+            for shard, payloads in batches.items()
+        }
+
+
+def test_a_batch_that_fails_for_a_reason_other_than_an_outage_is_split_and_only_its_culprit_is_dead_lettered() -> (  # noqa: E501
+    None
+):
+    poison = record(1, "anna")
+    consumer = ScriptedConsumer([[record(0, "alice"), poison, record(2, "amy")]])
+    shards = PoisonShard(consumer.log, poison.value or b"")
+    letters = Letters(consumer.log)
+    loop = IngestLoop(consumer, shards, letters, max_backoff_s=0.01, poison_after=2)  # type: ignore[arg-type]
+    assert loop.run_once() == 3
+    assert [(source, reason) for _, reason, source in letters.letters] == [
+        (("engage.events", 0, 1), "shard failed on this event: KeyError: 'a bug'")
+    ]
+    assert loop.stats.processed == 2
+    assert consumer.commits == [{TP: OffsetAndMetadata(3, "", -1)}]
+
+
+def test_an_outage_is_never_taken_for_a_poison_batch() -> None:
+    consumer = ScriptedConsumer([[record(0, "alice")]])
+    shards = Shards(consumer.log)
+    calls = iter([ContentionError(["alice"])] * 5)
+
+    def contended(batches: Mapping[int, list[bytes]]) -> dict[int, BatchResult | Exception]:
+        return {s: next(calls, BatchResult(len(p))) for s, p in batches.items()}
+
+    shards.process = contended  # type: ignore[method-assign]
+    letters = Letters(consumer.log)
+    loop = IngestLoop(consumer, shards, letters, max_backoff_s=0.001, poison_after=1)  # type: ignore[arg-type]
+    assert loop.run_once() == 1
+    assert letters.letters == []
+    assert loop.stats.processed == 1
+
+
+def test_events_dated_beyond_the_event_time_bounds_are_dead_lettered_with_the_reason() -> None:
+    now = T0 + 60
+    future = Record(0, b"c", event_to_json(event("card_payment", at=now + 3600)))
+    ancient = Record(1, b"c", event_to_json(event("page_view", at=now - 400 * 86_400)))
+    fine = Record(2, b"c", event_to_json(event("page_view", at=now + 30)))
+    consumer = ScriptedConsumer([[future, ancient, fine]])
+    letters = Letters(consumer.log)
+    loop = IngestLoop(
+        consumer,  # type: ignore[arg-type]
+        Shards(consumer.log),
+        letters,
+        event_time=EventTimeBounds(max_ahead_s=300, max_age_s=365 * 86_400),
+        clock=lambda: now,
     )
-    assert consumer.log.count("commit") == 2
+    assert loop.run_once() == 1
+    reasons = [reason for _, reason, _ in letters.letters]
+    assert reasons == [
+        "timestamp: 3600 s ahead of arrival (at most 300 s allowed)",
+        "timestamp: 34560000 s before arrival (at most 31536000 s allowed)",
+    ]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from actors.actions import Action, ContentRecommendationAction, action_to_json
+from actors.errors import StoreUnavailableError
 from actors.outbox import (
     Decision,
     Dispatcher,
@@ -139,7 +141,7 @@ def test_an_action_that_cannot_be_delivered_goes_to_the_dead_letters_with_the_re
         assert sink.calls == 3
         ((raw, reason, sink_name),) = letters.letters
         assert b'"k1"' in raw
-        assert (reason, sink_name) == ("receiver said no", "kafka")
+        assert (reason, sink_name) == ("receiver said no (after 3 attempts)", "kafka")
         assert await store.outbox([0], 10) == []
 
     asyncio.run(scenario())
@@ -241,3 +243,163 @@ def test_an_interrupted_delivery_is_resent_only_if_the_sink_does_not_have_it() -
     sink, dispatcher = asyncio.run(scenario())
     assert sink.got == ["k2"]
     assert dispatcher.stats["found_at_sink"] == 1
+
+
+class MarksDownOnce(MemoryIdempotencyStore):
+    """Redis goes away between the delivery and the marks, once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    async def mark_sent(self, keys: Sequence[str]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise StoreUnavailableError("idempotency", "Timeout reading from socket")
+        await super().mark_sent(keys)
+
+
+def test_an_outage_after_delivery_marks_on_the_retry_and_never_delivers_again() -> None:
+    async def scenario() -> tuple[FlakySink, MarksDownOnce, MemoryStateStore]:
+        store, sink, sent = MemoryStateStore(), FlakySink(), MarksDownOnce()
+        entries = await saved(store, make_action("k1"), make_action("k2"))
+        dispatcher = Dispatcher(
+            {"kafka": sink}, sent, store, MemoryDeadLetters(), base_backoff_s=0.01
+        )
+        await run_dispatcher(dispatcher, entries)
+        assert dispatcher.stats["dispatch_errors"] == 1
+        return sink, sent, store
+
+    sink, sent, store = asyncio.run(scenario())
+    assert sink.got == ["k1", "k2"]  # once each, though the batch was tried twice
+    assert sent.sent == {"k1", "k2"}
+    assert asyncio.run(store.outbox([0], 10)) == []
+
+
+class ExplodingSink(FlakySink):
+    name = "webhook"
+
+    async def deliver(self, actions: Sequence[Action]) -> list[Delivery]:
+        self.calls += 1
+        raise OSError("connection reset by peer")
+
+
+def test_a_sink_that_raises_fails_its_own_actions_alone_each_retried_then_dead_lettered() -> None:
+    async def scenario() -> tuple[FlakySink, ExplodingSink, MemoryDeadLetters]:
+        store, letters = MemoryStateStore(), MemoryDeadLetters()
+        kafka, webhook = FlakySink(), ExplodingSink()
+        entries = await saved(store, make_action("k1"), make_action("w1", sink="webhook"))
+        dispatcher = Dispatcher(
+            {"kafka": kafka, "webhook": webhook},
+            MemoryIdempotencyStore(),
+            store,
+            letters,
+            max_attempts=3,
+            base_backoff_s=0.01,
+        )
+        await run_dispatcher(dispatcher, entries)
+        assert await store.outbox([0], 10) == []
+        return kafka, webhook, letters
+
+    kafka, webhook, letters = asyncio.run(scenario())
+    assert kafka.got == ["k1"]
+    assert webhook.calls == 3
+    ((raw, reason, sink),) = letters.letters
+    assert b'"w1"' in raw
+    assert sink == "webhook"
+    assert reason == "webhook: OSError('connection reset by peer') (after 3 attempts)"
+
+
+def test_an_action_the_guardrails_cannot_judge_is_dead_lettered_and_the_rest_delivered() -> None:
+    class Policy:
+        async def decide(self, actions: Sequence[Action]) -> list[Decision]:
+            return [
+                Decision("reject", "guardrails failed: bad time zone")
+                if a.idempotency_key == "k1"
+                else Decision("deliver")
+                for a in actions
+            ]
+
+        async def delivered(self, actions: Sequence[Action]) -> None:
+            return None
+
+    async def scenario() -> tuple[FlakySink, MemoryDeadLetters]:
+        store, sink, letters = MemoryStateStore(), FlakySink(), MemoryDeadLetters()
+        entries = await saved(store, make_action("k1"), make_action("k2"))
+        dispatcher = Dispatcher({"kafka": sink}, MemoryIdempotencyStore(), store, letters, Policy())
+        await run_dispatcher(dispatcher, entries)
+        assert await store.outbox([0], 10) == []
+        return sink, letters
+
+    sink, letters = asyncio.run(scenario())
+    assert sink.got == ["k2"]
+    assert [reason for _, reason, _ in letters.letters] == ["guardrails failed: bad time zone"]
+
+
+def test_deferred_actions_wait_in_one_heap_bounded_by_max_deferred() -> None:
+    class QuietHours:
+        async def decide(self, actions: Sequence[Action]) -> list[Decision]:
+            return [Decision("defer", "quiet hours", until=time.time() + 3600) for _ in actions]
+
+        async def delivered(self, actions: Sequence[Action]) -> None:
+            return None
+
+    async def scenario() -> None:
+        store, sink = MemoryStateStore(), FlakySink()
+        entries = await saved(store, *(make_action(f"k{i}") for i in range(5)))
+        dispatcher = Dispatcher(
+            {"kafka": sink},
+            MemoryIdempotencyStore(),
+            store,
+            MemoryDeadLetters(),
+            QuietHours(),
+            max_deferred=3,
+        )
+        tasks_before = len(asyncio.all_tasks())
+        dispatcher.start()
+        await dispatcher.submit(entries)
+        await asyncio.sleep(0.1)
+        assert dispatcher.waiting == 3
+        assert dispatcher.stats["deferred_over_limit"] == 2
+        # the loop, the timer and its wait, whatever the number deferred
+        assert len(asyncio.all_tasks()) - tasks_before <= 3
+        assert len(await store.outbox([0], 10)) == 5  # all still saved
+        assert len(dispatcher.pending) == 3  # recovery may offer the other two again
+        await dispatcher.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_slot_handed_over_drops_its_queued_and_waiting_entries() -> None:
+    async def scenario() -> None:
+        store = MemoryStateStore()
+        entries = await saved(store, make_action("k1"), make_action("k2"))
+        dispatcher = Dispatcher(
+            {"kafka": FlakySink()}, MemoryIdempotencyStore(), store, MemoryDeadLetters()
+        )
+        await dispatcher.submit(entries[:1])
+        dispatcher._wait(entries[1], 60.0)
+        assert dispatcher.forget_slots({0}) == 2
+        assert dispatcher.depth == 0
+        assert dispatcher.waiting == 0
+        assert dispatcher.pending == set()
+        assert len(await store.outbox([0], 10)) == 2  # the new owner delivers them
+
+    asyncio.run(scenario())
+
+
+def test_forgetting_a_customer_drops_its_queued_and_waiting_actions() -> None:
+    async def scenario() -> None:
+        store = MemoryStateStore()
+        entries = await saved(store, make_action("k1"), make_action("k2"))
+        dispatcher = Dispatcher(
+            {"kafka": FlakySink()}, MemoryIdempotencyStore(), store, MemoryDeadLetters()
+        )
+        await dispatcher.submit(entries[:1])
+        dispatcher._wait(entries[1], 60.0)
+        assert dispatcher.forget_customer("someone else") == 0
+        assert dispatcher.forget_customer("c1") == 2
+        assert dispatcher.depth == 0
+        assert dispatcher.waiting == 0
+
+    asyncio.run(scenario())

@@ -7,6 +7,9 @@ import math
 from actors.state import (
     AFFINITY_HALF_LIFE_S,
     APPLIED_IDS_LIMIT,
+    MAX_CART_LINES,
+    MAX_CART_QUANTITY,
+    MAX_SESSION_CATEGORIES,
     SESSION_GAP_S,
     CustomerState,
 )
@@ -161,3 +164,24 @@ def test_merge_is_defined_for_every_field() -> None:
     merged = state.merge(state)
     for name in CustomerState.__slots__:
         assert getattr(merged, name) is not None or getattr(state, name) is None, name
+
+
+def test_a_cart_is_bounded_in_lines_and_in_quantity() -> None:
+    state = CustomerState()
+    for n in range(MAX_CART_LINES + 50):
+        state.apply(event("cart_add", product_id=f"p{n}", at=T0 + n))
+    for _ in range(5):
+        state.apply(event("cart_add", product_id="p0", quantity=1000, at=T0 + 500))
+    assert state.cart is not None
+    assert len(state.cart) == MAX_CART_LINES
+    assert "p120" not in state.cart  # refused, as a full cart refuses
+    assert state.cart["p0"][2] == MAX_CART_QUANTITY
+
+
+def test_a_session_counts_a_bounded_number_of_categories_and_every_page_view() -> None:
+    state = CustomerState()
+    for n in range(MAX_SESSION_CATEGORIES + 10):
+        state.apply(event("product_view", category=f"cat{n}", at=T0 + n))
+    assert state.session_categories is not None
+    assert len(state.session_categories) == MAX_SESSION_CATEGORIES
+    assert state.session_page_views == MAX_SESSION_CATEGORIES + 10

@@ -191,3 +191,35 @@ def test_counters_and_guard_facts_are_committed_with_the_state(
         assert await guards.facts([(4, "c1")]) == [{}]
 
     run(scenario)
+
+
+def test_a_commit_sets_how_long_the_state_lives_from_now(
+    run: Callable[[Scenario], None],
+) -> None:
+    async def scenario(store: StateStore) -> None:
+        await store.commit_many([Commit(3, "anon:v1", 0, b"s", ttl_s=3600)])
+        await store.commit_many([Commit(3, "c1", 0, b"s")])
+        retention = await store.retention_of(3, "anon:v1")
+        assert retention is not None
+        assert 3590 <= retention <= 3600
+        assert await store.retention_of(3, "c1") is None
+        # a later commit without a time to live makes the state permanent again
+        await store.commit_many([Commit(3, "anon:v1", 1, b"s2")])
+        assert await store.retention_of(3, "anon:v1") is None
+
+    run(scenario)
+
+
+def test_forget_removes_reminders_of_any_kind_and_the_customers_dead_letters(
+    run: Callable[[Scenario], None],
+) -> None:
+    async def scenario(store: StateStore) -> None:
+        rejected = json.dumps({"rejected_action": {"customer_id": "c1"}, "reason": "x"}).encode()
+        commit = Commit(3, "c1", 0, b"s", actions=[action("k1"), ("dlq.k2", rejected)])
+        commit.reminders_set = [("retired_kind", 100.0), ("cart_abandonment", 200.0)]
+        await store.commit_many([commit, Commit(3, "c2", 0, b"s", actions=[action("k3", "c2")])])
+        await store.forget(3, "c1", ["cart_abandonment"])
+        assert await store.reminders_of(3, "c1") == {}
+        assert [e.key for e in await store.outbox([3], 10)] == ["k3"]
+
+    run(scenario)

@@ -87,6 +87,34 @@ def test_a_batch_is_accepted_in_part_with_field_level_reasons(engage_app: App) -
     assert context["session"]["page_views"] == 1
 
 
+def test_payments_dated_far_ahead_are_refused_naming_the_field_and_ingest_goes_on(
+    engage_app: App,
+) -> None:
+    # Given five card payments for one customer dated the last second of year 9999
+    customer = f"api-{uuid.uuid4().hex[:8]}"
+    payment = event("card_payment", customer=customer).model_dump(mode="json")
+    hostile = [
+        {
+            **payment,
+            "event_id": f"far-{i}",
+            "payment_id": f"pay-{i}",
+            "timestamp": "9999-12-31T23:59:59-05:00",
+        }
+        for i in range(5)
+    ]
+    # when they are posted in one request, then each is refused on its timestamp
+    answer = engage_app.request("POST", "/v1/events", WRITE_KEY, json={"events": hostile})
+    assert answer.status_code == 422
+    body = answer.json()
+    assert body["accepted"] == 0
+    assert [r["errors"][0]["field"] for r in body["rejected"]] == ["timestamp"] * 5
+    assert "ahead of arrival" in body["rejected"][0]["errors"][0]["message"]
+    # and the customer's next event is applied as usual
+    engage_app.request("POST", "/v1/events", WRITE_KEY, json={"events": [valid_event(customer)]})
+    context = wait_context(engage_app, customer, lambda c: c["session"]["events"] >= 1)
+    assert context["session"]["events"] == 1
+
+
 def test_a_batch_with_nothing_valid_is_422(engage_app: App) -> None:
     answer = engage_app.request(
         "POST", "/v1/events", WRITE_KEY, json={"events": [{"type": "nope"}]}
