@@ -49,7 +49,7 @@ from actors.features import features, payment_features
 from actors.offers import RankedOffer, rank_offers
 from actors.rules import REMINDER_PREFIX, Rule, RuleSet
 from actors.scoring import FRAUD, RECOMMENDER, Scorer
-from actors.state import CustomerState
+from actors.state import NO_POSITION, CustomerState
 from actors.templates import render
 from actors.turn_context import Before, LazyContext, build_context, marketing_suppressed
 
@@ -100,7 +100,13 @@ class CustomerActor:
         self.scorer = scorer
         self.clock = clock
 
-    async def on_event(self, customer_id: str, state: CustomerState, event: Event) -> TurnOutcome:
+    async def on_event(
+        self,
+        customer_id: str,
+        state: CustomerState,
+        event: Event,
+        position: int = NO_POSITION,
+    ) -> TurnOutcome:
         # 1. duplicate
         if state.has_applied(event.event_id):
             return TurnOutcome(duplicate=True)
@@ -108,7 +114,7 @@ class CustomerActor:
         # 2. before
         before = _before(state, event)
         # 3. apply
-        state.apply(event)
+        state.apply(event, position)
         trigger = _Trigger(event.type, event.event_id, at, event)
         outcome = await self._run_rules(customer_id, state, trigger, before)
         if isinstance(event, Purchase | OfferFeedback):

@@ -34,7 +34,9 @@ class KafkaConfig(_Config):
     # embedded broker); 6 s with a 1 s heartbeat joins in ≈3 s and still survives GC pauses.
     session_timeout_ms: int = Field(default=6000, ge=1000)
     heartbeat_interval_ms: int = Field(default=1000, ge=100)
-    max_poll_records: int = Field(default=2000, ge=1)
+    # At most half of actors.state.REDELIVERY_WINDOW: a redelivered poll must stay inside
+    # the offsets whose event ids every customer keeps.
+    max_poll_records: int = Field(default=2000, ge=1, le=4096)
     poll_timeout_ms: int = Field(default=200, ge=1)
     # How long the broker may hold a fetch when it has nothing new. Apache Kafka answers
     # as soon as a record arrives; the embedded broker holds every fetch for the whole

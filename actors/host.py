@@ -43,7 +43,7 @@ from actors.metrics import Histogram
 from actors.outbox import Dispatcher, rejection_entry
 from actors.residency import LiveSet
 from actors.slots import slot_of
-from actors.state import CustomerState
+from actors.state import NO_POSITION, CustomerState
 from actors.store import Commit, OutboxEntry, StateStore
 from actors.turn_context import cart_view, customer_view, marketing_suppressed, session_view
 
@@ -69,6 +69,8 @@ class _CustomerWork:
     customer_id: str
     slot: int
     events: list[tuple[int, Event]]
+    # Where each event of the batch was read (actors.state.pack_position), by batch index.
+    positions: Sequence[int] = ()
     outcomes: list[TurnOutcome] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
     # Actions as committed to the outbox: (idempotency key, json), serialised once.
@@ -109,8 +111,13 @@ class ShardHost:
 
     # ---- ingest path ---------------------------------------------------------------
 
-    async def process(self, raw_events: Sequence[bytes]) -> BatchResult:
+    async def process(
+        self, raw_events: Sequence[bytes], positions: Sequence[int] | None = None
+    ) -> BatchResult:
+        """Run a batch. `positions[i]` is where `raw_events[i]` was read in the events
+        topic: it lets the state keep the ids of events that could be redelivered."""
         started = time.perf_counter()
+        where: Sequence[int] = positions if positions is not None else ()
         result = BatchResult()
         # 1. parse and group
         work: dict[str, _CustomerWork] = {}
@@ -124,7 +131,7 @@ class ShardHost:
             item = work.get(customer_id)
             if item is None:
                 slot = slot_of(customer_id, self.config.slots)
-                item = work[customer_id] = _CustomerWork(customer_id, slot, [])
+                item = work[customer_id] = _CustomerWork(customer_id, slot, [], where)
             item.events.append((index, event))
         self.mailbox += len(raw_events)
         try:
@@ -215,7 +222,8 @@ class ShardHost:
         for index, event in w.events:
             started = time.perf_counter()
             try:
-                outcome = await self.actor.on_event(w.customer_id, state, event)
+                position = w.positions[index] if w.positions else NO_POSITION
+                outcome = await self.actor.on_event(w.customer_id, state, event, position)
             except EngageError:
                 raise
             except Exception as error:  # a poison event must not take the customer down

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kafka import KafkaConsumer
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from actors.errors import IngestRetryExhaustedError, InvalidEventError, OutageError
@@ -43,6 +44,7 @@ from actors.event_time import EventTimeBounds
 from actors.events import parse_event
 from actors.host import BatchResult
 from actors.metrics import Histogram
+from actors.state import pack_position
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,11 @@ class ShardClient(Protocol):
 
     def shard_for(self, customer_id: str) -> int: ...
 
-    def process(self, batches: Mapping[int, list[bytes]]) -> dict[int, BatchResult | Exception]: ...
+    def process(
+        self,
+        batches: Mapping[int, list[bytes]],
+        positions: Mapping[int, list[int]] | None = None,
+    ) -> dict[int, BatchResult | Exception]: ...
 
 
 class EventDeadLetters(Protocol):
@@ -240,9 +246,17 @@ class IngestLoop:
         for tp in assigned:
             name = f"{tp.topic}:{tp.partition}"
             end = self.consumer.highwater(tp)
+            if end is None:
+                continue  # nothing fetched yet: unknown, not zero
             position = self.stats.committed.get(name)
-            if end is None or position is None:
-                continue  # nothing fetched or committed yet: unknown, not zero
+            if position is None:
+                # Fetched, so the consumer knows its position: no broker call.
+                try:
+                    position = self.consumer.position(tp, timeout_ms=0)
+                except KafkaError:
+                    continue
+                if position is None:
+                    continue
             lag[name] = max(0, end - position)
         self.stats.lag = lag
 
@@ -271,7 +285,8 @@ class IngestLoop:
             if groups:
                 # 4. one call per shard, all at once
                 batches = {s: [items[i][2].value for i in group] for s, group in groups.items()}
-                for shard, result in self.shards.process(batches).items():
+                positions = {s: [_position(items[i]) for i in group] for s, group in groups.items()}
+                for shard, result in self.shards.process(batches, positions).items():
                     group = groups[shard]
                     if isinstance(result, BatchResult):
                         self._count(result)
@@ -287,7 +302,9 @@ class IngestLoop:
                     failed.append(i)
                     continue
                 shard = self.shards.shard_for(items[i][0])
-                result = self.shards.process({shard: [items[i][2].value]})[shard]
+                result = self.shards.process(
+                    {shard: [items[i][2].value]}, {shard: [_position(items[i])]}
+                )[shard]
                 if isinstance(result, BatchResult):
                     self._count(result)
                     refused += [(i, reason) for _, reason in result.rejected]
@@ -336,6 +353,11 @@ class IngestLoop:
             raw, record.key, reason, (tp.topic, tp.partition, record.offset)
         )
         self.stats.dead_lettered += 1
+
+
+def _position(item: tuple[str, TopicPartition, Any]) -> int:
+    _, tp, record = item
+    return pack_position(tp.partition, record.offset)
 
 
 def _describe(error: BaseException | None) -> str:

@@ -141,14 +141,18 @@ class ShardRouter:
         return groups
 
     def process(
-        self, batches: Mapping[int, list[bytes]], timeout_s: float = 120.0
+        self,
+        batches: Mapping[int, list[bytes]],
+        positions: Mapping[int, list[int]] | None = None,
+        timeout_s: float = 120.0,
     ) -> dict[int, BatchResult | Exception]:
         """Send every shard its batch at once, then wait for all; errors are returned."""
         refs: dict[int, Any] = {}
         results: dict[int, BatchResult | Exception] = {}
         for shard, payloads in batches.items():
+            where = positions.get(shard) if positions is not None else None
             try:
-                refs[shard] = self.handle(shard).process.remote(payloads)
+                refs[shard] = self.handle(shard).process.remote(payloads, where)
             except ShardUnavailableError as error:
                 results[shard] = error
         for shard, ref in refs.items():

@@ -132,10 +132,12 @@ class CustomerShard:
 
     # ---- called by ingest and the API ------------------------------------------------
 
-    async def process(self, raw_events: Sequence[bytes]) -> BatchResult:
+    async def process(
+        self, raw_events: Sequence[bytes], positions: Sequence[int] | None = None
+    ) -> BatchResult:
         if not self.host.owned_slots:
             await self._refresh_table()
-        return await self.host.process(raw_events)
+        return await self.host.process(raw_events, positions)
 
     async def snapshot(self, customer_id: str) -> dict[str, Any]:
         return await self.host.snapshot(customer_id)

@@ -47,9 +47,15 @@ MAX_CART_QUANTITY = 999
 MAX_SESSION_CATEGORIES = 32
 MAX_PAYMENTS = 100
 MAX_KNOWN = 16
-# Ids of applied events kept for dedup of redeliveries. A redelivery comes from offsets
-# not yet committed, i.e. at most a few polls, far fewer than this per customer.
+# Ids of applied events kept for dedup of redeliveries: at least the last
+# APPLIED_IDS_LIMIT, and besides them every id applied from the last REDELIVERY_WINDOW
+# offsets of its partition. A redelivery starts at the last committed offset, at most one
+# poll (ENGAGE_KAFKA_MAX_POLL_RECORDS, at most half the window) behind what was applied,
+# so however many events one customer has in a poll, none is applied twice.
 APPLIED_IDS_LIMIT = 256
+REDELIVERY_WINDOW = 8192
+NO_POSITION = -1
+_OFFSET_BITS = 48
 STATE_FORMAT = 1
 MAX_RECENT_ACTIONS = 5
 
@@ -78,6 +84,16 @@ class ActionRecord(NamedTuple):
 # Native byte order: the packed ids are only ever read back in this process (as a
 # memoryview of unsigned 64-bit ints); they are stored in Redis as JSON numbers.
 _ID = struct.Struct("=Q")
+_POS = struct.Struct("=q")
+
+
+def pack_position(partition: int, offset: int) -> int:
+    """A record's place in its topic as one int64: partition in the top bits."""
+    return (partition << _OFFSET_BITS) | offset
+
+
+def split_position(position: int) -> tuple[int, int]:
+    return position >> _OFFSET_BITS, position & ((1 << _OFFSET_BITS) - 1)
 
 
 def event_id_hash(event_id: str) -> int:
@@ -104,6 +120,7 @@ class CustomerState:
         "affinities",
         "affinity_at",
         "applied",
+        "applied_at",
         "cart",
         "cart_updated_at",
         "consent_marketing",
@@ -138,6 +155,7 @@ class CustomerState:
         "spend",
         "timezone",
         "version",
+        "watermarks",
     )
 
     def __init__(self) -> None:
@@ -185,8 +203,12 @@ class CustomerState:
         self.offers_shown = 0
         self.offer_clicks = 0
         self.offer_conversions = 0
-        # 64-bit hashes of applied event ids, packed: 8 bytes each, no object per id.
+        # 64-bit hashes of applied event ids, packed: 8 bytes each, no object per id;
+        # beside each, where it came from (`position`), or NO_POSITION; and per partition
+        # the offset after the last one applied.
         self.applied: bytes | None = None
+        self.applied_at: bytes | None = None
+        self.watermarks: dict[str, int] | None = None
         # Compare-and-set version of the stored copy; kept beside the data, not in it.
         self.version = 0
 
@@ -195,14 +217,38 @@ class CustomerState:
     def has_applied(self, event_id: str) -> bool:
         return self.applied is not None and event_id_hash(event_id) in _ids(self.applied)
 
-    def _record_applied(self, event_id: str) -> None:
-        packed = (self.applied or b"") + _ID.pack(event_id_hash(event_id))
-        self.applied = packed[-APPLIED_IDS_LIMIT * _ID.size :]
+    def _record_applied(self, event_id: str, position: int = NO_POSITION) -> None:
+        ids = (self.applied or b"") + _ID.pack(event_id_hash(event_id))
+        at = _positions_of(self) + _POS.pack(position)
+        if position != NO_POSITION:
+            partition, offset = split_position(position)
+            marks = self.watermarks if self.watermarks is not None else {}
+            marks[str(partition)] = max(marks.get(str(partition), 0), offset + 1)
+            self.watermarks = marks
+        # Forget the oldest beyond the limit unless still inside the redelivery window.
+        drop = 0
+        count = len(ids) // _ID.size
+        positions = memoryview(at).cast("q")
+        while count - drop > APPLIED_IDS_LIMIT and not self._redeliverable(positions[drop]):
+            drop += 1
+        positions.release()
+        self.applied = ids[drop * _ID.size :]
+        self.applied_at = at[drop * _POS.size :]
+
+    def _redeliverable(self, position: int) -> bool:
+        """Whether an event applied from `position` could still be delivered again."""
+        if position == NO_POSITION or self.watermarks is None:
+            return False
+        partition, offset = split_position(position)
+        return offset >= self.watermarks.get(str(partition), 0) - REDELIVERY_WINDOW
 
     # ---- the transition function -----------------------------------------------------
 
-    def apply(self, event: Event) -> None:
-        """Fold one event into the state. Duplicates (by event id) are ignored."""
+    def apply(self, event: Event, position: int = NO_POSITION) -> None:
+        """Fold one event into the state. Duplicates (by event id) are ignored.
+
+        `position` is where the event was read (`pack_position`), NO_POSITION when it
+        came another way (a replay, a test): it decides how long its id is kept."""
         if self.has_applied(event.event_id):
             return
         ts = event.ts
@@ -254,7 +300,7 @@ class CustomerState:
                 self.timezone = event.context.timezone
             if event.context.device_id and not isinstance(event, CardPayment):
                 self._remember_device(event.context.device_id)
-        self._record_applied(event.event_id)
+        self._record_applied(event.event_id, position)
 
     def _advance_session(self, ts: float) -> None:
         if self.first_seen is None or ts < self.first_seen:
@@ -508,8 +554,12 @@ class CustomerState:
         merged.offers_shown = a.offers_shown + b.offers_shown
         merged.offer_clicks = a.offer_clicks + b.offer_clicks
         merged.offer_conversions = a.offer_conversions + b.offer_conversions
-        applied = (b.applied or b"") + (a.applied or b"")
-        merged.applied = applied[-APPLIED_IDS_LIMIT * _ID.size :] or None
+        merged.applied = (b.applied or b"") + (a.applied or b"") or None
+        merged.applied_at = _positions_of(b) + _positions_of(a) or None
+        marks = dict(b.watermarks or {})
+        for partition, offset in (a.watermarks or {}).items():
+            marks[partition] = max(offset, marks.get(partition, 0))
+        merged.watermarks = marks or None
         return merged
 
     # ---- serialisation ---------------------------------------------------------------
@@ -522,6 +572,8 @@ class CustomerState:
                 continue
             if name == "applied":
                 value = list(_ids(value))
+            elif name == "applied_at":
+                value = list(memoryview(value).cast("q"))
             elif name == "cart":
                 value = {k: list(v) for k, v in value.items()}
             elif name == "payments":
@@ -541,6 +593,8 @@ class CustomerState:
                 continue
             if name == "applied":
                 value = b"".join(_ID.pack(v) for v in value)
+            elif name == "applied_at":
+                value = b"".join(_POS.pack(v) for v in value)
             elif name == "cart":
                 value = {k: (v[0], float(v[1]), int(v[2])) for k, v in value.items()}
             elif name == "payments":
@@ -568,6 +622,15 @@ class CustomerState:
 
     def __repr__(self) -> str:
         return f"CustomerState(events={self.events_total}, session={self.session_index})"
+
+
+def _positions_of(state: CustomerState) -> bytes:
+    """Where each applied id came from, aligned with `applied` (states saved before
+    positions were kept have none: NO_POSITION for each)."""
+    count = len(state.applied or b"") // _ID.size
+    at = state.applied_at or b""
+    missing = count - len(at) // _POS.size
+    return _POS.pack(NO_POSITION) * missing + at if missing > 0 else at
 
 
 def _ids(packed: bytes) -> memoryview:

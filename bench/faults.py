@@ -76,8 +76,16 @@ def main() -> int:
     figures = report.to_dict()
     figures["broker"] = args.broker
     print(json.dumps(figures))
-    clean = report.lost_events == report.double_applied == report.missing_actions == 0
-    return 0 if clean and report.duplicate_actions == 0 else 1
+    clean = (
+        report.lost_events
+        == report.double_applied
+        == report.states_differing
+        == report.missing_actions
+        == report.unexpected_actions
+        == report.duplicate_actions
+        == 0
+    )
+    return 0 if clean and report.dlq_hostile == report.hostile_sent else 1
 
 
 if __name__ == "__main__":

@@ -51,7 +51,8 @@ from serving.edge import EdgeConfig, EdgeMiddleware
 from serving.figures import ingest_figures, summarize
 from serving.model_set import score_batch
 from serving.publisher import EventPublisher, PublishError
-from serving.security import ApiError, KeyRing, RateLimiter, Scope, presented_key
+from serving.security import ApiError, Grant, KeyRing, RateLimiter, Scope, presented_key
+from serving.sources import client_refusal
 from serving.watcher import ModelWatcher
 from training.registry import CHALLENGER, ModelRegistry
 
@@ -146,18 +147,48 @@ def _access(needed: Scope) -> Any:
     async def check(
         request: Request,
         authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-    ) -> str:
+    ) -> Grant:
         key = presented_key(authorization, request.query_params.get("key"))
         keys: KeyRing = request.app.state.keys
-        key_id = keys.check(key, needed)
-        limiter: RateLimiter = request.app.state.limiter
-        limiter.check(key_id)
-        return key_id
+        grant = keys.check(key, needed)
+        if grant.client:
+            # Per visitor, not per key: an abuser of a key embedded in a page must not
+            # get every honest visitor sending with it a 429.
+            address = client_address(request, request.app.state.address_header)
+            request.app.state.address_limiter.check(
+                f"{grant.key_id}@{address}", "from this address for this key"
+            )
+        else:
+            limiter: RateLimiter = request.app.state.limiter
+            limiter.check(grant.key_id)
+        return grant
 
     return Depends(check)
 
 
-WRITE = _access(Scope.WRITE)
+def _source_refusal(event: Event, caller: Grant) -> FieldError | None:
+    """Why a client source may not send `event` (serving.sources), or None."""
+    if not caller.client:
+        return None
+    refusal = client_refusal(event)
+    return None if refusal is None else FieldError(field=refusal[0], message=refusal[1])
+
+
+def _refuse_for_source(event: Event, caller: Grant) -> None:
+    refusal = _source_refusal(event, caller)
+    if refusal is not None:
+        raise ApiError(403, "forbidden", f"{refusal.field}: {refusal.message}")
+
+
+def client_address(request: Request, header: str | None) -> str:
+    if header:
+        forwarded = request.headers.get(header)
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else "unknown"
+
+
+COLLECT = _access(Scope.COLLECT)
 READ = _access(Scope.READ)
 ADMIN = _access(Scope.ADMIN)
 
@@ -311,6 +342,10 @@ class Api:
         self.states = RedisStateStore(redis_config.require_url(), redis_config.prefix)
         app.state.keys = KeyRing(api)
         app.state.limiter = RateLimiter(api.rate_limit_per_s, api.rate_limit_burst)
+        app.state.address_limiter = RateLimiter(
+            api.rate_limit_per_address_per_s, api.rate_limit_per_address_burst
+        )
+        app.state.address_header = api.client_address_header
         app.state.edge = EdgeConfig(api.max_body_bytes, api.cors_origins)
         if app.state.keys.open:
             log.warning("no API keys configured: the API is open (development only)")
@@ -364,12 +399,13 @@ class Api:
             422: {"model": EventBatchOut | ValidationErrorOut, "description": "no event is valid"},
         },
     )
-    async def events(self, batch: EventBatchIn, _key: str = WRITE) -> Any:
+    async def events(self, batch: EventBatchIn, caller: Grant = COLLECT) -> Any:
         """Typed events. Valid ones are accepted (on the broker when this answers); the
         invalid ones are listed with the fields at fault."""
         self._check_count(len(batch.events))
         accepted: list[Event] = []
         rejected: list[RejectedEvent] = []
+        forbidden = 0
         for index, raw in enumerate(batch.events):
             too_big = self._too_big(raw)
             if too_big is not None:
@@ -380,15 +416,19 @@ class Api:
             except ValidationError as error:
                 rejected.append(_rejected(index, raw, _field_errors(error)))
                 continue
-            if (out_of_bounds := self._out_of_bounds(valid)) is not None:
+            if (refused := _source_refusal(valid, caller)) is not None:
+                forbidden += 1
+                rejected.append(_rejected(index, raw, [refused]))
+            elif (out_of_bounds := self._out_of_bounds(valid)) is not None:
                 rejected.append(_rejected(index, raw, [out_of_bounds]))
             else:
                 accepted.append(valid)
         await self._publish(accepted)
         body = EventBatchOut(accepted=len(accepted), rejected=rejected)
-        return JSONResponse(body.model_dump(), status_code=200 if accepted else 422)
+        status = 200 if accepted else 403 if forbidden == len(rejected) else 422
+        return JSONResponse(body.model_dump(), status_code=status)
 
-    async def _segment(self, calls: list[tuple[str | None, Any]]) -> JSONResponse:
+    async def _segment(self, calls: list[tuple[str | None, Any]], caller: Grant) -> JSONResponse:
         self._check_count(len(calls))
         accepted: list[Event] = []
         rejected: list[RejectedEvent] = []
@@ -409,7 +449,9 @@ class Api:
             except (ValidationError, InvalidEventError) as error:
                 rejected.append(_rejected(index, raw, _field_errors(error)))
                 continue
-            if (out_of_bounds := self._out_of_bounds(valid)) is not None:
+            if (refused := _source_refusal(valid, caller)) is not None:
+                rejected.append(_rejected(index, raw, [refused]))
+            elif (out_of_bounds := self._out_of_bounds(valid)) is not None:
                 rejected.append(_rejected(index, raw, [out_of_bounds]))
             else:
                 accepted.append(valid)
@@ -422,45 +464,47 @@ class Api:
         response_model=SegmentOut,
         responses=SEGMENT_ANSWERS,
     )
-    async def track(self, call: Annotated[dict[str, Any], Body()], _key: str = WRITE) -> Any:
+    async def track(self, call: Annotated[dict[str, Any], Body()], caller: Grant = COLLECT) -> Any:
         """Segment `track`."""
-        return await self._segment([("track", call)])
+        return await self._segment([("track", call)], caller)
 
     @app.post(
         "/v1/page",
         response_model=SegmentOut,
         responses=SEGMENT_ANSWERS,
     )
-    async def page(self, call: Annotated[dict[str, Any], Body()], _key: str = WRITE) -> Any:
+    async def page(self, call: Annotated[dict[str, Any], Body()], caller: Grant = COLLECT) -> Any:
         """Segment `page`."""
-        return await self._segment([("page", call)])
+        return await self._segment([("page", call)], caller)
 
     @app.post(
         "/v1/screen",
         response_model=SegmentOut,
         responses=SEGMENT_ANSWERS,
     )
-    async def screen(self, call: Annotated[dict[str, Any], Body()], _key: str = WRITE) -> Any:
+    async def screen(self, call: Annotated[dict[str, Any], Body()], caller: Grant = COLLECT) -> Any:
         """Segment `screen`."""
-        return await self._segment([("screen", call)])
+        return await self._segment([("screen", call)], caller)
 
     @app.post(
         "/v1/identify",
         response_model=SegmentOut,
         responses=SEGMENT_ANSWERS,
     )
-    async def identify(self, call: Annotated[dict[str, Any], Body()], _key: str = WRITE) -> Any:
+    async def identify(
+        self, call: Annotated[dict[str, Any], Body()], caller: Grant = COLLECT
+    ) -> Any:
         """Segment `identify`."""
-        return await self._segment([("identify", call)])
+        return await self._segment([("identify", call)], caller)
 
     @app.post(
         "/v1/batch",
         response_model=SegmentOut,
         responses=SEGMENT_ANSWERS,
     )
-    async def segment_batch(self, body: segment.SegmentBatch, _key: str = WRITE) -> Any:
+    async def segment_batch(self, body: segment.SegmentBatch, caller: Grant = COLLECT) -> Any:
         """Segment `batch` (what the SDKs send): each call typed by its `type`."""
-        return await self._segment([(None, call) for call in body.batch])
+        return await self._segment([(None, call) for call in body.batch], caller)
 
     @app.get(
         "/v1/pixel.gif",
@@ -473,7 +517,7 @@ class Api:
     )
     async def tracking_pixel(
         self,
-        _key: str = WRITE,
+        caller: Grant = COLLECT,
         uid: Annotated[str | None, Query(description="customer id", max_length=128)] = None,
         aid: Annotated[str | None, Query(description="anonymous id", max_length=128)] = None,
         t: Annotated[
@@ -507,6 +551,7 @@ class Api:
             )
         except InvalidEventError as error:
             raise ApiError(400, "invalid_event", error.reason) from None
+        _refuse_for_source(recorded, caller)
         await self._publish([recorded])
         return Response(pixel.GIF, media_type="image/gif", headers={"Cache-Control": "no-store"})
 
@@ -515,7 +560,9 @@ class Api:
         response_model=AcceptedOut,
         responses={**ERRORS, **UNAVAILABLE},
     )
-    async def feedback(self, customer_id: CustomerId, body: FeedbackIn, _key: str = WRITE) -> Any:
+    async def feedback(
+        self, customer_id: CustomerId, body: FeedbackIn, caller: Grant = COLLECT
+    ) -> Any:
         """What happened to an offer: shown, clicked, converted (credited for uplift)."""
         event_id = body.event_id or f"fb-{uuid.uuid4().hex}"
         identity = (
@@ -535,6 +582,7 @@ class Api:
                 **identity,
             }
         )
+        _refuse_for_source(recorded, caller)
         await self._publish([recorded])
         return AcceptedOut(accepted=1, event_ids=[event_id])
 
@@ -575,7 +623,7 @@ class Api:
     async def next_best_offer(
         self,
         customer_id: CustomerId,
-        _key: str = READ,
+        _key: Grant = READ,
         k: Annotated[int, Query(ge=1, le=15, description="How many offers")] = 3,
         domain: Annotated[Domain | None, Query(description="Only offers of this domain")] = None,
         channel: Annotated[
@@ -625,7 +673,7 @@ class Api:
         "/v1/customers/{customer_id}/context",
         responses={**ERRORS, **UNAVAILABLE},
     )
-    async def context(self, customer_id: CustomerId, _key: str = READ) -> dict[str, Any]:
+    async def context(self, customer_id: CustomerId, _key: Grant = READ) -> dict[str, Any]:
         """Session context, lifetime figures, features and live scores of a customer."""
         snapshot = await self._snapshot(customer_id)
         vector = snapshot.pop("vector")
@@ -644,7 +692,7 @@ class Api:
     @app.get("/v1/reports/outcomes", responses=ERRORS)
     async def outcomes(
         self,
-        _key: str = READ,
+        _key: Grant = READ,
         by: Annotated[
             GroupBy, Query(description="Group by rule, offer, model or campaign")
         ] = "rule",
@@ -661,7 +709,7 @@ class Api:
     # ---- models ------------------------------------------------------------------------
 
     @app.get("/v1/models", responses=ERRORS)
-    async def models(self, _key: str = READ) -> dict[str, Any]:
+    async def models(self, _key: Grant = READ) -> dict[str, Any]:
         """Every registered version and alias, and what the scorer serves now."""
 
         def listing() -> dict[str, Any]:
@@ -700,7 +748,7 @@ class Api:
         response_model=AliasOut,
         responses={**ERRORS, 404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
     )
-    async def promote(self, name: ModelName, body: PromoteIn, _key: str = ADMIN) -> Any:
+    async def promote(self, name: ModelName, body: PromoteIn, _key: Grant = ADMIN) -> Any:
         """Make a version the champion; every scorer replica swaps within a second."""
         return await self._alias(name, lambda: self.registry.promote(name, body.version))
 
@@ -709,7 +757,7 @@ class Api:
         response_model=AliasOut,
         responses={**ERRORS, 404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
     )
-    async def rollback(self, name: ModelName, _key: str = ADMIN) -> Any:
+    async def rollback(self, name: ModelName, _key: Grant = ADMIN) -> Any:
         """Back to the previous champion."""
         return await self._alias(name, lambda: self.registry.rollback(name))
 
@@ -718,7 +766,7 @@ class Api:
         response_model=AliasOut,
         responses={**ERRORS, 404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
     )
-    async def shadow(self, name: ModelName, body: ShadowIn, _key: str = ADMIN) -> Any:
+    async def shadow(self, name: ModelName, body: ShadowIn, _key: Grant = ADMIN) -> Any:
         """Score a version in shadow beside the champion (null stops it)."""
         return await self._alias(
             name, lambda: self.registry.set_alias(name, CHALLENGER, body.version)
@@ -738,7 +786,7 @@ class Api:
         return summarize(ingest, shards, models)
 
     @app.get("/v1/shards", responses=ERRORS)
-    async def shards(self, _key: str = READ) -> dict[str, Any]:
+    async def shards(self, _key: Grant = READ) -> dict[str, Any]:
         """Every shard: live customers, activations, passivations, mailbox, turn latency."""
         found = await self.router.each_shard("introspect")
         for info in found.values():
@@ -747,7 +795,7 @@ class Api:
         return {"epoch": self.router.table.epoch, "shards": list(found.values())}
 
     @app.get("/v1/ingest", responses=ERRORS)
-    async def ingest_stats(self, _key: str = READ) -> dict[str, Any]:
+    async def ingest_stats(self, _key: Grant = READ) -> dict[str, Any]:
         """Every ingest replica's figures, including its partitions and consumer lag."""
         replicas = await asyncio.to_thread(
             ingest_figures, self.redis_config.require_url(), self.redis_config.prefix
@@ -758,7 +806,7 @@ class Api:
         }
 
     @app.get("/v1/dashboard/data", responses=ERRORS)
-    async def dashboard_data(self, _key: str = READ) -> dict[str, Any]:
+    async def dashboard_data(self, _key: Grant = READ) -> dict[str, Any]:
         figures = await self._figures()
         counters = await asyncio.to_thread(
             read_counters,
@@ -787,7 +835,7 @@ class Api:
             200: {"content": {"text/plain": {}}, "description": "Prometheus text"},
         },
     )
-    async def metrics(self, _key: str = READ) -> Response:
+    async def metrics(self, _key: Grant = READ) -> Response:
         figures = await self._figures()
         return Response(prometheus.render(figures), media_type=prometheus.CONTENT_TYPE)
 
@@ -798,7 +846,7 @@ class Api:
         response_model=ForgottenOut,
         responses={**ERRORS, **UNAVAILABLE},
     )
-    async def forget(self, customer_id: CustomerId, _key: str = ADMIN) -> Any:
+    async def forget(self, customer_id: CustomerId, _key: Grant = ADMIN) -> Any:
         """Delete everything engage holds on the customer (privacy requests)."""
         try:
             await self.router.call(customer_id, "forget")

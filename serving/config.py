@@ -31,7 +31,10 @@ class ServeConfig(_Part):
 class ApiConfig(_Part):
     """HTTP surface security and limits. Empty key lists mean open (local development)."""
 
+    # Server sources: send anything. Client sources (browsers, apps, the pixel): only what
+    # a visitor does while browsing (serving.sources).
     write_keys: tuple[SecretStr, ...] = ()
+    client_keys: tuple[SecretStr, ...] = ()
     read_keys: tuple[SecretStr, ...] = ()
     admin_token: SecretStr | None = None
     cors_origins: tuple[str, ...] = ()
@@ -40,3 +43,10 @@ class ApiConfig(_Part):
     max_batch_events: int = Field(default=500, ge=1)
     rate_limit_per_s: float = Field(default=200.0, gt=0)
     rate_limit_burst: int = Field(default=400, ge=1)
+    # Client keys are limited per client address instead: one abuser of a key embedded in
+    # a page must not get every honest visitor sending with it a 429.
+    rate_limit_per_address_per_s: float = Field(default=20.0, gt=0)
+    rate_limit_per_address_burst: int = Field(default=100, ge=1)
+    # Behind a load balancer, the header naming the client's address (its first entry),
+    # e.g. X-Forwarded-For; unset, the address of the connection.
+    client_address_header: str | None = None

@@ -1,9 +1,12 @@
 """API keys, their scopes, and per-key rate limits.
 
-Three kinds of key, from the settings (`ENGAGE_API_WRITE_KEYS`, `ENGAGE_API_READ_KEYS`,
-`ENGAGE_API_ADMIN_TOKEN`):
+Four kinds of key, from the settings (`ENGAGE_API_WRITE_KEYS`, `ENGAGE_API_CLIENT_KEYS`,
+`ENGAGE_API_READ_KEYS`, `ENGAGE_API_ADMIN_TOKEN`):
 
-* write keys send events (`/v1/events`, the Segment endpoints, the pixel, feedback);
+* write keys (server sources) send any event (`/v1/events`, the Segment endpoints, the
+  pixel, feedback), rate-limited per key;
+* client keys (browsers, apps, the pixel) send only what serving.sources allows, for
+  the same endpoints, rate-limited per key and client address;
 * read keys query (`next-best-offer`, context, reports, the dashboard's data, metrics);
 * the admin token does anything, including model admin and personal data (forget).
 
@@ -29,12 +32,14 @@ from serving.config import ApiConfig
 
 
 class Scope(Enum):
-    WRITE = "write"
+    COLLECT = "collect"  # send events: a write key or a client key
+    WRITE = "write"  # send any event: a write key (a server source)
     READ = "read"
     ADMIN = "admin"
 
 
 NEEDS = {
+    Scope.COLLECT: "a write key or a client key",
     Scope.WRITE: "a write key",
     Scope.READ: "a read key",
     Scope.ADMIN: "the admin token",
@@ -76,16 +81,27 @@ class Grant:
     scopes: frozenset[Scope]
     key_id: str  # a short digest: safe to log and to rate-limit by
 
+    @property
+    def client(self) -> bool:
+        """A client source: may collect, but not as a server source may."""
+        return Scope.COLLECT in self.scopes and Scope.WRITE not in self.scopes
+
+
+OPEN = Grant(frozenset(Scope), "open")
+
 
 class KeyRing:
     def __init__(self, config: ApiConfig) -> None:
         self._keys: list[tuple[bytes, frozenset[Scope]]] = []
         for key in config.write_keys:
-            self._keys.append((key.get_secret_value().encode(), frozenset({Scope.WRITE})))
+            write = frozenset({Scope.WRITE, Scope.COLLECT})
+            self._keys.append((key.get_secret_value().encode(), write))
+        for key in config.client_keys:
+            self._keys.append((key.get_secret_value().encode(), frozenset({Scope.COLLECT})))
         for key in config.read_keys:
             self._keys.append((key.get_secret_value().encode(), frozenset({Scope.READ})))
         if config.admin_token is not None:
-            admin = frozenset({Scope.ADMIN, Scope.READ, Scope.WRITE})
+            admin = frozenset(Scope)
             self._keys.append((config.admin_token.get_secret_value().encode(), admin))
         self.open = not self._keys
 
@@ -102,10 +118,11 @@ class KeyRing:
             return None
         return Grant(found, hashlib.sha256(candidate).hexdigest()[:12])
 
-    def check(self, key: str | None, needed: Scope) -> str:
-        """The key id allowed to do `needed`, or ApiError 401 / 403 saying what is needed."""
+    def check(self, key: str | None, needed: Scope) -> Grant:
+        """The grant of a key allowed to do `needed`, or ApiError 401 / 403 saying what is
+        needed."""
         if self.open:
-            return "open"
+            return OPEN
         if key is None:
             raise ApiError(
                 401,
@@ -123,22 +140,32 @@ class KeyRing:
             )
         if needed not in grant.scopes:
             raise ApiError(403, "forbidden", f"this key cannot do that; it needs {NEEDS[needed]}")
-        return grant.key_id
+        return grant
 
 
 class RateLimiter:
-    """A token bucket per key: `rate` requests per second, bursts up to `burst`."""
+    """A token bucket per key: `rate` requests per second, bursts up to `burst`.
 
-    def __init__(self, rate: float, burst: int) -> None:
+    At most `max_buckets` are kept: past that, buckets idle long enough to be full again
+    are dropped (a full bucket and no bucket answer the same), so callers that rotate
+    their address cannot grow it without bound."""
+
+    def __init__(self, rate: float, burst: int, max_buckets: int = 100_000) -> None:
         self.rate = rate
         self.burst = burst
+        self.max_buckets = max_buckets
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
     def take(self, key_id: str, now: float | None = None) -> float:
         """0 if allowed, else the seconds to wait before the next request is allowed."""
         now = time.monotonic() if now is None else now
         with self._lock:
+            if key_id not in self._buckets and len(self._buckets) >= self.max_buckets:
+                self._sweep(now)
             tokens, last = self._buckets.get(key_id, (float(self.burst), now))
             tokens = min(float(self.burst), tokens + (now - last) * self.rate)
             if tokens >= 1.0:
@@ -147,12 +174,19 @@ class RateLimiter:
             self._buckets[key_id] = (tokens, now)
             return (1.0 - tokens) / self.rate
 
-    def check(self, key_id: str) -> None:
+    def _sweep(self, now: float) -> None:
+        refill_s = self.burst / self.rate
+        self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < refill_s}
+        if len(self._buckets) >= self.max_buckets:  # all busy: drop the oldest half
+            kept = sorted(self._buckets.items(), key=lambda kv: kv[1][1])
+            self._buckets = dict(kept[len(kept) // 2 :])
+
+    def check(self, key_id: str, scope: str = "for this key") -> None:
         wait = self.take(key_id)
         if wait > 0:
             raise ApiError(
                 429,
                 "rate_limited",
-                f"more than {self.rate:g} requests per second for this key",
+                f"more than {self.rate:g} requests per second {scope}",
                 {"Retry-After": str(max(1, math.ceil(wait)))},
             )

@@ -127,6 +127,7 @@ def ray_local() -> Iterator[None]:
 
 
 WRITE_KEY, READ_KEY, ADMIN_TOKEN = "test-write-key", "test-read-key", "test-admin-token"
+CLIENT_KEY = "test-client-key"
 
 
 @dataclass
@@ -199,6 +200,10 @@ def engage_app(ray_local: None, bootstrap: str, redis_url: str, fast_rules: str)
         serve=ServeConfig(port=free_port(), app=prefix),
         api=ApiConfig(
             write_keys=(SecretStr(WRITE_KEY),),
+            client_keys=(SecretStr(CLIENT_KEY),),
+            rate_limit_per_address_per_s=5,
+            rate_limit_per_address_burst=20,
+            client_address_header="X-Forwarded-For",
             read_keys=(SecretStr(READ_KEY),),
             admin_token=SecretStr(ADMIN_TOKEN),
             rate_limit_per_s=2000,

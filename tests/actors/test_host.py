@@ -201,10 +201,10 @@ def test_a_poison_event_is_rejected_and_the_customer_goes_on_without_it(
     host = make_host()
     original = CustomerState.apply
 
-    def exploding(self: CustomerState, e: Event) -> None:
+    def exploding(self: CustomerState, e: Event, position: int = -1) -> None:
         if getattr(e, "product_id", "") == "boom":
             raise ZeroDivisionError("bad data")
-        original(self, e)
+        original(self, e, position)
 
     monkeypatch.setattr(CustomerState, "apply", exploding)
     events = [
@@ -226,10 +226,10 @@ def test_many_poison_events_of_one_customer_in_one_batch_are_each_rejected_and_n
     host = make_host()
     original = CustomerState.apply
 
-    def exploding(self: CustomerState, e: Event) -> None:
+    def exploding(self: CustomerState, e: Event, position: int = -1) -> None:
         if getattr(e, "merchant", "") == "boom":
             raise OverflowError("date value out of range")
-        original(self, e)
+        original(self, e, position)
 
     monkeypatch.setattr(CustomerState, "apply", exploding)
     poison = [event("card_payment", customer="a", at=T0 + i, merchant="boom") for i in range(6)]

@@ -45,23 +45,23 @@ class ScriptedConsumer:
     def __init__(self, batches: list[list[Record]]) -> None:
         self.records = [r for batch in batches for r in batch]
         self.ends = list(itertools.accumulate(len(b) for b in batches))
-        self.position = self.records[0].offset if self.records else 0
+        self.position_ = self.records[0].offset if self.records else 0
         self.commits: list[dict[TopicPartition, OffsetAndMetadata]] = []
         self.log: list[str] = []
         self.fail_commits = 0
 
     def poll(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Record]]:
-        index = next((i for i, r in enumerate(self.records) if r.offset >= self.position), None)
+        index = next((i for i, r in enumerate(self.records) if r.offset >= self.position_), None)
         if index is None:
             return {}
         end = next(e for e in self.ends if e > index)
         batch = self.records[index:end]
-        self.position = batch[-1].offset + 1
+        self.position_ = batch[-1].offset + 1
         return {TP: batch}
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.log.append(f"seek {offset}")
-        self.position = offset
+        self.position_ = offset
 
     def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         if self.fail_commits:
@@ -75,6 +75,10 @@ class ScriptedConsumer:
 
     def highwater(self, tp: TopicPartition) -> int | None:
         return 10
+
+    def position(self, tp: TopicPartition, timeout_ms: int | None = None) -> int:
+        assert timeout_ms == 0, "a position the consumer does not know is not asked for"
+        return self.position_
 
 
 class Shards:
@@ -90,7 +94,9 @@ class Shards:
     def shard_for(self, customer_id: str) -> int:
         return 0 if customer_id < "m" else 1
 
-    def process(self, batches: Mapping[int, list[bytes]]) -> dict[int, BatchResult | Exception]:
+    def process(
+        self, batches: Mapping[int, list[bytes]], positions: Any = None
+    ) -> dict[int, BatchResult | Exception]:
         self.batches.append(dict(batches))
         out: dict[int, BatchResult | Exception] = {}
         for shard, payloads in batches.items():
@@ -175,7 +181,9 @@ def test_invalid_records_go_to_dead_letters_with_raw_payload_reason_and_source()
 def test_events_a_shard_refuses_are_dead_lettered_by_their_own_offset() -> None:
     loop, _consumer, shards, letters = make_loop([[record(0, "alice"), record(1, "anna")]])
 
-    def refuse_second(batches: Mapping[int, list[bytes]]) -> dict[int, BatchResult | Exception]:
+    def refuse_second(
+        batches: Mapping[int, list[bytes]], positions: Any = None
+    ) -> dict[int, BatchResult | Exception]:
         return {0: BatchResult(processed=1, rejected=[(1, "turn failed: boom")])}
 
     shards.process = refuse_second  # type: ignore[method-assign]
@@ -248,7 +256,7 @@ def test_a_dead_letter_that_cannot_be_written_rewinds_the_poll() -> None:
     with pytest.raises(DeadLetterUnavailableError):
         loop.run_once()
     assert consumer.commits == []
-    assert consumer.position == 0
+    assert consumer.position_ == 0
 
 
 def test_a_commit_that_fails_rewinds_the_poll() -> None:
@@ -256,7 +264,7 @@ def test_a_commit_that_fails_rewinds_the_poll() -> None:
     consumer.fail_commits = 1
     with pytest.raises(CommitFailedError):
         loop.run_once()
-    assert consumer.position == 0
+    assert consumer.position_ == 0
     assert loop.run_once() == 1
     assert consumer.commits == [{TP: OffsetAndMetadata(1, "", -1)}]
 
@@ -267,7 +275,7 @@ def test_shards_failing_past_the_retry_bound_rewind_the_poll_instead_of_retrying
     with pytest.raises(IngestRetryExhaustedError):
         loop.run_once()
     assert consumer.commits == []
-    assert consumer.position == 0
+    assert consumer.position_ == 0
     shards.failures = 0
     assert loop.run_once() == 2
     assert consumer.commits == [{TP: OffsetAndMetadata(2, "", -1)}]
@@ -280,7 +288,9 @@ class PoisonShard(Shards):
         super().__init__(log)
         self.poison = poison
 
-    def process(self, batches: Mapping[int, list[bytes]]) -> dict[int, BatchResult | Exception]:
+    def process(
+        self, batches: Mapping[int, list[bytes]], positions: Any = None
+    ) -> dict[int, BatchResult | Exception]:
         self.batches.append(dict(batches))
         return {
             shard: KeyError("a bug") if self.poison in payloads else BatchResult(len(payloads))
@@ -309,7 +319,9 @@ def test_an_outage_is_never_taken_for_a_poison_batch() -> None:
     shards = Shards(consumer.log)
     calls = iter([ContentionError(["alice"])] * 5)
 
-    def contended(batches: Mapping[int, list[bytes]]) -> dict[int, BatchResult | Exception]:
+    def contended(
+        batches: Mapping[int, list[bytes]], positions: Any = None
+    ) -> dict[int, BatchResult | Exception]:
         return {s: next(calls, BatchResult(len(p))) for s, p in batches.items()}
 
     shards.process = contended  # type: ignore[method-assign]

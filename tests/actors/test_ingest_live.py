@@ -42,7 +42,9 @@ class FlakyShards:
     def shard_for(self, customer_id: str) -> int:
         return 0
 
-    def process(self, batches: Mapping[int, list[bytes]]) -> dict[int, BatchResult | Exception]:
+    def process(
+        self, batches: Mapping[int, list[bytes]], positions: object = None
+    ) -> dict[int, BatchResult | Exception]:
         if not self.healthy:
             return {0: ShardUnavailableError(0, "down")}
         self.seen += len(batches[0])

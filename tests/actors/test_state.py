@@ -10,8 +10,10 @@ from actors.state import (
     MAX_CART_LINES,
     MAX_CART_QUANTITY,
     MAX_SESSION_CATEGORIES,
+    REDELIVERY_WINDOW,
     SESSION_GAP_S,
     CustomerState,
+    pack_position,
 )
 from tests.support import T0, event
 
@@ -185,3 +187,39 @@ def test_a_session_counts_a_bounded_number_of_categories_and_every_page_view() -
     assert state.session_categories is not None
     assert len(state.session_categories) == MAX_SESSION_CATEGORIES
     assert state.session_page_views == MAX_SESSION_CATEGORIES + 10
+
+
+def test_every_event_of_a_poll_is_remembered_however_many_one_customer_has() -> None:
+    # Given more events of one customer in one poll than the ids kept for any customer
+    state = CustomerState()
+    events = [event("page_view", at=T0 + n) for n in range(APPLIED_IDS_LIMIT + 300)]
+    for offset, e in enumerate(events):
+        state.apply(e, pack_position(3, 10_000 + offset))
+    total = state.events_total
+    # when the whole poll is delivered again, then nothing is applied twice
+    assert all(state.has_applied(e.event_id) for e in events)
+    for offset, e in enumerate(events):
+        state.apply(e, pack_position(3, 10_000 + offset))
+    assert state.events_total == total
+
+
+def test_ids_are_forgotten_once_they_fall_behind_the_redelivery_window() -> None:
+    state = CustomerState()
+    old = [event("page_view", at=T0 + n) for n in range(APPLIED_IDS_LIMIT + 100)]
+    for offset, e in enumerate(old):
+        state.apply(e, pack_position(0, offset))
+    state.apply(event("page_view", at=T0 + 1000), pack_position(0, REDELIVERY_WINDOW * 3))
+    assert state.applied is not None
+    assert len(state.applied) // 8 == APPLIED_IDS_LIMIT  # the floor, no more
+    assert not state.has_applied(old[0].event_id)
+    assert state.has_applied(old[-1].event_id)
+
+
+def test_events_without_a_position_keep_the_last_ids_only() -> None:
+    state = CustomerState()
+    events = [event("page_view", at=T0 + n) for n in range(APPLIED_IDS_LIMIT + 10)]
+    for e in events:
+        state.apply(e)
+    assert not state.has_applied(events[0].event_id)
+    assert state.has_applied(events[-1].event_id)
+    assert CustomerState.from_json(state.to_json()) == state

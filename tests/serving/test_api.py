@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, READ_KEY, WRITE_KEY, App
+from tests.conftest import ADMIN_TOKEN, CLIENT_KEY, READ_KEY, WRITE_KEY, App
 from tests.support import event
 
 pytestmark = pytest.mark.integration
@@ -44,7 +44,7 @@ def test_a_query_without_a_key_is_401_and_says_which_key(engage_app: App) -> Non
     ("method", "path", "key", "needed"),
     [
         ("GET", "/v1/customers/c1/next-best-offer", WRITE_KEY, "a read key"),
-        ("POST", "/v1/events", READ_KEY, "a write key"),
+        ("POST", "/v1/events", READ_KEY, "a write key or a client key"),
         ("DELETE", "/v1/customers/c1", READ_KEY, "the admin token"),
         ("POST", "/v1/models/fraud/rollback", READ_KEY, "the admin token"),
     ],
@@ -278,3 +278,63 @@ def test_no_stack_trace_in_any_answer(engage_app: App) -> None:
     assert answer.status_code == 400
     assert "Traceback" not in answer.text
     assert "not supported" in answer.json()["rejected"][0]["errors"][0]["message"]
+
+
+# ---- keys by source ----------------------------------------------------------------------
+
+
+def test_a_client_key_cannot_post_a_payment_and_is_told_which_rule(engage_app: App) -> None:
+    customer = f"src-{uuid.uuid4().hex[:8]}"
+    payment = event("card_payment", customer=customer, at=time.time()).model_dump(mode="json")
+    answer = engage_app.request(
+        "POST",
+        "/v1/events",
+        CLIENT_KEY,
+        json={"events": [payment]},
+        headers={"X-Forwarded-For": "198.51.100.7"},
+    )
+    assert answer.status_code == 403
+    (error,) = answer.json()["rejected"][0]["errors"]
+    assert error["field"] == "type"
+    assert "client key cannot send card_payment" in error["message"]
+    # the same payment from a server key is accepted
+    answer = engage_app.request("POST", "/v1/events", WRITE_KEY, json={"events": [payment]})
+    assert answer.status_code == 200
+
+
+def test_a_client_key_sends_browsing_and_cannot_change_consent(engage_app: App) -> None:
+    customer = f"src-{uuid.uuid4().hex[:8]}"
+    opt_in = {"userId": customer, "traits": {"consent_marketing": True, "email": "x@y.example"}}
+    headers = {"X-Forwarded-For": "198.51.100.8"}
+    answer = engage_app.request("POST", "/v1/identify", CLIENT_KEY, json=opt_in, headers=headers)
+    assert answer.status_code == 400
+    assert "use a server key" in str(answer.json()["rejected"])
+    view = valid_event(customer)
+    answer = engage_app.request(
+        "POST", "/v1/events", CLIENT_KEY, json={"events": [view]}, headers=headers
+    )
+    assert answer.status_code == 200
+
+
+def test_client_keys_are_rate_limited_per_address_not_per_key(engage_app: App) -> None:
+    def post(address: str) -> int:
+        return engage_app.request(
+            "POST",
+            "/v1/events",
+            CLIENT_KEY,
+            json={"events": [valid_event("src-flood")]},
+            headers={"X-Forwarded-For": address},
+        ).status_code
+
+    codes = [post("203.0.113.66") for _ in range(40)]  # burst 20, then 5/s
+    assert 429 in codes
+    assert post("203.0.113.67") == 200  # another visitor with the same key
+    limited = engage_app.request(
+        "POST",
+        "/v1/events",
+        CLIENT_KEY,
+        json={"events": [valid_event("src-flood")]},
+        headers={"X-Forwarded-For": "203.0.113.66"},
+    )
+    assert limited.status_code == 429
+    assert limited.json()["detail"].endswith("from this address for this key")

@@ -1,0 +1,42 @@
+"""What a client source may send.
+
+A write key is either a *server* source (`ENGAGE_API_WRITE_KEYS`: back ends, payment and
+order systems, the consent platform; anything) or a *client* source
+(`ENGAGE_API_CLIENT_KEYS`: browsers, apps, tracking pixels), as in Segment and RudderStack.
+A client key sits in a web page for anyone to copy, so it may only describe what a
+visitor does while browsing: page, product and content views, cart changes, `identify`
+with traits and a time zone, offers shown or clicked. Payments, purchases, logins and
+conversions come from the systems that know them, and so do e-mail addresses and
+consent: a copied client key must not be able to fake a payment or opt a customer in.
+Kafka producers are trusted (they hold broker credentials).
+"""
+
+from __future__ import annotations
+
+from actors.events import Event, Identify, OfferFeedback
+
+CLIENT_EVENT_TYPES = frozenset(
+    {
+        "page_view",
+        "product_view",
+        "cart_add",
+        "cart_remove",
+        "content_view",
+        "identify",
+        "offer_feedback",
+    }
+)
+
+
+def client_refusal(event: Event) -> tuple[str, str] | None:
+    """(field, rule) when a client source may not send `event`, else None."""
+    if event.type not in CLIENT_EVENT_TYPES:
+        return "type", f"a client key cannot send {event.type} events; use a server key"
+    if isinstance(event, Identify):
+        if event.email is not None:
+            return "email", "a client key cannot set contact details; use a server key"
+        if event.consent_marketing is not None:
+            return "consent_marketing", "a client key cannot change consent; use a server key"
+    if isinstance(event, OfferFeedback) and event.outcome == "converted":
+        return "outcome", "a client key cannot report conversions; use a server key"
+    return None
