@@ -47,6 +47,7 @@ from actors.errors import TemplateError
 from actors.events import CardPayment, Event, Identify, OfferFeedback, Purchase
 from actors.features import features, payment_features
 from actors.offers import RankedOffer, rank_offers
+from actors.prefetch import NO_SCORES, BatchScores
 from actors.rules import REMINDER_PREFIX, Rule, RuleSet
 from actors.scoring import FRAUD, RECOMMENDER, Scorer
 from actors.state import NO_POSITION, CustomerState
@@ -106,7 +107,10 @@ class CustomerActor:
         state: CustomerState,
         event: Event,
         position: int = NO_POSITION,
+        scores: BatchScores = NO_SCORES,
     ) -> TurnOutcome:
+        """One event's turn. `scores` holds what was scored ahead for the batch
+        (actors.prefetch); a row not found there is scored now."""
         # 1. duplicate
         if state.has_applied(event.event_id):
             return TurnOutcome(duplicate=True)
@@ -116,7 +120,7 @@ class CustomerActor:
         # 3. apply
         state.apply(event, position)
         trigger = _Trigger(event.type, event.event_id, at, event)
-        outcome = await self._run_rules(customer_id, state, trigger, before)
+        outcome = await self._run_rules(customer_id, state, trigger, before, ahead=scores)
         if isinstance(event, Purchase | OfferFeedback):
             outcome.counters += attribute(state, event, self.rules.policy.attribution_window)
         if isinstance(event, Identify) and event.consent_marketing is not None:
@@ -156,6 +160,7 @@ class CustomerActor:
         trigger: _Trigger,
         before: Before,
         reminder: dict[str, Any] | None = None,
+        ahead: BatchScores = NO_SCORES,
     ) -> TurnOutcome:
         outcome = TurnOutcome()
         rules = self.rules.for_trigger(trigger.name)
@@ -183,7 +188,9 @@ class CustomerActor:
         needed: set[str] = set()
         for rule in candidates:
             needed |= rule.models
-        scores, versions, best = await self._score(needed, state, trigger, before)
+        scores, versions, best = await self._score(
+            needed, customer_id, state, trigger, before, ahead
+        )
         outcome.scores = scores
         score_view: dict[str, Any] = dict(scores)
         if best is not None:
@@ -246,32 +253,44 @@ class CustomerActor:
         return rule.condition.evaluate_partial(context) is not False
 
     async def _score(
-        self, needed: set[str], state: CustomerState, trigger: _Trigger, before: Before
+        self,
+        needed: set[str],
+        customer_id: str,
+        state: CustomerState,
+        trigger: _Trigger,
+        before: Before,
+        ahead: BatchScores,
     ) -> tuple[dict[str, float], dict[str, str], RankedOffer | None]:
         scores: dict[str, float] = {}
         versions: dict[str, str] = {}
         best: RankedOffer | None = None
-        want_fraud = FRAUD in needed and before.payment is not None
+        fraud_row = before.payment if FRAUD in needed else None
         customer = features(state, trigger.at) if RECOMMENDER in needed else None
-        requests = []
-        if want_fraud:
-            assert before.payment is not None
-            requests.append(self.scorer.score(FRAUD, [before.payment]))
+        fraud = recommended = None
+        if fraud_row is not None:
+            fraud = ahead.take(customer_id, trigger.trigger_id, FRAUD, fraud_row)
         if customer is not None:
+            recommended = ahead.take(customer_id, trigger.trigger_id, RECOMMENDER, customer)
+        requests = []
+        if fraud_row is not None and fraud is None:
+            requests.append(self.scorer.score(FRAUD, [fraud_row]))
+        if customer is not None and recommended is None:
             requests.append(self.scorer.score(RECOMMENDER, [customer]))
         if len(requests) == 1:
             answers = [await requests[0]]
-        else:
+        elif requests:
             # Both models at once: one round trip to the model server, not two in a row.
             # (Only then: gather wraps each request in a task, which costs more than
             # awaiting a single one.)
             answers = list(await asyncio.gather(*requests))
-        if want_fraud:
-            (fraud,) = answers.pop(0)
+        if fraud_row is not None:
+            if fraud is None:
+                (fraud,) = answers.pop(0)
             scores["fraud"] = fraud.values[0]
             versions[FRAUD] = fraud.version
         if customer is not None:
-            (recommended,) = answers.pop(0)
+            if recommended is None:
+                (recommended,) = answers.pop(0)
             versions[RECOMMENDER] = recommended.version
             ranked = rank_offers(customer, recommended.values, k=1)
             if ranked:

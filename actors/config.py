@@ -45,6 +45,7 @@ class KafkaConfig(_Config):
     # is fixed (a lag measurement without a deadline, actors/ingest.py); another, rarer,
     # is not yet explained (docs/kafka.md).
     fetch_max_wait_ms: int = Field(default=500, ge=0, le=10_000)
+    reconnect_backoff_max_ms: int = Field(default=2000, ge=50)
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
@@ -76,6 +77,9 @@ class KafkaConfig(_Config):
             "bootstrap_servers": self.require_bootstrap().split(","),
             "client_id": self.client_id,
             "security_protocol": self.security_protocol,
+            # kafka-python backs off up to 30 s between reconnects by default: a broker
+            # back after a restart would wait that long for engage to notice.
+            "reconnect_backoff_max_ms": self.reconnect_backoff_max_ms,
         }
         if self.sasl_mechanism:
             options["sasl_mechanism"] = self.sasl_mechanism

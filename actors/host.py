@@ -10,8 +10,9 @@ Checkpoint order for a batch (`process`):
 1. parse the batch and group events by customer, keeping their order;
 2. lock the batch's customers (sorted order, so concurrent batches cannot deadlock);
 3. activate the ones not live, with one store round trip for all of them;
-4. run each customer's events in order, customers concurrently; scoring requests of
-   concurrent turns travel together;
+4. score ahead every row the batch's turns could need, one request per model
+   (actors.prefetch); then run each customer's events in order, customers concurrently,
+   each turn taking its prefetched scores;
 5. commit every changed customer's state, outbox actions and reminders in one pipeline,
    compare-and-set on each state's version; a conflict means another host wrote: reload
    that customer and run its events again (applied-event ids make that idempotent);
@@ -41,6 +42,7 @@ from actors.events import ANON_PREFIX, Event, parse_event
 from actors.features import feature_dict, features
 from actors.metrics import Histogram
 from actors.outbox import Dispatcher, rejection_entry
+from actors.prefetch import BatchScores, CustomerEvents, prefetch
 from actors.residency import LiveSet
 from actors.slots import slot_of
 from actors.state import NO_POSITION, CustomerState
@@ -170,10 +172,24 @@ class ShardHost:
         while pending:
             # 3. activate
             await self._activate([(w.slot, w.customer_id) for w in pending])
-            # 4. turns
-            finished = await asyncio.gather(
-                *(self._turns(w) for w in pending), return_exceptions=True
+            # 4. scores for the whole batch, then the turns
+            ahead = await prefetch(
+                self.actor.rules,
+                self.actor.scorer,
+                [
+                    CustomerEvents(
+                        w.customer_id,
+                        self._live(w.customer_id),
+                        [(e, w.positions[i] if w.positions else NO_POSITION) for i, e in w.events],
+                    )
+                    for w in pending
+                ],
             )
+            finished = await asyncio.gather(
+                *(self._turns(w, ahead) for w in pending), return_exceptions=True
+            )
+            self.stats["scores_prefetched"] += ahead.taken
+            self.stats["scores_rescored"] += ahead.rescored
             retry: list[_CustomerWork] = []
             for w, outcome in zip(pending, finished, strict=True):
                 if isinstance(outcome, _PoisonEventError):
@@ -217,13 +233,13 @@ class ShardHost:
         # 6. dispatch (backpressure: waits while the sink queue is full)
         await self.dispatcher.submit(entries)
 
-    async def _turns(self, w: _CustomerWork) -> None:
+    async def _turns(self, w: _CustomerWork, ahead: BatchScores) -> None:
         state = self._live(w.customer_id)
         for index, event in w.events:
             started = time.perf_counter()
             try:
                 position = w.positions[index] if w.positions else NO_POSITION
-                outcome = await self.actor.on_event(w.customer_id, state, event, position)
+                outcome = await self.actor.on_event(w.customer_id, state, event, position, ahead)
             except EngageError:
                 raise
             except Exception as error:  # a poison event must not take the customer down

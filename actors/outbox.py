@@ -426,6 +426,9 @@ class Dispatcher:
                 elif not result.retryable:
                     await self._give_up(entry, result.reason, sink_name)
                     done.append(entry)
+                elif not result.counts:  # an outage: wait, attempts untouched
+                    self.stats["waiting"] += 1
+                    self._wait(entry, self.base_backoff_s * 4 * random.uniform(0.5, 1.5))
                 elif await self._failed_attempt(entry, result.reason, sink_name):
                     done.append(entry)
         # 4. mark sent and count against caps, then 5. clear the outbox

@@ -212,6 +212,16 @@ class CustomerState:
         # Compare-and-set version of the stored copy; kept beside the data, not in it.
         self.version = 0
 
+    def clone(self) -> CustomerState:
+        """An independent copy: containers copied, their items (immutable) shared."""
+        other = CustomerState.__new__(CustomerState)
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if isinstance(value, dict | list):
+                value = value.copy()
+            setattr(other, name, value)
+        return other
+
     # ---- dedup -----------------------------------------------------------------------
 
     def has_applied(self, event_id: str) -> bool:

@@ -4,7 +4,10 @@ The outbox dispatcher calls `deliver` with a batch of actions for this sink, aft
 state that produced them is saved and after the idempotency check. A sink answers one
 `Delivery` per action; it never raises for a single bad action. `retryable=False` means
 trying again cannot help (a template the receiver rejects, a 4xx), so the action goes to
-the dead-letter topic at once; retryable failures are tried again with backoff first.
+the dead-letter topic at once; retryable failures are tried again with backoff first, and
+count against the action's attempts. `waiting` is an outage, not the action's fault (the
+broker is down, or an earlier send of this action is still in flight): tried again
+later without counting an attempt, never dead-lettered for it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ class Delivery:
     ok: bool
     reason: str = ""
     retryable: bool = True
+    counts: bool = True  # whether the failure uses up one of the action's attempts
 
     @classmethod
     def delivered(cls) -> Delivery:
@@ -29,6 +33,10 @@ class Delivery:
     @classmethod
     def failed(cls, reason: str, retryable: bool = True) -> Delivery:
         return cls(False, reason, retryable)
+
+    @classmethod
+    def waiting(cls, reason: str) -> Delivery:
+        return cls(False, reason, retryable=True, counts=False)
 
 
 class Sink(Protocol):

@@ -24,6 +24,8 @@ from actors.sinks.base import Delivery
 
 # Records are timestamped by the producer when sent, a moment after delivery began.
 LOOK_BACK_S = 5.0
+# How long the outcome of a settled send is kept for a retry of its action to find.
+SETTLED_KEPT_S = 600.0
 
 
 def action_headers(action: Action) -> list[tuple[str, bytes]]:
@@ -51,41 +53,94 @@ class KafkaSink:
         self._config = config
         self._timeout_s = timeout_s
         self._scan_timeout_s = scan_timeout_s
+        # Sends whose outcome is not settled yet, by idempotency key, with when sent.
+        self._in_flight: dict[str, tuple[Any, float]] = {}
 
     async def deliver(self, actions: Sequence[Action]) -> list[Delivery]:
         return await asyncio.to_thread(self._deliver_blocking, actions)
 
     def _deliver_blocking(self, actions: Sequence[Action]) -> list[Delivery]:
+        """Send, wait up to `timeout_s`, and answer per action.
+
+        A send that has not completed when the wait ends is not failed: the producer
+        keeps retrying it (until its delivery timeout), and sending the action again
+        meanwhile would put it on the topic twice once the broker is back. It stays in
+        flight here, and until its outcome is known the action is answered `waiting`,
+        without another send. A send that failed after it may have reached the broker
+        (a timeout) is looked for on the topic before the action is sent again.
+        """
+        self._forget_settled(time.time() - SETTLED_KEPT_S)
         results: list[Delivery | None] = [None] * len(actions)
-        futures: list[tuple[int, Any]] = []
+        sends: list[tuple[int, Any]] = []
+        ambiguous: dict[str, float] = {}
         for i, action in enumerate(actions):
+            key = action.idempotency_key
+            earlier = self._in_flight.get(key)
+            if earlier is not None:
+                future, sent_at = earlier
+                if not future.is_done:
+                    results[i] = Delivery.waiting("kafka: an earlier send is still in flight")
+                    continue
+                del self._in_flight[key]
+                if future.succeeded():
+                    results[i] = Delivery.delivered()
+                    continue
+                ambiguous[key] = sent_at
+        if ambiguous and self._config is not None:
             try:
-                futures.append(
-                    (
-                        i,
-                        self._producer.send(
-                            self._topic,
-                            key=action.customer_id.encode(),
-                            value=action_to_json(action),
-                            headers=action_headers(action),
-                        ),
-                    )
+                found = self._scan(set(ambiguous), min(ambiguous.values()))
+            except (KafkaError, SinkError) as error:
+                for i, action in enumerate(actions):
+                    if action.idempotency_key in ambiguous:
+                        results[i] = Delivery.waiting(f"kafka: cannot check the topic: {error}")
+                found = set()
+                ambiguous = {}
+            for i, action in enumerate(actions):
+                if action.idempotency_key in found:
+                    results[i] = Delivery.delivered()
+        now = time.time()
+        for i, action in enumerate(actions):
+            if results[i] is not None:
+                continue
+            try:
+                future = self._producer.send(
+                    self._topic,
+                    key=action.customer_id.encode(),
+                    value=action_to_json(action),
+                    headers=action_headers(action),
                 )
             except MessageSizeTooLargeError as error:  # this action's own fault
                 results[i] = Delivery.failed(f"kafka: {error}", retryable=False)
+                continue
             except KafkaError as error:
-                results[i] = Delivery.failed(f"kafka: {error}", retryable=True)
+                results[i] = Delivery.waiting(f"kafka: {error}")
+                continue
+            self._in_flight[action.idempotency_key] = (future, now)
+            sends.append((i, future))
         with contextlib.suppress(KafkaError):  # each future below tells its own result
             self._producer.flush(timeout=self._timeout_s)
-        for i, future in futures:
-            try:
-                future.get(timeout=0)
+        for i, future in sends:
+            key = actions[i].idempotency_key
+            if not future.is_done:
+                results[i] = Delivery.waiting("kafka: not acknowledged yet; still in flight")
+                continue
+            del self._in_flight[key]
+            if future.succeeded():
                 results[i] = Delivery.delivered()
-            except MessageSizeTooLargeError as error:
-                results[i] = Delivery.failed(f"kafka: {error}", retryable=False)
-            except KafkaError as error:
-                results[i] = Delivery.failed(f"kafka: {error}", retryable=True)
+            elif isinstance(future.exception, MessageSizeTooLargeError):
+                results[i] = Delivery.failed(f"kafka: {future.exception}", retryable=False)
+            else:
+                # It may have reached the broker: the next try looks for it first.
+                self._in_flight[key] = (future, now)
+                results[i] = Delivery.waiting(f"kafka: {future.exception}")
         return [r if r is not None else Delivery.failed("not attempted") for r in results]
+
+    def _forget_settled(self, before: float) -> None:
+        """Drop settled sends no one asked about again (the action was handed to another
+        shard, or forgotten): what is in flight stays, so memory is bounded by it."""
+        stale = [k for k, (f, at) in self._in_flight.items() if f.is_done and at < before]
+        for key in stale:
+            del self._in_flight[key]
 
     async def delivered(self, keys: set[str], since: float) -> set[str]:
         if not keys or self._config is None:

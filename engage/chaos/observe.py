@@ -167,17 +167,23 @@ class Progress:
         self._thread.join(timeout=30)
 
     def committed(self) -> int | None:
-        consumer = KafkaConsumer(
-            bootstrap_servers=self.kafka.bootstrap,
-            group_id=self.kafka.group_id,
-            enable_auto_commit=False,
-            request_timeout_ms=5000,
-        )
+        """The group's committed offsets, summed; None when the broker cannot say (it is
+        down, or the group is rebalancing): no sample then."""
+        try:
+            consumer = KafkaConsumer(
+                bootstrap_servers=self.kafka.bootstrap,
+                group_id=self.kafka.group_id,
+                enable_auto_commit=False,
+                request_timeout_ms=5000,
+                reconnect_backoff_max_ms=1000,
+            )
+        except KafkaError:
+            return None
         try:
             tps = [TopicPartition(self.kafka.events_topic, p) for p in range(self.kafka.partitions)]
             return sum(consumer.committed(tp, timeout_ms=3000) or 0 for tp in tps)
         except KafkaError:
-            return None  # the broker is down or the group is rebalancing: no sample
+            return None
         finally:
             consumer.close()
 

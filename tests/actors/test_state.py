@@ -223,3 +223,16 @@ def test_events_without_a_position_keep_the_last_ids_only() -> None:
     assert not state.has_applied(events[0].event_id)
     assert state.has_applied(events[-1].event_id)
     assert CustomerState.from_json(state.to_json()) == state
+
+
+def test_a_clone_changes_apart_from_its_original() -> None:
+    state = CustomerState()
+    state.apply(event("cart_add", product_id="p1", at=T0))
+    copy = state.clone()
+    assert copy == state
+    copy.apply(event("cart_add", product_id="p2", at=T0 + 1))
+    copy.apply(event("product_view", category="toys", at=T0 + 2))
+    assert state.cart is not None
+    assert set(state.cart) == {"p1"}
+    assert state.events_total == 1
+    assert copy.events_total == 3

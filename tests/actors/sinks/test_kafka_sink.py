@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
+from kafka.errors import MessageSizeTooLargeError
+from kafka.future import Future
 
 from actors.config import KafkaConfig
 from actors.kafka_io import ensure_topics, make_producer
@@ -46,3 +49,51 @@ def test_the_sink_tells_which_interrupted_deliveries_already_landed(
     found = asyncio.run(sink.delivered({"landed-1", "landed-2", "lost-3"}, began))
     assert found == {"landed-1", "landed-2"}
     assert asyncio.run(sink.delivered(set(), began)) == set()
+
+
+class SlowBrokerProducer:
+    """A producer whose sends stay unacknowledged until the test settles them, as when
+    the broker is down longer than the sink waits."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.futures: list[Future] = []
+
+    def send(self, topic: str, key: bytes, value: bytes, headers: Any) -> Future:
+        self.sent.append(dict(headers)["idempotency-key"].decode())
+        future = Future()
+        self.futures.append(future)
+        return future
+
+    def flush(self, timeout: float | None = None) -> None:
+        return None
+
+
+def test_a_send_still_in_flight_is_never_sent_again_and_counts_no_attempt() -> None:
+    producer = SlowBrokerProducer()
+    sink = KafkaSink(producer, "actions")  # type: ignore[arg-type]
+    action = make_action("k1")
+    (first,) = asyncio.run(sink.deliver([action]))
+    assert (first.ok, first.retryable, first.counts) == (False, True, False)
+    (again,) = asyncio.run(sink.deliver([action]))  # the dispatcher's retry
+    assert not again.ok
+    assert producer.sent == ["k1"]  # not sent a second time
+    producer.futures[0].success(None)  # the broker is back and acknowledges it
+    (settled,) = asyncio.run(sink.deliver([action]))
+    assert settled.ok
+    assert producer.sent == ["k1"]
+
+
+def test_a_record_over_the_size_limit_fails_alone_and_for_good() -> None:
+    class Refusing(SlowBrokerProducer):
+        def send(self, topic: str, key: bytes, value: bytes, headers: Any) -> Future:
+            if dict(headers)["idempotency-key"] == b"big":
+                raise MessageSizeTooLargeError("the message is 2000000 bytes")
+            future = super().send(topic, key, value, headers)
+            future.success(None)
+            return future
+
+    sink = KafkaSink(Refusing(), "actions")  # type: ignore[arg-type]
+    big, fine = asyncio.run(sink.deliver([make_action("big"), make_action("fine")]))
+    assert (big.ok, big.retryable) == (False, False)
+    assert fine.ok

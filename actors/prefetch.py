@@ -1,0 +1,101 @@
+"""Scores for a whole batch in one request per model, before its turns run.
+
+A customer's turns run one at a time, and a turn that must score waits for the model
+server before the next turn may start: a customer with five scored events in a batch
+would pay five round trips in a row. Instead the shard first replays the batch's events
+on a copy of each customer's state, builds every feature row the rules of each event's
+trigger could need, and scores all rows of the batch in one request per model. The turns
+then run as always, strictly in order, and a turn takes a prefetched score only if the row
+it builds equals the row that was scored.
+
+Rows cannot differ today: features read only what events change (actors.features), never
+what rules do (fired rules, alerts, remembered actions), so what an earlier turn's actions
+do cannot change a later row. The comparison keeps that true by construction: if a
+feature ever reads a rule's effect, the turn scores its row again (`rescored`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from actors.events import CardPayment, Event
+from actors.features import features, payment_features
+from actors.rules import RuleSet
+from actors.scoring import FRAUD, RECOMMENDER, Score, Scorer
+from actors.state import CustomerState
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerEvents:
+    """One customer's events of a batch, in order, with where each was read."""
+
+    customer_id: str
+    state: CustomerState
+    events: Sequence[tuple[Event, int]]
+
+
+@dataclass
+class BatchScores:
+    """Scores computed ahead, by (customer, event id, model), with the row scored."""
+
+    scores: dict[tuple[str, str, str], tuple[Sequence[float], Score]] = field(default_factory=dict)
+    taken: int = 0
+    rescored: int = 0
+
+    def take(
+        self, customer_id: str, event_id: str, model: str, row: Sequence[float]
+    ) -> Score | None:
+        """The score of `row` if it was prefetched for this turn; None: score it now."""
+        found = self.scores.get((customer_id, event_id, model))
+        if found is None:
+            return None
+        scored_row, score = found
+        if list(scored_row) != list(row):
+            self.rescored += 1
+            return None
+        self.taken += 1
+        return score
+
+
+NO_SCORES = BatchScores()
+
+
+async def prefetch(rules: RuleSet, scorer: Scorer, batch: Sequence[CustomerEvents]) -> BatchScores:
+    """Score every row the batch's turns could ask for, one request per model."""
+    keys: dict[str, list[tuple[str, str, str]]] = {FRAUD: [], RECOMMENDER: []}
+    rows: dict[str, list[Sequence[float]]] = {FRAUD: [], RECOMMENDER: []}
+    for item in batch:
+        if not any(rules.models_for(event.type) for event, _ in item.events):
+            continue
+        shadow = item.state.clone()
+        try:
+            for event, position in item.events:
+                if shadow.has_applied(event.event_id):
+                    continue
+                needed = rules.models_for(event.type)
+                payment = (
+                    payment_features(shadow, event)
+                    if FRAUD in needed and isinstance(event, CardPayment)
+                    else None
+                )
+                shadow.apply(event, position)
+                if payment is not None:
+                    keys[FRAUD].append((item.customer_id, event.event_id, FRAUD))
+                    rows[FRAUD].append(payment)
+                if RECOMMENDER in needed:
+                    keys[RECOMMENDER].append((item.customer_id, event.event_id, RECOMMENDER))
+                    rows[RECOMMENDER].append(features(shadow, event.ts))
+        except Exception:
+            # The rows up to here stand; later turns of this customer score on their own.
+            continue
+    models = [m for m in (FRAUD, RECOMMENDER) if rows[m]]
+    out = BatchScores()
+    if not models:
+        return out
+    answers = await asyncio.gather(*(scorer.score(m, rows[m]) for m in models))
+    for model, scores in zip(models, answers, strict=True):
+        for key, row, score in zip(keys[model], rows[model], scores, strict=True):
+            out.scores[key] = (row, score)
+    return out
