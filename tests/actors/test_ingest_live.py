@@ -3,6 +3,7 @@ consumer group shared by several ingest replicas that come and go."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -16,6 +17,7 @@ from kafka.structs import TopicPartition
 from actors.config import KafkaConfig
 from actors.dead_letters import KafkaDeadLetters
 from actors.errors import ShardUnavailableError
+from actors.events import event_to_json
 from actors.host import BatchResult
 from actors.ingest import IngestLoop
 from actors.kafka_io import ensure_topics, make_consumer, make_producer
@@ -145,3 +147,32 @@ def test_ingest_replicas_share_the_partitions_and_hand_them_over(engage_app: App
     assert 0 < len(assigned) < settings.kafka.partitions, "the partitions were shared"
     assert second.stats.processed > 0
     assert totals == [10] * len(customers), "every event applied exactly once"
+
+
+def test_a_steady_trickle_is_never_held_up(engage_app: App) -> None:
+    """At the default fetch wait, ingest once sat on records for 30 s at a time (an
+    abandoned broker call left in flight on the coordinator's connection blocks fetches
+    until `request_timeout_ms`). A trickle of events with the lag measured every 2 s, as in
+    production, must see the committed offsets move every few hundred milliseconds."""
+    from engage.chaos.observe import Progress
+
+    kafka = engage_app.kafka
+    progress = Progress(kafka, period_s=0.2).start()
+    producer = make_producer(kafka)
+    try:
+        started = time.monotonic()
+        n = 0
+        while time.monotonic() - started < 40:
+            e = event("page_view", customer=f"trickle-{n % 50}", at=time.time())
+            producer.send(kafka.events_topic, key=e.actor_id.encode(), value=event_to_json(e))
+            producer.flush(timeout=10)
+            n += 1
+            time.sleep(0.05)
+        time.sleep(2.0)
+    finally:
+        producer.close(timeout=5)
+        progress.stop()
+    moves = [t for (_, before), (t, v) in itertools.pairwise(progress.samples) if v > before]
+    gaps = [b - a for a, b in itertools.pairwise(moves)]
+    assert len(moves) > 50, "the committed offsets moved all along"
+    assert max(gaps) < 5.0, f"ingest held records for {max(gaps):.1f}s"
