@@ -167,20 +167,8 @@ class CustomerActor:
         if not rules:
             return outcome
         policy = self.rules.policy
-        context = build_context(
-            customer_id,
-            state,
-            trigger.at,
-            trigger.event,
-            before,
-            policy.suppress_marketing_after_fraud,
-        )
-        if reminder is not None:
-            context.set("reminder", reminder)
-        context.set("rule", {})
         # 4. state-only filtering, scores unknown
-        context.set("scores", UNKNOWN)
-        context.set("offer", UNKNOWN)
+        context = self._state_only_context(customer_id, state, trigger, before, reminder)
         candidates = [r for r in rules if self._may_fire(r, state, trigger, context)]
         if not candidates:
             return outcome
@@ -227,6 +215,49 @@ class CustomerActor:
                 state.remember_action(record)
                 outcome.counters.append(counter("sent", record))
         return outcome
+
+    def before(self, state: CustomerState, event: Event) -> Before:
+        """What a turn takes from the state before `event` is applied."""
+        return _before(state, event)
+
+    def models_wanted(
+        self, customer_id: str, state: CustomerState, event: Event, before: Before
+    ) -> set[str]:
+        """The models a turn for `event` would ask for: those of the rules that pass the
+        state-only checks with scores unknown. Called after the event is applied."""
+        rules = self.rules.for_trigger(event.type)
+        if not any(rule.models for rule in rules):
+            return set()
+        trigger = _Trigger(event.type, event.event_id, event.ts, event)
+        context = self._state_only_context(customer_id, state, trigger, before, None)
+        needed: set[str] = set()
+        for rule in rules:
+            if rule.models and self._may_fire(rule, state, trigger, context):
+                needed |= rule.models
+        return needed
+
+    def _state_only_context(
+        self,
+        customer_id: str,
+        state: CustomerState,
+        trigger: _Trigger,
+        before: Before,
+        reminder: dict[str, Any] | None,
+    ) -> LazyContext:
+        context = build_context(
+            customer_id,
+            state,
+            trigger.at,
+            trigger.event,
+            before,
+            self.rules.policy.suppress_marketing_after_fraud,
+        )
+        if reminder is not None:
+            context.set("reminder", reminder)
+        context.set("rule", {})
+        context.set("scores", UNKNOWN)
+        context.set("offer", UNKNOWN)
+        return context
 
     def _may_fire(
         self, rule: Rule, state: CustomerState, trigger: _Trigger, context: LazyContext

@@ -174,8 +174,7 @@ class ShardHost:
             await self._activate([(w.slot, w.customer_id) for w in pending])
             # 4. scores for the whole batch, then the turns
             ahead = await prefetch(
-                self.actor.rules,
-                self.actor.scorer,
+                self.actor,
                 [
                     CustomerEvents(
                         w.customer_id,

@@ -19,12 +19,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from actors.events import CardPayment, Event
-from actors.features import features, payment_features
+from actors.events import Event
+from actors.features import features
 from actors.rules import RuleSet
 from actors.scoring import FRAUD, RECOMMENDER, Score, Scorer
 from actors.state import CustomerState
+from actors.turn_context import Before
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,28 +64,42 @@ class BatchScores:
 NO_SCORES = BatchScores()
 
 
-async def prefetch(rules: RuleSet, scorer: Scorer, batch: Sequence[CustomerEvents]) -> BatchScores:
-    """Score every row the batch's turns could ask for, one request per model."""
+class Planner(Protocol):
+    """What prefetching asks of the customer actor (actors.actor.CustomerActor)."""
+
+    scorer: Scorer
+    rules: RuleSet
+
+    def before(self, state: CustomerState, event: Event) -> Before: ...
+
+    def models_wanted(
+        self, customer_id: str, state: CustomerState, event: Event, before: Before
+    ) -> set[str]: ...
+
+
+async def prefetch(actor: Planner, batch: Sequence[CustomerEvents]) -> BatchScores:
+    """Score every row the batch's turns will ask for, one request per model.
+
+    Which models a turn will want is judged on the copy: the rules of its trigger that
+    pass the state-only checks. The copy lacks what earlier turns of the batch decide
+    (rules fired, alerts), which only ever rule more out; a turn that wants a row anyway
+    scores it itself."""
     keys: dict[str, list[tuple[str, str, str]]] = {FRAUD: [], RECOMMENDER: []}
     rows: dict[str, list[Sequence[float]]] = {FRAUD: [], RECOMMENDER: []}
     for item in batch:
-        if not any(rules.models_for(event.type) for event, _ in item.events):
-            continue
+        if not any(actor.rules.models_for(event.type) for event, _ in item.events):
+            continue  # no rule of these triggers scores: nothing to copy or replay
         shadow = item.state.clone()
         try:
             for event, position in item.events:
                 if shadow.has_applied(event.event_id):
                     continue
-                needed = rules.models_for(event.type)
-                payment = (
-                    payment_features(shadow, event)
-                    if FRAUD in needed and isinstance(event, CardPayment)
-                    else None
-                )
+                before = actor.before(shadow, event)
                 shadow.apply(event, position)
-                if payment is not None:
+                needed = actor.models_wanted(item.customer_id, shadow, event, before)
+                if FRAUD in needed and before.payment is not None:
                     keys[FRAUD].append((item.customer_id, event.event_id, FRAUD))
-                    rows[FRAUD].append(payment)
+                    rows[FRAUD].append(before.payment)
                 if RECOMMENDER in needed:
                     keys[RECOMMENDER].append((item.customer_id, event.event_id, RECOMMENDER))
                     rows[RECOMMENDER].append(features(shadow, event.ts))
@@ -94,7 +110,7 @@ async def prefetch(rules: RuleSet, scorer: Scorer, batch: Sequence[CustomerEvent
     out = BatchScores()
     if not models:
         return out
-    answers = await asyncio.gather(*(scorer.score(m, rows[m]) for m in models))
+    answers = await asyncio.gather(*(actor.scorer.score(m, rows[m]) for m in models))
     for model, scores in zip(models, answers, strict=True):
         for key, row, score in zip(keys[model], rows[model], scores, strict=True):
             out.scores[key] = (row, score)

@@ -126,7 +126,12 @@ def bare_rate(bootstrap: str, topic: str, count: int) -> float:
 def latency_run(engage: Any, rate: float, seconds: float) -> dict[str, float]:
     kafka = engage.settings.kafka
     sent_at: dict[str, float] = {}
+    sent_wall: dict[str, float] = {}
     arrived: dict[str, float] = {}
+    # Per probe: when its action was decided (the shard's clock) and when the action's
+    # record reached the broker (its timestamp), for the latency of each hop.
+    decided: dict[str, float] = {}
+    on_topic: dict[str, float] = {}
     stop = threading.Event()
 
     def listen() -> None:
@@ -147,9 +152,12 @@ def latency_run(engage: Any, rate: float, seconds: float) -> dict[str, float]:
             for records in consumer.poll(timeout_ms=100).values():
                 now = time.perf_counter()
                 for record in records:
-                    trigger = json.loads(record.value).get("trigger_event_id", "")
+                    action = json.loads(record.value)
+                    trigger = action.get("trigger_event_id", "")
                     if trigger.startswith("probe-"):
                         arrived[trigger] = now
+                        decided[trigger] = datetime.fromisoformat(action["created_at"]).timestamp()
+                        on_topic[trigger] = record.timestamp / 1000
         consumer.close()
 
     listener = threading.Thread(target=listen, daemon=True)
@@ -183,6 +191,7 @@ def latency_run(engage: Any, rate: float, seconds: float) -> dict[str, float]:
                 completion=1.0,
             )
             sent_at[probe_id] = time.perf_counter()
+            sent_wall[probe_id] = time.time()
             send(producer, kafka.events_topic, probe.actor_id.encode(), event_to_json(probe))
         else:
             key, value = planned[sent % len(planned)]
@@ -193,6 +202,17 @@ def latency_run(engage: Any, rate: float, seconds: float) -> dict[str, float]:
     stop.set()
     listener.join(timeout=10)
     latencies = sorted((arrived[k] - sent_at[k]) * 1000 for k in sent_at if k in arrived)
+    hops = {
+        "to_decision": sorted((decided[k] - sent_wall[k]) * 1000 for k in decided),
+        "decision_to_topic": sorted((on_topic[k] - decided[k]) * 1000 for k in decided),
+    }
+    for name, values in hops.items():
+        if values:
+            print(
+                f"  {name}: p50 {values[len(values) // 2]:.1f} ms, "
+                f"p99 {values[min(len(values) - 1, int(0.99 * len(values)))]:.1f} ms",
+                file=sys.stderr,
+            )
     if not latencies:
         return {
             "p50_ms": 0.0,

@@ -137,18 +137,19 @@ def test_a_customer_with_many_scored_events_in_a_batch_costs_one_request_per_mod
     assert any(a.type == "fraud_alert" for a in sink.actions)
 
 
-def test_prefetched_rows_are_the_rows_the_turns_build() -> None:
+def test_rows_are_prefetched_only_for_turns_whose_rules_would_score() -> None:
+    # Three views of one category: the browse offer (which scores) may fire from the third.
     state = CustomerState()
     events = [
         (event("product_view", customer="ann", at=T0 + i, event_id=f"v{i}"), -1) for i in range(3)
     ]
     scorer = FakeScorer()
-    scores = asyncio.run(prefetch(load_rules(), scorer, [CustomerEvents("ann", state, events)]))
+    actor = CustomerActor(load_rules(), scorer)
+    scores = asyncio.run(prefetch(actor, [CustomerEvents("ann", state, events)]))
     assert state.events_total == 0  # the customer's own state is untouched
     ((model, rows),) = scorer.requests
-    assert model == "recommender"
-    assert len(rows) == 3
-    first = scores.take("ann", "v0", "recommender", rows[0])
-    assert first is not None
-    assert scores.take("ann", "v1", "recommender", [0.0] * len(rows[1])) is None
+    assert (model, len(rows)) == ("recommender", 1)
+    assert scores.take("ann", "v0", "recommender", rows[0]) is None  # not prefetched
+    assert scores.take("ann", "v2", "recommender", rows[0]) is not None
+    assert scores.take("ann", "v2", "recommender", [0.0] * len(rows[0])) is None
     assert scores.rescored == 1
