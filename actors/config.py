@@ -37,6 +37,11 @@ class KafkaConfig(_Config):
     # At most half of actors.state.REDELIVERY_WINDOW: a redelivered poll must stay inside
     # the offsets whose event ids every customer keeps.
     max_poll_records: int = Field(default=2000, ge=1, le=4096)
+    # The group's rebalance timeout: how long a rebalance may wait for a member that does
+    # not rejoin (kafka-python's default is 300 s). Ingest polls far more often: a poll's
+    # retries end after ENGAGE_ACTORS_INGEST_RETRY_S (20 s) with a rewind, and one call to
+    # the shards after 30 s (actors/router.py).
+    max_poll_interval_ms: int = Field(default=60_000, ge=5_000)
     poll_timeout_ms: int = Field(default=200, ge=1)
     # How long the broker may hold a fetch when it has nothing new. Apache Kafka answers
     # as soon as a record arrives; the embedded broker holds every fetch for the whole

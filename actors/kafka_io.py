@@ -51,6 +51,7 @@ def make_consumer(config: KafkaConfig, *topics: str, **overrides: Any) -> KafkaC
         "session_timeout_ms": config.session_timeout_ms,
         "heartbeat_interval_ms": config.heartbeat_interval_ms,
         "max_poll_records": config.max_poll_records,
+        "max_poll_interval_ms": config.max_poll_interval_ms,
         "fetch_max_wait_ms": config.fetch_max_wait_ms,
     }
     options.update(overrides)

@@ -144,7 +144,7 @@ class ShardRouter:
         self,
         batches: Mapping[int, list[bytes]],
         positions: Mapping[int, list[int]] | None = None,
-        timeout_s: float = 120.0,
+        timeout_s: float = 30.0,
     ) -> dict[int, BatchResult | Exception]:
         """Send every shard its batch at once, then wait for all; errors are returned."""
         refs: dict[int, Any] = {}

@@ -22,9 +22,11 @@ from tests.conftest import BROKER, App
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka, pytest.mark.faults]
 
-# Ingest must move again within this long after a fault ends: a killed replica is noticed
-# by Serve's health check (5 s), restarted, and rejoins the group (session timeout 6 s).
-MAX_STALL_S = 45.0
+# Ingest must move again within this long after a fault ends. The slowest recovery is a
+# killed ingest replica: Serve restarts it within 2 s, then the consumer group hands its
+# partitions to the new member: about 14 s on the embedded broker, 39-45 s measured on
+# Apache Kafka 4.1.1 (docs/reliability.md).
+MAX_STALL_S = 90.0 if BROKER == "apache" else 45.0
 
 
 def test_the_fault_schedule_loses_doubles_and_halts_nothing(
