@@ -317,24 +317,20 @@ def test_a_client_key_sends_browsing_and_cannot_change_consent(engage_app: App) 
 
 
 def test_client_keys_are_rate_limited_per_address_not_per_key(engage_app: App) -> None:
-    def post(address: str) -> int:
+    def post(address: str) -> Any:
         return engage_app.request(
             "POST",
             "/v1/events",
             CLIENT_KEY,
             json={"events": [valid_event("src-flood")]},
             headers={"X-Forwarded-For": address},
-        ).status_code
+        )
 
-    codes = [post("203.0.113.66") for _ in range(40)]  # burst 20, then 5/s
-    assert 429 in codes
-    assert post("203.0.113.67") == 200  # another visitor with the same key
-    limited = engage_app.request(
-        "POST",
-        "/v1/events",
-        CLIENT_KEY,
-        json={"events": [valid_event("src-flood")]},
-        headers={"X-Forwarded-For": "203.0.113.66"},
-    )
-    assert limited.status_code == 429
-    assert limited.json()["detail"].endswith("from this address for this key")
+    # One visitor sends 40 requests at once: burst 20, then 5 per second.
+    answers = [post("203.0.113.66") for _ in range(40)]
+    limited = [a for a in answers if a.status_code == 429]
+    assert limited, "the flooding address was limited"
+    assert limited[0].json()["detail"].endswith("from this address for this key")
+    assert "Retry-After" in limited[0].headers
+    # Another visitor with the same key is not.
+    assert post("203.0.113.67").status_code == 200
