@@ -42,6 +42,8 @@ class KafkaConfig(_Config):
     # retries end after ENGAGE_ACTORS_INGEST_RETRY_S (20 s) with a rewind, and one call to
     # the shards after 30 s (actors/router.py).
     max_poll_interval_ms: int = Field(default=60_000, ge=5_000)
+    # How long ingest waits for an offset commit before it rewinds the poll (actors/ingest).
+    commit_timeout_ms: int = Field(default=5000, ge=100)
     poll_timeout_ms: int = Field(default=200, ge=1)
     # How long the broker may hold a fetch when it has nothing new. Apache Kafka answers
     # as soon as a record arrives; the embedded broker holds every fetch for the whole

@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kafka import KafkaConsumer
-from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from actors.errors import IngestRetryExhaustedError, InvalidEventError, OutageError
@@ -121,6 +120,7 @@ class IngestLoop:
         lag_every_s: float = 2.0,
         retry_s: float = 20.0,
         poison_after: int = 3,
+        commit_timeout_ms: int = 5000,
         event_time: EventTimeBounds | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -132,6 +132,7 @@ class IngestLoop:
         self.max_backoff_s = max_backoff_s
         self.retry_s = retry_s
         self.poison_after = poison_after
+        self.commit_timeout_ms = commit_timeout_ms
         self.event_time = event_time or EventTimeBounds()
         self.clock = clock
         self.stats = IngestStats()
@@ -204,8 +205,11 @@ class IngestLoop:
             _, tp, record = items[index]
             self._dead_letter(tp, record, reason)
         self.dead_letters.flush()
-        # 6. commit
-        self.consumer.commit(offsets=offsets)
+        # 6. commit, with a deadline: while the group rebalances, a commit is refused or
+        # held until the group is stable again, which needs this consumer to poll. Without
+        # a deadline kafka-python retries for `request_timeout_ms` (30 s) and ingest
+        # stands still; with one the poll is rewound and the next poll rejoins the group.
+        self.consumer.commit(offsets=offsets, timeout_ms=self.commit_timeout_ms)
         self.stats.commits += 1
         self.stats.last_commit_at = time.time()
         for tp, meta in offsets.items():
@@ -248,15 +252,11 @@ class IngestLoop:
             end = self.consumer.highwater(tp)
             if end is None:
                 continue  # nothing fetched yet: unknown, not zero
-            position = self.stats.committed.get(name)
-            if position is None:
-                # Fetched, so the consumer knows its position: no broker call.
-                try:
-                    position = self.consumer.position(tp, timeout_ms=0)
-                except KafkaError:
-                    continue
-                if position is None:
-                    continue
+            # A partition fetched but never returned a record to this replica is caught up:
+            # a record behind the high watermark would have come with the fetch. (Not
+            # `position()`: it may ask the broker, and that request would outlive its
+            # deadline in flight.)
+            position = self.stats.committed.get(name, end)
             lag[name] = max(0, end - position)
         self.stats.lag = lag
 

@@ -66,6 +66,7 @@ class Ingest:
             poll_timeout_ms=kafka.poll_timeout_ms,
             max_records=kafka.max_poll_records,
             retry_s=actors.ingest_retry_s,
+            commit_timeout_ms=kafka.commit_timeout_ms,
             poison_after=actors.ingest_poison_after,
             event_time=actors.event_time_bounds(),
         )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from kafka.errors import CommitFailedError
+from kafka.errors import CommitFailedError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from actors.errors import (
@@ -63,7 +63,10 @@ class ScriptedConsumer:
         self.log.append(f"seek {offset}")
         self.position_ = offset
 
-    def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+    def commit(
+        self, offsets: dict[TopicPartition, OffsetAndMetadata], timeout_ms: int | None = None
+    ) -> None:
+        assert timeout_ms is not None, "a commit without a deadline can hold ingest for 30 s"
         if self.fail_commits:
             self.fail_commits -= 1
             raise CommitFailedError("the group rebalanced")
@@ -75,10 +78,6 @@ class ScriptedConsumer:
 
     def highwater(self, tp: TopicPartition) -> int | None:
         return 10
-
-    def position(self, tp: TopicPartition, timeout_ms: int | None = None) -> int:
-        assert timeout_ms == 0, "a position the consumer does not know is not asked for"
-        return self.position_
 
 
 class Shards:
@@ -208,6 +207,7 @@ class NoBrokerCallsConsumer(ScriptedConsumer):
         raise AssertionError("a broker call in the consumer thread between polls")
 
     committed = end_offsets
+    position = end_offsets
 
 
 def test_measuring_lag_makes_no_broker_call() -> None:
@@ -257,6 +257,22 @@ def test_a_dead_letter_that_cannot_be_written_rewinds_the_poll() -> None:
         loop.run_once()
     assert consumer.commits == []
     assert consumer.position_ == 0
+
+
+def test_a_commit_held_by_a_rebalance_is_given_up_and_the_poll_rewound() -> None:
+    class Rebalancing(ScriptedConsumer):
+        def commit(
+            self, offsets: dict[TopicPartition, OffsetAndMetadata], timeout_ms: int | None = None
+        ) -> None:
+            self.log.append(f"commit timeout={timeout_ms}")
+            raise KafkaTimeoutError(f"Timeout after {timeout_ms} ms")
+
+    consumer = Rebalancing([[record(0, "alice")]])
+    loop, _, _, _ = make_loop([], consumer=consumer)
+    with pytest.raises(KafkaTimeoutError):
+        loop.run_once()
+    assert "commit timeout=5000" in consumer.log
+    assert consumer.position_ == 0  # polled again, the consumer rejoins the group
 
 
 def test_a_commit_that_fails_rewinds_the_poll() -> None:
