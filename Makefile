@@ -31,9 +31,12 @@ unit: $(STAMP)
 	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
 # Cluster tests start Ray clusters of their own, so they run in a pytest process of their
-# own, after the suite that shares one local Ray.
+# own, after the suite that shares one local Ray. So does the fault suite: it kills,
+# pauses and rescales the parts of the application it runs on, which the other tests
+# share.
 test: lint typecheck
-	$(BIN)/pytest -m "not apache_kafka and not cluster" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not apache_kafka and not cluster and not faults" $(PYTEST_ARGS)
+	$(BIN)/pytest -m faults $(PYTEST_ARGS)
 	$(BIN)/pytest -m cluster $(PYTEST_ARGS)
 
 # The fault-injection suite alone (docs/reliability.md); `make test` runs it too, and
@@ -46,7 +49,8 @@ test-faults: $(STAMP)
 # the tests.
 test-kafka: $(STAMP)
 	$(BIN)/python -m tests.apache_kafka build
-	ENGAGE_TEST_BROKER=apache $(BIN)/pytest -m "kafka or apache_kafka" $(PYTEST_ARGS)
+	ENGAGE_TEST_BROKER=apache $(BIN)/pytest -m "(kafka or apache_kafka) and not faults" $(PYTEST_ARGS)
+	ENGAGE_TEST_BROKER=apache $(BIN)/pytest -m faults $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@for b in $(wildcard bench/*.py); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
