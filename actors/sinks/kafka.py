@@ -28,6 +28,14 @@ LOOK_BACK_S = 5.0
 SETTLED_KEPT_S = 600.0
 
 
+def _failure(error: BaseException | None) -> Delivery:
+    """A record over the size limit is the action's own fault, for good; anything else
+    is the broker's, so the action waits without using up an attempt."""
+    if isinstance(error, MessageSizeTooLargeError):
+        return Delivery.failed(f"kafka: {error}", retryable=False)
+    return Delivery.waiting(f"kafka: {error}")
+
+
 def action_headers(action: Action) -> list[tuple[str, bytes]]:
     return [
         ("idempotency-key", action.idempotency_key.encode()),
@@ -74,29 +82,28 @@ class KafkaSink:
         sends: list[tuple[int, Any]] = []
         ambiguous: dict[str, float] = {}
         for i, action in enumerate(actions):
-            key = action.idempotency_key
-            earlier = self._in_flight.get(key)
-            if earlier is not None:
-                future, sent_at = earlier
-                if not future.is_done:
-                    results[i] = Delivery.waiting("kafka: an earlier send is still in flight")
+            earlier = self._in_flight.get(action.idempotency_key)
+            if earlier is None:
+                continue
+            future, sent_at = earlier
+            if not future.is_done:
+                results[i] = Delivery.waiting("kafka: an earlier send is still in flight")
+            elif future.succeeded():
+                del self._in_flight[action.idempotency_key]
+                results[i] = Delivery.delivered()
+            else:
+                ambiguous[action.idempotency_key] = sent_at
+        if ambiguous:
+            found = self._look_up(ambiguous)
+            for i, action in enumerate(actions):
+                key = action.idempotency_key
+                if key not in ambiguous:
+                    continue
+                if found is None:  # the topic cannot tell now: the failed send stays
+                    results[i] = Delivery.waiting("kafka: cannot check the topic yet")
                     continue
                 del self._in_flight[key]
-                if future.succeeded():
-                    results[i] = Delivery.delivered()
-                    continue
-                ambiguous[key] = sent_at
-        if ambiguous and self._config is not None:
-            try:
-                found = self._scan(set(ambiguous), min(ambiguous.values()))
-            except (KafkaError, SinkError) as error:
-                for i, action in enumerate(actions):
-                    if action.idempotency_key in ambiguous:
-                        results[i] = Delivery.waiting(f"kafka: cannot check the topic: {error}")
-                found = set()
-                ambiguous = {}
-            for i, action in enumerate(actions):
-                if action.idempotency_key in found:
+                if key in found:
                     results[i] = Delivery.delivered()
         now = time.time()
         for i, action in enumerate(actions):
@@ -109,31 +116,35 @@ class KafkaSink:
                     value=action_to_json(action),
                     headers=action_headers(action),
                 )
-            except MessageSizeTooLargeError as error:  # this action's own fault
-                results[i] = Delivery.failed(f"kafka: {error}", retryable=False)
-                continue
             except KafkaError as error:
-                results[i] = Delivery.waiting(f"kafka: {error}")
+                results[i] = _failure(error)
                 continue
             self._in_flight[action.idempotency_key] = (future, now)
             sends.append((i, future))
         with contextlib.suppress(KafkaError):  # each future below tells its own result
             self._producer.flush(timeout=self._timeout_s)
         for i, future in sends:
-            key = actions[i].idempotency_key
             if not future.is_done:
                 results[i] = Delivery.waiting("kafka: not acknowledged yet; still in flight")
-                continue
-            del self._in_flight[key]
-            if future.succeeded():
+            elif future.succeeded():
+                del self._in_flight[actions[i].idempotency_key]
                 results[i] = Delivery.delivered()
-            elif isinstance(future.exception, MessageSizeTooLargeError):
-                results[i] = Delivery.failed(f"kafka: {future.exception}", retryable=False)
             else:
-                # It may have reached the broker: the next try looks for it first.
-                self._in_flight[key] = (future, now)
-                results[i] = Delivery.waiting(f"kafka: {future.exception}")
+                failure = results[i] = _failure(future.exception)
+                if not failure.retryable:
+                    del self._in_flight[actions[i].idempotency_key]
+                # Otherwise kept in flight as failed: it may have reached the broker, so the
+                # next try looks for it on the topic first.
         return [r if r is not None else Delivery.failed("not attempted") for r in results]
+
+    def _look_up(self, sent_at: dict[str, float]) -> set[str] | None:
+        """Which of these keys the topic has; None when it cannot tell now."""
+        if self._config is None:
+            return set()
+        try:
+            return self._scan(set(sent_at), min(sent_at.values()))
+        except (KafkaError, SinkError):
+            return None
 
     def _forget_settled(self, before: float) -> None:
         """Drop settled sends no one asked about again (the action was handed to another

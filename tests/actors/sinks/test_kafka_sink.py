@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from kafka.errors import MessageSizeTooLargeError
+from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from kafka.future import Future
 
 from actors.config import KafkaConfig
@@ -97,3 +97,26 @@ def test_a_record_over_the_size_limit_fails_alone_and_for_good() -> None:
     big, fine = asyncio.run(sink.deliver([make_action("big"), make_action("fine")]))
     assert (big.ok, big.retryable) == (False, False)
     assert fine.ok
+
+
+def test_a_failed_send_is_looked_up_again_while_the_topic_cannot_tell() -> None:
+    producer = SlowBrokerProducer()
+    sink = KafkaSink(producer, "actions", KafkaConfig(bootstrap="127.0.0.1:1"))
+    action = make_action("k1")
+    asyncio.run(sink.deliver([action]))
+    producer.futures[0].failure(KafkaTimeoutError("expired in the accumulator"))
+    lookups: list[set[str]] = []
+
+    def broker_down(keys: set[str], since: float) -> set[str]:
+        lookups.append(keys)
+        raise KafkaTimeoutError("no broker")
+
+    sink._scan = broker_down  # type: ignore[method-assign]
+    (first,) = asyncio.run(sink.deliver([action]))
+    (second,) = asyncio.run(sink.deliver([action]))
+    assert (first.ok, first.counts, second.ok, second.counts) == (False, False, False, False)
+    assert lookups == [{"k1"}, {"k1"}]  # asked again, never sent blind
+    assert producer.sent == ["k1"]
+    sink._scan = lambda keys, since: set()  # type: ignore[method-assign]
+    asyncio.run(sink.deliver([action]))  # the topic says it lacks it: sent again
+    assert producer.sent == ["k1", "k1"]
