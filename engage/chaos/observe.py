@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -205,7 +204,3 @@ class Progress:
             if t > ended and v > level:
                 return t - ended
         return (self.samples[-1][0] - ended) if self.samples else 0.0
-
-
-def count_by(values: list[tuple[Any, ...]]) -> Counter[tuple[Any, ...]]:
-    return Counter(values)
