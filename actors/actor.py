@@ -225,9 +225,9 @@ class CustomerActor:
     ) -> set[str]:
         """The models a turn for `event` would ask for: those of the rules that pass the
         state-only checks with scores unknown. Called after the event is applied."""
-        rules = self.rules.for_trigger(event.type)
-        if not any(rule.models for rule in rules):
+        if not self.rules.models_for(event.type):
             return set()
+        rules = self.rules.for_trigger(event.type)
         trigger = _Trigger(event.type, event.event_id, event.ts, event)
         context = self._state_only_context(customer_id, state, trigger, before, None)
         needed: set[str] = set()

@@ -218,6 +218,8 @@ class RuleSet:
     policy: PolicySpec = field(default_factory=PolicySpec)
     source: str = "<memory>"
     by_trigger: dict[str, tuple[Rule, ...]] = field(default_factory=dict)
+    # The models any rule of a trigger may score: asked for every event by prefetching.
+    models_by_trigger: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         index: dict[str, list[Rule]] = {}
@@ -229,15 +231,13 @@ class RuleSet:
             self.by_trigger[trigger] = tuple(
                 sorted(rules, key=lambda r: (-r.spec.priority, r.spec.id))
             )
+            self.models_by_trigger[trigger] = frozenset().union(*(r.models for r in rules))
 
     def for_trigger(self, trigger: str) -> tuple[Rule, ...]:
         return self.by_trigger.get(trigger, ())
 
     def models_for(self, trigger: str) -> frozenset[str]:
-        needed: set[str] = set()
-        for rule in self.for_trigger(trigger):
-            needed |= rule.models
-        return frozenset(needed)
+        return self.models_by_trigger.get(trigger, frozenset())
 
     def reminders_set_by(self, event_type: str) -> list[Reminder]:
         return [r for r in self.reminders if event_type in r.spec.set_on]
