@@ -150,10 +150,10 @@ def test_ingest_replicas_share_the_partitions_and_hand_them_over(engage_app: App
 
 
 def test_a_steady_trickle_is_never_held_up(engage_app: App) -> None:
-    """At the default fetch wait, ingest once sat on records for 30 s at a time (an
-    abandoned broker call left in flight on the coordinator's connection blocks fetches
-    until `request_timeout_ms`). A trickle of events with the lag measured every 2 s, as in
-    production, must see the committed offsets move every few hundred milliseconds."""
+    """Ingest once sat on records for 30 s at a time: calls that a rebalancing group
+    answers only after this consumer's next poll were retried until `request_timeout_ms`
+    (docs/kafka.md). A trickle of events with the lag measured every 2 s, as in
+    production, must see the committed offsets move every second or so."""
     from engage.chaos.observe import Progress
 
     kafka = engage_app.kafka
