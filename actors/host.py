@@ -77,6 +77,9 @@ class _CustomerWork:
     failed: dict[int, str] = field(default_factory=dict)
     # Actions as committed to the outbox: (idempotency key, json), serialised once.
     saved_actions: list[tuple[str, bytes]] = field(default_factory=list)
+    # The state the turns ran on: the commit saves this object, whatever the live set
+    # holds by then.
+    state: CustomerState | None = None
 
 
 class ShardHost:
@@ -233,7 +236,7 @@ class ShardHost:
         await self.dispatcher.submit(entries)
 
     async def _turns(self, w: _CustomerWork, ahead: BatchScores) -> None:
-        state = self._live(w.customer_id)
+        state = w.state = self._live(w.customer_id)
         for index, event in w.events:
             started = time.perf_counter()
             try:
@@ -260,7 +263,8 @@ class ShardHost:
             changed = [o for o in w.outcomes if not o.duplicate]
             if not changed:
                 continue
-            state = self._live(w.customer_id)
+            state = w.state
+            assert state is not None, "turns ran before the commit"
             commit = Commit(
                 w.slot,
                 w.customer_id,
@@ -289,7 +293,8 @@ class ShardHost:
             if version is None:
                 conflicted.append(w)
             else:
-                self._live(w.customer_id).version = version
+                assert w.state is not None
+                w.state.version = version
                 self._note_reminders(commit)
         return conflicted
 
@@ -311,6 +316,14 @@ class ShardHost:
             return
         loaded = await self.store.load_many(missing)
         for (_, cid), stored in zip(missing, loaded, strict=True):
+            if self.live.peek(cid) is not None:
+                # Activated by someone else while this load was in flight: a read does
+                # not take the customer's lock, so its load can overlap a batch that
+                # activated, applied and saved. The live copy is at least as new as
+                # what was loaded here; replacing it would make every later read answer
+                # from before the batch (writes are safe either way: the commit's
+                # compare-and-set refuses a stale version).
+                continue
             state = CustomerState.from_json(stored.data) if stored.data else CustomerState()
             state.version = stored.version
             self.live.put(cid, state)

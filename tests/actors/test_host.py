@@ -471,3 +471,44 @@ def test_anonymous_visitors_expire_sooner_than_known_customers() -> None:
     asyncio.run(process(host, events))
     assert store.ttls[(slot_of("c1", 16), "c1")] == 86_400
     assert store.ttls[(slot_of("anon:v1", 16), "anon:v1")] == 3600
+
+
+class GatedStore(MemoryStateStore):
+    """Holds the first load until released: a read activating a customer is in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loading = asyncio.Event()
+        self.release = asyncio.Event()
+        self._gated = True
+
+    async def load_many(self, items: Sequence[tuple[int, str]]) -> list[Any]:
+        loaded = await super().load_many(items)
+        if self._gated:
+            self._gated = False
+            self.loading.set()
+            await self.release.wait()
+        return loaded
+
+
+def test_a_read_activating_a_customer_during_its_first_batch_cannot_hide_the_batch() -> None:
+    """The read loaded the customer before the batch saved; the batch activated it
+    meanwhile. The read's older copy must not replace the live state: every later read
+    would answer from it."""
+
+    async def scenario() -> dict[str, Any]:
+        store = GatedStore()
+        host = make_host(store=store)
+        host.dispatcher.start()
+        read = asyncio.create_task(host.snapshot("a"))
+        await store.loading.wait()
+        await host.process(raw(browse("a", 2)))  # activates "a" too, and saves
+        store.release.set()
+        await read
+        after = await host.snapshot("a")
+        await host.dispatcher.stop()
+        return after
+
+    after = asyncio.run(scenario())
+    assert after["known"] is True
+    assert after["session"]["events"] == 2
