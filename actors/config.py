@@ -47,12 +47,11 @@ class KafkaConfig(_Config):
     poll_timeout_ms: int = Field(default=200, ge=1)
     # How long the broker may hold a fetch when it has nothing new. Apache Kafka answers
     # as soon as a record arrives; the embedded broker holds every fetch for the whole
-    # wait, so each hop costs ~130 ms p50 at 500 ms and ~7 ms at 20 ms. 500 stays the
-    # default: at 20 ms the suite on the embedded broker still sees, now and then, an
-    # event left unapplied for over 30 s with nothing logged; two causes are fixed
-    # (docs/kafka.md), a third is not yet found.
-    fetch_max_wait_ms: int = Field(default=500, ge=0, le=10_000)
+    # wait, so each hop costs ~130 ms p50 at 500 ms and ~7 ms at 20 ms (docs/kafka.md).
+    fetch_max_wait_ms: int = Field(default=20, ge=0, le=10_000)
     reconnect_backoff_max_ms: int = Field(default=2000, ge=50)
+    # kafka-python's own log level (actors.logs): DEBUG logs every request and response.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None

@@ -24,6 +24,10 @@ FIELDS = (
     "reason",
 )
 PACKAGES = ("actors", "serving", "engage", "training")
+# kafka-python's own loggers: a request that timed out, a group rebalance, a coordinator
+# lost are logged there and nowhere else. Without a handler they reached only Python's
+# last-resort stderr printer, unstructured and easy to miss.
+KAFKA_LOGGER = "kafka"
 
 
 class JsonFormatter(logging.Formatter):
@@ -47,11 +51,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure(level: str = "INFO") -> None:
-    """JSON lines on stderr for engage's own loggers (idempotent)."""
-    for package in PACKAGES:
+def configure(level: str = "INFO", kafka_level: str = "WARNING") -> None:
+    """JSON lines on stderr for engage's own loggers and kafka-python's (idempotent).
+
+    kafka-python logs at `kafka_level` (`ENGAGE_KAFKA_LOG_LEVEL`): its INFO lines (every
+    group join) are noise in normal operation, but DEBUG shows each fetch when a stall
+    needs explaining."""
+    levels = {package: level for package in PACKAGES} | {KAFKA_LOGGER: kafka_level}
+    for package, package_level in levels.items():
         logger = logging.getLogger(package)
-        logger.setLevel(level)
+        logger.setLevel(package_level)
         if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
             handler = logging.StreamHandler(sys.stderr)
             handler.setFormatter(JsonFormatter())

@@ -84,7 +84,7 @@ class CustomerShard:
         sinks: SinkConfig,
         scorer_factory: Callable[[], Scorer],
     ) -> None:
-        configure_logs()
+        configure_logs(kafka_level=kafka.log_level)
         self.shard_id = shard_id
         self.config = actors
         self.started_at = time.time()

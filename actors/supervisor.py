@@ -80,7 +80,7 @@ class ShardSupervisor:
         scorer_factory: Callable[[], Scorer],
         check_s: float = 2.0,
     ) -> None:
-        configure_logs()
+        configure_logs(kafka_level=kafka.log_level)
         self.namespace = namespace
         self.parts = (actors, redis_config, kafka, sinks, scorer_factory)
         self.prefix = redis_config.prefix

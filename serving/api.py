@@ -323,7 +323,7 @@ class Api:
         scorer: Any,
         ingest: Any,
     ) -> None:
-        configure_logs()
+        configure_logs(kafka_level=kafka.log_level)
         self.router = ShardRouter(namespace, actors, redis_config)
         self.scorer = scorer
         self.ingest = ingest

@@ -54,7 +54,7 @@ class Ingest:
         sinks: SinkConfig,
         scorer_factory: Callable[[], Scorer],
     ) -> None:
-        configure_logs()
+        configure_logs(kafka_level=kafka.log_level)
         ensure_shards(namespace, actors, redis_config, kafka, sinks, scorer_factory)
         self.router = ShardRouter(namespace, actors, redis_config)
         self.consumer = make_consumer(kafka, kafka.events_topic)
