@@ -490,7 +490,7 @@ class ShardHost:
             "known": state.events_total > 0,
             "version": state.version,
             "at": when,
-            "customer": customer_view(customer_id, state, when, 0.0, 86_400.0),
+            "customer": customer_view(customer_id, state, when, 0.0, self._suppression_s()),
             "session": session_view(state, when, None),
             "cart": cart_view(state),
             "features": feature_dict(state, when),
@@ -501,7 +501,10 @@ class ShardHost:
     async def offer_inputs(self, customer_id: str) -> dict[str, Any]:
         """Just what next-best-offer needs: cheaper to build and to ship than a snapshot."""
         state = await self.activate_one(customer_id)
-        return offer_inputs_of(state, self.clock())
+        return offer_inputs_of(state, self.clock(), self._suppression_s())
+
+    def _suppression_s(self) -> float:
+        return self.actor.rules.policy.suppress_marketing_after_fraud
 
     async def forget(self, customer_id: str, reminder_kinds: Sequence[str]) -> None:
         async with self._customer_lock(customer_id):
@@ -531,16 +534,19 @@ class ShardHost:
         }
 
 
-def offer_inputs_of(state: CustomerState, now: float) -> dict[str, Any]:
+def offer_inputs_of(
+    state: CustomerState, now: float, suppress_after_fraud_s: float
+) -> dict[str, Any]:
     """What next-best-offer reads of a customer: the model's features and the consent
-    and fraud facts that suppress outbound offers. Used by shards (live state) and by
-    the API (committed state read from the store)."""
+    and fraud facts that suppress outbound offers (for the rules' policy window after a
+    fraud alert). Used by shards (live state) and by the API (committed state read from
+    the store)."""
     when = state.last_event_at or now
     return {
         "known": state.events_total > 0,
         "vector": features(state, when),
         "consent_marketing": state.consent_marketing,
-        "marketing_suppressed": marketing_suppressed(state, when, 86_400.0),
+        "marketing_suppressed": marketing_suppressed(state, when, suppress_after_fraud_s),
         "top_affinity": state.top_affinity(when),
     }
 

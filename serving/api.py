@@ -41,6 +41,8 @@ from actors.logs import configure as configure_logs
 from actors.offers import rank_offers
 from actors.outcomes import GroupBy, read_counters, report
 from actors.router import ShardRouter
+from actors.rules import PolicySpec
+from actors.rules_source import RulesFile
 from actors.scoring import RECOMMENDER, Score
 from actors.slots import slot_of
 from actors.state import CustomerState
@@ -332,6 +334,11 @@ class Api:
         self.event_time = actors.event_time_bounds()
         self.redis_config = redis_config
         self.slots = actors.slots
+        # The rules' policy (the marketing suppression after a fraud alert), read from the
+        # same file as the shards and reloaded the same way.
+        self.rules_file = RulesFile(actors.rules_file)
+        self.rules_reload_s = actors.rules_reload_s
+        self._rules_checked = time.monotonic()
         self.registry = ModelRegistry(redis_config.require_url(), redis_config.prefix)
         # Next-best-offer scores here, with the same champion the Scorer deployment
         # serves and the same swap: it saves a Serve hop (about 6 ms on 2 cores) per query.
@@ -613,7 +620,13 @@ class Api:
             # Redis unreachable from here: the owning shard may still answer.
             return await self._snapshot(customer_id, "offer_inputs")
         state = CustomerState.from_json(stored.data) if stored.data else CustomerState()
-        return offer_inputs_of(state, time.time())
+        return offer_inputs_of(state, time.time(), self._policy().suppress_marketing_after_fraud)
+
+    def _policy(self) -> PolicySpec:
+        if time.monotonic() - self._rules_checked >= self.rules_reload_s:
+            self._rules_checked = time.monotonic()
+            self.rules_file.reload()
+        return self.rules_file.rules.policy
 
     @app.get(
         "/v1/customers/{customer_id}/next-best-offer",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from importlib import resources
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
+import yaml
 
 from actors.actions import Action
 from actors.actor import CustomerActor
@@ -16,7 +18,7 @@ from actors.errors import ScorerUnavailableError
 from actors.events import Event, event_to_json
 from actors.host import ShardHost
 from actors.outbox import Dispatcher, MemoryDeadLetters, MemoryIdempotencyStore
-from actors.rules import load_rules
+from actors.rules import load_rules, parse_rules
 from actors.sinks.base import Delivery
 from actors.slots import SlotTable, slot_of
 from actors.state import CustomerState
@@ -512,3 +514,26 @@ def test_a_read_activating_a_customer_during_its_first_batch_cannot_hide_the_bat
     after = asyncio.run(scenario())
     assert after["known"] is True
     assert after["session"]["events"] == 2
+
+
+@pytest.mark.parametrize(("window", "suppressed"), [("1h", False), ("3h", True)])
+def test_reads_suppress_marketing_for_the_rules_window_after_a_fraud_alert(
+    window: str, suppressed: bool
+) -> None:
+    """A fraud alert two hours before the customer's last event: the context and the
+    next-best-offer inputs answer by the rules' policy, as the turns do."""
+    text = resources.files("actors").joinpath("rulesets/default.yaml").read_text()
+    rules = yaml.safe_load(text)
+    rules["policy"]["suppress_marketing_after_fraud"] = window
+    host = make_host()
+    host.actor.rules = parse_rules(yaml.safe_dump(rules))
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        state = await host.activate_one("a")
+        state.last_event_at = T0 + 7200
+        state.fraud_alert_at = T0
+        return await host.snapshot("a"), await host.offer_inputs("a")
+
+    snapshot, inputs = asyncio.run(scenario())
+    assert snapshot["customer"]["marketing_suppressed"] is suppressed
+    assert inputs["marketing_suppressed"] is suppressed
