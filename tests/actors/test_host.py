@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from importlib import resources
 from collections.abc import Sequence
+from importlib import resources
 from typing import Any
 
 import pytest
