@@ -10,9 +10,10 @@ Checkpoint order for a batch (`process`):
 1. parse the batch and group events by customer, keeping their order;
 2. lock the batch's customers (sorted order, so concurrent batches cannot deadlock);
 3. activate the ones not live, with one store round trip for all of them;
-4. score ahead every row the batch's turns could need, one request per model
-   (actors.prefetch); then run each customer's events in order, customers concurrently,
-   each turn taking its prefetched scores;
+4. score ahead the rows of customers with several scored events in the batch
+   (actors.prefetch) and start every customer's turns in the same tick: the coalescing
+   scorer carries those rows and each other customer's one row in one request per model;
+   each customer's events run in order, customers concurrently;
 5. commit every changed customer's state, outbox actions and reminders in one pipeline,
    compare-and-set on each state's version; a conflict means another host wrote: reload
    that customer and run its events again (applied-event ids make that idempotent);
@@ -42,7 +43,7 @@ from actors.events import ANON_PREFIX, Event, parse_event
 from actors.features import feature_dict, features
 from actors.metrics import Histogram
 from actors.outbox import Dispatcher, rejection_entry
-from actors.prefetch import BatchScores, CustomerEvents, prefetch
+from actors.prefetch import NO_SCORES, BatchScores, CustomerEvents, needs_replay, prefetch
 from actors.residency import LiveSet
 from actors.slots import slot_of
 from actors.state import NO_POSITION, CustomerState
@@ -175,21 +176,34 @@ class ShardHost:
         while pending:
             # 3. activate
             await self._activate([(w.slot, w.customer_id) for w in pending])
-            # 4. scores for the whole batch, then the turns
-            ahead = await prefetch(
-                self.actor,
-                [
-                    CustomerEvents(
-                        w.customer_id,
-                        self._live(w.customer_id),
-                        [(e, w.positions[i] if w.positions else NO_POSITION) for i, e in w.events],
-                    )
-                    for w in pending
-                ],
+            # 4. scores for the whole batch, then the turns. The prefetch and the turns
+            # start in this one tick: the first row of each customer that is not replayed
+            # joins the prefetched rows in the coalescing scorer's one request per model.
+            batch = [
+                CustomerEvents(
+                    w.customer_id,
+                    self._live(w.customer_id),
+                    [(e, w.positions[i] if w.positions else NO_POSITION) for i, e in w.events],
+                )
+                for w in pending
+            ]
+            replayed = [needs_replay(self.actor.rules, item) for item in batch]
+            self.stats["customers_replayed"] += sum(replayed)
+            ahead_task = asyncio.ensure_future(
+                prefetch(self.actor, [item for item, r in zip(batch, replayed, strict=True) if r])
             )
-            finished = await asyncio.gather(
-                *(self._turns(w, ahead) for w in pending), return_exceptions=True
-            )
+            try:
+                finished = await asyncio.gather(
+                    *(
+                        self._turns(w, ahead_task if r else None)
+                        for w, r in zip(pending, replayed, strict=True)
+                    ),
+                    return_exceptions=True,
+                )
+                ahead = await ahead_task
+            finally:
+                if not ahead_task.done():
+                    ahead_task.cancel()
             self.stats["scores_prefetched"] += ahead.taken
             self.stats["scores_rescored"] += ahead.rescored
             retry: list[_CustomerWork] = []
@@ -235,8 +249,11 @@ class ShardHost:
         # 6. dispatch (backpressure: waits while the sink queue is full)
         await self.dispatcher.submit(entries)
 
-    async def _turns(self, w: _CustomerWork, ahead: BatchScores) -> None:
+    async def _turns(
+        self, w: _CustomerWork, prefetching: asyncio.Future[BatchScores] | None
+    ) -> None:
         state = w.state = self._live(w.customer_id)
+        ahead = NO_SCORES if prefetching is None else await prefetching
         for index, event in w.events:
             started = time.perf_counter()
             try:

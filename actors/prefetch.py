@@ -8,6 +8,13 @@ trigger could need, and scores all rows of the batch in one request per model. T
 then run as always, strictly in order, and a turn takes a prefetched score only if the row
 it builds equals the row that was scored.
 
+A customer with one scored event in the batch needs no replay: its turn asks for its row
+itself, and the shard's `CoalescingScorer` carries that row in the same request as every
+other first row of the batch and the prefetched ones (the host starts the prefetch and
+those turns in one event-loop tick). So only customers with two or more events whose
+triggers score are copied and replayed (`needs_replay`): they are the ones whose later
+rows would otherwise wait for an earlier turn's round trip.
+
 Rows cannot differ today: features read only what events change (actors.features), never
 what rules do (fired rules, alerts, remembered actions), so what an earlier turn's actions
 do cannot change a later row. The comparison keeps that true by construction: if a
@@ -77,6 +84,18 @@ class Planner(Protocol):
     ) -> set[str]: ...
 
 
+def needs_replay(rules: RuleSet, item: CustomerEvents) -> bool:
+    """Whether this customer's rows are scored ahead: two or more of its events have a
+    trigger whose rules score (one such event is scored by its own turn, coalesced)."""
+    scored = 0
+    for event, _ in item.events:
+        if rules.models_for(event.type):
+            scored += 1
+            if scored == 2:
+                return True
+    return False
+
+
 async def prefetch(actor: Planner, batch: Sequence[CustomerEvents]) -> BatchScores:
     """Score every row the batch's turns will ask for, one request per model.
 
@@ -87,11 +106,15 @@ async def prefetch(actor: Planner, batch: Sequence[CustomerEvents]) -> BatchScor
     keys: dict[str, list[tuple[str, str, str]]] = {FRAUD: [], RECOMMENDER: []}
     rows: dict[str, list[Sequence[float]]] = {FRAUD: [], RECOMMENDER: []}
     for item in batch:
-        if not any(actor.rules.models_for(event.type) for event, _ in item.events):
+        scored = [
+            i for i, (event, _) in enumerate(item.events) if actor.rules.models_for(event.type)
+        ]
+        if not scored:
             continue  # no rule of these triggers scores: nothing to copy or replay
         shadow = item.state.clone()
         try:
-            for event, position in item.events:
+            # Events after the last one that scores change no row: not replayed.
+            for event, position in item.events[: scored[-1] + 1]:
                 if shadow.has_applied(event.event_id):
                     continue
                 before = actor.before(shadow, event)

@@ -16,6 +16,7 @@ from actors.host import ShardHost
 from actors.outbox import Dispatcher, MemoryDeadLetters, MemoryIdempotencyStore
 from actors.prefetch import CustomerEvents, prefetch
 from actors.rules import load_rules
+from actors.scoring import CoalescingScorer
 from actors.state import CustomerState
 from actors.store import MemoryStateStore
 from tests.actors.test_host import Clock, RecordingSink, raw
@@ -33,7 +34,8 @@ def host_with(scorer: FakeScorer, sink: RecordingSink) -> ShardHost:
         0,
         ActorConfig(slots=16),
         store,
-        CustomerActor(load_rules(), scorer, clock),
+        # As a shard wires it: the turns' own requests coalesce with the prefetched rows.
+        CustomerActor(load_rules(), CoalescingScorer(scorer), clock),
         dispatcher,
         clock,
     )
@@ -153,3 +155,26 @@ def test_rows_are_prefetched_only_for_turns_whose_rules_would_score() -> None:
     assert scores.take("ann", "v2", "recommender", rows[0]) is not None
     assert scores.take("ann", "v2", "recommender", [0.0] * len(rows[0])) is None
     assert scores.rescored == 1
+
+
+def test_a_customer_with_one_scored_event_is_not_replayed_and_shares_the_batchs_request() -> None:
+    def payment(customer: str, n: int, country: str) -> Event:
+        return event(
+            "card_payment",
+            customer=customer,
+            at=T0 + n,
+            event_id=f"{customer}{n}",
+            country=country,
+            amount=900.0,
+            payment_id=f"pay-{customer}{n}",
+        )
+
+    events = [payment("ann", 1, "US"), payment("bob", 2, "BR"), payment("ann", 3, "BR")]
+    host, scorer, _ = run(events, [len(events)])
+    assert host.stats["customers_replayed"] == 1  # ann only
+    # one request per model, each with ann's two rows and bob's
+    assert sorted((model, len(rows)) for model, rows in scorer.requests) == [
+        ("fraud", 3),
+        ("recommender", 3),
+    ]
+    assert host.stats["scores_prefetched"] == 4  # ann's, by model
