@@ -119,6 +119,13 @@ class ModelError(EngageError):
         self.reason = reason
 
 
+class NoSuchModelVersionError(ModelError):
+    """The registry has no such version of this model (the API answers 404)."""
+
+    def __init__(self, model: str, version: int) -> None:
+        super().__init__(model, "no such version", version)
+
+
 class FeatureVersionMismatchError(ModelError):
     def __init__(self, model: str, version: int, model_features: int, code_features: int) -> None:
         super().__init__(

@@ -75,10 +75,13 @@ class Histogram:
     def from_dict(cls, data: dict[str, object]) -> Histogram:
         buckets = data["buckets"]
         counts = data["counts"]
-        assert isinstance(buckets, list)
-        assert isinstance(counts, list)
         total = data["sum"]
         count = data["count"]
-        assert isinstance(total, int | float)
-        assert isinstance(count, int)
+        if not (
+            isinstance(buckets, list)
+            and isinstance(counts, list)
+            and isinstance(total, int | float)
+            and isinstance(count, int)
+        ):
+            raise ValueError(f"not a histogram: {sorted(data)}")
         return cls(tuple(float(b) for b in buckets), [int(c) for c in counts], float(total), count)

@@ -37,7 +37,8 @@ def ensure_slot_table(redis_config: RedisConfig, actors: ActorConfig) -> SlotTab
         initial = SlotTable.initial(actors.slots, actors.shards)
         client.set(key, initial.to_json(), nx=True)
         raw = client.get(key)
-        assert raw is not None
+        if raw is None:  # deleted between the two calls (someone reset the deployment)
+            raise ShardUnavailableError(-1, "the slot table vanished while it was created")
         table = SlotTable.from_json(raw)
     finally:
         client.close()

@@ -26,6 +26,7 @@ from ray.exceptions import ActorDiedError, ActorUnschedulableError, GetTimeoutEr
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
+from actors.errors import ShardUnavailableError
 from actors.logs import configure as configure_logs
 from actors.scoring import Scorer
 from actors.shard import CustomerShard, shard_name
@@ -87,6 +88,7 @@ class ShardSupervisor:
         self.store = RedisStateStore(redis_config.require_url(), redis_config.prefix)
         self.check_s = check_s
         self.moves = 0
+        self.refresh_failures = 0
         self.lost: list[int] = []
         self._lock = asyncio.Lock()
         self._task = asyncio.get_running_loop().create_task(self._watch())
@@ -141,8 +143,13 @@ class ShardSupervisor:
             raise RuntimeError("slot table changed concurrently; will retry")
         self.moves += 1
         for shard in new.shards:
-            with contextlib.suppress(Exception):
+            try:
                 await asyncio.wait_for(self._handle(shard).refresh.remote(), timeout=5.0)
+            except Exception as error:
+                # Not lost: every shard reads the slot table itself each second
+                # (actors.shard) and takes the new one then; this call only hurries it.
+                self.refresh_failures += 1
+                log.warning("shard %s did not take the new slot table now: %s", shard, error)
 
     async def scale(self, shards: int) -> dict[str, Any]:
         """Run exactly `shards` shards: add (spread over nodes) or retire the newest."""
@@ -150,7 +157,8 @@ class ShardSupervisor:
             raise ValueError("at least one shard")
         async with self._lock:
             table = await self.store.load_slot_table()
-            assert table is not None, "no slot table"
+            if table is None:
+                raise ShardUnavailableError(-1, "no slot table in Redis; is engage deployed?")
             current = table.shards
             if shards > len(current):
                 placed = Counter(await asyncio.gather(*(self._node_of(s) for s in current)))
@@ -169,11 +177,22 @@ class ShardSupervisor:
             await self._adopt(table, table.rebalance(keep))
             # Retired shards own no slot now; give in-flight work time to finish.
             await asyncio.sleep(5.0)
+            undrained = []
             for shard in retired:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._handle(shard).drain.remote(10.0), timeout=15.0)
+                try:
+                    drained = await asyncio.wait_for(
+                        self._handle(shard).drain.remote(10.0), timeout=15.0
+                    )
+                except Exception as error:
+                    log.warning("retired shard %s could not drain: %s", shard, error)
+                    drained = False
+                if not drained:
+                    # What it still held is in its slots' outboxes: their new owners
+                    # deliver it (outbox recovery), so stopping it loses nothing.
+                    undrained.append(shard)
+                with contextlib.suppress(ValueError):  # already gone: nothing to stop
                     ray.kill(self._handle(shard), no_restart=True)
-            return {"shards": keep, "retired": retired}
+            return {"shards": keep, "retired": retired, "undrained": undrained}
 
     async def _node_of(self, shard: int) -> str:
         info = await self._handle(shard).introspect.remote()
@@ -185,6 +204,7 @@ class ShardSupervisor:
             "epoch": table.epoch if table else None,
             "shards": table.shards if table else [],
             "slot_moves": self.moves,
+            "refresh_failures": self.refresh_failures,
             "lost": list(self.lost),
         }
 

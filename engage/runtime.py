@@ -7,7 +7,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import ray
@@ -112,19 +112,27 @@ def kill_shards(settings: Settings) -> int:
 
 def teardown_quietly() -> None:
     """Stop Serve and the local Ray, shards with it (tests, after a failure)."""
-    with contextlib.suppress(Exception):
-        serve.shutdown()  # type: ignore[no-untyped-call]
-    with contextlib.suppress(Exception):
-        ray.shutdown()
+    _each_step([("stop Serve", serve.shutdown), ("stop Ray", ray.shutdown)])
 
 
 def teardown(settings: Settings) -> None:
-    with contextlib.suppress(Exception):
-        serve.shutdown()  # type: ignore[no-untyped-call]
-    with contextlib.suppress(Exception):
-        kill_shards(settings)
-    with contextlib.suppress(Exception):
-        ray.shutdown()
+    _each_step(
+        [
+            ("stop Serve", serve.shutdown),
+            ("stop the shards", lambda: kill_shards(settings)),
+            ("stop Ray", ray.shutdown),
+        ]
+    )
+
+
+def _each_step(steps: list[tuple[str, Callable[[], object]]]) -> None:
+    """Run every step of a teardown even when one fails (a failed Serve shutdown must not
+    leave Ray running), and say which failed."""
+    for name, step in steps:
+        try:
+            step()
+        except Exception as error:
+            log.warning("teardown: could not %s: %s", name, error)
 
 
 @dataclass

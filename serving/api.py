@@ -31,6 +31,7 @@ from actors.errors import (
     EngageError,
     InvalidEventError,
     ModelError,
+    NoSuchModelVersionError,
     ShardUnavailableError,
     StoreUnavailableError,
 )
@@ -747,10 +748,10 @@ class Api:
     async def _alias(self, name: str, change: Any) -> AliasOut:
         try:
             await asyncio.to_thread(change)
+        except NoSuchModelVersionError as error:
+            raise ApiError(404, "model", error.reason) from None
         except ModelError as error:
-            raise ApiError(
-                404 if error.reason == "no such version" else 409, "model", error.reason
-            ) from None
+            raise ApiError(409, "model", error.reason) from None
         aliases = await asyncio.to_thread(self.registry.aliases, name)
         return AliasOut(
             model=name, champion=aliases.get("champion"), challenger=aliases.get("challenger")

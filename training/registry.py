@@ -20,7 +20,7 @@ from typing import Any
 import skops.io as sio
 from redis.exceptions import RedisError
 
-from actors.errors import ModelError, StoreUnavailableError
+from actors.errors import ModelError, NoSuchModelVersionError, StoreUnavailableError
 from actors.redis_clients import connect
 
 CHAMPION = "champion"
@@ -182,7 +182,7 @@ class ModelRegistry:
     def get(self, name: str, version: int) -> ModelVersion:
         raw = _raw(self._redis.hget(self._key(name, "versions"), str(version)))
         if raw is None:
-            raise ModelError(name, "no such version", version)
+            raise NoSuchModelVersionError(name, version)
         return ModelVersion.from_json(raw)
 
     def alias(self, name: str, alias: str) -> int | None:

@@ -8,7 +8,7 @@ import pytest
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
-from actors.errors import FeatureVersionMismatchError, ModelError
+from actors.errors import FeatureVersionMismatchError, ModelError, NoSuchModelVersionError
 from actors.features import FEATURE_SPEC_VERSION
 from serving.models import load_served
 from training.registry import ModelRegistry, load_artifact
@@ -79,7 +79,8 @@ def test_promoting_the_challenger_clears_the_challenger_alias(registry: ModelReg
 
 
 def test_an_unknown_version_cannot_be_promoted(registry: ModelRegistry) -> None:
-    with pytest.raises(ModelError, match="no such version"):
+    # Its own type: the API answers 404 for it and 409 for other refusals.
+    with pytest.raises(NoSuchModelVersionError, match="no such version"):
         registry.promote("fraud", 42)
 
 
