@@ -113,7 +113,7 @@ def test_a_weekly_cap_holds_across_days() -> None:
         actions = [offer(10 + day)]
         assert verdicts(g, actions) == ["deliver"]
         asyncio.run(g.delivered(actions))
-    g.clock = lambda: NOON_UTC + 3 * 86_400  # type: ignore[misc]  # same ISO week
+    g.clock = lambda: NOON_UTC + 3 * 86_400  # same ISO week
     assert verdicts(g, [offer(20)]) == ["suppress"]
     assert any(k.startswith("cap|channel|push|w|") for k in store.guards[(slot_of("c1", 16), "c1")])
 

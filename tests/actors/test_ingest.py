@@ -134,7 +134,7 @@ def make_loop(
     shards = Shards(consumer.log, failures)
     letters = Letters(consumer.log)
     loop = IngestLoop(
-        consumer,  # type: ignore[arg-type]
+        consumer,
         shards,
         letters,
         max_backoff_s=0.01,
@@ -233,7 +233,7 @@ class FlakyRouter(Shards):
 def test_a_failure_after_the_poll_rewinds_so_the_same_records_come_back() -> None:
     # Given a poll whose slot-table read fails (Redis paused)
     consumer = ScriptedConsumer([[record(0, "alice"), record(1, "zed")], [record(2, "bob")]])
-    loop = IngestLoop(consumer, FlakyRouter(consumer.log, 1), Letters(consumer.log))  # type: ignore[arg-type]
+    loop = IngestLoop(consumer, FlakyRouter(consumer.log, 1), Letters(consumer.log))
     with pytest.raises(StoreUnavailableError):
         loop.run_once()
     # then the partition is back at the poll's first offset, nothing committed
@@ -321,7 +321,7 @@ def test_a_batch_that_fails_for_a_reason_other_than_an_outage_is_split_and_only_
     consumer = ScriptedConsumer([[record(0, "alice"), poison, record(2, "amy")]])
     shards = PoisonShard(consumer.log, poison.value or b"")
     letters = Letters(consumer.log)
-    loop = IngestLoop(consumer, shards, letters, max_backoff_s=0.01, poison_after=2)  # type: ignore[arg-type]
+    loop = IngestLoop(consumer, shards, letters, max_backoff_s=0.01, poison_after=2)
     assert loop.run_once() == 3
     assert [(source, reason) for _, reason, source in letters.letters] == [
         (("engage.events", 0, 1), "shard failed on this event: KeyError: 'a bug'")
@@ -342,7 +342,7 @@ def test_an_outage_is_never_taken_for_a_poison_batch() -> None:
 
     shards.process = contended  # type: ignore[method-assign]
     letters = Letters(consumer.log)
-    loop = IngestLoop(consumer, shards, letters, max_backoff_s=0.001, poison_after=1)  # type: ignore[arg-type]
+    loop = IngestLoop(consumer, shards, letters, max_backoff_s=0.001, poison_after=1)
     assert loop.run_once() == 1
     assert letters.letters == []
     assert loop.stats.processed == 1
@@ -356,7 +356,7 @@ def test_events_dated_beyond_the_event_time_bounds_are_dead_lettered_with_the_re
     consumer = ScriptedConsumer([[future, ancient, fine]])
     letters = Letters(consumer.log)
     loop = IngestLoop(
-        consumer,  # type: ignore[arg-type]
+        consumer,
         Shards(consumer.log),
         letters,
         event_time=EventTimeBounds(max_ahead_s=300, max_age_s=365 * 86_400),

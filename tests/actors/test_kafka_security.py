@@ -69,7 +69,7 @@ def test_clients_authenticate_to_a_sasl_broker() -> None:
             security_protocol="SASL_PLAINTEXT",
             sasl_mechanism="PLAIN",
             sasl_username="engage",
-            sasl_password="engage-secret",  # type: ignore[arg-type]
+            sasl_password="engage-secret",
             events_topic=f"sasl-{uuid.uuid4().hex[:6]}",
         )
         kafka_io.ensure_topics(good)

@@ -99,7 +99,8 @@ def run(events: list[Event], sizes: list[int]) -> tuple[ShardHost, FakeScorer, R
 
 
 def outcome(host: ShardHost, sink: RecordingSink) -> tuple[dict[str, Any], list[Any]]:
-    states = {c: host.live.peek(c).to_dict() for c in CUSTOMERS if host.live.peek(c)}
+    live = {c: host.live.peek(c) for c in CUSTOMERS}
+    states = {c: state.to_dict() for c, state in live.items() if state is not None}
     actions = sorted(a.model_dump_json() for a in sink.actions)
     return states, actions
 

@@ -165,7 +165,7 @@ def test_the_slot_table_is_compare_and_set_on_its_epoch(run: Callable[[Scenario]
 def test_counters_and_guard_facts_are_committed_with_the_state(
     run: Callable[[Scenario], None],
 ) -> None:
-    from actors.guardrails import MemoryGuardrailStore, RedisGuardrailStore
+    from actors.guardrails import GuardrailStore, MemoryGuardrailStore, RedisGuardrailStore
 
     async def scenario(store: StateStore) -> None:
         commit = Commit(
@@ -174,6 +174,7 @@ def test_counters_and_guard_facts_are_committed_with_the_state(
         stale = Commit(4, "c1", 0, b"s", counters=["sent|treated|r|c|o|1"], guard={"optout": "0"})
         await store.commit_many([commit])
         await store.commit_many([stale])  # refused: writes no counter and no fact
+        guards: GuardrailStore
         if isinstance(store, MemoryStateStore):
             guards = MemoryGuardrailStore(store)
             assert store.counters[4]["sent|treated|r|c|o|1"] == 2

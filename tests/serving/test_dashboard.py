@@ -72,12 +72,7 @@ def wait(predicate: Any, timeout_s: float = 30) -> Any:
 def test_the_dashboard_shows_live_figures_that_change(engage_app: App, browser: Any) -> None:
     browser.get(f"{engage_app.url}/dashboard?key={READ_KEY}")
     wait(lambda: browser.find_element("id", "status").text == "live")
-    before = wait(
-        lambda: (
-            number(browser, "events-processed") is not None
-            and number(browser, "events-processed") + 1
-        )
-    )
+    before = wait(lambda: (n := number(browser, "events-processed")) is not None and n + 1)
     customers = [f"dash-{uuid.uuid4().hex[:6]}-{n}" for n in range(30)]
     produce(
         engage_app.kafka, [event("product_view", customer=c, at=time.time()) for c in customers]

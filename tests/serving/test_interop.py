@@ -56,9 +56,13 @@ def test_a_librdkafka_client_sends_events_and_reads_actions(engage_app: App) -> 
     finally:
         consumer.close()
     assert found is not None, "the offer reached a librdkafka consumer"
-    action = json.loads(found.value())
+    value = found.value()
+    assert value is not None
+    action = json.loads(value)
     headers = dict(found.headers() or [])
+    key = headers["idempotency-key"]
+    assert isinstance(key, bytes)
     assert action["type"] == "offer"
     assert action["rule_id"] == "browse_offer"
-    assert headers["idempotency-key"].decode() == action["idempotency_key"]
+    assert key.decode() == action["idempotency_key"]
     assert headers["action-type"] == b"offer"

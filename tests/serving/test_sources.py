@@ -3,6 +3,8 @@ a server key sends anything."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import SecretStr
 
@@ -24,7 +26,9 @@ RING = KeyRing(
     "kind", ["page_view", "product_view", "cart_add", "cart_remove", "content_view", "identify"]
 )
 def test_a_client_source_may_describe_browsing(kind: str) -> None:
-    fields = {"traits": {"plan": "gold"}, "timezone": "Europe/Paris"} if kind == "identify" else {}
+    fields: dict[str, Any] = (
+        {"traits": {"plan": "gold"}, "timezone": "Europe/Paris"} if kind == "identify" else {}
+    )
     assert client_refusal(event(kind, **fields)) is None
 
 

@@ -71,7 +71,7 @@ class SlowBrokerProducer:
 
 def test_a_send_still_in_flight_is_never_sent_again_and_counts_no_attempt() -> None:
     producer = SlowBrokerProducer()
-    sink = KafkaSink(producer, "actions")  # type: ignore[arg-type]
+    sink = KafkaSink(producer, "actions")
     action = make_action("k1")
     (first,) = asyncio.run(sink.deliver([action]))
     assert (first.ok, first.retryable, first.counts) == (False, True, False)
@@ -93,7 +93,7 @@ def test_a_record_over_the_size_limit_fails_alone_and_for_good() -> None:
             future.success(None)
             return future
 
-    sink = KafkaSink(Refusing(), "actions")  # type: ignore[arg-type]
+    sink = KafkaSink(Refusing(), "actions")
     big, fine = asyncio.run(sink.deliver([make_action("big"), make_action("fine")]))
     assert (big.ok, big.retryable) == (False, False)
     assert fine.ok
