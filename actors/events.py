@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     TypeAdapter,
     ValidationError,
     field_validator,
@@ -182,6 +183,11 @@ class ContentView(_EventBase):
     completion: Annotated[float, Field(ge=0, le=1)] = 0.0
 
 
+MAX_TRAITS = 50
+TraitName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+TraitValue = Annotated[str, StringConstraints(max_length=512)]
+
+
 class Identify(_EventBase):
     """Traits the customer gave us: consent, time zone, contact address."""
 
@@ -189,7 +195,11 @@ class Identify(_EventBase):
     email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
     timezone: TimeZoneName | None = None
     consent_marketing: bool | None = None
-    traits: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    # Kept in the customer's state for rules (`customer.traits.plan`); null removes one.
+    traits: Annotated[
+        dict[TraitName, TraitValue | int | float | bool | None],
+        Field(max_length=MAX_TRAITS),
+    ] = Field(default_factory=dict)
 
 
 class OfferFeedback(_EventBase):
@@ -202,6 +212,23 @@ class OfferFeedback(_EventBase):
     value: Money = 0.0
 
 
+MAX_PROPERTIES = 50
+CustomEventName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class Custom(_EventBase):
+    """Anything else a site or app tracks ("Checkout Step Viewed", "Support Chat
+    Opened"): its name and flat properties, for rules (`event.name`, `event.properties`)
+    and the session's per-name counts."""
+
+    type: Literal["custom"] = "custom"
+    name: CustomEventName
+    properties: Annotated[
+        dict[TraitName, TraitValue | int | float | bool | None],
+        Field(max_length=MAX_PROPERTIES),
+    ] = Field(default_factory=dict)
+
+
 Event = Annotated[
     PageView
     | ProductView
@@ -212,7 +239,8 @@ Event = Annotated[
     | CardPayment
     | ContentView
     | Identify
-    | OfferFeedback,
+    | OfferFeedback
+    | Custom,
     Field(discriminator="type"),
 ]
 EVENT_TYPES: tuple[str, ...] = (
@@ -226,6 +254,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "content_view",
     "identify",
     "offer_feedback",
+    "custom",
 )
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

@@ -45,6 +45,7 @@ CONTEXT_FIELDS: dict[str, frozenset[str] | None] = {
             "consent_marketing",
             "email",
             "timezone",
+            "traits",
             "usual_amount",
             "marketing_suppressed",
             "top_affinity",
@@ -68,6 +69,7 @@ CONTEXT_FIELDS: dict[str, frozenset[str] | None] = {
             "duration_min",
             "recent_products",
             "recent_content",
+            "custom",
         }
     ),
     "cart": frozenset({"items", "value", "products"}),

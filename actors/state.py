@@ -14,16 +14,19 @@ import hashlib
 import math
 import struct
 import sys
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import orjson
 
 from actors.catalog import AFFINITY_INDEX
 from actors.events import (
+    MAX_TRAITS,
     CardPayment,
     CartAdd,
     CartRemove,
     ContentView,
+    Custom,
     Event,
     Identify,
     Login,
@@ -45,6 +48,7 @@ MAX_SESSION_ITEMS = 20
 MAX_CART_LINES = 100
 MAX_CART_QUANTITY = 999
 MAX_SESSION_CATEGORIES = 32
+MAX_SESSION_CUSTOM = 32
 MAX_PAYMENTS = 100
 MAX_KNOWN = 16
 # Ids of applied events kept for dedup of redeliveries: at least the last
@@ -148,12 +152,14 @@ class CustomerState:
         "recent_actions",
         "session_categories",
         "session_content",
+        "session_custom",
         "session_index",
         "session_page_views",
         "session_products",
         "session_start",
         "spend",
         "timezone",
+        "traits",
         "version",
         "watermarks",
     )
@@ -169,6 +175,8 @@ class CustomerState:
         self.session_products: list[str] | None = None
         self.session_categories: dict[str, int] | None = None
         self.session_content: list[str] | None = None
+        # custom event name -> times seen this session (at most MAX_SESSION_CUSTOM names)
+        self.session_custom: dict[str, int] | None = None
         # cart: product_id -> (category, unit price, quantity); carts outlive sessions
         self.cart: dict[str, tuple[str, float, int]] | None = None
         self.cart_updated_at: float | None = None
@@ -192,6 +200,8 @@ class CustomerState:
         self.devices: list[str] | None = None
         # identity and consent
         self.email: str | None = None
+        # What `identify` said beyond e-mail, time zone and consent (bounded: MAX_TRAITS).
+        self.traits: dict[str, str | int | float | bool] | None = None
         self.timezone: str | None = None
         self.consent_marketing = True
         # rules: rule id -> (event time last fired, session index then)
@@ -298,6 +308,8 @@ class CustomerState:
                 self.failed_logins += 1
         elif isinstance(event, Identify):
             self._identify(event)
+        elif isinstance(event, Custom):
+            self._count_custom(event.name)
         elif isinstance(event, OfferFeedback):
             if event.outcome == "shown":
                 self.offers_shown += 1
@@ -323,6 +335,7 @@ class CustomerState:
             self.session_products = None
             self.session_categories = None
             self.session_content = None
+            self.session_custom = None
         if last is None or ts > last:
             self.last_event_at = ts
 
@@ -332,6 +345,15 @@ class CustomerState:
             self.session_products = []
         _push_bounded(self.session_products, product_id, MAX_SESSION_ITEMS)
         self._count_category(category)
+
+    def _count_custom(self, name: str) -> None:
+        if self.session_custom is None:
+            self.session_custom = {}
+        held = self.session_custom.get(name)
+        if held is not None:
+            self.session_custom[name] = held + 1
+        elif len(self.session_custom) < MAX_SESSION_CUSTOM:
+            self.session_custom[_intern(name)] = 1
 
     def _count_category(self, category: str) -> None:
         if self.session_categories is None:
@@ -419,6 +441,8 @@ class CustomerState:
             self.timezone = event.timezone
         if event.consent_marketing is not None:
             self.consent_marketing = event.consent_marketing
+        if event.traits:
+            self.traits = _merge_traits(self.traits, event.traits)
 
     def _bump_affinity(self, key: str, weight: float, ts: float) -> None:
         if key not in AFFINITY_INDEX:
@@ -512,6 +536,8 @@ class CustomerState:
             [s.session_content for s in sessions], MAX_SESSION_ITEMS
         )
         merged.session_categories = _merge_counts([s.session_categories for s in sessions])
+        custom = _merge_counts([s.session_custom for s in sessions])
+        merged.session_custom = dict(list(custom.items())[:MAX_SESSION_CUSTOM]) if custom else None
         if same_session and a.session_start is not None and b.session_start is not None:
             merged.session_start = min(a.session_start, b.session_start)
         cart: dict[str, tuple[str, float, int]] = {}
@@ -551,6 +577,9 @@ class CustomerState:
         merged.countries = _merge_lists([a.countries, b.countries], MAX_KNOWN)
         merged.devices = _merge_lists([a.devices, b.devices], MAX_KNOWN)
         merged.email = a.email or b.email
+        # The more recent history's traits win where both have one.
+        older = b if latest is a else a
+        merged.traits = _merge_traits(older.traits, latest.traits or {})
         merged.timezone = a.timezone or b.timezone
         merged.consent_marketing = a.consent_marketing and b.consent_marketing
         fired: dict[str, tuple[float, int]] = dict(b.fired or {})
@@ -632,6 +661,22 @@ class CustomerState:
 
     def __repr__(self) -> str:
         return f"CustomerState(events={self.events_total}, session={self.session_index})"
+
+
+def _merge_traits(
+    kept: dict[str, str | int | float | bool] | None,
+    given: Mapping[str, str | int | float | bool | None],
+) -> dict[str, str | int | float | bool] | None:
+    """`given` over `kept` (None removes a trait); past MAX_TRAITS the traits set longest
+    ago go first, so a customer's newest traits are always readable."""
+    traits = dict(kept or {})
+    for name, value in given.items():
+        traits.pop(name, None)  # re-inserted last: the newest
+        if value is not None:
+            traits[name] = value
+    while len(traits) > MAX_TRAITS:
+        del traits[next(iter(traits))]
+    return traits or None
 
 
 def _positions_of(state: CustomerState) -> bytes:

@@ -100,6 +100,7 @@ class CustomerView(_View):
         "consent_marketing": lambda v: v.state.consent_marketing,
         "email": lambda v: v.state.email,
         "timezone": lambda v: v.state.timezone,
+        "traits": lambda v: dict(v.state.traits or {}),
         "usual_amount": lambda v: (
             round(math.expm1(v.state.pay_mean), 2) if v.state.pay_count else None
         ),
@@ -138,6 +139,8 @@ class SessionView(_View):
         ),
         "recent_products": lambda v: list(v.state.session_products or ()),
         "recent_content": lambda v: list(v.state.session_content or ()),
+        # custom event name -> times this session: session.custom["Checkout Step Viewed"]
+        "custom": lambda v: dict(v.state.session_custom or {}),
     }
 
 

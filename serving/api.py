@@ -50,7 +50,7 @@ from actors.state import CustomerState
 from actors.store import RedisStateStore
 from serving import pixel, prometheus, segment
 from serving.config import ApiConfig
-from serving.edge import EdgeConfig, EdgeMiddleware
+from serving.edge import EdgeConfig, EdgeMiddleware, error_body
 from serving.figures import ingest_figures, summarize
 from serving.model_set import score_batch
 from serving.publisher import EventPublisher, PublishError
@@ -81,6 +81,9 @@ OUTBOUND_CHANNELS = frozenset({"email", "push", "sms"})
 class ErrorOut(BaseModel):
     error: str
     detail: str
+    # The same two, under the names Segment's and RudderStack's SDKs read (serving/edge.py).
+    code: str
+    message: str
 
 
 class FieldError(BaseModel):
@@ -92,6 +95,8 @@ class ValidationErrorOut(BaseModel):
     error: Literal["invalid_request"]
     detail: str
     fields: list[FieldError]
+    code: Literal["invalid_request"] = "invalid_request"
+    message: str = ""
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -109,7 +114,7 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 
 @app.exception_handler(ApiError)
 async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return JSONResponse({"error": exc.error, "detail": exc.detail}, exc.status, headers=exc.headers)
+    return JSONResponse(error_body(exc.error, exc.detail), exc.status, headers=exc.headers)
 
 
 @app.exception_handler(RequestValidationError)
@@ -119,7 +124,7 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> JSO
         for e in exc.errors()
     ]
     detail = "; ".join(f"{f.field}: {f.message}" for f in fields[:5])
-    body = ValidationErrorOut(error="invalid_request", detail=detail, fields=fields)
+    body = ValidationErrorOut(error="invalid_request", detail=detail, fields=fields, message=detail)
     return JSONResponse(body.model_dump(), 422)
 
 
@@ -128,18 +133,14 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     error = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
         exc.status_code, "http"
     )
-    return JSONResponse(
-        {"error": error, "detail": str(exc.detail)}, exc.status_code, headers=exc.headers
-    )
+    return JSONResponse(error_body(error, str(exc.detail)), exc.status_code, headers=exc.headers)
 
 
 @app.exception_handler(Exception)
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     """No stack trace ever leaves the server; the log has it."""
     log.exception("unexpected error on %s", request.url.path)
-    return JSONResponse(
-        {"error": "internal", "detail": "unexpected error; see the server log"}, 500
-    )
+    return JSONResponse(error_body("internal", "unexpected error; see the server log"), 500)
 
 
 # ---- access ---------------------------------------------------------------------------
@@ -251,9 +252,14 @@ class EventBatchOut(BaseModel):
 
 
 class SegmentOut(BaseModel):
+    """Each call of a batch is accepted or refused on its own: `success` is false only
+    when none was accepted (400, with `code` and `message` for the SDK to give up on)."""
+
     success: bool
     accepted: int
     rejected: list[RejectedEvent]
+    code: str | None = None
+    message: str | None = None
 
 
 SEGMENT_ANSWERS: dict[int | str, dict[str, Any]] = {
@@ -441,6 +447,7 @@ class Api:
         accepted: list[Event] = []
         rejected: list[RejectedEvent] = []
         now = datetime.now(UTC)
+        forbidden = 0
         for index, (kind, raw) in enumerate(calls):
             if not isinstance(raw, dict):
                 rejected.append(
@@ -458,14 +465,27 @@ class Api:
                 rejected.append(_rejected(index, raw, _field_errors(error)))
                 continue
             if (refused := _source_refusal(valid, caller)) is not None:
+                forbidden += 1
                 rejected.append(_rejected(index, raw, [refused]))
             elif (out_of_bounds := self._out_of_bounds(valid)) is not None:
                 rejected.append(_rejected(index, raw, [out_of_bounds]))
             else:
                 accepted.append(valid)
         await self._publish(accepted)
-        body = SegmentOut(success=not rejected, accepted=len(accepted), rejected=rejected)
-        return JSONResponse(body.model_dump(), status_code=400 if rejected else 200)
+        if accepted or not rejected:
+            body = SegmentOut(success=True, accepted=len(accepted), rejected=rejected)
+            return JSONResponse(body.model_dump(), status_code=200)
+        first = rejected[0].errors[0]
+        all_forbidden = forbidden == len(rejected)
+        status, code = (403, "forbidden") if all_forbidden else (400, "invalid_request")
+        body = SegmentOut(
+            success=False,
+            accepted=0,
+            rejected=rejected,
+            code=code,
+            message=f"no call accepted; call {rejected[0].index}: {first.field}: {first.message}",
+        )
+        return JSONResponse(body.model_dump(), status_code=status)
 
     @app.post(
         "/v1/track",

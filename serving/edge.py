@@ -1,4 +1,8 @@
-"""What every HTTP request passes before a route: body size limits and CORS.
+"""What every HTTP request passes before a route: body size limits, gzip bodies, CORS.
+
+Segment's and RudderStack's SDKs gzip their batches (RudderStack's by default); a
+gzip body is inflated here, bounded by the same size limit as a plain one, so a small
+compressed body cannot inflate past it.
 
 A pure ASGI middleware, configured at run time through `app.state.edge` (the Serve
 replica sets it from the settings), because Serve builds the FastAPI app before the
@@ -8,6 +12,7 @@ replica's constructor runs.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +32,13 @@ class EdgeConfig:
 
 class _TooLargeError(Exception):
     pass
+
+
+def error_body(error: str, detail: str) -> dict[str, str]:
+    """engage's error envelope. `code` and `message` repeat `error` and `detail` under the
+    names Segment's and RudderStack's SDKs read: without them an SDK treats a refusal it
+    should give up on as a failure to retry."""
+    return {"error": error, "detail": detail, "code": error, "message": detail}
 
 
 async def _json(
@@ -70,10 +82,7 @@ class EdgeMiddleware:
             )
             await send({"type": "http.response.body", "body": b""})
             return
-        too_large = {
-            "error": "too_large",
-            "detail": f"request body over {config.max_body_bytes} bytes",
-        }
+        too_large = error_body("too_large", f"request body over {config.max_body_bytes} bytes")
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > config.max_body_bytes:
             await _json(send, 413, too_large, cors)
@@ -98,11 +107,79 @@ class EdgeMiddleware:
                 message["headers"] = [*message.get("headers", []), *cors]
             await send(message)
 
+        encoding = headers.get("content-encoding", "identity").strip().lower()
+        body_source: Receive = limited
+        if encoding == "gzip":
+            try:
+                body = _gunzip(await _read_all(limited), config.max_body_bytes)
+            except _TooLargeError:
+                await _json(send, 413, too_large, cors)
+                return
+            except zlib.error as error:
+                not_gzip = error_body("bad_request", f"body is not gzip: {error}")
+                await _json(send, 400, not_gzip, cors)
+                return
+            scope = {**scope, "headers": _inflated_headers(scope, len(body))}
+            body_source = _replay(body, limited)
+        elif encoding not in ("identity", ""):
+            detail = f"Content-Encoding {encoding!r} is not accepted (use gzip or none)"
+            await _json(send, 415, error_body("unsupported_encoding", detail), cors)
+            return
         try:
-            await self.app(scope, limited, with_cors)
+            await self.app(scope, body_source, with_cors)
         except _TooLargeError:
             if not started:
                 await _json(send, 413, too_large, cors)
+
+
+async def _read_all(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    """Inflate a gzip body (several members allowed), never past `limit` bytes."""
+    out = bytearray()
+    data = body
+    while data:
+        inflater = zlib.decompressobj(wbits=31)
+        out += inflater.decompress(data, limit + 1 - len(out))
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise _TooLargeError
+        if not inflater.eof:
+            raise zlib.error("truncated gzip body")
+        data = inflater.unused_data
+    return bytes(out)
+
+
+def _inflated_headers(scope: Scope, length: int) -> list[tuple[bytes, bytes]]:
+    kept = [
+        (k, v)
+        for k, v in scope.get("headers", [])
+        if k.lower() not in (b"content-encoding", b"content-length")
+    ]
+    return [*kept, (b"content-length", str(length).encode())]
+
+
+def _replay(body: bytes, then: Receive) -> Receive:
+    """The inflated body as one message; after it, what the client does (a disconnect)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return await then()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 def _cors_headers(origin: str | None) -> list[tuple[bytes, bytes]]:

@@ -7,7 +7,7 @@ Each call becomes one engage event, validated by the same schema as every other 
 | Segment | engage |
 | --- | --- |
 | `page`, `screen` | `page_view` (`properties.url`, `properties.category`, `name`) |
-| `identify` | `identify` (`traits.email`, `traits.timezone`, `traits.consent_marketing`) |
+| `identify` | `identify` (`traits.email`, `.timezone`, `.consent_marketing`; the rest: `traits`) |
 | track "Product Viewed" | `product_view` |
 | track "Product Added" / "Product Removed" | `cart_add` / `cart_remove` |
 | track "Order Completed" | `purchase` (`order_id`, `revenue` or `total`, `products`) |
@@ -15,9 +15,11 @@ Each call becomes one engage event, validated by the same schema as every other 
 | track "Card Payment" | `card_payment` |
 | track "Content Viewed", "Video Content Playing", "Video Playback Completed" | `content_view` |
 | track "Offer Shown" / "Offer Clicked" / "Offer Converted" | `offer_feedback` |
+| any other track name | `custom` (`name`, `properties` flattened like traits) |
 
+Other traits (flattened one level: `address.city`) are kept for rules as `customer.traits`.
 `messageId` is the event id (so an SDK's retry is deduplicated), `userId` the customer,
-`anonymousId` the visitor. Other calls and track names are refused with the reason.
+`anonymousId` the visitor. Other calls (`alias`, `group`) are refused with the reason.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actors.errors import InvalidEventError
-from actors.events import Event, event_from_dict
+from actors.events import MAX_TRAITS, Event, event_from_dict
 
 _SLUG = re.compile(r"[^a-z0-9_\-]+")
 
@@ -118,6 +120,12 @@ def _track_fields(kind: str, event_name: str, p: dict[str, Any]) -> dict[str, An
             fields.update(category=slug(p.get("category")), price=p.get("price"))
         return fields
     if kind == "purchase":
+        products = p.get("products")
+        if products is not None and not isinstance(products, list):
+            raise InvalidEventError(
+                f"properties.products: a list of products, not {type(products).__name__}",
+                "properties.products",
+            )
         items = [
             {
                 "product_id": item.get("product_id") or item.get("sku"),
@@ -125,7 +133,7 @@ def _track_fields(kind: str, event_name: str, p: dict[str, Any]) -> dict[str, An
                 "price": item.get("price"),
                 "quantity": item.get("quantity", 1),
             }
-            for item in p.get("products") or []
+            for item in products or []
             if isinstance(item, dict)
         ]
         return {
@@ -174,6 +182,17 @@ def _track_fields(kind: str, event_name: str, p: dict[str, Any]) -> dict[str, An
 
 def to_event(raw: dict[str, Any], received_at: datetime | None = None) -> Event:
     """One Segment call as an engage event; InvalidEventError names the field at fault."""
+    try:
+        return _to_event(raw, received_at)
+    except (TypeError, ValueError, AttributeError, ArithmeticError) as error:
+        if isinstance(error, ValidationError):
+            raise
+        # A property of a shape the mapping did not expect (a string where a number
+        # goes, a number where a list goes): this call is refused, never the batch.
+        raise InvalidEventError(f"properties: cannot be read: {error}", "properties") from None
+
+
+def _to_event(raw: dict[str, Any], received_at: datetime | None) -> Event:
     message = SegmentMessage.model_validate(raw)
     data: dict[str, Any] = {
         "event_id": message.message_id or f"seg-{uuid.uuid4().hex}",
@@ -201,21 +220,53 @@ def to_event(raw: dict[str, Any], received_at: datetime | None = None) -> Event:
             email=traits.get("email"),
             timezone=traits.get("timezone") or context.get("timezone"),
             consent_marketing=_consent(traits, message.context),
+            traits=_traits(traits),
         )
     elif kind == "track":
         name = message.event or ""
-        if name not in TRACKED:
-            known = ", ".join(sorted(TRACKED))
-            raise InvalidEventError(
-                f"event: unsupported track event {name!r} (known: {known})", "event"
-            )
-        data["type"] = TRACKED[name]
-        data.update(_track_fields(TRACKED[name], name, message.properties))
+        if name in TRACKED:
+            data["type"] = TRACKED[name]
+            data.update(_track_fields(TRACKED[name], name, message.properties))
+        else:
+            # Any other name is a custom event that keeps its name and properties.
+            data.update(type="custom", name=name[:128], properties=_flat(message.properties))
     else:
         raise InvalidEventError(
             f"type: {kind!r} calls are not supported (use track, page, screen, identify)", "type"
         )
     return event_from_dict({k: v for k, v in data.items() if v is not None})
+
+
+# Traits engage keeps in fields of their own, not among `traits`.
+_OWN_TRAITS = frozenset({"email", "timezone", "consent_marketing"})
+
+
+def _traits(traits: dict[str, Any]) -> dict[str, Any]:
+    """The traits rules can read (see `_flat`), without those kept in fields of their own."""
+    return _flat({k: v for k, v in traits.items() if k not in _OWN_TRAITS})
+
+
+def _flat(values: dict[str, Any]) -> dict[str, Any]:
+    """Traits or properties as rules read them: scalars, objects flattened one level
+    (`address.city`), lists dropped; names and text cut to engage's bounds, at most
+    MAX_TRAITS of them (an SDK's call is never refused for carrying more than rules can
+    use)."""
+    flat: dict[str, Any] = {}
+    for name, value in values.items():
+        if isinstance(value, dict):
+            for inner, item in value.items():
+                flat[f"{name}.{inner}"] = item
+        else:
+            flat[name] = value
+    kept: dict[str, Any] = {}
+    for name, value in flat.items():
+        if len(kept) == MAX_TRAITS:
+            break
+        if value is None or isinstance(value, bool | int | float):
+            kept[str(name)[:64]] = value
+        elif isinstance(value, str):
+            kept[str(name)[:64]] = value[:512]
+    return kept
 
 
 def _consent(traits: dict[str, Any], context: dict[str, Any]) -> bool | None:

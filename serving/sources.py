@@ -24,6 +24,9 @@ CLIENT_EVENT_TYPES = frozenset(
         "content_view",
         "identify",
         "offer_feedback",
+        # What a page tracks beyond engage's vocabulary ("Checkout Step Viewed"): it moves
+        # no money, consent or contact, like the views above.
+        "custom",
     }
 )
 

@@ -39,6 +39,7 @@ def event(type_: str, customer: str = "c1", at: float = T0, **fields: Any) -> Ev
         "content_view": {"content_id": "x1", "genre": "drama", "completion": 0.5},
         "identify": {},
         "offer_feedback": {"outcome": "clicked", "offer_id": "electronics_10"},
+        "custom": {"name": "Product Added to Wishlist"},
     }
     data: dict[str, Any] = {
         "type": type_,

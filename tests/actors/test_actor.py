@@ -159,3 +159,50 @@ def test_a_failing_scorer_fails_the_turn() -> None:
         turn(a, state, event("product_view", at=T0 + i))
     with pytest.raises(ScorerUnavailableError):
         turn(a, state, event("product_view", at=T0 + 2))
+
+
+def test_rules_read_the_traits_identify_gave() -> None:
+    rules = """
+rules:
+  - id: gold_welcome
+    kind: service
+    triggers: [page_view]
+    when: customer.traits.plan == "gold" and customer.traits.seats >= 10
+    action:
+      type: content_recommendation
+      channel: in_app
+      template: "welcome, {customer.traits.company}"
+"""
+    a, state = actor(rules_text=rules), CustomerState()
+    assert turn(a, state, event("page_view", at=T0)).actions == []  # no traits yet
+    turn(a, state, event("identify", at=T0 + 1, traits={"plan": "gold", "seats": 12}))
+    turn(a, state, event("identify", at=T0 + 2, traits={"company": "Acme"}))
+    (action,) = turn(a, state, event("page_view", at=T0 + 3)).actions
+    assert action.message == "welcome, Acme"
+
+
+def test_a_custom_event_triggers_rules_by_its_name_and_properties() -> None:
+    rules = """
+rules:
+  - id: checkout_help
+    kind: service
+    triggers: [custom]
+    when: >-
+      event.name == "Checkout Step Viewed" and event.properties.step >= 3
+      and session.custom["Checkout Step Viewed"] >= 2
+    action:
+      type: content_recommendation
+      channel: in_app
+      template: "step {event.properties.step}"
+"""
+    a, state = actor(rules_text=rules), CustomerState()
+
+    def step(n: int, name: str = "Checkout Step Viewed") -> list[object]:
+        e = event("custom", at=T0 + n, name=name, properties={"step": n})
+        return list(turn(a, state, e).actions)
+
+    assert step(3, "Support Chat Opened") == []  # another name
+    assert step(3) == []  # the first view of this step this session
+    (action,) = step(4)
+    assert action.message == "step 4"  # type: ignore[attr-defined]
+    assert state.session_custom == {"Support Chat Opened": 1, "Checkout Step Viewed": 2}

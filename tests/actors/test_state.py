@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
+from actors.errors import InvalidEventError
+from actors.events import MAX_TRAITS
 from actors.state import (
     AFFINITY_HALF_LIFE_S,
     APPLIED_IDS_LIMIT,
@@ -236,3 +240,32 @@ def test_a_clone_changes_apart_from_its_original() -> None:
     assert set(state.cart) == {"p1"}
     assert state.events_total == 1
     assert copy.events_total == 3
+
+
+def test_identify_traits_are_kept_newest_first_bounded_and_removable() -> None:
+    state = CustomerState()
+    state.apply(event("identify", traits={"plan": "gold", "seats": 3}))
+    state.apply(event("identify", traits={"plan": "silver", "seats": None}))
+    assert state.traits == {"plan": "silver"}
+    for n in range(MAX_TRAITS):
+        state.apply(event("identify", traits={f"t{n}": n}))
+    assert len(state.traits or {}) == MAX_TRAITS
+    assert "plan" not in (state.traits or {})  # set longest ago: the first to go
+    assert CustomerState.from_json(state.to_json()).traits == state.traits
+
+
+def test_merging_two_histories_keeps_the_more_recent_traits() -> None:
+    visitor, known = CustomerState(), CustomerState()
+    known.apply(event("identify", at=T0, traits={"plan": "free", "team": "a"}))
+    visitor.apply(event("identify", at=T0 + 60, traits={"plan": "gold"}))
+    assert known.merge(visitor).traits == {"team": "a", "plan": "gold"}
+    assert visitor.merge(known).traits == {"team": "a", "plan": "gold"}
+
+
+def test_an_identify_with_too_many_or_too_long_traits_is_refused() -> None:
+    with pytest.raises(InvalidEventError):
+        event("identify", traits={f"t{n}": n for n in range(MAX_TRAITS + 1)})
+    with pytest.raises(InvalidEventError):
+        event("identify", traits={"x" * 65: 1})
+    with pytest.raises(InvalidEventError):
+        event("identify", traits={"bio": "x" * 513})

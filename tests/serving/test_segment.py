@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from actors.events import CardPayment, Identify, PageView, ProductView, Purchase
+from actors.errors import InvalidEventError
+from actors.events import CardPayment, Custom, Identify, PageView, ProductView, Purchase
 from serving.segment import to_event
 from tests.conftest import WRITE_KEY, App
 from tests.serving.test_api import wait_context
@@ -114,7 +115,7 @@ def test_segment_calls_map_onto_engage_events() -> None:
 @pytest.mark.parametrize(
     ("call", "field"),
     [
-        ({"type": "track", "event": "Rocket Launched", "userId": "u"}, "event"),
+        ({"type": "track", "event": "", "userId": "u"}, "name"),
         ({"type": "alias", "userId": "u"}, "type"),
         (
             {
@@ -136,3 +137,107 @@ def test_calls_engage_cannot_use_are_refused_with_the_field(
     with pytest.raises(InvalidEventError) as caught:
         to_event(call, NOW)
     assert caught.value.field == field or field in caught.value.reason
+
+
+def test_a_malformed_property_refuses_that_call_with_the_field() -> None:
+    call = {"type": "track", "event": "Order Completed", "userId": "u1", "properties": {}}
+    with pytest.raises(InvalidEventError) as caught:
+        to_event({**call, "properties": {"order_id": "o", "products": 5}}, NOW)
+    assert caught.value.field == "properties.products"
+    with pytest.raises(InvalidEventError) as unreadable:
+        to_event(
+            {
+                "type": "track",
+                "event": "Video Content Playing",
+                "userId": "u1",
+                "properties": {"position": 5, "total_length": "long"},
+            },
+            NOW,
+        )
+    assert unreadable.value.field == "properties"
+
+
+@pytest.mark.integration
+def test_one_bad_call_does_not_sink_its_batch(engage_app: App) -> None:
+    user = f"seg-{uuid.uuid4().hex[:8]}"
+    good = {"type": "page", "userId": user, "properties": {"url": "/"}}
+    bad = {"type": "track", "event": "Order Completed", "userId": user, "properties": {}}
+    bad["properties"] = {"order_id": "o1", "products": 5}
+    answer = engage_app.request(
+        "POST", "/v1/batch", WRITE_KEY, json={"batch": [good, bad, {**good, "messageId": "m2"}]}
+    )
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["success"], body["accepted"]) == (True, 2)
+    assert [(r["index"], r["errors"][0]["field"]) for r in body["rejected"]] == [
+        (1, "properties.products")
+    ]
+    nothing = engage_app.request("POST", "/v1/batch", WRITE_KEY, json={"batch": [bad]})
+    assert nothing.status_code == 400
+    assert nothing.json()["code"] == "invalid_request"  # an SDK gives up on it, no retries
+
+
+@pytest.mark.integration
+def test_the_real_rudderstack_client_sends_gzip_batches_to_engage(engage_app: App) -> None:
+    from rudderstack.analytics import Client
+
+    errors: list[Exception] = []
+    client = Client(
+        WRITE_KEY,
+        host=engage_app.url,
+        sync_mode=True,
+        gzip=True,  # the SDK's default
+        on_error=lambda e, batch: errors.append(e),
+    )
+    user = f"rs-{uuid.uuid4().hex[:8]}"
+    client.identify(user, {"email": "rudy@example.com"})
+    client.track(user, "Product Viewed", {"product_id": "p1", "category": "Books", "price": 9.0})
+    client.flush()
+    assert errors == []
+    context = wait_context(engage_app, user, lambda c: c["session"]["events"] >= 2)
+    assert context["customer"]["email"] == "rudy@example.com"
+
+
+def test_identify_traits_are_flattened_and_bounded_for_rules() -> None:
+    identify = to_event(
+        {
+            "type": "identify",
+            "userId": "u1",
+            "traits": {
+                "email": "ada@example.com",
+                "plan": "gold",
+                "address": {"city": "Paris", "zip": 75001},
+                "tags": ["a", "b"],
+                "bio": "x" * 2000,
+                **{f"extra{n}": n for n in range(60)},
+            },
+        },
+        NOW,
+    )
+    assert isinstance(identify, Identify)
+    assert identify.email == "ada@example.com"
+    traits = identify.traits
+    assert (traits["plan"], traits["address.city"], traits["address.zip"]) == (
+        "gold",
+        "Paris",
+        75001,
+    )
+    assert "tags" not in traits
+    assert "email" not in traits
+    assert len(str(traits["bio"])) == 512
+    assert len(traits) == 50
+
+
+def test_any_other_track_name_is_a_custom_event_with_its_properties() -> None:
+    custom = to_event(
+        {
+            "type": "track",
+            "event": "Checkout Step Viewed",
+            "anonymousId": "a1",
+            "properties": {"step": 3, "shipping": {"method": "express"}, "items": [1, 2]},
+        },
+        NOW,
+    )
+    assert isinstance(custom, Custom)
+    assert custom.name == "Checkout Step Viewed"
+    assert custom.properties == {"step": 3, "shipping.method": "express"}
