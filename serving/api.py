@@ -10,6 +10,7 @@ answer ever carries a stack trace.
 """
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -152,22 +153,28 @@ def _access(needed: Scope) -> Any:
         request: Request,
         authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> Grant:
-        key = presented_key(authorization, request.query_params.get("key"))
-        keys: KeyRing = request.app.state.keys
-        grant = keys.check(key, needed)
-        if grant.client:
-            # Per visitor, not per key: an abuser of a key embedded in a page must not
-            # get every honest visitor sending with it a 429.
-            address = client_address(request, request.app.state.address_header)
-            request.app.state.address_limiter.check(
-                f"{grant.key_id}@{address}", "from this address for this key"
-            )
-        else:
-            limiter: RateLimiter = request.app.state.limiter
-            limiter.check(grant.key_id)
-        return grant
+        return _grant(
+            request, presented_key(authorization, request.query_params.get("key")), needed
+        )
 
     return Depends(check)
+
+
+def _grant(request: Request, key: str | None, needed: Scope) -> Grant:
+    """What `key` may do, if it may do `needed`, within its rate limit (ApiError if not)."""
+    keys: KeyRing = request.app.state.keys
+    grant = keys.check(key, needed)
+    if grant.client:
+        # Per visitor, not per key: an abuser of a key embedded in a page must not
+        # get every honest visitor sending with it a 429.
+        address = client_address(request, request.app.state.address_header)
+        request.app.state.address_limiter.check(
+            f"{grant.key_id}@{address}", "from this address for this key"
+        )
+    else:
+        limiter: RateLimiter = request.app.state.limiter
+        limiter.check(grant.key_id)
+    return grant
 
 
 def _source_refusal(event: Event, caller: Grant) -> FieldError | None:
@@ -265,7 +272,11 @@ class SegmentOut(BaseModel):
 SEGMENT_ANSWERS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     **UNAVAILABLE,
-    400: {"model": SegmentOut | ErrorOut, "description": "some calls refused, or not JSON"},
+    400: {"model": SegmentOut | ErrorOut, "description": "no call accepted, or not JSON"},
+    403: {
+        "model": SegmentOut | ErrorOut,
+        "description": "the key cannot do this, or every call is one its kind may not send",
+    },
 }
 
 
@@ -533,6 +544,64 @@ class Api:
     async def segment_batch(self, body: segment.SegmentBatch, caller: Grant = COLLECT) -> Any:
         """Segment `batch` (what the SDKs send): each call typed by its `type`."""
         return await self._segment([(None, call) for call in body.batch], caller)
+
+    # The browser SDK (analytics.js / @segment/analytics-next) posts to one-letter paths,
+    # with the write key in the body and `Content-Type: text/plain` (a "simple" request:
+    # no CORS preflight), or a batch to `/b`. `a` (alias) and `g` (group) are answered
+    # call by call like any other refused call.
+    @app.post("/v1/t", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
+    async def browser_track(self, request: Request) -> Any:
+        """analytics.js `track`: the write key in the body, any content type."""
+        return await self._browser(request, "track")
+
+    @app.post("/v1/p", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
+    async def browser_page(self, request: Request) -> Any:
+        """analytics.js `page`."""
+        return await self._browser(request, "page")
+
+    @app.post("/v1/s", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
+    async def browser_screen(self, request: Request) -> Any:
+        """analytics.js `screen`."""
+        return await self._browser(request, "screen")
+
+    @app.post("/v1/i", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
+    async def browser_identify(self, request: Request) -> Any:
+        """analytics.js `identify`."""
+        return await self._browser(request, "identify")
+
+    @app.post("/v1/a", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
+    async def browser_alias(self, request: Request) -> Any:
+        """analytics.js `alias` (refused with the reason: not supported yet)."""
+        return await self._browser(request, "alias")
+
+    @app.post("/v1/g", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
+    async def browser_group(self, request: Request) -> Any:
+        """analytics.js `group` (refused with the reason: not supported)."""
+        return await self._browser(request, "group")
+
+    @app.post("/v1/b", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
+    async def browser_batch(self, request: Request) -> Any:
+        """analytics.js batching delivery: `{"writeKey", "batch": [call, ...]}`."""
+        return await self._browser(request, None)
+
+    async def _browser(self, request: Request, kind: str | None) -> JSONResponse:
+        try:
+            payload = json.loads(await request.body())
+        except ValueError as error:
+            raise ApiError(400, "bad_request", f"body is not JSON: {error}") from None
+        if not isinstance(payload, dict):
+            raise ApiError(400, "bad_request", "body is not a JSON object")
+        body_key = payload.get("writeKey")
+        key = presented_key(
+            request.headers.get("authorization"), request.query_params.get("key")
+        ) or (body_key if isinstance(body_key, str) else None)
+        caller = _grant(request, key, Scope.COLLECT)
+        if kind is not None:
+            return await self._segment([(kind, payload)], caller)
+        calls = payload.get("batch")
+        if not isinstance(calls, list) or not calls:
+            raise ApiError(400, "bad_request", "batch: a non-empty list of calls is required")
+        return await self._segment([(None, call) for call in calls], caller)
 
     @app.get(
         "/v1/pixel.gif",

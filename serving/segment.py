@@ -214,7 +214,9 @@ def _to_event(raw: dict[str, Any], received_at: datetime | None) -> Event:
             title=message.name,
         )
     elif kind == "identify":
-        traits = message.traits
+        # RudderStack's SDKs put an identify's traits in `context.traits` only.
+        given = message.context.get("traits")
+        traits = {**(given if isinstance(given, dict) else {}), **message.traits}
         data.update(
             type="identify",
             email=traits.get("email"),

@@ -33,9 +33,13 @@ def valid_event(customer: str, **extra: Any) -> dict[str, Any]:
 def test_a_query_without_a_key_is_401_and_says_which_key(engage_app: App) -> None:
     answer = engage_app.get("/v1/customers/c1/next-best-offer", key=None)
     assert answer.status_code == 401
+    needs = "this endpoint needs a read key: send Authorization: Bearer <key>"
+    # `code` and `message` repeat the refusal under the names Segment's SDKs read.
     assert answer.json() == {
         "error": "unauthorized",
-        "detail": "this endpoint needs a read key: send Authorization: Bearer <key>",
+        "detail": needs,
+        "code": "unauthorized",
+        "message": needs,
     }
     assert answer.headers["WWW-Authenticate"].startswith("Bearer")
 
@@ -309,7 +313,8 @@ def test_a_client_key_sends_browsing_and_cannot_change_consent(engage_app: App) 
     opt_in = {"userId": customer, "traits": {"consent_marketing": True, "email": "x@y.example"}}
     headers = {"X-Forwarded-For": "198.51.100.8"}
     answer = engage_app.request("POST", "/v1/identify", CLIENT_KEY, json=opt_in, headers=headers)
-    assert answer.status_code == 400
+    assert answer.status_code == 403  # every call refused for the key's kind
+    assert answer.json()["code"] == "forbidden"
     assert "use a server key" in str(answer.json()["rejected"])
     view = valid_event(customer)
     answer = engage_app.request(

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+import requests
 
 from actors.errors import InvalidEventError
 from actors.events import CardPayment, Custom, Identify, PageView, ProductView, Purchase
 from serving.segment import to_event
-from tests.conftest import WRITE_KEY, App
+from tests.conftest import CLIENT_KEY, WRITE_KEY, App
 from tests.serving.test_api import wait_context
 
 
@@ -241,3 +244,46 @@ def test_any_other_track_name_is_a_custom_event_with_its_properties() -> None:
     assert isinstance(custom, Custom)
     assert custom.name == "Checkout Step Viewed"
     assert custom.properties == {"step": 3, "shipping.method": "express"}
+
+
+@pytest.mark.integration
+def test_the_browser_sdks_requests_are_served_with_the_key_in_the_body(engage_app: App) -> None:
+    """As analytics.js sends them: one-letter paths, `text/plain`, the write key in the
+    body (a client key: what a web page embeds), and batches to `/v1/b`."""
+    visitor = f"anon-{uuid.uuid4().hex[:8]}"
+    url = engage_app.url
+
+    def send(path: str, body: dict[str, Any]) -> requests.Response:
+        return requests.post(
+            f"{url}/v1/{path}",
+            data=json.dumps({**body, "writeKey": CLIENT_KEY}),
+            headers={"Content-Type": "text/plain", "X-Forwarded-For": f"10.1.{path}.1"},
+            timeout=15,
+        )
+
+    page = send("p", {"type": "page", "anonymousId": visitor, "properties": {"url": "/shop"}})
+    assert page.status_code == 200, page.text
+    step = {"anonymousId": visitor, "event": "Checkout Step Viewed", "properties": {"step": 2}}
+    answer = send("b", {"batch": [{**step, "type": "track"}, {**step, "type": "track"}]})
+    assert (answer.status_code, answer.json()["accepted"]) == (200, 2)
+    alias = send("a", {"type": "alias", "userId": "u1", "previousId": visitor})
+    assert alias.status_code == 400
+    assert alias.json()["code"] == "invalid_request"
+    no_key = requests.post(f"{url}/v1/t", data=json.dumps(step), timeout=15)
+    assert no_key.status_code == 401
+    actor = f"anon:{visitor}"  # an anonymous visitor's actor
+    context = wait_context(engage_app, actor, lambda c: c["session"]["events"] >= 3)
+    assert context["session"]["custom"] == {"Checkout Step Viewed": 2}
+
+
+def test_an_identify_takes_traits_from_the_context_as_rudderstack_sends_them() -> None:
+    identify = to_event(
+        {
+            "type": "identify",
+            "userId": "u1",
+            "context": {"traits": {"email": "rudy@example.com", "plan": "pro"}},
+        },
+        NOW,
+    )
+    assert isinstance(identify, Identify)
+    assert (identify.email, identify.traits) == ("rudy@example.com", {"plan": "pro"})
