@@ -14,7 +14,7 @@ from typing import Any
 
 import ray
 import redis
-from ray.exceptions import GetTimeoutError, RayActorError, RayError
+from ray.exceptions import RayError, RayTaskError
 
 from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
 from actors.errors import ShardUnavailableError, StoreUnavailableError
@@ -79,6 +79,17 @@ def ensure_shards(
     ).remote(namespace, actors, redis_config, kafka, sinks, scorer_factory)
     ray.get([h.ping.remote() for h in handles.values()] + [supervisor.ping.remote()])
     return handles
+
+
+def shard_failure(shard: int, error: RayError) -> Exception:
+    """An error the shard's own code raised (Ray wraps it in a RayTaskError) is that
+    error; any other Ray error is about the shard's process, its node or the call (died,
+    unschedulable on a node that left, timed out, object lost): the shard is unavailable,
+    an outage the batch waits out, never a reason to dead-letter its events."""
+    if isinstance(error, RayTaskError):
+        cause = error.cause
+        return cause if isinstance(cause, Exception) else error
+    return ShardUnavailableError(shard, f"{type(error).__name__}: {error}")
 
 
 class ShardRouter:
@@ -159,13 +170,16 @@ class ShardRouter:
         for shard, ref in refs.items():
             try:
                 results[shard] = ray.get(ref, timeout=timeout_s)
-            except (RayActorError, GetTimeoutError) as error:
-                self.forget_handle(shard)
-                results[shard] = ShardUnavailableError(shard, type(error).__name__)
             except RayError as error:
-                cause = getattr(error, "cause", None)
-                results[shard] = cause if isinstance(cause, Exception) else error
+                results[shard] = self._failure(shard, error)
         return results
+
+    def _failure(self, shard: int, error: RayError) -> Exception:
+        """What a failed call to a shard means for its batch (see `shard_failure`)."""
+        failure = shard_failure(shard, error)
+        if isinstance(failure, ShardUnavailableError):
+            self.forget_handle(shard)
+        return failure
 
     async def call(self, customer_id: str, method: str, *args: Any) -> Any:
         """Call a shard method for one customer (API reads, forget)."""
@@ -173,9 +187,8 @@ class ShardRouter:
         shard = self.shard_for(customer_id)
         try:
             return await getattr(self.handle(shard), method).remote(customer_id, *args)
-        except RayActorError as error:
-            self.forget_handle(shard)
-            raise ShardUnavailableError(shard, str(error)) from error
+        except RayError as error:
+            raise self._failure(shard, error) from error
 
     async def each_shard(self, method: str, *args: Any) -> dict[int, Any]:
         self.refresh()

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from actors.errors import EngageError, ScorerUnavailableError
 from actors.metrics import Histogram
 
 FRAUD = "fraud"
@@ -88,7 +89,14 @@ class CoalescingScorer:
         try:
             scores = await self._inner.score(model, pending.rows)
             self.latency_ms.observe((time.perf_counter() - started) * 1000)
-        except BaseException as error:  # delivered to every waiter, never swallowed
+        except BaseException as caught:  # delivered to every waiter, never swallowed
+            # Whatever the model server's client raised, it is an outage of the scorer:
+            # a turn must not mistake it for its event's fault and dead-letter the event.
+            error: BaseException = (
+                caught
+                if isinstance(caught, EngageError) or not isinstance(caught, Exception)
+                else ScorerUnavailableError(model, f"{type(caught).__name__}: {caught}")
+            )
             for waiter in pending.waiters:
                 if not waiter.done():
                     waiter.set_exception(error)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from actors.actor import CustomerActor
 from actors.config import ActorConfig
+from actors.errors import ScorerUnavailableError
 from actors.events import Event
 from actors.host import ShardHost
 from actors.outbox import Dispatcher, MemoryDeadLetters, MemoryIdempotencyStore
@@ -179,3 +180,21 @@ def test_a_customer_with_one_scored_event_is_not_replayed_and_shares_the_batchs_
         ("recommender", 3),
     ]
     assert host.stats["scores_prefetched"] == 4  # ann's, by model
+
+
+def test_whatever_the_model_servers_client_raises_reaches_every_turn_as_an_outage() -> None:
+    """A turn isolates an event whose own turn fails (dead-lettered); a scorer failure
+    must not look like that: it fails the batch, which is retried."""
+
+    class Broken(FakeScorer):
+        async def score(self, model, rows):  # type: ignore[no-untyped-def]
+            raise ConnectionResetError("model server went away")
+
+    async def scenario() -> list[object]:
+        scorer = CoalescingScorer(Broken())
+        calls = [scorer.score("fraud", [[1.0]]), scorer.score("fraud", [[2.0]])]
+        return list(await asyncio.gather(*calls, return_exceptions=True))
+
+    for failure in asyncio.run(scenario()):
+        assert isinstance(failure, ScorerUnavailableError)
+        assert "ConnectionResetError" in failure.cause
