@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.engage-installed
 
-.PHONY: install demo test test-kafka test-faults lint typecheck unit bench clean
+.PHONY: install demo up test test-kafka test-faults lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/engage demo $(DEMO_ARGS)
+
+# The same stack without simulated traffic, for your own events (docs: README).
+up: $(STAMP)
+	$(BIN)/engage up
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

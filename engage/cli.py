@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import RedisError
 
 from actors.errors import ConfigError, EngageError, MissingBinaryError, RuleError
+from engage.local_stack import adopt
 from engage.settings import Settings, load_settings
 from engage.stack import StartupError
 
@@ -26,6 +27,12 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from engage.demo import run_demo
 
     return run_demo(settings, args.duration, args.rate, args.customers)
+
+
+def _up(args: argparse.Namespace, settings: Settings) -> int:
+    from engage.demo import run_up
+
+    return run_up(settings)
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
@@ -60,7 +67,8 @@ def _send(args: argparse.Namespace, settings: Settings) -> int:
             sent, rejected = send_kafka(settings.kafka, source)
         else:
             key = args.key or next((k.get_secret_value() for k in settings.api.write_keys), None)
-            sent, rejected = send_http(args.url, key, source, batch_size=args.batch)
+            url = args.url or f"http://{settings.serve.host}:{settings.serve.port}"
+            sent, rejected = send_http(url, key, source, batch_size=args.batch)
     finally:
         if source is not sys.stdin:
             source.close()
@@ -254,6 +262,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     demo.add_argument("--customers", type=int, default=500)
     handlers["demo"] = _demo
 
+    sub.add_parser("up", help="run engage locally for your own events (no simulation)")
+    handlers["up"] = _up
+
     simulate = sub.add_parser("simulate", help="send synthetic traffic to ENGAGE_KAFKA_BOOTSTRAP")
     simulate.add_argument("--rate", type=float, default=200.0)
     simulate.add_argument("--customers", type=int, default=1000)
@@ -302,7 +313,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     send = sub.add_parser("send", help="send JSON-lines events over HTTP or to Kafka")
     send.add_argument("file", nargs="?", default="-", help="a JSON-lines file, - for stdin")
     send.add_argument("--to", choices=["http", "kafka"], default="http")
-    send.add_argument("--url", default="http://127.0.0.1:8000", help="engage's HTTP address")
+    send.add_argument("--url", help="engage's HTTP address (default: ENGAGE_SERVE_HOST and _PORT)")
     send.add_argument("--key", help="write key (default: the first ENGAGE_API_WRITE_KEYS)")
     send.add_argument("--batch", type=int, default=500, help="events per HTTP request")
     handlers["send"] = _send
@@ -342,6 +353,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for attr in ("rules_command", "models_command", "schema_command"):
         if getattr(args, attr, None):
             key = f"{key} {getattr(args, attr)}"
+    if key not in ("demo", "up"):
+        # A run started by `make demo` / `engage up` from this directory: its settings
+        # for whatever this shell does not set (engage.local_stack).
+        adopt()
     try:
         settings = load_settings()
         return handlers[key](args, settings)

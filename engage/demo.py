@@ -1,17 +1,21 @@
-"""`engage demo` / `make demo`: the whole engine on one machine, with live traffic.
+"""`engage demo` / `make demo` and `engage up`: the whole engine on one machine.
 
 Starts the embedded broker and Redis (unless ENGAGE_KAFKA_BOOTSTRAP / ENGAGE_REDIS_URL
-point elsewhere), local Ray, trains first models if the registry is empty, deploys the
-Serve application, sends synthetic retail, banking and media traffic, and prints live
-figures. Ctrl-C (or the end of `--duration`) stops everything it started.
+point elsewhere), local Ray, trains first models if the registry is empty and deploys the
+Serve application. The demo then sends synthetic retail, banking and media traffic and
+prints live figures; `engage up` waits for your own events. Ctrl-C or SIGTERM (or the end
+of `--duration`) stops everything it started.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 import requests
@@ -52,7 +56,24 @@ def _line(
     )
 
 
-def _banner(running: Running, customer: str, out: TextIO) -> None:
+@contextlib.contextmanager
+def stopped_by_sigterm() -> Iterator[None]:
+    """SIGTERM (a service manager, `kill`) stops a local run as Ctrl-C does: through the
+    same cleanup, leaving no process behind. Entered again once Ray runs: `ray.init`
+    installs its own SIGTERM handler, which aborts the process without any cleanup."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut cleanup
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _banner(running: Running, customer: str | None, out: TextIO) -> None:
     url = running.url
     api = running.settings.api
     read = running.read_key or ""
@@ -65,9 +86,13 @@ def _banner(running: Running, customer: str, out: TextIO) -> None:
         write = api.write_keys[0].get_secret_value() if api.write_keys else ""
         admin = api.admin_token.get_secret_value() if api.admin_token else ""
         print(f"  keys: write {write}   read {read}   admin {admin}", file=out)
-    print("  next-best-offer for a customer of the simulated traffic:", file=out)
-    print(f"    curl -s {header}'{url}/v1/customers/{customer}/next-best-offer?k=3'", file=out)
-    print(f"  context:   curl -s {header}'{url}/v1/customers/{customer}/context'", file=out)
+    if customer is not None:
+        print("  next-best-offer for a customer of the simulated traffic:", file=out)
+        print(f"    curl -s {header}'{url}/v1/customers/{customer}/next-best-offer?k=3'", file=out)
+        print(f"  context:   curl -s {header}'{url}/v1/customers/{customer}/context'", file=out)
+    else:
+        print("  send events: engage send events.jsonl   (JSON lines, one event each)", file=out)
+    print("  other engage commands run from this directory find this run", file=out)
     print(f"  dashboard: {url}/dashboard?key={read}", file=out)
     print(f"  API docs:  {url}/docs     Ctrl-C stops everything\n", file=out)
 
@@ -81,7 +106,7 @@ def run_demo(
 ) -> int:
     print("starting engage: broker, Redis, Ray, models, Serve ...", file=out, flush=True)
     summary: dict[str, Any] = {}
-    with running_engage(settings) as running:
+    with stopped_by_sigterm(), running_engage(settings) as running, stopped_by_sigterm():
         traffic = TrafficProducer(running.settings.kafka, rate=rate, customers=customers)
         sample = traffic.traffic.population[0].customer_id
         _banner(running, sample, out)
@@ -152,3 +177,18 @@ def _next_best_offer(url: str, key: str | None, customer_id: str) -> dict[str, A
         return body
     except (requests.RequestException, ValueError) as error:
         return {"error": str(error), "customer_id": customer_id}
+
+
+def run_up(settings: Settings, out: TextIO = sys.stdout) -> int:
+    """engage on one machine for your own data: the demo's stack without its traffic,
+    until Ctrl-C or SIGTERM."""
+    print("starting engage: broker, Redis, Ray, models, Serve ...", file=out, flush=True)
+    try:
+        with stopped_by_sigterm(), running_engage(settings) as running, stopped_by_sigterm():
+            _banner(running, None, out)
+            print("ready", file=out, flush=True)
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        print("\nstopped", file=out, flush=True)
+    return 0

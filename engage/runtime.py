@@ -18,6 +18,7 @@ from ray import serve
 from actors.kafka_io import ensure_topics
 from actors.shard import shard_name
 from actors.supervisor import supervisor_name
+from engage.local_stack import published, settings_of
 from engage.settings import Settings
 from engage.stack import LocalStack, embedded_stack, free_port
 from serving.app import build_app
@@ -184,6 +185,8 @@ def running_engage(
         try:
             start_ray(resolved, quiet=quiet)
             url = deploy(resolved)
-            yield Running(resolved, url, stack)
+            # Other `engage` commands started here find this run (engage.local_stack).
+            with published(settings_of(resolved)):
+                yield Running(resolved, url, stack)
         finally:
             teardown(resolved)
