@@ -39,6 +39,7 @@ unit: $(STAMP)
 # pauses and rescales the parts of the application it runs on, which the other tests
 # share.
 test: lint typecheck
+	.ci/system-packages
 	$(BIN)/pytest -m "not apache_kafka and not cluster and not faults" $(PYTEST_ARGS)
 	$(BIN)/pytest -m faults $(PYTEST_ARGS)
 	$(BIN)/pytest -m cluster $(PYTEST_ARGS)

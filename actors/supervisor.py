@@ -131,25 +131,37 @@ class ShardSupervisor:
             ]
             if not lost or not survivors:
                 return []
-            await self._adopt(table, table.rebalance(survivors))
-            self.lost += lost
-            log.warning("shards %s lost; their slots moved to %s", lost, survivors)
+            await self._adopt(
+                table, table.rebalance(survivors), saved=lambda: self._note_lost(lost, survivors)
+            )
             return lost
 
-    async def _adopt(self, old: SlotTable, new: SlotTable) -> None:
+    def _note_lost(self, lost: list[int], survivors: list[int]) -> None:
+        self.lost += lost
+        log.warning("shards %s lost; their slots moved to %s", lost, survivors)
+
+    async def _adopt(
+        self, old: SlotTable, new: SlotTable, saved: Callable[[], None] | None = None
+    ) -> None:
         if new is old:
             return
         if not await self.store.save_slot_table(new, old.epoch):
             raise RuntimeError("slot table changed concurrently; will retry")
         self.moves += 1
-        for shard in new.shards:
-            try:
-                await asyncio.wait_for(self._handle(shard).refresh.remote(), timeout=5.0)
-            except Exception as error:
-                # Not lost: every shard reads the slot table itself each second
-                # (actors.shard) and takes the new one then; this call only hurries it.
-                self.refresh_failures += 1
-                log.warning("shard %s did not take the new slot table now: %s", shard, error)
+        # Said as soon as it is true: ingest may route by the new table from now on, and
+        # a refresh below can take seconds.
+        if saved is not None:
+            saved()
+        await asyncio.gather(*(self._hurry(shard) for shard in new.shards))
+
+    async def _hurry(self, shard: int) -> None:
+        try:
+            await asyncio.wait_for(self._handle(shard).refresh.remote(), timeout=5.0)
+        except Exception as error:
+            # Not lost: every shard reads the slot table itself each second
+            # (actors.shard) and takes the new one then; this call only hurries it.
+            self.refresh_failures += 1
+            log.warning("shard %s did not take the new slot table now: %s", shard, error)
 
     async def scale(self, shards: int) -> dict[str, Any]:
         """Run exactly `shards` shards: add (spread over nodes) or retire the newest."""
