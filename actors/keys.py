@@ -51,3 +51,22 @@ class Keys:
     def outcomes(self, slot: int) -> str:
         """Outcome counters of the slot's customers (see actors.outcomes)."""
         return f"{self.slot_tag(slot)}:outcomes"
+
+    # ---- the model registry (training.registry) and its shadow log ----------------------
+
+    def model(self, name: str, part: str) -> str:
+        """One part (a version's artifact or metadata, the aliases) of a model."""
+        return f"{self.prefix}:model:{name}:{part}"
+
+    def models(self) -> str:
+        """The names of the registered models."""
+        return f"{self.prefix}:models"
+
+    def models_epoch(self) -> str:
+        """Bumped on every registry change: replicas reload when it moves."""
+        return f"{self.prefix}:models:epoch"
+
+    def shadow(self, name: str) -> str:
+        """Champion and challenger scores side by side (serving.watcher writes,
+        training.compare reads)."""
+        return f"{self.prefix}:shadow:{name}"

@@ -21,6 +21,7 @@ from typing import Any
 import redis
 
 from actors.errors import EngageError
+from actors.keys import Keys
 from actors.redis_clients import connect
 from serving.model_set import Shadow, load_model_set, shadow_record
 from training.registry import ModelRegistry
@@ -34,7 +35,7 @@ class ModelWatcher:
     def __init__(self, redis_url: str, prefix: str, poll_s: float = 0.5) -> None:
         self._registry = ModelRegistry(redis_url, prefix)
         self._redis = connect(redis_url)
-        self._prefix = prefix
+        self._keys = Keys(prefix)
         self.poll_s = poll_s
         self.epoch = self._registry.epoch()
         self.models = load_model_set(self._registry)
@@ -79,7 +80,7 @@ class ModelWatcher:
         try:
             pipe = self._redis.pipeline(transaction=False)
             for name, champion, challenger, mine, theirs in shadow[:200]:
-                key = f"{self._prefix}:shadow:{name}"
+                key = self._keys.shadow(name)
                 pipe.lpush(key, json.dumps(shadow_record(now, champion, challenger, mine, theirs)))
                 pipe.ltrim(key, 0, SHADOW_LOG_LENGTH - 1)
             pipe.execute()

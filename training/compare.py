@@ -10,13 +10,14 @@ import json
 import statistics
 from typing import Any
 
+from actors.keys import Keys
 from actors.redis_clients import connect
 
 
 def read_shadow(url: str, prefix: str, name: str, limit: int = 10_000) -> list[dict[str, Any]]:
     client = connect(url)
     try:
-        raw: list[bytes] = client.lrange(f"{prefix}:shadow:{name}", 0, limit - 1)  # type: ignore[assignment]
+        raw: list[bytes] = client.lrange(Keys(prefix).shadow(name), 0, limit - 1)  # type: ignore[assignment]
     finally:
         client.close()
     return [json.loads(r) for r in raw]

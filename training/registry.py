@@ -21,6 +21,7 @@ import skops.io as sio
 from redis.exceptions import RedisError
 
 from actors.errors import ModelError, NoSuchModelVersionError, StoreUnavailableError
+from actors.keys import Keys
 from actors.redis_clients import connect
 
 CHAMPION = "champion"
@@ -82,14 +83,14 @@ def load_artifact(name: str, data: bytes) -> Any:
 class ModelRegistry:
     def __init__(self, url: str, prefix: str = "engage") -> None:
         self._redis = connect(url)
-        self._prefix = prefix
+        self._keys = Keys(prefix)
 
     def _key(self, name: str, part: str) -> str:
-        return f"{self._prefix}:model:{name}:{part}"
+        return self._keys.model(name, part)
 
     @property
     def _epoch_key(self) -> str:
-        return f"{self._prefix}:models:epoch"
+        return self._keys.models_epoch()
 
     def close(self) -> None:
         self._redis.close()
@@ -126,7 +127,7 @@ class ModelRegistry:
             pipe = self._redis.pipeline(transaction=True)
             pipe.set(self._key(name, f"artifact:{version}"), artifact)
             pipe.hset(self._key(name, "versions"), str(version), meta.to_json())
-            pipe.sadd(f"{self._prefix}:models", name)
+            pipe.sadd(self._keys.models(), name)
             pipe.execute()
         except RedisError as error:
             raise StoreUnavailableError("registry", str(error)) from error
@@ -172,7 +173,7 @@ class ModelRegistry:
     # ---- reading -----------------------------------------------------------------------
 
     def names(self) -> list[str]:
-        members = _raw(self._redis.smembers(f"{self._prefix}:models"))
+        members = _raw(self._redis.smembers(self._keys.models()))
         return sorted(n.decode() for n in members)
 
     def versions(self, name: str) -> list[ModelVersion]:
@@ -207,7 +208,7 @@ class ModelRegistry:
         return meta, load_artifact(name, data)
 
     def is_empty(self) -> bool:
-        return not self._redis.exists(f"{self._prefix}:models")
+        return not self._redis.exists(self._keys.models())
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
