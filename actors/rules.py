@@ -24,54 +24,16 @@ from actors.errors import ConditionSyntaxError, RuleError
 from actors.events import EVENT_TYPES
 from actors.features import CUSTOMER_FEATURES, PAYMENT_FEATURES
 from actors.templates import template_fields
+from actors.turn_context import CustomerView, SessionView
 
 REMINDER_PREFIX = "reminder:"
 
 # What a condition or template may read, root by root (None: any key).
 CONTEXT_FIELDS: dict[str, frozenset[str] | None] = {
     "event": None,
-    "customer": frozenset(
-        {
-            "customer_id",
-            "is_anonymous",
-            "orders",
-            "spend",
-            "avg_order_value",
-            "days_since_purchase",
-            "days_away",
-            "tenure_days",
-            "cart_items",
-            "cart_value",
-            "consent_marketing",
-            "email",
-            "timezone",
-            "traits",
-            "usual_amount",
-            "marketing_suppressed",
-            "top_affinity",
-            "content_views",
-            "card_payments",
-            "failed_logins",
-            "offers_shown",
-            "offer_clicks",
-            "offer_conversions",
-        }
-    ),
-    "session": frozenset(
-        {
-            "index",
-            "events",
-            "page_views",
-            "products",
-            "categories",
-            "category_views",
-            "content",
-            "duration_min",
-            "recent_products",
-            "recent_content",
-            "custom",
-        }
-    ),
+    # What the turn's views compute is what a rule may read: named once, in the views.
+    "customer": frozenset(CustomerView.FIELDS),
+    "session": frozenset(SessionView.FIELDS),
     "cart": frozenset({"items", "value", "products"}),
     "features": frozenset(CUSTOMER_FEATURES),
     "payment": frozenset(PAYMENT_FEATURES),
