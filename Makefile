@@ -58,7 +58,7 @@ test-kafka: $(STAMP)
 	ENGAGE_TEST_BROKER=apache $(BIN)/pytest -m faults $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	@for b in $(wildcard bench/*.py); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in $(wildcard bench/[!_]*.py); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import _process_cpu as process_cpu
 import requests
 from confluent_kafka import Producer
 from kafka import KafkaConsumer
@@ -272,12 +273,16 @@ def measure(engage: Any, args: argparse.Namespace) -> dict[str, Any]:
     time.sleep(8.0)
     base = processed(engage.url, engage.read_key)
     started = time.perf_counter()
-    machine, own = machine_cpu_s(), own_cpu_s()
+    machine, own, processes = machine_cpu_s(), own_cpu_s(), process_cpu.snapshot()
     count = backlog(traffic, producer, kafka.events_topic, args.events)
     while processed(engage.url, engage.read_key) - base < count:
         time.sleep(0.2)
     engage_rate = count / (time.perf_counter() - started)
     cpu_us = ((machine_cpu_s() - machine) - (own_cpu_s() - own)) / count * 1e6
+    parts = process_cpu.by_part(processes, process_cpu.snapshot())
+    parts.pop(process_cpu.OTHER, None)  # the load generator (this process) and the rest
+    cpu_by_part = {part: round(s / count * 1e6, 1) for part, s in sorted(parts.items())}
+    print(f"CPU µs per event by part: {cpu_by_part}", file=sys.stderr)
     bare = bare_rate(kafka.bootstrap or "", kafka.events_topic, count)
     print(
         f"engage {engage_rate:,.0f} events/s; bare consume {bare:,.0f} records/s",
@@ -304,6 +309,7 @@ def measure(engage: Any, args: argparse.Namespace) -> dict[str, Any]:
         "bare_consume_per_s": round(bare, 1),
         "ratio": round(engage_rate / bare, 3),
         "cpu_us_per_event": round(cpu_us, 1),
+        "cpu_us_per_event_by_part": cpu_by_part,
         "load_events_per_s": round(latency["sent_per_s"], 1),
         "p50_ms": round(latency["p50_ms"], 2),
         "p99_ms": round(latency["p99_ms"], 2),
