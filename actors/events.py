@@ -123,7 +123,8 @@ class ProductView(_EventBase):
     type: Literal["product_view"] = "product_view"
     product_id: Id
     category: Category
-    price: Money
+    # Optional, as in Segment's e-commerce spec: a view changes no money (a cart add does).
+    price: Money | None = None
 
 
 class CartAdd(_EventBase):

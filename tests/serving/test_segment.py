@@ -287,3 +287,17 @@ def test_an_identify_takes_traits_from_the_context_as_rudderstack_sends_them() -
     )
     assert isinstance(identify, Identify)
     assert (identify.email, identify.traits) == ("rudy@example.com", {"plan": "pro"})
+
+
+def test_a_product_viewed_without_a_price_is_a_product_view() -> None:
+    viewed = to_event(
+        {
+            "type": "track",
+            "event": "Product Viewed",
+            "userId": "u1",
+            "properties": {"product_id": "p1", "category": "Books"},
+        },
+        NOW,
+    )
+    assert isinstance(viewed, ProductView)
+    assert viewed.price is None
