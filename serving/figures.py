@@ -67,6 +67,7 @@ def summarize(
                 "events": s.get("events", 0),
                 "mailbox_depth": s.get("mailbox_depth", 0),
                 "turn_ms_p99": s.get("turn_ms_p99", 0.0),
+                "started_at": s.get("started_at"),
                 "error": s.get("error"),
             }
             for s in shards

@@ -97,6 +97,16 @@ def render(figures: dict[str, Any]) -> str:
         [({"shard": s["shard"]}, s["mailbox_depth"]) for s in figures["shards"]],
     )
     w.metric(
+        "engage_shard_start_time_seconds",
+        "gauge",
+        "When the shard's process started (Unix time): a change is a restart.",
+        [
+            ({"shard": s["shard"]}, s["started_at"])
+            for s in figures["shards"]
+            if s.get("started_at") is not None
+        ],
+    )
+    w.metric(
         "engage_actions_total",
         "counter",
         "Actions decided by customer actors, by type.",
