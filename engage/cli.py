@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -353,10 +354,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for attr in ("rules_command", "models_command", "schema_command"):
         if getattr(args, attr, None):
             key = f"{key} {getattr(args, attr)}"
-    if key not in ("demo", "up"):
-        # A run started by `make demo` / `engage up` from this directory: its settings
-        # for whatever this shell does not set (engage.local_stack).
-        adopt()
+    # A run started by `make demo` / `engage up` from this directory: its settings for
+    # whatever this shell does not set (engage.local_stack), for this command only.
+    # (Not for `cluster-env`: a cluster cannot reach this machine's loopback addresses.)
+    taken = adopt() if key not in ("demo", "up", "cluster-env") else []
     try:
         settings = load_settings()
         return handlers[key](args, settings)
@@ -381,6 +382,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RedisError as error:
         print(f"engage: Redis unreachable (ENGAGE_REDIS_URL): {error}", file=sys.stderr)
         return 2
+    finally:
+        for name in taken:
+            os.environ.pop(name, None)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,24 @@ def test_an_explicit_setting_wins_over_the_running_stacks(tmp_path: Path) -> Non
     assert environ["ENGAGE_REDIS_URL"] == "redis://elsewhere:6379/0"
     assert "ENGAGE_REDIS_URL" not in taken
     assert environ["ENGAGE_KAFKA_BOOTSTRAP"] == "127.0.0.1:39092"
+
+
+def test_a_command_takes_a_local_runs_settings_for_itself_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engage.cli as cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ENGAGE_REDIS_URL", raising=False)
+    seen: dict[str, str | None] = {}
+
+    def settings_seen() -> Settings:
+        seen["url"] = os.environ.get("ENGAGE_REDIS_URL")
+        return load_settings()
+
+    monkeypatch.setattr(cli, "load_settings", settings_seen)
+    rules = Path(__file__).parents[2] / "actors" / "rulesets" / "default.yaml"
+    with published({"ENGAGE_REDIS_URL": "redis://127.0.0.1:36379/0"}):
+        assert cli.main(["rules", "check", str(rules)]) == 0
+    assert seen["url"] == "redis://127.0.0.1:36379/0"
+    assert "ENGAGE_REDIS_URL" not in os.environ  # the test process is left as it was
