@@ -78,6 +78,8 @@ class TurnOutcome:
     # Outcome counters to increment and guardrail facts to record, in the same commit.
     counters: list[str] = field(default_factory=list)
     guard: dict[str, str] = field(default_factory=dict)
+    # Why the turn decided what it did (see `Decisions`), when its trigger has rules.
+    trace: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +169,22 @@ class CustomerActor:
         if not rules:
             return outcome
         policy = self.rules.policy
+        verdicts: dict[str, str] = {}
+        outcome.trace = {
+            "at": trigger.at,
+            "trigger": trigger.name,
+            "trigger_id": trigger.trigger_id,
+            "rules": verdicts,
+        }
         # 4. state-only filtering, scores unknown
         context = self._state_only_context(customer_id, state, trigger, before, reminder)
-        candidates = [r for r in rules if self._may_fire(r, state, trigger, context)]
+        candidates = []
+        for rule in rules:
+            blocker = self._blocker(rule, state, trigger, context)
+            if blocker is None:
+                candidates.append(rule)
+            else:
+                verdicts[rule.id] = blocker
         if not candidates:
             return outcome
         # 5. score what the candidates need
@@ -180,6 +195,8 @@ class CustomerActor:
             needed, customer_id, state, trigger, before, ahead
         )
         outcome.scores = scores
+        outcome.trace["scores"] = {k: round(v, 6) for k, v in scores.items()}
+        outcome.trace["models"] = versions
         score_view: dict[str, Any] = dict(scores)
         if best is not None:
             score_view["offer"] = best.offer_id
@@ -190,9 +207,11 @@ class CustomerActor:
         marketing_left = policy.max_marketing_per_trigger
         for rule in candidates:
             if rule.condition is not None and not rule.condition.evaluate(context):
+                verdicts[rule.id] = "condition false"
                 continue
             if rule.spec.kind == "marketing":
                 if marketing_left <= 0:
+                    verdicts[rule.id] = "a higher-priority marketing rule fired"
                     continue
                 marketing_left -= 1
             context.set("rule", {"id": rule.id, "campaign": rule.spec.action.campaign})
@@ -204,7 +223,9 @@ class CustomerActor:
                 outcome.rejected.append(
                     RejectedAction(rule.id, customer_id, trigger.trigger_id, str(error))
                 )
+                verdicts[rule.id] = f"action refused: {error}"
                 continue
+            verdicts[rule.id] = f"fired: {action.type} {action.action_id}"
             outcome.actions.append(action)
             state.mark_fired(rule.id, trigger.at)
             if rule.spec.kind == "fraud":
@@ -232,7 +253,7 @@ class CustomerActor:
         context = self._state_only_context(customer_id, state, trigger, before, None)
         needed: set[str] = set()
         for rule in rules:
-            if rule.models and self._may_fire(rule, state, trigger, context):
+            if rule.models and self._blocker(rule, state, trigger, context) is None:
                 needed |= rule.models
         return needed
 
@@ -259,29 +280,30 @@ class CustomerActor:
         context.set("offer", UNKNOWN)
         return context
 
-    def _may_fire(
+    def _blocker(
         self, rule: Rule, state: CustomerState, trigger: _Trigger, context: LazyContext
-    ) -> bool:
+    ) -> str | None:
+        """Why `rule` cannot fire on this turn whatever the scores, or None if it may."""
         spec = rule.spec
-        if spec.kind == "marketing" and (
-            not state.consent_marketing
-            or marketing_suppressed(
+        if spec.kind == "marketing":
+            if not state.consent_marketing:
+                return "no marketing consent"
+            if marketing_suppressed(
                 state, trigger.at, self.rules.policy.suppress_marketing_after_fraud
-            )
-        ):
-            return False
+            ):
+                return "marketing suppressed after a fraud alert"
         fired = (state.fired or {}).get(spec.id)
         if fired is not None:
             fired_at, fired_session = fired
             if spec.once_per == "customer":
-                return False
+                return "fired already (once per customer)"
             if spec.once_per == "session" and fired_session == state.session_index:
-                return False
+                return "fired already this session"
             if spec.cooldown is not None and trigger.at - fired_at < spec.cooldown:
-                return False
-        if rule.condition is None:
-            return True
-        return rule.condition.evaluate_partial(context) is not False
+                return "in its cooldown"
+        if rule.condition is not None and rule.condition.evaluate_partial(context) is False:
+            return "condition false"
+        return None
 
     async def _score(
         self,

@@ -147,6 +147,11 @@ class ActorConfig(_Config):
     # (None: for ever). Redis expires the state; a later event starts it afresh.
     anonymous_ttl_s: int = Field(default=30 * 86_400, ge=60)
     customer_retention_s: int | None = Field(default=730 * 86_400, ge=86_400)
+    # Decision traces (`GET /v1/customers/{id}/timeline`, `engage explain`): the latest
+    # `trace_turns` turns of each customer whose trigger has rules (0: none kept), each
+    # list kept `trace_retention_s` after its last turn; forgotten with the customer.
+    trace_turns: int = Field(default=50, ge=0, le=1000)
+    trace_retention_s: int = Field(default=7 * 86_400, ge=60)
     # Event time bounds (actors.event_time): beyond them an event is dead-lettered.
     event_max_ahead_s: float = Field(default=300.0, ge=0)
     event_max_age_s: float | None = Field(default=3650 * 86_400.0, gt=0)

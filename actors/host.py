@@ -35,6 +35,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from actors.actions import action_to_json
 from actors.actor import CustomerActor, RejectedAction, TurnOutcome
 from actors.config import ActorConfig
@@ -288,6 +290,9 @@ class ShardHost:
                 state.version,
                 state.to_json(),
                 ttl_s=self._ttl(w.customer_id),
+                trace=self._traces(changed),
+                trace_keep=self.config.trace_turns,
+                trace_ttl_s=self.config.trace_retention_s,
             )
             for outcome in changed:
                 commit.actions += [(a.idempotency_key, action_to_json(a)) for a in outcome.actions]
@@ -314,6 +319,12 @@ class ShardHost:
                 w.state.version = version
                 self._note_reminders(commit)
         return conflicted
+
+    def _traces(self, outcomes: Sequence[TurnOutcome]) -> list[bytes]:
+        """The turns' decision traces as saved: with the actions' ids and what was refused."""
+        if self.config.trace_turns <= 0:
+            return []
+        return [orjson.dumps(o.trace) for o in outcomes if o.trace is not None]
 
     def _ttl(self, customer_id: str) -> int:
         if customer_id.startswith(ANON_PREFIX):
@@ -435,13 +446,22 @@ class ShardHost:
         for _attempt in range(MAX_CONFLICT_RETRIES):
             await self._activate([(slot, customer_id)])
             state = self._live(customer_id)
-            commit = Commit(slot, customer_id, state.version, b"", ttl_s=self._ttl(customer_id))
+            commit = Commit(
+                slot,
+                customer_id,
+                state.version,
+                b"",
+                ttl_s=self._ttl(customer_id),
+                trace_keep=self.config.trace_turns,
+                trace_ttl_s=self.config.trace_retention_s,
+            )
             entries: list[OutboxEntry] = []
             for reminder in reminders:
                 outcome = await self.actor.on_reminder(
                     customer_id, state, reminder.kind, reminder.due_at
                 )
                 commit.reminders_fired.append((reminder.kind, reminder.due_at))
+                commit.trace += self._traces([outcome])
                 commit.counters += outcome.counters
                 commit.guard.update(outcome.guard)
                 for action in outcome.actions:

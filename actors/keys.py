@@ -29,6 +29,10 @@ class Keys:
         """When delivery of each outbox entry began (see actors.outbox)."""
         return f"{self.slot_tag(slot)}:attempts"
 
+    def trace(self, slot: int, customer_id: str) -> str:
+        """The customer's latest decision traces, newest first (a capped list)."""
+        return f"{self.slot_tag(slot)}:t:{customer_id}"
+
     def guard(self, slot: int, customer_id: str) -> str:
         """Per-customer guardrail counters (frequency caps), one hash per customer."""
         return f"{self.slot_tag(slot)}:g:{customer_id}"

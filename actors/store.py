@@ -51,6 +51,11 @@ class Commit:
     # Seconds the saved state lives without another commit (0: forever). Every commit
     # sets it again, so it counts from the customer's last activity.
     ttl_s: int = 0
+    # Decision traces of the turns (JSON, oldest first), kept newest first, at most
+    # `trace_keep` of them, for `trace_ttl_s` after the last (actors.actor TurnOutcome).
+    trace: list[bytes] = field(default_factory=list)
+    trace_keep: int = 0
+    trace_ttl_s: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +112,10 @@ class StateStore(Protocol):
         there is none)."""
         ...
 
+    async def trace_of(self, slot: int, customer_id: str, limit: int) -> list[bytes]:
+        """The customer's latest decision traces, newest first (JSON)."""
+        ...
+
     async def load_slot_table(self) -> SlotTable | None: ...
 
     async def save_slot_table(self, table: SlotTable, expected_epoch: int | None) -> bool:
@@ -136,6 +145,7 @@ class MemoryStateStore:
         self.guards: dict[tuple[int, str], dict[str, str]] = {}
         self.counters: dict[int, Counter[str]] = {}
         self.ttls: dict[tuple[int, str], int] = {}  # set, not enforced: tests read it
+        self.traces: dict[tuple[int, str], list[bytes]] = {}  # newest first
         self.table: SlotTable | None = None
 
     async def load_many(self, items: Sequence[tuple[int, str]]) -> list[Loaded]:
@@ -173,6 +183,10 @@ class MemoryStateStore:
             self.counters.setdefault(c.slot, Counter()).update(c.counters)
             if c.guard:
                 self.guards.setdefault(key, {}).update(c.guard)
+            if c.trace and c.trace_keep > 0:
+                kept = self.traces.setdefault(key, [])
+                kept[:0] = reversed(c.trace)
+                del kept[c.trace_keep :]
             results.append(current + 1)
         return results
 
@@ -219,6 +233,7 @@ class MemoryStateStore:
     async def forget(self, slot: int, customer_id: str, reminder_kinds: Sequence[str]) -> None:
         self.states.pop((slot, customer_id), None)
         self.guards.pop((slot, customer_id), None)
+        self.traces.pop((slot, customer_id), None)
         reminders = self.reminders.get(slot, {})
         for member in list(reminders):
             if _split_member(member)[1] == customer_id:
@@ -228,6 +243,9 @@ class MemoryStateStore:
             if owner_of(action) == customer_id:
                 del outbox[key]
                 self.attempts.get(slot, {}).pop(key, None)
+
+    async def trace_of(self, slot: int, customer_id: str, limit: int) -> list[bytes]:
+        return self.traces.get((slot, customer_id), [])[:limit]
 
     async def retention_of(self, slot: int, customer_id: str) -> int | None:
         if (slot, customer_id) not in self.states:
@@ -278,6 +296,13 @@ for _ = 1, n do redis.call('HINCRBY', KEYS[4], ARGV[i], 1); i = i + 1 end
 n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do redis.call('HSET', KEYS[5], ARGV[i], ARGV[i + 1]); i = i + 2 end
 if n > 0 then redis.call('EXPIRE', KEYS[5], 2764800) end
+n = tonumber(ARGV[i]); i = i + 1
+if n > 0 then
+  local keep, ttl = tonumber(ARGV[i]), tonumber(ARGV[i + 1]); i = i + 2
+  for _ = 1, n do redis.call('LPUSH', KEYS[6], ARGV[i]); i = i + 1 end
+  redis.call('LTRIM', KEYS[6], 0, keep - 1)
+  redis.call('EXPIRE', KEYS[6], ttl)
+end
 return current + 1
 """
 
@@ -352,12 +377,17 @@ class RedisStateStore:
                     args.append(len(c.guard))
                     for field_name, value in c.guard.items():
                         args += [field_name, value]
+                    traced = c.trace if c.trace_keep > 0 else []
+                    args.append(len(traced))
+                    if traced:
+                        args += [c.trace_keep, c.trace_ttl_s, *traced]
                     keys = [
                         self.keys.state(c.slot, c.customer_id),
                         self.keys.reminders(c.slot),
                         self.keys.outbox(c.slot),
                         self.keys.outcomes(c.slot),
                         self.keys.guard(c.slot, c.customer_id),
+                        self.keys.trace(c.slot, c.customer_id),
                     ]
                     await self._commit(keys=keys, args=args, client=pipe)
                 results = await pipe.execute()
@@ -468,7 +498,11 @@ class RedisStateStore:
                 if _split_member(member.decode())[1] == customer_id
             ]
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.delete(self.keys.state(slot, customer_id), self.keys.guard(slot, customer_id))
+                pipe.delete(
+                    self.keys.state(slot, customer_id),
+                    self.keys.guard(slot, customer_id),
+                    self.keys.trace(slot, customer_id),
+                )
                 if reminders:
                     pipe.zrem(self.keys.reminders(slot), *reminders)
                 for key, action in outbox.items():
@@ -478,6 +512,13 @@ class RedisStateStore:
                 await pipe.execute()
         except RedisError as error:
             raise StoreUnavailableError("forget", str(error)) from error
+
+    async def trace_of(self, slot: int, customer_id: str, limit: int) -> list[bytes]:
+        try:
+            rows = await self.redis.lrange(self.keys.trace(slot, customer_id), 0, limit - 1)
+        except RedisError as error:
+            raise StoreUnavailableError("trace", str(error)) from error
+        return [r if isinstance(r, bytes) else r.encode() for r in rows]
 
     async def retention_of(self, slot: int, customer_id: str) -> int | None:
         try:

@@ -161,6 +161,11 @@ async def main_async(args: argparse.Namespace, redis_url: str, bootstrap: str) -
     await run(host, dispatcher, backlog(2000, 5000, 1))  # warm up: models, connections
     plain, profiled = backlog(args.events, 5000, 2), backlog(args.events, 5000, 3)
     plain_s = await run(host, dispatcher, plain)
+    # The same again without decision traces (ENGAGE_ACTORS_TRACE_TURNS=0): their cost.
+    traced = host.config
+    host.config = traced.model_copy(update={"trace_turns": 0})
+    untraced_s = await run(host, dispatcher, backlog(args.events, 5000, 4))
+    host.config = traced
     profiler = cProfile.Profile()
     profiler.enable()
     profiled_s = await run(host, dispatcher, profiled)
@@ -180,6 +185,12 @@ async def main_async(args: argparse.Namespace, redis_url: str, bootstrap: str) -
                 us = row[2] * scale / args.events * 1e6
                 print(f"    {us:6.2f} µs  {path}:{line} {name}", file=sys.stderr)
     print(f"unprofiled: {args.events / plain_s:,.0f} events/s in one shard", file=sys.stderr)
+    trace_cost = (plain_s - untraced_s) / untraced_s * 100
+    print(
+        f"without decision traces: {args.events / untraced_s:,.0f} events/s"
+        f" (traces cost {trace_cost:.1f}%)",
+        file=sys.stderr,
+    )
     for stage, us in per_event.items():
         print(f"  {stage:10s} {us:8.1f} µs/event", file=sys.stderr)
     return {
@@ -188,6 +199,8 @@ async def main_async(args: argparse.Namespace, redis_url: str, bootstrap: str) -
         "events_per_s": round(args.events / plain_s, 1),
         "us_per_event": round(plain_s / args.events * 1e6, 1),
         "profiler_overhead": round(profiled_s / plain_s, 2),
+        "events_per_s_without_traces": round(args.events / untraced_s, 1),
+        "trace_cost_pct": round(trace_cost, 1),
         "stages_us_per_event": per_event,
         "scores_prefetched": host.stats["scores_prefetched"],
         "scores_rescored": host.stats["scores_rescored"],

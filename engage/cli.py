@@ -159,6 +159,17 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace, settings: Settings) -> int:
+    from engage.explain import format_turns, read
+
+    turns = read(settings, args.customer, args.limit)
+    if not turns:
+        print(f"no decisions kept for {args.customer}", file=sys.stderr)
+        return 1
+    print(format_turns(turns))
+    return 0
+
+
 def _registry(settings: Settings) -> ModelRegistry:
     from training.registry import ModelRegistry
 
@@ -310,6 +321,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     report.add_argument("--by", choices=["rule", "offer", "model", "campaign"], default="rule")
     report.add_argument("--json", action="store_true", help="rows as JSON")
     handlers["report"] = _report
+
+    explain = sub.add_parser("explain", help="what a customer's latest turns decided, and why")
+    explain.add_argument("customer", help="a customer id, or anon:<id> for a visitor")
+    explain.add_argument("--limit", type=int, default=20, help="turns, the latest")
+    handlers["explain"] = _explain
 
     send = sub.add_parser("send", help="send JSON-lines events over HTTP or to Kafka")
     send.add_argument("file", nargs="?", default="-", help="a JSON-lines file, - for stdin")

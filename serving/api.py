@@ -280,6 +280,20 @@ SEGMENT_ANSWERS: dict[int | str, dict[str, Any]] = {
 }
 
 
+class TurnTrace(BaseModel):
+    at: float = Field(description="event time of the trigger (Unix seconds)")
+    trigger: str
+    trigger_id: str
+    rules: dict[str, str] = Field(description="rule id: fired (with the action) or why not")
+    scores: dict[str, float] = Field(default_factory=dict)
+    models: dict[str, str] = Field(default_factory=dict)
+
+
+class TimelineOut(BaseModel):
+    customer_id: str
+    turns: list[TurnTrace]
+
+
 class FeedbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     offer_id: str = Field(pattern=ID_PATTERN)
@@ -771,6 +785,26 @@ class Api:
         timing = f"state;dur={(read - started) * 1000:.2f}, score;dur={(scored - read) * 1000:.2f}"
         headers = {"Server-Timing": timing}
         return Response(answer.model_dump_json(), media_type="application/json", headers=headers)
+
+    @app.get(
+        "/v1/customers/{customer_id}/timeline",
+        response_model=TimelineOut,
+        responses={**ERRORS, **UNAVAILABLE},
+    )
+    async def timeline(
+        self,
+        customer_id: CustomerId,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        _key: Grant = READ,
+    ) -> Any:
+        """What the customer's latest turns decided and why, newest first: per rule of the
+        trigger, fired (with the action) or the reason it did not; the scores and model
+        versions used (`ENGAGE_ACTORS_TRACE_TURNS` turns are kept)."""
+        try:
+            rows = await self.states.trace_of(slot_of(customer_id, self.slots), customer_id, limit)
+        except StoreUnavailableError as error:
+            raise ApiError(503, "store_unavailable", str(error)) from error
+        return TimelineOut(customer_id=customer_id, turns=[json.loads(row) for row in rows])
 
     @app.get(
         "/v1/customers/{customer_id}/context",

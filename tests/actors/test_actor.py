@@ -206,3 +206,18 @@ rules:
     (action,) = step(4)
     assert action.message == "step 4"  # type: ignore[attr-defined]
     assert state.session_custom == {"Support Chat Opened": 1, "Checkout Step Viewed": 2}
+
+
+def test_a_turn_says_why_each_rule_of_its_trigger_fired_or_not() -> None:
+    a, state = actor(), CustomerState()
+    traces = [turn(a, state, event("product_view", at=T0 + i)).trace for i in range(4)]
+    assert traces[0]["rules"]["browse_offer"] == "condition false"
+    fired = traces[2]["rules"]["browse_offer"]
+    assert fired.startswith("fired: offer ")
+    assert traces[2]["scores"]["offer_p"] > 0.1
+    assert traces[2]["models"] == {"recommender": "1"}
+    assert traces[3]["rules"]["browse_offer"] == "fired already this session"
+    shy = CustomerState()
+    turn(a, shy, event("identify", at=T0, consent_marketing=False))
+    (trace,) = [turn(a, shy, event("product_view", at=T0 + 1)).trace]
+    assert trace["rules"]["browse_offer"] == "no marketing consent"

@@ -13,6 +13,7 @@ def test_every_key_is_under_the_deployments_prefix_and_none_collide() -> None:
         keys.outbox(7),
         keys.attempts(7),
         keys.guard(7, "c1"),
+        keys.trace(7, "c1"),
         keys.outcomes(7),
         keys.sent("k"),
         keys.slot_table(),

@@ -224,3 +224,21 @@ def test_forget_removes_reminders_of_any_kind_and_the_customers_dead_letters(
         assert [e.key for e in await store.outbox([3], 10)] == ["k3"]
 
     run(scenario)
+
+
+def test_a_commit_keeps_the_latest_traces_newest_first_and_forget_removes_them(
+    run: Callable[[Scenario], None],
+) -> None:
+    async def scenario(store: StateStore) -> None:
+        first = Commit(4, "c1", 0, b"s", trace=[b"t1", b"t2"], trace_keep=2, trace_ttl_s=60)
+        (v1,) = await store.commit_many([first])
+        second = Commit(4, "c1", v1 or 0, b"s", trace=[b"t3"], trace_keep=2, trace_ttl_s=60)
+        await store.commit_many([second])
+        assert await store.trace_of(4, "c1", 10) == [b"t3", b"t2"]
+        refused = Commit(4, "c1", 0, b"s", trace=[b"stale"], trace_keep=2, trace_ttl_s=60)
+        assert await store.commit_many([refused]) == [None]  # a refused commit traces nothing
+        assert await store.trace_of(4, "c1", 1) == [b"t3"]
+        await store.forget(4, "c1", [])
+        assert await store.trace_of(4, "c1", 10) == []
+
+    run(scenario)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from engage.cli import main
 from tests.conftest import ADMIN_TOKEN, CLIENT_KEY, READ_KEY, WRITE_KEY, App
 from tests.support import event
 
@@ -341,3 +343,35 @@ def test_client_keys_are_rate_limited_per_address_not_per_key(engage_app: App) -
     assert "Retry-After" in limited[0].headers
     # Another visitor with the same key is not.
     assert post("203.0.113.67").status_code == 200
+
+
+def test_the_timeline_says_what_each_turn_decided_and_engage_explain_prints_it(
+    engage_app: App, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    customer = f"why-{uuid.uuid4().hex[:8]}"
+    now = time.time()
+    views = [valid_event(customer, event_id=f"{customer}-v{i}") for i in range(3)]
+    for i, view in enumerate(views):
+        view["timestamp"] = datetime.fromtimestamp(now + i, UTC).isoformat()
+    answer = engage_app.request("POST", "/v1/events", WRITE_KEY, json={"events": views})
+    assert answer.status_code == 200
+    wait_context(engage_app, customer, lambda c: c["session"]["events"] >= 3)
+    timeline = engage_app.get(f"/v1/customers/{customer}/timeline").json()
+    turns = timeline["turns"]
+    assert [t["trigger_id"] for t in turns] == [f"{customer}-v{i}" for i in (2, 1, 0)]
+    assert turns[2]["rules"]["browse_offer"] == "condition false"
+    assert turns[0]["rules"]["browse_offer"].startswith("fired: offer ")
+    assert turns[0]["models"]["recommender"]
+
+    settings = engage_app.settings
+    monkeypatch.setenv("ENGAGE_REDIS_URL", settings.redis.url or "")
+    monkeypatch.setenv("ENGAGE_REDIS_PREFIX", settings.redis.prefix)
+    monkeypatch.setenv("ENGAGE_ACTORS_SLOTS", str(settings.actors.slots))
+    assert main(["explain", customer]) == 0
+    printed = capsys.readouterr().out
+    assert printed.index(f"({customer}-v0)") < printed.index(f"({customer}-v2)")
+    assert "browse_offer: fired: offer" in printed
+
+    forgotten = engage_app.request("DELETE", f"/v1/customers/{customer}", key=ADMIN_TOKEN)
+    assert forgotten.status_code == 200
+    assert engage_app.get(f"/v1/customers/{customer}/timeline").json()["turns"] == []
