@@ -30,10 +30,10 @@ def test_the_cluster_definition_passes_rays_validation(name: str) -> None:
         "rsync_exclude",
     ):
         assert key in config, key
-    assert config["file_mounts"]["~/engage"] == "."
+    assert config["file_mounts"]["~/engage-src"] == "."
     assert config["file_mounts"]["~/engage.env"] == ".cache/engage.env"
     commands = " ".join(config["head_start_ray_commands"])
-    assert "serve deploy ~/engage/serve_config.yaml" in commands
+    assert "serve deploy ~/engage-src/serve_config.yaml" in commands
     assert ". ~/engage.env" in commands
 
 

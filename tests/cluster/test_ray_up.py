@@ -103,7 +103,7 @@ def cluster_config(
     for node_type in config["available_node_types"].values():
         node_type.update(min_workers=0, max_workers=0)
     config["file_mounts"] = {
-        "~/engage": str(ROOT),
+        "~/engage-src": str(ROOT),
         "~/engage.env": str(env_file),
         "~/engage.serve_config.yaml": str(serve_file),
     }
@@ -126,6 +126,11 @@ def test_ray_up_serve_deploy_next_best_offer_ray_down(
     ssh_server: Path, tmp_path: Path, bootstrap: str, redis_url: str
 ) -> None:
     http_port, gcs, dashboard = free_port(), free_port(), free_port()
+    # A checkout left at ~/engage by an older cluster config would be imported as the
+    # `engage` package by the processes Ray starts in the home directory.
+    stale = Path.home() / "engage"
+    if (stale / "serve_config.yaml").exists():
+        shutil.rmtree(stale)
     env_file = tmp_path / "engage.env"
     env_file.write_text(
         "\n".join(
