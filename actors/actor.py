@@ -98,10 +98,13 @@ class CustomerActor:
         rules: RuleSet,
         scorer: Scorer,
         clock: Callable[[], float] = time.time,
+        trace: bool = True,
     ) -> None:
         self.rules = rules
         self.scorer = scorer
         self.clock = clock
+        # Whether turns record why they decided what they did (TurnOutcome.trace).
+        self.trace = trace
 
     async def on_event(
         self,
@@ -170,12 +173,13 @@ class CustomerActor:
             return outcome
         policy = self.rules.policy
         verdicts: dict[str, str] = {}
-        outcome.trace = {
-            "at": trigger.at,
-            "trigger": trigger.name,
-            "trigger_id": trigger.trigger_id,
-            "rules": verdicts,
-        }
+        if self.trace:
+            outcome.trace = {
+                "at": trigger.at,
+                "trigger": trigger.name,
+                "trigger_id": trigger.trigger_id,
+                "rules": verdicts,
+            }
         # 4. state-only filtering, scores unknown
         context = self._state_only_context(customer_id, state, trigger, before, reminder)
         candidates = []
@@ -195,8 +199,9 @@ class CustomerActor:
             needed, customer_id, state, trigger, before, ahead
         )
         outcome.scores = scores
-        outcome.trace["scores"] = {k: round(v, 6) for k, v in scores.items()}
-        outcome.trace["models"] = versions
+        if outcome.trace is not None:
+            outcome.trace["scores"] = {k: round(v, 6) for k, v in scores.items()}
+            outcome.trace["models"] = versions
         score_view: dict[str, Any] = dict(scores)
         if best is not None:
             score_view["offer"] = best.offer_id

@@ -93,7 +93,7 @@ class CustomerShard:
         )
         self.rules_file = RulesFile(actors.rules_file)
         self.scorer = CoalescingScorer(scorer_factory())
-        actor = CustomerActor(self.rules_file.rules, self.scorer)
+        actor = CustomerActor(self.rules_file.rules, self.scorer, trace=actors.trace_turns > 0)
         dead_letters: DeadLetters = MemoryDeadLetters()
         available = build_sinks(sinks)
         if kafka.bootstrap:

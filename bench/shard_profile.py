@@ -164,8 +164,9 @@ async def main_async(args: argparse.Namespace, redis_url: str, bootstrap: str) -
     # The same again without decision traces (ENGAGE_ACTORS_TRACE_TURNS=0): their cost.
     traced = host.config
     host.config = traced.model_copy(update={"trace_turns": 0})
+    host.actor.trace = False
     untraced_s = await run(host, dispatcher, backlog(args.events, 5000, 4))
-    host.config = traced
+    host.config, host.actor.trace = traced, True
     profiler = cProfile.Profile()
     profiler.enable()
     profiled_s = await run(host, dispatcher, profiled)
