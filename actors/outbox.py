@@ -179,6 +179,8 @@ class Dispatcher:
         max_batch: int = 500,
         max_deferred: int = 100_000,
         clock: Callable[[], float] = time.time,
+        trace_keep: int = 0,
+        trace_ttl_s: int = 0,
     ) -> None:
         self.sinks = dict(sinks)
         self.sent = sent
@@ -191,6 +193,11 @@ class Dispatcher:
         self.max_batch = max_batch
         self.max_deferred = max_deferred
         self.clock = clock
+        # What became of each action goes into its customer's decision trace (actors.host
+        # writes the turns'): held by a guardrail, deferred, delivered, dead-lettered.
+        self.trace_keep = trace_keep
+        self.trace_ttl_s = trace_ttl_s
+        self._notes: list[tuple[int, str, bytes]] = []
         # Keys queued, in delivery, or waiting for a retry: outbox recovery skips them.
         self.pending: set[str] = set()
         self.attempts: Counter[str] = Counter()
@@ -347,6 +354,26 @@ class Dispatcher:
         self.pending.discard(entry.key)
         self.attempts.pop(entry.key, None)
 
+    def _note(self, entry: OutboxEntry, what: str) -> None:
+        if self.trace_keep <= 0:
+            return
+        body = orjson.loads(entry.action)
+        customer = body.get("customer_id")
+        if isinstance(customer, str):
+            note = {"at": self.clock(), "action_id": body.get("action_id"), "delivery": what}
+            self._notes.append((entry.slot, customer, orjson.dumps(note)))
+
+    async def _write_notes(self) -> None:
+        notes, self._notes = self._notes, []
+        if not notes:
+            return
+        try:
+            await self.store.add_traces(notes, self.trace_keep, self.trace_ttl_s)
+        except StoreUnavailableError:
+            # The trace is an account of delivery, not part of it: the actions stand
+            # whether or not their notes are written; the count shows what went missing.
+            self.stats["trace_notes_lost"] += len(notes)
+
     async def dispatch(self, batch: Sequence[OutboxEntry]) -> None:
         entries: list[OutboxEntry] = []
         actions: list[Action] = []
@@ -393,6 +420,7 @@ class Dispatcher:
                 to_deliver.setdefault(action.sink, []).append((entry, action))
             elif decision.verdict == "defer":
                 self.stats["deferred"] += 1
+                self._note(entry, f"deferred: {decision.reason}")
                 if len(self._later) >= self.max_deferred:
                     # Left in the outbox; recovery offers it again once there is room.
                     self.stats["deferred_over_limit"] += 1
@@ -404,6 +432,7 @@ class Dispatcher:
                 done.append(entry)
             else:
                 self.stats[decision.verdict] += 1
+                self._note(entry, f"held ({decision.verdict}): {decision.reason}")
                 done.append(entry)
         # 3. deliver, sink by sink; each action's result is its own
         delivered: list[tuple[OutboxEntry, Action]] = []
@@ -423,6 +452,7 @@ class Dispatcher:
                     delivered.append((entry, action))
                     self.unmarked[action.idempotency_key] = action
                     self.stats[f"delivered_{sink_name}"] += 1
+                    self._note(entry, f"delivered ({sink_name})")
                 elif not result.retryable:
                     await self._give_up(entry, result.reason, sink_name)
                     done.append(entry)
@@ -441,8 +471,11 @@ class Dispatcher:
                 self.policy.delivered(to_mark),
             ]
         # Clearing may run with the marks: a crash between them leaves an entry in the
-        # outbox that step 1 finds marked (or at the sink) and does not send again.
-        await asyncio.gather(*marks, self.store.clear_outbox([(e.slot, e.key) for e in done]))
+        # outbox that step 1 finds marked (or at the sink) and does not send again. The
+        # trace notes ride along; losing them to a crash loses no action.
+        await asyncio.gather(
+            *marks, self.store.clear_outbox([(e.slot, e.key) for e in done]), self._write_notes()
+        )
         for action in to_mark:
             self.unmarked.pop(action.idempotency_key, None)
         for entry in done:
@@ -500,3 +533,5 @@ class Dispatcher:
     async def _give_up(self, entry: OutboxEntry, reason: str, sink: str) -> None:
         await self.dead_letters.action_failed(entry.action, reason, sink)
         self.stats["dead_lettered"] += 1
+        if not entry.key.startswith(REJECTED_PREFIX):
+            self._note(entry, f"dead-lettered: {reason}")

@@ -117,6 +117,8 @@ class CustomerShard:
             max_deferred=actors.max_deferred_actions,
             max_attempts=sinks.max_attempts,
             base_backoff_s=sinks.base_backoff_s,
+            trace_keep=actors.trace_turns,
+            trace_ttl_s=actors.trace_retention_s,
         )
         self.host = ShardHost(shard_id, actors, self.store, actor, self.dispatcher)
         self.table_epoch = 0

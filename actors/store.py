@@ -116,6 +116,13 @@ class StateStore(Protocol):
         """The customer's latest decision traces, newest first (JSON)."""
         ...
 
+    async def add_traces(
+        self, items: Sequence[tuple[int, str, bytes]], keep: int, ttl_s: int
+    ) -> None:
+        """Add entries (slot, customer, JSON) to the traces of customers that still have a
+        saved state (never to one forgotten meanwhile)."""
+        ...
+
     async def load_slot_table(self) -> SlotTable | None: ...
 
     async def save_slot_table(self, table: SlotTable, expected_epoch: int | None) -> bool:
@@ -247,6 +254,15 @@ class MemoryStateStore:
     async def trace_of(self, slot: int, customer_id: str, limit: int) -> list[bytes]:
         return self.traces.get((slot, customer_id), [])[:limit]
 
+    async def add_traces(
+        self, items: Sequence[tuple[int, str, bytes]], keep: int, ttl_s: int
+    ) -> None:
+        for slot, customer_id, entry in items:
+            if (slot, customer_id) in self.states:
+                kept = self.traces.setdefault((slot, customer_id), [])
+                kept.insert(0, entry)
+                del kept[keep:]
+
     async def retention_of(self, slot: int, customer_id: str) -> int | None:
         if (slot, customer_id) not in self.states:
             return None
@@ -270,6 +286,15 @@ class MemoryStateStore:
 # customer id, time to live of the state (0: none), then counted lists: reminders fired
 # (kind, due), cancelled (kind), set (kind, due), actions (key, json), counters (field),
 # guard facts (field, value).
+# A trace entry for a customer who still has a saved state (not one forgotten meanwhile).
+_ADD_TRACE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('LPUSH', KEYS[2], ARGV[1])
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
+return 1
+"""
+
 _COMMIT = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if current ~= tonumber(ARGV[1]) then return -1 - current end
@@ -340,6 +365,7 @@ class RedisStateStore:
         self.keys = Keys(prefix)
         self.redis: aioredis.Redis = connect_async(url, timeout_s)
         self._commit = self.redis.register_script(_COMMIT)
+        self._add_trace = self.redis.register_script(_ADD_TRACE)
         self._save_table = self.redis.register_script(_SAVE_TABLE)
 
     async def load_many(self, items: Sequence[tuple[int, str]]) -> list[Loaded]:
@@ -512,6 +538,20 @@ class RedisStateStore:
                 await pipe.execute()
         except RedisError as error:
             raise StoreUnavailableError("forget", str(error)) from error
+
+    async def add_traces(
+        self, items: Sequence[tuple[int, str, bytes]], keep: int, ttl_s: int
+    ) -> None:
+        if not items:
+            return
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for slot, customer_id, entry in items:
+                    keys = [self.keys.state(slot, customer_id), self.keys.trace(slot, customer_id)]
+                    await self._add_trace(keys=keys, args=[entry, keep, ttl_s], client=pipe)
+                await pipe.execute()
+        except RedisError as error:
+            raise StoreUnavailableError("trace", str(error)) from error
 
     async def trace_of(self, slot: int, customer_id: str, limit: int) -> list[bytes]:
         try:

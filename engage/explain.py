@@ -3,7 +3,8 @@
 Reads the decision traces the customer's shard saved with each turn (actors.host, kept
 newest first in Redis) and prints them oldest first, one block per turn: the trigger and
 its time, each rule of the trigger with what it did (fired, and the action) or why not,
-and the scores and model versions the turn used.
+and the scores and model versions the turn used; and a line for what became of each
+action (delivered, deferred, held by a guardrail, dead-lettered).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def format_turns(turns: list[dict[str, Any]]) -> str:
     lines = []
     for turn in turns:
         when = datetime.fromtimestamp(turn["at"], UTC).strftime("%Y-%m-%d %H:%M:%S")
+        if "delivery" in turn:  # what became of an action, from the dispatcher
+            lines.append(f"{when}  action {turn['action_id']}: {turn['delivery']}")
+            continue
         lines.append(f"{when}  {turn['trigger']}  ({turn['trigger_id']})")
         for rule_id, verdict in sorted(turn["rules"].items()):
             lines.append(f"  {rule_id}: {verdict}")

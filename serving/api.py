@@ -289,9 +289,15 @@ class TurnTrace(BaseModel):
     models: dict[str, str] = Field(default_factory=dict)
 
 
+class DeliveryNote(BaseModel):
+    at: float = Field(description="when the dispatcher decided (Unix seconds)")
+    action_id: str | None
+    delivery: str = Field(description="delivered (sink), deferred, held by a guardrail, ...")
+
+
 class TimelineOut(BaseModel):
     customer_id: str
-    turns: list[TurnTrace]
+    turns: list[TurnTrace | DeliveryNote]
 
 
 class FeedbackIn(BaseModel):

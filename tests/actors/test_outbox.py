@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -403,3 +404,52 @@ def test_forgetting_a_customer_drops_its_queued_and_waiting_actions() -> None:
         assert dispatcher.waiting == 0
 
     asyncio.run(scenario())
+
+
+def test_what_becomes_of_each_action_goes_into_its_customers_trace() -> None:
+    class Policy:
+        async def decide(self, actions: Sequence[Action]) -> list[Decision]:
+            return [
+                Decision("suppress", "frequency cap")
+                if a.idempotency_key == "k1"
+                else Decision("deliver")
+                for a in actions
+            ]
+
+        async def delivered(self, actions: Sequence[Action]) -> None:
+            return None
+
+    async def scenario() -> list[dict[str, object]]:
+        store, sink = MemoryStateStore(), FlakySink()
+        entries = await saved(store, make_action("k1"), make_action("k2"))
+        dispatcher = Dispatcher(
+            {"kafka": sink},
+            MemoryIdempotencyStore(),
+            store,
+            MemoryDeadLetters(),
+            Policy(),
+            trace_keep=10,
+            trace_ttl_s=60,
+        )
+        await run_dispatcher(dispatcher, entries)
+        return [json.loads(row) for row in await store.trace_of(0, "c1", 10)]
+
+    notes = asyncio.run(scenario())
+    assert sorted((n["action_id"], n["delivery"]) for n in notes) == [
+        ("act_k1", "held (suppress): frequency cap"),
+        ("act_k2", "delivered (kafka)"),
+    ]
+
+
+def test_no_trace_note_is_kept_for_a_customer_forgotten_meanwhile() -> None:
+    async def scenario() -> list[bytes]:
+        store, sink = MemoryStateStore(), FlakySink()
+        entries = await saved(store, make_action("k1"))
+        await store.forget(0, "c1", [])
+        dispatcher = Dispatcher(
+            {"kafka": sink}, MemoryIdempotencyStore(), store, MemoryDeadLetters(), trace_keep=10
+        )
+        await run_dispatcher(dispatcher, entries)
+        return await store.trace_of(0, "c1", 10)
+
+    assert asyncio.run(scenario()) == []

@@ -242,3 +242,15 @@ def test_a_commit_keeps_the_latest_traces_newest_first_and_forget_removes_them(
         assert await store.trace_of(4, "c1", 10) == []
 
     run(scenario)
+
+
+def test_trace_notes_go_only_to_customers_that_still_have_a_state(
+    run: Callable[[Scenario], None],
+) -> None:
+    async def scenario(store: StateStore) -> None:
+        await store.commit_many([Commit(4, "c1", 0, b"s")])
+        await store.add_traces([(4, "c1", b"n1"), (4, "gone", b"n2"), (4, "c1", b"n3")], 2, 60)
+        assert await store.trace_of(4, "c1", 10) == [b"n3", b"n1"]
+        assert await store.trace_of(4, "gone", 10) == []
+
+    run(scenario)

@@ -356,12 +356,21 @@ def test_the_timeline_says_what_each_turn_decided_and_engage_explain_prints_it(
     answer = engage_app.request("POST", "/v1/events", WRITE_KEY, json={"events": views})
     assert answer.status_code == 200
     wait_context(engage_app, customer, lambda c: c["session"]["events"] >= 3)
-    timeline = engage_app.get(f"/v1/customers/{customer}/timeline").json()
-    turns = timeline["turns"]
+    deadline = time.monotonic() + 20
+    while True:  # the dispatcher notes the delivery a moment after the turn
+        entries = engage_app.get(f"/v1/customers/{customer}/timeline").json()["turns"]
+        notes = [e for e in entries if "delivery" in e]
+        if notes or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    turns = [e for e in entries if "trigger" in e]
     assert [t["trigger_id"] for t in turns] == [f"{customer}-v{i}" for i in (2, 1, 0)]
     assert turns[2]["rules"]["browse_offer"] == "condition false"
-    assert turns[0]["rules"]["browse_offer"].startswith("fired: offer ")
+    fired = turns[0]["rules"]["browse_offer"]
+    assert fired.startswith("fired: offer ")
     assert turns[0]["models"]["recommender"]
+    (note,) = notes
+    assert (note["action_id"], note["delivery"]) == (fired.split()[-1], "delivered (kafka)")
 
     settings = engage_app.settings
     monkeypatch.setenv("ENGAGE_REDIS_URL", settings.redis.url or "")
@@ -371,6 +380,7 @@ def test_the_timeline_says_what_each_turn_decided_and_engage_explain_prints_it(
     printed = capsys.readouterr().out
     assert printed.index(f"({customer}-v0)") < printed.index(f"({customer}-v2)")
     assert "browse_offer: fired: offer" in printed
+    assert "delivered (kafka)" in printed
 
     forgotten = engage_app.request("DELETE", f"/v1/customers/{customer}", key=ADMIN_TOKEN)
     assert forgotten.status_code == 200
