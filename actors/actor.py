@@ -78,7 +78,8 @@ class TurnOutcome:
     # Outcome counters to increment and guardrail facts to record, in the same commit.
     counters: list[str] = field(default_factory=list)
     guard: dict[str, str] = field(default_factory=dict)
-    # Why the turn decided what it did (see `Decisions`), when its trigger has rules.
+    # Why the turn decided what it did, rule by rule, when its trigger has rules and the
+    # actor keeps traces (`GET /v1/customers/{id}/timeline`).
     trace: dict[str, Any] | None = None
 
 

@@ -320,10 +320,9 @@ class ShardHost:
                 self._note_reminders(commit)
         return conflicted
 
-    def _traces(self, outcomes: Sequence[TurnOutcome]) -> list[bytes]:
-        """The turns' decision traces as saved: with the actions' ids and what was refused."""
-        if self.config.trace_turns <= 0:
-            return []
+    @staticmethod
+    def _traces(outcomes: Sequence[TurnOutcome]) -> list[bytes]:
+        """The turns' decision traces as saved (none when the actor keeps none)."""
         return [orjson.dumps(o.trace) for o in outcomes if o.trace is not None]
 
     def _ttl(self, customer_id: str) -> int:

@@ -354,14 +354,18 @@ class Dispatcher:
         self.pending.discard(entry.key)
         self.attempts.pop(entry.key, None)
 
-    def _note(self, entry: OutboxEntry, what: str) -> None:
+    def _note(self, entry: OutboxEntry, action: Action | None, what: str) -> None:
+        """Note what became of an action for its customer's trace. `action` is the parsed
+        entry where the caller has it; only a dead letter's entry is read again here."""
         if self.trace_keep <= 0:
             return
-        body = orjson.loads(entry.action)
-        customer = body.get("customer_id")
-        if isinstance(customer, str):
-            note = {"at": self.clock(), "action_id": body.get("action_id"), "delivery": what}
-            self._notes.append((entry.slot, customer, orjson.dumps(note)))
+        if action is None:
+            try:
+                action = action_from_json(entry.action)
+            except ValidationError:
+                return  # not an action: nobody's trace
+        note = {"at": self.clock(), "action_id": action.action_id, "delivery": what}
+        self._notes.append((entry.slot, action.customer_id, orjson.dumps(note)))
 
     async def _write_notes(self) -> None:
         notes, self._notes = self._notes, []
@@ -420,7 +424,7 @@ class Dispatcher:
                 to_deliver.setdefault(action.sink, []).append((entry, action))
             elif decision.verdict == "defer":
                 self.stats["deferred"] += 1
-                self._note(entry, f"deferred: {decision.reason}")
+                self._note(entry, action, f"deferred: {decision.reason}")
                 if len(self._later) >= self.max_deferred:
                     # Left in the outbox; recovery offers it again once there is room.
                     self.stats["deferred_over_limit"] += 1
@@ -432,7 +436,7 @@ class Dispatcher:
                 done.append(entry)
             else:
                 self.stats[decision.verdict] += 1
-                self._note(entry, f"held ({decision.verdict}): {decision.reason}")
+                self._note(entry, action, f"held ({decision.verdict}): {decision.reason}")
                 done.append(entry)
         # 3. deliver, sink by sink; each action's result is its own
         delivered: list[tuple[OutboxEntry, Action]] = []
@@ -452,7 +456,7 @@ class Dispatcher:
                     delivered.append((entry, action))
                     self.unmarked[action.idempotency_key] = action
                     self.stats[f"delivered_{sink_name}"] += 1
-                    self._note(entry, f"delivered ({sink_name})")
+                    self._note(entry, action, f"delivered ({sink_name})")
                 elif not result.retryable:
                     await self._give_up(entry, result.reason, sink_name)
                     done.append(entry)
@@ -534,4 +538,4 @@ class Dispatcher:
         await self.dead_letters.action_failed(entry.action, reason, sink)
         self.stats["dead_lettered"] += 1
         if not entry.key.startswith(REJECTED_PREFIX):
-            self._note(entry, f"dead-lettered: {reason}")
+            self._note(entry, None, f"dead-lettered: {reason}")

@@ -84,16 +84,15 @@ class Planner(Protocol):
     ) -> set[str]: ...
 
 
+def scored_positions(rules: RuleSet, item: CustomerEvents) -> list[int]:
+    """Where in the customer's events of the batch are those whose trigger's rules score."""
+    return [i for i, (event, _) in enumerate(item.events) if rules.models_for(event.type)]
+
+
 def needs_replay(rules: RuleSet, item: CustomerEvents) -> bool:
     """Whether this customer's rows are scored ahead: two or more of its events have a
     trigger whose rules score (one such event is scored by its own turn, coalesced)."""
-    scored = 0
-    for event, _ in item.events:
-        if rules.models_for(event.type):
-            scored += 1
-            if scored == 2:
-                return True
-    return False
+    return len(scored_positions(rules, item)) >= 2
 
 
 async def prefetch(actor: Planner, batch: Sequence[CustomerEvents]) -> BatchScores:
@@ -106,9 +105,7 @@ async def prefetch(actor: Planner, batch: Sequence[CustomerEvents]) -> BatchScor
     keys: dict[str, list[tuple[str, str, str]]] = {FRAUD: [], RECOMMENDER: []}
     rows: dict[str, list[Sequence[float]]] = {FRAUD: [], RECOMMENDER: []}
     for item in batch:
-        scored = [
-            i for i, (event, _) in enumerate(item.events) if actor.rules.models_for(event.type)
-        ]
+        scored = scored_positions(actor.rules, item)
         if not scored:
             continue  # no rule of these triggers scores: nothing to copy or replay
         shadow = item.state.clone()

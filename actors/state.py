@@ -347,22 +347,12 @@ class CustomerState:
         self._count_category(category)
 
     def _count_custom(self, name: str) -> None:
-        if self.session_custom is None:
-            self.session_custom = {}
-        held = self.session_custom.get(name)
-        if held is not None:
-            self.session_custom[name] = held + 1
-        elif len(self.session_custom) < MAX_SESSION_CUSTOM:
-            self.session_custom[_intern(name)] = 1
+        self.session_custom = _count_bounded(self.session_custom, _intern(name), MAX_SESSION_CUSTOM)
 
     def _count_category(self, category: str) -> None:
-        if self.session_categories is None:
-            self.session_categories = {}
-        held = self.session_categories.get(category)
-        if held is not None:
-            self.session_categories[category] = held + 1
-        elif len(self.session_categories) < MAX_SESSION_CATEGORIES:
-            self.session_categories[category] = 1
+        self.session_categories = _count_bounded(
+            self.session_categories, category, MAX_SESSION_CATEGORIES
+        )
 
     def _add_to_cart(
         self, product_id: str, category: str, price: float, quantity: int, ts: float
@@ -661,6 +651,19 @@ class CustomerState:
 
     def __repr__(self) -> str:
         return f"CustomerState(events={self.events_total}, session={self.session_index})"
+
+
+def _count_bounded(counts: dict[str, int] | None, key: str, limit: int) -> dict[str, int]:
+    """`counts` with one more `key`; a key not yet counted is left out once `limit` keys
+    are (the first ones seen in a session are kept)."""
+    if counts is None:
+        counts = {}
+    held = counts.get(key)
+    if held is not None:
+        counts[key] = held + 1
+    elif len(counts) < limit:
+        counts[key] = 1
+    return counts
 
 
 def _merge_traits(

@@ -191,9 +191,7 @@ class MemoryStateStore:
             if c.guard:
                 self.guards.setdefault(key, {}).update(c.guard)
             if c.trace and c.trace_keep > 0:
-                kept = self.traces.setdefault(key, [])
-                kept[:0] = reversed(c.trace)
-                del kept[c.trace_keep :]
+                self._push_traces(key, c.trace, c.trace_keep)
             results.append(current + 1)
         return results
 
@@ -259,9 +257,13 @@ class MemoryStateStore:
     ) -> None:
         for slot, customer_id, entry in items:
             if (slot, customer_id) in self.states:
-                kept = self.traces.setdefault((slot, customer_id), [])
-                kept.insert(0, entry)
-                del kept[keep:]
+                self._push_traces((slot, customer_id), [entry], keep)
+
+    def _push_traces(self, key: tuple[int, str], entries: Sequence[bytes], keep: int) -> None:
+        """As LPUSH then LTRIM do: newest first, at most `keep`."""
+        kept = self.traces.setdefault(key, [])
+        kept[:0] = reversed(entries)
+        del kept[keep:]
 
     async def retention_of(self, slot: int, customer_id: str) -> int | None:
         if (slot, customer_id) not in self.states:

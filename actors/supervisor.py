@@ -131,28 +131,31 @@ class ShardSupervisor:
             ]
             if not lost or not survivors:
                 return []
-            await self._adopt(
-                table, table.rebalance(survivors), saved=lambda: self._note_lost(lost, survivors)
-            )
+            new = table.rebalance(survivors)
+            if not await self._save(table, new):
+                return []
+            # Said as soon as it is true: ingest may route by the new table from now on,
+            # and the refreshes below can take seconds.
+            self.lost += lost
+            log.warning("shards %s lost; their slots moved to %s", lost, survivors)
+            await self._hurry_all(new)
             return lost
 
-    def _note_lost(self, lost: list[int], survivors: list[int]) -> None:
-        self.lost += lost
-        log.warning("shards %s lost; their slots moved to %s", lost, survivors)
+    async def _adopt(self, old: SlotTable, new: SlotTable) -> None:
+        if await self._save(old, new):
+            await self._hurry_all(new)
 
-    async def _adopt(
-        self, old: SlotTable, new: SlotTable, saved: Callable[[], None] | None = None
-    ) -> None:
+    async def _save(self, old: SlotTable, new: SlotTable) -> bool:
+        """Store `new` in place of `old`; False when there is nothing to change."""
         if new is old:
-            return
+            return False
         if not await self.store.save_slot_table(new, old.epoch):
             raise RuntimeError("slot table changed concurrently; will retry")
         self.moves += 1
-        # Said as soon as it is true: ingest may route by the new table from now on, and
-        # a refresh below can take seconds.
-        if saved is not None:
-            saved()
-        await asyncio.gather(*(self._hurry(shard) for shard in new.shards))
+        return True
+
+    async def _hurry_all(self, table: SlotTable) -> None:
+        await asyncio.gather(*(self._hurry(shard) for shard in table.shards))
 
     async def _hurry(self, shard: int) -> None:
         try:

@@ -14,6 +14,7 @@ import json
 import logging
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Any, Literal
@@ -258,6 +259,26 @@ class EventBatchOut(BaseModel):
     rejected: list[RejectedEvent]
 
 
+@dataclass
+class _Admitted:
+    """A request's events as judged one by one: accepted, or refused with the reasons."""
+
+    accepted: list[Event] = field(default_factory=list)
+    rejected: list[RejectedEvent] = field(default_factory=list)
+    forbidden: int = 0  # refused for what the key's kind may send
+
+    def refuse(
+        self, index: int, raw: Any, errors: list[FieldError], forbidden: bool = False
+    ) -> None:
+        self.rejected.append(_rejected(index, raw, errors))
+        self.forbidden += forbidden
+
+    @property
+    def all_forbidden(self) -> bool:
+        """Every refusal is for the key's kind."""
+        return self.forbidden == len(self.rejected)
+
+
 class SegmentOut(BaseModel):
     """Each call of a batch is accepted or refused on its own: `success` is false only
     when none was accepted (400, with `code` and `message` for the SDK to give up on)."""
@@ -448,67 +469,61 @@ class Api:
         """Typed events. Valid ones are accepted (on the broker when this answers); the
         invalid ones are listed with the fields at fault."""
         self._check_count(len(batch.events))
-        accepted: list[Event] = []
-        rejected: list[RejectedEvent] = []
-        forbidden = 0
+        admitted = _Admitted()
         for index, raw in enumerate(batch.events):
             too_big = self._too_big(raw)
             if too_big is not None:
-                rejected.append(_rejected(index, raw, [too_big]))
+                admitted.refuse(index, raw, [too_big])
                 continue
             try:
                 valid = EVENT_ADAPTER.validate_python(raw)
             except ValidationError as error:
-                rejected.append(_rejected(index, raw, _field_errors(error)))
+                admitted.refuse(index, raw, _field_errors(error))
                 continue
-            if (refused := _source_refusal(valid, caller)) is not None:
-                forbidden += 1
-                rejected.append(_rejected(index, raw, [refused]))
-            elif (out_of_bounds := self._out_of_bounds(valid)) is not None:
-                rejected.append(_rejected(index, raw, [out_of_bounds]))
-            else:
-                accepted.append(valid)
-        await self._publish(accepted)
-        body = EventBatchOut(accepted=len(accepted), rejected=rejected)
-        status = 200 if accepted else 403 if forbidden == len(rejected) else 422
+            self._admit(admitted, index, raw, valid, caller)
+        await self._publish(admitted.accepted)
+        body = EventBatchOut(accepted=len(admitted.accepted), rejected=admitted.rejected)
+        status = 200 if admitted.accepted else 403 if admitted.all_forbidden else 422
         return JSONResponse(body.model_dump(), status_code=status)
+
+    def _admit(
+        self, admitted: _Admitted, index: int, raw: Any, valid: Event, caller: Grant
+    ) -> None:
+        """A valid event is accepted unless the key's kind may not send it or its time is
+        out of bounds."""
+        if (refused := _source_refusal(valid, caller)) is not None:
+            admitted.refuse(index, raw, [refused], forbidden=True)
+        elif (out_of_bounds := self._out_of_bounds(valid)) is not None:
+            admitted.refuse(index, raw, [out_of_bounds])
+        else:
+            admitted.accepted.append(valid)
 
     async def _segment(self, calls: list[tuple[str | None, Any]], caller: Grant) -> JSONResponse:
         self._check_count(len(calls))
-        accepted: list[Event] = []
-        rejected: list[RejectedEvent] = []
+        admitted = _Admitted()
         now = datetime.now(UTC)
-        forbidden = 0
         for index, (kind, raw) in enumerate(calls):
             if not isinstance(raw, dict):
-                rejected.append(
-                    _rejected(index, raw, [FieldError(field="<call>", message="not an object")])
-                )
+                admitted.refuse(index, raw, [FieldError(field="<call>", message="not an object")])
                 continue
             too_big = self._too_big(raw)
             if too_big is not None:
-                rejected.append(_rejected(index, raw, [too_big]))
+                admitted.refuse(index, raw, [too_big])
                 continue
             message = {**raw, "type": kind or raw.get("type")}
             try:
                 valid = segment.to_event(message, now)
             except (ValidationError, InvalidEventError) as error:
-                rejected.append(_rejected(index, raw, _field_errors(error)))
+                admitted.refuse(index, raw, _field_errors(error))
                 continue
-            if (refused := _source_refusal(valid, caller)) is not None:
-                forbidden += 1
-                rejected.append(_rejected(index, raw, [refused]))
-            elif (out_of_bounds := self._out_of_bounds(valid)) is not None:
-                rejected.append(_rejected(index, raw, [out_of_bounds]))
-            else:
-                accepted.append(valid)
+            self._admit(admitted, index, raw, valid, caller)
+        accepted, rejected = admitted.accepted, admitted.rejected
         await self._publish(accepted)
         if accepted or not rejected:
             body = SegmentOut(success=True, accepted=len(accepted), rejected=rejected)
             return JSONResponse(body.model_dump(), status_code=200)
         first = rejected[0].errors[0]
-        all_forbidden = forbidden == len(rejected)
-        status, code = (403, "forbidden") if all_forbidden else (400, "invalid_request")
+        status, code = (403, "forbidden") if admitted.all_forbidden else (400, "invalid_request")
         body = SegmentOut(
             success=False,
             accepted=0,
