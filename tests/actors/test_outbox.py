@@ -453,3 +453,28 @@ def test_no_trace_note_is_kept_for_a_customer_forgotten_meanwhile() -> None:
         return await store.trace_of(0, "c1", 10)
 
     assert asyncio.run(scenario()) == []
+
+
+def test_a_trace_note_that_cannot_be_written_costs_no_delivery_and_sends_nothing_twice() -> None:
+    class NoTraces(MemoryStateStore):
+        async def add_traces(
+            self, items: Sequence[tuple[int, str, bytes]], keep: int, ttl_s: int
+        ) -> None:
+            raise StoreUnavailableError("trace", "connection reset")
+
+    async def scenario() -> tuple[FlakySink, MemoryIdempotencyStore, NoTraces, Dispatcher]:
+        store, sent, sink = NoTraces(), MemoryIdempotencyStore(), FlakySink()
+        entries = await saved(store, make_action("k1"), make_action("k2"))
+        dispatcher = Dispatcher(
+            {"kafka": sink}, sent, store, MemoryDeadLetters(), trace_keep=10, trace_ttl_s=60
+        )
+        await run_dispatcher(dispatcher, entries)
+        await dispatcher.submit(await store.outbox([0], 10))  # recovery finds nothing left
+        return sink, sent, store, dispatcher
+
+    sink, sent, store, dispatcher = asyncio.run(scenario())
+    assert sorted(sink.got) == ["k1", "k2"]  # each once
+    assert sent.sent == {"k1", "k2"}
+    assert asyncio.run(store.outbox([0], 10)) == []
+    assert dispatcher.stats["trace_notes_lost"] == 2
+    assert dispatcher.stats["dispatch_errors"] == 0
