@@ -100,6 +100,7 @@ class IngestStats:
             "commits": self.commits,
             "last_commit_at": self.last_commit_at,
             "poll_ms_p99": self.poll_ms.quantile(0.99),
+            "poll_ms": self.poll_ms.to_dict(),
             "errors": dict(self.errors),
             "committed": dict(self.committed),
             "lag": dict(self.lag),

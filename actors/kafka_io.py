@@ -28,10 +28,13 @@ class BrokerUnavailableError(OutageError):
 
 
 def make_producer(config: KafkaConfig, **overrides: Any) -> KafkaProducer:
+    # No linger: with one request in flight per connection, what accumulates while it is
+    # answered goes in the next request anyway, so batches still form under load, and at
+    # light load an action or a collected event leaves at once instead of 5 ms later.
     options: dict[str, Any] = {
         **config.client_options(),
         "acks": "all",
-        "linger_ms": 5,
+        "linger_ms": 0,
         "retries": 5,
         "max_in_flight_requests_per_connection": 1,
     }

@@ -73,6 +73,26 @@ def processed(url: str, key: str | None) -> int:
     return sum(int(s.get("events", 0)) + int(s.get("duplicates", 0)) for s in shards)
 
 
+def shard_timings(url: str, key: str | None) -> dict[str, tuple[float, int]]:
+    """(sum of ms, count) over every shard of its batches and of its calls to the scorer,
+    and over every ingest replica of its poll cycles (poll handled to offsets committed)."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    shards = requests.get(f"{url}/v1/shards", headers=headers, timeout=10).json()["shards"]
+    ingest = requests.get(f"{url}/v1/ingest", headers=headers, timeout=10).json()["replicas"]
+    out: dict[str, tuple[float, int]] = {}
+    for name, parts in (("batch_ms", shards), ("scoring_ms", shards), ("poll_ms", ingest)):
+        histograms = [p[name] for p in parts if isinstance(p.get(name), dict)]
+        out[name] = (sum(h["sum"] for h in histograms), sum(h["count"] for h in histograms))
+    return out
+
+
+def mean_between(
+    before: dict[str, tuple[float, int]], after: dict[str, tuple[float, int]], name: str
+) -> float:
+    total, count = (a - b for a, b in zip(after[name], before[name], strict=True))
+    return total / count if count else 0.0
+
+
 def load_producer(bootstrap: str, linger_ms: int = 5) -> Producer:
     # linger.ms 5 is librdkafka's default: fewer, larger produce requests for the backlog
     # and the loaded latency run. The light-load run sends each event at once (0): latency
@@ -183,6 +203,7 @@ def latency_run(engage: Any, rate: float, seconds: float) -> dict[str, float]:
             (e.actor_id.encode(), event_to_json(e)) for e in traffic.next_session(time.time())
         ]
     producer = load_producer(kafka.bootstrap or "", linger_ms=0 if rate <= 1000 else 5)
+    timings_before = shard_timings(engage.url, engage.read_key)
     started = time.monotonic()
     sent = 0
     while time.monotonic() - started < seconds:
@@ -208,9 +229,22 @@ def latency_run(engage: Any, rate: float, seconds: float) -> dict[str, float]:
             send(producer, kafka.events_topic, key, value)
         sent += 1
     producer.flush(60)
-    time.sleep(5.0)
+    time.sleep(5.0)  # also lets ingest publish its figures (every 2 s)
+    timings = shard_timings(engage.url, engage.read_key)
     stop.set()
     listener.join(timeout=10)
+    # Inside engage, on average over the run: a shard's batch (parse to dispatch); one
+    # call to the model server through its Serve handle.
+    # call to the model server through its Serve handle; an ingest cycle (a poll's
+    # records sent to their shards, acknowledged, offsets committed).
+    shard_batch_ms = mean_between(timings_before, timings, "batch_ms")
+    scoring_trip_ms = mean_between(timings_before, timings, "scoring_ms")
+    ingest_cycle_ms = mean_between(timings_before, timings, "poll_ms")
+    print(
+        f"  means: ingest cycle {ingest_cycle_ms:.1f} ms, shard batch {shard_batch_ms:.1f} ms,"
+        f" scoring round trip {scoring_trip_ms:.1f} ms",
+        file=sys.stderr,
+    )
     latencies = sorted((arrived[k] - sent_at[k]) * 1000 for k in sent_at if k in arrived)
     hops = {
         "to_decision": sorted((decided[k] - sent_wall[k]) * 1000 for k in decided),
@@ -223,20 +257,20 @@ def latency_run(engage: Any, rate: float, seconds: float) -> dict[str, float]:
                 f"p99 {values[min(len(values) - 1, int(0.99 * len(values)))]:.1f} ms",
                 file=sys.stderr,
             )
+    common = {
+        "probes": len(sent_at),
+        "sent_per_s": sent / seconds,
+        "shard_batch_ms": shard_batch_ms,
+        "scoring_trip_ms": scoring_trip_ms,
+        "ingest_cycle_ms": ingest_cycle_ms,
+    }
     if not latencies:
-        return {
-            "p50_ms": 0.0,
-            "p99_ms": 0.0,
-            "probes": len(sent_at),
-            "arrived": 0,
-            "sent_per_s": sent / seconds,
-        }
+        return {"p50_ms": 0.0, "p99_ms": 0.0, "arrived": 0, **common}
     return {
         "p50_ms": latencies[len(latencies) // 2],
         "p99_ms": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
-        "probes": len(sent_at),
         "arrived": len(latencies),
-        "sent_per_s": sent / seconds,
+        **common,
     }
 
 
@@ -316,6 +350,9 @@ def measure(engage: Any, args: argparse.Namespace) -> dict[str, Any]:
         "light_load_events_per_s": round(light["sent_per_s"], 1),
         "p50_light_ms": round(light["p50_ms"], 2),
         "p99_light_ms": round(light["p99_ms"], 2),
+        "shard_batch_light_ms": round(light["shard_batch_ms"], 2),
+        "scoring_trip_light_ms": round(light["scoring_trip_ms"], 2),
+        "ingest_cycle_light_ms": round(light["ingest_cycle_ms"], 2),
         "probes": latency["probes"],
         "probes_answered": latency["arrived"],
         "target_events_per_s": 20_000,

@@ -50,12 +50,26 @@ def port_free(host: str, port: int) -> bool:
         return True
 
 
+# What every Ray process of a local engage inherits from the driver (a cluster sets the
+# same on `ray start`, cluster.yaml). No usage reports. Serve's throughput-optimised mode:
+# handle calls over gRPC, the router in the caller's event loop and replica code in the
+# replica's own loop: a shard's scoring round trip at light load fell from 9.7 to 7.2 ms
+# p50 (docs/benchmarks.md).
+RAY_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
+
+
+def prepare_ray_environment() -> None:
+    """Set `RAY_ENVIRONMENT` where the operator has not chosen otherwise; before `ray.init`."""
+    for name, value in RAY_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+
+
 def start_ray(settings: Settings, quiet: bool = True) -> None:
     if ray.is_initialized():
         return
     # Workers import engage from this interpreter's environment; keep Ray from shipping the
     # working directory or installing anything at run time.
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    prepare_ray_environment()
     ray.init(
         address=settings.ray.address,
         namespace=settings.ray.namespace,

@@ -19,7 +19,10 @@ class ServeConfig(_Part):
     scorer_replicas: int = Field(default=1, ge=1, le=256)
     api_replicas: int = Field(default=1, ge=1, le=256)
     scorer_max_batch: int = Field(default=256, ge=1)
-    scorer_batch_wait_s: float = Field(default=0.002, ge=0)
+    # How long the scorer holds a request for others to join its batch. Shards already send
+    # one request per model per batch, so waiting only adds latency: 0 still batches the
+    # requests that queued while the previous batch was scored (docs/benchmarks.md).
+    scorer_batch_wait_s: float = Field(default=0.0, ge=0)
     # Where customer shards score. "serve": rows go to the Scorer deployment, one model
     # server for every shard. "embedded": each shard process loads the same registry
     # models and scores in place (no round trip per scored event; more memory per shard).

@@ -32,7 +32,7 @@ class Scorer:
         prefix: str = "engage",
         poll_s: float = 0.5,
         max_batch_size: int = 256,
-        batch_wait_timeout_s: float = 0.002,
+        batch_wait_timeout_s: float = 0.0,
     ) -> None:
         self.watcher = ModelWatcher(redis_url, prefix, poll_s)
         self._configure_batching(max_batch_size, batch_wait_timeout_s)
@@ -49,7 +49,7 @@ class Scorer:
         self.watcher.poll_s = float(config.get("poll_s", self.watcher.poll_s))
         self._configure_batching(
             int(config.get("max_batch_size", 256)),
-            float(config.get("batch_wait_timeout_s", 0.002)),
+            float(config.get("batch_wait_timeout_s", 0.0)),
         )
 
     async def score(self, model: str, rows: list[list[float]]) -> list[Score]:
@@ -66,7 +66,7 @@ class Scorer:
             raise result
         return result
 
-    @serve.batch(max_batch_size=256, batch_wait_timeout_s=0.002)
+    @serve.batch(max_batch_size=256, batch_wait_timeout_s=0.0)
     async def _score_batch(
         self, requests: list[tuple[str, list[list[float]]]]
     ) -> list[list[Score] | EngageError]:

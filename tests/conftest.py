@@ -112,7 +112,9 @@ def ray_local() -> Iterator[None]:
 
     import ray
 
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    from engage.runtime import prepare_ray_environment
+
+    prepare_ray_environment()  # the Ray of the tests is configured as engage's own
     ray.init(
         num_cpus=4,
         include_dashboard=False,

@@ -9,6 +9,7 @@ import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 
 from engage.cli import main
+from engage.runtime import RAY_ENVIRONMENT
 
 ROOT = Path(__file__).parents[2]
 
@@ -35,6 +36,22 @@ def test_the_cluster_definition_passes_rays_validation(name: str) -> None:
     commands = " ".join(config["head_start_ray_commands"])
     assert "serve deploy ~/engage-src/serve_config.yaml" in commands
     assert ". ~/engage.env" in commands
+
+
+@pytest.mark.parametrize("name", ["cluster.yaml", "cluster.local.yaml"])
+def test_every_node_starts_ray_as_a_local_engage_does(name: str) -> None:
+    config = yaml.safe_load((ROOT / name).read_text())
+    starts = [
+        command
+        for key in ("head_start_ray_commands", "worker_start_ray_commands")
+        for command in config[key]
+        if "ray start" in command
+    ]
+    assert len(starts) == 2
+    for command in starts:
+        for variable, value in RAY_ENVIRONMENT.items():
+            if variable != "RAY_USAGE_STATS_ENABLED":  # a cluster's operator decides that
+                assert f"export {variable}={value} " in command, (variable, command)
 
 
 def test_the_aws_definition_bounds_its_workers() -> None:

@@ -131,4 +131,6 @@ def test_shards_report_live_customers_activations_and_latency(engage_app: App) -
             "pid",
         ):
             assert field in shard
+        for histogram in ("batch_ms", "scoring_ms"):
+            assert {"buckets", "counts", "sum", "count"} <= set(shard[histogram])
     assert sum(s["live_customers"] for s in body["shards"]) >= 20
