@@ -1,0 +1,69 @@
+"""Who may call a route: the key presented, what it may do, and its rate limit.
+
+Keys and limiters live on `app.state` (set by `serving.web.app.attach`), so the same
+routes serve any configuration.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+
+from actors.events import Event
+from serving.security import ApiError, Grant, KeyRing, RateLimiter, Scope, presented_key
+from serving.sources import client_refusal
+from serving.web.answers import FieldError
+
+
+def _access(needed: Scope) -> Any:
+    # async: FastAPI runs a sync dependency in a worker thread, a hop per request.
+    async def check(
+        request: Request,
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    ) -> Grant:
+        return grant(request, presented_key(authorization, request.query_params.get("key")), needed)
+
+    return Depends(check)
+
+
+def grant(request: Request, key: str | None, needed: Scope) -> Grant:
+    """What `key` may do, if it may do `needed`, within its rate limit (ApiError if not)."""
+    keys: KeyRing = request.app.state.keys
+    granted = keys.check(key, needed)
+    if granted.client:
+        # Per visitor, not per key: an abuser of a key embedded in a page must not
+        # get every honest visitor sending with it a 429.
+        address = client_address(request, request.app.state.address_header)
+        request.app.state.address_limiter.check(
+            f"{granted.key_id}@{address}", "from this address for this key"
+        )
+    else:
+        limiter: RateLimiter = request.app.state.limiter
+        limiter.check(granted.key_id)
+    return granted
+
+
+def client_address(request: Request, header: str | None) -> str:
+    if header:
+        forwarded = request.headers.get(header)
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else "unknown"
+
+
+def source_refusal(event: Event, caller: Grant) -> FieldError | None:
+    """Why a client source may not send `event` (serving.sources), or None."""
+    if not caller.client:
+        return None
+    refusal = client_refusal(event)
+    return None if refusal is None else FieldError(field=refusal[0], message=refusal[1])
+
+
+def refuse_for_source(event: Event, caller: Grant) -> None:
+    refusal = source_refusal(event, caller)
+    if refusal is not None:
+        raise ApiError(403, "forbidden", f"{refusal.field}: {refusal.message}")
+
+
+COLLECT = _access(Scope.COLLECT)
+READ = _access(Scope.READ)
+ADMIN = _access(Scope.ADMIN)

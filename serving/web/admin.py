@@ -1,0 +1,27 @@
+"""Personal data: what an operator does on a customer's request."""
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from serving.security import Grant
+from serving.web.access import ADMIN
+from serving.web.answers import ERRORS, UNAVAILABLE
+from serving.web.backends import Live
+from serving.web.customers import CustomerId
+
+router = APIRouter()
+
+
+class ForgottenOut(BaseModel):
+    forgotten: str
+
+
+@router.delete(
+    "/v1/customers/{customer_id}", response_model=ForgottenOut, responses={**ERRORS, **UNAVAILABLE}
+)
+async def forget(customer_id: CustomerId, backends: Live, _key: Grant = ADMIN) -> Any:
+    """Delete everything engage holds on the customer (privacy requests)."""
+    await backends.forget(customer_id)
+    return ForgottenOut(forgotten=customer_id)

@@ -1,0 +1,55 @@
+"""The FastAPI application: routers, the error envelope, the edge middleware; and
+`attach`, which gives it the backends and the keys of one configuration."""
+
+import logging
+
+from fastapi import FastAPI
+
+from serving.edge import EdgeConfig, EdgeMiddleware
+from serving.security import KeyRing, RateLimiter
+from serving.web import admin, collect, customers, models, ops, reports
+from serving.web.answers import install_error_handlers
+from serving.web.backends import Backends
+
+log = logging.getLogger(__name__)
+
+ROUTERS = (
+    collect.router,
+    customers.router,
+    models.router,
+    reports.router,
+    admin.router,
+    ops.router,
+)
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="engage",
+        version="0.1.0",
+        description=(
+            "Real-time customer engagement: events in, next-best-offers out. Send a key as "
+            "`Authorization: Bearer <key>` (write keys also as the HTTP basic-auth user, as "
+            "Segment SDKs do; the pixel and the dashboard take `?key=`)."
+        ),
+    )
+    app.add_middleware(EdgeMiddleware)
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app
+
+
+def attach(app: FastAPI, backends: Backends) -> None:
+    """Serve `backends` with the keys, limits and edge settings of `backends.config`."""
+    config = backends.config
+    app.state.backends = backends
+    app.state.keys = KeyRing(config)
+    app.state.limiter = RateLimiter(config.rate_limit_per_s, config.rate_limit_burst)
+    app.state.address_limiter = RateLimiter(
+        config.rate_limit_per_address_per_s, config.rate_limit_per_address_burst
+    )
+    app.state.address_header = config.client_address_header
+    app.state.edge = EdgeConfig(config.max_body_bytes, config.cors_origins)
+    if app.state.keys.open:
+        log.warning("no API keys configured: the API is open (development only)")

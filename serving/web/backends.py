@@ -1,0 +1,157 @@
+"""What the routes need from the rest of engage, as protocols, and the errors of each
+translated once into HTTP answers.
+
+`serving.api` attaches the live ones (shards through Ray, Kafka, Redis, the registry);
+tests attach fakes. A route takes `Live` and calls these methods, never a client.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
+
+from fastapi import Depends, Request
+
+from actors.errors import EngageError, ShardUnavailableError, StoreUnavailableError
+from actors.event_time import EventTimeBounds
+from actors.events import Event
+from actors.rules import PolicySpec
+from actors.scoring import Score
+from actors.slots import slot_of
+from actors.state import CustomerState
+from actors.store import StateStore
+from serving.config import ApiConfig
+from serving.publisher import PublishError
+from serving.security import ApiError
+from training.registry import ModelVersion
+
+
+class EventSink(Protocol):
+    async def publish(self, events: Sequence[Event]) -> None:
+        """On the broker when this returns; `PublishError` when it is not."""
+        ...
+
+
+class Shards(Protocol):
+    @property
+    def epoch(self) -> int: ...
+
+    async def call(self, customer_id: str, method: str, *args: Any) -> Any:
+        """A shard method for one customer; `ShardUnavailableError` when its shard is out."""
+        ...
+
+    async def each_shard(self, method: str, *args: Any) -> dict[int, Any]:
+        """A method of every shard; a shard that fails answers `{"shard", "error"}`."""
+        ...
+
+
+class Recommender(Protocol):
+    def recommend(self, vector: list[float]) -> Score:
+        """The champion recommender's score; an `EngageError` when none can score."""
+        ...
+
+
+class Registry(Protocol):
+    def names(self) -> list[str]: ...
+
+    def versions(self, name: str) -> list[ModelVersion]: ...
+
+    def aliases(self, name: str) -> dict[str, int]: ...
+
+    def promote(self, name: str, version: int) -> int | None: ...
+
+    def rollback(self, name: str) -> int: ...
+
+    def set_alias(self, name: str, alias: str, version: int | None) -> int | None: ...
+
+
+class ScorerStatus(Protocol):
+    async def status(self) -> dict[str, Any]: ...
+
+
+class Figures(Protocol):
+    """Figures kept in Redis (blocking reads: routes run them in a thread)."""
+
+    def ingest(self) -> list[dict[str, Any]]:
+        """Every ingest replica's latest published figures."""
+        ...
+
+    def counters(self) -> dict[str, int]:
+        """The outcome counters of every slot (actors.outcomes)."""
+        ...
+
+
+@dataclass
+class Backends:
+    config: ApiConfig
+    event_time: EventTimeBounds
+    slots: int
+    publisher: EventSink
+    shards: Shards
+    states: StateStore
+    recommender: Recommender
+    registry: Registry
+    scorer: ScorerStatus
+    figures: Figures
+    # The rules' policy, as the shards read it (the file reloads while engage runs).
+    policy: Callable[[], PolicySpec]
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        try:
+            await self.publisher.publish(events)
+        except PublishError as error:
+            raise ApiError(503, "broker_unavailable", error.reason) from error
+
+    async def on_shard(self, customer_id: str, method: str) -> dict[str, Any]:
+        """A shard's answer about one customer (it activates the customer if needed)."""
+        try:
+            answer: dict[str, Any] = await self.shards.call(customer_id, method)
+        except ShardUnavailableError as error:
+            raise ApiError(503, "shard_unavailable", str(error)) from error
+        return answer
+
+    async def forget(self, customer_id: str) -> None:
+        try:
+            await self.shards.call(customer_id, "forget")
+        except ShardUnavailableError as error:
+            raise ApiError(503, "shard_unavailable", str(error)) from error
+
+    async def saved_state(self, customer_id: str) -> CustomerState | None:
+        """The customer's last committed state, read from the store without a shard call
+        (a shard acknowledges a batch only once its state is saved); None when the store
+        cannot be reached."""
+        try:
+            (stored,) = await self.states.load_many(
+                [(slot_of(customer_id, self.slots), customer_id)]
+            )
+        except StoreUnavailableError:
+            return None
+        return CustomerState.from_json(stored.data) if stored.data else CustomerState()
+
+    async def timeline(self, customer_id: str, limit: int) -> list[bytes]:
+        try:
+            return await self.states.trace_of(slot_of(customer_id, self.slots), customer_id, limit)
+        except StoreUnavailableError as error:
+            raise ApiError(503, "store_unavailable", str(error)) from error
+
+    def recommend(self, vector: list[float]) -> Score:
+        try:
+            return self.recommender.recommend(vector)
+        except EngageError as error:
+            raise ApiError(503, "scorer_unavailable", str(error)) from error
+
+    async def scorer_status(self) -> dict[str, Any]:
+        """What the scorer serves, or why it cannot say: the rest of an answer that
+        includes it is still useful."""
+        try:
+            return await self.scorer.status()
+        except Exception as error:  # any failure of the call is reported in the answer
+            return {"error": str(error)}
+
+
+async def _backends(request: Request) -> Backends:
+    # async: FastAPI runs a sync dependency in a worker thread.
+    backends: Backends = request.app.state.backends
+    return backends
+
+
+Live = Annotated[Backends, Depends(_backends)]

@@ -1,0 +1,380 @@
+"""Collection: typed events, Segment and RudderStack calls (server SDKs and the browser's
+one-letter paths), the tracking pixel and offer feedback. Each event or call is judged on
+its own: the valid ones are on the broker when the answer says accepted, the others are
+listed with the fields at fault."""
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from actors.errors import InvalidEventError
+from actors.events import EVENT_ADAPTER, ID_PATTERN, Event, event_from_dict
+from serving import pixel, segment
+from serving.security import ApiError, Grant, Scope, presented_key
+from serving.web.access import COLLECT, grant, refuse_for_source, source_refusal
+from serving.web.answers import (
+    ERRORS,
+    UNAVAILABLE,
+    ErrorOut,
+    FieldError,
+    RejectedEvent,
+    ValidationErrorOut,
+    field_errors,
+    rejected,
+)
+from serving.web.backends import Backends, Live
+from serving.web.customers import CustomerId
+
+router = APIRouter()
+
+
+class EventBatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: list[dict[str, Any]] = Field(min_length=1)
+
+
+class EventBatchOut(BaseModel):
+    accepted: int
+    rejected: list[RejectedEvent]
+
+
+class SegmentOut(BaseModel):
+    """Each call of a batch is accepted or refused on its own: `success` is false only
+    when none was accepted (400, with `code` and `message` for the SDK to give up on)."""
+
+    success: bool
+    accepted: int
+    rejected: list[RejectedEvent]
+    code: str | None = None
+    message: str | None = None
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    offer_id: str = Field(pattern=ID_PATTERN)
+    outcome: Literal["shown", "clicked", "converted"]
+    action_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    value: float = Field(default=0.0, ge=0, le=10_000_000)
+    event_id: str | None = Field(default=None, pattern=ID_PATTERN)
+
+
+class AcceptedOut(BaseModel):
+    accepted: int
+    event_ids: list[str]
+
+
+SEGMENT_ANSWERS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    **UNAVAILABLE,
+    400: {"model": SegmentOut | ErrorOut, "description": "no call accepted, or not JSON"},
+    403: {
+        "model": SegmentOut | ErrorOut,
+        "description": "the key cannot do this, or every call is one its kind may not send",
+    },
+}
+
+
+@dataclass
+class _Admitted:
+    """A request's events as judged one by one: accepted, or refused with the reasons."""
+
+    backends: Backends
+    caller: Grant
+    accepted: list[Event] = field(default_factory=list)
+    rejected: list[RejectedEvent] = field(default_factory=list)
+    forbidden: int = 0  # refused for what the key's kind may send
+
+    def refuse(
+        self, index: int, raw: Any, errors: list[FieldError], forbidden: bool = False
+    ) -> None:
+        self.rejected.append(rejected(index, raw, errors))
+        self.forbidden += forbidden
+
+    def too_big(self, index: int, raw: Any) -> bool:
+        """Refuses an event over the size limit; True if it was."""
+        size = len(repr(raw))
+        limit = self.backends.config.max_event_bytes
+        if size <= limit:
+            return False
+        refusal = FieldError(field="<event>", message=f"event of {size} bytes, over {limit}")
+        self.refuse(index, raw, [refusal])
+        return True
+
+    def admit(self, index: int, raw: Any, valid: Event) -> None:
+        """A valid event is accepted unless the key's kind may not send it or its time is
+        out of bounds (refused here, as ingest would refuse it)."""
+        if (refused := source_refusal(valid, self.caller)) is not None:
+            self.refuse(index, raw, [refused], forbidden=True)
+        elif (reason := self.backends.event_time.violation(valid, time.time())) is not None:
+            self.refuse(index, raw, [FieldError(field="timestamp", message=reason)])
+        else:
+            self.accepted.append(valid)
+
+    @property
+    def all_forbidden(self) -> bool:
+        """Every refusal is for the key's kind."""
+        return self.forbidden == len(self.rejected)
+
+
+def _check_count(backends: Backends, count: int) -> None:
+    limit = backends.config.max_batch_events
+    if count > limit:
+        raise ApiError(413, "too_large", f"{count} events, over {limit} per request")
+
+
+@router.post(
+    "/v1/events",
+    response_model=EventBatchOut,
+    responses={
+        **ERRORS,
+        **UNAVAILABLE,
+        422: {"model": EventBatchOut | ValidationErrorOut, "description": "no event is valid"},
+    },
+)
+async def events(batch: EventBatchIn, backends: Live, caller: Grant = COLLECT) -> Any:
+    """Typed events. Valid ones are accepted (on the broker when this answers); the
+    invalid ones are listed with the fields at fault."""
+    _check_count(backends, len(batch.events))
+    admitted = _Admitted(backends, caller)
+    for index, raw in enumerate(batch.events):
+        if admitted.too_big(index, raw):
+            continue
+        try:
+            valid = EVENT_ADAPTER.validate_python(raw)
+        except ValidationError as error:
+            admitted.refuse(index, raw, field_errors(error))
+            continue
+        admitted.admit(index, raw, valid)
+    await backends.publish(admitted.accepted)
+    body = EventBatchOut(accepted=len(admitted.accepted), rejected=admitted.rejected)
+    status = 200 if admitted.accepted else 403 if admitted.all_forbidden else 422
+    return JSONResponse(body.model_dump(), status_code=status)
+
+
+async def _segment(
+    backends: Backends, calls: list[tuple[str | None, Any]], caller: Grant
+) -> JSONResponse:
+    _check_count(backends, len(calls))
+    admitted = _Admitted(backends, caller)
+    now = datetime.now(UTC)
+    for index, (kind, raw) in enumerate(calls):
+        if not isinstance(raw, dict):
+            admitted.refuse(index, raw, [FieldError(field="<call>", message="not an object")])
+            continue
+        if admitted.too_big(index, raw):
+            continue
+        message = {**raw, "type": kind or raw.get("type")}
+        try:
+            valid = segment.to_event(message, now)
+        except (ValidationError, InvalidEventError) as error:
+            admitted.refuse(index, raw, field_errors(error))
+            continue
+        admitted.admit(index, raw, valid)
+    accepted, refused = admitted.accepted, admitted.rejected
+    await backends.publish(accepted)
+    if accepted or not refused:
+        body = SegmentOut(success=True, accepted=len(accepted), rejected=refused)
+        return JSONResponse(body.model_dump(), status_code=200)
+    first = refused[0].errors[0]
+    status, code = (403, "forbidden") if admitted.all_forbidden else (400, "invalid_request")
+    body = SegmentOut(
+        success=False,
+        accepted=0,
+        rejected=refused,
+        code=code,
+        message=f"no call accepted; call {refused[0].index}: {first.field}: {first.message}",
+    )
+    return JSONResponse(body.model_dump(), status_code=status)
+
+
+@router.post("/v1/track", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
+async def track(
+    call: Annotated[dict[str, Any], Body()], backends: Live, caller: Grant = COLLECT
+) -> Any:
+    """Segment `track`."""
+    return await _segment(backends, [("track", call)], caller)
+
+
+@router.post("/v1/page", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
+async def page(
+    call: Annotated[dict[str, Any], Body()], backends: Live, caller: Grant = COLLECT
+) -> Any:
+    """Segment `page`."""
+    return await _segment(backends, [("page", call)], caller)
+
+
+@router.post("/v1/screen", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
+async def screen(
+    call: Annotated[dict[str, Any], Body()], backends: Live, caller: Grant = COLLECT
+) -> Any:
+    """Segment `screen`."""
+    return await _segment(backends, [("screen", call)], caller)
+
+
+@router.post("/v1/identify", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
+async def identify(
+    call: Annotated[dict[str, Any], Body()], backends: Live, caller: Grant = COLLECT
+) -> Any:
+    """Segment `identify`."""
+    return await _segment(backends, [("identify", call)], caller)
+
+
+@router.post("/v1/batch", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
+async def segment_batch(body: segment.SegmentBatch, backends: Live, caller: Grant = COLLECT) -> Any:
+    """Segment `batch` (what the SDKs send): each call typed by its `type`."""
+    return await _segment(backends, [(None, call) for call in body.batch], caller)
+
+
+# The browser SDK (analytics.js / @segment/analytics-next) posts to one-letter paths,
+# with the write key in the body and `Content-Type: text/plain` (a "simple" request:
+# no CORS preflight), or a batch to `/b`. `a` (alias) and `g` (group) are answered
+# call by call like any other refused call.
+@router.post("/v1/t", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
+async def browser_track(request: Request, backends: Live) -> Any:
+    """analytics.js `track`: the write key in the body, any content type."""
+    return await _browser(request, backends, "track")
+
+
+@router.post("/v1/p", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
+async def browser_page(request: Request, backends: Live) -> Any:
+    """analytics.js `page`."""
+    return await _browser(request, backends, "page")
+
+
+@router.post("/v1/s", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
+async def browser_screen(request: Request, backends: Live) -> Any:
+    """analytics.js `screen`."""
+    return await _browser(request, backends, "screen")
+
+
+@router.post("/v1/i", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
+async def browser_identify(request: Request, backends: Live) -> Any:
+    """analytics.js `identify`."""
+    return await _browser(request, backends, "identify")
+
+
+@router.post("/v1/a", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
+async def browser_alias(request: Request, backends: Live) -> Any:
+    """analytics.js `alias` (refused with the reason: not supported yet)."""
+    return await _browser(request, backends, "alias")
+
+
+@router.post("/v1/g", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
+async def browser_group(request: Request, backends: Live) -> Any:
+    """analytics.js `group` (refused with the reason: not supported)."""
+    return await _browser(request, backends, "group")
+
+
+@router.post("/v1/b", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
+async def browser_batch(request: Request, backends: Live) -> Any:
+    """analytics.js batching delivery: `{"writeKey", "batch": [call, ...]}`."""
+    return await _browser(request, backends, None)
+
+
+async def _browser(request: Request, backends: Backends, kind: str | None) -> JSONResponse:
+    try:
+        payload = json.loads(await request.body())
+    except ValueError as error:
+        raise ApiError(400, "bad_request", f"body is not JSON: {error}") from None
+    if not isinstance(payload, dict):
+        raise ApiError(400, "bad_request", "body is not a JSON object")
+    body_key = payload.get("writeKey")
+    key = presented_key(request.headers.get("authorization"), request.query_params.get("key")) or (
+        body_key if isinstance(body_key, str) else None
+    )
+    caller = grant(request, key, Scope.COLLECT)
+    if kind is not None:
+        return await _segment(backends, [(kind, payload)], caller)
+    calls = payload.get("batch")
+    if not isinstance(calls, list) or not calls:
+        raise ApiError(400, "bad_request", "batch: a non-empty list of calls is required")
+    return await _segment(backends, [(None, call) for call in calls], caller)
+
+
+@router.get(
+    "/v1/pixel.gif",
+    response_class=Response,
+    responses={
+        **ERRORS,
+        **UNAVAILABLE,
+        200: {"content": {"image/gif": {}}, "description": "a transparent 1x1 GIF"},
+    },
+)
+async def tracking_pixel(
+    backends: Live,
+    caller: Grant = COLLECT,
+    uid: Annotated[str | None, Query(description="customer id", max_length=128)] = None,
+    aid: Annotated[str | None, Query(description="anonymous id", max_length=128)] = None,
+    t: Annotated[
+        Literal["page_view", "offer_feedback"], Query(description="event type")
+    ] = "page_view",
+    url: Annotated[str | None, Query(max_length=2048)] = None,
+    category: Annotated[str | None, Query(max_length=64)] = None,
+    offer: Annotated[
+        str | None, Query(description="offer id (offer_feedback)", max_length=128)
+    ] = None,
+    action: Annotated[
+        str | None, Query(description="action id (offer_feedback)", max_length=128)
+    ] = None,
+    outcome: Annotated[Literal["shown", "clicked", "converted"], Query()] = "shown",
+    eid: Annotated[
+        str | None, Query(description="event id (dedup of reloads)", max_length=128)
+    ] = None,
+) -> Response:
+    """A 1x1 GIF that records an event: e-mail opens (offer shown), pages without JS."""
+    try:
+        recorded = pixel.to_event(
+            uid=uid,
+            aid=aid,
+            kind=t,
+            url=url,
+            category=category,
+            offer=offer,
+            action=action,
+            outcome=outcome,
+            event_id=eid,
+        )
+    except InvalidEventError as error:
+        raise ApiError(400, "invalid_event", error.reason) from None
+    refuse_for_source(recorded, caller)
+    await backends.publish([recorded])
+    return Response(pixel.GIF, media_type="image/gif", headers={"Cache-Control": "no-store"})
+
+
+@router.post(
+    "/v1/customers/{customer_id}/feedback",
+    response_model=AcceptedOut,
+    responses={**ERRORS, **UNAVAILABLE},
+)
+async def feedback(
+    customer_id: CustomerId, body: FeedbackIn, backends: Live, caller: Grant = COLLECT
+) -> Any:
+    """What happened to an offer: shown, clicked, converted (credited for uplift)."""
+    event_id = body.event_id or f"fb-{uuid.uuid4().hex}"
+    identity = (
+        {"anonymous_id": customer_id.removeprefix("anon:")}
+        if customer_id.startswith("anon:")
+        else {"customer_id": customer_id}
+    )
+    recorded = event_from_dict(
+        {
+            "type": "offer_feedback",
+            "event_id": event_id,
+            "timestamp": datetime.now(UTC).isoformat(),
+            "outcome": body.outcome,
+            "offer_id": body.offer_id,
+            "action_id": body.action_id,
+            "value": body.value,
+            **identity,
+        }
+    )
+    refuse_for_source(recorded, caller)
+    await backends.publish([recorded])
+    return AcceptedOut(accepted=1, event_ids=[event_id])

@@ -1,0 +1,175 @@
+"""One customer: the next-best-offer, the live context, and the decision timeline."""
+
+import json
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from actors.actions import Channel
+from actors.catalog import Domain
+from actors.events import ID_PATTERN
+from actors.host import offer_inputs_of
+from actors.offers import rank_offers
+from serving.security import ApiError, Grant
+from serving.web.access import READ
+from serving.web.answers import ERRORS, UNAVAILABLE
+from serving.web.backends import Backends, Live
+
+router = APIRouter()
+
+CustomerId = Annotated[
+    str,
+    Path(
+        pattern=ID_PATTERN.replace("^", "^(anon:)?", 1),
+        description="A customer id, or anon:<anonymous id> for a visitor not yet known.",
+    ),
+]
+OUTBOUND_CHANNELS = frozenset({"email", "push", "sms"})
+
+
+class OfferOut(BaseModel):
+    offer_id: str
+    title: str
+    domain: str
+    category: str
+    probability: float
+    expected_value: float
+    reasons: list[str]
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class NextBestOfferOut(BaseModel):
+    customer_id: str
+    known: bool
+    cold_start: bool
+    channel: str | None
+    model: ModelRef
+    offers: list[OfferOut]
+    top_affinity: str | None
+    suppressed: str | None = Field(description="why no offer may go out on this channel")
+
+
+class TurnTrace(BaseModel):
+    at: float = Field(description="event time of the trigger (Unix seconds)")
+    trigger: str
+    trigger_id: str
+    rules: dict[str, str] = Field(description="rule id: fired (with the action) or why not")
+    scores: dict[str, float] = Field(default_factory=dict)
+    models: dict[str, str] = Field(default_factory=dict)
+
+
+class DeliveryNote(BaseModel):
+    at: float = Field(description="when the dispatcher decided (Unix seconds)")
+    action_id: str | None
+    delivery: str = Field(description="delivered (sink), deferred, held by a guardrail, ...")
+
+
+class TimelineOut(BaseModel):
+    customer_id: str
+    turns: list[TurnTrace | DeliveryNote]
+
+
+async def _offer_inputs(backends: Backends, customer_id: str) -> dict[str, Any]:
+    state = await backends.saved_state(customer_id)
+    if state is None:  # the store unreachable from here: the owning shard may still answer
+        return await backends.on_shard(customer_id, "offer_inputs")
+    return offer_inputs_of(state, time.time(), backends.policy().suppress_marketing_after_fraud)
+
+
+@router.get(
+    "/v1/customers/{customer_id}/next-best-offer",
+    response_model=NextBestOfferOut,
+    responses={**ERRORS, **UNAVAILABLE},
+)
+async def next_best_offer(
+    customer_id: CustomerId,
+    backends: Live,
+    _key: Grant = READ,
+    k: Annotated[int, Query(ge=1, le=15, description="How many offers")] = 3,
+    domain: Annotated[Domain | None, Query(description="Only offers of this domain")] = None,
+    channel: Annotated[
+        Channel | None,
+        Query(description="Where the offer will be shown; outbound channels honour consent"),
+    ] = None,
+) -> Any:
+    started = time.perf_counter()
+    inputs = await _offer_inputs(backends, customer_id)
+    read = time.perf_counter()
+    score = backends.recommend(inputs["vector"])
+    scored = time.perf_counter()
+    suppressed = None
+    if channel in OUTBOUND_CHANNELS:
+        if not inputs["consent_marketing"]:
+            suppressed = "customer opted out of marketing"
+        elif inputs["marketing_suppressed"]:
+            suppressed = "recent fraud alert"
+    ranked = [] if suppressed else rank_offers(inputs["vector"], score.values, k, domain)
+    answer = NextBestOfferOut(
+        customer_id=customer_id,
+        known=inputs["known"],
+        cold_start=not inputs["known"],
+        channel=channel,
+        model=ModelRef(name=score.model, version=score.version),
+        offers=[
+            OfferOut(
+                offer_id=r.offer_id,
+                title=r.title,
+                domain=r.domain,
+                category=r.category,
+                probability=round(r.probability, 6),
+                expected_value=round(r.expected_value, 6),
+                reasons=list(r.reasons),
+            )
+            for r in ranked
+        ],
+        top_affinity=inputs["top_affinity"],
+        suppressed=suppressed,
+    )
+    # Built and validated once here; FastAPI would validate it a second time.
+    timing = f"state;dur={(read - started) * 1000:.2f}, score;dur={(scored - read) * 1000:.2f}"
+    headers = {"Server-Timing": timing}
+    return Response(answer.model_dump_json(), media_type="application/json", headers=headers)
+
+
+@router.get(
+    "/v1/customers/{customer_id}/timeline",
+    response_model=TimelineOut,
+    responses={**ERRORS, **UNAVAILABLE},
+)
+async def timeline(
+    customer_id: CustomerId,
+    backends: Live,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    _key: Grant = READ,
+) -> Any:
+    """What the customer's latest turns decided and why, newest first: per rule of the
+    trigger, fired (with the action) or the reason it did not; the scores and model
+    versions used (`ENGAGE_ACTORS_TRACE_TURNS` turns are kept)."""
+    rows = await backends.timeline(customer_id, limit)
+    return TimelineOut(customer_id=customer_id, turns=[json.loads(row) for row in rows])
+
+
+@router.get("/v1/customers/{customer_id}/context", responses={**ERRORS, **UNAVAILABLE})
+async def context(customer_id: CustomerId, backends: Live, _key: Grant = READ) -> dict[str, Any]:
+    """Session context, lifetime figures, features and live scores of a customer."""
+    snapshot = await backends.on_shard(customer_id, "snapshot")
+    vector = snapshot.pop("vector")
+    try:
+        score = backends.recommend(vector)
+    except ApiError:  # the context is still worth answering without live scores
+        snapshot["scores"] = None
+        return snapshot
+    best = rank_offers(vector, score.values, 1)
+    snapshot["scores"] = {
+        "recommender_version": score.version,
+        "best_offer": best[0].offer_id if best else None,
+        "best_offer_p": best[0].probability if best else None,
+    }
+    return snapshot

@@ -1,0 +1,191 @@
+"""The HTTP routes over fakes of every backend: no Ray, no broker, no Redis.
+
+Each fake records what the routes asked of it and can be switched to failing, so a test
+shows both the answer and what reached (or did not reach) the backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from actors.catalog import OFFERS
+from actors.config import ActorConfig
+from actors.errors import (
+    ModelError,
+    NoSuchModelVersionError,
+    ScorerUnavailableError,
+    ShardUnavailableError,
+)
+from actors.events import Event
+from actors.rules import PolicySpec
+from actors.scoring import Score
+from actors.store import MemoryStateStore
+from serving.config import ApiConfig
+from serving.publisher import PublishError
+from serving.web.app import attach, create_app
+from serving.web.backends import Backends
+from training.registry import ModelVersion
+
+WRITE, CLIENT, READ, ADMIN = "write-key", "client-key", "read-key", "admin-token"
+
+
+@dataclass
+class FakePublisher:
+    published: list[Event] = field(default_factory=list)
+    down: str | None = None
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        if self.down:
+            raise PublishError(self.down)
+        self.published += events
+
+
+@dataclass
+class FakeShards:
+    snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    forgotten: list[str] = field(default_factory=list)
+    down: bool = False
+    epoch: int = 3
+
+    async def call(self, customer_id: str, method: str, *args: Any) -> Any:
+        if self.down:
+            raise ShardUnavailableError(0, "actor died")
+        if method == "forget":
+            self.forgotten.append(customer_id)
+            return None
+        return dict(self.snapshots[customer_id])
+
+    async def each_shard(self, method: str, *args: Any) -> dict[int, Any]:
+        histogram = {"buckets": [1.0], "counts": [0, 0], "sum": 0.0, "count": 0}
+        return {
+            0: {"shard": 0, "events": 7, "turn_ms": histogram, "scoring_ms": histogram},
+            1: {"shard": 1, "error": "actor died"},
+        }
+
+
+@dataclass
+class FakeRecommender:
+    down: bool = False
+
+    def recommend(self, vector: list[float]) -> Score:
+        if self.down:
+            raise ScorerUnavailableError("recommender", "no model loaded")
+        # The first offer is the best for everyone.
+        values = tuple(0.9 if i == 0 else 0.1 for i in range(len(OFFERS)))
+        return Score("recommender", "4", values)
+
+
+@dataclass
+class FakeRegistry:
+    versions_of: dict[str, list[int]] = field(default_factory=lambda: {"fraud": [1, 2]})
+    alias_of: dict[str, dict[str, int]] = field(default_factory=lambda: {"fraud": {"champion": 1}})
+
+    def names(self) -> list[str]:
+        return sorted(self.versions_of)
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        return [ModelVersion(name, v, "tree", 1, 1.0e9) for v in self.versions_of[name]]
+
+    def aliases(self, name: str) -> dict[str, int]:
+        return dict(self.alias_of.get(name, {}))
+
+    def promote(self, name: str, version: int) -> int | None:
+        if version not in self.versions_of.get(name, []):
+            raise NoSuchModelVersionError(name, version)
+        previous = self.alias_of[name].get("champion")
+        self.alias_of[name]["champion"] = version
+        return previous
+
+    def rollback(self, name: str) -> int:
+        raise ModelError(name, "no earlier champion to roll back to")
+
+    def set_alias(self, name: str, alias: str, version: int | None) -> int | None:
+        if version is not None and version not in self.versions_of.get(name, []):
+            raise NoSuchModelVersionError(name, version)
+        aliases = self.alias_of.setdefault(name, {})
+        previous = aliases.pop(alias, None)
+        if version is not None:
+            aliases[alias] = version
+        return previous
+
+
+@dataclass
+class FakeScorer:
+    down: bool = False
+
+    async def status(self) -> dict[str, Any]:
+        if self.down:
+            raise RuntimeError("scorer replica unreachable")
+        return {"versions": {"recommender": {"champion": "4"}}, "swaps": 0}
+
+
+@dataclass
+class FakeFigures:
+    counters_seen: dict[str, int] = field(default_factory=dict)
+
+    def ingest(self) -> list[dict[str, Any]]:
+        return [{"replica": "a", "total_lag": 5}, {"replica": "b", "total_lag": 2}]
+
+    def counters(self) -> dict[str, int]:
+        return dict(self.counters_seen)
+
+
+@dataclass
+class Fakes:
+    publisher: FakePublisher
+    shards: FakeShards
+    states: MemoryStateStore
+    recommender: FakeRecommender
+    registry: FakeRegistry
+    scorer: FakeScorer
+    figures: FakeFigures
+    client: TestClient
+
+    def request(self, method: str, path: str, key: str | None = None, **options: Any) -> Any:
+        headers = dict(options.pop("headers", {}))
+        if key is not None:
+            headers["Authorization"] = f"Bearer {key}"
+        return self.client.request(method, path, headers=headers, **options)
+
+
+@pytest.fixture
+def api() -> Iterator[Fakes]:
+    config = ApiConfig(
+        write_keys=(SecretStr(WRITE),),
+        client_keys=(SecretStr(CLIENT),),
+        read_keys=(SecretStr(READ),),
+        admin_token=SecretStr(ADMIN),
+    )
+    actors = ActorConfig()
+    publisher, shards, states = FakePublisher(), FakeShards(), MemoryStateStore()
+    recommender, registry, scorer, figures = (
+        FakeRecommender(),
+        FakeRegistry(),
+        FakeScorer(),
+        FakeFigures(),
+    )
+    app = create_app()
+    attach(
+        app,
+        Backends(
+            config=config,
+            event_time=actors.event_time_bounds(),
+            slots=actors.slots,
+            publisher=publisher,
+            shards=shards,
+            states=states,
+            recommender=recommender,
+            registry=registry,
+            scorer=scorer,
+            figures=figures,
+            policy=PolicySpec,
+        ),
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Fakes(publisher, shards, states, recommender, registry, scorer, figures, client)

@@ -1,0 +1,141 @@
+"""Collection over HTTP, without Ray: each event or call judged on its own, the valid ones
+handed to the broker, refusals naming the field, a broker outage a 503 that loses nothing
+silently."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from typing import Any
+
+from tests.serving.web.conftest import CLIENT, READ, WRITE, Fakes
+from tests.support import event
+
+
+def valid(customer: str = "c1", **extra: Any) -> dict[str, Any]:
+    return event("product_view", customer=customer, at=time.time(), **extra).model_dump(mode="json")
+
+
+def test_valid_events_reach_the_broker_and_invalid_ones_are_named(api: Fakes) -> None:
+    broken = {**valid("c2"), "price": "free"}
+    answer = api.request("POST", "/v1/events", WRITE, json={"events": [valid("c1"), broken]})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["accepted"] == 1
+    (refused,) = body["rejected"]
+    assert refused["index"] == 1
+    assert refused["errors"][0]["field"] == "price"
+    assert [e.actor_id for e in api.publisher.published] == ["c1"]
+
+
+def test_a_request_with_no_valid_event_is_422_and_publishes_nothing(api: Fakes) -> None:
+    answer = api.request("POST", "/v1/events", WRITE, json={"events": [{"type": "nope"}]})
+    assert answer.status_code == 422
+    assert answer.json()["accepted"] == 0
+    assert api.publisher.published == []
+
+
+def test_an_event_time_far_in_the_future_is_refused_as_ingest_would(api: Fakes) -> None:
+    ahead = {**valid(), "timestamp": "2999-01-01T00:00:00+00:00"}
+    answer = api.request("POST", "/v1/events", WRITE, json={"events": [ahead]})
+    assert answer.status_code == 422
+    assert answer.json()["rejected"][0]["errors"][0]["field"] == "timestamp"
+    assert api.publisher.published == []
+
+
+def test_a_broker_outage_is_a_503_that_names_it(api: Fakes) -> None:
+    api.publisher.down = "no broker answered within 10 s"
+    answer = api.request("POST", "/v1/events", WRITE, json={"events": [valid()]})
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "broker_unavailable"
+    assert "no broker answered" in answer.json()["detail"]
+
+
+def test_more_events_than_allowed_per_request_is_413(api: Fakes) -> None:
+    answer = api.request("POST", "/v1/events", WRITE, json={"events": [valid()] * 501})
+    assert answer.status_code == 413
+    assert api.publisher.published == []
+
+
+def test_a_read_key_cannot_send_events(api: Fakes) -> None:
+    answer = api.request("POST", "/v1/events", READ, json={"events": [valid()]})
+    assert answer.status_code == 403
+    assert api.publisher.published == []
+
+
+def test_a_client_key_may_not_send_what_only_servers_may(api: Fakes) -> None:
+    payment = event("card_payment", customer="c1", at=time.time()).model_dump(mode="json")
+    answer = api.request("POST", "/v1/events", CLIENT, json={"events": [payment]})
+    assert answer.status_code == 403
+    assert api.publisher.published == []
+
+
+def test_a_segment_batch_accepts_the_good_calls_beside_a_malformed_one(api: Fakes) -> None:
+    calls = [
+        {"type": "track", "userId": "u1", "event": "Products Searched", "properties": {}},
+        {
+            "type": "track",
+            "userId": "u2",
+            "event": "Order Completed",
+            "properties": {"products": 5},
+        },
+    ]
+    answer = api.request("POST", "/v1/batch", WRITE, json={"batch": calls})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["success"] is True
+    assert body["accepted"] == 1
+    assert body["rejected"][0]["index"] == 1
+    assert [e.actor_id for e in api.publisher.published] == ["u1"]
+
+
+def test_a_segment_batch_with_nothing_valid_is_400_with_code_and_message(api: Fakes) -> None:
+    calls = [{"type": "track", "event": "Signed Up"}]  # neither userId nor anonymousId
+    answer = api.request("POST", "/v1/batch", WRITE, json={"batch": calls})
+    assert answer.status_code == 400
+    body = answer.json()
+    assert body["success"] is False
+    assert body["code"] == "invalid_request"
+    assert body["message"].startswith("no call accepted; call 0:")
+
+
+def test_the_browser_path_takes_the_write_key_from_a_gzipped_text_body(api: Fakes) -> None:
+    call = {"writeKey": WRITE, "anonymousId": "v1", "event": "Support Chat Opened"}
+    answer = api.client.post(
+        "/v1/t",
+        content=gzip.compress(json.dumps(call).encode()),
+        headers={"Content-Type": "text/plain", "Content-Encoding": "gzip"},
+    )
+    assert answer.status_code == 200, answer.text
+    (published,) = api.publisher.published
+    assert published.actor_id == "anon:v1"
+
+
+def test_the_browser_path_without_any_key_is_401(api: Fakes) -> None:
+    answer = api.client.post("/v1/t", content=json.dumps({"anonymousId": "v1", "event": "x"}))
+    assert answer.status_code == 401
+    assert api.publisher.published == []
+
+
+def test_the_pixel_records_an_open_and_answers_a_gif(api: Fakes) -> None:
+    answer = api.request(
+        "GET", "/v1/pixel.gif?uid=c1&t=offer_feedback&offer=o1&outcome=shown", CLIENT
+    )
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "image/gif"
+    (published,) = api.publisher.published
+    assert published.type == "offer_feedback"
+
+
+def test_feedback_for_an_anonymous_visitor_keeps_the_anonymous_id(api: Fakes) -> None:
+    answer = api.request(
+        "POST",
+        "/v1/customers/anon:v9/feedback",
+        WRITE,
+        json={"offer_id": "o1", "outcome": "clicked"},
+    )
+    assert answer.status_code == 200
+    (published,) = api.publisher.published
+    assert published.actor_id == "anon:v9"
+    assert answer.json()["event_ids"] == [published.event_id]

@@ -1,0 +1,94 @@
+"""One customer's answers, without Ray: offers from the saved state, consent honoured on
+outbound channels, the context and timeline from the backends, outages as named 503s."""
+
+from __future__ import annotations
+
+import json
+
+from actors.catalog import OFFERS
+from actors.config import ActorConfig
+from actors.slots import slot_of
+from actors.state import CustomerState
+from tests.serving.web.conftest import READ, WRITE, Fakes
+
+SLOTS = ActorConfig().slots  # as the fixture's backends
+
+
+def save(api: Fakes, customer_id: str, state: CustomerState) -> None:
+    api.states.states[(slot_of(customer_id, SLOTS), customer_id)] = (1, state.to_json())
+
+
+def test_next_best_offer_ranks_by_the_models_score(api: Fakes) -> None:
+    answer = api.request("GET", "/v1/customers/c1/next-best-offer?k=2", READ)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["known"] is False
+    assert body["cold_start"] is True
+    assert body["offers"][0]["offer_id"] == OFFERS[0].offer_id
+    assert len(body["offers"]) == 2
+    assert body["model"] == {"name": "recommender", "version": "4"}
+    assert "score;dur=" in answer.headers["Server-Timing"]
+
+
+def test_no_outbound_offer_for_a_customer_who_opted_out(api: Fakes) -> None:
+    state = CustomerState()
+    state.events_total = 3
+    state.consent_marketing = False
+    save(api, "c1", state)
+    answer = api.request("GET", "/v1/customers/c1/next-best-offer?channel=email", READ)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["known"] is True
+    assert body["offers"] == []
+    assert body["suppressed"] == "customer opted out of marketing"
+
+
+def test_a_scorer_outage_is_a_503_for_offers(api: Fakes) -> None:
+    api.recommender.down = True
+    answer = api.request("GET", "/v1/customers/c1/next-best-offer", READ)
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "scorer_unavailable"
+
+
+def test_a_write_key_cannot_read_offers(api: Fakes) -> None:
+    assert api.request("GET", "/v1/customers/c1/next-best-offer", WRITE).status_code == 403
+
+
+def test_an_id_that_is_not_a_customer_id_is_422_naming_the_path(api: Fakes) -> None:
+    answer = api.request("GET", "/v1/customers/bad%20id/next-best-offer", READ)
+    assert answer.status_code == 422
+    assert answer.json()["fields"][0]["field"] == "path.customer_id"
+
+
+def test_the_context_is_the_shards_snapshot_with_live_scores(api: Fakes) -> None:
+    api.shards.snapshots["c1"] = {"customer_id": "c1", "vector": [0.0], "events_total": 2}
+    body = api.request("GET", "/v1/customers/c1/context", READ).json()
+    assert body["events_total"] == 2
+    assert "vector" not in body
+    assert body["scores"]["best_offer"] == OFFERS[0].offer_id
+
+
+def test_the_context_without_a_scorer_still_answers_without_scores(api: Fakes) -> None:
+    api.shards.snapshots["c1"] = {"customer_id": "c1", "vector": [0.0]}
+    api.recommender.down = True
+    answer = api.request("GET", "/v1/customers/c1/context", READ)
+    assert answer.status_code == 200
+    assert answer.json()["scores"] is None
+
+
+def test_a_shard_outage_is_a_503_for_the_context(api: Fakes) -> None:
+    api.shards.down = True
+    answer = api.request("GET", "/v1/customers/c1/context", READ)
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "shard_unavailable"
+
+
+def test_the_timeline_lists_traces_newest_first_up_to_the_limit(api: Fakes) -> None:
+    traces = [
+        {"at": 2.0, "trigger": "cart_add", "trigger_id": "e2", "rules": {"r1": "fired"}},
+        {"at": 1.0, "action_id": "a1", "delivery": "delivered"},
+    ]
+    api.states.traces[(slot_of("c1", SLOTS), "c1")] = [json.dumps(t).encode() for t in traces]
+    body = api.request("GET", "/v1/customers/c1/timeline?limit=1", READ).json()
+    assert body["customer_id"] == "c1"
+    assert [t.get("trigger_id") for t in body["turns"]] == ["e2"]

@@ -1,0 +1,47 @@
+"""What operators read, without Ray: health, shards (a failed one reported, not fatal),
+ingest lag summed, metrics in Prometheus text, the error envelope for unknown paths."""
+
+from __future__ import annotations
+
+from tests.serving.web.conftest import READ, Fakes
+
+
+def test_health_needs_no_key(api: Fakes) -> None:
+    assert api.request("GET", "/healthz").json() == {"status": "ok"}
+
+
+def test_shards_report_the_failed_one_beside_the_others(api: Fakes) -> None:
+    body = api.request("GET", "/v1/shards", READ).json()
+    assert body["epoch"] == 3
+    working, failed = body["shards"]
+    assert "turn_ms" not in working
+    assert "scoring_ms" in working
+    assert failed == {"shard": 1, "error": "actor died"}
+
+
+def test_ingest_lag_is_summed_over_replicas(api: Fakes) -> None:
+    body = api.request("GET", "/v1/ingest", READ).json()
+    assert body["total_lag"] == 7
+    assert [r["replica"] for r in body["replicas"]] == ["a", "b"]
+
+
+def test_metrics_are_prometheus_text_even_without_the_scorer(api: Fakes) -> None:
+    api.scorer.down = True
+    answer = api.request("GET", "/metrics", READ)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain")
+    assert "# HELP" in answer.text
+
+
+def test_an_unknown_path_is_404_in_the_error_envelope(api: Fakes) -> None:
+    answer = api.request("GET", "/v1/nowhere", READ)
+    assert answer.status_code == 404
+    assert answer.json()["error"] == "not_found"
+    assert set(answer.json()) == {"error", "detail", "code", "message"}
+
+
+def test_no_stack_trace_leaves_the_server(api: Fakes) -> None:
+    api.shards.snapshots["c1"] = {"customer_id": "c1"}  # no vector: the route breaks
+    answer = api.request("GET", "/v1/customers/c1/context", READ)
+    assert answer.status_code == 500
+    assert answer.json()["detail"] == "unexpected error; see the server log"
