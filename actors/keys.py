@@ -47,6 +47,14 @@ class Keys:
         """One ingest replica's latest figures (expire unless republished)."""
         return f"{self.prefix}:ingest:{replica}"
 
+    def figures_series(self) -> str:
+        """The dashboard's figures over time: one sample every few seconds, bounded."""
+        return f"{self.prefix}:figures-series"
+
+    def figures_sample(self, bucket: int) -> str:
+        """Taken by the API replica that writes the sample of `bucket` (one per bucket)."""
+        return f"{self.prefix}:figures-sample:{bucket}"
+
     def ingest_replicas(self) -> str:
         """Replicas that published figures, scored by when: read instead of a key scan,
         which would walk every customer's keys on each refresh of the dashboard."""

@@ -28,6 +28,7 @@ from serving.config import ApiConfig
 from serving.figures import ingest_figures
 from serving.model_set import score_batch
 from serving.publisher import EventPublisher
+from serving.series import RedisSeries
 from serving.watcher import ModelWatcher
 from serving.web.app import attach, create_app
 from serving.web.backends import Backends
@@ -131,6 +132,7 @@ def live_backends(
         scorer=HandleStatus(scorer),
         figures=RedisFigures(redis_config, actors.slots),
         policy=ReloadingPolicy(actors),
+        series=RedisSeries(url, redis_config.prefix),
     )
 
 

@@ -1,12 +1,16 @@
 """The FastAPI application: routers, the error envelope, the edge middleware; and
 `attach`, which gives it the backends and the keys of one configuration."""
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
 from serving.edge import EdgeConfig, EdgeMiddleware
 from serving.security import KeyRing, RateLimiter
+from serving.series import SamplerStats, sample_forever
 from serving.web import admin, collect, customers, models, ops, reports
 from serving.web.answers import install_error_handlers
 from serving.web.backends import Backends
@@ -23,8 +27,25 @@ ROUTERS = (
 )
 
 
+@contextlib.asynccontextmanager
+async def _sampling(app: FastAPI) -> AsyncIterator[None]:
+    """While the application serves, sample the figures for the dashboard's charts."""
+    backends: Backends = app.state.backends
+    app.state.sampler = SamplerStats()
+    task = asyncio.create_task(
+        sample_forever(backends.series, backends.figures_now, app.state.sampler)
+    )
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
+        lifespan=_sampling,
         title="engage",
         version="0.1.0",
         description=(

@@ -5,6 +5,7 @@ translated once into HTTP answers.
 tests attach fakes. A route takes `Live` and calls these methods, never a client.
 """
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
@@ -20,8 +21,10 @@ from actors.slots import slot_of
 from actors.state import CustomerState
 from actors.store import StateStore
 from serving.config import ApiConfig
+from serving.figures import summarize
 from serving.publisher import PublishError
 from serving.security import ApiError
+from serving.series import Series
 from training.registry import ModelVersion
 
 
@@ -94,6 +97,7 @@ class Backends:
     figures: Figures
     # The rules' policy, as the shards read it (the file reloads while engage runs).
     policy: Callable[[], PolicySpec]
+    series: Series
 
     async def publish(self, events: Sequence[Event]) -> None:
         try:
@@ -138,6 +142,14 @@ class Backends:
             return self.recommender.recommend(vector)
         except EngageError as error:
             raise ApiError(503, "scorer_unavailable", str(error)) from error
+
+    async def figures_now(self) -> dict[str, Any]:
+        """What operators watch, summed over shards and ingest replicas now."""
+        shards = list((await self.shards.each_shard("introspect")).values())
+        ingest = await asyncio.to_thread(self.figures.ingest)
+        models = await self.scorer_status()
+        # A scorer that cannot say what it serves leaves the model figures out, not the rest.
+        return summarize(ingest, shards, {} if "error" in models else models)
 
     async def scorer_status(self) -> dict[str, Any]:
         """What the scorer serves, or why it cannot say: the rest of an answer that

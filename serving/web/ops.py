@@ -1,19 +1,22 @@
 """What operators watch: health, shards, ingest, Prometheus metrics and the dashboard."""
 
 import asyncio
+import time
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
+from redis.exceptions import RedisError
 
 from actors.outcomes import report
 from serving import prometheus
-from serving.figures import summarize
-from serving.security import Grant
+from serving.security import ApiError, Grant
+from serving.series import EVERY_S
 from serving.web.access import READ
-from serving.web.answers import ERRORS
-from serving.web.backends import Backends, Live
+from serving.web.answers import ERRORS, UNAVAILABLE, ErrorOut
+from serving.web.backends import Live
 
 router = APIRouter()
 
@@ -27,14 +30,6 @@ async def healthz() -> dict[str, str]:
 async def noop() -> dict[str, bool]:
     """Does nothing: the baseline the latency benchmark compares against."""
     return {"ok": True}
-
-
-async def _figures(backends: Backends) -> dict[str, Any]:
-    shards = list((await backends.shards.each_shard("introspect")).values())
-    ingest = await asyncio.to_thread(backends.figures.ingest)
-    models = await backends.scorer_status()
-    # A scorer that cannot say what it serves leaves the model figures out, not the rest.
-    return summarize(ingest, shards, {} if "error" in models else models)
 
 
 @router.get("/v1/shards", responses=ERRORS)
@@ -56,12 +51,52 @@ async def ingest_stats(backends: Live, _key: Grant = READ) -> dict[str, Any]:
 
 @router.get("/v1/dashboard/data", responses=ERRORS)
 async def dashboard_data(backends: Live, _key: Grant = READ) -> dict[str, Any]:
-    figures = await _figures(backends)
+    figures = await backends.figures_now()
     counters = await asyncio.to_thread(backends.figures.counters)
     figures["conversion"] = report(counters, "offer")
     figures.pop("turn_ms")
     figures.pop("scoring_ms")
     return figures
+
+
+@router.get("/v1/dashboard/series", responses={**ERRORS, **UNAVAILABLE})
+async def dashboard_series(
+    backends: Live,
+    _key: Grant = READ,
+    minutes: Annotated[int, Query(ge=1, le=1440, description="How far back")] = 15,
+) -> dict[str, Any]:
+    """The cumulative figures sampled every few seconds (kept in Redis: they outlive any
+    API replica); charts take rates from successive samples."""
+    try:
+        samples = await backends.series.since(time.time() - 60 * minutes)
+    except (RedisError, OSError) as error:
+        raise ApiError(503, "store_unavailable", f"figures over time: {error}") from error
+    return {"every_s": EVERY_S, "samples": samples}
+
+
+# The charting library, served from here so the dashboard fetches nothing from elsewhere
+# (serving/static/vendor/README).
+STATIC = {
+    "uPlot.iife.min.js": "text/javascript",
+    "uPlot.min.css": "text/css",
+}
+
+
+@router.get(
+    "/static/{name}",
+    response_class=Response,
+    responses={
+        **ERRORS,
+        404: {"model": ErrorOut, "description": "not one of the files served"},
+        200: {"content": {"text/javascript": {}, "text/css": {}}},
+    },
+)
+async def static(name: Annotated[str, PathParam(pattern=r"^[A-Za-z.]{1,40}$")]) -> Response:
+    if name not in STATIC:
+        raise ApiError(404, "not_found", f"no static file {name}")
+    body = resources.files("serving").joinpath(f"static/vendor/{name}").read_bytes()
+    headers = {"Cache-Control": "public, max-age=86400"}
+    return Response(body, media_type=STATIC[name], headers=headers)
 
 
 @router.get(
@@ -79,5 +114,5 @@ async def dashboard() -> HTMLResponse:
     responses={**ERRORS, 200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
 )
 async def metrics(backends: Live, _key: Grant = READ) -> Response:
-    figures = await _figures(backends)
+    figures = await backends.figures_now()
     return Response(prometheus.render(figures), media_type=prometheus.CONTENT_TYPE)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from redis.exceptions import RedisError
 
 from actors.catalog import OFFERS
 from actors.config import ActorConfig
@@ -28,6 +29,7 @@ from actors.scoring import Score
 from actors.store import MemoryStateStore
 from serving.config import ApiConfig
 from serving.publisher import PublishError
+from serving.series import sample_of
 from serving.web.app import attach, create_app
 from serving.web.backends import Backends
 from training.registry import ModelVersion
@@ -137,6 +139,21 @@ class FakeFigures:
 
 
 @dataclass
+class FakeSeries:
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    down: bool = False
+
+    async def record(self, at: float, figures: dict[str, Any]) -> bool:
+        self.samples.append(sample_of(at, figures))
+        return True
+
+    async def since(self, at: float) -> list[dict[str, Any]]:
+        if self.down:
+            raise RedisError("Connection refused")
+        return [s for s in self.samples if s["t"] >= at]
+
+
+@dataclass
 class Fakes:
     publisher: FakePublisher
     shards: FakeShards
@@ -145,6 +162,7 @@ class Fakes:
     registry: FakeRegistry
     scorer: FakeScorer
     figures: FakeFigures
+    series: FakeSeries
     client: TestClient
 
     def request(self, method: str, path: str, key: str | None = None, **options: Any) -> Any:
@@ -164,11 +182,12 @@ def api() -> Iterator[Fakes]:
     )
     actors = ActorConfig()
     publisher, shards, states = FakePublisher(), FakeShards(), MemoryStateStore()
-    recommender, registry, scorer, figures = (
+    recommender, registry, scorer, figures, series = (
         FakeRecommender(),
         FakeRegistry(),
         FakeScorer(),
         FakeFigures(),
+        FakeSeries(),
     )
     app = create_app()
     attach(
@@ -185,7 +204,10 @@ def api() -> Iterator[Fakes]:
             scorer=scorer,
             figures=figures,
             policy=PolicySpec,
+            series=series,
         ),
     )
     with TestClient(app, raise_server_exceptions=False) as client:
-        yield Fakes(publisher, shards, states, recommender, registry, scorer, figures, client)
+        yield Fakes(
+            publisher, shards, states, recommender, registry, scorer, figures, series, client
+        )

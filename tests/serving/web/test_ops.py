@@ -3,6 +3,7 @@ ingest lag summed, metrics in Prometheus text, the error envelope for unknown pa
 
 from __future__ import annotations
 
+from serving.series import sample_of
 from tests.serving.web.conftest import READ, Fakes
 
 
@@ -45,3 +46,40 @@ def test_no_stack_trace_leaves_the_server(api: Fakes) -> None:
     answer = api.request("GET", "/v1/customers/c1/context", READ)
     assert answer.status_code == 500
     assert answer.json()["detail"] == "unexpected error; see the server log"
+
+
+def test_the_series_returns_the_samples_of_the_window_asked(api: Fakes) -> None:
+    import time
+
+    figures = {
+        "events_in": 10,
+        "events_processed": 9,
+        "events_rejected": 1,
+        "consumer_lag": 0,
+        "actions_by_type": {"email": 2},
+        "shards": [{"shard": 0, "events": 9}, {"shard": 1, "events": 0, "error": "down"}],
+        "turn_ms": {"buckets": [1.0], "counts": [3, 0], "sum": 1.5, "count": 3},
+    }
+    api.series.samples.append(sample_of(time.time() - 3600, figures))  # outside the window
+    api.series.samples.append(sample_of(time.time() - 30, figures))
+    body = api.request("GET", "/v1/dashboard/series?minutes=15", READ).json()
+    assert body["every_s"] == 5.0
+    (sample,) = body["samples"]
+    assert sample["events_processed"] == 9
+    assert sample["shard_events"] == {"0": 9}  # a failed shard has no figure, not a zero
+
+
+def test_the_series_while_redis_is_out_is_a_503(api: Fakes) -> None:
+    api.series.down = True
+    answer = api.request("GET", "/v1/dashboard/series", READ)
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "store_unavailable"
+
+
+def test_the_charting_library_is_served_from_here_and_nothing_else_is(api: Fakes) -> None:
+    script = api.request("GET", "/static/uPlot.iife.min.js")
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "uPlot" in script.text
+    assert api.request("GET", "/static/dashboard.html").status_code == 404
+    assert api.request("GET", "/static/..%2Fapi.py").status_code in (404, 422)

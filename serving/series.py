@@ -1,0 +1,112 @@
+"""The dashboard's figures over time, kept in Redis so they outlive any API replica.
+
+Every few seconds one API replica samples the cumulative figures (events in, processed and
+dead-lettered, actions per type, lag, events per shard, the turn latency histogram) and
+appends the sample to a bounded list. Charts take rates from successive samples, so a
+sample lost to an outage is a gap, never a wrong rate. With several API replicas, a
+`SET NX` per time bucket lets one of them write each sample.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from actors.errors import EngageError
+from actors.keys import Keys
+
+log = logging.getLogger(__name__)
+
+EVERY_S = 5.0
+KEEP = 24 * 3600 // int(EVERY_S)  # a day of samples (about 12 MB at most)
+
+
+class Series(Protocol):
+    async def record(self, at: float, figures: dict[str, Any]) -> bool:
+        """Append the sample of `at`'s bucket unless another replica did; True if written."""
+        ...
+
+    async def since(self, at: float) -> list[dict[str, Any]]:
+        """The samples taken at or after `at`, oldest first."""
+        ...
+
+
+def sample_of(at: float, figures: dict[str, Any]) -> dict[str, Any]:
+    """What a chart needs of `serving.figures.summarize`'s document: cumulative counts."""
+    return {
+        "t": round(at, 3),
+        "events_in": figures["events_in"],
+        "events_processed": figures["events_processed"],
+        "events_rejected": figures["events_rejected"],
+        "consumer_lag": figures["consumer_lag"],
+        "actions_by_type": figures["actions_by_type"],
+        "shard_events": {
+            str(s["shard"]): s["events"] for s in figures["shards"] if s.get("error") is None
+        },
+        "turn_ms": figures["turn_ms"],
+    }
+
+
+class RedisSeries:
+    def __init__(self, url: str, prefix: str, every_s: float = EVERY_S, keep: int = KEEP) -> None:
+        self.keys = Keys(prefix)
+        self.every_s = every_s
+        self.keep = keep
+        self._redis = aioredis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+
+    async def record(self, at: float, figures: dict[str, Any]) -> bool:
+        bucket = int(at // self.every_s)
+        claim = self.keys.figures_sample(bucket)
+        if not await self._redis.set(claim, b"1", nx=True, ex=int(self.every_s * 4) + 1):
+            return False
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(self.keys.figures_series(), json.dumps(sample_of(at, figures)))
+            pipe.ltrim(self.keys.figures_series(), -self.keep, -1)
+            await pipe.execute()
+        return True
+
+    async def since(self, at: float) -> list[dict[str, Any]]:
+        # Newest last; read from the end back to the first sample at or after `at`.
+        count = min(self.keep, int(max(0.0, time.time() - at) // self.every_s) + 2)
+        rows = await self._redis.lrange(self.keys.figures_series(), -count, -1)
+        samples = [json.loads(row) for row in rows]
+        return [s for s in samples if s["t"] >= at]
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+@dataclass
+class SamplerStats:
+    written: int = 0
+    gaps: int = 0  # samples that could not be taken: gaps in the charts
+    last_error: str | None = None
+
+
+async def sample_forever(
+    series: Series,
+    figures: Callable[[], Awaitable[dict[str, Any]]],
+    stats: SamplerStats,
+    every_s: float = EVERY_S,
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """Record a sample at each multiple of `every_s` until cancelled. A sample that cannot
+    be taken (Redis or a shard out) is a gap in the charts, counted and logged; the next
+    tick tries again, so the loop ends only when cancelled."""
+    while True:
+        await asyncio.sleep(every_s - clock() % every_s)
+        try:
+            if await series.record(clock(), await figures()):
+                stats.written += 1
+        except (RedisError, OSError, TimeoutError, EngageError) as error:
+            stats.gaps += 1
+            stats.last_error = f"{type(error).__name__}: {error}"
+            log.warning("dashboard sample skipped: %s", stats.last_error)
