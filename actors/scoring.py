@@ -43,6 +43,16 @@ class _Pending:
     waiters: list[asyncio.Future[Score]] = field(default_factory=list)
 
 
+# Tenths of probability: the buckets of the live score distributions.
+SCORE_BUCKETS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(1, 11))
+
+
+def headline(score: Score) -> float:
+    """One figure per answer for its distribution: a fraud model's probability, a
+    recommender's best offer's probability."""
+    return max(score.values) if score.values else 0.0
+
+
 class CoalescingScorer:
     """Merges the requests of concurrently running turns into one call per model.
 
@@ -58,6 +68,9 @@ class CoalescingScorer:
         self._running: set[asyncio.Task[None]] = set()
         # Milliseconds per call to the model server (one call scores many rows).
         self.latency_ms = Histogram()
+        # What each model answers live, per model: the distribution operators compare
+        # with the training window's (a moving distribution is drift).
+        self.distributions: dict[str, Histogram] = {}
 
     async def score(self, model: str, rows: Sequence[Sequence[float]]) -> list[Score]:
         loop = asyncio.get_running_loop()
@@ -75,6 +88,13 @@ class CoalescingScorer:
             self._flush(model)
         return list(await asyncio.gather(*futures))
 
+    def _observe(self, model: str, scores: Sequence[Score]) -> None:
+        histogram = self.distributions.get(model)
+        if histogram is None:
+            histogram = self.distributions[model] = Histogram(SCORE_BUCKETS)
+        for score in scores:
+            histogram.observe(headline(score))
+
     def _flush(self, model: str) -> None:
         pending = self._pending.pop(model, None)
         if pending is None or not pending.rows:
@@ -89,6 +109,7 @@ class CoalescingScorer:
         try:
             scores = await self._inner.score(model, pending.rows)
             self.latency_ms.observe((time.perf_counter() - started) * 1000)
+            self._observe(model, scores)
         except BaseException as caught:  # delivered to every waiter, never swallowed
             # Whatever the model server's client raised, it is an outage of the scorer:
             # a turn must not mistake it for its event's fault and dead-letter the event.

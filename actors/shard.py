@@ -166,6 +166,9 @@ class CustomerShard:
             rules_source=self.host.actor.rules.source,
             rules_error=self.rules_file.error,
             scoring_ms=self.scorer.latency_ms.to_dict(),
+            score_distributions={
+                model: histogram.to_dict() for model, histogram in self.scorer.distributions.items()
+            },
             background_errors={loop.name: loop.errors for loop in self.loops},
         )
         return info

@@ -44,7 +44,14 @@ def summarize(
     by_rule: Counter[str] = Counter()
     dispatch: Counter[str] = Counter()
     turn, scoring = Histogram(), Histogram()
+    distributions: dict[str, Histogram] = {}
     for shard in shards:
+        for model, data in shard.get("score_distributions", {}).items():
+            histogram = Histogram.from_dict(data)
+            if model in distributions:
+                distributions[model].merge(histogram)
+            else:
+                distributions[model] = histogram
         actions.update(shard.get("actions_by_type", {}))
         by_rule.update(shard.get("actions_by_rule", {}))
         dispatch.update(shard.get("dispatch", {}))
@@ -77,5 +84,6 @@ def summarize(
         "dispatch": dict(sorted(dispatch.items())),
         "turn_ms": turn.to_dict(),
         "scoring_ms": scoring.to_dict(),
+        "score_distributions": {m: h.to_dict() for m, h in sorted(distributions.items())},
         "models": models.get("versions", {}),
     }

@@ -35,15 +35,23 @@ class _Writer:
             self.lines.append(f"{name}{_labels(labels)} {value:g}")
 
     def histogram(self, name: str, help_text: str, data: dict[str, Any]) -> None:
+        self.histograms(name, help_text, [({}, data)])
+
+    def histograms(
+        self, name: str, help_text: str, series: Sequence[tuple[Mapping[str, object], Any]]
+    ) -> None:
+        """One histogram per label set, under one HELP and TYPE."""
         self.lines.append(f"# HELP {name} {help_text}")
         self.lines.append(f"# TYPE {name} histogram")
-        cumulative = 0
-        for bound, count in zip(data["buckets"], data["counts"], strict=False):
-            cumulative += count
-            self.lines.append(f'{name}_bucket{{le="{bound:g}"}} {cumulative}')
-        self.lines.append(f'{name}_bucket{{le="+Inf"}} {data["count"]}')
-        self.lines.append(f"{name}_sum {data['sum']:g}")
-        self.lines.append(f"{name}_count {data['count']}")
+        for labels, data in series:
+            cumulative = 0
+            for bound, count in zip(data["buckets"], data["counts"], strict=False):
+                cumulative += count
+                bucket = _labels({**labels, "le": f"{bound:g}"})
+                self.lines.append(f"{name}_bucket{bucket} {cumulative}")
+            self.lines.append(f"{name}_bucket{_labels({**labels, 'le': '+Inf'})} {data['count']}")
+            self.lines.append(f"{name}_sum{_labels(labels)} {data['sum']:g}")
+            self.lines.append(f"{name}_count{_labels(labels)} {data['count']}")
 
 
 def render(figures: dict[str, Any]) -> str:
@@ -139,6 +147,11 @@ def render(figures: dict[str, Any]) -> str:
         "engage_scoring_latency_ms",
         "Model server call latency in milliseconds.",
         figures["scoring_ms"],
+    )
+    w.histograms(
+        "engage_model_score",
+        "Live scores per model (fraud: the probability; recommender: the best offer's).",
+        [({"model": m}, data) for m, data in figures.get("score_distributions", {}).items()],
     )
     models = []
     for name, aliases in figures["models"].items():

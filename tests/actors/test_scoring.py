@@ -1,0 +1,46 @@
+"""The coalescing scorer keeps what each model answers live, per model, in tenths: the
+distribution the dashboard and /metrics show, and the one drift is judged by."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from actors.errors import ScorerUnavailableError
+from actors.scoring import SCORE_BUCKETS, CoalescingScorer, Score, headline
+from tests.support import FakeScorer
+
+
+def test_each_models_answers_are_counted_in_tenths() -> None:
+    class Fixed:
+        async def score(self, model: str, rows: object) -> list[Score]:
+            return [Score(model, "1", (0.05,)), Score(model, "1", (0.95,))]
+
+    scorer = CoalescingScorer(Fixed())
+
+    async def run() -> None:
+        await asyncio.gather(scorer.score("fraud", [[0.0]]), scorer.score("fraud", [[1.0]]))
+
+    asyncio.run(run())
+    fraud = scorer.distributions["fraud"]
+    assert fraud.buckets == SCORE_BUCKETS
+    assert fraud.count == 2
+    assert fraud.counts[0] == 1  # 0.05 is in the first tenth
+    assert fraud.counts[9] == 1  # 0.95 in the last
+    assert "recommender" not in scorer.distributions
+
+
+def test_a_recommender_answer_counts_as_its_best_offer() -> None:
+    assert headline(Score("recommender", "1", (0.2, 0.7, 0.1))) == 0.7
+
+
+def test_a_failed_call_counts_nothing() -> None:
+    scorer = CoalescingScorer(FakeScorer(fail=ScorerUnavailableError("fraud", "down")))
+
+    async def run() -> None:
+        await scorer.score("fraud", [[0.0] * 40])
+
+    with pytest.raises(ScorerUnavailableError):
+        asyncio.run(run())
+    assert scorer.distributions == {}
