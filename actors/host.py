@@ -120,10 +120,15 @@ class ShardHost:
     # ---- ingest path ---------------------------------------------------------------
 
     async def process(
-        self, raw_events: Sequence[bytes], positions: Sequence[int] | None = None
+        self,
+        raw_events: Sequence[bytes],
+        positions: Sequence[int] | None = None,
+        read_at: float | None = None,
     ) -> BatchResult:
         """Run a batch. `positions[i]` is where `raw_events[i]` was read in the events
-        topic: it lets the state keep the ids of events that could be redelivered."""
+        topic: it lets the state keep the ids of events that could be redelivered.
+        `read_at` is when ingest read them (wall clock): the start of their actions'
+        event-to-action latency."""
         started = time.perf_counter()
         where: Sequence[int] = positions if positions is not None else ()
         result = BatchResult()
@@ -143,14 +148,16 @@ class ShardHost:
             item.events.append((index, event))
         self.mailbox += len(raw_events)
         try:
-            await self._run_locked(list(work.values()), result)
+            await self._run_locked(list(work.values()), result, read_at)
         finally:
             self.mailbox -= len(raw_events)
         self.batch_ms.observe((time.perf_counter() - started) * 1000)
         self.stats["batches"] += 1
         return result
 
-    async def _run_locked(self, work: list[_CustomerWork], result: BatchResult) -> None:
+    async def _run_locked(
+        self, work: list[_CustomerWork], result: BatchResult, read_at: float | None
+    ) -> None:
         ids = sorted(w.customer_id for w in work)
         # 2. lock
         locks = [self._lock(cid) for cid in ids]
@@ -159,7 +166,7 @@ class ShardHost:
             for lock in locks:
                 await lock.acquire()
                 acquired.append(lock)
-            await self._run(work, result)
+            await self._run(work, result, read_at)
         except BaseException:
             for cid in ids:
                 self._evict(cid)
@@ -170,7 +177,9 @@ class ShardHost:
             for cid in ids:
                 self._unlock(cid)
 
-    async def _run(self, work: list[_CustomerWork], result: BatchResult) -> None:
+    async def _run(
+        self, work: list[_CustomerWork], result: BatchResult, read_at: float | None
+    ) -> None:
         pending = work
         conflicts = 0
         # Ends: a round either commits a customer, drops one of its events (a poison
@@ -243,7 +252,9 @@ class ShardHost:
                 for action in turn.actions:
                     self.by_type[action.type] += 1
                     self.by_rule[action.rule_id] += 1
-            entries += [OutboxEntry(w.slot, key, raw) for key, raw in w.saved_actions]
+            entries += [
+                OutboxEntry(w.slot, key, raw, read_at=read_at) for key, raw in w.saved_actions
+            ]
         result.actions = len(entries)
         self.stats["events"] += result.processed
         self.stats["duplicates"] += result.duplicates
@@ -566,6 +577,7 @@ class ShardHost:
             "actions_by_type": dict(self.by_type),
             "actions_by_rule": dict(self.by_rule),
             "dispatch": dict(self.dispatcher.stats),
+            "action_latency_ms": self.dispatcher.latency_ms.to_dict(),
             **{k: v for k, v in self.stats.items()},
         }
 

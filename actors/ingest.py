@@ -57,6 +57,7 @@ class ShardClient(Protocol):
         self,
         batches: Mapping[int, list[bytes]],
         positions: Mapping[int, list[int]] | None = None,
+        read_at: float | None = None,
     ) -> dict[int, BatchResult | Exception]: ...
 
 
@@ -202,7 +203,7 @@ class IngestLoop:
             offsets[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
         self.stats.records += sum(len(r) for r in polled.values())
         # 3.-5. one call per shard until every event is acked; refused → dead letters
-        for index, reason in self._process_until_acked(items):
+        for index, reason in self._process_until_acked(items, arrived_at):
             _, tp, record = items[index]
             self._dead_letter(tp, record, reason)
         self.dead_letters.flush()
@@ -262,7 +263,7 @@ class IngestLoop:
         self.stats.lag = lag
 
     def _process_until_acked(
-        self, items: list[tuple[str, TopicPartition, Any]]
+        self, items: list[tuple[str, TopicPartition, Any]], read_at: float
     ) -> list[tuple[int, str]]:
         """Deliver every item to its shard; returns (item index, reason) of refused ones.
 
@@ -287,7 +288,8 @@ class IngestLoop:
                 # 4. one call per shard, all at once
                 batches = {s: [items[i][2].value for i in group] for s, group in groups.items()}
                 positions = {s: [_position(items[i]) for i in group] for s, group in groups.items()}
-                for shard, result in self.shards.process(batches, positions).items():
+                answers = self.shards.process(batches, positions, read_at=read_at)
+                for shard, result in answers.items():
                     group = groups[shard]
                     if isinstance(result, BatchResult):
                         self._count(result)
@@ -304,7 +306,7 @@ class IngestLoop:
                     continue
                 shard = self.shards.shard_for(items[i][0])
                 result = self.shards.process(
-                    {shard: [items[i][2].value]}, {shard: [_position(items[i])]}
+                    {shard: [items[i][2].value]}, {shard: [_position(items[i])]}, read_at=read_at
                 )[shard]
                 if isinstance(result, BatchResult):
                     self._count(result)

@@ -52,6 +52,7 @@ from actors.actions import Action, action_from_json, idempotency_key
 from actors.actor import RejectedAction
 from actors.errors import OutageError, StoreUnavailableError
 from actors.keys import Keys
+from actors.metrics import Histogram
 from actors.sinks.base import Delivery, Sink
 from actors.store import OutboxEntry, StateStore, owner_of
 
@@ -202,6 +203,8 @@ class Dispatcher:
         self.pending: set[str] = set()
         self.attempts: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
+        # Milliseconds from ingest reading an event to its action accepted by the sink.
+        self.latency_ms = Histogram()
         # Delivered, not yet marked sent (the marks failed): never delivered again.
         self.unmarked: dict[str, Action] = {}
         # (due, sequence, entry): retries and deferrals, woken by one timer task.
@@ -457,6 +460,8 @@ class Dispatcher:
                     self.unmarked[action.idempotency_key] = action
                     self.stats[f"delivered_{sink_name}"] += 1
                     self._note(entry, action, f"delivered ({sink_name})")
+                    if entry.read_at is not None:
+                        self.latency_ms.observe((self.clock() - entry.read_at) * 1000)
                 elif not result.retryable:
                     await self._give_up(entry, result.reason, sink_name)
                     done.append(entry)

@@ -156,6 +156,7 @@ class ShardRouter:
         self,
         batches: Mapping[int, list[bytes]],
         positions: Mapping[int, list[int]] | None = None,
+        read_at: float | None = None,
         timeout_s: float = 30.0,
     ) -> dict[int, BatchResult | Exception]:
         """Send every shard its batch at once, then wait for all; errors are returned."""
@@ -164,7 +165,7 @@ class ShardRouter:
         for shard, payloads in batches.items():
             where = positions.get(shard) if positions is not None else None
             try:
-                refs[shard] = self.handle(shard).process.remote(payloads, where)
+                refs[shard] = self.handle(shard).process.remote(payloads, where, read_at)
             except ShardUnavailableError as error:
                 results[shard] = error
         for shard, ref in refs.items():

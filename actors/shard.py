@@ -135,11 +135,14 @@ class CustomerShard:
     # ---- called by ingest and the API ------------------------------------------------
 
     async def process(
-        self, raw_events: Sequence[bytes], positions: Sequence[int] | None = None
+        self,
+        raw_events: Sequence[bytes],
+        positions: Sequence[int] | None = None,
+        read_at: float | None = None,
     ) -> BatchResult:
         if not self.host.owned_slots:
             await self._refresh_table()
-        return await self.host.process(raw_events, positions)
+        return await self.host.process(raw_events, positions, read_at)
 
     async def snapshot(self, customer_id: str) -> dict[str, Any]:
         return await self.host.snapshot(customer_id)

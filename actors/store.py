@@ -74,6 +74,9 @@ class OutboxEntry:
     # When a dispatcher began delivering it, if one did: a crash since then leaves it
     # unknown whether the sink got it, and the dispatcher asks the sink before resending.
     attempted_at: float | None = None
+    # When ingest read the event that triggered it (wall clock), for the event-to-action
+    # latency; unknown for actions recovered from the outbox or fired by reminders.
+    read_at: float | None = None
 
 
 class StateStore(Protocol):

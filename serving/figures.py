@@ -43,7 +43,7 @@ def summarize(
     actions: Counter[str] = Counter()
     by_rule: Counter[str] = Counter()
     dispatch: Counter[str] = Counter()
-    turn, scoring = Histogram(), Histogram()
+    turn, scoring, action = Histogram(), Histogram(), Histogram()
     distributions: dict[str, Histogram] = {}
     for shard in shards:
         for model, data in shard.get("score_distributions", {}).items():
@@ -59,6 +59,8 @@ def summarize(
             turn.merge(Histogram.from_dict(shard["turn_ms"]))
         if "scoring_ms" in shard:
             scoring.merge(Histogram.from_dict(shard["scoring_ms"]))
+        if "action_latency_ms" in shard:
+            action.merge(Histogram.from_dict(shard["action_latency_ms"]))
     return {
         "events_in": sum(int(i.get("records", 0)) for i in ingest),
         "events_processed": sum(int(s.get("events", 0)) for s in shards),
@@ -84,6 +86,7 @@ def summarize(
         "dispatch": dict(sorted(dispatch.items())),
         "turn_ms": turn.to_dict(),
         "scoring_ms": scoring.to_dict(),
+        "action_latency_ms": action.to_dict(),
         "score_distributions": {m: h.to_dict() for m, h in sorted(distributions.items())},
         "models": models.get("versions", {}),
     }

@@ -148,6 +148,12 @@ def render(figures: dict[str, Any]) -> str:
         "Model server call latency in milliseconds.",
         figures["scoring_ms"],
     )
+    if "action_latency_ms" in figures:
+        w.histogram(
+            "engage_event_to_action_latency_ms",
+            "Milliseconds from ingest reading an event to its action accepted by the sink.",
+            figures["action_latency_ms"],
+        )
     w.histograms(
         "engage_model_score",
         "Live scores per model (fraud: the probability; recommender: the best offer's).",

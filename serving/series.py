@@ -52,6 +52,7 @@ def sample_of(at: float, figures: dict[str, Any]) -> dict[str, Any]:
             str(s["shard"]): s["events"] for s in figures["shards"] if s.get("error") is None
         },
         "turn_ms": figures["turn_ms"],
+        "action_ms": figures.get("action_latency_ms"),
         "scores": {m: h["counts"] for m, h in figures.get("score_distributions", {}).items()},
     }
 

@@ -54,8 +54,8 @@ async def dashboard_data(backends: Live, _key: Grant = READ) -> dict[str, Any]:
     figures = await backends.figures_now()
     counters = await asyncio.to_thread(backends.figures.counters)
     figures["conversion"] = report(counters, "offer")
-    figures.pop("turn_ms")
-    figures.pop("scoring_ms")
+    for histogram in ("turn_ms", "scoring_ms", "action_latency_ms", "score_distributions"):
+        figures.pop(histogram, None)
     return figures
 
 

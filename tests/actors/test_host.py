@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -544,3 +545,22 @@ def test_reads_suppress_marketing_for_the_rules_window_after_a_fraud_alert(
     snapshot, inputs = asyncio.run(scenario())
     assert snapshot["customer"]["marketing_suppressed"] is suppressed
     assert inputs["marketing_suppressed"] is suppressed
+
+
+def test_event_to_action_latency_runs_from_ingest_reading_the_event_to_the_sink() -> None:
+    sink = RecordingSink()
+    host = make_host(sink=sink)
+
+    async def run() -> None:
+        host.dispatcher.start()
+        try:
+            await host.process(raw(browse("a")), read_at=time.time() - 0.05)
+            await host.dispatcher.drain()
+        finally:
+            await host.dispatcher.stop()
+
+    asyncio.run(run())
+    latency = host.dispatcher.latency_ms
+    assert latency.count == len(sink.actions) >= 1
+    assert latency.total >= 50 * latency.count
+    assert host.introspect()["action_latency_ms"]["count"] == latency.count

@@ -6,6 +6,7 @@ The same loop against the real broker, Redis and Ray is in tests/serving/test_in
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +86,7 @@ class Shards:
         self.log = log
         self.failures = failures
         self.batches: list[dict[int, list[bytes]]] = []
+        self.read_at: list[float | None] = []
         self.refreshed = 0
 
     def refresh(self, force: bool = False) -> None:
@@ -94,8 +96,12 @@ class Shards:
         return 0 if customer_id < "m" else 1
 
     def process(
-        self, batches: Mapping[int, list[bytes]], positions: Any = None
+        self,
+        batches: Mapping[int, list[bytes]],
+        positions: Any = None,
+        read_at: float | None = None,
     ) -> dict[int, BatchResult | Exception]:
+        self.read_at.append(read_at)
         self.batches.append(dict(batches))
         out: dict[int, BatchResult | Exception] = {}
         for shard, payloads in batches.items():
@@ -181,7 +187,7 @@ def test_events_a_shard_refuses_are_dead_lettered_by_their_own_offset() -> None:
     loop, _consumer, shards, letters = make_loop([[record(0, "alice"), record(1, "anna")]])
 
     def refuse_second(
-        batches: Mapping[int, list[bytes]], positions: Any = None
+        batches: Mapping[int, list[bytes]], positions: Any = None, read_at: float | None = None
     ) -> dict[int, BatchResult | Exception]:
         return {0: BatchResult(processed=1, rejected=[(1, "turn failed: boom")])}
 
@@ -305,7 +311,10 @@ class PoisonShard(Shards):
         self.poison = poison
 
     def process(
-        self, batches: Mapping[int, list[bytes]], positions: Any = None
+        self,
+        batches: Mapping[int, list[bytes]],
+        positions: Any = None,
+        read_at: float | None = None,
     ) -> dict[int, BatchResult | Exception]:
         self.batches.append(dict(batches))
         return {
@@ -336,7 +345,7 @@ def test_an_outage_is_never_taken_for_a_poison_batch() -> None:
     calls = iter([ContentionError(["alice"])] * 5)
 
     def contended(
-        batches: Mapping[int, list[bytes]], positions: Any = None
+        batches: Mapping[int, list[bytes]], positions: Any = None, read_at: float | None = None
     ) -> dict[int, BatchResult | Exception]:
         return {s: next(calls, BatchResult(len(p))) for s, p in batches.items()}
 
@@ -368,3 +377,16 @@ def test_events_dated_beyond_the_event_time_bounds_are_dead_lettered_with_the_re
         "timestamp: 3600 s ahead of arrival (at most 300 s allowed)",
         "timestamp: 34560000 s before arrival (at most 31536000 s allowed)",
     ]
+
+
+def test_every_batch_carries_when_ingest_read_its_poll() -> None:
+    """The start of each action's event-to-action latency, kept through retries."""
+    consumer = ScriptedConsumer([[record(0, "alice"), record(1, "zoe")]])
+    shards = Shards(consumer.log, failures=1)
+    read = time.time()
+    loop = IngestLoop(
+        consumer, shards, Letters(consumer.log), max_backoff_s=0.001, clock=lambda: read
+    )
+    assert loop.run_once() == 2
+    assert len(shards.read_at) == 2  # the first call and the retry of the failed shard
+    assert set(shards.read_at) == {read}

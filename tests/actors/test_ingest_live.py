@@ -45,7 +45,10 @@ class FlakyShards:
         return 0
 
     def process(
-        self, batches: Mapping[int, list[bytes]], positions: object = None
+        self,
+        batches: Mapping[int, list[bytes]],
+        positions: object = None,
+        read_at: float | None = None,
     ) -> dict[int, BatchResult | Exception]:
         if not self.healthy:
             return {0: ShardUnavailableError(0, "down")}

@@ -34,6 +34,8 @@ def figures() -> dict[str, Any]:
         "dispatch": {"delivered_kafka": 1, "dead_lettered": 0},
         "turn_ms": histogram,
         "scoring_ms": histogram,
+        "action_latency_ms": histogram,
+        "score_distributions": {"fraud": histogram},
         "models": {"fraud": {"champion": "1"}},
     }
 

@@ -145,6 +145,7 @@ def test_a_customer_search_shows_actions_and_suppressions_and_charts_draw(
     assert wait(lambda: browser.find_elements("css selector", "#chart-events .uplot"), 40)
     assert browser.find_elements("css selector", "#chart-shards .uplot")
     assert browser.find_elements("css selector", "#chart-scores .uplot")
+    assert browser.find_elements("css selector", "#chart-action-latency .uplot")
     shot = tmp_path / "dashboard.png"
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
