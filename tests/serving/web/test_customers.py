@@ -4,11 +4,14 @@ outbound channels, the context and timeline from the backends, outages as named 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from actors.catalog import OFFERS
 from actors.config import ActorConfig
+from actors.errors import StoreUnavailableError
 from actors.slots import slot_of
 from actors.state import CustomerState
+from actors.store import Loaded, MemoryStateStore
 from tests.serving.web.conftest import READ, WRITE, Fakes
 
 SLOTS = ActorConfig().slots  # as the fixture's backends
@@ -92,3 +95,34 @@ def test_the_timeline_lists_traces_newest_first_up_to_the_limit(api: Fakes) -> N
     body = api.request("GET", "/v1/customers/c1/timeline?limit=1", READ).json()
     assert body["customer_id"] == "c1"
     assert [t.get("trigger_id") for t in body["turns"]] == ["e2"]
+
+
+class UnreachableStore(MemoryStateStore):
+    async def load_many(self, items: Sequence[tuple[int, str]]) -> list[Loaded]:
+        raise StoreUnavailableError("load", "Connection refused")
+
+    async def trace_of(self, slot: int, customer_id: str, limit: int) -> list[bytes]:
+        raise StoreUnavailableError("trace", "Connection refused")
+
+
+def test_offers_come_from_the_shard_while_the_store_is_out_of_reach(api: Fakes) -> None:
+    backends = api.client.app.state.backends  # type: ignore[attr-defined]
+    backends.states = UnreachableStore()
+    api.shards.snapshots["c1"] = {
+        "known": True,
+        "vector": [0.0],
+        "consent_marketing": True,
+        "marketing_suppressed": False,
+        "top_affinity": "electronics",
+    }
+    body = api.request("GET", "/v1/customers/c1/next-best-offer", READ).json()
+    assert body["known"] is True  # the shard's answer, not a cold start
+    assert body["top_affinity"] == "electronics"
+
+
+def test_the_timeline_while_the_store_is_out_of_reach_is_a_503(api: Fakes) -> None:
+    backends = api.client.app.state.backends  # type: ignore[attr-defined]
+    backends.states = UnreachableStore()
+    answer = api.request("GET", "/v1/customers/c1/timeline", READ)
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "store_unavailable"
