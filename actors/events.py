@@ -213,6 +213,29 @@ class OfferFeedback(_EventBase):
     value: Money = 0.0
 
 
+class FraudReport(_EventBase):
+    """A card payment confirmed as fraud (by analysts, the card holder, the issuer): the
+    fraud model's label, joined to the payment by `payment_id`. Server sources only."""
+
+    type: Literal["fraud_report"] = "fraud_report"
+    payment_id: Id
+    reported_by: Literal["analyst", "customer", "issuer", "partner"] = "analyst"
+
+
+class Chargeback(_EventBase):
+    """A card payment disputed and charged back; with reason `fraud`, a label for the fraud
+    model like a fraud report. Server sources only."""
+
+    type: Literal["chargeback"] = "chargeback"
+    payment_id: Id
+    amount: Money
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    reason: Literal["fraud", "not_received", "not_as_described", "duplicate", "other"] = "fraud"
+
+
+# Outcomes reported about the customer rather than done by them: no session activity.
+OUTCOME_TYPES = frozenset({"fraud_report", "chargeback"})
+
 MAX_PROPERTIES = 50
 CustomEventName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
@@ -241,7 +264,9 @@ Event = Annotated[
     | ContentView
     | Identify
     | OfferFeedback
-    | Custom,
+    | Custom
+    | FraudReport
+    | Chargeback,
     Field(discriminator="type"),
 ]
 EVENT_TYPES: tuple[str, ...] = (
@@ -256,6 +281,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "identify",
     "offer_feedback",
     "custom",
+    "fraud_report",
+    "chargeback",
 )
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

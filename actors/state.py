@@ -25,9 +25,11 @@ from actors.events import (
     CardPayment,
     CartAdd,
     CartRemove,
+    Chargeback,
     ContentView,
     Custom,
     Event,
+    FraudReport,
     Identify,
     Login,
     OfferFeedback,
@@ -127,6 +129,7 @@ class CustomerState:
         "applied_at",
         "cart",
         "cart_updated_at",
+        "chargebacks",
         "consent_marketing",
         "content_views",
         "countries",
@@ -137,6 +140,8 @@ class CustomerState:
         "fired",
         "first_seen",
         "fraud_alert_at",
+        "fraud_confirmed_at",
+        "fraud_reports",
         "last_event_at",
         "last_login_at",
         "last_payment_at",
@@ -213,6 +218,10 @@ class CustomerState:
         self.offers_shown = 0
         self.offer_clicks = 0
         self.offer_conversions = 0
+        # Outcomes reported about the customer (fraud reports, chargebacks).
+        self.chargebacks = 0
+        self.fraud_reports = 0
+        self.fraud_confirmed_at: float | None = None
         # 64-bit hashes of applied event ids, packed: 8 bytes each, no object per id;
         # beside each, where it came from (`position`), or NO_POSITION; and per partition
         # the offset after the last one applied.
@@ -272,6 +281,11 @@ class CustomerState:
         if self.has_applied(event.event_id):
             return
         ts = event.ts
+        if isinstance(event, FraudReport | Chargeback):
+            # Reported about the customer, often weeks later: not their activity.
+            self._outcome(event, ts)
+            self._record_applied(event.event_id, position)
+            return
         self._advance_session(ts)
         self.events_total += 1
         if isinstance(event, ProductView):
@@ -323,6 +337,15 @@ class CustomerState:
             if event.context.device_id and not isinstance(event, CardPayment):
                 self._remember_device(event.context.device_id)
         self._record_applied(event.event_id, position)
+
+    def _outcome(self, event: FraudReport | Chargeback, ts: float) -> None:
+        if isinstance(event, Chargeback):
+            self.chargebacks += 1
+            if event.reason != "fraud":
+                return
+        else:
+            self.fraud_reports += 1
+        self.fraud_confirmed_at = _max_opt(self.fraud_confirmed_at, ts)
 
     def _advance_session(self, ts: float) -> None:
         if self.first_seen is None or ts < self.first_seen:
@@ -583,6 +606,9 @@ class CustomerState:
         merged.offers_shown = a.offers_shown + b.offers_shown
         merged.offer_clicks = a.offer_clicks + b.offer_clicks
         merged.offer_conversions = a.offer_conversions + b.offer_conversions
+        merged.chargebacks = a.chargebacks + b.chargebacks
+        merged.fraud_reports = a.fraud_reports + b.fraud_reports
+        merged.fraud_confirmed_at = _max_opt(a.fraud_confirmed_at, b.fraud_confirmed_at)
         merged.applied = (b.applied or b"") + (a.applied or b"") or None
         merged.applied_at = _positions_of(b) + _positions_of(a) or None
         marks = dict(b.watermarks or {})

@@ -112,6 +112,14 @@ class CustomerView(_View):
         "offers_shown": lambda v: v.state.offers_shown,
         "offer_clicks": lambda v: v.state.offer_clicks,
         "offer_conversions": lambda v: v.state.offer_conversions,
+        "chargebacks": lambda v: v.state.chargebacks,
+        "fraud_reports": lambda v: v.state.fraud_reports,
+        # Days since a payment of theirs was confirmed as fraud (report or fraud chargeback).
+        "days_since_confirmed_fraud": lambda v: (
+            _days(v.at - v.state.fraud_confirmed_at)
+            if v.state.fraud_confirmed_at is not None
+            else None
+        ),
     }
 
 

@@ -40,6 +40,8 @@ def event(type_: str, customer: str = "c1", at: float = T0, **fields: Any) -> Ev
         "identify": {},
         "offer_feedback": {"outcome": "clicked", "offer_id": "electronics_10"},
         "custom": {"name": "Product Added to Wishlist"},
+        "fraud_report": {"payment_id": "pay1"},
+        "chargeback": {"payment_id": "pay1", "amount": 40.0},
     }
     data: dict[str, Any] = {
         "type": type_,

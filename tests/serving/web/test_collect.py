@@ -139,3 +139,14 @@ def test_feedback_for_an_anonymous_visitor_keeps_the_anonymous_id(api: Fakes) ->
     (published,) = api.publisher.published
     assert published.actor_id == "anon:v9"
     assert answer.json()["event_ids"] == [published.event_id]
+
+
+def test_fraud_outcomes_come_from_servers_only(api: Fakes) -> None:
+    report = event("fraud_report", customer="c1", at=time.time()).model_dump(mode="json")
+    refused = api.request("POST", "/v1/events", CLIENT, json={"events": [report]})
+    assert refused.status_code == 403
+    assert "use a server key" in refused.json()["rejected"][0]["errors"][0]["message"]
+    accepted = api.request("POST", "/v1/events", WRITE, json={"events": [report]})
+    assert accepted.status_code == 200
+    (published,) = api.publisher.published
+    assert published.type == "fraud_report"
