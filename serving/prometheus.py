@@ -159,6 +159,13 @@ def render(figures: dict[str, Any]) -> str:
         "Live scores per model (fraud: the probability; recommender: the best offer's).",
         [({"model": m}, data) for m, data in figures.get("score_distributions", {}).items()],
     )
+    w.metric(
+        "engage_model_score_psi",
+        "gauge",
+        "Population stability index of each model's live scores, last hour against the day"
+        " before (over 0.2: moved).",
+        [({"model": m}, v) for m, v in sorted(figures.get("score_psi", {}).items())],
+    )
     models = []
     for name, aliases in figures["models"].items():
         for alias, version in aliases.items():

@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,6 +36,10 @@ class Series(Protocol):
 
     async def since(self, at: float) -> list[dict[str, Any]]:
         """The samples taken at or after `at`, oldest first."""
+        ...
+
+    async def aged(self, ages_s: Sequence[float]) -> list[dict[str, Any] | None]:
+        """For each age, about the sample taken that long ago (None if there is none)."""
         ...
 
 
@@ -81,6 +85,16 @@ class RedisSeries:
         rows = await self._redis.lrange(self.keys.figures_series(), -count, -1)
         samples = [json.loads(row) for row in rows]
         return [s for s in samples if s["t"] >= at]
+
+    async def aged(self, ages_s: Sequence[float]) -> list[dict[str, Any] | None]:
+        # By position from the newest: one sample per `every_s`, so cheap whatever the
+        # list's length; gaps make a sample a little older than asked, which the drift
+        # windows tolerate.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for age in ages_s:
+                pipe.lindex(self.keys.figures_series(), -1 - int(age // self.every_s))
+            rows = await pipe.execute()
+        return [json.loads(row) if row else None for row in rows]
 
     async def close(self) -> None:
         await self._redis.aclose()

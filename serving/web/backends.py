@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
+from redis.exceptions import RedisError
 
 from actors.errors import EngageError, ShardUnavailableError, StoreUnavailableError
 from actors.event_time import EventTimeBounds
@@ -21,6 +22,7 @@ from actors.slots import slot_of
 from actors.state import CustomerState
 from actors.store import StateStore
 from serving.config import ApiConfig
+from serving.drift import BASELINE_S, CURRENT_S, score_drift
 from serving.figures import summarize
 from serving.publisher import PublishError
 from serving.security import ApiError
@@ -150,6 +152,15 @@ class Backends:
         models = await self.scorer_status()
         # A scorer that cannot say what it serves leaves the model figures out, not the rest.
         return summarize(ingest, shards, {} if "error" in models else models)
+
+    async def score_drift(self) -> dict[str, float]:
+        """Per model, how far its live scores of the last hour moved from the day before
+        (serving.drift); models without enough scores, or Redis out of reach, have none."""
+        try:
+            oldest, middle, newest = await self.series.aged([BASELINE_S + CURRENT_S, CURRENT_S, 0])
+        except (RedisError, OSError):
+            return {}  # /metrics still answers; the index is missing, not zero
+        return score_drift(oldest, middle, newest)
 
     async def scorer_status(self) -> dict[str, Any]:
         """What the scorer serves, or why it cannot say: the rest of an answer that

@@ -36,6 +36,7 @@ def figures() -> dict[str, Any]:
         "scoring_ms": histogram,
         "action_latency_ms": histogram,
         "score_distributions": {"fraud": histogram},
+        "score_psi": {"fraud": 0.05},
         "models": {"fraud": {"champion": "1"}},
     }
 
@@ -63,7 +64,9 @@ def test_the_alert_rules_load_as_prometheus_reads_them_and_use_served_metrics() 
         "EngageConsumerLagGrowing",
         "EngageDeadLetterRate",
         "EngageTurnLatencyHigh",
+        "EngageEventToActionSlow",
         "EngageShardRestarting",
+        "EngageModelScoresDrifted",
     }
     for rule in rules:
         assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule["alert"]

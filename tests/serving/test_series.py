@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -35,6 +36,9 @@ class ListSeries:
 
     async def since(self, at: float) -> list[dict[str, Any]]:
         return [s for s in self.samples if s["t"] >= at]
+
+    async def aged(self, ages_s: Sequence[float]) -> list[dict[str, Any] | None]:
+        return [None for _ in ages_s]
 
 
 def test_a_failed_sample_is_a_gap_and_sampling_goes_on() -> None:
@@ -103,3 +107,21 @@ def test_the_series_keeps_only_the_newest_samples(redis_url: str) -> None:
         return samples
 
     assert [s["events_in"] for s in asyncio.run(run())] == [2, 3, 4]
+
+
+@pytest.mark.integration
+def test_samples_are_found_by_age(redis_url: str) -> None:
+    prefix = f"series-{uuid.uuid4().hex[:6]}"
+
+    async def run() -> list[dict[str, Any] | None]:
+        series = RedisSeries(redis_url, prefix, every_s=1.0)
+        now = time.time()
+        for age in (2, 1, 0):
+            await series.record(now - age, {**FIGURES, "events_in": age})
+        found = await series.aged([2.0, 1.0, 0.0, 60.0])
+        await series.close()
+        return found
+
+    oldest, middle, newest, missing = asyncio.run(run())
+    assert [s["events_in"] for s in (oldest, middle, newest) if s is not None] == [2, 1, 0]
+    assert missing is None

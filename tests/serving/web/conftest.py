@@ -152,6 +152,17 @@ class FakeSeries:
             raise RedisError("Connection refused")
         return [s for s in self.samples if s["t"] >= at]
 
+    async def aged(self, ages_s: Sequence[float]) -> list[dict[str, Any] | None]:
+        """The newest sample at least each age old."""
+        if self.down:
+            raise RedisError("Connection refused")
+        newest = max((s["t"] for s in self.samples), default=0.0)
+        out: list[dict[str, Any] | None] = []
+        for age in ages_s:
+            older = [s for s in self.samples if s["t"] <= newest - age]
+            out.append(older[-1] if older else None)
+        return out
+
 
 @dataclass
 class Fakes:

@@ -83,3 +83,23 @@ def test_the_charting_library_is_served_from_here_and_nothing_else_is(api: Fakes
     assert "uPlot" in script.text
     assert api.request("GET", "/static/dashboard.html").status_code == 404
     assert api.request("GET", "/static/..%2Fapi.py").status_code in (404, 422)
+
+
+def test_metrics_give_each_models_score_drift(api: Fakes) -> None:
+    steady = [300, 200, 100, 50, 30, 20, 10, 5, 3, 2, 0]
+    moved = [
+        a + b for a, b in zip(steady, [2, 3, 5, 10, 20, 30, 50, 100, 200, 300, 0], strict=True)
+    ]
+    for age, counts in ((25 * 3600.0, [0] * 11), (3600.0, steady), (0.0, moved)):
+        api.series.samples.append({"t": 1_000_000.0 - age, "scores": {"fraud": counts}})
+    text = api.request("GET", "/metrics", READ).text
+    (line,) = [row for row in text.splitlines() if row.startswith("engage_model_score_psi{")]
+    assert line.startswith('engage_model_score_psi{model="fraud"} ')
+    assert float(line.split()[-1]) > 0.2
+
+
+def test_metrics_answer_without_drift_while_redis_is_out(api: Fakes) -> None:
+    api.series.down = True
+    answer = api.request("GET", "/metrics", READ)
+    assert answer.status_code == 200
+    assert "engage_model_score_psi{" not in answer.text
