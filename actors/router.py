@@ -119,6 +119,11 @@ class ShardRouter:
             raise ShardUnavailableError(-1, "no slot table in Redis; is engage deployed?")
         return SlotTable.from_json(raw)
 
+    @property
+    def epoch(self) -> int:
+        """The epoch of the slot table this router routes by."""
+        return self.table.epoch
+
     def refresh(self, force: bool = False) -> SlotTable:
         now = time.monotonic()
         if force or now - self._checked >= self._refresh_s:

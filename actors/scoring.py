@@ -108,8 +108,6 @@ class CoalescingScorer:
         started = time.perf_counter()
         try:
             scores = await self._inner.score(model, pending.rows)
-            self.latency_ms.observe((time.perf_counter() - started) * 1000)
-            self._observe(model, scores)
         except BaseException as caught:  # delivered to every waiter, never swallowed
             # Whatever the model server's client raised, it is an outage of the scorer:
             # a turn must not mistake it for its event's fault and dead-letter the event.
@@ -122,6 +120,8 @@ class CoalescingScorer:
                 if not waiter.done():
                     waiter.set_exception(error)
             return
+        self.latency_ms.observe((time.perf_counter() - started) * 1000)
+        self._observe(model, scores)
         for waiter, score in zip(pending.waiters, scores, strict=True):
             if not waiter.done():
                 waiter.set_result(score)

@@ -67,18 +67,21 @@ def own_cpu_s() -> float:
     return times.user + times.system
 
 
-def processed(url: str, key: str | None) -> int:
+def api_get(url: str, key: str | None, path: str) -> Any:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    shards = requests.get(f"{url}/v1/shards", headers=headers, timeout=10).json()["shards"]
+    return requests.get(f"{url}{path}", headers=headers, timeout=10).json()
+
+
+def processed(url: str, key: str | None) -> int:
+    shards = api_get(url, key, "/v1/shards")["shards"]
     return sum(int(s.get("events", 0)) + int(s.get("duplicates", 0)) for s in shards)
 
 
 def shard_timings(url: str, key: str | None) -> dict[str, tuple[float, int]]:
     """(sum of ms, count) over every shard of its batches and of its calls to the scorer,
     and over every ingest replica of its poll cycles (poll handled to offsets committed)."""
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    shards = requests.get(f"{url}/v1/shards", headers=headers, timeout=10).json()["shards"]
-    ingest = requests.get(f"{url}/v1/ingest", headers=headers, timeout=10).json()["replicas"]
+    shards = api_get(url, key, "/v1/shards")["shards"]
+    ingest = api_get(url, key, "/v1/ingest")["replicas"]
     out: dict[str, tuple[float, int]] = {}
     for name, parts in (("batch_ms", shards), ("scoring_ms", shards), ("poll_ms", ingest)):
         histograms = [p[name] for p in parts if isinstance(p.get(name), dict)]

@@ -53,23 +53,6 @@ class WatcherRecommender:
         return answer[0]
 
 
-class RouterShards:
-    """The shards as the routes see them, through the slot table in Redis and Ray."""
-
-    def __init__(self, router: ShardRouter) -> None:
-        self.router = router
-
-    @property
-    def epoch(self) -> int:
-        return self.router.table.epoch
-
-    async def call(self, customer_id: str, method: str, *args: Any) -> Any:
-        return await self.router.call(customer_id, method, *args)
-
-    async def each_shard(self, method: str, *args: Any) -> dict[int, Any]:
-        return await self.router.each_shard(method, *args)
-
-
 class HandleStatus:
     def __init__(self, scorer: Any) -> None:
         self.scorer = scorer  # the Scorer deployment's handle
@@ -122,7 +105,7 @@ def live_backends(
         event_time=actors.event_time_bounds(),
         slots=actors.slots,
         publisher=EventPublisher(kafka),
-        shards=RouterShards(ShardRouter(namespace, actors, redis_config)),
+        shards=ShardRouter(namespace, actors, redis_config),
         # The customer's committed state straight from Redis: a shard acks a batch only
         # once its state is saved, so this is every acknowledged event, without a Ray call
         # to the shard (about 3 ms per query).

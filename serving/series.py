@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from actors.errors import EngageError
 from actors.keys import Keys
+from actors.redis_clients import connect_async
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class RedisSeries:
         self.keys = Keys(prefix)
         self.every_s = every_s
         self.keep = keep
-        self._redis = aioredis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self._redis = connect_async(url)
 
     async def record(self, at: float, figures: dict[str, Any]) -> bool:
         bucket = int(at // self.every_s)

@@ -109,15 +109,15 @@ class Backends:
 
     async def on_shard(self, customer_id: str, method: str) -> dict[str, Any]:
         """A shard's answer about one customer (it activates the customer if needed)."""
-        try:
-            answer: dict[str, Any] = await self.shards.call(customer_id, method)
-        except ShardUnavailableError as error:
-            raise ApiError(503, "shard_unavailable", str(error)) from error
+        answer: dict[str, Any] = await self._call_shard(customer_id, method)
         return answer
 
     async def forget(self, customer_id: str) -> None:
+        await self._call_shard(customer_id, "forget")
+
+    async def _call_shard(self, customer_id: str, method: str) -> Any:
         try:
-            await self.shards.call(customer_id, "forget")
+            return await self.shards.call(customer_id, method)
         except ShardUnavailableError as error:
             raise ApiError(503, "shard_unavailable", str(error)) from error
 

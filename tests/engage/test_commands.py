@@ -7,10 +7,9 @@ import json
 import time
 
 import pytest
-import requests
 
 from engage.cli import main
-from tests.conftest import READ_KEY, App
+from tests.conftest import App
 from tests.kafka_support import produce
 from tests.support import event
 
@@ -58,12 +57,10 @@ def test_report_prints_what_the_outcomes_endpoint_answers(
     )
 
     def answered() -> list[dict[str, object]]:
-        found: list[dict[str, object]] = requests.get(
-            f"{engage_app.url}/v1/reports/outcomes?by=offer",
-            headers={"Authorization": f"Bearer {READ_KEY}"},
-            timeout=10,
-        ).json()["rows"]
-        return found
+        rows: list[dict[str, object]] = engage_app.get("/v1/reports/outcomes?by=offer").json()[
+            "rows"
+        ]
+        return rows
 
     deadline = time.monotonic() + 30
     while not answered() and time.monotonic() < deadline:  # the browse offer counts as sent

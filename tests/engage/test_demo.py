@@ -4,14 +4,13 @@ then a summary whose figures add up, and nothing left running."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.engage.test_up import ENGAGE, alive, descendants
+from tests.engage.test_up import ENGAGE, alive, descendants, own_ray_environment
 
 pytestmark = pytest.mark.integration
 
@@ -19,9 +18,7 @@ pytestmark = pytest.mark.integration
 def test_the_demo_summarises_a_run_in_which_every_event_sent_was_applied(
     tmp_path: Path,
 ) -> None:
-    # A Ray of its own: never the one this test session may run.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "ENGAGE_"))}
-    env["RAY_USAGE_STATS_ENABLED"] = "0"
+    env = own_ray_environment()
     output = tmp_path / "demo.log"
     with output.open("w") as log:
         demo = subprocess.Popen(

@@ -38,6 +38,14 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def own_ray_environment() -> dict[str, str]:
+    """This process's environment without its Ray and engage settings: a command run with
+    it starts a Ray of its own, never the one this test session may run."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "ENGAGE_"))}
+    env["RAY_USAGE_STATS_ENABLED"] = "0"
+    return env
+
+
 def alive(pids: set[int]) -> set[int]:
     return {p for p in pids if Path(f"/proc/{p}").exists()}
 
@@ -45,9 +53,7 @@ def alive(pids: set[int]) -> set[int]:
 def test_engage_up_is_found_by_a_second_command_and_stops_cleanly_on_sigterm(
     tmp_path: Path,
 ) -> None:
-    # A Ray of its own: never the one this test session may run.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "ENGAGE_"))}
-    env["RAY_USAGE_STATS_ENABLED"] = "0"
+    env = own_ray_environment()
     log = (tmp_path / "up.log").open("w+")
     up = subprocess.Popen([ENGAGE, "up"], cwd=tmp_path, env=env, stdout=log, stderr=log)
     try:
