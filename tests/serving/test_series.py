@@ -5,6 +5,7 @@ is a counted gap, never the end of sampling."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 import uuid
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from actors.errors import ShardUnavailableError
+from engage.stack import start_redis
 from serving.series import RedisSeries, SamplerStats, sample_forever, sample_of
 
 FIGURES: dict[str, Any] = {
@@ -125,3 +127,47 @@ def test_samples_are_found_by_age(redis_url: str) -> None:
     oldest, middle, newest, missing = asyncio.run(run())
     assert [s["events_in"] for s in (oldest, middle, newest) if s is not None] == [2, 1, 0]
     assert missing is None
+
+
+@pytest.mark.integration
+def test_a_paused_redis_is_a_gap_then_sampling_resumes_and_nothing_is_written_twice() -> None:
+    server = start_redis()
+    try:
+        url = f"redis://127.0.0.1:{server.port}/0"
+        stats = SamplerStats()
+
+        async def figures() -> dict[str, Any]:
+            return FIGURES
+
+        async def until(done: Any, timeout_s: float) -> None:
+            deadline = time.monotonic() + timeout_s
+            while not done():
+                assert time.monotonic() < deadline, stats
+                await asyncio.sleep(0.1)
+
+        async def run() -> list[dict[str, Any]]:
+            series = RedisSeries(url, "paused", every_s=1.0)
+            started = time.time()
+            assert await series.record(started, FIGURES)
+            server.process.send_signal(signal.SIGSTOP)  # Redis stops answering
+            try:
+                sampler = asyncio.create_task(sample_forever(series, figures, stats, every_s=1.0))
+                await until(lambda: stats.gaps >= 1, 60)  # an error within bounds, no hang
+            finally:
+                server.process.send_signal(signal.SIGCONT)
+            written = stats.written
+            await until(lambda: stats.written > written, 30)
+            sampler.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await sampler
+            samples = await series.since(started - 1)
+            await series.close()
+            return samples
+
+        samples = asyncio.run(run())
+    finally:
+        server.stop()
+    assert stats.gaps >= 1
+    times = [s["t"] for s in samples]
+    assert len(times) == len(set(times)) == 1 + stats.written  # each sample once
+    assert len({int(t) for t in times}) == len(times)  # one per bucket
