@@ -164,3 +164,23 @@ class DeadLetterUnavailableError(OutageError):
     def __init__(self, topic: str, cause: str) -> None:
         self.topic = topic
         self.cause = cause
+
+
+class TrainingDataError(EngageError):
+    """The data asked for cannot train or evaluate a model (no events, no labelled rows,
+    no positives in a split). `reason` says what is missing, with the counts."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class PromotionRefusedError(ModelError):
+    """A candidate measured worse than the champion on the same recent window; promoting
+    it needs `force`. `comparison` is the measurement that refused it."""
+
+    def __init__(self, model: str, version: int, reason: str, comparison: object) -> None:
+        super().__init__(model, reason, version)
+        self.comparison = comparison

@@ -211,7 +211,7 @@ def main() -> None:
         url = f"redis://127.0.0.1:{server.port}/0"
         redis = RedisConfig(url=url, prefix="bench")
         registry = ModelRegistry(url, "bench")
-        bootstrap_models(registry, customers=300, days=30)
+        bootstrap_models(registry, customers=500, days=45)
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         scorer = ModelScorer.remote(url, "bench")  # type: ignore[attr-defined]

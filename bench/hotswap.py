@@ -24,6 +24,7 @@ from engage.runtime import running_engage
 from engage.settings import load_settings
 from training.pipeline import train
 from training.registry import ModelRegistry
+from training.sources import generated
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -85,7 +86,7 @@ def main() -> None:
         registry = ModelRegistry(settings.redis.require_url(), settings.redis.prefix)
         old = registry.alias("recommender", "champion") or 0
         new = train(
-            "recommender", registry, customers=400, days=30, seed=21, report_dir=None
+            "recommender", registry, generated(400, 30, 21), report_dir=None
         ).version.version
         clients = Clients(engage.url, args.clients, engage.read_key)
         clients.start()
@@ -95,9 +96,9 @@ def main() -> None:
         swap_start = time.monotonic()
         swaps = 0
         while time.monotonic() - swap_start < args.seconds:
-            registry.promote("recommender", new) if swaps % 2 == 0 else registry.rollback(
-                "recommender"
-            )
+            registry.promote(
+                "recommender", new, force=True
+            ) if swaps % 2 == 0 else registry.rollback("recommender")
             swaps += 1
             time.sleep(args.every)
         swap_end = time.monotonic()

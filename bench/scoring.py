@@ -100,7 +100,7 @@ def main() -> None:
     figures: dict[str, Any] = {"benchmark": "scoring"}
     try:
         url = f"redis://127.0.0.1:{server.port}/0"
-        bootstrap_models(ModelRegistry(url, "bench"), customers=300, days=30)
+        bootstrap_models(ModelRegistry(url, "bench"), customers=500, days=45)
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         serve.start(http_options={"host": "127.0.0.1", "port": free_port()})

@@ -154,7 +154,7 @@ def backlog(events: int, customers: int, seed: int) -> list[list[bytes]]:
 async def main_async(args: argparse.Namespace, redis_url: str, bootstrap: str) -> dict[str, Any]:
     prefix = f"prof{uuid.uuid4().hex[:6]}"
     registry = ModelRegistry(redis_url, prefix)
-    ensure_models(registry, customers=300, days=30)
+    ensure_models(registry, customers=500, days=45)
     registry.close()
     host, dispatcher = build(redis_url, bootstrap, prefix)
     dispatcher.start()

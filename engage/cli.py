@@ -16,6 +16,12 @@ from actors.errors import ConfigError, EngageError, MissingBinaryError, RuleErro
 from engage.local_stack import adopt
 from engage.settings import Settings, load_settings
 from engage.stack import StartupError
+from engage.training_commands import add_commands as add_training_commands
+from engage.training_commands import (
+    add_source_arguments,
+    add_split_arguments,
+    compare_offline,
+)
 
 if TYPE_CHECKING:
     from training.registry import ModelRegistry
@@ -170,48 +176,10 @@ def _explain(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _registry(settings: Settings) -> ModelRegistry:
+def registry_of(settings: Settings) -> ModelRegistry:
     from training.registry import ModelRegistry
 
     return ModelRegistry(settings.redis.require_url(), settings.redis.prefix)
-
-
-def _train(args: argparse.Namespace, settings: Settings) -> int:
-    from tqdm import tqdm
-
-    from training.pipeline import train
-
-    registry = _registry(settings)
-    stages = 4 if args.model == "winback" else 5
-    with tqdm(total=stages, desc=f"train {args.model}", unit="step", file=sys.stderr) as bar:
-
-        def progress(stage: str) -> None:
-            bar.set_postfix_str(stage)
-            bar.update(1)
-
-        outcome = train(
-            args.model,
-            registry,
-            data=args.data,
-            customers=args.customers,
-            days=args.days,
-            seed=args.seed,
-            report_dir=Path(args.reports),
-            promote=args.promote,
-            progress=progress,
-        )
-        bar.update(stages - bar.n)
-    version = outcome.version
-    spec = version.feature_spec_version
-    print(f"registered {version.name} v{version.version} (feature spec v{spec})")
-    for key, value in sorted(version.metrics.items()):
-        print(f"  {key:<32} {value:.4f}")
-    print(f"  {'beats its baseline':<32} {'yes' if outcome.beats_baseline else 'NO'}")
-    if outcome.report:
-        print(f"report: {outcome.report}")
-    if args.promote:
-        print(f"promoted {version.name} v{version.version} to champion")
-    return 0 if outcome.beats_baseline else 3
 
 
 def _models(args: argparse.Namespace, settings: Settings) -> int:
@@ -220,7 +188,7 @@ def _models(args: argparse.Namespace, settings: Settings) -> int:
 
     from training.registry import CHALLENGER
 
-    registry = _registry(settings)
+    registry = registry_of(settings)
     command = args.models_command
     if command == "list":
         for name in registry.names():
@@ -241,7 +209,7 @@ def _models(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps({**asdict(meta), "aliases": registry.aliases(args.name)}, indent=2))
         return 0
     if command == "promote":
-        previous = registry.promote(args.name, args.version)
+        previous = registry.promote(args.name, args.version, force=args.force)
         print(f"{args.name}: champion v{previous} -> v{args.version}")
         return 0
     if command == "rollback":
@@ -253,6 +221,8 @@ def _models(args: argparse.Namespace, settings: Settings) -> int:
         state = "off" if args.off else f"v{args.version} scored in shadow"
         print(f"{args.name}: challenger {state}")
         return 0
+    if args.candidate is not None:
+        return compare_offline(args, settings)
     from training.compare import compare, read_shadow
 
     records = read_shadow(settings.redis.require_url(), settings.redis.prefix, args.name)
@@ -283,19 +253,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     simulate.add_argument("--duration", type=float, default=None)
     handlers["simulate"] = _simulate
 
-    training = sub.add_parser("train", help="train, evaluate, report and register a model")
-    training.add_argument("model", choices=["recommender", "fraud", "winback"])
-    training.add_argument(
-        "--data",
-        default="synthetic",
-        help="synthetic (recommender, fraud), cdnow or a JSON-lines file of events (winback)",
-    )
-    training.add_argument("--customers", type=int, default=2000, help="synthetic customers")
-    training.add_argument("--days", type=float, default=60.0, help="synthetic history length")
-    training.add_argument("--seed", type=int, default=7)
-    training.add_argument("--reports", default="reports", help="folder for the HTML reports")
-    training.add_argument("--promote", action="store_true", help="make it the champion")
-    handlers["train"] = _train
+    add_training_commands(sub, handlers)
 
     models = sub.add_parser("models", help="the model registry")
     models_sub = models.add_subparsers(dest="models_command", required=True)
@@ -306,14 +264,24 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     promote = models_sub.add_parser("promote", help="make a version the champion")
     promote.add_argument("name")
     promote.add_argument("version", type=int)
+    promote.add_argument(
+        "--force", action="store_true", help="even if measured worse than the champion"
+    )
     rollback = models_sub.add_parser("rollback", help="back to the previous champion")
     rollback.add_argument("name")
     shadow = models_sub.add_parser("shadow", help="score a version in shadow (challenger)")
     shadow.add_argument("name")
     shadow.add_argument("version", type=int, nargs="?")
     shadow.add_argument("--off", action="store_true", help="stop shadow scoring")
-    comparison = models_sub.add_parser("compare", help="champion against challenger, live")
+    comparison = models_sub.add_parser(
+        "compare",
+        help="champion against challenger: live from shadow scoring, or with --candidate "
+        "on the recent window of --from (recorded for promote)",
+    )
     comparison.add_argument("name")
+    comparison.add_argument("--candidate", type=int, help="a version to judge offline")
+    add_source_arguments(comparison, default="kafka")
+    add_split_arguments(comparison)
     for name in ("list", "show", "promote", "rollback", "shadow", "compare"):
         handlers[f"models {name}"] = _models
 

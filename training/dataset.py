@@ -1,9 +1,10 @@
 """Training rows, built by replaying events through the live actors' own code.
 
-`replay` walks each customer's events in event-time order through `CustomerState.apply`,
+Each customer's events are walked in event-time order through `CustomerState.apply`,
 taking payment features just before each card payment is applied and customer features
-at each offer trial, exactly as a live `CustomerActor` turn does. There is no second
-implementation of any feature, so there is nothing to skew.
+just before each offer is shown, exactly as a live `CustomerActor` turn does. There is no
+second implementation of any feature, so there is nothing to skew. Labels come from the
+outcome events among the same events, as `actors.labels` defines them.
 """
 
 from __future__ import annotations
@@ -14,16 +15,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from actors.catalog import OFFER_INDEX
+from actors.errors import TrainingDataError
 from actors.events import CardPayment, Event
 from actors.features import features, offer_rows, payment_features
+from actors.labels import FRAUD, OFFER, LabelSpec, confirmed_fraud, offer_shown, offer_taken
 from actors.state import CustomerState
-from training.synthetic import OfferTrial
 
 
 @dataclass
 class FraudRows:
+    """One row per card payment: its features before it was applied, and its label
+    (None while the label window is still open at the end of the data)."""
+
     X: list[list[float]] = field(default_factory=list)
-    y: list[int] = field(default_factory=list)
+    y: list[int | None] = field(default_factory=list)
     customers: list[str] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
     payment_ids: list[str] = field(default_factory=list)
@@ -31,13 +36,17 @@ class FraudRows:
 
 @dataclass
 class OfferRows:
+    """One row per offer shown: the customer's features just before, for that offer."""
+
     X: list[list[float]] = field(default_factory=list)
-    y: list[int] = field(default_factory=list)
+    y: list[int | None] = field(default_factory=list)
     customers: list[str] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
     offer_ids: list[str] = field(default_factory=list)
     # The customer vector at the trial: ranking evaluation scores every offer from it.
     customer_vectors: list[list[float]] = field(default_factory=list)
+    # Shown offers the catalogue no longer has: no row can describe them.
+    unknown_offers: int = 0
 
 
 def by_customer(events: Iterable[Event]) -> dict[str, list[Event]]:
@@ -60,14 +69,29 @@ def replay_states(events: Iterable[Event]) -> dict[str, CustomerState]:
     return states
 
 
-def fraud_rows(events: Iterable[Event], labels: dict[str, bool]) -> FraudRows:
+def last_event_time(events: Sequence[Event]) -> float:
+    if not events:
+        raise TrainingDataError("no events to train on")
+    return max(e.ts for e in events)
+
+
+def fraud_rows(
+    events: Sequence[Event], spec: LabelSpec = FRAUD, as_of: float | None = None
+) -> FraudRows:
+    """Payment rows labelled by the fraud reports and chargebacks among `events`."""
+    as_of = last_event_time(events) if as_of is None else as_of
+    confirmed: dict[str, float] = {}
+    for event in events:
+        payment_id = confirmed_fraud(event)
+        if payment_id is not None:
+            confirmed[payment_id] = min(event.ts, confirmed.get(payment_id, event.ts))
     rows = FraudRows()
     for customer_id, timeline in by_customer(events).items():
         state = CustomerState()
         for event in timeline:
             if isinstance(event, CardPayment) and not state.has_applied(event.event_id):
                 rows.X.append(payment_features(state, event))
-                rows.y.append(1 if labels.get(event.payment_id, False) else 0)
+                rows.y.append(spec.label(event.ts, confirmed.get(event.payment_id), as_of))
                 rows.customers.append(customer_id)
                 rows.times.append(event.ts)
                 rows.payment_ids.append(event.payment_id)
@@ -75,29 +99,34 @@ def fraud_rows(events: Iterable[Event], labels: dict[str, bool]) -> FraudRows:
     return rows
 
 
-def offer_training_rows(events: Iterable[Event], trials: Sequence[OfferTrial]) -> OfferRows:
-    """One row per trial: the customer's features at the trial time, for the offer shown."""
+def offer_training_rows(
+    events: Sequence[Event], spec: LabelSpec = OFFER, as_of: float | None = None
+) -> OfferRows:
+    """One row per offer shown, labelled by the customer's clicks and conversions on it."""
+    as_of = last_event_time(events) if as_of is None else as_of
+    taken: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for event in events:
+        offer_id = offer_taken(event)
+        if offer_id is not None:
+            taken[(event.actor_id, offer_id)].append(event.ts)
     rows = OfferRows()
-    trials_by_customer: dict[str, list[OfferTrial]] = defaultdict(list)
-    for trial in trials:
-        trials_by_customer[trial.customer_id].append(trial)
-    timelines = by_customer(events)
-    for customer_id, own in trials_by_customer.items():
-        own.sort(key=lambda t: t.at)
-        timeline = timelines.get(customer_id, [])
+    for customer_id, timeline in by_customer(events).items():
         state = CustomerState()
-        position = 0
-        for trial in own:
-            while position < len(timeline) and timeline[position].ts <= trial.at:
-                state.apply(timeline[position])
-                position += 1
-            vector = features(state, trial.at)
-            rows.X.append(offer_rows(vector)[OFFER_INDEX[trial.offer_id]])
-            rows.y.append(1 if trial.accepted else 0)
-            rows.customers.append(customer_id)
-            rows.times.append(trial.at)
-            rows.offer_ids.append(trial.offer_id)
-            rows.customer_vectors.append(vector)
+        for event in timeline:
+            offer_id = offer_shown(event)
+            if offer_id is not None and not state.has_applied(event.event_id):
+                if offer_id not in OFFER_INDEX:
+                    rows.unknown_offers += 1
+                else:
+                    vector = features(state, event.ts)
+                    after = [t for t in taken.get((customer_id, offer_id), ()) if t >= event.ts]
+                    rows.X.append(offer_rows(vector)[OFFER_INDEX[offer_id]])
+                    rows.y.append(spec.label(event.ts, min(after, default=None), as_of))
+                    rows.customers.append(customer_id)
+                    rows.times.append(event.ts)
+                    rows.offer_ids.append(offer_id)
+                    rows.customer_vectors.append(vector)
+            state.apply(event)
     return rows
 
 
@@ -108,13 +137,3 @@ def fingerprint(events: Sequence[Event], extra: str = "") -> str:
         digest.update(event.event_id.encode())
         digest.update(repr(event.ts).encode())
     return digest.hexdigest()[:16]
-
-
-def split_customers(customers: Sequence[str], test_share: float, seed: int = 0) -> set[str]:
-    """Held-out customers, chosen by a stable hash so every run splits alike."""
-    held = set()
-    for customer_id in set(customers):
-        h = int(hashlib.sha256(f"{seed}:{customer_id}".encode()).hexdigest()[:8], 16)
-        if h / 0xFFFFFFFF < test_share:
-            held.add(customer_id)
-    return held

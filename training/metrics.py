@@ -45,3 +45,32 @@ def recall_at_fpr(y: Sequence[int], scores: Sequence[float], max_fpr: float = 0.
     fpr, tpr, _ = roc_curve(np.asarray(y), np.asarray(scores))
     allowed = tpr[fpr <= max_fpr]
     return float(allowed.max()) if allowed.size else 0.0
+
+
+def calibration_bins(
+    y: Sequence[int], scores: Sequence[float], bins: int = 10
+) -> list[tuple[float, float, int]]:
+    """(mean score, observed positive rate, rows) for each non-empty score decile."""
+    out = []
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    s = np.asarray(scores, dtype=float)
+    labels = np.asarray(y, dtype=float)
+    which = np.clip(np.digitize(s, edges[1:-1]), 0, bins - 1)
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            out.append((float(s[mask].mean()), float(labels[mask].mean()), int(mask.sum())))
+    return out
+
+
+def calibration_metrics(y: Sequence[int], scores: Sequence[float]) -> dict[str, float]:
+    """Brier score and expected calibration error (row-weighted gap per score decile)."""
+    if not len(y):
+        return {"brier": 0.0, "calibration_error": 0.0}
+    s = np.asarray(scores, dtype=float)
+    labels = np.asarray(y, dtype=float)
+    gap = sum(n * abs(mean - rate) for mean, rate, n in calibration_bins(y, scores))
+    return {
+        "brier": float(np.mean((s - labels) ** 2)),
+        "calibration_error": float(gap / len(y)),
+    }

@@ -1,12 +1,19 @@
-"""Train → evaluate → report → register → (optionally) promote, as plain functions.
+"""Train → evaluate → compare → report → register → (optionally) promote, as functions.
 
 `engage train ...` and the demo's first start call these; a data scientist calls the same
 functions from a notebook and gets the same registry entries and reports:
 
     from training.pipeline import train
     from training.registry import ModelRegistry
-    outcome = train("fraud", ModelRegistry("redis://localhost:6379/0"), customers=3000)
+    from training.sources import generated
+    outcome = train("fraud", ModelRegistry("redis://localhost:6379/0"), generated(3000))
     print(outcome.version.metrics, outcome.report)
+
+Every source goes through the same replay (`training.dataset`), the labels of
+`actors.labels`, the time split (`training.split`), and, when a champion exists, a
+comparison with it on the same recent window (`training.champion`). The version records
+where its data came from, the label counts and time ranges, the seed and the code version,
+so the run can be repeated.
 """
 
 from __future__ import annotations
@@ -17,20 +24,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from actors.events import Event, parse_event
+import numpy as np
+
+from actors.errors import ModelError
 from actors.features import FEATURE_SPEC_VERSION
+from actors.labels import LABELS, LabelSpec
 from actors.scoring import FRAUD, RECOMMENDER
-from training.cdnow import read_cdnow
-from training.dataset import fingerprint, fraud_rows, offer_training_rows
+from training.champion import compare_on_window
+from training.dataset import (
+    FraudRows,
+    OfferRows,
+    by_customer,
+    fingerprint,
+    fraud_rows,
+    offer_training_rows,
+)
 from training.fraud import PARAMS as FRAUD_PARAMS
 from training.fraud import train_fraud
+from training.provenance import code_version
 from training.recommender import PARAMS as RECOMMENDER_PARAMS
 from training.recommender import train_recommender
 from training.registry import CHAMPION, ModelRegistry, ModelVersion
 from training.report import write_report
-from training.synthetic import SyntheticDataset, generate
+from training.sources import TrainingData, generated
+from training.split import LabelCounts, TimeSplit, time_split
 from training.winback import PARAMS as WINBACK_PARAMS
-from training.winback import train_winback
+from training.winback import cutoffs, rows_at, train_winback
 
 log = logging.getLogger(__name__)
 
@@ -45,114 +64,184 @@ class TrainOutcome:
     version: ModelVersion
     report: Path | None
     beats_baseline: bool
+    comparison: dict[str, Any] | None = None
+
+
+@dataclass
+class Fitted:
+    result: Any  # FraudResult | RecommenderResult | WinbackResult
+    counts: LabelCounts
+    params: dict[str, Any]
+    description: str
+    baseline: str
+    beats_baseline: bool
 
 
 def _quiet(_: str) -> None:
     return None
 
 
-def load_events(path: Path) -> list[Event]:
-    """Events from a JSON-lines file, each validated by the live schema."""
-    with open(path, "rb") as lines:
-        return [parse_event(line) for line in lines if line.strip()]
-
-
-def train(
-    name: ModelName,
-    registry: ModelRegistry,
-    *,
-    data: str = "synthetic",
-    customers: int = 2000,
-    days: float = 60.0,
-    seed: int = 7,
-    report_dir: Path | None = Path("reports"),
-    promote: bool = False,
-    progress: Progress = _quiet,
-) -> TrainOutcome:
-    """Train one model, write its report, register it; promote if asked."""
-    if name == WINBACK:
-        progress("loading purchase history")
-        events = list(read_cdnow()) if data in ("cdnow", "synthetic") else load_events(Path(data))
-        source = "CDNOW" if data in ("cdnow", "synthetic") else data
-        progress(f"replaying {len(events):,} events through CustomerState and fitting")
-        result: Any = train_winback(events)
-        params = {**WINBACK_PARAMS, "source": source}
-        description = "HistGradientBoosting: repurchase within 90 days (time split)"
-        fingerprint_of = fingerprint(events, WINBACK)
-        better = (
-            result.metrics["roc_auc"] > result.metrics["baseline_roc_auc"]
-            and result.metrics["pr_auc"] > result.metrics["baseline_pr_auc"]
-        )
-        baseline = "recency only"
-    else:
-        if data != "synthetic":
-            raise ValueError(f"{name} trains on labelled synthetic data; got --data {data}")
-        progress(f"generating {customers:,} synthetic customers over {days:g} days")
-        dataset = generate(customers=customers, days=days, seed=seed)
-        source = f"synthetic(customers={customers}, days={days:g}, seed={seed})"
-        progress(f"replaying {len(dataset.events):,} events through CustomerState and fitting")
-        result, params, description, better, baseline = _fit(name, dataset)
-        params = {**params, "source": source}
-        fingerprint_of = fingerprint(dataset.events, name)
-    progress("registering")
-    version = registry.register(
-        name,
-        result.estimator,
-        kind=name,
-        feature_spec_version=FEATURE_SPEC_VERSION,
-        metrics=result.metrics,
-        params=params,
-        data_fingerprint=fingerprint_of,
-        description=description,
+def labelled_rows(
+    name: str, data: TrainingData, spec: LabelSpec, test_share: float
+) -> tuple[FraudRows | OfferRows, TimeSplit]:
+    """The fraud or recommender rows of `data` with their labels, and their time split."""
+    rows: FraudRows | OfferRows = (
+        fraud_rows(data.events, spec, data.as_of)
+        if name == FRAUD
+        else offer_training_rows(data.events, spec, data.as_of)
     )
-    report = None
-    if report_dir is not None:
-        progress("writing the evaluation report")
-        curves = [
-            (f"{name} v{version.version}", result.test_y, result.test_scores),
-            (f"baseline: {baseline}", result.test_y, result.baseline_scores),
-        ]
-        report = write_report(version, curves, report_dir)
-    if promote:
-        registry.promote(name, version.version)
-    return TrainOutcome(version, report, better)
+    split = time_split(
+        rows.times,
+        rows.y,
+        window_s=spec.window_s,
+        as_of=data.as_of,
+        test_share=test_share,
+        model=name,
+    )
+    return rows, split
 
 
-def _fit(name: str, data: SyntheticDataset) -> tuple[Any, dict[str, Any], str, bool, str]:
+def fit(name: str, data: TrainingData, spec: LabelSpec, test_share: float = 0.25) -> Fitted:
+    """Rows from the events, the time split, the model: nothing registered yet."""
+    if name == WINBACK:
+        winback = train_winback(data.events, spec, data.as_of)
+        m = winback.metrics
+        better = m["roc_auc"] > m["baseline_roc_auc"] and m["pr_auc"] > m["baseline_pr_auc"]
+        description = "HistGradientBoosting: a purchase within the window (time split)"
+        return Fitted(winback, winback.counts, WINBACK_PARAMS, description, "recency only", better)
     if name == FRAUD:
-        fraud = train_fraud(fraud_rows(data.events, data.fraud_labels))
+        rows, split = labelled_rows(name, data, spec, test_share)
+        assert isinstance(rows, FraudRows)
+        fraud = train_fraud(rows, split)
         m = fraud.metrics
         better = (
             m["pr_auc"] > m["baseline_pr_auc"]
             and m["recall_at_1pct_fpr"] >= m["baseline_recall_at_1pct_fpr"]
         )
-        return fraud, FRAUD_PARAMS, "HistGradientBoosting on payment features", better, "rules"
-    rows = offer_training_rows(data.events, data.offer_trials)
-    recommender = train_recommender(rows, data.counterfactuals)
-    m = recommender.metrics
-    better = (
-        m["precision_at_1"] > m["baseline_precision_at_1"]
-        and m["ndcg_at_3"] > m["baseline_ndcg_at_3"]
+        description = "HistGradientBoosting on payment features"
+        return Fitted(fraud, split.counts, FRAUD_PARAMS, description, "rules", better)
+    if name == RECOMMENDER:
+        offers, split = labelled_rows(name, data, spec, test_share)
+        assert isinstance(offers, OfferRows)
+        recommender = train_recommender(offers, split, data.counterfactuals)
+        m = recommender.metrics
+        better = m["roc_auc"] > m["baseline_roc_auc"]
+        if "precision_at_1" in m:
+            better = better and m["precision_at_1"] > m["baseline_precision_at_1"]
+        description = "Logistic regression on customer-by-offer features"
+        return Fitted(
+            recommender, split.counts, RECOMMENDER_PARAMS, description, "popularity", better
+        )
+    raise ValueError(f"unknown model {name!r}; one of {MODEL_NAMES}")
+
+
+def against_champion(
+    registry: ModelRegistry, name: str, fitted: Fitted, candidate_version: int | None = None
+) -> dict[str, Any] | None:
+    """The candidate beside the current champion on the candidate's own test window; None
+    when there is no champion, with the reason when the champion cannot score the rows."""
+    champion = registry.alias(name, CHAMPION)
+    if champion is None:
+        return None
+    meta, estimator = registry.load(name, champion)
+    window = (fitted.counts.test_from, fitted.counts.test_until)
+    if meta.feature_spec_version != FEATURE_SPEC_VERSION:
+        return {
+            "champion_version": champion,
+            "verdict": "not comparable",
+            "reason": f"champion uses feature spec v{meta.feature_spec_version}",
+            "window": list(window),
+        }
+    result = fitted.result
+    theirs = estimator.predict_proba(np.asarray(result.test_X, dtype=float))[:, 1]
+    comparison = compare_on_window(
+        name,
+        result.test_y,
+        result.test_scores,
+        theirs.tolist(),
+        candidate_version=candidate_version,
+        champion_version=champion,
+        window=window,
     )
-    description = "Logistic regression on customer-by-offer features"
-    return recommender, RECOMMENDER_PARAMS, description, better, "popularity"
+    # A champion fitted on rows inside this window has seen its answers: say so.
+    trained_until = meta.data.get("counts", {}).get("train_until")
+    comparison["champion_trained_until"] = trained_until
+    comparison["champion_saw_window"] = trained_until is not None and trained_until >= window[0]
+    return comparison
+
+
+def train(
+    name: ModelName,
+    registry: ModelRegistry,
+    data: TrainingData | None = None,
+    *,
+    label_window_s: float | None = None,
+    test_share: float = 0.25,
+    report_dir: Path | None = Path("reports"),
+    promote: bool = False,
+    force: bool = False,
+    progress: Progress = _quiet,
+) -> TrainOutcome:
+    """Train one model on `data` (generated history when None), compare it with the
+    champion, write its report, register it; promote if asked (and not worse, or forced)."""
+    if data is None:
+        progress("generating synthetic history")
+        data = generated()
+    spec = LABELS[name].with_window(label_window_s)
+    progress(f"replaying {len(data.events):,} events through CustomerState and fitting")
+    fitted = fit(name, data, spec, test_share)
+    progress("comparing with the champion on the same recent window")
+    comparison = against_champion(registry, name, fitted)
+    provenance = {
+        **data.provenance(),
+        "label": {"window_s": spec.window_s, "outcome": spec.outcome},
+        "counts": fitted.counts.as_dict(),
+        "test_share": test_share,
+        "code_version": code_version(),
+    }
+    if comparison is not None:
+        provenance["comparison"] = comparison
+    progress("registering")
+    version = registry.register(
+        name,
+        fitted.result.estimator,
+        kind=name,
+        feature_spec_version=FEATURE_SPEC_VERSION,
+        metrics=fitted.result.metrics,
+        params={**fitted.params, "source": data.source.get("kind")},
+        data_fingerprint=fingerprint(data.events, name),
+        description=fitted.description,
+        data=provenance,
+    )
+    if comparison is not None and "candidate_version" in comparison:
+        comparison["candidate_version"] = version.version
+        version = registry.record_comparison(name, version.version, comparison)
+    report = None
+    if report_dir is not None:
+        progress("writing the evaluation report")
+        result = fitted.result
+        curves = [
+            (f"{name} v{version.version}", result.test_y, result.test_scores),
+            (f"baseline: {fitted.baseline}", result.test_y, result.baseline_scores),
+        ]
+        report = write_report(version, curves, report_dir)
+    if promote:
+        registry.promote(name, version.version, force=force)
+    return TrainOutcome(version, report, fitted.beats_baseline, comparison)
 
 
 def bootstrap_models(
-    registry: ModelRegistry, customers: int = 800, days: float = 45.0, seed: int = 7
+    registry: ModelRegistry,
+    customers: int = 800,
+    days: float = 60.0,
+    seed: int = 7,
+    names: tuple[ModelName, ...] = ("fraud", "recommender"),
 ) -> dict[str, ModelVersion]:
     """First models for an empty registry: trained on synthetic history and promoted."""
-    out = {}
-    for name in (FRAUD, RECOMMENDER):
-        trained = train(
-            name,  # type: ignore[arg-type]
-            registry,
-            customers=customers,
-            days=days,
-            seed=seed,
-            report_dir=None,
-            promote=True,
-        )
+    out: dict[str, ModelVersion] = {}
+    data = generated(customers, days, seed)
+    for name in names:
+        trained = train(name, registry, data, report_dir=None, promote=True)
         out[name] = trained.version
     log.info("bootstrapped models: %s", {k: v.version for k, v in out.items()})
     return out
@@ -160,7 +249,57 @@ def bootstrap_models(
 
 def ensure_models(registry: ModelRegistry, **kwargs: Any) -> dict[str, int]:
     """Champions of both live models, bootstrapping when any is missing."""
-    missing = [m for m in (FRAUD, RECOMMENDER) if registry.alias(m, CHAMPION) is None]
+    live: tuple[ModelName, ...] = ("fraud", "recommender")
+    missing = tuple(m for m in live if registry.alias(m, CHAMPION) is None)
     if missing:
-        bootstrap_models(registry, **kwargs)
+        bootstrap_models(registry, names=missing, **kwargs)
     return {m: registry.alias(m, CHAMPION) or 0 for m in (FRAUD, RECOMMENDER)}
+
+
+def recent_window(
+    name: str, data: TrainingData, spec: LabelSpec, test_share: float = 0.25
+) -> tuple[list[list[float]], list[int], tuple[float, float]]:
+    """The rows, labels and time range of `data`'s most recent window, as `fit` tests on."""
+    if name == WINBACK:
+        _, cutoff = cutoffs(data.as_of, spec.window_s)
+        rows = rows_at(by_customer(data.events), cutoff, spec)
+        return rows.X, rows.y, (cutoff, cutoff)
+    built, split = labelled_rows(name, data, spec, test_share)
+    window = (split.counts.test_from, split.counts.test_until)
+    return [built.X[i] for i in split.test], [built.y[i] or 0 for i in split.test], window
+
+
+def compare_versions(
+    registry: ModelRegistry,
+    name: str,
+    candidate: int,
+    data: TrainingData,
+    *,
+    label_window_s: float | None = None,
+    test_share: float = 0.25,
+) -> dict[str, Any]:
+    """`candidate` against the current champion on `data`'s most recent window; the
+    comparison is recorded with the candidate, where `promote` finds it."""
+    champion = registry.alias(name, CHAMPION)
+    if champion is None:
+        raise ModelError(name, "no champion to compare with")
+    spec = LABELS[name].with_window(label_window_s)
+    X, y, window = recent_window(name, data, spec, test_share)
+    scores = {}
+    for version in (candidate, champion):
+        meta, estimator = registry.load(name, version)
+        if meta.feature_spec_version != FEATURE_SPEC_VERSION:
+            raise ModelError(name, f"trained on feature spec v{meta.feature_spec_version}", version)
+        scores[version] = estimator.predict_proba(np.asarray(X, dtype=float))[:, 1].tolist()
+    comparison = compare_on_window(
+        name,
+        y,
+        scores[candidate],
+        scores[champion],
+        candidate_version=candidate,
+        champion_version=champion,
+        window=window,
+    )
+    comparison["data"] = data.provenance()
+    registry.record_comparison(name, candidate, comparison)
+    return comparison

@@ -3,7 +3,7 @@
 A logistic regression over the customer vector, the offer (one-hot) and customer-by-offer
 interactions (affinity for the offer's category, session views of it, domain activity):
 cheap to batch-score for every offer, and its coefficients read as reasons. It must beat
-ranking by popularity on held-out customers.
+ranking by popularity on the most recent window.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from sklearn.preprocessing import StandardScaler
 
 from actors.catalog import OFFERS
 from actors.features import offer_matrix
-from training.dataset import OfferRows, split_customers
-from training.metrics import ndcg_at_k, precision_at_1
+from training.dataset import OfferRows
+from training.metrics import calibration_metrics, ndcg_at_k, precision_at_1, roc_auc
+from training.split import TimeSplit
 
 PARAMS: dict[str, Any] = {"C": 0.5, "max_iter": 2000}
 
@@ -29,8 +30,9 @@ PARAMS: dict[str, Any] = {"C": 0.5, "max_iter": 2000}
 class RecommenderResult:
     estimator: Pipeline
     metrics: dict[str, float]
-    # Held-out trials: did the customer accept the offer shown, and the model's p / the
-    # popularity baseline's rate for it.
+    # Held-out offers shown: their rows, whether the customer took the offer, and the
+    # model's p / the popularity baseline's rate for it.
+    test_X: list[list[float]]
     test_y: list[int]
     test_scores: list[float]
     baseline_scores: list[float]
@@ -47,49 +49,52 @@ def rank_all(estimator: Any, vectors: list[list[float]]) -> list[list[str]]:
 
 def train_recommender(
     rows: OfferRows,
+    split: TimeSplit,
     counterfactuals: list[tuple[str, float, dict[str, bool]]] | None = None,
-    test_share: float = 0.25,
-    seed: int = 0,
 ) -> RecommenderResult:
-    held = split_customers(rows.customers, test_share, seed)
-    train = [i for i, c in enumerate(rows.customers) if c not in held]
-    test = [i for i, c in enumerate(rows.customers) if c in held]
+    """Fit on the split's past; evaluate on its recent window. Every source gives the
+    offers shown and taken (ROC AUC against popularity); generated data also knows what
+    the customer would have done with every other offer, so it adds ranking metrics."""
+    train, test = split.train, split.test
     X = np.asarray(rows.X, dtype=float)
-    y = np.asarray(rows.y, dtype=int)
+    y = np.asarray([label or 0 for label in rows.y], dtype=int)
     model = Pipeline([("scale", StandardScaler()), ("lr", LogisticRegression(**PARAMS))])
     model.fit(X[train], y[train])
-    # Popularity: acceptance rate of each offer among training customers.
+    # Popularity: acceptance rate of each offer among the training rows.
     shown: Counter[str] = Counter()
     taken: Counter[str] = Counter()
     for i in train:
         shown[rows.offer_ids[i]] += 1
-        taken[rows.offer_ids[i]] += rows.y[i]
-    popularity = sorted(
-        (o.offer_id for o in OFFERS),
-        key=lambda o: -(taken[o] + 1) / (shown[o] + 2),
-    )
+        taken[rows.offer_ids[i]] += int(y[i])
+    rate = {o.offer_id: (taken[o.offer_id] + 1) / (shown[o.offer_id] + 2) for o in OFFERS}
+    popularity = sorted(rate, key=lambda o: -rate[o])
+    test_X = X[test]
+    test_y = y[test].tolist()
+    test_scores = model.predict_proba(test_X)[:, 1].tolist() if test else []
+    baseline_scores = [rate[rows.offer_ids[i]] for i in test]
+    metrics = {
+        "roc_auc": roc_auc(test_y, test_scores),
+        "baseline_roc_auc": roc_auc(test_y, baseline_scores),
+        **calibration_metrics(test_y, test_scores),
+        "train_rows": float(len(train)),
+        "test_rows": float(len(test)),
+    }
     # Ranking truth for held-out trial points: which offers the customer would take.
     truth = {(c, at): accepted for c, at, accepted in counterfactuals or []}
     vectors, relevant = [], []
     for i in test:
         outcome = truth.get((rows.customers[i], rows.times[i]))
-        if outcome is None:
-            continue
-        vectors.append(rows.customer_vectors[i])
-        relevant.append({o for o, took in outcome.items() if took})
-    ranked = rank_all(model, vectors)
-    baseline = [popularity for _ in vectors]
-    test_scores = model.predict_proba(X[test])[:, 1].tolist() if test else []
-    rate = {o: (taken[o] + 1) / (shown[o] + 2) for o in shown}
-    baseline_scores = [rate.get(rows.offer_ids[i], 0.0) for i in test]
-    metrics = {
-        "precision_at_1": precision_at_1(ranked, relevant),
-        "ndcg_at_3": ndcg_at_k(ranked, relevant, 3),
-        "baseline_precision_at_1": precision_at_1(baseline, relevant),
-        "baseline_ndcg_at_3": ndcg_at_k(baseline, relevant, 3),
-        "train_rows": float(len(train)),
-        "test_points": float(len(vectors)),
-    }
-    return RecommenderResult(
-        model, metrics, [rows.y[i] for i in test], test_scores, baseline_scores
-    )
+        if outcome is not None:
+            vectors.append(rows.customer_vectors[i])
+            relevant.append({o for o, took in outcome.items() if took})
+    if vectors:
+        ranked = rank_all(model, vectors)
+        baseline = [popularity for _ in vectors]
+        metrics |= {
+            "precision_at_1": precision_at_1(ranked, relevant),
+            "ndcg_at_3": ndcg_at_k(ranked, relevant, 3),
+            "baseline_precision_at_1": precision_at_1(baseline, relevant),
+            "baseline_ndcg_at_3": ndcg_at_k(baseline, relevant, 3),
+            "test_points": float(len(vectors)),
+        }
+    return RecommenderResult(model, metrics, test_X.tolist(), test_y, test_scores, baseline_scores)

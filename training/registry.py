@@ -14,13 +14,18 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import skops.io as sio
 from redis.exceptions import RedisError
 
-from actors.errors import ModelError, NoSuchModelVersionError, StoreUnavailableError
+from actors.errors import (
+    ModelError,
+    NoSuchModelVersionError,
+    PromotionRefusedError,
+    StoreUnavailableError,
+)
 from actors.keys import Keys
 from actors.redis_clients import connect
 
@@ -52,6 +57,9 @@ class ModelVersion:
     data_fingerprint: str = ""
     artifact_sha256: str = ""
     description: str = ""
+    # Where the training data came from, its range, label counts, code version and the
+    # comparison with the champion of the day (training/pipeline.py).
+    data: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -108,6 +116,7 @@ class ModelRegistry:
         params: dict[str, Any] | None = None,
         data_fingerprint: str = "",
         description: str = "",
+        data: dict[str, Any] | None = None,
     ) -> ModelVersion:
         artifact = dump_artifact(estimator)
         try:
@@ -123,6 +132,7 @@ class ModelRegistry:
                 data_fingerprint=data_fingerprint,
                 artifact_sha256=hashlib.sha256(artifact).hexdigest(),
                 description=description,
+                data=_jsonable(data or {}),
             )
             pipe = self._redis.pipeline(transaction=True)
             pipe.set(self._key(name, f"artifact:{version}"), artifact)
@@ -151,12 +161,47 @@ class ModelRegistry:
         pipe.execute()
         return previous
 
-    def promote(self, name: str, version: int) -> int | None:
-        """Make `version` the champion. The challenger alias is cleared if it pointed there."""
+    def record_comparison(
+        self, name: str, version: int, comparison: dict[str, Any]
+    ) -> ModelVersion:
+        """Keep the latest comparison of `version` with a champion in its metadata."""
+        meta = self.get(name, version)
+        updated = replace(meta, data={**meta.data, "comparison": _jsonable(comparison)})
+        try:
+            self._redis.hset(self._key(name, "versions"), str(version), updated.to_json())
+        except RedisError as error:
+            raise StoreUnavailableError("registry", str(error)) from error
+        return updated
+
+    def promote(self, name: str, version: int, *, force: bool = False) -> int | None:
+        """Make `version` the champion. The challenger alias is cleared if it pointed there.
+
+        Refused (`PromotionRefusedError`) when the version's recorded comparison with the
+        current champion found it worse with 95% confidence, unless `force`."""
+        if not force:
+            self._refuse_if_worse(name, version)
         previous = self.set_alias(name, CHAMPION, version)
         if self.alias(name, CHALLENGER) == version:
             self.set_alias(name, CHALLENGER, None)
         return previous
+
+    def _refuse_if_worse(self, name: str, version: int) -> None:
+        comparison = self.get(name, version).data.get("comparison")
+        champion = self.alias(name, CHAMPION)
+        if not comparison or champion is None or comparison.get("champion_version") != champion:
+            return
+        if comparison.get("verdict") == "worse":
+            primary = comparison["primary"]
+            figures = comparison["metrics"][primary]
+            low, high = figures["difference_ci95"]
+            raise PromotionRefusedError(
+                name,
+                version,
+                f"v{version} is worse than champion v{champion} on {primary} over the same "
+                f"recent window ({figures['candidate']:.4f} against {figures['champion']:.4f}, "
+                f"difference 95% CI [{low:.4f}, {high:.4f}]); promote with force to override",
+                comparison,
+            )
 
     def rollback(self, name: str) -> int:
         """Return to the champion before the current one."""

@@ -28,18 +28,23 @@ from actors.catalog import (
     Offer,
 )
 from actors.events import (
+    OUTCOME_TYPES,
     CardPayment,
     CartAdd,
+    Chargeback,
     ContentView,
     Event,
     EventContext,
+    FraudReport,
     Identify,
     LineItem,
     Login,
+    OfferFeedback,
     PageView,
     ProductView,
     Purchase,
 )
+from actors.labels import FRAUD
 
 COUNTRIES = ("US", "GB", "DE", "FR", "NL", "ES", "IT", "SE", "PL", "CA")
 FRAUD_COUNTRIES = ("NG", "RU", "BR", "VN", "RO", "UA")
@@ -326,6 +331,49 @@ class Behaviour:
             )
         return payments
 
+    def reported(self, payment: CardPayment, within_s: float) -> Event:
+        """How a fraudulent payment comes to light: the card holder reports it within
+        hours, or the issuer charges it back within days (never later than `within_s`)."""
+        rng = self.rng
+        if rng.random() < 0.5:
+            return FraudReport(
+                event_id=self._id("e"),
+                customer_id=payment.customer_id,
+                timestamp=_iso(payment.ts + rng.uniform(1_800, min(2 * 86_400, within_s))),
+                payment_id=payment.payment_id,
+                reported_by="customer",
+            )
+        return Chargeback(
+            event_id=self._id("e"),
+            customer_id=payment.customer_id,
+            timestamp=_iso(payment.ts + rng.uniform(86_400, max(86_400, within_s))),
+            payment_id=payment.payment_id,
+            amount=payment.amount,
+            currency=payment.currency,
+            reason="fraud",
+        )
+
+    def feedback(self, customer_id: str, offer_id: str, at: float, taken: bool) -> list[Event]:
+        """An offer shown at `at`, and the click on it within hours if the customer took it."""
+        shown: Event = OfferFeedback(
+            event_id=self._id("e"),
+            customer_id=customer_id,
+            timestamp=_iso(at),
+            outcome="shown",
+            offer_id=offer_id,
+        )
+        if not taken:
+            return [shown]
+        click_at = at + self.rng.uniform(60, 6 * 3_600)
+        clicked = OfferFeedback(
+            event_id=self._id("e"),
+            customer_id=customer_id,
+            timestamp=_iso(click_at),
+            outcome="clicked",
+            offer_id=offer_id,
+        )
+        return [shown, clicked]
+
     def accepts(self, traits: Traits, offer: Offer, engaged: float) -> bool:
         """The hidden truth of offer responses: preference, domain, recent engagement."""
         preference = traits.preferences[offer.affinity_key]
@@ -341,9 +389,13 @@ def generate(
     seed: int = 7,
     fraud_share: float = 0.06,
     start: float = 1_767_225_600.0,  # 2026-01-01T00:00:00Z
-    trials_per_customer: int = 3,
+    trials_per_customer: int = 6,
+    reported_share: float = 0.95,
 ) -> SyntheticDataset:
-    """A history of `customers` over `days`, with fraud labels and offer trials."""
+    """A history of `customers` over `days`, with offer trials, and fraud that comes to
+    light as it does in a bank: `reported_share` of fraudulent payments are followed by a
+    fraud report or a chargeback within `actors.labels.FRAUD`'s window, the rest never
+    are. `fraud_labels` is the truth, which the events only partly tell."""
     rng = random.Random(seed)
     behaviour = Behaviour(rng)
     events: list[Event] = []
@@ -368,28 +420,31 @@ def generate(
             timeline += behaviour.session(traits, at)
             at = timeline[-1].ts
         if "banking" in traits.domains and rng.random() < fraud_share * 3:
-            fraud_at = rng.uniform(start + 10 * 86_400, end)
+            fraud_at = rng.uniform(start + 5 * 86_400, end)
             for payment in behaviour.fraud(traits, fraud_at):
                 timeline.append(payment)
                 labels[payment.payment_id] = True
+                if rng.random() < reported_share:
+                    timeline.append(behaviour.reported(payment, FRAUD.window_s))
         timeline.sort(key=lambda e: e.ts)
         for event in timeline:
             if isinstance(event, CardPayment) and event.payment_id not in labels:
                 labels[event.payment_id] = False
         events += timeline
-        session_ends = [e.ts + 60 for e in timeline if not isinstance(e, Identify)]
+        visits = [
+            e for e in timeline if not isinstance(e, Identify) and e.type not in OUTCOME_TYPES
+        ]
+        session_ends = [e.ts + 60 for e in visits]
+        shown: list[Event] = []
         for when in rng.sample(session_ends, min(trials_per_customer, len(session_ends))):
-            recent = sum(1 for e in timeline if when - 3600 <= e.ts <= when)
+            recent = sum(1 for e in visits if when - 3600 <= e.ts <= when)
             engaged = min(recent / 5.0, 1.0)
             offer = rng.choice(OFFERS)
-            trials.append(
-                OfferTrial(
-                    traits.customer_id,
-                    when,
-                    offer.offer_id,
-                    behaviour.accepts(traits, offer, engaged),
-                )
+            trial = OfferTrial(
+                traits.customer_id, when, offer.offer_id, behaviour.accepts(traits, offer, engaged)
             )
+            trials.append(trial)
+            shown += behaviour.feedback(trial.customer_id, trial.offer_id, when, trial.accepted)
             counterfactuals.append(
                 (
                     traits.customer_id,
@@ -397,6 +452,7 @@ def generate(
                     {o.offer_id: behaviour.accepts(traits, o, engaged) for o in OFFERS},
                 )
             )
+        events += shown
     events.sort(key=lambda e: (e.ts, e.event_id))
     return SyntheticDataset(events, labels, trials, counterfactuals, traits_by_id)
 

@@ -9,20 +9,22 @@ future it predicts. The baseline it must beat ranks by recency alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+from actors.errors import TrainingDataError
 from actors.events import Event
 from actors.features import CUSTOMER_FEATURES, features
+from actors.labels import WINBACK, LabelSpec, won_back
 from actors.state import CustomerState
-from training.dataset import by_customer
-from training.metrics import pr_auc, roc_auc
+from training.dataset import by_customer, last_event_time
+from training.metrics import calibration_metrics, pr_auc, roc_auc
+from training.split import LabelCounts
 
-HORIZON_S = 90 * 86_400.0
 _DAYS_SINCE = CUSTOMER_FEATURES.index("days_since_purchase")
 
 PARAMS: dict[str, Any] = {
@@ -40,48 +42,74 @@ class CutoffRows:
     customers: list[str]
 
 
-def rows_at(
-    timelines: dict[str, list[Event]], cutoff: float, horizon_s: float = HORIZON_S
-) -> CutoffRows:
+def rows_at(timelines: dict[str, list[Event]], cutoff: float, spec: LabelSpec) -> CutoffRows:
+    """Customers who had bought by `cutoff`, described at it; won back if they purchase
+    within the label window after it (`actors.labels.won_back`)."""
     out = CutoffRows([], [], [])
     for customer_id, timeline in timelines.items():
         state = CustomerState()
-        later = False
+        came_back: float | None = None
         for event in timeline:
             if event.ts < cutoff:
                 state.apply(event)
-            elif event.ts <= cutoff + horizon_s:
-                later = True
+            elif won_back(event):
+                came_back = event.ts
                 break
         if state.orders == 0:
             continue  # not a customer yet at the cutoff
+        label = spec.label(cutoff, came_back, cutoff + spec.window_s)
         out.X.append(features(state, cutoff))
-        out.y.append(1 if later else 0)
+        out.y.append(label or 0)
         out.customers.append(customer_id)
     return out
 
 
-def cutoffs(events: Iterable[Event], horizon_s: float = HORIZON_S) -> tuple[float, float]:
-    """Train and test cutoffs: the test labels end at the last event, train's at test's."""
-    last = max(e.ts for e in events)
-    test = last - horizon_s
-    return test - horizon_s, test
+def cutoffs(as_of: float, window_s: float) -> tuple[float, float]:
+    """Train and test cutoffs: the test labels settle at `as_of`, train's at the test cutoff."""
+    test = as_of - window_s
+    return test - window_s, test
 
 
 @dataclass
 class WinbackResult:
     estimator: HistGradientBoostingClassifier
     metrics: dict[str, float]
+    counts: LabelCounts
+    test_X: list[list[float]]
     test_y: list[int]
     test_scores: list[float]
     baseline_scores: list[float]
 
 
-def train_winback(events: list[Event], progress: Iterator[Any] | None = None) -> WinbackResult:
+def train_winback(
+    events: Sequence[Event], spec: LabelSpec = WINBACK, as_of: float | None = None
+) -> WinbackResult:
+    as_of = last_event_time(events) if as_of is None else as_of
     timelines = by_customer(events)
-    train_cut, test_cut = cutoffs(events)
-    train = rows_at(timelines, train_cut)
-    test = rows_at(timelines, test_cut)
+    train_cut, test_cut = cutoffs(as_of, spec.window_s)
+    train = rows_at(timelines, train_cut, spec)
+    test = rows_at(timelines, test_cut, spec)
+    counts = LabelCounts(
+        rows=len(train.y) + len(test.y),
+        pending=0,
+        embargoed=0,
+        train_rows=len(train.y),
+        train_positives=sum(train.y),
+        test_rows=len(test.y),
+        test_positives=sum(test.y),
+        train_from=train_cut,
+        train_until=train_cut,
+        test_from=test_cut,
+        test_until=test_cut,
+        as_of=as_of,
+        label_window_s=spec.window_s,
+    )
+    for side, rows in (("training", train), ("test", test)):
+        if not 0 < sum(rows.y) < len(rows.y):
+            raise TrainingDataError(
+                f"winback: the {side} cutoff has {len(rows.y):,} customers and "
+                f"{sum(rows.y):,} won back; both classes are needed ({counts.as_dict()})"
+            )
     model = HistGradientBoostingClassifier(**PARAMS)
     model.fit(np.asarray(train.X), np.asarray(train.y))
     scores = model.predict_proba(np.asarray(test.X))[:, 1].tolist()
@@ -91,10 +119,11 @@ def train_winback(events: list[Event], progress: Iterator[Any] | None = None) ->
         "pr_auc": pr_auc(test.y, scores),
         "baseline_roc_auc": roc_auc(test.y, baseline),
         "baseline_pr_auc": pr_auc(test.y, baseline),
+        **calibration_metrics(test.y, scores),
         "train_rows": float(len(train.y)),
         "test_rows": float(len(test.y)),
-        "test_positive_rate": sum(test.y) / len(test.y) if test.y else 0.0,
+        "test_positive_rate": sum(test.y) / len(test.y),
         "train_cutoff": train_cut,
         "test_cutoff": test_cut,
     }
-    return WinbackResult(model, metrics, test.y, scores, baseline)
+    return WinbackResult(model, metrics, counts, test.X, test.y, scores, baseline)

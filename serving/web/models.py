@@ -28,6 +28,10 @@ CHANGES: dict[int | str, dict[str, Any]] = {
 class PromoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: int = Field(ge=1)
+    force: bool = Field(
+        default=False,
+        description="promote even if the version measured worse than the champion",
+    )
 
 
 class ShadowIn(BaseModel):
@@ -77,8 +81,12 @@ async def _alias(backends: Backends, name: str, change: Callable[[], Any]) -> Al
 
 @router.post("/v1/models/{name}/promote", response_model=AliasOut, responses=CHANGES)
 async def promote(name: ModelName, body: PromoteIn, backends: Live, _key: Grant = ADMIN) -> Any:
-    """Make a version the champion; every scorer replica swaps within a second."""
-    return await _alias(backends, name, lambda: backends.registry.promote(name, body.version))
+    """Make a version the champion; every scorer replica swaps within a second. A version
+    measured worse than the champion on the same recent window is refused (409) unless
+    `force` is set."""
+    return await _alias(
+        backends, name, lambda: backends.registry.promote(name, body.version, force=body.force)
+    )
 
 
 @router.post("/v1/models/{name}/rollback", response_model=AliasOut, responses=CHANGES)

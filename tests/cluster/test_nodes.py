@@ -76,7 +76,7 @@ def cluster(bootstrap: str, redis_url: str, fast_rules: str) -> Iterator[tuple[C
     )
     ensure_topics(settings.kafka)
     registry = ModelRegistry(redis_url, prefix)
-    ensure_models(registry, customers=300, days=30)
+    ensure_models(registry, customers=500, days=45)
     registry.close()
     serve.start(
         proxy_location="HeadOnly", http_options={"host": "127.0.0.1", "port": settings.serve.port}

@@ -160,7 +160,7 @@ def test_ray_up_serve_deploy_next_best_offer_ray_down(
     from training.registry import ModelRegistry
 
     registry = ModelRegistry(redis_url, "rayup")
-    ensure_models(registry, customers=300, days=30)
+    ensure_models(registry, customers=500, days=45)
     registry.close()
 
     config = cluster_config(tmp_path, ssh_server, env_file, serve_file, gcs, dashboard)

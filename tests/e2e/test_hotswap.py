@@ -15,6 +15,7 @@ from tests.kafka_support import produce
 from tests.support import event
 from training.pipeline import train
 from training.registry import ModelRegistry
+from training.sources import generated
 
 pytestmark = pytest.mark.integration
 
@@ -81,16 +82,15 @@ def test_three_promotions_and_rollbacks_with_zero_failed_requests(engage_app: Ap
     registry = ModelRegistry(settings.redis.url or "", settings.redis.prefix)
     old = str(registry.alias("recommender", "champion"))
     new = str(
-        train(
-            "recommender", registry, customers=300, days=20, seed=99, report_dir=None
-        ).version.version
+        train("recommender", registry, generated(300, 30, 99), report_dir=None).version.version
     )
     visible: list[float] = []
     with Load(engage_app) as load:
         time.sleep(2.0)
         for _ in range(3):
             started = time.monotonic()
-            registry.promote("recommender", int(new))
+            # A swap, whatever the candidate's quality: forced past the registry's guard.
+            registry.promote("recommender", int(new), force=True)
             visible.append(wait_for_version(load, new, started))
             time.sleep(1.0)
             started = time.monotonic()

@@ -24,10 +24,11 @@ def env(monkeypatch: pytest.MonkeyPatch, redis_url: str, prefix: str) -> str:
 def test_train_evaluates_reports_and_registers(
     env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["train", "fraud", "--customers", "400", "--days", "30", "--reports", str(tmp_path)]
+    args = ["train", "fraud", "--customers", "500", "--days", "45", "--reports", str(tmp_path)]
     assert main(args) == 0
     out = capsys.readouterr()
     assert "registered fraud v1" in out.out
+    assert re.search(r"labels: \d+/[\d,]+ positive in training", out.out)
     assert "beats its baseline               yes" in out.out
     assert "train fraud" in out.err  # the progress bar
     report = tmp_path / "fraud-v1"
@@ -38,6 +39,10 @@ def test_train_evaluates_reports_and_registers(
     page = (report / "report.html").read_text()
     assert "baseline_pr_auc" in page
     assert '<img src="pr.png"' in page
+    assert '<img src="calibration.png"' in page
+    assert "test window" in page
+    assert "pending (label window still open)" in page
+    assert "&quot;kind&quot;: &quot;generated&quot;" in page  # the data record, escaped
 
 
 def test_models_list_show_promote_shadow_compare_and_rollback(
@@ -48,9 +53,9 @@ def test_models_list_show_promote_shadow_compare_and_rollback(
             "train",
             "fraud",
             "--customers",
-            "300",
+            "500",
             "--days",
-            "20",
+            "45",
             "--seed",
             seed,
             "--reports",
@@ -93,5 +98,57 @@ def test_models_list_show_promote_shadow_compare_and_rollback(
 def test_winback_trains_on_cdnow(
     env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["train", "winback", "--data", "cdnow", "--reports", str(tmp_path)]) == 0
+    assert main(["train", "winback", "--from", "cdnow", "--reports", str(tmp_path)]) == 0
     assert "registered winback v1" in capsys.readouterr().out
+
+
+def test_a_candidate_measured_worse_on_the_recent_window_is_not_promoted_unless_forced(
+    env: str, tmp_path: Path, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from actors.features import FEATURE_SPEC_VERSION, PAYMENT_FEATURES
+    from training.registry import ModelRegistry
+
+    args = ["train", "fraud", "--customers", "500", "--days", "45", "--seed", "2"]
+    assert main([*args, "--reports", str(tmp_path), "--promote"]) == 0
+    # A model that learned noise: what a broken pipeline would register.
+    rng = np.random.default_rng(0)
+    noise = HistGradientBoostingClassifier(max_iter=20).fit(
+        rng.normal(size=(400, len(PAYMENT_FEATURES))), rng.integers(0, 2, 400)
+    )
+    registry = ModelRegistry(redis_url, env)
+    bad = registry.register("fraud", noise, kind="fraud", feature_spec_version=FEATURE_SPEC_VERSION)
+    registry.close()
+    archive = tmp_path / "recent.parquet"
+    export = ["export", "--from", "generated", "--customers", "500", "--days", "45"]
+    assert main([*export, "--seed", "3", "--out", str(archive)]) == 0
+    capsys.readouterr()
+
+    compare = ["models", "compare", "fraud", "--candidate", str(bad.version)]
+    assert main([*compare, "--from", str(archive)]) == 0
+    comparison = json.loads(capsys.readouterr().out)
+    assert comparison["verdict"] == "worse"
+    assert comparison["champion_version"] == 1
+    low, high = comparison["metrics"]["pr_auc"]["difference_ci95"]
+    assert low <= high < 0
+    assert comparison["data"]["kind"] == "file"
+
+    assert main(["models", "promote", "fraud", str(bad.version)]) == 1
+    assert "worse than champion v1 on pr_auc" in capsys.readouterr().err
+    assert main(["models", "promote", "fraud", str(bad.version), "--force"]) == 0
+    assert f"champion v1 -> v{bad.version}" in capsys.readouterr().out
+
+
+def test_a_source_without_events_is_an_error_not_generated_data(
+    env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "none.jsonl"
+    empty.write_text('{"type": "page_view"}\n')
+    assert main(["train", "fraud", "--from", str(empty)]) == 1
+    err = capsys.readouterr().err
+    assert "no events in" in err
+    assert "1 records rejected" in err
+    assert main(["train", "fraud", "--from", str(tmp_path / "missing.jsonl")]) == 1
+    assert "no such file" in capsys.readouterr().err

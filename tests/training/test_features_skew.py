@@ -29,7 +29,7 @@ def test_offline_feature_rows_equal_what_the_live_actor_scored() -> None:
     ]
 
     # Offline: fraud rows by replay, exactly as training builds them.
-    offline = fraud_rows(data.events, data.fraud_labels)
+    offline = fraud_rows(data.events)
     assert live_fraud, "the live actor scored card payments"
     assert sorted(map(tuple, live_fraud)) == sorted(map(tuple, offline.X))
 

@@ -8,7 +8,12 @@ import pytest
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
-from actors.errors import FeatureVersionMismatchError, ModelError, NoSuchModelVersionError
+from actors.errors import (
+    FeatureVersionMismatchError,
+    ModelError,
+    NoSuchModelVersionError,
+    PromotionRefusedError,
+)
 from actors.features import FEATURE_SPEC_VERSION
 from serving.models import load_served
 from training.registry import ModelRegistry, load_artifact
@@ -113,3 +118,41 @@ def test_a_tampered_artifact_is_refused(
     client.close()
     with pytest.raises(ModelError, match="checksum"):
         registry.load("fraud", version)
+
+
+def _comparison(candidate: int, champion: int, verdict: str) -> dict[str, object]:
+    low, high = {"worse": (-0.3, -0.1), "better": (0.1, 0.3)}.get(verdict, (-0.1, 0.1))
+    return {
+        "candidate_version": candidate,
+        "champion_version": champion,
+        "primary": "pr_auc",
+        "verdict": verdict,
+        "metrics": {"pr_auc": {"candidate": 0.5, "champion": 0.7, "difference_ci95": [low, high]}},
+    }
+
+
+def test_a_version_measured_worse_than_the_champion_is_refused_unless_forced(
+    registry: ModelRegistry,
+) -> None:
+    champion, candidate = register(registry), register(registry)
+    registry.promote("fraud", champion)
+    kept = registry.record_comparison("fraud", candidate, _comparison(candidate, champion, "worse"))
+    assert kept.data["comparison"]["verdict"] == "worse"
+    with pytest.raises(PromotionRefusedError, match="worse than champion v1 on pr_auc"):
+        registry.promote("fraud", candidate)
+    assert registry.alias("fraud", "champion") == champion
+    registry.promote("fraud", candidate, force=True)
+    assert registry.alias("fraud", "champion") == candidate
+
+
+def test_no_clear_difference_or_a_comparison_with_another_champion_does_not_refuse(
+    registry: ModelRegistry,
+) -> None:
+    first, second, third = register(registry), register(registry), register(registry)
+    registry.promote("fraud", first)
+    registry.record_comparison("fraud", second, _comparison(second, first, "no clear difference"))
+    registry.promote("fraud", second)
+    # Measured against v1, which is no longer the champion: that measurement says nothing.
+    registry.record_comparison("fraud", third, _comparison(third, first, "worse"))
+    registry.promote("fraud", third)
+    assert registry.alias("fraud", "champion") == third

@@ -20,6 +20,7 @@ from actors.config import ActorConfig
 from actors.errors import (
     ModelError,
     NoSuchModelVersionError,
+    PromotionRefusedError,
     ScorerUnavailableError,
     ShardUnavailableError,
 )
@@ -87,6 +88,8 @@ class FakeRecommender:
 class FakeRegistry:
     versions_of: dict[str, list[int]] = field(default_factory=lambda: {"fraud": [1, 2]})
     alias_of: dict[str, dict[str, int]] = field(default_factory=lambda: {"fraud": {"champion": 1}})
+    # Versions a comparison with the champion found worse: promoting them needs force.
+    worse: set[int] = field(default_factory=set)
 
     def names(self) -> list[str]:
         return sorted(self.versions_of)
@@ -97,9 +100,11 @@ class FakeRegistry:
     def aliases(self, name: str) -> dict[str, int]:
         return dict(self.alias_of.get(name, {}))
 
-    def promote(self, name: str, version: int) -> int | None:
+    def promote(self, name: str, version: int, *, force: bool = False) -> int | None:
         if version not in self.versions_of.get(name, []):
             raise NoSuchModelVersionError(name, version)
+        if version in self.worse and not force:
+            raise PromotionRefusedError(name, version, f"v{version} is worse", {})
         previous = self.alias_of[name].get("champion")
         self.alias_of[name]["champion"] = version
         return previous

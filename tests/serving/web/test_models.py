@@ -27,6 +27,19 @@ def test_promote_moves_the_champion(api: Fakes) -> None:
     assert api.registry.alias_of["fraud"]["champion"] == 2
 
 
+def test_a_version_measured_worse_is_refused_409_unless_forced(api: Fakes) -> None:
+    api.registry.worse.add(2)
+    refused = api.request("POST", "/v1/models/fraud/promote", ADMIN, json={"version": 2})
+    assert refused.status_code == 409
+    assert "worse" in refused.json()["detail"]
+    assert api.registry.alias_of["fraud"]["champion"] == 1
+    forced = api.request(
+        "POST", "/v1/models/fraud/promote", ADMIN, json={"version": 2, "force": True}
+    )
+    assert forced.status_code == 200
+    assert api.registry.alias_of["fraud"]["champion"] == 2
+
+
 def test_promoting_a_version_that_does_not_exist_is_404(api: Fakes) -> None:
     answer = api.request("POST", "/v1/models/fraud/promote", ADMIN, json={"version": 9})
     assert answer.status_code == 404

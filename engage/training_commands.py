@@ -1,0 +1,245 @@
+"""`engage train`, `engage export` and `engage models compare`: the data scientist's loop.
+
+Each reads its events from one source, named on the command line (`--from`): generated
+history, the CDNOW purchases, the events topic (`kafka`) or a file `engage export` wrote.
+A source that cannot give events is an error, never a fallback to generated data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from actors.durations import parse_duration
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from engage.settings import Settings
+    from training.sources import TrainingData
+
+    Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def parse_when(text: str) -> float:
+    """An instant: ISO 8601 (`2026-11-01T00:00:00Z`), epoch seconds, or a duration
+    meaning that long ago (`7d`)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return time.time() - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a time: {text!r} (ISO 8601, epoch seconds, or a duration ago such as 7d)"
+        ) from None
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add Z or +00:00")
+    return parsed.timestamp()
+
+
+def parse_offsets(text: str) -> dict[int, int]:
+    """`0:120,1:80`: partition 0 from offset 120, partition 1 from 80."""
+    try:
+        pairs = [part.split(":") for part in text.split(",") if part]
+        return {int(p): int(o) for p, o in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not partition offsets: {text!r} (write e.g. 0:120,1:80)"
+        ) from None
+
+
+def window(text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("a label window must be longer than 0")
+    return seconds
+
+
+def add_source_arguments(parser: argparse.ArgumentParser, default: str | None) -> None:
+    parser.add_argument(
+        "--from",
+        dest="source",
+        default=default,
+        help="generated, cdnow, kafka (the events topic), or a .jsonl/.parquet file",
+    )
+    parser.add_argument("--since", type=parse_when, help="first event time (ISO, epoch, 7d)")
+    parser.add_argument("--until", type=parse_when, help="last event time; the data's end")
+    parser.add_argument("--from-offsets", type=parse_offsets, help="kafka: 0:120,1:80")
+    parser.add_argument("--to-offsets", type=parse_offsets, help="kafka: stop before these")
+    parser.add_argument("--customers", type=int, default=2000, help="generated customers")
+    parser.add_argument("--days", type=float, default=60.0, help="generated history length")
+    parser.add_argument("--seed", type=int, default=7, help="generated history's seed")
+
+
+def load_source(args: argparse.Namespace, settings: Settings) -> TrainingData:
+    from tqdm import tqdm
+
+    from training import sources
+
+    source = args.source
+    if source == "generated":
+        return sources.generated(args.customers, args.days, args.seed)
+    if source == "cdnow":
+        return sources.cdnow()
+    if source == "kafka":
+        settings.kafka.require_bootstrap()
+        with tqdm(desc="reading the events topic", unit="rec", file=sys.stderr) as bar:
+            return sources.from_kafka(
+                settings.kafka,
+                since=args.since,
+                until=args.until,
+                from_offsets=args.from_offsets,
+                to_offsets=args.to_offsets,
+                progress=bar.update,
+            )
+    return sources.from_file(Path(source), args.since, args.until)
+
+
+def _train(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from engage.cli import registry_of
+    from training.pipeline import train
+
+    registry = registry_of(settings)
+    data = load_source(args, settings)
+    if data.rejected:
+        print(
+            f"{data.rejected:,} records were not valid events (first: {data.first_rejection})",
+            file=sys.stderr,
+        )
+    with tqdm(total=5, desc=f"train {args.model}", unit="step", file=sys.stderr) as bar:
+
+        def progress(stage: str) -> None:
+            bar.set_postfix_str(stage)
+            bar.update(1)
+
+        outcome = train(
+            args.model,
+            registry,
+            data,
+            label_window_s=args.label_window,
+            test_share=args.test_share,
+            report_dir=Path(args.reports),
+            promote=args.promote,
+            force=args.force,
+            progress=progress,
+        )
+        bar.update(5 - bar.n)
+    version = outcome.version
+    counts = version.data.get("counts", {})
+    spec = version.feature_spec_version
+    print(f"registered {version.name} v{version.version} (feature spec v{spec})")
+    print(
+        f"  labels: {counts.get('train_positives', 0):,}/{counts.get('train_rows', 0):,} "
+        f"positive in training, {counts.get('test_positives', 0):,}/"
+        f"{counts.get('test_rows', 0):,} in the recent window, "
+        f"{counts.get('pending', 0):,} pending"
+    )
+    for key, value in sorted(version.metrics.items()):
+        print(f"  {key:<32} {value:.4f}")
+    print(f"  {'beats its baseline':<32} {'yes' if outcome.beats_baseline else 'NO'}")
+    if outcome.comparison is not None:
+        print(f"  {'against the champion':<32} {_verdict(outcome.comparison)}")
+    if outcome.report:
+        print(f"report: {outcome.report}")
+    if args.promote:
+        print(f"promoted {version.name} v{version.version} to champion")
+    return 0 if outcome.beats_baseline else 3
+
+
+def _verdict(comparison: dict[str, Any]) -> str:
+    if "metrics" not in comparison:
+        return f"v{comparison.get('champion_version')}: {comparison.get('reason')}"
+    primary = comparison["primary"]
+    m = comparison["metrics"][primary]
+    low, high = m["difference_ci95"]
+    verdict = comparison["verdict"]
+    relation = "from" if verdict == "no clear difference" else "than"
+    return (
+        f"{verdict} {relation} v{comparison['champion_version']} on {primary} "
+        f"({m['candidate']:.4f} vs {m['champion']:.4f}, difference 95% CI "
+        f"[{low:.4f}, {high:.4f}])"
+    )
+
+
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    from training.export import write_events
+
+    data = load_source(args, settings)
+    out = Path(args.out)
+    written = write_events(data.events, out)
+    print(f"exported {written:,} events to {out} ({data.rejected:,} invalid records skipped)")
+    if data.first_rejection:
+        print(f"first invalid record: {data.first_rejection}", file=sys.stderr)
+    return 0
+
+
+def compare_offline(args: argparse.Namespace, settings: Settings) -> int:
+    """`engage models compare MODEL --candidate N --from ...`: on the data's recent window."""
+    from engage.cli import registry_of
+    from training.pipeline import compare_versions
+
+    registry = registry_of(settings)
+    data = load_source(args, settings)
+    comparison = compare_versions(
+        registry,
+        args.name,
+        args.candidate,
+        data,
+        label_window_s=args.label_window,
+        test_share=args.test_share,
+    )
+    print(json.dumps(comparison, indent=2, default=str))
+    print(f"v{args.candidate}: {_verdict(comparison)}", file=sys.stderr)
+    return 0
+
+
+def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
+    training = sub.add_parser("train", help="train, evaluate, compare, report and register")
+    training.add_argument("model", choices=["recommender", "fraud", "winback"])
+    add_source_arguments(training, default=None)
+    add_split_arguments(training)
+    training.add_argument("--reports", default="reports", help="folder for the HTML reports")
+    training.add_argument("--promote", action="store_true", help="make it the champion")
+    training.add_argument("--force", action="store_true", help="promote even if worse")
+    handlers["train"] = _with_default_source(_train)
+
+    export = sub.add_parser("export", help="write events to JSON lines or Parquet")
+    export.add_argument("--out", required=True, help="a .jsonl or .parquet file")
+    add_source_arguments(export, default="kafka")
+    handlers["export"] = _export
+
+
+def add_split_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--label-window", type=window, help="how long to wait for the outcome (e.g. 7d)"
+    )
+    parser.add_argument(
+        "--test-share", type=float, default=0.25, help="the most recent share of time tested on"
+    )
+
+
+def _with_default_source(handler: Handler) -> Handler:
+    """Win-back defaults to the CDNOW purchases, the others to generated history."""
+
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        if args.source is None:
+            args.source = "cdnow" if args.model == "winback" else "generated"
+        return handler(args, settings)
+
+    return run

@@ -1,0 +1,95 @@
+"""Training data from the events topic of a real broker: ranges, and a broker that stops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from actors.config import KafkaConfig
+from actors.kafka_io import BrokerUnavailableError, ensure_topics
+from engage.stack import ServerProcess, start_broker
+from tests.kafka_support import produce
+from tests.support import T0, event
+from training.dataset import fingerprint
+from training.sources import from_kafka
+
+pytestmark = pytest.mark.integration
+
+
+def _events(n: int = 400) -> list:  # type: ignore[type-arg]
+    return [event("page_view", f"c{i % 37}", T0 + i * 60.0) for i in range(n)]
+
+
+def test_the_topic_reads_back_every_valid_event_and_counts_the_rest(
+    kafka_config: KafkaConfig,
+) -> None:
+    ensure_topics(kafka_config)
+    events = _events()
+    produce(kafka_config, [*events[:200], b'{"type": "nonsense"}', *events[200:]])
+    data = from_kafka(kafka_config)
+    assert sorted(e.event_id for e in data.events) == sorted(e.event_id for e in events)
+    assert data.rejected == 1
+    assert data.first_rejection is not None
+    assert data.first_rejection.startswith(f"{kafka_config.events_topic}[")
+    assert data.source["kind"] == "kafka"
+    assert sum(end - start for start, end in data.source["offsets"].values()) == 401
+    # The same range twice is the same data: a run can be repeated.
+    again = from_kafka(kafka_config)
+    by_time = sorted(data.events, key=lambda e: (e.ts, e.event_id))
+    assert fingerprint(sorted(again.events, key=lambda e: (e.ts, e.event_id))) == fingerprint(
+        by_time
+    )
+
+
+def test_an_event_time_range_and_offsets_limit_the_read(kafka_config: KafkaConfig) -> None:
+    ensure_topics(kafka_config)
+    events = _events(100)
+    produce(kafka_config, events)
+    ranged = from_kafka(kafka_config, since=T0 + 10 * 60.0, until=T0 + 19 * 60.0)
+    assert sorted(e.ts for e in ranged.events) == [T0 + i * 60.0 for i in range(10, 20)]
+    assert ranged.as_of == T0 + 19 * 60.0
+    nothing_past = {p: 0 for p in range(kafka_config.partitions)}
+    with pytest.raises(Exception, match="no events"):
+        from_kafka(kafka_config, to_offsets=nothing_past)
+
+
+@pytest.fixture
+def own_broker() -> Iterator[ServerProcess]:
+    broker = start_broker()
+    yield broker
+    os.kill(broker.process.pid, signal.SIGCONT)
+    broker.stop()
+
+
+def test_a_paused_broker_ends_the_read_with_an_error_and_the_read_after_is_whole(
+    own_broker: ServerProcess, prefix: str
+) -> None:
+    config = KafkaConfig(
+        bootstrap=f"127.0.0.1:{own_broker.port}", events_topic=f"{prefix}.events", partitions=2
+    )
+    ensure_topics(config)
+    events = _events(300)
+    produce(config, events)
+    undisturbed = from_kafka(config)
+
+    os.kill(own_broker.process.pid, signal.SIGSTOP)
+    resume = threading.Timer(30.0, os.kill, (own_broker.process.pid, signal.SIGCONT))
+    resume.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(BrokerUnavailableError):
+            from_kafka(config, idle_timeout_s=8.0)
+        waited = time.monotonic() - started
+    finally:
+        resume.cancel()
+        os.kill(own_broker.process.pid, signal.SIGCONT)
+    assert waited < 28.0, "the read waited for the broker instead of failing"
+    after = from_kafka(config)
+    assert sorted(e.event_id for e in after.events) == sorted(
+        e.event_id for e in undisturbed.events
+    )
