@@ -47,13 +47,13 @@ class Keys:
         """One ingest replica's latest figures (expire unless republished)."""
         return f"{self.prefix}:ingest:{replica}"
 
-    def figures_series(self) -> str:
-        """The dashboard's figures over time: one sample every few seconds, bounded."""
-        return f"{self.prefix}:figures-series"
+    def figures_series(self, name: str = "figures") -> str:
+        """Figures over time (the dashboard's; the live feature counts): bounded samples."""
+        return f"{self.prefix}:{name}-series"
 
-    def figures_sample(self, bucket: int) -> str:
+    def figures_sample(self, bucket: int, name: str = "figures") -> str:
         """Taken by the API replica that writes the sample of `bucket` (one per bucket)."""
-        return f"{self.prefix}:figures-sample:{bucket}"
+        return f"{self.prefix}:{name}-sample:{bucket}"
 
     def ingest_replicas(self) -> str:
         """Replicas that published figures, scored by when: read instead of a key scan,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from actors.errors import EngageError, ScorerUnavailableError
+from actors.feature_bins import FeatureCounter, counter_for
 from actors.metrics import Histogram
 
 FRAUD = "fraud"
@@ -71,6 +72,9 @@ class CoalescingScorer:
         # What each model answers live, per model: the distribution operators compare
         # with the training window's (a moving distribution is drift).
         self.distributions: dict[str, Histogram] = {}
+        # What each model is asked, per feature, in the bins of `actors.feature_bins`: the
+        # live side of the per-feature drift against the training window.
+        self.feature_counts: dict[str, FeatureCounter] = {}
 
     async def score(self, model: str, rows: Sequence[Sequence[float]]) -> list[Score]:
         loop = asyncio.get_running_loop()
@@ -88,12 +92,21 @@ class CoalescingScorer:
             self._flush(model)
         return list(await asyncio.gather(*futures))
 
-    def _observe(self, model: str, scores: Sequence[Score]) -> None:
+    def _observe(
+        self, model: str, rows: Sequence[Sequence[float]], scores: Sequence[Score]
+    ) -> None:
         histogram = self.distributions.get(model)
         if histogram is None:
             histogram = self.distributions[model] = Histogram(SCORE_BUCKETS)
         for score in scores:
             histogram.observe(headline(score))
+        counter = self.feature_counts.get(model)
+        if counter is None:
+            counter = counter_for(model)
+            if counter is None:
+                return
+            self.feature_counts[model] = counter
+        counter.observe(rows)
 
     def _flush(self, model: str) -> None:
         pending = self._pending.pop(model, None)
@@ -121,7 +134,7 @@ class CoalescingScorer:
                     waiter.set_exception(error)
             return
         self.latency_ms.observe((time.perf_counter() - started) * 1000)
-        self._observe(model, scores)
+        self._observe(model, pending.rows, scores)
         for waiter, score in zip(pending.waiters, scores, strict=True):
             if not waiter.done():
                 waiter.set_result(score)

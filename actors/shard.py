@@ -172,6 +172,9 @@ class CustomerShard:
             score_distributions={
                 model: histogram.to_dict() for model, histogram in self.scorer.distributions.items()
             },
+            feature_counts={
+                model: counter.to_list() for model, counter in self.scorer.feature_counts.items()
+            },
             background_errors={loop.name: loop.errors for loop in self.loops},
         )
         return info

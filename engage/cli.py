@@ -21,6 +21,8 @@ from engage.training_commands import (
     add_source_arguments,
     add_split_arguments,
     compare_offline,
+    models_drift,
+    window,
 )
 
 if TYPE_CHECKING:
@@ -221,6 +223,8 @@ def _models(args: argparse.Namespace, settings: Settings) -> int:
         state = "off" if args.off else f"v{args.version} scored in shadow"
         print(f"{args.name}: challenger {state}")
         return 0
+    if command == "drift":
+        return models_drift(args, settings)
     if args.candidate is not None:
         return compare_offline(args, settings)
     from training.compare import compare, read_shadow
@@ -282,7 +286,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     comparison.add_argument("--candidate", type=int, help="a version to judge offline")
     add_source_arguments(comparison, default="kafka")
     add_split_arguments(comparison)
-    for name in ("list", "show", "promote", "rollback", "shadow", "compare"):
+    drift = models_sub.add_parser(
+        "drift", help="the champion's live features and scores against its training window"
+    )
+    drift.add_argument("name")
+    drift.add_argument("--window", type=window, default=3600.0, help="the live window (default 1h)")
+    drift.add_argument("--json", action="store_true", help="the figures as JSON")
+    for name in ("list", "show", "promote", "rollback", "shadow", "compare", "drift"):
         handlers[f"models {name}"] = _models
 
     report = sub.add_parser("report", help="offer conversion and uplift against holdouts")

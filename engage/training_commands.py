@@ -60,12 +60,13 @@ def parse_offsets(text: str) -> dict[int, int]:
 
 
 def window(text: str) -> float:
+    """A positive duration: 90s, 30m, 7d."""
     try:
         seconds = parse_duration(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     if seconds <= 0:
-        raise argparse.ArgumentTypeError("a label window must be longer than 0")
+        raise argparse.ArgumentTypeError("a window must be longer than 0")
     return seconds
 
 
@@ -243,3 +244,54 @@ def _with_default_source(handler: Handler) -> Handler:
         return handler(args, settings)
 
     return run
+
+
+def models_drift(args: argparse.Namespace, settings: Settings) -> int:
+    """`engage models drift MODEL`: the champion's live window against its training window.
+    Exit 4 when anything moved past the threshold, for a scheduler to act on."""
+    import asyncio
+
+    from engage.cli import registry_of
+    from serving.drift import MIN_SCORES, champion_drift
+    from serving.series import (
+        FEATURES_EVERY_S,
+        FEATURES_KEEP,
+        RedisSeries,
+        features_sample_of,
+    )
+
+    registry = registry_of(settings)
+    series = RedisSeries(
+        settings.redis.require_url(),
+        settings.redis.prefix,
+        FEATURES_EVERY_S,
+        FEATURES_KEEP,
+        name="features",
+        sample=features_sample_of,
+    )
+
+    async def measure() -> dict[str, Any]:
+        try:
+            return await champion_drift(registry, series, args.name, args.window)
+        finally:
+            await series.close()
+
+    result = asyncio.run(measure())
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        trained = registry.get(args.name, result["version"]).data["reference"]["rows"]
+        print(
+            f"{args.name} v{result['version']}: the last {args.window:g} s "
+            f"({result['live_rows']:,} live rows) against its training window "
+            f"({trained:,} rows); PSI over {result['threshold']} has moved"
+        )
+        if not result["features"]:
+            print(f"  fewer than {MIN_SCORES} live rows: no index yet")
+        figures = [("score", result["score"]), *result["features"].items()]
+        for name, value in sorted(figures, key=lambda f: -(f[1] or 0.0)):
+            if value is None:
+                continue
+            mark = "  MOVED" if value > result["threshold"] else ""
+            print(f"  {name:<28} {value:8.3f}{mark}")
+    return 4 if result["drifted"] else 0

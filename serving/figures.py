@@ -45,7 +45,12 @@ def summarize(
     dispatch: Counter[str] = Counter()
     turn, scoring, action = Histogram(), Histogram(), Histogram()
     distributions: dict[str, Histogram] = {}
+    feature_counts: dict[str, list[int]] = {}
     for shard in shards:
+        for model, counts in shard.get("feature_counts", {}).items():
+            mine = feature_counts.setdefault(model, [0] * len(counts))
+            if len(mine) == len(counts):  # shards of another feature spec mid-upgrade: skip
+                feature_counts[model] = [a + b for a, b in zip(mine, counts, strict=True)]
         for model, data in shard.get("score_distributions", {}).items():
             histogram = Histogram.from_dict(data)
             if model in distributions:
@@ -88,5 +93,6 @@ def summarize(
         "scoring_ms": scoring.to_dict(),
         "action_latency_ms": action.to_dict(),
         "score_distributions": {m: h.to_dict() for m, h in sorted(distributions.items())},
+        "feature_counts": dict(sorted(feature_counts.items())),
         "models": models.get("versions", {}),
     }

@@ -166,6 +166,29 @@ def render(figures: dict[str, Any]) -> str:
         " before (over 0.2: moved).",
         [({"model": m}, v) for m, v in sorted(figures.get("score_psi", {}).items())],
     )
+    drift = figures.get("training_drift", {})
+    w.metric(
+        "engage_feature_psi",
+        "gauge",
+        "Population stability index of each feature the live model is asked about, the last"
+        " hour against the champion's training window (over 0.2: moved).",
+        [
+            ({"model": m, "feature": f}, v)
+            for m, d in sorted(drift.items())
+            for f, v in sorted(d.get("features", {}).items())
+        ],
+    )
+    w.metric(
+        "engage_model_score_training_psi",
+        "gauge",
+        "Population stability index of each model's live scores, the last hour against the"
+        " champion's training window (over 0.2: moved).",
+        [
+            ({"model": m}, d["score"])
+            for m, d in sorted(drift.items())
+            if d.get("score") is not None
+        ],
+    )
     models = []
     for name, aliases in figures["models"].items():
         for alias, version in aliases.items():

@@ -61,28 +61,55 @@ def sample_of(at: float, figures: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def features_sample_of(at: float, figures: dict[str, Any]) -> dict[str, Any]:
+    """What per-feature drift needs: cumulative counts per feature bin and score tenth."""
+    return {
+        "t": round(at, 3),
+        "features": figures.get("feature_counts", {}),
+        "scores": {m: h["counts"] for m, h in figures.get("score_distributions", {}).items()},
+    }
+
+
+# The live feature counts: a sample a minute for three hours. Larger than the dashboard's
+# samples (a bin count per feature), so fewer: a few hundred kB in all.
+FEATURES_EVERY_S = 60.0
+FEATURES_KEEP = 3 * 60
+
+
 class RedisSeries:
-    def __init__(self, url: str, prefix: str, every_s: float = EVERY_S, keep: int = KEEP) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        every_s: float = EVERY_S,
+        keep: int = KEEP,
+        *,
+        name: str = "figures",
+        sample: Callable[[float, dict[str, Any]], dict[str, Any]] = sample_of,
+    ) -> None:
         self.keys = Keys(prefix)
         self.every_s = every_s
         self.keep = keep
+        self.name = name
+        self._sample = sample
+        self._list = self.keys.figures_series(name)
         self._redis = connect_async(url)
 
     async def record(self, at: float, figures: dict[str, Any]) -> bool:
         bucket = int(at // self.every_s)
-        claim = self.keys.figures_sample(bucket)
+        claim = self.keys.figures_sample(bucket, self.name)
         if not await self._redis.set(claim, b"1", nx=True, ex=int(self.every_s * 4) + 1):
             return False
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(self.keys.figures_series(), json.dumps(sample_of(at, figures)))
-            pipe.ltrim(self.keys.figures_series(), -self.keep, -1)
+            pipe.rpush(self._list, json.dumps(self._sample(at, figures)))
+            pipe.ltrim(self._list, -self.keep, -1)
             await pipe.execute()
         return True
 
     async def since(self, at: float) -> list[dict[str, Any]]:
         # Newest last; read from the end back to the first sample at or after `at`.
         count = min(self.keep, int(max(0.0, time.time() - at) // self.every_s) + 2)
-        rows = await self._redis.lrange(self.keys.figures_series(), -count, -1)
+        rows = await self._redis.lrange(self._list, -count, -1)
         samples = [json.loads(row) for row in rows]
         return [s for s in samples if s["t"] >= at]
 
@@ -92,7 +119,7 @@ class RedisSeries:
         # windows tolerate.
         async with self._redis.pipeline(transaction=False) as pipe:
             for age in ages_s:
-                pipe.lindex(self.keys.figures_series(), -1 - int(age // self.every_s))
+                pipe.lindex(self._list, -1 - int(age // self.every_s))
             rows = await pipe.execute()
         return [json.loads(row) if row else None for row in rows]
 

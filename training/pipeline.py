@@ -44,6 +44,7 @@ from training.fraud import train_fraud
 from training.provenance import code_version
 from training.recommender import PARAMS as RECOMMENDER_PARAMS
 from training.recommender import train_recommender
+from training.reference import reference_profile
 from training.registry import CHAMPION, ModelRegistry, ModelVersion
 from training.report import write_report
 from training.sources import TrainingData, generated
@@ -75,6 +76,8 @@ class Fitted:
     description: str
     baseline: str
     beats_baseline: bool
+    # The training window's counts per feature bin and score tenth (`training.reference`).
+    reference: dict[str, Any] | None = None
 
 
 def _quiet(_: str) -> None:
@@ -119,7 +122,8 @@ def fit(name: str, data: TrainingData, spec: LabelSpec, test_share: float = 0.25
             and m["recall_at_1pct_fpr"] >= m["baseline_recall_at_1pct_fpr"]
         )
         description = "HistGradientBoosting on payment features"
-        return Fitted(fraud, split.counts, FRAUD_PARAMS, description, "rules", better)
+        reference = reference_profile(name, fraud.estimator, [rows.X[i] for i in split.train])
+        return Fitted(fraud, split.counts, FRAUD_PARAMS, description, "rules", better, reference)
     if name == RECOMMENDER:
         offers, split = labelled_rows(name, data, spec, test_share)
         assert isinstance(offers, OfferRows)
@@ -129,8 +133,16 @@ def fit(name: str, data: TrainingData, spec: LabelSpec, test_share: float = 0.25
         if "precision_at_1" in m:
             better = better and m["precision_at_1"] > m["baseline_precision_at_1"]
         description = "Logistic regression on customer-by-offer features"
+        vectors = [offers.customer_vectors[i] for i in split.train]
+        reference = reference_profile(name, recommender.estimator, vectors)
         return Fitted(
-            recommender, split.counts, RECOMMENDER_PARAMS, description, "popularity", better
+            recommender,
+            split.counts,
+            RECOMMENDER_PARAMS,
+            description,
+            "popularity",
+            better,
+            reference,
         )
     raise ValueError(f"unknown model {name!r}; one of {MODEL_NAMES}")
 
@@ -201,6 +213,8 @@ def train(
     }
     if comparison is not None:
         provenance["comparison"] = comparison
+    if fitted.reference is not None:
+        provenance["reference"] = fitted.reference
     progress("registering")
     version = registry.register(
         name,

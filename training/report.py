@@ -93,7 +93,9 @@ def data_section(data: dict[str, Any]) -> str:
         return "<p>No data record (registered before data records were kept).</p>"
     counts = data.get("counts", {})
     label = data.get("label", {})
-    source = {k: v for k, v in data.items() if k not in ("counts", "label", "comparison")}
+    source = {
+        k: v for k, v in data.items() if k not in ("counts", "label", "comparison", "reference")
+    }
     rows = [
         ("source", json.dumps(source, sort_keys=True, default=str)),
         ("label", f"{label.get('outcome', '—')} within {_span(label.get('window_s', 0))}"),

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from serving.edge import EdgeConfig, EdgeMiddleware
 from serving.security import KeyRing, RateLimiter
-from serving.series import SamplerStats, sample_forever
+from serving.series import FEATURES_EVERY_S, SamplerStats, sample_forever
 from serving.web import admin, collect, customers, models, ops, reports
 from serving.web.answers import install_error_handlers
 from serving.web.backends import Backends
@@ -29,18 +29,33 @@ ROUTERS = (
 
 @contextlib.asynccontextmanager
 async def _sampling(app: FastAPI) -> AsyncIterator[None]:
-    """While the application serves, sample the figures for the dashboard's charts."""
+    """While the application serves, sample the figures for the dashboard's charts and
+    the live feature counts for drift."""
     backends: Backends = app.state.backends
     app.state.sampler = SamplerStats()
-    task = asyncio.create_task(
-        sample_forever(backends.series, backends.figures_now, app.state.sampler)
-    )
+    app.state.feature_sampler = SamplerStats()
+    tasks = [
+        asyncio.create_task(
+            sample_forever(backends.series, backends.figures_now, app.state.sampler)
+        ),
+        # The live feature counts for drift against the training window, once a minute.
+        asyncio.create_task(
+            sample_forever(
+                backends.feature_series,
+                backends.figures_now,
+                app.state.feature_sampler,
+                FEATURES_EVERY_S,
+            )
+        ),
+    ]
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def create_app() -> FastAPI:

@@ -13,16 +13,23 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends, Request
 from redis.exceptions import RedisError
 
-from actors.errors import EngageError, ShardUnavailableError, StoreUnavailableError
+from actors.errors import (
+    EngageError,
+    ModelError,
+    NoSuchModelVersionError,
+    ShardUnavailableError,
+    StoreUnavailableError,
+)
 from actors.event_time import EventTimeBounds
 from actors.events import Event
+from actors.feature_bins import MODEL_FEATURES
 from actors.rules import PolicySpec
 from actors.scoring import Score
 from actors.slots import slot_of
 from actors.state import CustomerState
 from actors.store import StateStore
 from serving.config import ApiConfig
-from serving.drift import BASELINE_S, CURRENT_S, score_drift
+from serving.drift import BASELINE_S, CURRENT_S, LIVE_S, champion_drift, score_drift
 from serving.figures import summarize
 from serving.publisher import PublishError
 from serving.security import ApiError
@@ -66,6 +73,10 @@ class Registry(Protocol):
 
     def rollback(self, name: str) -> int: ...
 
+    def alias(self, name: str, alias: str) -> int | None: ...
+
+    def get(self, name: str, version: int) -> ModelVersion: ...
+
     def set_alias(self, name: str, alias: str, version: int | None) -> int | None: ...
 
 
@@ -100,6 +111,8 @@ class Backends:
     # The rules' policy, as the shards read it (the file reloads while engage runs).
     policy: Callable[[], PolicySpec]
     series: Series
+    # The live feature counts, a sample a minute (serving.series.FEATURES_EVERY_S).
+    feature_series: Series
 
     async def publish(self, events: Sequence[Event]) -> None:
         try:
@@ -161,6 +174,29 @@ class Backends:
         except (RedisError, OSError):
             return {}  # /metrics still answers; the index is missing, not zero
         return score_drift(oldest, middle, newest)
+
+    async def training_drift(self, model: str, window_s: float = LIVE_S) -> dict[str, Any]:
+        """The champion's live features and scores against its training window."""
+        try:
+            return await champion_drift(self.registry, self.feature_series, model, window_s)
+        except NoSuchModelVersionError as error:
+            raise ApiError(404, "model", error.reason) from None
+        except ModelError as error:
+            status = 404 if error.reason == "no champion" else 409
+            raise ApiError(status, "model", error.reason) from None
+        except (RedisError, OSError, StoreUnavailableError) as error:
+            raise ApiError(503, "store_unavailable", str(error)) from error
+
+    async def drift_of_live_models(self) -> dict[str, dict[str, Any]]:
+        """`training_drift` of every live model that has one, for /metrics: a model
+        without a champion or a training window, or Redis out of reach, has none."""
+        out = {}
+        for model in MODEL_FEATURES:
+            try:
+                out[model] = await self.training_drift(model)
+            except ApiError:
+                continue
+        return out
 
     async def scorer_status(self) -> dict[str, Any]:
         """What the scorer serves, or why it cannot say: the rest of an answer that

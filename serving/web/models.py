@@ -5,9 +5,10 @@ import asyncio
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from actors.durations import parse_duration
 from actors.errors import ModelError, NoSuchModelVersionError
 from serving.security import ApiError, Grant
 from serving.web.access import ADMIN, READ
@@ -101,3 +102,18 @@ async def shadow(name: ModelName, body: ShadowIn, backends: Live, _key: Grant = 
     return await _alias(
         backends, name, lambda: backends.registry.set_alias(name, CHALLENGER, body.version)
     )
+
+
+@router.get("/v1/models/{name}/drift", responses=CHANGES)
+async def drift(
+    name: ModelName,
+    backends: Live,
+    window: Annotated[
+        str,
+        Query(description="the live window: 90s, 30m, 1h ...", pattern=r"^\d+(\.\d+)?(s|m|h|d)$"),
+    ] = "1h",
+    _key: Grant = READ,
+) -> dict[str, Any]:
+    """The champion's live features and scores against its training window: the
+    population stability index of each, the features over the threshold first."""
+    return await backends.training_drift(name, parse_duration(window))

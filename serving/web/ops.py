@@ -116,4 +116,5 @@ async def dashboard() -> HTMLResponse:
 async def metrics(backends: Live, _key: Grant = READ) -> Response:
     figures = await backends.figures_now()
     figures["score_psi"] = await backends.score_drift()
+    figures["training_drift"] = await backends.drift_of_live_models()
     return Response(prometheus.render(figures), media_type=prometheus.CONTENT_TYPE)

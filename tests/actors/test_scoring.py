@@ -1,13 +1,16 @@
-"""The coalescing scorer keeps what each model answers live, per model, in tenths: the
-distribution the dashboard and /metrics show, and the one drift is judged by."""
+"""The coalescing scorer keeps what each model answers live, per model, in tenths (the
+distribution the dashboard and /metrics show, and the one drift is judged by), and what
+each model is asked, per feature bin (drift against the training window)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 
 from actors.errors import ScorerUnavailableError
+from actors.features import PAYMENT_FEATURES
 from actors.scoring import SCORE_BUCKETS, CoalescingScorer, Score, headline
 from tests.support import FakeScorer
 
@@ -44,3 +47,27 @@ def test_a_failed_call_counts_nothing() -> None:
     with pytest.raises(ScorerUnavailableError):
         asyncio.run(run())
     assert scorer.distributions == {}
+    assert scorer.feature_counts == {}
+
+
+def test_what_each_model_is_asked_is_counted_per_feature_bin() -> None:
+    class Fixed:
+        async def score(self, model: str, rows: Sequence[Sequence[float]]) -> list[Score]:
+            return [Score(model, "1", (0.1,)) for _ in rows]
+
+    scorer = CoalescingScorer(Fixed())
+    row = [0.0] * len(PAYMENT_FEATURES)
+    row[PAYMENT_FEATURES.index("new_country")] = 1.0
+
+    async def run() -> None:
+        await asyncio.gather(
+            scorer.score("fraud", [row]),
+            scorer.score("fraud", [[0.0] * len(PAYMENT_FEATURES)]),
+            scorer.score("other", [[1.0, 2.0]]),
+        )
+
+    asyncio.run(run())
+    counter = scorer.feature_counts["fraud"]
+    assert counter.rows == 2
+    assert counter.split(counter.to_list())["new_country"] == [1, 1]
+    assert "other" not in scorer.feature_counts  # no bins for a model no shard asks

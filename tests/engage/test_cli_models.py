@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from actors.feature_bins import FeatureCounter
 from engage.cli import main
 
 pytestmark = pytest.mark.integration
@@ -152,3 +153,74 @@ def test_a_source_without_events_is_an_error_not_generated_data(
     assert "1 records rejected" in err
     assert main(["train", "fraud", "--from", str(tmp_path / "missing.jsonl")]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_models_drift_flags_the_features_that_moved_from_the_training_window(
+    env: str, tmp_path: Path, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from actors.features import PAYMENT_FEATURES
+    from actors.metrics import Histogram
+    from actors.scoring import SCORE_BUCKETS
+    from serving.series import FEATURES_EVERY_S, FEATURES_KEEP, RedisSeries, features_sample_of
+    from training.dataset import fraud_rows
+    from training.reference import live_scores
+    from training.registry import ModelRegistry
+    from training.sources import generated
+
+    args = ["train", "fraud", "--customers", "500", "--days", "45", "--promote"]
+    assert main([*args, "--reports", str(tmp_path)]) == 0
+    registry = ModelRegistry(redis_url, env)
+    meta, model = registry.load("fraud", 1)
+    registry.close()
+    reference = meta.data["reference"]
+    assert reference["feature_names"] == list(PAYMENT_FEATURES)
+    assert reference["rows"] == meta.data["counts"]["train_rows"]
+
+    # Live traffic as the shards would count it: first the training window's payments
+    # again, then the same payments all from new countries.
+    rows = fraud_rows(generated(500, 45, 7).events)
+    trained_until = meta.data["counts"]["train_until"]
+    usual = [x for x, at in zip(rows.X, rows.times, strict=True) if at <= trained_until]
+    moved = [list(row) for row in usual]
+    for row in moved:
+        row[PAYMENT_FEATURES.index("new_country")] = 1.0
+    counter = FeatureCounter(PAYMENT_FEATURES)
+    scores = Histogram(SCORE_BUCKETS)
+
+    async def count(minute: int, rows: list[list[float]]) -> None:
+        counter.observe(rows)
+        for value in live_scores("fraud", model, rows):
+            scores.observe(value)
+        figures = {
+            "feature_counts": {"fraud": counter.to_list()},
+            "score_distributions": {"fraud": scores.to_dict()},
+        }
+        series = RedisSeries(
+            redis_url,
+            env,
+            FEATURES_EVERY_S,
+            FEATURES_KEEP,
+            name="features",
+            sample=features_sample_of,
+        )
+        try:
+            assert await series.record(minute * FEATURES_EVERY_S, figures)
+        finally:
+            await series.close()
+
+    asyncio.run(count(1000, []))
+    asyncio.run(count(1001, usual))
+    capsys.readouterr()
+    assert main(["models", "drift", "fraud", "--window", "1m"]) == 0
+    steady = capsys.readouterr().out
+    assert "fraud v1: the last 60 s" in steady
+    assert "MOVED" not in steady
+
+    asyncio.run(count(1002, moved))
+    assert main(["models", "drift", "fraud", "--window", "1m", "--json"]) == 4
+    result = json.loads(capsys.readouterr().out)
+    assert result["drifted_features"][0] == "new_country"
+    assert result["features"]["amount_log"] < 0.01
+    assert result["live_rows"] == len(moved)

@@ -93,6 +93,10 @@ def test_the_dashboard_shows_live_figures_that_change(engage_app: App, browser: 
     models = browser.find_element("id", "models").text
     assert "recommender" in models
     assert "fraud" in models
+    # Each live model against its training window: the champions recorded one.
+    drift = wait(lambda: "recommender v" in (t := browser.find_element("id", "drift").text) and t)
+    assert "fraud v" in drift
+    assert "score" in drift
 
 
 def test_without_a_key_the_dashboard_says_it_is_disconnected(engage_app: App, browser: Any) -> None:

@@ -1,5 +1,6 @@
-"""Drift of a model's live scores: the population stability index of the last hour against
-the day before, none when a window is too small or a shard restarted in it."""
+"""Drift: the population stability index of a model's live scores (the last hour against
+the day before) and of its features and scores against its training window; none when a
+window is too small or a shard restarted in it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from serving.drift import MIN_SCORES, psi, score_drift
+from actors.feature_bins import FeatureCounter
+from serving.drift import MIN_SCORES, THRESHOLD, psi, score_drift, training_drift
 
 STEADY = [300, 200, 100, 50, 30, 20, 10, 5, 3, 2]
 
@@ -50,3 +52,62 @@ def test_a_restarted_shard_makes_the_window_unusable() -> None:
 
 def test_no_samples_yet_is_no_index() -> None:
     assert score_drift(None, None, sample({"fraud": STEADY})) == {}
+
+
+# ---- against the training window --------------------------------------------------------
+
+FEATURES = ["new_country", "payments_1h"]
+
+
+def _reference(rows: list[list[float]]) -> dict[str, Any]:
+    counter = FeatureCounter(FEATURES)
+    counter.observe(rows)
+    return {
+        "feature_names": FEATURES,
+        "features": counter.to_list(),
+        "scores": [100] * 5 + [0] * 6,
+        "rows": counter.rows,
+    }
+
+
+def _sample(t: float, rows: list[list[float]], scores: list[int]) -> dict[str, Any]:
+    counter = FeatureCounter(FEATURES)
+    counter.observe(rows)
+    return {"t": t, "features": {"fraud": counter.to_list()}, "scores": {"fraud": scores}}
+
+
+USUAL = [[0.0, 1.0]] * 450 + [[1.0, 3.0]] * 50
+
+
+def test_live_rows_like_the_training_window_have_not_moved() -> None:
+    reference = _reference(USUAL * 4)
+    result = training_drift(
+        "fraud", reference, _sample(0, [], [0] * 11), _sample(60, USUAL, [100] * 5 + [0] * 6)
+    )
+    assert result["features"] == {"new_country": 0.0, "payments_1h": 0.0}
+    assert result["score"] == 0.0
+    assert not result["drifted"]
+    assert result["live_rows"] == 500
+
+
+def test_a_feature_that_moved_is_flagged_by_name_and_the_rest_is_not() -> None:
+    reference = _reference(USUAL * 4)
+    # New countries, the same velocity: 9 in 10 make one payment an hour, as before.
+    moved = [[1.0, 1.0]] * 270 + [[1.0, 3.0]] * 30 + [[0.0, 1.0]] * 180 + [[0.0, 3.0]] * 20
+    result = training_drift("fraud", reference, {}, _sample(60, moved, [10] * 5 + [200] * 5 + [0]))
+    assert result["features"]["new_country"] > THRESHOLD
+    assert result["features"]["payments_1h"] < 0.1
+    assert result["drifted_features"] == ["new_country"]
+    assert result["score"] is not None
+    assert result["score"] > THRESHOLD
+    assert result["drifted"]
+
+
+def test_a_window_with_a_restarted_shard_or_too_few_rows_has_no_index() -> None:
+    reference = _reference(USUAL * 4)
+    later = _sample(60, USUAL, [100] * 5 + [0] * 6)
+    restarted = training_drift("fraud", reference, _sample(0, USUAL * 2, [0] * 11), later)
+    assert restarted["features"] == {}
+    few = training_drift("fraud", reference, {}, _sample(60, USUAL[:20], [0] * 11))
+    assert few["features"] == {}
+    assert not few["drifted"]

@@ -6,7 +6,7 @@ shows both the answer and what reached (or did not reach) the backend.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,7 @@ from actors.scoring import Score
 from actors.store import MemoryStateStore
 from serving.config import ApiConfig
 from serving.publisher import PublishError
-from serving.series import sample_of
+from serving.series import features_sample_of, sample_of
 from serving.web.app import attach, create_app
 from serving.web.backends import Backends
 from training.registry import ModelVersion
@@ -90,6 +90,9 @@ class FakeRegistry:
     alias_of: dict[str, dict[str, int]] = field(default_factory=lambda: {"fraud": {"champion": 1}})
     # Versions a comparison with the champion found worse: promoting them needs force.
     worse: set[int] = field(default_factory=set)
+    # What each version recorded about its training data (the drift reference among it).
+    data_of: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    down: bool = False
 
     def names(self) -> list[str]:
         return sorted(self.versions_of)
@@ -99,6 +102,18 @@ class FakeRegistry:
 
     def aliases(self, name: str) -> dict[str, int]:
         return dict(self.alias_of.get(name, {}))
+
+    def alias(self, name: str, alias: str) -> int | None:
+        if self.down:
+            raise RedisError("Connection refused")
+        return self.alias_of.get(name, {}).get(alias)
+
+    def get(self, name: str, version: int) -> ModelVersion:
+        if version not in self.versions_of.get(name, []):
+            raise NoSuchModelVersionError(name, version)
+        return ModelVersion(
+            name, version, "tree", 1, 1.0e9, data=self.data_of.get((name, version), {})
+        )
 
     def promote(self, name: str, version: int, *, force: bool = False) -> int | None:
         if version not in self.versions_of.get(name, []):
@@ -147,9 +162,10 @@ class FakeFigures:
 class FakeSeries:
     samples: list[dict[str, Any]] = field(default_factory=list)
     down: bool = False
+    sample: Callable[[float, dict[str, Any]], dict[str, Any]] = sample_of
 
     async def record(self, at: float, figures: dict[str, Any]) -> bool:
-        self.samples.append(sample_of(at, figures))
+        self.samples.append(self.sample(at, figures))
         return True
 
     async def since(self, at: float) -> list[dict[str, Any]]:
@@ -179,6 +195,7 @@ class Fakes:
     scorer: FakeScorer
     figures: FakeFigures
     series: FakeSeries
+    feature_series: FakeSeries
     client: TestClient
 
     def request(self, method: str, path: str, key: str | None = None, **options: Any) -> Any:
@@ -205,6 +222,7 @@ def api() -> Iterator[Fakes]:
         FakeFigures(),
         FakeSeries(),
     )
+    feature_series = FakeSeries(sample=features_sample_of)
     app = create_app()
     attach(
         app,
@@ -221,9 +239,19 @@ def api() -> Iterator[Fakes]:
             figures=figures,
             policy=PolicySpec,
             series=series,
+            feature_series=feature_series,
         ),
     )
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Fakes(
-            publisher, shards, states, recommender, registry, scorer, figures, series, client
+            publisher,
+            shards,
+            states,
+            recommender,
+            registry,
+            scorer,
+            figures,
+            series,
+            feature_series,
+            client,
         )

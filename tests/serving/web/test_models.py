@@ -3,6 +3,10 @@ a missing version 404, a refused change 409, a scorer that cannot answer reporte
 
 from __future__ import annotations
 
+import asyncio
+
+from actors.feature_bins import FeatureCounter
+from actors.features import PAYMENT_FEATURES
 from tests.serving.web.conftest import ADMIN, READ, Fakes
 
 
@@ -63,3 +67,51 @@ def test_a_read_key_cannot_change_aliases(api: Fakes) -> None:
     answer = api.request("POST", "/v1/models/fraud/promote", READ, json={"version": 2})
     assert answer.status_code == 403
     assert api.registry.alias_of["fraud"]["champion"] == 1
+
+
+def _with_reference(api: Fakes) -> None:
+    counter = FeatureCounter(PAYMENT_FEATURES)
+    usual = [0.0] * len(PAYMENT_FEATURES)
+    counter.observe([usual] * 1000)
+    api.registry.data_of[("fraud", 1)] = {
+        "reference": {
+            "feature_names": list(PAYMENT_FEATURES),
+            "features": counter.to_list(),
+            "scores": [1000] + [0] * 10,
+            "rows": 1000,
+        }
+    }
+
+
+def test_drift_compares_the_champions_live_window_with_its_training_window(
+    api: Fakes,
+) -> None:
+    _with_reference(api)
+    moved = [0.0] * len(PAYMENT_FEATURES)
+    moved[PAYMENT_FEATURES.index("new_country")] = 1.0
+    live = FeatureCounter(PAYMENT_FEATURES)
+    live.observe([moved] * 400)
+    scores = {"fraud": {"counts": [400] + [0] * 10}}
+    asyncio.run(api.feature_series.record(0.0, {"feature_counts": {}}))
+    figures = {"feature_counts": {"fraud": live.to_list()}, "score_distributions": scores}
+    asyncio.run(api.feature_series.record(3600.0, figures))
+    body = api.request("GET", "/v1/models/fraud/drift?window=1h", READ).json()
+    assert body["version"] == 1
+    assert body["drifted_features"] == ["new_country"]
+    assert body["features"]["amount_log"] == 0.0
+    assert body["score"] == 0.0
+    assert body["drifted"] is True
+    metrics = api.request("GET", "/metrics", READ).text
+    assert 'engage_feature_psi{model="fraud",feature="new_country"}' in metrics
+    assert 'engage_model_score_training_psi{model="fraud"} 0' in metrics
+
+
+def test_drift_without_a_champion_or_a_training_window_or_redis_says_why(api: Fakes) -> None:
+    assert api.request("GET", "/v1/models/nothing/drift", READ).status_code == 404
+    untrained = api.request("GET", "/v1/models/fraud/drift", READ)
+    assert untrained.status_code == 409
+    assert "no training window" in untrained.json()["detail"]
+    _with_reference(api)
+    api.feature_series.down = True
+    assert api.request("GET", "/v1/models/fraud/drift", READ).status_code == 503
+    assert api.request("GET", "/v1/models/fraud/drift?window=soon", READ).status_code == 422
