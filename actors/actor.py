@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -43,13 +43,13 @@ from actors.actions import (
 from actors.attribution import attribute, counter, in_holdout, record_of
 from actors.catalog import OFFERS
 from actors.conditions import UNKNOWN
-from actors.errors import TemplateError
+from actors.errors import ModelError, TemplateError
 from actors.events import CardPayment, Event, Identify, OfferFeedback, Purchase
 from actors.features import features, payment_features
 from actors.offers import RankedOffer, rank_offers
 from actors.prefetch import NO_SCORES, BatchScores
 from actors.rules import REMINDER_PREFIX, Rule, RuleSet
-from actors.scoring import FRAUD, RECOMMENDER, Scorer
+from actors.scoring import FRAUD, RECOMMENDER, WINBACK, Score, Scorer
 from actors.state import NO_POSITION, CustomerState
 from actors.templates import render
 from actors.turn_context import Before, LazyContext, build_context, marketing_suppressed
@@ -324,7 +324,8 @@ class CustomerActor:
         versions: dict[str, str] = {}
         best: RankedOffer | None = None
         fraud_row = before.payment if FRAUD in needed else None
-        customer = features(state, trigger.at) if RECOMMENDER in needed else None
+        wants_customer = RECOMMENDER in needed or WINBACK in needed
+        customer = features(state, trigger.at) if wants_customer else None
         fraud = recommended = None
         if fraud_row is not None:
             fraud = ahead.take(customer_id, trigger.trigger_id, FRAUD, fraud_row)
@@ -333,8 +334,10 @@ class CustomerActor:
         requests = []
         if fraud_row is not None and fraud is None:
             requests.append(self.scorer.score(FRAUD, [fraud_row]))
-        if customer is not None and recommended is None:
+        if RECOMMENDER in needed and customer is not None and recommended is None:
             requests.append(self.scorer.score(RECOMMENDER, [customer]))
+        if WINBACK in needed and customer is not None:
+            requests.append(self._optional_score(WINBACK, customer))
         if len(requests) == 1:
             answers = [await requests[0]]
         elif requests:
@@ -347,7 +350,7 @@ class CustomerActor:
                 (fraud,) = answers.pop(0)
             scores["fraud"] = fraud.values[0]
             versions[FRAUD] = fraud.version
-        if customer is not None:
+        if RECOMMENDER in needed and customer is not None:
             if recommended is None:
                 (recommended,) = answers.pop(0)
             versions[RECOMMENDER] = recommended.version
@@ -356,7 +359,21 @@ class CustomerActor:
                 best = ranked[0]
                 scores["offer_p"] = best.probability
                 scores["offer_value"] = best.expected_value
+        if WINBACK in needed and customer is not None:
+            winback = answers.pop(0)  # empty when no win-back model is served
+            if winback:
+                scores["winback"] = winback[0].values[0]
+                versions[WINBACK] = winback[0].version
         return scores, versions, best
+
+    async def _optional_score(self, model: str, row: Sequence[float]) -> list[Score]:
+        """A model a deployment may lack: without a champion the score is missing (a rule
+        reading it finds null and holds), and nothing else of the turn fails. An outage of
+        the scorer still fails the turn, to be retried."""
+        try:
+            return await self.scorer.score(model, [row])
+        except ModelError:
+            return []
 
     def _build_action(
         self,

@@ -37,7 +37,7 @@ CONTEXT_FIELDS: dict[str, frozenset[str] | None] = {
     "cart": frozenset({"items", "value", "products"}),
     "features": frozenset(CUSTOMER_FEATURES),
     "payment": frozenset(PAYMENT_FEATURES),
-    "scores": frozenset({"fraud", "offer", "offer_p", "offer_value", "offer_category"}),
+    "scores": frozenset({"fraud", "winback", "offer", "offer_p", "offer_value", "offer_category"}),
     "offer": frozenset({"offer_id", "title", "p", "expected_value", "category"}),
     "reminder": frozenset({"kind", "due_at", "set_at"}),
     "rule": frozenset({"id", "campaign"}),

@@ -20,6 +20,9 @@ from actors.metrics import Histogram
 
 FRAUD = "fraud"
 RECOMMENDER = "recommender"
+# Asked only when a rule reads `scores.winback`; optional: a deployment without a win-back
+# champion takes no decision that needs one (actors/actor.py).
+WINBACK = "winback"
 MODELS = (FRAUD, RECOMMENDER)
 
 

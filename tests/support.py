@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from actors.catalog import AFFINITY_KEYS, OFFERS
+from actors.errors import ModelError
 from actors.events import Event, event_from_dict
 from actors.features import CUSTOMER_FEATURES, PAYMENT_FEATURES
 from actors.scoring import Score
@@ -58,15 +59,23 @@ class FakeScorer:
     """Deterministic scores: fraud from the new-country and amount features; offers from
     the customer's affinity for each offer's category. Records every request."""
 
-    def __init__(self, version: str = "1", fail: Exception | None = None) -> None:
+    def __init__(
+        self, version: str = "1", fail: Exception | None = None, winback: float | None = 0.3
+    ) -> None:
         self.version = version
         self.fail = fail
+        # p(repurchase) for every customer; None: no win-back model is served.
+        self.winback = winback
         self.requests: list[tuple[str, list[list[float]]]] = []
 
     async def score(self, model: str, rows: Sequence[Sequence[float]]) -> list[Score]:
         if self.fail is not None:
             raise self.fail
         self.requests.append((model, [list(r) for r in rows]))
+        if model == "winback":
+            if self.winback is None:
+                raise ModelError(model, "no champion is registered")
+            return [Score(model, self.version, (self.winback,)) for _ in rows]
         out = []
         for row in rows:
             if model == "fraud":

@@ -30,6 +30,7 @@ from actors.errors import ModelError
 from actors.features import FEATURE_SPEC_VERSION
 from actors.labels import LABELS, LabelSpec
 from actors.scoring import FRAUD, RECOMMENDER
+from training.cdnow import DatasetMissingError
 from training.champion import compare_on_window
 from training.dataset import (
     FraudRows,
@@ -47,14 +48,14 @@ from training.recommender import train_recommender
 from training.reference import reference_profile
 from training.registry import CHAMPION, ModelRegistry, ModelVersion
 from training.report import write_report
-from training.sources import TrainingData, generated
+from training.sources import TrainingData, cdnow, generated
 from training.split import LabelCounts, TimeSplit, time_split
 from training.winback import PARAMS as WINBACK_PARAMS
 from training.winback import cutoffs, rows_at, train_winback
 
 log = logging.getLogger(__name__)
 
-WINBACK = "winback"
+WINBACK: Literal["winback"] = "winback"
 ModelName = Literal["recommender", "fraud", "winback"]
 MODEL_NAMES: tuple[ModelName, ...] = ("recommender", "fraud", "winback")
 Progress = Callable[[str], None]
@@ -262,12 +263,22 @@ def bootstrap_models(
 
 
 def ensure_models(registry: ModelRegistry, **kwargs: Any) -> dict[str, int]:
-    """Champions of both live models, bootstrapping when any is missing."""
+    """Champions of both live models, bootstrapping when any is missing; and of the
+    win-back model, trained on the CDNOW purchases, when their data file is installed
+    (`make install`, the cluster's setup). Without it the win-back rule never fires: its
+    score is missing, not failing (`actors/actor.py`); the answer says 0 for winback."""
     live: tuple[ModelName, ...] = ("fraud", "recommender")
     missing = tuple(m for m in live if registry.alias(m, CHAMPION) is None)
     if missing:
         bootstrap_models(registry, names=missing, **kwargs)
-    return {m: registry.alias(m, CHAMPION) or 0 for m in (FRAUD, RECOMMENDER)}
+    if registry.alias(WINBACK, CHAMPION) is None:
+        try:
+            purchases = cdnow()
+        except DatasetMissingError as error:
+            log.warning("no win-back model: %s is not installed (%s)", error.dataset, error)
+        else:
+            train(WINBACK, registry, purchases, report_dir=None, promote=True)
+    return {m: registry.alias(m, CHAMPION) or 0 for m in (FRAUD, RECOMMENDER, WINBACK)}
 
 
 def recent_window(

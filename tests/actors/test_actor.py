@@ -128,6 +128,44 @@ def test_a_due_cart_reminder_sends_a_cart_reminder_once() -> None:
     assert again.duplicate
 
 
+def _quiet_for_a_week(scorer: FakeScorer, bought: bool = True) -> list[object]:
+    a, state = actor(scorer), CustomerState()
+    if bought:
+        turn(a, state, event("purchase", total=80.0, at=T0))
+    turn(a, state, event("product_view", at=T0 + 60))
+    outcome = asyncio.run(a.on_reminder("c1", state, "reengagement", T0 + 7 * 86_400 + 60))
+    return list(outcome.actions)
+
+
+def test_a_quiet_past_buyer_the_winback_model_finds_persuadable_gets_a_winback_offer() -> None:
+    scorer = FakeScorer(winback=0.3)
+    (offer,) = _quiet_for_a_week(scorer)
+    assert isinstance(offer, OfferAction)
+    assert offer.rule_id == "winback_offer"
+    assert offer.campaign == "winback"
+    assert offer.offer_id == "electronics_10"  # the recommender's best for this customer
+    assert offer.scores["winback"] == 0.3
+    assert offer.model_versions == {"winback": "1", "recommender": "1"}
+    assert offer.message == "We kept something for you: 10% off electronics"
+    assert [model for model, _ in scorer.requests] == ["recommender", "winback"]
+
+
+@pytest.mark.parametrize(
+    ("why", "scorer", "bought"),
+    [
+        ("sure to come back anyway", FakeScorer(winback=0.9), True),
+        ("unlikely to be moved", FakeScorer(winback=0.05), True),
+        ("never bought", FakeScorer(winback=0.3), False),
+        ("no win-back model served", FakeScorer(winback=None), True),
+    ],
+)
+def test_everyone_else_quiet_for_a_week_gets_the_plain_reminder(
+    why: str, scorer: FakeScorer, bought: bool
+) -> None:
+    actions = _quiet_for_a_week(scorer, bought)
+    assert [a.type for a in actions] == ["reengagement"], why  # type: ignore[attr-defined]
+
+
 def test_welcome_back_after_a_month_away() -> None:
     a, state = actor(), CustomerState()
     turn(a, state, event("login", at=T0))
