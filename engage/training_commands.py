@@ -253,21 +253,11 @@ def models_drift(args: argparse.Namespace, settings: Settings) -> int:
 
     from engage.cli import registry_of
     from serving.drift import MIN_SCORES, champion_drift
-    from serving.series import (
-        FEATURES_EVERY_S,
-        FEATURES_KEEP,
-        RedisSeries,
-        features_sample_of,
-    )
+    from serving.series import feature_series
 
     registry = registry_of(settings)
-    series = RedisSeries(
-        settings.redis.require_url(),
-        settings.redis.prefix,
-        FEATURES_EVERY_S,
-        FEATURES_KEEP,
-        name="features",
-        sample=features_sample_of,
+    series = feature_series(
+        settings.redis.require_url(), settings.redis.prefix, settings.api.feature_sample_s
     )
 
     async def measure() -> dict[str, Any]:

@@ -28,7 +28,7 @@ from serving.config import ApiConfig
 from serving.figures import ingest_figures
 from serving.model_set import score_batch
 from serving.publisher import EventPublisher
-from serving.series import FEATURES_EVERY_S, FEATURES_KEEP, RedisSeries, features_sample_of
+from serving.series import RedisSeries, feature_series
 from serving.watcher import ModelWatcher
 from serving.web.app import attach, create_app
 from serving.web.backends import Backends
@@ -116,14 +116,7 @@ def live_backends(
         figures=RedisFigures(redis_config, actors.slots),
         policy=ReloadingPolicy(actors),
         series=RedisSeries(url, redis_config.prefix),
-        feature_series=RedisSeries(
-            url,
-            redis_config.prefix,
-            FEATURES_EVERY_S,
-            FEATURES_KEEP,
-            name="features",
-            sample=features_sample_of,
-        ),
+        feature_series=feature_series(url, redis_config.prefix, api.feature_sample_s),
     )
 
 

@@ -53,3 +53,6 @@ class ApiConfig(_Part):
     # Behind a load balancer, the header naming the client's address (its first entry),
     # e.g. X-Forwarded-For; unset, the address of the connection.
     client_address_header: str | None = None
+    # How often the live feature counts are sampled for drift against the training window
+    # (serving.series); `engage models drift` windows are multiples of it.
+    feature_sample_s: float = Field(default=60.0, ge=1.0, le=3600.0)

@@ -70,12 +70,6 @@ def features_sample_of(at: float, figures: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# The live feature counts: a sample a minute for three hours. Larger than the dashboard's
-# samples (a bin count per feature), so fewer: a few hundred kB in all.
-FEATURES_EVERY_S = 60.0
-FEATURES_KEEP = 3 * 60
-
-
 class RedisSeries:
     def __init__(
         self,
@@ -153,3 +147,14 @@ async def sample_forever(
             stats.gaps += 1
             stats.last_error = f"{type(error).__name__}: {error}"
             log.warning("dashboard sample skipped: %s", stats.last_error)
+
+
+# The live feature counts: three hours of samples, by default one a minute. Larger than
+# the dashboard's samples (a bin count per feature), so fewer: a few hundred kB in all.
+FEATURES_SPAN_S = 3 * 3600.0
+
+
+def feature_series(url: str, prefix: str, every_s: float) -> RedisSeries:
+    """The series of live feature counts, sampled every `every_s` (ApiConfig)."""
+    keep = max(2, int(FEATURES_SPAN_S // every_s))
+    return RedisSeries(url, prefix, every_s, keep, name="features", sample=features_sample_of)

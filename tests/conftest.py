@@ -211,6 +211,8 @@ def engage_app(ray_local: None, bootstrap: str, redis_url: str, fast_rules: str)
             rate_limit_per_s=2000,
             rate_limit_burst=4000,
             cors_origins=("https://shop.example",),
+            # Live feature counts every 2 s: drift is measured within a test's minutes.
+            feature_sample_s=2.0,
         ),
     )
     ensure_topics(settings.kafka)

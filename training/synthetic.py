@@ -331,6 +331,36 @@ class Behaviour:
             )
         return payments
 
+    def takeover(self, traits: Traits, at: float) -> list[Event]:
+        """Account takeover, a pattern the first models never saw: a run of failed
+        logins, then card-not-present payments of ordinary amounts at ordinary merchants,
+        from a device and country the customer uses. Only the failed logins give it away."""
+        rng = self.rng
+        events: list[Event] = []
+        for _ in range(rng.randint(3, 6)):
+            at += rng.uniform(5, 60)
+            events.append(
+                Login(
+                    event_id=self._id("e"),
+                    customer_id=traits.customer_id,
+                    timestamp=_iso(at),
+                    success=False,
+                    context=self._context(traits, "web"),
+                )
+            )
+        for _ in range(rng.randint(1, 2)):
+            at += rng.uniform(30, 600)
+            payment = self.payment(traits, at)
+            events.append(
+                payment.model_copy(
+                    update={
+                        "card_present": False,
+                        "amount": round(traits.usual_amount * rng.uniform(1.0, 2.0), 2),
+                    }
+                )
+            )
+        return events
+
     def reported(self, payment: CardPayment, within_s: float) -> Event:
         """How a fraudulent payment comes to light: the card holder reports it within
         hours, or the issuer charges it back within days (never later than `within_s`)."""
@@ -391,11 +421,18 @@ def generate(
     start: float = 1_767_225_600.0,  # 2026-01-01T00:00:00Z
     trials_per_customer: int = 6,
     reported_share: float = 0.95,
+    takeover_from: float | None = None,
+    takeover_share: float = 0.0,
+    prefix: str = "c",
 ) -> SyntheticDataset:
     """A history of `customers` over `days`, with offer trials, and fraud that comes to
     light as it does in a bank: `reported_share` of fraudulent payments are followed by a
     fraud report or a chargeback within `actors.labels.FRAUD`'s window, the rest never
-    are. `fraud_labels` is the truth, which the events only partly tell."""
+    are. `fraud_labels` is the truth, which the events only partly tell.
+
+    From `takeover_from` on, `takeover_share` of the customers also suffer an account
+    takeover (`Behaviour.takeover`): the new pattern of a drift, reported like the rest.
+    Customer ids are `prefix` and a number."""
     rng = random.Random(seed)
     behaviour = Behaviour(rng)
     events: list[Event] = []
@@ -405,7 +442,7 @@ def generate(
     traits_by_id: dict[str, Traits] = {}
     end = start + days * 86_400
     for n in range(customers):
-        traits = behaviour.traits(f"c{n:06d}")
+        traits = behaviour.traits(f"{prefix}{n:06d}")
         traits_by_id[traits.customer_id] = traits
         at = start + rng.uniform(0, 5 * 86_400)
         timeline: list[Event] = [behaviour.identify(traits, at)]
@@ -426,6 +463,13 @@ def generate(
                 labels[payment.payment_id] = True
                 if rng.random() < reported_share:
                     timeline.append(behaviour.reported(payment, FRAUD.window_s))
+        if takeover_from is not None and rng.random() < takeover_share:
+            for item in behaviour.takeover(traits, rng.uniform(takeover_from, end)):
+                timeline.append(item)
+                if isinstance(item, CardPayment):
+                    labels[item.payment_id] = True
+                    if rng.random() < reported_share:
+                        timeline.append(behaviour.reported(item, FRAUD.window_s))
         timeline.sort(key=lambda e: e.ts)
         for event in timeline:
             if isinstance(event, CardPayment) and event.payment_id not in labels:

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from kafka import KafkaProducer
 
 from actors.events import Event, event_to_json
+from engage import explain
 from engage.chaos import observe
 from engage.chaos.injectors import (
     FaultLog,
@@ -78,6 +79,10 @@ class Report:
     calm_s: float = 0.0
     faulty_s: float = 0.0
     first_difference: str = ""
+    # A few of the actions that differ, to say which (customer, rule, trigger, type, offer).
+    unexpected_examples: list[str] = field(default_factory=list)
+    missing_examples: list[str] = field(default_factory=list)
+    difference_traces: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -226,6 +231,15 @@ def run(target: Target, spec: StreamSpec, say: Callable[[str], None] = print) ->
     got = Counter(observe.comparable(a, "fault-") for a in faulty_actions)
     report.missing_actions = sum((expected - got).values())
     report.unexpected_actions = sum((got - expected).values())
+    missing = list((expected - got).elements())[:3]
+    unexpected = list((got - expected).elements())[:3]
+    report.missing_examples = [repr(a) for a in missing]
+    report.unexpected_examples = [repr(a) for a in unexpected]
+    # How each run decided the first differing trigger: the customers' decision traces.
+    for customer, _, trigger, *_ in [*missing, *unexpected][:1]:
+        for run in ("calm-", "fault-"):
+            turns = explain.read(settings, run + customer, 200)
+            report.difference_traces[run] = [t for t in turns if t.get("trigger_id") == trigger]
     keys = Counter(a["idempotency_key"] for a in faulty_actions)
     report.duplicate_actions = sum(n - 1 for n in keys.values() if n > 1)
 

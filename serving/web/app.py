@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from serving.edge import EdgeConfig, EdgeMiddleware
 from serving.security import KeyRing, RateLimiter
-from serving.series import FEATURES_EVERY_S, SamplerStats, sample_forever
+from serving.series import SamplerStats, sample_forever
 from serving.web import admin, collect, customers, models, ops, reports
 from serving.web.answers import install_error_handlers
 from serving.web.backends import Backends
@@ -44,7 +44,7 @@ async def _sampling(app: FastAPI) -> AsyncIterator[None]:
                 backends.feature_series,
                 backends.figures_now,
                 app.state.feature_sampler,
-                FEATURES_EVERY_S,
+                backends.config.feature_sample_s,
             )
         ),
     ]

@@ -111,7 +111,7 @@ class Backends:
     # The rules' policy, as the shards read it (the file reloads while engage runs).
     policy: Callable[[], PolicySpec]
     series: Series
-    # The live feature counts, a sample a minute (serving.series.FEATURES_EVERY_S).
+    # The live feature counts, a sample every `config.feature_sample_s` (a minute).
     feature_series: Series
 
     async def publish(self, events: Sequence[Event]) -> None:

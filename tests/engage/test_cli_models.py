@@ -163,7 +163,7 @@ def test_models_drift_flags_the_features_that_moved_from_the_training_window(
     from actors.features import PAYMENT_FEATURES
     from actors.metrics import Histogram
     from actors.scoring import SCORE_BUCKETS
-    from serving.series import FEATURES_EVERY_S, FEATURES_KEEP, RedisSeries, features_sample_of
+    from serving.series import feature_series
     from training.dataset import fraud_rows
     from training.reference import live_scores
     from training.registry import ModelRegistry
@@ -197,16 +197,9 @@ def test_models_drift_flags_the_features_that_moved_from_the_training_window(
             "feature_counts": {"fraud": counter.to_list()},
             "score_distributions": {"fraud": scores.to_dict()},
         }
-        series = RedisSeries(
-            redis_url,
-            env,
-            FEATURES_EVERY_S,
-            FEATURES_KEEP,
-            name="features",
-            sample=features_sample_of,
-        )
+        series = feature_series(redis_url, env, 60.0)
         try:
-            assert await series.record(minute * FEATURES_EVERY_S, figures)
+            assert await series.record(minute * 60.0, figures)
         finally:
             await series.close()
 
