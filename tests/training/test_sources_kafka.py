@@ -18,7 +18,7 @@ from tests.support import T0, event
 from training.dataset import fingerprint
 from training.sources import from_kafka
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
 
 def _events(n: int = 400) -> list:  # type: ignore[type-arg]
