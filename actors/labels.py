@@ -6,8 +6,9 @@ A label is an outcome that follows the moment the model is asked, within a windo
   its `payment_id` arrives within `FRAUD.window_s` of it;
 * **recommender**: an offer shown is taken when the customer clicks or converts on that
   offer within `OFFER.window_s` of seeing it;
-* **winback**: a customer who has bought before is won back when they purchase again
-  within `WINBACK.window_s` of a cutoff.
+* **winback**: a customer who has bought before and has been quiet for `WINBACK.quiet_s`
+  (the re-engagement reminder's week) is won back when they purchase again within
+  `WINBACK.window_s` of a cutoff.
 
 Training joins labels to features on event time: the features come from the customer's
 state just before the prediction moment (what a live actor saw then), the label only from
@@ -37,13 +38,15 @@ class LabelSpec:
     model: str
     window_s: float
     outcome: str
+    # How long a customer must have been quiet at the prediction moment to be asked at all.
+    quiet_s: float = 0.0
 
     def with_window(self, window_s: float | None) -> LabelSpec:
         if window_s is None:
             return self
         if window_s <= 0:
             raise ValueError(f"a label window must be positive, got {window_s:g} s")
-        return LabelSpec(self.model, window_s, self.outcome)
+        return LabelSpec(self.model, window_s, self.outcome, self.quiet_s)
 
     def label(self, predicted_at: float, outcome_at: float | None, as_of: float) -> int | None:
         """1 if the outcome came within the window, 0 once the window has closed without
@@ -58,7 +61,7 @@ class LabelSpec:
 
 FRAUD = LabelSpec("fraud", 7 * _DAY, "a fraud report or a fraud chargeback naming the payment")
 OFFER = LabelSpec("recommender", 3 * _DAY, "a click or conversion on the offer shown")
-WINBACK = LabelSpec("winback", 90 * _DAY, "a purchase")
+WINBACK = LabelSpec("winback", 90 * _DAY, "a purchase", quiet_s=7 * _DAY)
 
 LABELS: dict[str, LabelSpec] = {spec.model: spec for spec in (FRAUD, OFFER, WINBACK)}
 

@@ -43,8 +43,9 @@ class CutoffRows:
 
 
 def rows_at(timelines: dict[str, list[Event]], cutoff: float, spec: LabelSpec) -> CutoffRows:
-    """Customers who had bought by `cutoff`, described at it; won back if they purchase
-    within the label window after it (`actors.labels.won_back`)."""
+    """Customers who had bought by `cutoff` and were quiet for `spec.quiet_s` before it,
+    described at it; won back if they purchase within the label window after it
+    (`actors.labels.won_back`)."""
     out = CutoffRows([], [], [])
     for customer_id, timeline in timelines.items():
         state = CustomerState()
@@ -57,6 +58,9 @@ def rows_at(timelines: dict[str, list[Event]], cutoff: float, spec: LabelSpec) -
                 break
         if state.orders == 0:
             continue  # not a customer yet at the cutoff
+        last = state.last_event_at
+        if last is not None and cutoff - last < spec.quiet_s:
+            continue  # active lately: no reminder would ask about them
         label = spec.label(cutoff, came_back, cutoff + spec.window_s)
         out.X.append(features(state, cutoff))
         out.y.append(label or 0)

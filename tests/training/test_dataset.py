@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from actors.events import Event
-from actors.labels import FRAUD, OFFER
+from actors.labels import FRAUD, OFFER, WINBACK
 from tests.support import T0, event
-from training.dataset import fraud_rows, offer_training_rows
+from training.dataset import by_customer, fraud_rows, offer_training_rows
+from training.winback import rows_at
 
 DAY = 86_400.0
 
@@ -73,3 +74,17 @@ def test_an_offer_shown_is_taken_when_clicked_within_the_window_only() -> None:
     assert rows.unknown_offers == 1
     # Features before the offer was shown: the first row has seen no offer yet.
     assert rows.customer_vectors[0] != rows.customer_vectors[1]
+
+
+def test_winback_asks_only_about_past_buyers_quiet_for_a_week_at_the_cutoff() -> None:
+    cutoff = T0 + 30 * DAY
+    events = [
+        event("purchase", "quiet", T0, order_id="o1"),
+        event("purchase", "quiet", cutoff + 10 * DAY, order_id="o2"),
+        event("purchase", "busy", T0, order_id="o3"),
+        event("page_view", "busy", cutoff - DAY),
+        event("page_view", "browser", T0),
+    ]
+    rows = rows_at(by_customer(events), cutoff, WINBACK)
+    assert rows.customers == ["quiet"]
+    assert rows.y == [1]
