@@ -143,7 +143,7 @@ def start(sasl_users: dict[str, str] | None = None, timeout_s: float = 60.0) -> 
     properties.write_text("\n".join(lines) + "\n")
     (workdir / "log4j2.properties").write_text(LOG4J2)
     classpath = f"{libs}/*"
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = cluster_id_for_storage_tool()
     subprocess.run(
         [
             java,
@@ -187,3 +187,13 @@ if __name__ == "__main__":
     else:
         print("usage: python -m tests.apache_kafka build", file=sys.stderr)
         sys.exit(2)
+
+
+def cluster_id_for_storage_tool() -> str:
+    """A random cluster id as Kafka writes them (url-safe base64 of 16 bytes) that does
+    not start with `-`: StorageTool would read one that does as an option and refuse it,
+    one start in 64."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
