@@ -39,6 +39,13 @@ def psi(baseline: Sequence[float], current: Sequence[float]) -> float | None:
     return index
 
 
+def _increase(then: Sequence[int], now: Sequence[int]) -> list[int] | None:
+    """What was counted between two cumulative samples; None when a count went down (a
+    shard restarted in between, so the window cannot be used)."""
+    diff = [n - t for n, t in zip(now, then, strict=True)]
+    return None if min(diff, default=0) < 0 else diff
+
+
 def score_drift(
     oldest: dict[str, Any] | None, middle: dict[str, Any] | None, newest: dict[str, Any] | None
 ) -> dict[str, float]:
@@ -54,9 +61,8 @@ def score_drift(
         first = (oldest.get("scores") or {}).get(model)
         if then is None or first is None:
             continue
-        current = [n - t for n, t in zip(now, then, strict=True)]
-        baseline = [t - f for t, f in zip(then, first, strict=True)]
-        if min(current) < 0 or min(baseline) < 0:
+        current, baseline = _increase(then, now), _increase(first, then)
+        if current is None or baseline is None:
             continue
         value = psi(baseline[: len(now) - 1], current[: len(now) - 1])  # the tenths only
         if value is not None:
@@ -82,8 +88,7 @@ def _window(
         return None
     if then is None or len(then) != len(now):
         then = [0] * len(now)  # the model's first counts fall inside the window
-    diff = [n - t for n, t in zip(now, then, strict=True)]
-    return None if min(diff, default=0) < 0 else diff  # a restarted shard: unusable
+    return _increase(then, now)
 
 
 def training_drift(

@@ -148,9 +148,7 @@ def fit(name: str, data: TrainingData, spec: LabelSpec, test_share: float = 0.25
     raise ValueError(f"unknown model {name!r}; one of {MODEL_NAMES}")
 
 
-def against_champion(
-    registry: ModelRegistry, name: str, fitted: Fitted, candidate_version: int | None = None
-) -> dict[str, Any] | None:
+def against_champion(registry: ModelRegistry, name: str, fitted: Fitted) -> dict[str, Any] | None:
     """The candidate beside the current champion on the candidate's own test window; None
     when there is no champion, with the reason when the champion cannot score the rows."""
     champion = registry.alias(name, CHAMPION)
@@ -172,7 +170,7 @@ def against_champion(
         result.test_y,
         result.test_scores,
         theirs.tolist(),
-        candidate_version=candidate_version,
+        candidate_version=None,  # registered after: `train` fills it in
         champion_version=champion,
         window=window,
     )
@@ -212,8 +210,6 @@ def train(
         "test_share": test_share,
         "code_version": code_version(),
     }
-    if comparison is not None:
-        provenance["comparison"] = comparison
     if fitted.reference is not None:
         provenance["reference"] = fitted.reference
     progress("registering")
@@ -228,8 +224,9 @@ def train(
         description=fitted.description,
         data=provenance,
     )
-    if comparison is not None and "candidate_version" in comparison:
-        comparison["candidate_version"] = version.version
+    if comparison is not None:
+        if "candidate_version" in comparison:
+            comparison["candidate_version"] = version.version
         version = registry.record_comparison(name, version.version, comparison)
     report = None
     if report_dir is not None:

@@ -182,7 +182,8 @@ class Backends:
         except NoSuchModelVersionError as error:
             raise ApiError(404, "model", error.reason) from None
         except ModelError as error:
-            status = 404 if error.reason == "no champion" else 409
+            # No version: the model has no champion; a version: its champion cannot be used.
+            status = 404 if error.version is None else 409
             raise ApiError(status, "model", error.reason) from None
         except (RedisError, OSError, StoreUnavailableError) as error:
             raise ApiError(503, "store_unavailable", str(error)) from error
