@@ -93,3 +93,36 @@ def test_a_paused_broker_ends_the_read_with_an_error_and_the_read_after_is_whole
     assert sorted(e.event_id for e in after.events) == sorted(
         e.event_id for e in undisturbed.events
     )
+
+
+def test_a_broker_paused_mid_read_gives_an_error_or_every_event_never_fewer(
+    own_broker: ServerProcess, prefix: str
+) -> None:
+    config = KafkaConfig(
+        bootstrap=f"127.0.0.1:{own_broker.port}", events_topic=f"{prefix}.events", partitions=2
+    )
+    ensure_topics(config)
+    events = _events(20_000)  # several fetches per partition at kafka-python's 1 MB each
+    produce(config, events)
+    pid = own_broker.process.pid
+    resume = threading.Timer(30.0, os.kill, (pid, signal.SIGCONT))
+    paused = threading.Event()
+
+    def pause_once(_: int) -> None:
+        if not paused.is_set():
+            paused.set()
+            os.kill(pid, signal.SIGSTOP)
+            resume.start()
+
+    try:
+        data = from_kafka(config, idle_timeout_s=8.0, progress=pause_once)
+    except BrokerUnavailableError:
+        data = None
+    finally:
+        resume.cancel()
+        os.kill(pid, signal.SIGCONT)
+    assert paused.is_set()
+    if data is not None:  # everything had been fetched before the pause: all of it, then
+        assert len(data.events) == len(events)
+    after = from_kafka(config)
+    assert sorted(e.event_id for e in after.events) == sorted(e.event_id for e in events)
