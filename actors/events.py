@@ -37,7 +37,7 @@ Money = Annotated[float, Field(ge=0, le=10_000_000)]
 
 
 @functools.lru_cache(maxsize=1024)
-def _known_zone(name: str) -> bool:
+def known_zone(name: str) -> bool:
     try:
         ZoneInfo(name)
     # "America" is a directory of the zone database (OSError), "../x" a ValueError.
@@ -48,7 +48,7 @@ def _known_zone(name: str) -> bool:
 
 def _zone_name(value: str | None) -> str | None:
     """An IANA time-zone name the zone database knows, or a validation error."""
-    if value is not None and not _known_zone(value):
+    if value is not None and not known_zone(value):
         raise ValueError(f"unknown time zone {value!r} (an IANA name such as 'Europe/Paris')")
     return value
 
@@ -203,6 +203,20 @@ class Identify(_EventBase):
     ] = Field(default_factory=dict)
 
 
+class Alias(_EventBase):
+    """Links a visitor to a known customer (Segment's `alias`: `previousId` is the visitor's
+    anonymous id, `userId` the customer): the visitor's history is merged into the
+    customer's, once (actors.identity). Both ids are required."""
+
+    type: Literal["alias"] = "alias"
+
+    @model_validator(mode="after")
+    def _links_two_ids(self) -> Alias:
+        if self.customer_id is None or self.anonymous_id is None:
+            raise ValueError("alias needs both customer_id and anonymous_id")
+        return self
+
+
 class OfferFeedback(_EventBase):
     """What happened to an offer we sent: shown, clicked, converted."""
 
@@ -263,6 +277,7 @@ Event = Annotated[
     | CardPayment
     | ContentView
     | Identify
+    | Alias
     | OfferFeedback
     | Custom
     | FraudReport
@@ -279,6 +294,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "card_payment",
     "content_view",
     "identify",
+    "alias",
     "offer_feedback",
     "custom",
     "fraud_report",

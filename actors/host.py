@@ -43,6 +43,7 @@ from actors.config import ActorConfig
 from actors.errors import ContentionError, EngageError, InvalidEventError
 from actors.events import ANON_PREFIX, Event, parse_event
 from actors.features import feature_dict, features
+from actors.identity import Link, MergeSource, decide, link_source, merged, noted
 from actors.metrics import Histogram
 from actors.outbox import Dispatcher, rejection_entry
 from actors.prefetch import NO_SCORES, BatchScores, CustomerEvents, needs_replay, prefetch
@@ -67,6 +68,9 @@ class BatchResult:
     # (index in the batch, reason): events that failed; ingest dead-letters them.
     rejected: list[tuple[int, str]] = field(default_factory=list)
     rejected_actions: list[RejectedAction] = field(default_factory=list)
+    # (index in the batch, customer): events of a visitor merged into that customer
+    # (actors.identity); ingest sends them on to the customer's shard.
+    redirected: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -83,6 +87,15 @@ class _CustomerWork:
     # The state the turns ran on: the commit saves this object, whatever the live set
     # holds by then.
     state: CustomerState | None = None
+    # Visitors merged into this customer by these turns, taken over by its commit.
+    merges: list[MergeSource] = field(default_factory=list)
+    redirected: list[tuple[int, str]] = field(default_factory=list)
+
+    def restart(self) -> None:
+        """Forget what the turns did: they run again from the saved state."""
+        self.outcomes.clear()
+        self.merges.clear()
+        self.redirected.clear()
 
 
 class ShardHost:
@@ -223,7 +236,7 @@ class ShardHost:
                     # Start this customer again from its saved state, without the event
                     # that broke its turn (it is dead-lettered with the reason).
                     self._evict(w.customer_id)
-                    w.outcomes.clear()
+                    w.restart()
                     w.events = [(i, e) for i, e in w.events if i not in w.failed]
                     retry.append(w)
                 elif isinstance(outcome, BaseException):
@@ -233,7 +246,7 @@ class ShardHost:
             self.stats["conflicts"] += len(conflicted)
             for w in conflicted:
                 self._evict(w.customer_id)
-                w.outcomes.clear()
+                w.restart()
             if conflicted:
                 conflicts += 1
                 if conflicts >= MAX_CONFLICT_RETRIES:
@@ -243,6 +256,7 @@ class ShardHost:
         for w in work:
             for index, reason in w.failed.items():
                 result.rejected.append((index, reason))
+            result.redirected += w.redirected
             for turn in w.outcomes:
                 if turn.duplicate:
                     result.duplicates += 1
@@ -266,8 +280,21 @@ class ShardHost:
         self, w: _CustomerWork, prefetching: asyncio.Future[BatchScores] | None
     ) -> None:
         state = w.state = self._live(w.customer_id)
+        if state.merged_into is not None:
+            # A visitor merged into a customer: its events are that customer's now.
+            w.redirected = [(index, state.merged_into) for index, _ in w.events]
+            self.stats["redirected"] += len(w.events)
+            return
         ahead = NO_SCORES if prefetching is None else await prefetching
         for index, event in w.events:
+            source = link_source(event)
+            if (
+                source is not None
+                and source != w.customer_id
+                and source not in (state.linked or ())
+                and not state.has_applied(event.event_id)
+            ):
+                state = await self._link(w, state, source)
             started = time.perf_counter()
             try:
                 position = w.positions[index] if w.positions else NO_POSITION
@@ -286,12 +313,37 @@ class ShardHost:
             w.outcomes.append(outcome)
             self.turn_ms.observe((time.perf_counter() - started) * 1000)
 
+    async def _link(self, w: _CustomerWork, state: CustomerState, source: str) -> CustomerState:
+        """Merge the visitor `source` into this customer (actors.identity); the state the
+        customer's turns go on with. The store takes the visitor over in the commit."""
+        slot = slot_of(source, self.config.slots)
+        visitor = await self.store.visitor(slot, source)
+        decision = decide(w.customer_id, state, visitor)
+        self.stats[f"links_{decision.value}"] += 1
+        if decision is Link.LINKED:
+            noted(state, source)
+        if decision is not Link.MERGE:
+            if decision is not Link.LINKED:
+                log.info(
+                    "visitor not linked (%s)",
+                    decision.value,
+                    extra={"customer_id": w.customer_id, "visitor": source},
+                )
+            return state
+        combined = merged(state, source, visitor)
+        self.live.put(w.customer_id, combined)
+        w.state = combined
+        w.merges.append(
+            MergeSource(slot, source, visitor.version, tuple(sorted(visitor.reminders.items())))
+        )
+        return combined
+
     async def _commit(self, work: list[_CustomerWork]) -> list[_CustomerWork]:
         commits: list[Commit] = []
         owners: list[_CustomerWork] = []
         for w in work:
             changed = [o for o in w.outcomes if not o.duplicate]
-            if not changed:
+            if not changed and not w.merges:
                 continue
             state = w.state
             assert state is not None, "turns ran before the commit"
@@ -304,6 +356,7 @@ class ShardHost:
                 trace=self._traces(changed),
                 trace_keep=self.config.trace_turns,
                 trace_ttl_s=self.config.trace_retention_s,
+                merges=list(w.merges),
             )
             for outcome in changed:
                 commit.actions += [(a.idempotency_key, action_to_json(a)) for a in outcome.actions]
@@ -364,6 +417,7 @@ class ShardHost:
                 continue
             state = CustomerState.from_json(stored.data) if stored.data else CustomerState()
             state.version = stored.version
+            state.merged_into = stored.linked_to
             self.live.put(cid, state)
         self.stats["activations"] += len(missing)
 
@@ -456,6 +510,9 @@ class ShardHost:
         for _attempt in range(MAX_CONFLICT_RETRIES):
             await self._activate([(slot, customer_id)])
             state = self._live(customer_id)
+            if state.merged_into is not None:
+                # Read due just before its visitor's merge moved it to the customer.
+                return 0
             commit = Commit(
                 slot,
                 customer_id,
@@ -554,7 +611,16 @@ class ShardHost:
         return self.actor.rules.policy.suppress_marketing_after_fraud
 
     async def forget(self, customer_id: str, reminder_kinds: Sequence[str]) -> None:
+        """Erase the customer and every visitor merged into it (the visitors first: their
+        list is in the customer's state, so a forget that fails half-way can be
+        repeated)."""
         async with self._customer_lock(customer_id):
+            state = await self.activate_one(customer_id)
+            for visitor in state.linked or ():
+                self.dispatcher.forget_customer(visitor)
+                await self.store.forget(
+                    slot_of(visitor, self.config.slots), visitor, reminder_kinds
+                )
             slot = slot_of(customer_id, self.config.slots)
             # Queued and deferred actions first: none may reach an address being erased.
             self.dispatcher.forget_customer(customer_id)

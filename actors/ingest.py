@@ -42,6 +42,7 @@ from actors.errors import IngestRetryExhaustedError, InvalidEventError, OutageEr
 from actors.event_time import EventTimeBounds
 from actors.events import parse_event
 from actors.host import BatchResult
+from actors.identity import redirected
 from actors.metrics import Histogram
 from actors.state import pack_position
 
@@ -80,6 +81,8 @@ class IngestStats:
     shard_retries: int = 0
     rewinds: int = 0
     commits: int = 0
+    # Events of visitors merged into customers, sent on to the customer's shard.
+    redirected: int = 0
     last_commit_at: float = 0.0
     poll_ms: Histogram = field(default_factory=Histogram)
     errors: Counter[str] = field(default_factory=Counter)
@@ -99,6 +102,7 @@ class IngestStats:
             "shard_retries": self.shard_retries,
             "rewinds": self.rewinds,
             "commits": self.commits,
+            "redirected": self.redirected,
             "last_commit_at": self.last_commit_at,
             "poll_ms_p99": self.poll_ms.quantile(0.99),
             "poll_ms": self.poll_ms.to_dict(),
@@ -272,6 +276,7 @@ class IngestLoop:
         refused: list[tuple[int, str]] = []
         pending = list(range(len(items)))
         failures: Counter[int] = Counter()
+        redirects: Counter[int] = Counter()
         deadline = time.monotonic() + self.retry_s
         backoff = 0.1
         while pending:
@@ -283,6 +288,8 @@ class IngestLoop:
                 if failures[i] < self.poison_after:
                     groups.setdefault(self.shards.shard_for(items[i][0]), []).append(i)
             failed: list[int] = []
+            # A visitor's events its shard sent on to the customer it was merged into.
+            moved: list[int] = []
             last_error: Exception | None = None
             if groups:
                 # 4. one call per shard, all at once
@@ -294,6 +301,8 @@ class IngestLoop:
                     if isinstance(result, BatchResult):
                         self._count(result)
                         refused += [(group[p], reason) for p, reason in result.rejected]
+                        for p, customer_id in result.redirected:
+                            self._redirect(items, group[p], customer_id, redirects, moved, refused)
                         continue
                     last_error = result
                     self._note_failure(shard, result)
@@ -311,6 +320,8 @@ class IngestLoop:
                 if isinstance(result, BatchResult):
                     self._count(result)
                     refused += [(i, reason) for _, reason in result.rejected]
+                    for _, customer_id in result.redirected:
+                        self._redirect(items, i, customer_id, redirects, moved, refused)
                 elif isinstance(result, OutageError):
                     last_error = result
                     self._note_failure(shard, result)
@@ -318,9 +329,9 @@ class IngestLoop:
                 else:
                     self.stats.errors[type(result).__name__] += 1
                     refused.append((i, f"shard failed on this event: {_describe(result)}"))
-            pending = sorted(failed)  # keep each customer's events in offset order
-            if not pending:
-                break
+            pending = sorted(failed + moved)  # keep each customer's events in offset order
+            if not failed:
+                continue  # only events sent on: no shard failed, no reason to wait
             if self._stop.is_set():
                 raise InterruptedError("ingest stopped with unacknowledged batches")
             if time.monotonic() + backoff > deadline:
@@ -331,6 +342,30 @@ class IngestLoop:
             # The slot table may have changed (a shard lost, slots moved).
             self.shards.refresh(force=True)
         return refused
+
+    def _redirect(
+        self,
+        items: list[tuple[str, TopicPartition, Any]],
+        index: int,
+        customer_id: str,
+        redirects: Counter[int],
+        moved: list[int],
+        refused: list[tuple[int, str]],
+    ) -> None:
+        """Send a merged visitor's event on to its customer: once (a customer is never
+        merged into another, so a second redirect would be a loop)."""
+        redirects[index] += 1
+        if redirects[index] > 1:
+            refused.append((index, f"redirected twice (last to {customer_id})"))
+            return
+        _, tp, record = items[index]
+        items[index] = (
+            customer_id,
+            tp,
+            record._replace(value=redirected(record.value, customer_id)),
+        )
+        moved.append(index)
+        self.stats.redirected += 1
 
     def _count(self, result: BatchResult) -> None:
         self.stats.processed += result.processed

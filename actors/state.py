@@ -22,6 +22,7 @@ import orjson
 from actors.catalog import AFFINITY_INDEX
 from actors.events import (
     MAX_TRAITS,
+    Alias,
     CardPayment,
     CartAdd,
     CartRemove,
@@ -51,6 +52,8 @@ MAX_CART_LINES = 100
 MAX_CART_QUANTITY = 999
 MAX_SESSION_CATEGORIES = 32
 MAX_SESSION_CUSTOM = 32
+# Visitors one customer can absorb (browsers, devices); past it a visitor stays separate.
+MAX_LINKED = 100
 MAX_PAYMENTS = 100
 MAX_KNOWN = 16
 # Ids of applied events kept for dedup of redeliveries: at least the last
@@ -146,6 +149,8 @@ class CustomerState:
         "last_login_at",
         "last_payment_at",
         "last_purchase_at",
+        "linked",
+        "merged_into",
         "offer_clicks",
         "offer_conversions",
         "offers_shown",
@@ -228,6 +233,11 @@ class CustomerState:
         self.applied: bytes | None = None
         self.applied_at: bytes | None = None
         self.watermarks: dict[str, int] | None = None
+        # Visitors (`anon:` ids) merged into this customer, oldest first (actors.identity).
+        self.linked: list[str] | None = None
+        # Set on a visitor merged into a customer, from the link kept beside the data
+        # (never saved in it): its events go to that customer.
+        self.merged_into: str | None = None
         # Compare-and-set version of the stored copy; kept beside the data, not in it.
         self.version = 0
 
@@ -284,6 +294,10 @@ class CustomerState:
         if isinstance(event, FraudReport | Chargeback):
             # Reported about the customer, often weeks later: not their activity.
             self._outcome(event, ts)
+            self._record_applied(event.event_id, position)
+            return
+        if isinstance(event, Alias):
+            # Says who the customer is (the host merges the visitor), not what they did.
             self._record_applied(event.event_id, position)
             return
         self._advance_session(ts)
@@ -615,6 +629,7 @@ class CustomerState:
         for partition, offset in (a.watermarks or {}).items():
             marks[partition] = max(offset, marks.get(partition, 0))
         merged.watermarks = marks or None
+        merged.linked = _merge_lists([a.linked, b.linked], MAX_LINKED)
         return merged
 
     # ---- serialisation ---------------------------------------------------------------
@@ -623,7 +638,7 @@ class CustomerState:
         data: dict[str, Any] = {"format": STATE_FORMAT}
         for name in self.__slots__:
             value = getattr(self, name)
-            if value is None or name == "version":
+            if value is None or name in ("version", "merged_into"):
                 continue
             if name == "applied":
                 value = list(_ids(value))
@@ -644,7 +659,7 @@ class CustomerState:
     def from_dict(cls, data: dict[str, Any]) -> CustomerState:
         state = cls()
         for name, value in data.items():
-            if name in ("format", "version") or name not in cls.__slots__:
+            if name in ("format", "version", "merged_into") or name not in cls.__slots__:
                 continue
             if name == "applied":
                 value = b"".join(_ID.pack(v) for v in value)

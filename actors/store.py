@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from actors.errors import StoreUnavailableError
+from actors.identity import MergeSource, Visitor
 from actors.keys import Keys
 from actors.redis_clients import SOCKET_TIMEOUT_S, connect_async
 from actors.slots import SlotTable
@@ -32,6 +33,8 @@ from actors.slots import SlotTable
 class Loaded:
     data: bytes | None
     version: int
+    # The customer a visitor was merged into (actors.identity); its data is gone then.
+    linked_to: str | None = None
 
 
 @dataclass(slots=True)
@@ -56,6 +59,9 @@ class Commit:
     trace: list[bytes] = field(default_factory=list)
     trace_keep: int = 0
     trace_ttl_s: int = 0
+    # Visitors merged into this customer by this commit (actors.identity): each must still
+    # be at the version read, else the whole commit is a version conflict.
+    merges: list[MergeSource] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +116,14 @@ class StateStore(Protocol):
         """Delete state, reminders, guardrail counters and pending actions of a customer."""
         ...
 
+    async def visitor(self, slot: int, actor_id: str) -> Visitor:
+        """A visitor as a customer's merge needs it (actors.identity)."""
+        ...
+
+    async def linked_to(self, slot: int, actor_id: str) -> str | None:
+        """The customer a visitor was merged into, if it was."""
+        ...
+
     async def retention_of(self, slot: int, customer_id: str) -> int | None:
         """Seconds until the customer's saved state expires; None if it never does (or
         there is none)."""
@@ -135,6 +149,22 @@ class StateStore(Protocol):
     async def close(self) -> None: ...
 
 
+def merge_guards(kept: dict[str, str], taken: dict[str, str]) -> dict[str, str]:
+    """A customer's guardrail facts with a merged visitor's: frequency-cap counts add up,
+    an opt-out and the latest fraud alert win (the stricter answer), the rest is kept."""
+    out = dict(kept)
+    for name, value in taken.items():
+        if name.startswith("cap|"):
+            out[name] = str(int(out.get(name, "0")) + int(value))
+        elif name == "optout":
+            out[name] = "1" if value == "1" else out.get(name, value)
+        elif name == "fraud_at":
+            out[name] = max(out.get(name, value), value, key=float)
+        else:
+            out.setdefault(name, value)
+    return out
+
+
 def _member(kind: str, customer_id: str) -> str:
     return f"{kind}|{customer_id}"
 
@@ -156,21 +186,30 @@ class MemoryStateStore:
         self.counters: dict[int, Counter[str]] = {}
         self.ttls: dict[tuple[int, str], int] = {}  # set, not enforced: tests read it
         self.traces: dict[tuple[int, str], list[bytes]] = {}  # newest first
+        self.links: dict[tuple[int, str], str] = {}  # visitor -> customer merged into
         self.table: SlotTable | None = None
 
     async def load_many(self, items: Sequence[tuple[int, str]]) -> list[Loaded]:
         out = []
         for item in items:
             version, data = self.states.get(item, (0, None))
-            out.append(Loaded(data, version))
+            out.append(Loaded(data or None, version, self.links.get(item)))
         return out
+
+    async def visitor(self, slot: int, actor_id: str) -> Visitor:
+        version, data = self.states.get((slot, actor_id), (0, None))
+        reminders = await self.reminders_of(slot, actor_id)
+        return Visitor(version, data or None, self.links.get((slot, actor_id)), reminders)
+
+    async def linked_to(self, slot: int, actor_id: str) -> str | None:
+        return self.links.get((slot, actor_id))
 
     async def commit_many(self, commits: Sequence[Commit]) -> list[int | None]:
         results: list[int | None] = []
         for c in commits:
             key = (c.slot, c.customer_id)
             current = self.states.get(key, (0, b""))[0]
-            if current != c.expected_version:
+            if current != c.expected_version or not all(self._mergeable(c, m) for m in c.merges):
                 results.append(None)
                 continue
             self.states[key] = (current + 1, c.state)
@@ -195,8 +234,35 @@ class MemoryStateStore:
                 self.guards.setdefault(key, {}).update(c.guard)
             if c.trace and c.trace_keep > 0:
                 self._push_traces(key, c.trace, c.trace_keep)
+            for merge in c.merges:
+                self._take_over(c, merge)
             results.append(current + 1)
         return results
+
+    def _mergeable(self, c: Commit, merge: MergeSource) -> bool:
+        source = (merge.slot, merge.actor_id)
+        linked = self.links.get(source)
+        return self.states.get(source, (0, b""))[0] == merge.version and linked in (
+            None,
+            c.customer_id,
+        )
+
+    def _take_over(self, c: Commit, merge: MergeSource) -> None:
+        """As the Redis commit does: the link in the visitor's place, its reminders and
+        guardrail counters moved to the customer."""
+        source = (merge.slot, merge.actor_id)
+        self.states[source] = (self.states.get(source, (0, b""))[0] + 1, b"")
+        self.links[source] = c.customer_id
+        visiting = self.reminders.setdefault(merge.slot, {})
+        reminders = self.reminders.setdefault(c.slot, {})
+        for kind, due in merge.reminders:
+            visiting.pop(_member(kind, merge.actor_id), None)
+            reminders.setdefault(_member(kind, c.customer_id), due)
+        guard = self.guards.pop(source, None)
+        if guard:
+            self.guards[(c.slot, c.customer_id)] = merge_guards(
+                self.guards.get((c.slot, c.customer_id), {}), guard
+            )
 
     async def due_reminders(
         self, slots: Sequence[int], now: float, limit: int
@@ -240,6 +306,7 @@ class MemoryStateStore:
 
     async def forget(self, slot: int, customer_id: str, reminder_kinds: Sequence[str]) -> None:
         self.states.pop((slot, customer_id), None)
+        self.links.pop((slot, customer_id), None)
         self.guards.pop((slot, customer_id), None)
         self.traces.pop((slot, customer_id), None)
         reminders = self.reminders.get(slot, {})
@@ -287,10 +354,11 @@ class MemoryStateStore:
         return None
 
 
-# KEYS: state, reminders, outbox, outcome counters, guard. ARGV: expected version, state,
-# customer id, time to live of the state (0: none), then counted lists: reminders fired
+# KEYS: state, reminders, outbox, outcome counters, guard, trace, then three per merged
+# visitor. ARGV: expected version, state, customer id, time to live of the state (0:
+# none), then counted lists: merged visitors (id, version, reminders), reminders fired
 # (kind, due), cancelled (kind), set (kind, due), actions (key, json), counters (field),
-# guard facts (field, value).
+# guard facts (field, value), traces.
 # A trace entry for a customer who still has a saved state (not one forgotten meanwhile).
 _ADD_TRACE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -303,11 +371,24 @@ return 1
 _COMMIT = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if current ~= tonumber(ARGV[1]) then return -1 - current end
-redis.call('HSET', KEYS[1], 'v', current + 1, 'd', ARGV[2])
-local ttl = tonumber(ARGV[4])
-if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
 local cid = ARGV[3]
-local i = 5
+local ttl = tonumber(ARGV[4])
+-- Visitors merged by this commit (KEYS[7 + 3k], [8 + 3k], [9 + 3k]: state, reminders,
+-- guard; ARGV: id, version, reminder count, (kind, due)...). All are checked before
+-- anything is written: a visitor changed or linked elsewhere since it was read makes
+-- the whole commit a conflict, and the host runs the customer's events again.
+local merges = tonumber(ARGV[5])
+local i = 6
+for k = 0, merges - 1 do
+  local skey = KEYS[7 + 3 * k]
+  local had = tonumber(redis.call('HGET', skey, 'v') or '0')
+  local linked = redis.call('HGET', skey, 'm')
+  if had ~= tonumber(ARGV[i + 1]) or (linked and linked ~= cid) then return -1 - current end
+  i = i + 3 + 2 * tonumber(ARGV[i + 2])
+end
+local merged_from = 6
+redis.call('HSET', KEYS[1], 'v', current + 1, 'd', ARGV[2])
+if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
 local n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
   local member = ARGV[i] .. '|' .. cid
@@ -332,6 +413,37 @@ if n > 0 then
   for _ = 1, n do redis.call('LPUSH', KEYS[6], ARGV[i]); i = i + 1 end
   redis.call('LTRIM', KEYS[6], 0, keep - 1)
   redis.call('EXPIRE', KEYS[6], ttl)
+end
+-- Take each visitor over: the link in its place (its data dropped, its version bumped so
+-- its host's copy can no longer commit), its reminders and guardrail counters moved.
+i = merged_from
+for k = 0, merges - 1 do
+  local skey, rkey, gkey = KEYS[7 + 3 * k], KEYS[8 + 3 * k], KEYS[9 + 3 * k]
+  local aid = ARGV[i]
+  local r = tonumber(ARGV[i + 2]); i = i + 3
+  redis.call('HDEL', skey, 'd')
+  redis.call('HSET', skey, 'm', cid)
+  redis.call('HINCRBY', skey, 'v', 1)
+  if ttl > 0 then redis.call('EXPIRE', skey, ttl) else redis.call('PERSIST', skey) end
+  for _ = 1, r do
+    redis.call('ZREM', rkey, ARGV[i] .. '|' .. aid)
+    redis.call('ZADD', KEYS[2], 'NX', ARGV[i + 1], ARGV[i] .. '|' .. cid)
+    i = i + 2
+  end
+  local g = redis.call('HGETALL', gkey)
+  for j = 1, #g, 2 do
+    local f, val = g[j], g[j + 1]
+    if string.sub(f, 1, 4) == 'cap|' then redis.call('HINCRBY', KEYS[5], f, val)
+    elseif f == 'optout' and val == '1' then redis.call('HSET', KEYS[5], f, val)
+    elseif f == 'fraud_at' then
+      local held = redis.call('HGET', KEYS[5], f)
+      if not held or tonumber(held) < tonumber(val) then redis.call('HSET', KEYS[5], f, val) end
+    else redis.call('HSETNX', KEYS[5], f, val) end
+  end
+  if #g > 0 then
+    redis.call('DEL', gkey)
+    redis.call('EXPIRE', KEYS[5], 2764800)
+  end
 end
 return current + 1
 """
@@ -379,11 +491,26 @@ class RedisStateStore:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for slot, customer_id in items:
-                    pipe.hmget(self.keys.state(slot, customer_id), "v", "d")
+                    pipe.hmget(self.keys.state(slot, customer_id), "v", "d", "m")
                 rows = await pipe.execute()
         except RedisError as error:
             raise StoreUnavailableError("load", str(error)) from error
-        return [Loaded(data, int(version) if version else 0) for version, data in rows]
+        return [
+            Loaded(data, int(version) if version else 0, linked.decode() if linked else None)
+            for version, data, linked in rows
+        ]
+
+    async def visitor(self, slot: int, actor_id: str) -> Visitor:
+        (loaded,) = await self.load_many([(slot, actor_id)])
+        reminders = await self.reminders_of(slot, actor_id)
+        return Visitor(loaded.version, loaded.data, loaded.linked_to, reminders)
+
+    async def linked_to(self, slot: int, actor_id: str) -> str | None:
+        try:
+            linked = await self.redis.hget(self.keys.state(slot, actor_id), "m")
+        except RedisError as error:
+            raise StoreUnavailableError("load", str(error)) from error
+        return linked.decode() if isinstance(linked, bytes) else linked
 
     async def commit_many(self, commits: Sequence[Commit]) -> list[int | None]:
         if not commits:
@@ -392,6 +519,11 @@ class RedisStateStore:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for c in commits:
                     args: list[Any] = [c.expected_version, c.state, c.customer_id, c.ttl_s]
+                    args.append(len(c.merges))
+                    for merge in c.merges:
+                        args += [merge.actor_id, merge.version, len(merge.reminders)]
+                        for kind, due in merge.reminders:
+                            args += [kind, repr(due)]
                     args.append(len(c.reminders_fired))
                     for kind, due in c.reminders_fired:
                         args += [kind, repr(due)]
@@ -420,6 +552,12 @@ class RedisStateStore:
                         self.keys.guard(c.slot, c.customer_id),
                         self.keys.trace(c.slot, c.customer_id),
                     ]
+                    for merge in c.merges:
+                        keys += [
+                            self.keys.state(merge.slot, merge.actor_id),
+                            self.keys.reminders(merge.slot),
+                            self.keys.guard(merge.slot, merge.actor_id),
+                        ]
                     await self._commit(keys=keys, args=args, client=pipe)
                 results = await pipe.execute()
         except RedisError as error:

@@ -16,10 +16,13 @@ Each call becomes one engage event, validated by the same schema as every other 
 | track "Content Viewed", "Video Content Playing", "Video Playback Completed" | `content_view` |
 | track "Offer Shown" / "Offer Clicked" / "Offer Converted" | `offer_feedback` |
 | any other track name | `custom` (`name`, `properties` flattened like traits) |
+| `alias` | `alias` (`previousId` the visitor's anonymous id, `userId` the customer) |
+| `group` | `identify` with `traits.group_id` and the group's traits as `group.<name>` |
 
 Other traits (flattened one level: `address.city`) are kept for rules as `customer.traits`.
 `messageId` is the event id (so an SDK's retry is deduplicated), `userId` the customer,
-`anonymousId` the visitor. Other calls (`alias`, `group`) are refused with the reason.
+`anonymousId` the visitor. An `identify` or `alias` naming both links the visitor to the
+customer (actors.identity). Any other call type is refused with the reason.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actors.errors import InvalidEventError
-from actors.events import MAX_TRAITS, Event, event_from_dict
+from actors.events import MAX_TRAITS, Event, event_from_dict, known_zone
 
 _SLUG = re.compile(r"[^a-z0-9_\-]+")
 
@@ -52,6 +55,8 @@ class SegmentMessage(BaseModel):
     properties: dict[str, Any] = Field(default_factory=dict)
     traits: dict[str, Any] = Field(default_factory=dict)
     context: dict[str, Any] = Field(default_factory=dict)
+    previous_id: str | int | None = Field(default=None, alias="previousId")
+    group_id: str | int | None = Field(default=None, alias="groupId")
 
 
 class SegmentBatch(BaseModel):
@@ -91,8 +96,11 @@ def _context(message: SegmentMessage) -> dict[str, Any]:
         out["ip"] = ctx["ip"][:64]
     if isinstance(ctx.get("userAgent"), str):
         out["user_agent"] = ctx["userAgent"][:512]
-    if isinstance(ctx.get("timezone"), str):
-        out["timezone"] = ctx["timezone"][:64]
+    zone = ctx.get("timezone")
+    if isinstance(zone, str) and known_zone(zone):
+        # RudderStack's browser SDK sends an offset ("GMT+0100"), not a zone name: kept
+        # only when it names a zone, and the call is never refused for it.
+        out["timezone"] = zone
     device = ctx.get("device")
     if isinstance(device, dict) and device.get("id"):
         out["device_id"] = str(device["id"])[:128]
@@ -220,7 +228,7 @@ def _to_event(raw: dict[str, Any], received_at: datetime | None) -> Event:
         data.update(
             type="identify",
             email=traits.get("email"),
-            timezone=traits.get("timezone") or context.get("timezone"),
+            timezone=_zone(traits.get("timezone")) or context.get("timezone"),
             consent_marketing=_consent(traits, message.context),
             traits=_traits(traits),
         )
@@ -232,9 +240,31 @@ def _to_event(raw: dict[str, Any], received_at: datetime | None) -> Event:
         else:
             # Any other name is a custom event that keeps its name and properties.
             data.update(type="custom", name=name[:128], properties=_flat(message.properties))
+    elif kind == "alias":
+        if message.user_id in (None, ""):
+            raise InvalidEventError("userId: the customer's id is required", "userId")
+        # analytics.js sends the current user id as `previousId` once the visitor has
+        # identified (alias then says nothing new); the visitor is its `anonymousId`.
+        previous = message.previous_id
+        if previous in (None, "") or str(previous) == str(message.user_id):
+            previous = message.anonymous_id
+        if previous in (None, ""):
+            raise InvalidEventError("previousId: the visitor's id is required", "previousId")
+        data.update(type="alias", anonymous_id=str(previous))
+    elif kind == "group":
+        if message.group_id in (None, ""):
+            raise InvalidEventError("groupId: required", "groupId")
+        # The account a customer belongs to, as traits rules can read: group_id and
+        # the group's own traits under `group.` (never its e-mail or consent).
+        data.update(
+            type="identify",
+            traits=_flat({"group_id": str(message.group_id), "group": message.traits}),
+        )
     else:
         raise InvalidEventError(
-            f"type: {kind!r} calls are not supported (use track, page, screen, identify)", "type"
+            f"type: {kind!r} calls are not supported "
+            "(use track, page, screen, identify, alias, group)",
+            "type",
         )
     return event_from_dict({k: v for k, v in data.items() if v is not None})
 
@@ -269,6 +299,11 @@ def _flat(values: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(value, str):
             kept[str(name)[:64]] = value[:512]
     return kept
+
+
+def _zone(value: Any) -> str | None:
+    """A trait's time zone if it names one (SDKs and sites also send offsets)."""
+    return value if isinstance(value, str) and known_zone(value) else None
 
 
 def _consent(traits: dict[str, Any], context: dict[str, Any]) -> bool | None:

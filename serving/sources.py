@@ -23,6 +23,9 @@ CLIENT_EVENT_TYPES = frozenset(
         "cart_remove",
         "content_view",
         "identify",
+        # Signing in on the page links the visitor to the customer, as Segment's
+        # analytics.js does (docs/collect.md: what a copied key can and cannot do).
+        "alias",
         "offer_feedback",
         # What a page tracks beyond engage's vocabulary ("Checkout Step Viewed"): it moves
         # no money, consent or contact, like the views above.

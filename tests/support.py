@@ -22,7 +22,7 @@ _NEW_COUNTRY = PAYMENT_FEATURES.index("new_country")
 _AMOUNT = PAYMENT_FEATURES.index("amount_log")
 
 
-def event(type_: str, customer: str = "c1", at: float = T0, **fields: Any) -> Event:
+def event(type_: str, customer: str | None = "c1", at: float = T0, **fields: Any) -> Event:
     """A valid event of `type_` with sensible defaults; override any field."""
     defaults: dict[str, dict[str, Any]] = {
         "page_view": {"url": "/"},
@@ -39,6 +39,7 @@ def event(type_: str, customer: str = "c1", at: float = T0, **fields: Any) -> Ev
         },
         "content_view": {"content_id": "x1", "genre": "drama", "completion": 0.5},
         "identify": {},
+        "alias": {},
         "offer_feedback": {"outcome": "clicked", "offer_id": "electronics_10"},
         "custom": {"name": "Product Added to Wishlist"},
         "fraud_report": {"payment_id": "pay1"},

@@ -22,6 +22,6 @@ class ForgottenOut(BaseModel):
     "/v1/customers/{customer_id}", response_model=ForgottenOut, responses={**ERRORS, **UNAVAILABLE}
 )
 async def forget(customer_id: CustomerId, backends: Live, _key: Grant = ADMIN) -> Any:
-    """Delete everything engage holds on the customer (privacy requests)."""
-    await backends.forget(customer_id)
-    return ForgottenOut(forgotten=customer_id)
+    """Delete everything engage holds on the customer (privacy requests), with every
+    visitor id merged into it; a visitor's id forgets the customer it was merged into."""
+    return ForgottenOut(forgotten=await backends.forget(customer_id))

@@ -21,7 +21,7 @@ from actors.errors import (
     StoreUnavailableError,
 )
 from actors.event_time import EventTimeBounds
-from actors.events import Event
+from actors.events import ANON_PREFIX, Event
 from actors.feature_bins import MODEL_FEATURES
 from actors.rules import PolicySpec
 from actors.scoring import Score
@@ -120,13 +120,28 @@ class Backends:
         except PublishError as error:
             raise ApiError(503, "broker_unavailable", error.reason) from error
 
+    async def resolve(self, customer_id: str) -> str:
+        """The customer whose answers `customer_id` gets: a visitor merged into a customer
+        answers as that customer (actors.identity); any other id as itself."""
+        if not customer_id.startswith(ANON_PREFIX):
+            return customer_id
+        try:
+            linked = await self.states.linked_to(slot_of(customer_id, self.slots), customer_id)
+        except StoreUnavailableError as error:
+            raise ApiError(503, "store_unavailable", str(error)) from error
+        return linked or customer_id
+
     async def on_shard(self, customer_id: str, method: str) -> dict[str, Any]:
         """A shard's answer about one customer (it activates the customer if needed)."""
-        answer: dict[str, Any] = await self._call_shard(customer_id, method)
+        answer: dict[str, Any] = await self._call_shard(await self.resolve(customer_id), method)
         return answer
 
-    async def forget(self, customer_id: str) -> None:
-        await self._call_shard(customer_id, "forget")
+    async def forget(self, customer_id: str) -> str:
+        """Forget the customer (a visitor's id: the customer it was merged into) and every
+        visitor merged into it; the customer forgotten."""
+        resolved = await self.resolve(customer_id)
+        await self._call_shard(resolved, "forget")
+        return resolved
 
     async def _call_shard(self, customer_id: str, method: str) -> Any:
         try:
@@ -142,13 +157,18 @@ class Backends:
             (stored,) = await self.states.load_many(
                 [(slot_of(customer_id, self.slots), customer_id)]
             )
+            if stored.linked_to is not None:  # a visitor merged into a customer
+                (stored,) = await self.states.load_many(
+                    [(slot_of(stored.linked_to, self.slots), stored.linked_to)]
+                )
         except StoreUnavailableError:
             return None
         return CustomerState.from_json(stored.data) if stored.data else CustomerState()
 
     async def timeline(self, customer_id: str, limit: int) -> list[bytes]:
+        resolved = await self.resolve(customer_id)
         try:
-            return await self.states.trace_of(slot_of(customer_id, self.slots), customer_id, limit)
+            return await self.states.trace_of(slot_of(resolved, self.slots), resolved, limit)
         except StoreUnavailableError as error:
             raise ApiError(503, "store_unavailable", str(error)) from error
 

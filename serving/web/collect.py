@@ -226,6 +226,22 @@ async def identify(
     return await _segment(backends, [("identify", call)], caller)
 
 
+@router.post("/v1/alias", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
+async def alias(
+    call: Annotated[dict[str, Any], Body()], backends: Live, caller: Grant = COLLECT
+) -> Any:
+    """Segment `alias`: links the visitor `previousId` to the customer `userId`."""
+    return await _segment(backends, [("alias", call)], caller)
+
+
+@router.post("/v1/group", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
+async def group(
+    call: Annotated[dict[str, Any], Body()], backends: Live, caller: Grant = COLLECT
+) -> Any:
+    """Segment `group`: the customer's account, kept among their traits."""
+    return await _segment(backends, [("group", call)], caller)
+
+
 @router.post("/v1/batch", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
 async def segment_batch(body: segment.SegmentBatch, backends: Live, caller: Grant = COLLECT) -> Any:
     """Segment `batch` (what the SDKs send): each call typed by its `type`."""
@@ -234,8 +250,7 @@ async def segment_batch(body: segment.SegmentBatch, backends: Live, caller: Gran
 
 # The browser SDK (analytics.js / @segment/analytics-next) posts to one-letter paths,
 # with the write key in the body and `Content-Type: text/plain` (a "simple" request:
-# no CORS preflight), or a batch to `/b`. `a` (alias) and `g` (group) are answered
-# call by call like any other refused call.
+# no CORS preflight), or a batch to `/b`.
 @router.post("/v1/t", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
 async def browser_track(request: Request, backends: Live) -> Any:
     """analytics.js `track`: the write key in the body, any content type."""
@@ -262,19 +277,26 @@ async def browser_identify(request: Request, backends: Live) -> Any:
 
 @router.post("/v1/a", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
 async def browser_alias(request: Request, backends: Live) -> Any:
-    """analytics.js `alias` (refused with the reason: not supported yet)."""
+    """analytics.js `alias`."""
     return await _browser(request, backends, "alias")
 
 
 @router.post("/v1/g", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
 async def browser_group(request: Request, backends: Live) -> Any:
-    """analytics.js `group` (refused with the reason: not supported)."""
+    """analytics.js `group`."""
     return await _browser(request, backends, "group")
 
 
 @router.post("/v1/b", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
 async def browser_batch(request: Request, backends: Live) -> Any:
     """analytics.js batching delivery: `{"writeKey", "batch": [call, ...]}`."""
+    return await _browser(request, backends, None)
+
+
+@router.post("/beacon/v1/batch", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
+async def beacon_batch(request: Request, backends: Live) -> Any:
+    """RudderStack's JavaScript SDK on page unload (`navigator.sendBeacon`): a `text/plain`
+    batch, the write key in the query (`?writeKey=`), no header of its own."""
     return await _browser(request, backends, None)
 
 
@@ -286,7 +308,8 @@ async def _browser(request: Request, backends: Backends, kind: str | None) -> JS
     if not isinstance(payload, dict):
         raise ApiError(400, "bad_request", "body is not a JSON object")
     body_key = payload.get("writeKey")
-    key = presented_key(request.headers.get("authorization"), request.query_params.get("key")) or (
+    query_key = request.query_params.get("key") or request.query_params.get("writeKey")
+    key = presented_key(request.headers.get("authorization"), query_key) or (
         body_key if isinstance(body_key, str) else None
     )
     caller = grant(request, key, Scope.COLLECT)

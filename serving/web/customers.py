@@ -100,6 +100,7 @@ async def next_best_offer(
     ] = None,
 ) -> Any:
     started = time.perf_counter()
+    customer_id = await backends.resolve(customer_id)  # a linked visitor: its customer
     inputs = await _offer_inputs(backends, customer_id)
     read = time.perf_counter()
     score = backends.recommend(inputs["vector"])

@@ -6,10 +6,10 @@ The same loop against the real broker, Redis and Ray is in tests/serving/test_in
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from kafka.errors import CommitFailedError, KafkaTimeoutError
@@ -32,8 +32,9 @@ TP = TopicPartition("engage.events", 0)
 HANDED_OVER = TopicPartition("engage.events", 1)
 
 
-@dataclass
-class Record:
+class Record(NamedTuple):
+    """As kafka-python's ConsumerRecord (a named tuple), with the fields ingest reads."""
+
     offset: int
     key: bytes | None
     value: bytes | None
@@ -196,6 +197,33 @@ def test_events_a_shard_refuses_are_dead_lettered_by_their_own_offset() -> None:
     ((_raw, reason, source),) = letters.letters
     assert source == ("engage.events", 0, 1)
     assert reason == "turn failed: boom"
+
+
+def test_a_merged_visitors_events_are_sent_on_to_its_customer_before_the_commit() -> None:
+    visit = Record(0, b"v1", event_to_json(event("page_view", customer=None, anonymous_id="v1")))
+    loop, consumer, shards, letters = make_loop([[visit, record(1, "zed")]])
+    process = shards.process
+
+    def visitor_merged_into_alice(
+        batches: Mapping[int, list[bytes]], positions: Any = None, read_at: float | None = None
+    ) -> dict[int, BatchResult | Exception]:
+        answers = process(batches, positions, read_at)
+        for shard, payloads in batches.items():
+            if b'"customer_id"' not in payloads[0]:
+                answers[shard] = BatchResult(redirected=[(0, "alice")])
+        return answers
+
+    shards.process = visitor_merged_into_alice  # type: ignore[method-assign]
+    loop.run_once()
+
+    first, second = shards.batches
+    assert sorted(first) == [0, 1]  # the visitor's shard (0) and zed's (1)
+    (sent_on,) = second[0]  # then alice's shard (0 too), with the event naming her
+    assert json.loads(sent_on)["customer_id"] == "alice"
+    assert json.loads(sent_on)["anonymous_id"] == "v1"
+    assert consumer.log[-2:] == ["flush", "commit"]
+    assert loop.stats.redirected == 1
+    assert letters.letters == []
 
 
 def test_lag_is_measured_from_what_the_consumer_knows_and_never_negative() -> None:

@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from actors.guardrails import GuardrailStore
+from actors.identity import MergeSource
 from actors.slots import SlotTable
 from actors.store import Commit, MemoryStateStore, RedisStateStore, StateStore
 
@@ -165,7 +167,7 @@ def test_the_slot_table_is_compare_and_set_on_its_epoch(run: Callable[[Scenario]
 def test_counters_and_guard_facts_are_committed_with_the_state(
     run: Callable[[Scenario], None],
 ) -> None:
-    from actors.guardrails import GuardrailStore, MemoryGuardrailStore, RedisGuardrailStore
+    from actors.guardrails import MemoryGuardrailStore, RedisGuardrailStore
 
     async def scenario(store: StateStore) -> None:
         commit = Commit(
@@ -252,5 +254,102 @@ def test_trace_notes_go_only_to_customers_that_still_have_a_state(
         await store.add_traces([(4, "c1", b"n1"), (4, "gone", b"n2"), (4, "c1", b"n3")], 2, 60)
         assert await store.trace_of(4, "c1", 10) == [b"n3", b"n1"]
         assert await store.trace_of(4, "gone", 10) == []
+
+    run(scenario)
+
+
+def _guards(store: StateStore) -> GuardrailStore:
+    from actors.guardrails import MemoryGuardrailStore, RedisGuardrailStore
+
+    if isinstance(store, MemoryStateStore):
+        return MemoryGuardrailStore(store)
+    assert isinstance(store, RedisStateStore)
+    return RedisGuardrailStore(store.redis, store.keys)
+
+
+def test_a_merge_takes_the_visitor_over_in_the_customers_commit(
+    run: Callable[[Scenario], None],
+) -> None:
+    """The visitor's data gives way to the link, its reminders and guardrail counters move
+    to the customer, in the one step that saves the merged state."""
+
+    async def scenario(store: StateStore) -> None:
+        visitor = "anon:v1"
+        await store.commit_many(
+            [
+                Commit(
+                    2,
+                    visitor,
+                    0,
+                    b"visitor",
+                    reminders_set=[("cart_abandonment", 50.0), ("reengagement", 90.0)],
+                    guard={"optout": "1", "fraud_at": "20.0"},
+                )
+            ]
+        )
+        await _guards(store).count([(2, visitor, ["cap|channel|push|d|2026-06-01"])])
+        await store.commit_many(
+            [Commit(5, "c1", 0, b"customer", reminders_set=[("reengagement", 70.0)])]
+        )
+        await _guards(store).count([(5, "c1", ["cap|channel|push|d|2026-06-01"])])
+        seen = await store.visitor(2, visitor)
+        assert (seen.version, seen.data, seen.linked_to) == (1, b"visitor", None)
+        assert seen.reminders == {"cart_abandonment": 50.0, "reengagement": 90.0}
+        merge = MergeSource(2, visitor, seen.version, tuple(sorted(seen.reminders.items())))
+        assert await store.commit_many([Commit(5, "c1", 1, b"merged", merges=[merge])]) == [2]
+
+        (loaded,) = await store.load_many([(2, visitor)])
+        assert (loaded.data, loaded.linked_to) == (None, "c1")
+        assert await store.linked_to(2, visitor) == "c1"
+        assert await store.reminders_of(2, visitor) == {}
+        # The customer's own reminder of a kind wins; kinds it had not are adopted.
+        assert await store.reminders_of(5, "c1") == {
+            "cart_abandonment": 50.0,
+            "reengagement": 70.0,
+        }
+        (facts,) = await _guards(store).facts([(5, "c1")])
+        assert facts == {
+            "optout": "1",
+            "fraud_at": "20.0",
+            "cap|channel|push|d|2026-06-01": "2",
+        }
+        assert await _guards(store).facts([(2, visitor)]) == [{}]
+
+    run(scenario)
+
+
+def test_a_merge_is_refused_whole_if_the_visitor_changed_or_was_linked_elsewhere(
+    run: Callable[[Scenario], None],
+) -> None:
+    async def scenario(store: StateStore) -> None:
+        visitor = "anon:v1"
+        await store.commit_many([Commit(2, visitor, 0, b"visitor")])
+        stale = MergeSource(2, visitor, 0, ())
+        refused = Commit(5, "c1", 0, b"merged", actions=[action("k1")], merges=[stale])
+        assert await store.commit_many([refused]) == [None]
+        (loaded,) = await store.load_many([(5, "c1")])
+        assert (loaded.data, loaded.version) == (None, 0)
+        assert await store.outbox([5], 10) == []
+        assert await store.linked_to(2, visitor) is None
+
+        current = MergeSource(2, visitor, 1, ())
+        assert await store.commit_many([Commit(5, "c1", 0, b"m", merges=[current])]) == [1]
+        # First link wins: another customer cannot take the visitor over any more.
+        again = MergeSource(2, visitor, (await store.visitor(2, visitor)).version, ())
+        assert await store.commit_many([Commit(6, "c2", 0, b"x", merges=[again])]) == [None]
+        assert await store.linked_to(2, visitor) == "c1"
+
+    run(scenario)
+
+
+def test_forgetting_a_visitor_removes_its_link(run: Callable[[Scenario], None]) -> None:
+    async def scenario(store: StateStore) -> None:
+        merge = MergeSource(2, "anon:v1", 0, ())
+        await store.commit_many([Commit(5, "c1", 0, b"m", merges=[merge])])
+        assert await store.linked_to(2, "anon:v1") == "c1"
+        await store.forget(2, "anon:v1", [])
+        assert await store.linked_to(2, "anon:v1") is None
+        (loaded,) = await store.load_many([(2, "anon:v1")])
+        assert (loaded.data, loaded.version, loaded.linked_to) == (None, 0, None)
 
     run(scenario)

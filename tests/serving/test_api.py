@@ -282,7 +282,7 @@ def test_cors_lets_configured_origins_in_and_no_others(engage_app: App) -> None:
 
 
 def test_no_stack_trace_in_any_answer(engage_app: App) -> None:
-    answer = engage_app.request("POST", "/v1/batch", WRITE_KEY, json={"batch": [{"type": "alias"}]})
+    answer = engage_app.request("POST", "/v1/batch", WRITE_KEY, json={"batch": [{"type": "merge"}]})
     assert answer.status_code == 400
     assert "Traceback" not in answer.text
     assert "not supported" in answer.json()["rejected"][0]["errors"][0]["message"]

@@ -11,7 +11,15 @@ import pytest
 import requests
 
 from actors.errors import InvalidEventError
-from actors.events import CardPayment, Custom, Identify, PageView, ProductView, Purchase
+from actors.events import (
+    Alias,
+    CardPayment,
+    Custom,
+    Identify,
+    PageView,
+    ProductView,
+    Purchase,
+)
 from serving.segment import to_event
 from tests.conftest import CLIENT_KEY, WRITE_KEY, App
 from tests.serving.test_api import wait_context
@@ -119,7 +127,10 @@ def test_segment_calls_map_onto_engage_events() -> None:
     ("call", "field"),
     [
         ({"type": "track", "event": "", "userId": "u"}, "name"),
-        ({"type": "alias", "userId": "u"}, "type"),
+        ({"type": "alias", "userId": "u"}, "previousId"),
+        ({"type": "alias", "previousId": "v"}, "userId"),
+        ({"type": "group", "userId": "u"}, "groupId"),
+        ({"type": "merge", "userId": "u"}, "type"),
         (
             {
                 "type": "track",
@@ -266,14 +277,33 @@ def test_the_browser_sdks_requests_are_served_with_the_key_in_the_body(engage_ap
     step = {"anonymousId": visitor, "event": "Checkout Step Viewed", "properties": {"step": 2}}
     answer = send("b", {"batch": [{**step, "type": "track"}, {**step, "type": "track"}]})
     assert (answer.status_code, answer.json()["accepted"]) == (200, 2)
-    alias = send("a", {"type": "alias", "userId": "u1", "previousId": visitor})
-    assert alias.status_code == 400
-    assert alias.json()["code"] == "invalid_request"
     no_key = requests.post(f"{url}/v1/t", data=json.dumps(step), timeout=15)
     assert no_key.status_code == 401
     actor = f"anon:{visitor}"  # an anonymous visitor's actor
     context = wait_context(engage_app, actor, lambda c: c["session"]["events"] >= 3)
     assert context["session"]["custom"] == {"Checkout Step Viewed": 2}
+    # Signing in: the visitor becomes the customer, and its id answers as the customer.
+    customer = f"u-{visitor}"
+    alias = send("a", {"type": "alias", "userId": customer, "previousId": visitor})
+    assert alias.status_code == 200, alias.text
+    merged = wait_context(engage_app, customer, lambda c: c["session"]["events"] >= 3)
+    assert merged["session"]["custom"] == {"Checkout Step Viewed": 2}
+    assert wait_context(engage_app, actor, lambda c: True)["customer_id"] == customer
+
+
+def test_alias_links_the_visitor_and_group_keeps_the_account_among_the_traits() -> None:
+    linked = to_event({"type": "alias", "previousId": "v1", "userId": "u1"}, NOW)
+    assert isinstance(linked, Alias)
+    assert (linked.customer_id, linked.anonymous_id, linked.actor_id) == ("u1", "v1", "u1")
+    # As analytics.js sends it after an identify: previousId is the user id itself.
+    late = {"type": "alias", "previousId": "u1", "userId": "u1", "anonymousId": "v2"}
+    assert to_event(late, NOW).anonymous_id == "v2"
+    group = to_event(
+        {"type": "group", "userId": "u1", "groupId": 42, "traits": {"name": "Acme", "seats": 9}},
+        NOW,
+    )
+    assert isinstance(group, Identify)
+    assert group.traits == {"group_id": "42", "group.name": "Acme", "group.seats": 9}
 
 
 def test_an_identify_takes_traits_from_the_context_as_rudderstack_sends_them() -> None:
@@ -301,3 +331,15 @@ def test_a_product_viewed_without_a_price_is_a_product_view() -> None:
     )
     assert isinstance(viewed, ProductView)
     assert viewed.price is None
+
+
+def test_a_time_zone_offset_is_dropped_never_the_call() -> None:
+    """RudderStack's browser SDK sends `context.timezone` as an offset ("GMT+0100"):
+    engage keeps zone names only, and the call goes in without it."""
+    page = to_event({"type": "page", "anonymousId": "v1", "context": {"timezone": "GMT+0100"}}, NOW)
+    assert page.context is None or page.context.timezone is None
+    named = to_event(
+        {"type": "identify", "userId": "u1", "traits": {"timezone": "Europe/Paris"}}, NOW
+    )
+    assert isinstance(named, Identify)
+    assert named.timezone == "Europe/Paris"
