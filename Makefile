@@ -38,8 +38,16 @@ unit: $(STAMP)
 # own, after the suite that shares one local Ray. So does the fault suite: it kills,
 # pauses and rescales the parts of the application it runs on, which the other tests
 # share.
+# The browser SDKs the collection tests run in headless Chromium, from npm (pinned in
+# tests/sdk_pages/package-lock.json); served by the tests, never fetched at run time.
+SDK_PAGES := tests/sdk_pages/node_modules/.engage-installed
+$(SDK_PAGES): tests/sdk_pages/package.json tests/sdk_pages/package-lock.json
+	cd tests/sdk_pages && npm ci --no-audit --no-fund --silent
+	@touch $@
+
 test: lint typecheck
 	.ci/system-packages
+	$(MAKE) --no-print-directory $(SDK_PAGES)
 	$(BIN)/pytest -m "not apache_kafka and not cluster and not faults" $(PYTEST_ARGS)
 	$(BIN)/pytest -m faults $(PYTEST_ARGS)
 	$(BIN)/pytest -m cluster $(PYTEST_ARGS)

@@ -77,8 +77,13 @@ class EdgeMiddleware:
         )
         cors = _cors_headers(allowed)
         if scope["method"] == "OPTIONS" and allowed and "access-control-request-method" in headers:
+            asked = headers.get("access-control-request-headers", "")
             await send(
-                {"type": "http.response.start", "status": 204, "headers": [*cors, *_preflight()]}
+                {
+                    "type": "http.response.start",
+                    "status": 204,
+                    "headers": [*cors, *_preflight(asked)],
+                }
             )
             await send({"type": "http.response.body", "body": b""})
             return
@@ -192,9 +197,31 @@ def _cors_headers(origin: str | None) -> list[tuple[bytes, bytes]]:
     ]
 
 
-def _preflight() -> list[tuple[bytes, bytes]]:
+# What the browser SDKs send beside a body: the key (Authorization); RudderStack's
+# visitor, send time and retry notes (AnonymousId, SentAt, Rsa-*); analytics.js's retry
+# number (X-Retry-Count). A preflight that left one out would block every call.
+PREFLIGHT_HEADERS = frozenset(
+    {
+        "authorization",
+        "content-type",
+        "content-encoding",
+        "anonymousid",
+        "sentat",
+        "rsa-recovered",
+        "rsa-retry-attempt",
+        "rsa-since-last-attempt",
+        "x-retry-count",
+    }
+)
+
+
+def _preflight(asked: str) -> list[tuple[bytes, bytes]]:
+    """The answer to a preflight from an allowed origin: the methods, and of the headers
+    asked for, those the collection endpoints read."""
+    wanted = [h.strip() for h in asked.split(",") if h.strip()]
+    allowed = [h for h in wanted if h.lower() in PREFLIGHT_HEADERS] or ["Authorization"]
     return [
         (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
-        (b"access-control-allow-headers", b"Authorization, Content-Type"),
+        (b"access-control-allow-headers", ", ".join(["Content-Type", *allowed]).encode()),
         (b"access-control-max-age", b"600"),
     ]

@@ -37,6 +37,10 @@ def _refuse_ray_in_unit_tests(
 
 
 BROKER = os.environ.get("ENGAGE_TEST_BROKER", "embedded")
+# Where the browser SDK tests serve their pages (tests/sdk_pages): an origin engage's CORS
+# allows, as a site's operator would configure it.
+SDK_PAGES_PORT = free_port()
+SDK_PAGES_ORIGIN = f"http://127.0.0.1:{SDK_PAGES_PORT}"
 
 
 @pytest.fixture(scope="session")
@@ -210,7 +214,7 @@ def engage_app(ray_local: None, bootstrap: str, redis_url: str, fast_rules: str)
             admin_token=SecretStr(ADMIN_TOKEN),
             rate_limit_per_s=2000,
             rate_limit_burst=4000,
-            cors_origins=("https://shop.example",),
+            cors_origins=("https://shop.example", SDK_PAGES_ORIGIN),
             # Live feature counts every 2 s: drift is measured within a test's minutes.
             feature_sample_s=2.0,
         ),

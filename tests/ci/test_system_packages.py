@@ -28,7 +28,7 @@ def test_without_root_the_missing_packages_are_named_with_the_install_command(
     assert answer.returncode == 1
     lines = answer.stderr.splitlines()
     assert lines[0].startswith("make test needs system packages that are missing:")
-    for package in ("chromium", "chromium-driver", "openssh-client", "rsync"):
+    for package in ("chromium", "chromium-driver", "openssh-client", "rsync", "nodejs", "npm"):
         assert package in lines[0].split(":", 1)[1].split()
     assert lines[1].startswith("install them with: sudo apt-get install chromium")
 

@@ -75,3 +75,35 @@ def test_the_error_envelope_names_the_refusal_twice_for_sdks() -> None:
         "code": "forbidden",
         "message": "no",
     }
+
+
+def test_a_preflight_allows_the_headers_the_sdks_send_and_nothing_else() -> None:
+    """RudderStack sends `Authorization`, `AnonymousId`, `SentAt` and `Rsa-*` notes on a
+    retry, analytics.js `X-Retry-Count`: a preflight from an allowed origin allows
+    those, never others."""
+    app = client()
+    app.app.state.edge = EdgeConfig(max_body_bytes=LIMIT, cors_origins=("https://shop.example",))  # type: ignore[attr-defined]
+    asked = "authorization, anonymousid, content-type, sentat, rsa-retry-attempt, x-evil"
+    answer = app.options(
+        "/echo",
+        headers={
+            "Origin": "https://shop.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": asked,
+        },
+    )
+    assert answer.status_code == 204
+    assert answer.headers["access-control-allow-origin"] == "https://shop.example"
+    allowed = {h.strip().lower() for h in answer.headers["access-control-allow-headers"].split(",")}
+    assert allowed == {
+        "authorization",
+        "anonymousid",
+        "content-type",
+        "sentat",
+        "rsa-retry-attempt",
+    }
+    elsewhere = app.options(
+        "/echo",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert "access-control-allow-origin" not in elsewhere.headers
