@@ -15,6 +15,7 @@ import numpy as np
 
 from actors.catalog import AFFINITY_KEYS
 from actors.features import CUSTOMER_FEATURES, PAYMENT_FEATURES
+from actors.state import CUSTOM_BUCKETS
 
 # Upper edges; a value equal to an edge falls in the bin above it, and the last bin holds
 # everything past the last edge.
@@ -60,6 +61,7 @@ EDGES: dict[str, tuple[float, ...]] = {
     "offer_click_rate": SHARE,
     **{f"affinity_{key}": AFFINITY for key in AFFINITY_KEYS},
     **{f"session_{key}": COUNT for key in AFFINITY_KEYS},
+    **{f"custom_7d_{bucket}": LOG for bucket in range(CUSTOM_BUCKETS)},
 }
 
 # The vector each live model is asked about, by model name.

@@ -26,9 +26,10 @@ from actors.catalog import (
     domain_of,
 )
 from actors.events import CardPayment
-from actors.state import CustomerState
+from actors.state import CUSTOM_BUCKETS, CustomerState
 
-FEATURE_SPEC_VERSION = 1
+# 2: custom events per name (hashed into CUSTOM_BUCKETS) over the last week.
+FEATURE_SPEC_VERSION = 2
 
 _DAY = 86_400.0
 _NEVER_DAYS = 365.0
@@ -51,6 +52,11 @@ CUSTOMER_FEATURES: tuple[str, ...] = (
     "offer_click_rate",
     *(f"affinity_{key}" for key in AFFINITY_KEYS),
     *(f"session_{key}" for key in AFFINITY_KEYS),
+    # Custom events ("Checkout Step Viewed", a site's own names) in the last
+    # CUSTOM_WINDOW_DAYS days, log1p of the count in each name's bucket
+    # (actors.state.custom_bucket): a model learns what each name says without the
+    # vector depending on which names a site sends.
+    *(f"custom_7d_{bucket}" for bucket in range(CUSTOM_BUCKETS)),
 )
 
 PAYMENT_FEATURES: tuple[str, ...] = (
@@ -114,6 +120,7 @@ def features(state: CustomerState, at: float) -> list[float]:
     ]
     row.extend(state.affinity(key, at) for key in AFFINITY_KEYS)
     row.extend(float(categories.get(key, 0)) for key in AFFINITY_KEYS)
+    row.extend(math.log1p(count) for count in state.custom_counts(at))
     return row
 
 

@@ -54,6 +54,11 @@ MAX_SESSION_CATEGORIES = 32
 MAX_SESSION_CUSTOM = 32
 # Visitors one customer can absorb (browsers, devices); past it a visitor stays separate.
 MAX_LINKED = 100
+# Custom events are counted for models per name in a window: each name hashed into one of
+# CUSTOM_BUCKETS counters per event-time day, CUSTOM_WINDOW_DAYS days kept. Hashing keeps
+# the vector fixed whatever names a site invents (actors.features).
+CUSTOM_BUCKETS = 8
+CUSTOM_WINDOW_DAYS = 7
 MAX_PAYMENTS = 100
 MAX_KNOWN = 16
 # Ids of applied events kept for dedup of redeliveries: at least the last
@@ -136,6 +141,7 @@ class CustomerState:
         "consent_marketing",
         "content_views",
         "countries",
+        "custom_days",
         "devices",
         "email",
         "events_total",
@@ -187,6 +193,9 @@ class CustomerState:
         self.session_content: list[str] | None = None
         # custom event name -> times seen this session (at most MAX_SESSION_CUSTOM names)
         self.session_custom: dict[str, int] | None = None
+        # custom events per event-time day: [day, count of bucket 0, ..., bucket 7], oldest
+        # first, the last CUSTOM_WINDOW_DAYS days (see `custom_bucket`)
+        self.custom_days: list[list[int]] | None = None
         # cart: product_id -> (category, unit price, quantity); carts outlive sessions
         self.cart: dict[str, tuple[str, float, int]] | None = None
         self.cart_updated_at: float | None = None
@@ -337,7 +346,7 @@ class CustomerState:
         elif isinstance(event, Identify):
             self._identify(event)
         elif isinstance(event, Custom):
-            self._count_custom(event.name)
+            self._count_custom(event.name, ts)
         elif isinstance(event, OfferFeedback):
             if event.outcome == "shown":
                 self.offers_shown += 1
@@ -383,8 +392,29 @@ class CustomerState:
         _push_bounded(self.session_products, product_id, MAX_SESSION_ITEMS)
         self._count_category(category)
 
-    def _count_custom(self, name: str) -> None:
+    def _count_custom(self, name: str, ts: float) -> None:
         self.session_custom = _count_bounded(self.session_custom, _intern(name), MAX_SESSION_CUSTOM)
+        day = int(ts // 86_400)
+        rows = self.custom_days if self.custom_days is not None else []
+        row = next((r for r in rows if r[0] == day), None)
+        if row is None:
+            if rows and day <= rows[-1][0] - CUSTOM_WINDOW_DAYS:
+                return  # late, and older than the window: counted in no feature
+            row = [day] + [0] * CUSTOM_BUCKETS
+            rows.append(row)
+            rows.sort()
+        row[1 + custom_bucket(name)] += 1
+        self.custom_days = _recent_days(rows)
+
+    def custom_counts(self, at: float) -> list[int]:
+        """Custom events per bucket in the CUSTOM_WINDOW_DAYS days up to `at` (event time)."""
+        totals = [0] * CUSTOM_BUCKETS
+        day = int(at // 86_400)
+        for row in self.custom_days or ():
+            if day - CUSTOM_WINDOW_DAYS < row[0] <= day:
+                for bucket in range(CUSTOM_BUCKETS):
+                    totals[bucket] += row[1 + bucket]
+        return totals
 
     def _count_category(self, category: str) -> None:
         self.session_categories = _count_bounded(
@@ -565,6 +595,12 @@ class CustomerState:
         merged.session_categories = _merge_counts([s.session_categories for s in sessions])
         custom = _merge_counts([s.session_custom for s in sessions])
         merged.session_custom = dict(list(custom.items())[:MAX_SESSION_CUSTOM]) if custom else None
+        days: dict[int, list[int]] = {}
+        for row in (a.custom_days or []) + (b.custom_days or []):
+            day = days.setdefault(row[0], [row[0]] + [0] * CUSTOM_BUCKETS)
+            for bucket in range(1, CUSTOM_BUCKETS + 1):
+                day[bucket] += row[bucket]
+        merged.custom_days = _recent_days(sorted(days.values())) if days else None
         if same_session and a.session_start is not None and b.session_start is not None:
             merged.session_start = min(a.session_start, b.session_start)
         cart: dict[str, tuple[str, float, int]] = {}
@@ -692,6 +728,17 @@ class CustomerState:
 
     def __repr__(self) -> str:
         return f"CustomerState(events={self.events_total}, session={self.session_index})"
+
+
+def custom_bucket(name: str) -> int:
+    """The counter a custom event name is counted in (stable across processes)."""
+    return hashlib.blake2b(name.encode(), digest_size=2).digest()[0] % CUSTOM_BUCKETS
+
+
+def _recent_days(rows: list[list[int]]) -> list[list[int]]:
+    """The rows of the last CUSTOM_WINDOW_DAYS days up to the newest (sorted by day)."""
+    newest = rows[-1][0]
+    return [r for r in rows if r[0] > newest - CUSTOM_WINDOW_DAYS]
 
 
 def _count_bounded(counts: dict[str, int] | None, key: str, limit: int) -> dict[str, int]:

@@ -265,10 +265,10 @@ def ensure_models(registry: ModelRegistry, **kwargs: Any) -> dict[str, int]:
     (`make install`, the cluster's setup). Without it the win-back rule never fires: its
     score is missing, not failing (`actors/actor.py`); the answer says 0 for winback."""
     live: tuple[ModelName, ...] = ("fraud", "recommender")
-    missing = tuple(m for m in live if registry.alias(m, CHAMPION) is None)
+    missing = tuple(m for m in live if not _current_champion(registry, m))
     if missing:
         bootstrap_models(registry, names=missing, **kwargs)
-    if registry.alias(WINBACK, CHAMPION) is None:
+    if not _current_champion(registry, WINBACK):
         try:
             purchases = cdnow()
         except DatasetMissingError as error:
@@ -276,6 +276,26 @@ def ensure_models(registry: ModelRegistry, **kwargs: Any) -> dict[str, int]:
         else:
             train(WINBACK, registry, purchases, report_dir=None, promote=True)
     return {m: registry.alias(m, CHAMPION) or 0 for m in (FRAUD, RECOMMENDER, WINBACK)}
+
+
+def _current_champion(registry: ModelRegistry, name: str) -> bool:
+    """Whether `name` has a champion the running code can serve: one trained on an older
+    feature spec (engage upgraded under a kept registry) is replaced like a missing one,
+    the old version kept for the record."""
+    champion = registry.alias(name, CHAMPION)
+    if champion is None:
+        return False
+    trained_on = registry.get(name, champion).feature_spec_version
+    if trained_on != FEATURE_SPEC_VERSION:
+        log.warning(
+            "the %s champion (v%d) uses feature spec %d, this engage %d: training a new one",
+            name,
+            champion,
+            trained_on,
+            FEATURE_SPEC_VERSION,
+        )
+        return False
+    return True
 
 
 def recent_window(

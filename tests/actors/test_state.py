@@ -17,6 +17,7 @@ from actors.state import (
     REDELIVERY_WINDOW,
     SESSION_GAP_S,
     CustomerState,
+    custom_bucket,
     pack_position,
 )
 from tests.support import T0, event
@@ -163,6 +164,7 @@ def test_merge_is_defined_for_every_field() -> None:
         event("identify", email="a@b.co"),
         event("login", success=False),
         event("offer_feedback", outcome="shown"),
+        event("custom", name="Checkout Step Viewed"),
     ]:
         state.apply(e)
     state.mark_fired("r", T0)
@@ -269,3 +271,36 @@ def test_an_identify_with_too_many_or_too_long_traits_is_refused() -> None:
         event("identify", traits={"x" * 65: 1})
     with pytest.raises(InvalidEventError):
         event("identify", traits={"bio": "x" * 513})
+
+
+DAY = 86_400.0
+
+
+def test_custom_events_are_counted_per_name_bucket_over_the_last_week() -> None:
+    state = CustomerState()
+    wishlist, chat = "Product Added to Wishlist", "Support Chat Opened"
+    assert custom_bucket(wishlist) != custom_bucket(chat)
+    for at in (T0 - 8 * DAY, T0 - 3 * DAY, T0 - DAY, T0):
+        state.apply(event("custom", name=wishlist, at=at))
+    state.apply(event("custom", name=chat, at=T0))
+    counts = state.custom_counts(T0)
+    assert counts[custom_bucket(wishlist)] == 3  # the one 8 days ago is out of the week
+    assert counts[custom_bucket(chat)] == 1
+    assert sum(counts) == 4
+    assert sum(state.custom_counts(T0 + 10 * DAY)) == 0
+    # At most a week of days is kept, and a late event older than that counts nowhere.
+    assert state.custom_days is not None
+    assert len(state.custom_days) == 3
+    state.apply(event("custom", name=chat, at=T0 - 30 * DAY))
+    assert state.custom_counts(T0) == counts
+    assert CustomerState.from_json(state.to_json()).custom_days == state.custom_days
+
+
+def test_merging_adds_custom_event_counts_day_by_day() -> None:
+    a, b = CustomerState(), CustomerState()
+    a.apply(event("custom", name="Coupon Copied", at=T0 - DAY))
+    b.apply(event("custom", name="Coupon Copied", at=T0 - DAY))
+    b.apply(event("custom", name="Coupon Copied", at=T0))
+    merged = a.merge(b)
+    assert merged.custom_counts(T0)[custom_bucket("Coupon Copied")] == 3
+    assert len(merged.custom_days or ()) == 2

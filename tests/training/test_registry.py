@@ -156,3 +156,26 @@ def test_no_clear_difference_or_a_comparison_with_another_champion_does_not_refu
     registry.record_comparison("fraud", third, _comparison(third, first, "worse"))
     registry.promote("fraud", third)
     assert registry.alias("fraud", "champion") == third
+
+
+def test_starting_with_a_champion_of_an_older_feature_spec_trains_a_current_one(
+    registry: ModelRegistry,
+) -> None:
+    """An engage upgraded under a kept registry: its scorer would refuse the old fraud
+    champion, so the first start trains and promotes a new one (the old one is kept)."""
+    from training.pipeline import ensure_models
+
+    old = register(registry, spec=FEATURE_SPEC_VERSION - 1)
+    registry.promote("fraud", old, force=True)
+    for name in ("recommender", "winback"):  # current champions: left alone
+        meta = registry.register(
+            name, fitted(), kind="fraud", feature_spec_version=FEATURE_SPEC_VERSION
+        )
+        registry.promote(name, meta.version, force=True)
+
+    champions = ensure_models(registry, customers=500, days=45)  # as the test stack does
+
+    assert champions["fraud"] != old
+    assert registry.get("fraud", champions["fraud"]).feature_spec_version == FEATURE_SPEC_VERSION
+    assert registry.get("fraud", old).feature_spec_version == FEATURE_SPEC_VERSION - 1
+    assert (champions["recommender"], champions["winback"]) == (1, 1)
