@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.engage-installed
 
-.PHONY: install demo up test test-kafka test-faults lint typecheck unit bench clean
+.PHONY: install demo up test test-kafka test-rabbitmq test-faults lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,7 +48,7 @@ $(SDK_PAGES): tests/sdk_pages/package.json tests/sdk_pages/package-lock.json
 test: lint typecheck
 	.ci/system-packages
 	$(MAKE) --no-print-directory $(SDK_PAGES)
-	$(BIN)/pytest -m "not apache_kafka and not cluster and not faults" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not apache_kafka and not cluster and not faults and not rabbitmq" $(PYTEST_ARGS)
 	$(BIN)/pytest -m faults $(PYTEST_ARGS)
 	$(BIN)/pytest -m cluster $(PYTEST_ARGS)
 
@@ -64,6 +64,12 @@ test-kafka: $(STAMP)
 	$(BIN)/python -m tests.apache_kafka build
 	ENGAGE_TEST_BROKER=apache $(BIN)/pytest -m "(kafka or apache_kafka) and not faults" $(PYTEST_ARGS)
 	ENGAGE_TEST_BROKER=apache $(BIN)/pytest -m faults $(PYTEST_ARGS)
+
+# The RabbitMQ-facing tests, on Debian's rabbitmq-server started by the tests on free ports
+# with data of their own (docs/rabbitmq.md).
+test-rabbitmq: $(STAMP)
+	.ci/system-packages --rabbitmq
+	$(BIN)/pytest -m rabbitmq $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@for b in $(wildcard bench/[!_]*.py); do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -18,7 +18,7 @@ ACTION_SCHEMA_VERSION: Literal[1] = 1
 
 ActionKind = Literal["marketing", "fraud", "service"]
 Channel = Literal["email", "push", "sms", "in_app", "alert"]
-SinkName = Literal["kafka", "webhook", "email", "log"]
+SinkName = Literal["kafka", "amqp", "webhook", "email", "log"]
 PayloadValue = str | int | float | bool | None
 
 

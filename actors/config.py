@@ -182,6 +182,13 @@ class SinkConfig(_Config):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
     smtp_timeout_s: float = Field(default=10.0, gt=0)
+    # RabbitMQ (actors.sinks.amqp): actions on a topic exchange, routed by
+    # `<type>.<rule id>`, and kept in a stream the sink reads to never publish twice.
+    amqp_url: SecretStr | None = None
+    amqp_exchange: str = "engage.actions"
+    amqp_log_stream: str = "engage.actions.log"
+    amqp_log_max_age: str = Field(default="7D", pattern=r"^\d+[YMDhms]$")
+    amqp_timeout_s: float = Field(default=10.0, gt=0)
     # Delivery attempts before an action is dead-lettered, and the first backoff.
     max_attempts: int = Field(default=5, ge=1, le=50)
     base_backoff_s: float = Field(default=0.5, gt=0)

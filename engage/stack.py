@@ -92,7 +92,12 @@ class ServerProcess:
 
 
 def _start(
-    name: str, argv: list[str], port: int, timeout_s: float, cwd: Path | None = None
+    name: str,
+    argv: list[str],
+    port: int,
+    timeout_s: float,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> ServerProcess:
     workdir = Path(tempfile.mkdtemp(prefix=f"engage-{name}-"))
     log_path = workdir / f"{name}.log"
@@ -103,6 +108,7 @@ def _start(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=cwd or workdir,
+            env=env,
             preexec_fn=_die_with_parent,
         )
     server = ServerProcess(name, port, process, log_path, workdir)

@@ -181,6 +181,15 @@ def fast_rules(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
+def rabbitmq() -> Iterator[Any]:
+    """A real RabbitMQ of the session's own (tests.rabbitmq), for tests marked rabbitmq."""
+    from tests.rabbitmq import rabbitmq as start
+
+    with start() as broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
 def engage_app(ray_local: None, bootstrap: str, redis_url: str, fast_rules: str) -> App:
     from actors.kafka_io import ensure_topics
     from engage.runtime import deploy

@@ -1,8 +1,9 @@
-"""Where actions go: a Kafka topic (default), webhooks, e-mail, the log."""
+"""Where actions go: a Kafka topic (default), RabbitMQ, webhooks, e-mail, the log."""
 
 from __future__ import annotations
 
 from actors.config import SinkConfig
+from actors.sinks.amqp import AmqpSink
 from actors.sinks.base import Sink
 from actors.sinks.email import EmailSink
 from actors.sinks.log import LogSink
@@ -27,5 +28,13 @@ def build_sinks(config: SinkConfig) -> dict[str, Sink]:
             password=password,
             starttls=config.smtp_starttls,
             timeout_s=config.smtp_timeout_s,
+        )
+    if config.amqp_url:
+        sinks["amqp"] = AmqpSink(
+            config.amqp_url.get_secret_value(),
+            exchange=config.amqp_exchange,
+            log_stream=config.amqp_log_stream,
+            log_max_age=config.amqp_log_max_age,
+            timeout_s=config.amqp_timeout_s,
         )
     return sinks

@@ -37,3 +37,22 @@ def test_without_root_the_missing_packages_are_named_with_the_install_command(
 def test_with_everything_present_it_does_nothing() -> None:
     answer = subprocess.run([str(SCRIPT)], capture_output=True, text=True, timeout=30)
     assert (answer.returncode, answer.stderr) == (0, "")
+
+
+def test_rabbitmq_is_asked_for_only_by_the_rabbitmq_tests(tmp_path: Path) -> None:
+    (tmp_path / "id").write_text("#!/bin/sh\necho 1000\n")
+    (tmp_path / "id").chmod(0o755)
+    os.symlink("/bin/bash", tmp_path / "bash")
+
+    def missing(*args: str) -> list[str]:
+        answer = subprocess.run(
+            ["/bin/bash", str(SCRIPT), *args],
+            env={"PATH": str(tmp_path), "RABBITMQ_SERVER": str(tmp_path / "rabbitmq-server")},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return answer.stderr.splitlines()[0].split(":", 1)[1].split()
+
+    assert "rabbitmq-server" not in missing()
+    assert "rabbitmq-server" in missing("--rabbitmq")
