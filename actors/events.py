@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -302,6 +302,10 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+# Each event type's model, by its `type`: what `event.<field>` can name in a rule.
+EVENT_MODELS: dict[str, type[BaseModel]] = {
+    model.model_fields["type"].default: model for model in get_args(get_args(Event)[0])
+}
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -8,7 +8,7 @@ never replaces the rules in force.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -21,7 +21,7 @@ from actors.actions import ACTION_TYPES, ActionKind, Channel, SinkName
 from actors.conditions import Condition, parse_condition
 from actors.durations import Duration
 from actors.errors import ConditionSyntaxError, RuleError
-from actors.events import EVENT_TYPES
+from actors.events import EVENT_MODELS, EVENT_TYPES
 from actors.features import CUSTOMER_FEATURES, PAYMENT_FEATURES
 from actors.templates import template_fields
 from actors.turn_context import CustomerView, SessionView
@@ -232,6 +232,26 @@ def _check_path(owner: str, field_name: str, path: tuple[str, ...]) -> None:
         raise RuleError(owner, field_name, f"{root} has no field {path[1]!r}")
 
 
+def _check_event_fields(
+    owner: str, triggers: Sequence[str], paths: Sequence[tuple[str, ...]]
+) -> None:
+    """`event.<field>` must be a field of an event the rule is triggered by (`name` and
+    `properties` for custom events): a misspelt field would read as missing at every turn
+    and the rule silently never fire. Rules woken by reminders are left alone."""
+    if any(t.startswith(REMINDER_PREFIX) for t in triggers):
+        return
+    fields = {name for t in triggers for name in EVENT_MODELS[t].model_fields}
+    for path in paths:
+        if path[0] == "event" and len(path) > 1 and path[1] not in fields:
+            known = ", ".join(sorted(fields - {"schema_version"}))
+            raise RuleError(
+                owner,
+                "when / action",
+                f"event has no field {path[1]!r} for triggers {', '.join(triggers)} "
+                f"(fields: {known})",
+            )
+
+
 def _models_used(paths: list[tuple[str, ...]], action: ActionSpec) -> frozenset[str]:
     models: set[str] = set()
     for path in paths:
@@ -277,6 +297,7 @@ def compile_rules(spec: RulesFile, source: str = "<memory>") -> RuleSet:
                 template_path = tuple(name.split("."))
                 _check_path(rule_spec.id, "action.template", template_path)
                 paths.append(template_path)
+        _check_event_fields(rule_spec.id, rule_spec.triggers, paths)
         rules.append(Rule(rule_spec, condition, _models_used(paths, rule_spec.action)))
     return RuleSet(tuple(rules), reminders, spec.policy, source)
 

@@ -108,3 +108,21 @@ def test_not_yaml_is_refused() -> None:
 def test_a_missing_file_is_a_rule_error() -> None:
     with pytest.raises(RuleError, match="No such file"):
         load_rules("/nonexistent/rules.yaml")
+
+
+def test_an_event_field_the_triggers_do_not_have_is_refused_with_the_fields_they_have() -> None:
+    """A misspelt `event.nme` would read as missing at every turn: the rule would never
+    fire and nothing would say why. Custom events have `name` and `properties`."""
+    rule = """
+rules:
+  - id: help
+    kind: service
+    triggers: [custom]
+    when: event.{field} == "Checkout Step Viewed"
+    action: {{type: content_recommendation, channel: in_app, template: "x"}}
+"""
+    parse_rules(rule.format(field="name"))
+    with pytest.raises(RuleError) as caught:
+        parse_rules(rule.format(field="nme"))
+    assert "event has no field 'nme' for triggers custom" in str(caught.value)
+    assert "name, properties" in str(caught.value)
