@@ -1,0 +1,220 @@
+"""Events from RabbitMQ, for the same ingest loop and checkpoint order as Kafka.
+
+Topology (`declare_events`): producers publish each event to `engage.events`, a
+consistent-hash exchange, with the customer's actor id as the routing key; it spreads
+customers over `queues` durable queues `engage.events.<i>`, each customer always to the
+same one. Every queue is single-active-consumer: however many ingest replicas consume,
+one at a time reads a queue, so a customer's events are applied in publish order. Invalid
+events go to the `engage.events.dlq` exchange (fanout) and its queue, the raw payload as
+the body and the reason in the `error-reason` header.
+
+`AmqpConsumer` gives the ingest loop (actors.ingest) what it asks of a Kafka consumer:
+each queue is a "partition", each delivery gets an increasing "offset", `commit` acks
+every delivery of a queue before the committed offset (only after every shard saved
+them: the checkpoint order), and `seek` (a rewind after a failure) gives back with
+`basic.nack(requeue)` every delivery from there on, which RabbitMQ redelivers in order.
+A consumer that dies unacked has its deliveries requeued by the broker; the customers'
+applied-event ids make a redelivery a no-op.
+
+Offsets start at the consumer's start time in tenths of milliseconds, so a restarted
+consumer's offsets follow its predecessor's (the applied-id bookkeeping keeps ids by
+where they were read).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import pika
+from kafka.structs import OffsetAndMetadata, TopicPartition
+from pika.adapters.blocking_connection import BlockingChannel
+from pika.exceptions import AMQPError
+
+from actors.errors import DeadLetterUnavailableError
+from actors.kafka_io import BrokerUnavailableError
+
+
+class AmqpRecord(NamedTuple):
+    """A delivery as the ingest loop reads a Kafka record."""
+
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    tag: int  # the channel's delivery tag
+
+
+def queue_names(exchange: str, queues: int) -> list[str]:
+    return [f"{exchange}.{i}" for i in range(queues)]
+
+
+def declare_events(channel: BlockingChannel, exchange: str, queues: int, dlq: str) -> None:
+    """The events exchange and queues, and the dead-letter exchange and queue (idempotent;
+    the same arguments every time, or RabbitMQ refuses the declaration)."""
+    channel.exchange_declare(exchange, exchange_type="x-consistent-hash", durable=True)
+    for queue in queue_names(exchange, queues):
+        channel.queue_declare(queue, durable=True, arguments={"x-single-active-consumer": True})
+        channel.queue_bind(queue, exchange, routing_key="1")  # equal weights
+    channel.exchange_declare(dlq, exchange_type="fanout", durable=True)
+    channel.queue_declare(dlq, durable=True)
+    channel.queue_bind(dlq, dlq)
+
+
+def parameters(url: str, timeout_s: float) -> pika.URLParameters:
+    """Connection parameters with every wait bounded (see actors.sinks.amqp)."""
+    params = pika.URLParameters(url)
+    params.socket_timeout = timeout_s
+    params.blocked_connection_timeout = timeout_s
+    params.connection_attempts = 1
+    params.heartbeat = max(2, int(timeout_s))
+    return params
+
+
+class AmqpConsumer:
+    def __init__(
+        self,
+        url: str,
+        exchange: str = "engage.events",
+        queues: int = 4,
+        dlq: str = "engage.events.dlq",
+        prefetch: int = 2000,
+        timeout_s: float = 10.0,
+    ) -> None:
+        try:
+            self._connection = pika.BlockingConnection(parameters(url, timeout_s))
+            setup = self._connection.channel()
+            declare_events(setup, exchange, queues, dlq)
+            setup.close()
+            self._partitions = [TopicPartition(exchange, i) for i in range(queues)]
+            self._channels: dict[TopicPartition, BlockingChannel] = {}
+            self._waiting: dict[TopicPartition, deque[AmqpRecord]] = {}
+            self._polled: dict[TopicPartition, list[AmqpRecord]] = {}
+            self._next = int(time.time() * 10_000)
+            for tp, queue in zip(self._partitions, queue_names(exchange, queues), strict=True):
+                channel = self._connection.channel()
+                channel.basic_qos(prefetch_count=prefetch)
+                channel.basic_consume(queue, self._receiver(tp))
+                self._channels[tp] = channel
+                self._waiting[tp] = deque()
+                self._polled[tp] = []
+        except AMQPError as error:
+            raise BrokerUnavailableError(url.split("@")[-1], repr(error)) from error
+
+    def _receiver(self, tp: TopicPartition) -> Any:
+        def receive(channel: BlockingChannel, method: Any, properties: Any, body: bytes) -> None:
+            key = properties.headers.get("customer-id") if properties.headers else None
+            self._waiting[tp].append(
+                AmqpRecord(self._next, key.encode() if key else None, body, method.delivery_tag)
+            )
+            self._next += 1
+
+        return receive
+
+    def poll(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[AmqpRecord]]:
+        if not any(self._waiting.values()):
+            self._connection.process_data_events(time_limit=timeout_ms / 1000)
+        out: dict[TopicPartition, list[AmqpRecord]] = {}
+        room = max_records
+        for tp in self._partitions:
+            waiting = self._waiting[tp]
+            taken = [waiting.popleft() for _ in range(min(room, len(waiting)))]
+            if taken:
+                out[tp] = taken
+                self._polled[tp] += taken
+                room -= len(taken)
+        return out
+
+    def commit(
+        self, offsets: Mapping[TopicPartition, OffsetAndMetadata], timeout_ms: int | None = None
+    ) -> None:
+        """Ack every delivery of each queue before its committed offset."""
+        for tp, meta in offsets.items():
+            done = [r for r in self._polled[tp] if r.offset < meta.offset]
+            if done:
+                self._channels[tp].basic_ack(done[-1].tag, multiple=True)
+                self._polled[tp] = [r for r in self._polled[tp] if r.offset >= meta.offset]
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Give back every delivery of the queue from `offset` on, polled or not yet:
+        RabbitMQ puts them back in order, to be delivered again."""
+        outstanding = [r for r in self._polled[tp] if r.offset >= offset] + list(self._waiting[tp])
+        if outstanding:
+            last = max(r.tag for r in outstanding)
+            self._channels[tp].basic_nack(last, multiple=True, requeue=True)
+        self._polled[tp] = [r for r in self._polled[tp] if r.offset < offset]
+        self._waiting[tp].clear()
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._partitions)
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return None  # not known from a queue without asking the broker: lag unreported
+
+    def close(self) -> None:
+        if self._connection.is_open:
+            self._connection.close()
+
+
+class AmqpDeadLetters:
+    """Invalid events to the dead-letter exchange, confirmed before ingest acks them."""
+
+    def __init__(self, url: str, dlq: str = "engage.events.dlq", timeout_s: float = 10.0) -> None:
+        self._url, self._dlq, self._timeout_s = url, dlq, timeout_s
+        self._pending: list[tuple[bytes, dict[str, Any]]] = []
+        self._channel: BlockingChannel | None = None
+
+    def event_failed(
+        self, raw: bytes, key: bytes | None, reason: str, source: tuple[str, int, int] | None
+    ) -> None:
+        headers: dict[str, Any] = {"error-reason": reason[:1000], "failed-at": repr(time.time())}
+        if key:
+            headers["customer-id"] = key[:1024].decode(errors="replace")
+        if source is not None:
+            headers["source-queue"] = f"{source[0]}.{source[1]}"
+        self._pending.append((raw, headers))
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        """Publish every queued dead letter with a confirm each; raises when one is not
+        confirmed, so that ingest does not ack past an event whose dead letter was lost."""
+        pending, self._pending = self._pending, []
+        try:
+            channel = self._open()
+            for raw, headers in pending:
+                channel.basic_publish(
+                    self._dlq,
+                    "",
+                    raw,
+                    pika.BasicProperties(
+                        delivery_mode=pika.DeliveryMode.Persistent, headers=headers
+                    ),
+                )
+        except AMQPError as error:
+            self._pending = pending + self._pending
+            self._channel = None
+            raise DeadLetterUnavailableError(self._dlq, repr(error)) from error
+
+    def _open(self) -> BlockingChannel:
+        if self._channel is None or not self._channel.is_open:
+            connection = pika.BlockingConnection(parameters(self._url, self._timeout_s))
+            self._channel = connection.channel()
+            self._channel.confirm_delivery()
+        return self._channel
+
+
+def publish_events(
+    channel: BlockingChannel, exchange: str, events: list[tuple[str, bytes]]
+) -> None:
+    """Publish (actor id, event JSON) pairs, persistent and confirmed, routed by actor id."""
+    for actor_id, body in events:
+        channel.basic_publish(
+            exchange,
+            actor_id,
+            body,
+            pika.BasicProperties(
+                content_type="application/json",
+                delivery_mode=pika.DeliveryMode.Persistent,
+                headers={"customer-id": actor_id},
+            ),
+        )
