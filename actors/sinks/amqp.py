@@ -28,6 +28,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError, NackError, UnroutableError
 
 from actors.actions import Action, action_to_json
+from actors.amqp_events import parameters
 from actors.errors import SinkError
 from actors.sinks.base import Delivery
 
@@ -48,16 +49,12 @@ class AmqpSink:
         timeout_s: float = 10.0,
         scan_timeout_s: float = 60.0,
     ) -> None:
-        self._parameters = pika.URLParameters(url)
-        # Bounded waits everywhere: a broker that stops answering is an error in seconds.
-        self._parameters.socket_timeout = timeout_s
-        self._parameters.blocked_connection_timeout = timeout_s
-        self._parameters.connection_attempts = 1
-        # A frozen broker is noticed by missed heartbeats: pika checks every heartbeat +
-        # 5 s and closes a connection that received nothing since the last check, so a
-        # publish waiting for its confirm ends within 2 * (heartbeat + 5 s), never hangs.
-        self._heartbeat_s = max(2, int(timeout_s))
-        self._parameters.heartbeat = self._heartbeat_s
+        # Every wait bounded (actors.amqp_events.parameters): a frozen broker is noticed
+        # by missed heartbeats, which pika checks every heartbeat + 5 s, closing a
+        # connection that received nothing since the last check, so a publish waiting
+        # for its confirm ends within 2 * (heartbeat + 5 s), never hangs.
+        self._parameters = parameters(url, timeout_s)
+        self._heartbeat_s = float(self._parameters.heartbeat)
         self._exchange = exchange
         self._stream = log_stream
         self._max_age = log_max_age
