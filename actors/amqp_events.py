@@ -23,6 +23,9 @@ where they were read).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -218,3 +221,80 @@ def publish_events(
                 headers={"customer-id": actor_id},
             ),
         )
+
+
+class AmqpPublisher:
+    """Events to the events exchange, each confirmed (the API answers `accepted` only
+    once RabbitMQ has them). pika is not thread-safe: one lock around every use."""
+
+    def __init__(self, url: str, exchange: str, queues: int, dlq: str, timeout_s: float) -> None:
+        self._url, self._exchange, self._queues, self._dlq = url, exchange, queues, dlq
+        self._timeout_s = timeout_s
+        self._lock = threading.Lock()
+        self._channel: BlockingChannel | None = None
+
+    def publish(self, events: list[tuple[str, bytes]]) -> None:
+        """Raises AMQPError when any event is not confirmed (the caller answers 503)."""
+        with self._lock:
+            try:
+                publish_events(self._open(), self._exchange, events)
+            except (AMQPError, OSError):
+                self._reset()
+                raise
+
+    def _open(self) -> BlockingChannel:
+        if self._channel is None or not self._channel.is_open:
+            connection = pika.BlockingConnection(parameters(self._url, self._timeout_s))
+            channel = connection.channel()
+            declare_events(channel, self._exchange, self._queues, self._dlq)
+            channel.confirm_delivery()
+            self._channel = channel
+        return self._channel
+
+    def _reset(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None and channel.connection.is_open:
+            with contextlib.suppress(AMQPError, OSError):  # already broken: dropped anyway
+                channel.connection.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._reset()
+
+
+class AmqpActionDeadLetters:
+    """Actions that cannot be delivered, to the actions dead-letter exchange (fanout, with
+    its queue) with the reason in headers; raises when RabbitMQ does not confirm, so the
+    action stays in the outbox (the Kafka dead letters do the same)."""
+
+    def __init__(self, url: str, exchange: str, timeout_s: float) -> None:
+        self._url, self._exchange, self._timeout_s = url, exchange, timeout_s
+        self._lock = threading.Lock()
+        self._channel: BlockingChannel | None = None
+
+    async def action_failed(self, raw: bytes, reason: str, sink: str) -> None:
+        await asyncio.to_thread(self._publish, raw, reason, sink)
+
+    def _publish(self, raw: bytes, reason: str, sink: str) -> None:
+        headers = {"error-reason": reason[:1000], "sink": sink, "failed-at": repr(time.time())}
+        with self._lock:
+            try:
+                if self._channel is None or not self._channel.is_open:
+                    connection = pika.BlockingConnection(parameters(self._url, self._timeout_s))
+                    channel = connection.channel()
+                    channel.exchange_declare(self._exchange, exchange_type="fanout", durable=True)
+                    channel.queue_declare(self._exchange, durable=True)
+                    channel.queue_bind(self._exchange, self._exchange)
+                    channel.confirm_delivery()
+                    self._channel = channel
+                self._channel.basic_publish(
+                    self._exchange,
+                    "",
+                    raw,
+                    pika.BasicProperties(
+                        delivery_mode=pika.DeliveryMode.Persistent, headers=headers
+                    ),
+                )
+            except (AMQPError, OSError) as error:
+                self._channel = None
+                raise DeadLetterUnavailableError(self._exchange, repr(error)) from error

@@ -166,6 +166,27 @@ class ActorConfig(_Config):
         return EventTimeBounds(max_ahead_s=self.event_max_ahead_s, max_age_s=self.event_max_age_s)
 
 
+class RabbitMQConfig(_Config):
+    """RabbitMQ as the event broker (`ENGAGE_BROKER=rabbitmq`, docs/rabbitmq.md): events
+    in through a consistent-hash exchange over `events_queues` queues, invalid ones to
+    `events_dlq`; actions out through the amqp sink on `actions_exchange`."""
+
+    url: SecretStr | None = None
+    events_exchange: str = "engage.events"
+    events_queues: int = Field(default=4, ge=1, le=256)
+    events_dlq: str = "engage.events.dlq"
+    actions_exchange: str = "engage.actions"
+    actions_dlq: str = "engage.actions.dlq"
+    # Deliveries each queue's consumer holds unacked: at least one poll's worth.
+    prefetch: int = Field(default=2000, ge=1, le=65_535)
+    timeout_s: float = Field(default=10.0, gt=0)
+
+    def require_url(self) -> str:
+        if self.url is None:
+            raise ConfigError("ENGAGE_RABBITMQ_URL", "ENGAGE_BROKER=rabbitmq needs a RabbitMQ URL")
+        return self.url.get_secret_value()
+
+
 class SinkConfig(_Config):
     """Where actions can go besides the `engage.actions` topic (which is always on when
     Kafka is configured) and the log. A rule names its sink; an unconfigured one sends
@@ -189,6 +210,9 @@ class SinkConfig(_Config):
     amqp_log_stream: str = "engage.actions.log"
     amqp_log_max_age: str = Field(default="7D", pattern=r"^\d+[YMDhms]$")
     amqp_timeout_s: float = Field(default=10.0, gt=0)
+    # Set on an engage running on RabbitMQ: where actions that cannot be delivered go
+    # (a fanout exchange and its queue) when there is no Kafka dead-letter topic.
+    amqp_dead_letters: str | None = None
     # Delivery attempts before an action is dead-lettered, and the first backoff.
     max_attempts: int = Field(default=5, ge=1, le=50)
     base_backoff_s: float = Field(default=0.5, gt=0)

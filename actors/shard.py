@@ -21,6 +21,7 @@ from typing import Any
 import ray
 
 from actors.actor import CustomerActor
+from actors.amqp_events import AmqpActionDeadLetters
 from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
 from actors.dead_letters import KafkaDeadLetters
 from actors.gc_tuning import tune_gc
@@ -101,6 +102,13 @@ class CustomerShard:
             available["kafka"] = KafkaSink(producer, kafka.actions_topic, kafka)
             dead_letters = KafkaDeadLetters(
                 producer, kafka.events_dlq_topic, kafka.actions_dlq_topic
+            )
+        elif sinks.amqp_url is not None and sinks.amqp_dead_letters is not None:
+            # An engage on RabbitMQ: the default sink's actions go to its actions
+            # exchange, and undeliverable ones to its dead-letter exchange.
+            available["kafka"] = available["amqp"]
+            dead_letters = AmqpActionDeadLetters(
+                sinks.amqp_url.get_secret_value(), sinks.amqp_dead_letters, sinks.amqp_timeout_s
             )
         self.dispatcher = Dispatcher(
             available,

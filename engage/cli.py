@@ -68,12 +68,14 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _send(args: argparse.Namespace, settings: Settings) -> int:
-    from engage.send import send_http, send_kafka
+    from engage.send import send_http, send_kafka, send_rabbitmq
 
     source = sys.stdin if args.file == "-" else open(args.file)  # noqa: SIM115 - closed below
     try:
         if args.to == "kafka":
             sent, rejected = send_kafka(settings.kafka, source)
+        elif args.to == "rabbitmq":
+            sent, rejected = send_rabbitmq(settings.rabbitmq, source)
         else:
             key = args.key or next((k.get_secret_value() for k in settings.api.write_keys), None)
             url = args.url or f"http://{settings.serve.host}:{settings.serve.port}"
@@ -307,7 +309,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
 
     send = sub.add_parser("send", help="send JSON-lines events over HTTP or to Kafka")
     send.add_argument("file", nargs="?", default="-", help="a JSON-lines file, - for stdin")
-    send.add_argument("--to", choices=["http", "kafka"], default="http")
+    send.add_argument("--to", choices=["http", "kafka", "rabbitmq"], default="http")
     send.add_argument("--url", help="engage's HTTP address (default: ENGAGE_SERVE_HOST and _PORT)")
     send.add_argument("--key", help="write key (default: the first ENGAGE_API_WRITE_KEYS)")
     send.add_argument("--batch", type=int, default=500, help="events per HTTP request")

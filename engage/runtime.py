@@ -91,6 +91,7 @@ def deploy(settings: Settings, wait_s: float = 180.0) -> str:
         settings.sinks,
         settings.serve,
         settings.api,
+        settings.rabbitmq if settings.broker == "rabbitmq" else None,
     )
     serve.run(application, name=settings.serve.app, route_prefix="/", blocking=False)
     url = f"http://{settings.serve.host}:{settings.serve.port}"

@@ -1,4 +1,5 @@
-"""`engage send`: events as JSON lines, to the HTTP API or straight to Kafka.
+"""`engage send`: events as JSON lines, to the HTTP API or straight to the broker (Kafka,
+or RabbitMQ's events exchange).
 
 Each line is validated locally first (the same schema the server uses), so a bad line is
 reported with its number and the field at fault, and the good ones still go.
@@ -10,7 +11,8 @@ from collections.abc import Iterable, Iterator
 
 import requests
 
-from actors.config import KafkaConfig
+from actors.amqp_events import AmqpPublisher
+from actors.config import KafkaConfig, RabbitMQConfig
 from actors.errors import EngageError, InvalidEventError
 from actors.events import Event, event_to_json, parse_event
 from actors.kafka_io import make_producer
@@ -47,6 +49,37 @@ def send_kafka(kafka: KafkaConfig, lines: Iterable[str]) -> tuple[int, list[tupl
         producer.flush(timeout=60)
     finally:
         producer.close(timeout=10)
+    return sent, rejected
+
+
+def send_rabbitmq(
+    rabbitmq: RabbitMQConfig, lines: Iterable[str], batch_size: int = 500
+) -> tuple[int, list[tuple[int, str]]]:
+    """Each valid line to the events exchange, routed by its actor id, confirmed."""
+    publisher = AmqpPublisher(
+        rabbitmq.require_url(),
+        rabbitmq.events_exchange,
+        rabbitmq.events_queues,
+        rabbitmq.events_dlq,
+        rabbitmq.timeout_s,
+    )
+    sent = 0
+    rejected: list[tuple[int, str]] = []
+    batch: list[tuple[str, bytes]] = []
+    try:
+        for number, item in read_events(lines):
+            if isinstance(item, str):
+                rejected.append((number, item))
+                continue
+            batch.append((item.actor_id, event_to_json(item)))
+            if len(batch) >= batch_size:
+                publisher.publish(batch)
+                sent += len(batch)
+                batch.clear()
+        publisher.publish(batch)
+        sent += len(batch)
+    finally:
+        publisher.close()
     return sent, rejected
 
 

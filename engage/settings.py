@@ -7,10 +7,12 @@ Names follow the nesting: `ENGAGE_KAFKA_BOOTSTRAP` is `settings.kafka.bootstrap`
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
+from actors.config import ActorConfig, KafkaConfig, RabbitMQConfig, RedisConfig, SinkConfig
 from actors.errors import ConfigError
 from serving.config import ApiConfig, ServeConfig
 
@@ -35,7 +37,10 @@ class Settings(BaseSettings):
         extra="forbid",
     )
 
+    # The event broker: Kafka (any Kafka-protocol broker), or RabbitMQ (docs/rabbitmq.md).
+    broker: Literal["kafka", "rabbitmq"] = "kafka"
     kafka: KafkaConfig = KafkaConfig()
+    rabbitmq: RabbitMQConfig = RabbitMQConfig()
     redis: RedisConfig = RedisConfig()
     ray: RayConfig = RayConfig()
     actors: ActorConfig = ActorConfig()

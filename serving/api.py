@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from ray import serve
 
-from actors.config import ActorConfig, KafkaConfig, RedisConfig
+from actors.config import ActorConfig, KafkaConfig, RabbitMQConfig, RedisConfig
 from actors.errors import EngageError
 from actors.gc_tuning import tune_gc
 from actors.logs import configure as configure_logs
@@ -27,7 +27,7 @@ from actors.store import RedisStateStore
 from serving.config import ApiConfig
 from serving.figures import ingest_figures
 from serving.model_set import score_batch
-from serving.publisher import EventPublisher
+from serving.publisher import AmqpEventPublisher, EventPublisher
 from serving.series import RedisSeries, feature_series
 from serving.watcher import ModelWatcher
 from serving.web.app import attach, create_app
@@ -98,13 +98,14 @@ def live_backends(
     kafka: KafkaConfig,
     api: ApiConfig,
     scorer: Any,
+    rabbitmq: RabbitMQConfig | None = None,
 ) -> Backends:
     url = redis_config.require_url()
     return Backends(
         config=api,
         event_time=actors.event_time_bounds(),
         slots=actors.slots,
-        publisher=EventPublisher(kafka),
+        publisher=EventPublisher(kafka) if rabbitmq is None else AmqpEventPublisher(rabbitmq),
         shards=ShardRouter(namespace, actors, redis_config),
         # The customer's committed state straight from Redis: a shard acks a batch only
         # once its state is saved, so this is every acknowledged event, without a Ray call
@@ -136,9 +137,10 @@ class Api:
         api: ApiConfig,
         scorer: Any,
         ingest: Any,
+        rabbitmq: RabbitMQConfig | None = None,
     ) -> None:
         configure_logs(kafka_level=kafka.log_level)
-        self.backends = live_backends(namespace, actors, redis_config, kafka, api, scorer)
+        self.backends = live_backends(namespace, actors, redis_config, kafka, api, scorer, rabbitmq)
         self.ingest = ingest  # bound so Serve deploys it with the API
         tune_gc()
 

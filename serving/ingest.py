@@ -18,12 +18,14 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
+from kafka import KafkaProducer
 from ray import serve
 
-from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
+from actors.amqp_events import AmqpConsumer, AmqpDeadLetters
+from actors.config import ActorConfig, KafkaConfig, RabbitMQConfig, RedisConfig, SinkConfig
 from actors.dead_letters import KafkaDeadLetters
 from actors.gc_tuning import tune_gc
-from actors.ingest import IngestLoop
+from actors.ingest import EventDeadLetters, IngestLoop
 from actors.kafka_io import make_consumer, make_producer
 from actors.keys import Keys
 from actors.logs import configure as configure_logs
@@ -53,16 +55,35 @@ class Ingest:
         kafka: KafkaConfig,
         sinks: SinkConfig,
         scorer_factory: Callable[[], Scorer],
+        rabbitmq: RabbitMQConfig | None = None,
     ) -> None:
         configure_logs(kafka_level=kafka.log_level)
         ensure_shards(namespace, actors, redis_config, kafka, sinks, scorer_factory)
         self.router = ShardRouter(namespace, actors, redis_config)
-        self.consumer = make_consumer(kafka, kafka.events_topic)
-        self.producer = make_producer(kafka)
+        self.consumer: Any
+        dead_letters: EventDeadLetters
+        self.producer: KafkaProducer | None = None
+        if rabbitmq is None:
+            self.consumer = make_consumer(kafka, kafka.events_topic)
+            self.producer = make_producer(kafka)
+            dead_letters = KafkaDeadLetters(
+                self.producer, kafka.events_dlq_topic, kafka.actions_dlq_topic
+            )
+        else:
+            url = rabbitmq.require_url()
+            self.consumer = AmqpConsumer(
+                url,
+                rabbitmq.events_exchange,
+                rabbitmq.events_queues,
+                rabbitmq.events_dlq,
+                prefetch=rabbitmq.prefetch,
+                timeout_s=rabbitmq.timeout_s,
+            )
+            dead_letters = AmqpDeadLetters(url, rabbitmq.events_dlq, rabbitmq.timeout_s)
         self.loop = IngestLoop(
             self.consumer,
             self.router,
-            KafkaDeadLetters(self.producer, kafka.events_dlq_topic, kafka.actions_dlq_topic),
+            dead_letters,
             poll_timeout_ms=kafka.poll_timeout_ms,
             max_records=kafka.max_poll_records,
             retry_s=actors.ingest_retry_s,
@@ -100,7 +121,8 @@ class Ingest:
             self.loop.run()
         finally:
             self.consumer.close()
-            self.producer.close(timeout=5)
+            if self.producer is not None:
+                self.producer.close(timeout=5)
 
     def check_health(self) -> None:
         if not self.thread.is_alive():

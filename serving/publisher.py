@@ -1,4 +1,5 @@
-"""Producing accepted events to engage.events, acknowledged only once the broker has them."""
+"""Producing accepted events to engage.events (Kafka, or RabbitMQ's events exchange),
+acknowledged only once the broker has them."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from collections.abc import Sequence
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
+from pika.exceptions import AMQPError
 
-from actors.config import KafkaConfig
+from actors.amqp_events import AmqpPublisher
+from actors.config import KafkaConfig, RabbitMQConfig
 from actors.errors import EngageError
 from actors.events import Event, event_to_json
 from actors.kafka_io import make_producer
@@ -55,3 +58,28 @@ class EventPublisher:
         if self._producer is not None:
             self._producer.close(timeout=5)
             self._producer = None
+
+
+class AmqpEventPublisher:
+    """The API's events to RabbitMQ (`ENGAGE_BROKER=rabbitmq`), routed by actor id and
+    confirmed before the answer says accepted."""
+
+    def __init__(self, rabbitmq: RabbitMQConfig) -> None:
+        self._publisher = AmqpPublisher(
+            rabbitmq.require_url(),
+            rabbitmq.events_exchange,
+            rabbitmq.events_queues,
+            rabbitmq.events_dlq,
+            rabbitmq.timeout_s,
+        )
+
+    async def publish(self, events: Sequence[Event], timeout_s: float = 10.0) -> None:
+        if events:
+            pairs = [(event.actor_id, event_to_json(event)) for event in events]
+            try:
+                await asyncio.to_thread(self._publisher.publish, pairs)
+            except (AMQPError, OSError) as error:
+                raise PublishError(f"rabbitmq: {error!r}") from error
+
+    def close(self) -> None:
+        self._publisher.close()
