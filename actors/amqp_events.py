@@ -28,7 +28,7 @@ import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import pika
@@ -60,9 +60,14 @@ def declare_events(channel: BlockingChannel, exchange: str, queues: int, dlq: st
     for queue in queue_names(exchange, queues):
         channel.queue_declare(queue, durable=True, arguments={"x-single-active-consumer": True})
         channel.queue_bind(queue, exchange, routing_key="1")  # equal weights
-    channel.exchange_declare(dlq, exchange_type="fanout", durable=True)
-    channel.queue_declare(dlq, durable=True)
-    channel.queue_bind(dlq, dlq)
+    declare_dead_letters(channel, dlq)
+
+
+def declare_dead_letters(channel: BlockingChannel, name: str) -> None:
+    """A fanout exchange and the queue of the same name it fills."""
+    channel.exchange_declare(name, exchange_type="fanout", durable=True)
+    channel.queue_declare(name, durable=True)
+    channel.queue_bind(name, name)
 
 
 def parameters(url: str, timeout_s: float) -> pika.URLParameters:
@@ -73,6 +78,57 @@ def parameters(url: str, timeout_s: float) -> pika.URLParameters:
     params.connection_attempts = 1
     params.heartbeat = max(2, int(timeout_s))
     return params
+
+
+class ConfirmedChannel:
+    """A channel in publisher-confirm mode on a connection of its own, opened on first use
+    with what it publishes to declared, and opened afresh after `reset` (an error) or
+    after an idle heartbeat: a blocking connection left unused that long may have been
+    closed by the broker for missed heartbeats without pika knowing, and a fresh one costs
+    a handshake where a dead one costs an ambiguous publish. Not thread-safe: callers
+    that share one across threads hold a lock around every use."""
+
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float,
+        declare: Callable[[BlockingChannel], None] | None = None,
+    ) -> None:
+        self._parameters = parameters(url, timeout_s)
+        self._idle_s = float(self._parameters.heartbeat)
+        self._declare = declare
+        self._channel: BlockingChannel | None = None
+        self._used_at = 0.0
+
+    def get(self) -> BlockingChannel:
+        idle = time.monotonic() - self._used_at
+        self._used_at = time.monotonic()
+        if self._channel is not None and self._channel.is_open and idle < self._idle_s:
+            return self._channel
+        self.reset()
+        channel = pika.BlockingConnection(self._parameters).channel()
+        if self._declare is not None:
+            self._declare(channel)
+        channel.confirm_delivery()
+        self._channel = channel
+        return channel
+
+    def reset(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None and channel.connection.is_open:
+            with contextlib.suppress(AMQPError, OSError):  # already broken: dropped anyway
+                channel.connection.close()
+
+
+def publish_dead_letter(
+    channel: BlockingChannel, exchange: str, raw: bytes, headers: dict[str, Any]
+) -> None:
+    channel.basic_publish(
+        exchange,
+        "",
+        raw,
+        pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent, headers=headers),
+    )
 
 
 class AmqpConsumer:
@@ -164,9 +220,9 @@ class AmqpDeadLetters:
     """Invalid events to the dead-letter exchange, confirmed before ingest acks them."""
 
     def __init__(self, url: str, dlq: str = "engage.events.dlq", timeout_s: float = 10.0) -> None:
-        self._url, self._dlq, self._timeout_s = url, dlq, timeout_s
+        self._dlq = dlq
         self._pending: list[tuple[bytes, dict[str, Any]]] = []
-        self._channel: BlockingChannel | None = None
+        self._link = ConfirmedChannel(url, timeout_s)
 
     def event_failed(
         self, raw: bytes, key: bytes | None, reason: str, source: tuple[str, int, int] | None
@@ -183,27 +239,13 @@ class AmqpDeadLetters:
         confirmed, so that ingest does not ack past an event whose dead letter was lost."""
         pending, self._pending = self._pending, []
         try:
-            channel = self._open()
+            channel = self._link.get()
             for raw, headers in pending:
-                channel.basic_publish(
-                    self._dlq,
-                    "",
-                    raw,
-                    pika.BasicProperties(
-                        delivery_mode=pika.DeliveryMode.Persistent, headers=headers
-                    ),
-                )
-        except AMQPError as error:
+                publish_dead_letter(channel, self._dlq, raw, headers)
+        except (AMQPError, OSError) as error:
             self._pending = pending + self._pending
-            self._channel = None
+            self._link.reset()
             raise DeadLetterUnavailableError(self._dlq, repr(error)) from error
-
-    def _open(self) -> BlockingChannel:
-        if self._channel is None or not self._channel.is_open:
-            connection = pika.BlockingConnection(parameters(self._url, self._timeout_s))
-            self._channel = connection.channel()
-            self._channel.confirm_delivery()
-        return self._channel
 
 
 def publish_events(
@@ -228,38 +270,24 @@ class AmqpPublisher:
     once RabbitMQ has them). pika is not thread-safe: one lock around every use."""
 
     def __init__(self, url: str, exchange: str, queues: int, dlq: str, timeout_s: float) -> None:
-        self._url, self._exchange, self._queues, self._dlq = url, exchange, queues, dlq
-        self._timeout_s = timeout_s
+        self._exchange = exchange
         self._lock = threading.Lock()
-        self._channel: BlockingChannel | None = None
+        self._link = ConfirmedChannel(
+            url, timeout_s, lambda channel: declare_events(channel, exchange, queues, dlq)
+        )
 
     def publish(self, events: list[tuple[str, bytes]]) -> None:
         """Raises AMQPError when any event is not confirmed (the caller answers 503)."""
         with self._lock:
             try:
-                publish_events(self._open(), self._exchange, events)
+                publish_events(self._link.get(), self._exchange, events)
             except (AMQPError, OSError):
-                self._reset()
+                self._link.reset()
                 raise
-
-    def _open(self) -> BlockingChannel:
-        if self._channel is None or not self._channel.is_open:
-            connection = pika.BlockingConnection(parameters(self._url, self._timeout_s))
-            channel = connection.channel()
-            declare_events(channel, self._exchange, self._queues, self._dlq)
-            channel.confirm_delivery()
-            self._channel = channel
-        return self._channel
-
-    def _reset(self) -> None:
-        channel, self._channel = self._channel, None
-        if channel is not None and channel.connection.is_open:
-            with contextlib.suppress(AMQPError, OSError):  # already broken: dropped anyway
-                channel.connection.close()
 
     def close(self) -> None:
         with self._lock:
-            self._reset()
+            self._link.reset()
 
 
 class AmqpActionDeadLetters:
@@ -268,9 +296,11 @@ class AmqpActionDeadLetters:
     action stays in the outbox (the Kafka dead letters do the same)."""
 
     def __init__(self, url: str, exchange: str, timeout_s: float) -> None:
-        self._url, self._exchange, self._timeout_s = url, exchange, timeout_s
+        self._exchange = exchange
         self._lock = threading.Lock()
-        self._channel: BlockingChannel | None = None
+        self._link = ConfirmedChannel(
+            url, timeout_s, lambda channel: declare_dead_letters(channel, exchange)
+        )
 
     async def action_failed(self, raw: bytes, reason: str, sink: str) -> None:
         await asyncio.to_thread(self._publish, raw, reason, sink)
@@ -279,22 +309,7 @@ class AmqpActionDeadLetters:
         headers = {"error-reason": reason[:1000], "sink": sink, "failed-at": repr(time.time())}
         with self._lock:
             try:
-                if self._channel is None or not self._channel.is_open:
-                    connection = pika.BlockingConnection(parameters(self._url, self._timeout_s))
-                    channel = connection.channel()
-                    channel.exchange_declare(self._exchange, exchange_type="fanout", durable=True)
-                    channel.queue_declare(self._exchange, durable=True)
-                    channel.queue_bind(self._exchange, self._exchange)
-                    channel.confirm_delivery()
-                    self._channel = channel
-                self._channel.basic_publish(
-                    self._exchange,
-                    "",
-                    raw,
-                    pika.BasicProperties(
-                        delivery_mode=pika.DeliveryMode.Persistent, headers=headers
-                    ),
-                )
+                publish_dead_letter(self._link.get(), self._exchange, raw, headers)
             except (AMQPError, OSError) as error:
-                self._channel = None
+                self._link.reset()
                 raise DeadLetterUnavailableError(self._exchange, repr(error)) from error

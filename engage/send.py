@@ -35,15 +35,24 @@ def read_events(lines: Iterable[str]) -> Iterator[tuple[int, Event | str]]:
             yield number, error.reason
 
 
+def valid_events(
+    lines: Iterable[str], rejected: list[tuple[int, str]]
+) -> Iterator[tuple[int, Event]]:
+    """The valid events of `lines` with their line numbers; each invalid line is added to
+    `rejected` with its reason."""
+    for number, item in read_events(lines):
+        if isinstance(item, str):
+            rejected.append((number, item))
+        else:
+            yield number, item
+
+
 def send_kafka(kafka: KafkaConfig, lines: Iterable[str]) -> tuple[int, list[tuple[int, str]]]:
     producer = make_producer(kafka)
     sent = 0
     rejected: list[tuple[int, str]] = []
     try:
-        for number, item in read_events(lines):
-            if isinstance(item, str):
-                rejected.append((number, item))
-                continue
+        for _, item in valid_events(lines, rejected):
             producer.send(kafka.events_topic, key=item.actor_id.encode(), value=event_to_json(item))
             sent += 1
         producer.flush(timeout=60)
@@ -67,10 +76,7 @@ def send_rabbitmq(
     rejected: list[tuple[int, str]] = []
     batch: list[tuple[str, bytes]] = []
     try:
-        for number, item in read_events(lines):
-            if isinstance(item, str):
-                rejected.append((number, item))
-                continue
+        for _, item in valid_events(lines, rejected):
             batch.append((item.actor_id, event_to_json(item)))
             if len(batch) >= batch_size:
                 publisher.publish(batch)
@@ -110,10 +116,7 @@ def send_http(
             rejected.append((number, reasons))
         batch.clear()
 
-    for number, item in read_events(lines):
-        if isinstance(item, str):
-            rejected.append((number, item))
-            continue
+    for number, item in valid_events(lines, rejected):
         batch.append((number, item))
         if len(batch) >= batch_size:
             flush()

@@ -189,48 +189,58 @@ def rabbitmq() -> Iterator[Any]:
         yield broker
 
 
-@pytest.fixture(scope="session")
-def engage_app(ray_local: None, bootstrap: str, redis_url: str, fast_rules: str) -> App:
-    from actors.kafka_io import ensure_topics
+def deploy_test_app(
+    prefix: str, redis_url: str, fast_rules: str, api: ApiConfig, **broker: Any
+) -> App:
+    """engage as the end-to-end tests run it: two shards over 64 slots, the test rules,
+    bootstrap champions trained as a first start does; `broker` sets the event broker."""
     from engage.runtime import deploy
     from training.pipeline import ensure_models
     from training.registry import ModelRegistry
 
-    prefix = f"app{uuid.uuid4().hex[:6]}"
     settings = Settings(
-        kafka=KafkaConfig(
-            bootstrap=bootstrap,
-            events_topic=f"{prefix}.events",
-            events_dlq_topic=f"{prefix}.events.dlq",
-            actions_topic=f"{prefix}.actions",
-            actions_dlq_topic=f"{prefix}.actions.dlq",
-            group_id=f"{prefix}-ingest",
-            partitions=4,
-        ),
+        **broker,
         redis=RedisConfig(url=redis_url, prefix=prefix),
         ray=RayConfig(namespace="engage-tests"),
         actors=ActorConfig(
             shards=2, slots=64, reminder_poll_s=0.2, outbox_recovery_s=0.5, rules_file=fast_rules
         ),
         serve=ServeConfig(port=free_port(), app=prefix),
-        api=ApiConfig(
-            write_keys=(SecretStr(WRITE_KEY),),
-            client_keys=(SecretStr(CLIENT_KEY),),
-            rate_limit_per_address_per_s=5,
-            rate_limit_per_address_burst=20,
-            client_address_header="X-Forwarded-For",
-            read_keys=(SecretStr(READ_KEY),),
-            admin_token=SecretStr(ADMIN_TOKEN),
-            rate_limit_per_s=2000,
-            rate_limit_burst=4000,
-            cors_origins=("https://shop.example", SDK_PAGES_ORIGIN),
-            # Live feature counts every 2 s: drift is measured within a test's minutes.
-            feature_sample_s=2.0,
-        ),
+        api=api,
     )
-    ensure_topics(settings.kafka)
     registry = ModelRegistry(redis_url, prefix)
     ensure_models(registry, customers=500, days=45)
     registry.close()
-    url = deploy(settings)
-    return App(settings, url)
+    return App(settings, deploy(settings))
+
+
+@pytest.fixture(scope="session")
+def engage_app(ray_local: None, bootstrap: str, redis_url: str, fast_rules: str) -> App:
+    from actors.kafka_io import ensure_topics
+
+    prefix = f"app{uuid.uuid4().hex[:6]}"
+    kafka = KafkaConfig(
+        bootstrap=bootstrap,
+        events_topic=f"{prefix}.events",
+        events_dlq_topic=f"{prefix}.events.dlq",
+        actions_topic=f"{prefix}.actions",
+        actions_dlq_topic=f"{prefix}.actions.dlq",
+        group_id=f"{prefix}-ingest",
+        partitions=4,
+    )
+    ensure_topics(kafka)
+    api = ApiConfig(
+        write_keys=(SecretStr(WRITE_KEY),),
+        client_keys=(SecretStr(CLIENT_KEY),),
+        rate_limit_per_address_per_s=5,
+        rate_limit_per_address_burst=20,
+        client_address_header="X-Forwarded-For",
+        read_keys=(SecretStr(READ_KEY),),
+        admin_token=SecretStr(ADMIN_TOKEN),
+        rate_limit_per_s=2000,
+        rate_limit_burst=4000,
+        cors_origins=("https://shop.example", SDK_PAGES_ORIGIN),
+        # Live feature counts every 2 s: drift is measured within a test's minutes.
+        feature_sample_s=2.0,
+    )
+    return deploy_test_app(prefix, redis_url, fast_rules, api, kafka=kafka)

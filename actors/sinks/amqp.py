@@ -15,7 +15,6 @@ worker threads (the dispatcher's loop never blocks on the broker).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
 import uuid
@@ -28,7 +27,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError, NackError, UnroutableError
 
 from actors.actions import Action, action_to_json
-from actors.amqp_events import parameters
+from actors.amqp_events import ConfirmedChannel
 from actors.errors import SinkError
 from actors.sinks.base import Delivery
 
@@ -53,16 +52,12 @@ class AmqpSink:
         # by missed heartbeats, which pika checks every heartbeat + 5 s, closing a
         # connection that received nothing since the last check, so a publish waiting
         # for its confirm ends within 2 * (heartbeat + 5 s), never hangs.
-        self._parameters = parameters(url, timeout_s)
-        self._heartbeat_s = float(self._parameters.heartbeat)
+        self._link = ConfirmedChannel(url, timeout_s, self._declare)
         self._exchange = exchange
         self._stream = log_stream
         self._max_age = log_max_age
         self._scan_timeout_s = scan_timeout_s
         self._lock = threading.Lock()
-        self._connection: pika.BlockingConnection | None = None
-        self._channel: BlockingChannel | None = None
-        self._used_at = 0.0
         # Publishes that ended without a confirm or a refusal, by key, with when sent:
         # the stream is read for them before they are published again.
         self._unsure: dict[str, float] = {}
@@ -96,7 +91,7 @@ class AmqpSink:
                 try:
                     found = self._scan(set(unsure), min(unsure.values()))
                 except (AMQPError, SinkError, OSError) as error:
-                    self._reset()
+                    self._link.reset()
                     reason = f"amqp: cannot read {self._stream} yet ({error!r})"
                     return [Delivery.waiting(reason) for _ in actions]
                 for key in unsure:
@@ -111,9 +106,9 @@ class AmqpSink:
     def _publish(self, action: Action) -> Delivery:
         sent_at = time.time()
         try:
-            channel = self._open()
+            channel = self._link.get()
         except (AMQPError, OSError) as error:
-            self._reset()
+            self._link.reset()
             return Delivery.waiting(f"amqp: cannot connect: {error!r}")
         try:
             channel.basic_publish(
@@ -139,7 +134,7 @@ class AmqpSink:
             return Delivery.failed(f"amqp: refused by the broker: {error!r}")
         except (AMQPError, OSError) as error:
             # No answer: it may have been stored. Look in the stream before sending again.
-            self._reset()
+            self._link.reset()
             self._unsure[action.idempotency_key] = sent_at
             return Delivery.waiting(f"amqp: no confirm ({error!r}); checked before a resend")
         return Delivery.delivered()
@@ -149,14 +144,14 @@ class AmqpSink:
             try:
                 return self._scan(keys, since)
             except (AMQPError, OSError) as error:
-                self._reset()
+                self._link.reset()
                 raise SinkError(self.name, f"cannot read {self._stream}: {error!r}") from error
 
     def _scan(self, keys: set[str], since: float) -> set[str]:
         """Which of `keys` the stream holds, reading from a little before `since` up to an
         end marker published first (so the read ends where the stream stood, however
         quiet it is), within `scan_timeout_s`."""
-        channel = self._open()
+        channel = self._link.get()
         marker = f"marker-{uuid.uuid4().hex}"
         channel.basic_publish(
             self._exchange,
@@ -176,7 +171,8 @@ class AmqpSink:
                 done = True
             ch.basic_ack(method.delivery_tag)  # a stream's acks are credit, not deletion
 
-        reader = self._connection.channel()  # type: ignore[union-attr]
+        connection = channel.connection
+        reader = connection.channel()
         reader.basic_qos(prefetch_count=1000)
         start = datetime.fromtimestamp(since - LOOK_BACK_S, UTC)
         tag = reader.basic_consume(self._stream, seen, arguments={"x-stream-offset": start})
@@ -185,7 +181,7 @@ class AmqpSink:
             while not done:
                 if time.monotonic() > deadline:
                     raise SinkError(self.name, f"read of {self._stream} timed out")
-                self._connection.process_data_events(time_limit=0.5)  # type: ignore[union-attr]
+                connection.process_data_events(time_limit=0.5)
         finally:
             if reader.is_open:
                 reader.basic_cancel(tag)
@@ -194,18 +190,9 @@ class AmqpSink:
 
     def _locked_open(self) -> None:
         with self._lock:
-            self._open()
+            self._link.get()
 
-    def _open(self) -> BlockingChannel:
-        idle = time.monotonic() - self._used_at
-        self._used_at = time.monotonic()
-        # A connection left idle past a heartbeat may have been closed by the broker
-        # without pika knowing: a fresh one costs a handshake, a dead one an ambiguity.
-        if self._channel is not None and self._channel.is_open and idle < self._heartbeat_s:
-            return self._channel
-        self._reset()
-        self._connection = pika.BlockingConnection(self._parameters)
-        channel = self._connection.channel()
+    def _declare(self, channel: BlockingChannel) -> None:
         channel.exchange_declare(self._exchange, exchange_type="topic", durable=True)
         channel.queue_declare(
             self._stream,
@@ -213,17 +200,7 @@ class AmqpSink:
             arguments={"x-queue-type": "stream", "x-max-age": self._max_age},
         )
         channel.queue_bind(self._stream, self._exchange, routing_key="#")
-        channel.confirm_delivery()
-        self._channel = channel
-        return channel
-
-    def _reset(self) -> None:
-        connection, self._connection, self._channel = self._connection, None, None
-        if connection is not None and connection.is_open:
-            # Closing a connection already broken: it is dropped either way.
-            with contextlib.suppress(AMQPError, OSError):
-                connection.close()
 
     def _close(self) -> None:
         with self._lock:
-            self._reset()
+            self._link.reset()

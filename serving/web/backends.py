@@ -150,17 +150,13 @@ class Backends:
             raise ApiError(503, "shard_unavailable", str(error)) from error
 
     async def saved_state(self, customer_id: str) -> CustomerState | None:
-        """The customer's last committed state, read from the store without a shard call
+        """The (resolved) customer's last committed state, read from the store without a shard call
         (a shard acknowledges a batch only once its state is saved); None when the store
         cannot be reached."""
         try:
             (stored,) = await self.states.load_many(
                 [(slot_of(customer_id, self.slots), customer_id)]
             )
-            if stored.linked_to is not None:  # a visitor merged into a customer
-                (stored,) = await self.states.load_many(
-                    [(slot_of(stored.linked_to, self.slots), stored.linked_to)]
-                )
         except StoreUnavailableError:
             return None
         return CustomerState.from_json(stored.data) if stored.data else CustomerState()

@@ -15,12 +15,10 @@ import pytest
 import ray
 from pydantic import SecretStr
 
-from actors.config import ActorConfig, KafkaConfig, RabbitMQConfig, RedisConfig
+from actors.config import RabbitMQConfig
 from actors.router import ShardRouter
-from engage.settings import RayConfig, Settings
-from engage.stack import free_port
-from serving.config import ApiConfig, ServeConfig
-from tests.conftest import READ_KEY, WRITE_KEY, App
+from serving.config import ApiConfig
+from tests.conftest import READ_KEY, WRITE_KEY, App, deploy_test_app
 from tests.rabbitmq import RabbitMQ
 from tests.serving.test_api import valid_event
 from tests.support import event
@@ -30,15 +28,21 @@ pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
 
 @pytest.fixture(scope="session")
 def rabbitmq_app(ray_local: None, rabbitmq: RabbitMQ, redis_url: str, fast_rules: str) -> App:
-    """engage on RabbitMQ, deployed once; stopped with the session's Ray."""
-    from engage.runtime import deploy
-    from training.pipeline import ensure_models
-    from training.registry import ModelRegistry
-
+    """engage on RabbitMQ, deployed once, without Kafka at all; stopped with the session's
+    Ray."""
     prefix = f"rmq{uuid.uuid4().hex[:6]}"
-    settings = Settings(
+    api = ApiConfig(
+        write_keys=(SecretStr(WRITE_KEY),),
+        read_keys=(SecretStr(READ_KEY),),
+        rate_limit_per_s=2000,
+        rate_limit_burst=4000,
+    )
+    return deploy_test_app(
+        prefix,
+        redis_url,
+        fast_rules,
+        api,
         broker="rabbitmq",
-        kafka=KafkaConfig(),  # no Kafka at all
         rabbitmq=RabbitMQConfig(
             url=SecretStr(rabbitmq.url),
             events_exchange=f"{prefix}.events",
@@ -47,23 +51,7 @@ def rabbitmq_app(ray_local: None, rabbitmq: RabbitMQ, redis_url: str, fast_rules
             actions_dlq=f"{prefix}.actions.dlq",
             events_queues=3,
         ),
-        redis=RedisConfig(url=redis_url, prefix=prefix),
-        ray=RayConfig(namespace="engage-tests"),
-        actors=ActorConfig(
-            shards=2, slots=64, reminder_poll_s=0.2, outbox_recovery_s=0.5, rules_file=fast_rules
-        ),
-        serve=ServeConfig(port=free_port(), app=prefix),
-        api=ApiConfig(
-            write_keys=(SecretStr(WRITE_KEY),),
-            read_keys=(SecretStr(READ_KEY),),
-            rate_limit_per_s=2000,
-            rate_limit_burst=4000,
-        ),
     )
-    registry = ModelRegistry(redis_url, prefix)
-    ensure_models(registry, customers=500, days=45)
-    registry.close()
-    return App(settings, deploy(settings))
 
 
 def events_of(app: App, customer: str) -> int:
