@@ -5,6 +5,9 @@ with the reason, nothing lost when a consumer dies unacked."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -13,12 +16,18 @@ from typing import Any
 
 import pika
 import pytest
+from pika.exceptions import AMQPError
 
-from actors.amqp_events import AmqpConsumer, AmqpDeadLetters, publish_events, queue_names
-from actors.errors import IngestRetryExhaustedError
+from actors.amqp_events import AmqpConsumer, AmqpDeadLetters, AmqpPublisher, queue_names
+from actors.errors import (
+    DeadLetterUnavailableError,
+    IngestRetryExhaustedError,
+    ShardUnavailableError,
+)
 from actors.events import event_to_json
 from actors.host import BatchResult
 from actors.ingest import IngestLoop
+from engage.stack import free_port
 from tests.rabbitmq import RabbitMQ
 from tests.support import event
 
@@ -47,8 +56,6 @@ class Shards:
         positions: Any = None,
         read_at: float | None = None,
     ) -> dict[int, BatchResult | Exception]:
-        from actors.errors import ShardUnavailableError
-
         out: dict[int, BatchResult | Exception] = {}
         for shard, payloads in batches.items():
             if self.failures > 0:
@@ -81,12 +88,15 @@ def consumer(rabbitmq: RabbitMQ, names: dict[str, str]) -> Iterator[AmqpConsumer
     made.close()
 
 
-def publish(rabbitmq: RabbitMQ, exchange: str, events: list[Any]) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq.url))
-    channel = connection.channel()
-    channel.confirm_delivery()
-    publish_events(channel, exchange, [(e.actor_id, event_to_json(e)) for e in events])
-    connection.close()
+def publish(rabbitmq: RabbitMQ, names: dict[str, str], bodies: list[tuple[str, bytes]]) -> None:
+    """(actor id, body) pairs, confirmed, as the API publishes them."""
+    publisher = AmqpPublisher(rabbitmq.url, names["exchange"], QUEUES, names["dlq"], 5.0)
+    publisher.publish(bodies)
+    publisher.close()
+
+
+def as_published(events: list[Any]) -> list[tuple[str, bytes]]:
+    return [(e.actor_id, event_to_json(e)) for e in events]
 
 
 def sequence(customers: int, each: int) -> list[Any]:
@@ -128,7 +138,7 @@ def test_each_customers_events_are_applied_in_order_and_acked_after_the_shards(
     shards = Shards()
     loop = IngestLoop(consumer, shards, AmqpDeadLetters(rabbitmq.url, names["dlq"]))
     events = sequence(customers=12, each=25)
-    publish(rabbitmq, names["exchange"], events)
+    publish(rabbitmq, names, as_published(events))
     drain(loop, shards, len(events))
     assert in_order(shards, events)
     consumer.poll(timeout_ms=200, max_records=10)  # lets the acks reach the broker
@@ -149,7 +159,7 @@ def test_a_failed_batch_is_given_back_and_applied_again_in_order(
         max_backoff_s=0.05,
     )
     events = sequence(customers=5, each=10)
-    publish(rabbitmq, names["exchange"], events)
+    publish(rabbitmq, names, as_published(events))
     exhausted = None
     for _ in range(20):
         try:
@@ -170,17 +180,18 @@ def test_invalid_events_go_to_the_dead_letter_queue_with_the_reason(
     shards = Shards()
     loop = IngestLoop(consumer, shards, AmqpDeadLetters(rabbitmq.url, names["dlq"]))
     good = sequence(customers=1, each=2)
-    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq.url))
-    channel = connection.channel()
-    channel.confirm_delivery()
-    publish_events(channel, names["exchange"], [("c0", event_to_json(good[0]))])
-    publish_events(channel, names["exchange"], [("c0", b'{"type": "page_view"}')])
-    publish_events(channel, names["exchange"], [("c0", event_to_json(good[1]))])
+    bad = b'{"type": "page_view"}'
+    publish(
+        rabbitmq,
+        names,
+        [("c0", event_to_json(good[0])), ("c0", bad), ("c0", event_to_json(good[1]))],
+    )
     drain(loop, shards, 2)
     assert in_order(shards, good)
     assert loop.stats.dead_lettered == 1
-    _, properties, body = channel.basic_get(names["dlq"], auto_ack=True)
-    assert body == b'{"type": "page_view"}'
+    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq.url))
+    _, properties, body = connection.channel().basic_get(names["dlq"], auto_ack=True)
+    assert body == bad
     assert "event_id" in properties.headers["error-reason"]
     connection.close()
 
@@ -193,7 +204,7 @@ def test_a_consumer_that_dies_unacked_loses_nothing(
     shards, by event id)."""
     events = sequence(customers=4, each=10)
     first = start(rabbitmq, names)
-    publish(rabbitmq, names["exchange"], events)
+    publish(rabbitmq, names, as_published(events))
     polled = first.poll(timeout_ms=2000, max_records=1000)
     assert polled  # taken, never acked
     first._connection.close()  # the process dies: its connection is gone
@@ -205,3 +216,57 @@ def test_a_consumer_that_dies_unacked_loses_nothing(
         assert in_order(shards, events)
     finally:
         second.close()
+
+
+def test_a_dead_letter_that_cannot_be_written_acks_nothing_and_loses_nothing(
+    consumer: AmqpConsumer, rabbitmq: RabbitMQ, names: dict[str, str]
+) -> None:
+    """The dead-letter exchange out of reach (here: nothing listens where it is said to
+    be): the poll with the invalid event is given back, not acked; once dead letters can
+    be written the same events come again and every valid one is applied."""
+    unreachable = f"amqp://guest:guest@127.0.0.1:{free_port()}/%2F"
+    shards = Shards()
+    stuck = IngestLoop(consumer, shards, AmqpDeadLetters(unreachable, names["dlq"], 1.0))
+    good = sequence(customers=1, each=2)
+    bad = b'{"type": "page_view"}'
+    publish(rabbitmq, names, [("c0", event_to_json(good[0])), ("c0", bad)])
+    publish(rabbitmq, names, [("c0", event_to_json(good[1]))])
+    deadline = time.monotonic() + 20
+    failed = False
+    while not failed and time.monotonic() < deadline:
+        try:
+            stuck.run_once()
+        except DeadLetterUnavailableError:
+            failed = True
+    assert failed
+    assert stuck.stats.rewinds >= 1
+    assert stuck.stats.commits == 0  # nothing acked past the lost dead letter
+
+    working = IngestLoop(consumer, shards, AmqpDeadLetters(rabbitmq.url, names["dlq"]))
+    shards.applied.clear()
+    drain(working, shards, 2)
+    assert in_order(shards, good)
+    assert working.stats.dead_lettered == 1
+
+
+def test_publishing_to_a_frozen_broker_fails_within_its_bound_then_works_again(
+    rabbitmq: RabbitMQ, names: dict[str, str]
+) -> None:
+    """The API's publisher while RabbitMQ is frozen (SIGSTOP): the publish raises within
+    2 * (heartbeat + 5 s) — the API answers 503 and the sender retries, the event id
+    making a copy that did arrive a no-op — and publishes again once the broker is back."""
+    publisher = AmqpPublisher(rabbitmq.url, names["exchange"], QUEUES, names["dlq"], 1.0)
+    publisher.publish(as_published(sequence(customers=1, each=1)))  # connected and declared
+    os.kill(rabbitmq.pid, signal.SIGSTOP)
+    thaw = threading.Timer(25.0, os.kill, (rabbitmq.pid, signal.SIGCONT))
+    thaw.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(AMQPError):
+            publisher.publish(as_published(sequence(customers=1, each=1)))
+        waited = time.monotonic() - started
+    finally:
+        thaw.join()
+    assert waited < 2 * (2 + 5) + 3  # heartbeat 2 s (timeout 1 s): two checks and a margin
+    publisher.publish(as_published(sequence(customers=1, each=1)))
+    publisher.close()

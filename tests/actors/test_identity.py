@@ -11,7 +11,7 @@ import pytest
 from actors.errors import StoreUnavailableError
 from actors.events import Event, event_to_json
 from actors.host import BatchResult, ShardHost
-from actors.identity import redirected
+from actors.identity import Visitor, redirected
 from actors.slots import slot_of
 from actors.state import CustomerState
 from actors.store import Commit, MemoryStateStore
@@ -272,5 +272,38 @@ def test_a_visitor_identifying_without_a_customer_id_is_not_linked() -> None:
         await run(visitors, [*browsing(), visit("identify", T0 + 20)])
         assert saved(store, VISITOR).linked is None
         assert store.links == {}
+
+    asyncio.run(scenario())
+
+
+def test_the_visitor_out_of_reach_fails_the_batch_and_the_retry_merges_once() -> None:
+    """Redis fails while the customer's turn reads the visitor: the batch fails whole
+    (ingest retries it), nothing is written, and the retry merges the visitor once."""
+
+    async def scenario() -> None:
+        store, visitors, customers = two_shards()
+        await run(visitors, browsing())
+        read = store.visitor
+        calls = 0
+
+        async def unreachable_once(slot: int, actor_id: str) -> Visitor:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise StoreUnavailableError("load", "connection reset")
+            return await read(slot, actor_id)
+
+        store.visitor = unreachable_once  # type: ignore[method-assign]
+        identify = login()
+        with pytest.raises(StoreUnavailableError):
+            await run(customers, [identify])
+        assert (slot_of("c1", 16), "c1") not in store.states
+        assert (slot_of(VISITOR, 16), VISITOR) not in store.links
+
+        await run(customers, [identify])
+        state = saved(store, "c1")
+        assert state.cart is not None
+        assert state.cart["p2"][2] == 1
+        assert state.linked == [VISITOR]
 
     asyncio.run(scenario())
