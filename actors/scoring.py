@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from actors.errors import EngageError, ScorerUnavailableError
 from actors.feature_bins import FeatureCounter, counter_for
@@ -22,7 +22,7 @@ FRAUD = "fraud"
 RECOMMENDER = "recommender"
 # Asked only when a rule reads `scores.winback`; optional: a deployment without a win-back
 # champion takes no decision that needs one (actors/actor.py).
-WINBACK = "winback"
+WINBACK: Literal["winback"] = "winback"
 MODELS = (FRAUD, RECOMMENDER)
 
 

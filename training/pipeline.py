@@ -29,7 +29,7 @@ import numpy as np
 from actors.errors import ModelError
 from actors.features import FEATURE_SPEC_VERSION
 from actors.labels import LABELS, LabelSpec
-from actors.scoring import FRAUD, RECOMMENDER
+from actors.scoring import FRAUD, RECOMMENDER, WINBACK
 from training.cdnow import DatasetMissingError
 from training.champion import compare_on_window
 from training.dataset import (
@@ -55,7 +55,6 @@ from training.winback import cutoffs, rows_at, train_winback
 
 log = logging.getLogger(__name__)
 
-WINBACK: Literal["winback"] = "winback"
 ModelName = Literal["recommender", "fraud", "winback"]
 MODEL_NAMES: tuple[ModelName, ...] = ("recommender", "fraud", "winback")
 Progress = Callable[[str], None]

@@ -16,7 +16,7 @@ from actors.catalog import OFFERS
 from actors.feature_bins import counter_for
 from actors.features import offer_matrix
 from actors.metrics import Histogram
-from actors.scoring import FRAUD, RECOMMENDER, SCORE_BUCKETS
+from actors.scoring import RECOMMENDER, SCORE_BUCKETS
 
 
 def live_scores(model: str, estimator: Any, vectors: Sequence[Sequence[float]]) -> list[float]:
@@ -35,7 +35,7 @@ def reference_profile(
 ) -> dict[str, Any] | None:
     """None for a model no shard asks live (win-back): there is nothing to compare."""
     counter = counter_for(model)
-    if counter is None or model not in (FRAUD, RECOMMENDER):
+    if counter is None:
         return None
     counter.observe(vectors)
     scores = Histogram(SCORE_BUCKETS)
