@@ -17,12 +17,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# BROKER=rabbitmq: events and actions through a RabbitMQ node of the run's own (Debian's
+# rabbitmq-server must be installed; docs/rabbitmq.md). The default is the embedded Kafka.
+BROKER ?= $(or $(ENGAGE_BROKER),kafka)
+
 demo: $(STAMP)
-	$(BIN)/engage demo $(DEMO_ARGS)
+	ENGAGE_BROKER=$(BROKER) $(BIN)/engage demo $(DEMO_ARGS)
 
 # The same stack without simulated traffic, for your own events (docs: README).
 up: $(STAMP)
-	$(BIN)/engage up
+	ENGAGE_BROKER=$(BROKER) $(BIN)/engage up
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -47,8 +47,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     from engage.simulate import TrafficProducer
 
-    settings.kafka.require_bootstrap()
-    producer = TrafficProducer(settings.kafka, rate=args.rate, customers=args.customers)
+    producer = TrafficProducer(settings, rate=args.rate, customers=args.customers)
     last = [0.0]
 
     def progress(sent: int) -> None:
@@ -253,7 +252,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     sub.add_parser("up", help="run engage locally for your own events (no simulation)")
     handlers["up"] = _up
 
-    simulate = sub.add_parser("simulate", help="send synthetic traffic to ENGAGE_KAFKA_BOOTSTRAP")
+    simulate = sub.add_parser(
+        "simulate", help="send synthetic traffic to the event broker (ENGAGE_BROKER)"
+    )
     simulate.add_argument("--rate", type=float, default=200.0)
     simulate.add_argument("--customers", type=int, default=1000)
     simulate.add_argument("--duration", type=float, default=None)

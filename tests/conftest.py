@@ -182,8 +182,8 @@ def fast_rules(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="session")
 def rabbitmq() -> Iterator[Any]:
-    """A real RabbitMQ of the session's own (tests.rabbitmq), for tests marked rabbitmq."""
-    from tests.rabbitmq import rabbitmq as start
+    """A real RabbitMQ of the session's own (engage.rabbitmq_server), for tests marked rabbitmq."""
+    from engage.rabbitmq_server import rabbitmq as start
 
     with start() as broker:
         yield broker

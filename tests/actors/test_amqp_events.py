@@ -27,8 +27,8 @@ from actors.errors import (
 from actors.events import event_to_json
 from actors.host import BatchResult
 from actors.ingest import IngestLoop
+from engage.rabbitmq_server import RabbitMQ
 from engage.stack import free_port
-from tests.rabbitmq import RabbitMQ
 from tests.support import event
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]

@@ -17,9 +17,9 @@ from pydantic import SecretStr
 
 from actors.config import RabbitMQConfig
 from actors.router import ShardRouter
+from engage.rabbitmq_server import RabbitMQ
 from serving.config import ApiConfig
 from tests.conftest import READ_KEY, WRITE_KEY, App, deploy_test_app
-from tests.rabbitmq import RabbitMQ
 from tests.serving.test_api import valid_event
 from tests.support import event
 

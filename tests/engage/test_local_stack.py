@@ -54,6 +54,25 @@ def test_what_a_run_publishes_is_read_back_as_the_same_settings(
     assert again.api.admin_token.get_secret_value() == "adm_1"
 
 
+def test_a_run_on_rabbitmq_publishes_its_broker_and_no_kafka(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A second terminal beside `make demo BROKER=rabbitmq` sends where that run listens."""
+    on_rabbitmq = load_settings(
+        broker="rabbitmq",
+        rabbitmq={"url": SecretStr("amqp://guest:guest@127.0.0.1:35672/%2F")},
+        redis={"url": "redis://127.0.0.1:36379/0"},
+    )
+    published_settings = settings_of(on_rabbitmq)
+    assert "ENGAGE_KAFKA_BOOTSTRAP" not in published_settings
+    for name, value in published_settings.items():
+        monkeypatch.setenv(name, value)
+    again = load_settings()
+    assert again.broker == "rabbitmq"
+    assert again.rabbitmq.require_url() == "amqp://guest:guest@127.0.0.1:35672/%2F"
+    assert again.kafka.bootstrap is None
+
+
 def test_a_file_left_by_a_killed_run_is_ignored(tmp_path: Path) -> None:
     gone = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],

@@ -14,7 +14,7 @@ import pytest
 
 from actors.amqp_events import AmqpConsumer
 from actors.events import event_to_json
-from tests.rabbitmq import RabbitMQ
+from engage.rabbitmq_server import RabbitMQ
 from tests.support import event
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]

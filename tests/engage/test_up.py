@@ -58,7 +58,7 @@ def test_engage_up_is_found_by_a_second_command_and_stops_cleanly_on_sigterm(
     up = subprocess.Popen([ENGAGE, "up"], cwd=tmp_path, env=env, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 240
-        while "ready" not in (tmp_path / "up.log").read_text():
+        while "\nready\n" not in (tmp_path / "up.log").read_text():
             assert up.poll() is None, (tmp_path / "up.log").read_text()
             assert time.monotonic() < deadline, "engage up never became ready"
             time.sleep(1)

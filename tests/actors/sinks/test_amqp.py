@@ -16,8 +16,8 @@ import pika
 import pytest
 
 from actors.sinks.amqp import AmqpSink
+from engage.rabbitmq_server import RabbitMQ
 from tests.actors.test_outbox import make_action
-from tests.rabbitmq import RabbitMQ
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
 

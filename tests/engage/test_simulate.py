@@ -1,0 +1,55 @@
+"""`engage simulate`'s producer: sessions at the rate asked, to the broker in use; a session
+the broker refuses is sent again and only what it took is counted."""
+
+from __future__ import annotations
+
+import pytest
+from pika.exceptions import AMQPConnectionError
+
+import engage.simulate
+from actors.errors import ConfigError
+from actors.events import Event
+from engage.settings import load_settings
+from engage.simulate import RabbitMQOutlet, TrafficProducer, outlet_for
+
+
+class FlakyOutlet:
+    """Refuses the first `failures` sends, then takes everything."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.attempts: list[list[Event]] = []
+        self.taken: list[Event] = []
+        self.closed = False
+
+    def send(self, session: list[Event]) -> None:
+        self.attempts.append(session)
+        if len(self.attempts) <= self.failures:
+            raise AMQPConnectionError("broker unreachable")
+        self.taken += session
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_refused_session_is_sent_again_and_only_what_the_broker_took_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    outlet = FlakyOutlet(failures=2)
+    monkeypatch.setattr(engage.simulate, "outlet_for", lambda settings: outlet)
+    producer = TrafficProducer(load_settings(), rate=2000, customers=20, retry_pause_s=0.01)
+    sent = producer.run(duration_s=0.5)
+    assert producer.errors == 2
+    assert outlet.attempts[0] == outlet.attempts[1] == outlet.attempts[2]  # the same session
+    assert sent == len(outlet.taken) > 0
+    assert outlet.closed
+
+
+def test_the_outlet_follows_the_broker_setting() -> None:
+    rabbitmq = load_settings(broker="rabbitmq", rabbitmq={"url": "amqp://127.0.0.1:1/%2F"})
+    outlet = outlet_for(rabbitmq)  # connects on first send, not here
+    assert isinstance(outlet, RabbitMQOutlet)
+    outlet.close()
+    with pytest.raises(ConfigError) as refused:
+        outlet_for(load_settings())  # Kafka, and no broker address given
+    assert refused.value.setting == "ENGAGE_KAFKA_BOOTSTRAP"
