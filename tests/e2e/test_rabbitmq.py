@@ -1,6 +1,7 @@
 """engage on RabbitMQ end to end (`ENGAGE_BROKER=rabbitmq`): events over HTTP to the
 events exchange, through ingest to the customer actors, actions out on the actions
-exchange; a shard killed mid-stream loses and doubles nothing."""
+exchange; a shard or the ingest replica SIGKILLed mid-stream ends with the states and
+actions of an undisturbed run."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ import os
 import signal
 import time
 import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pika
 import pytest
 import ray
 from pydantic import SecretStr
+from ray import serve
 
 from actors.config import RabbitMQConfig
 from actors.router import ShardRouter
@@ -127,25 +132,101 @@ def test_actions_are_published_to_the_actions_exchange(
     ch.connection.close()
 
 
-def test_a_shard_killed_mid_stream_loses_and_doubles_nothing(
-    rabbitmq_app: App, rabbitmq: RabbitMQ
+# One stream, played once undisturbed and once per fault: 20 customers, each with nine
+# product views and a cart left at the end (the test rules remind `rem-*` customers of it
+# after 3 s), sent over HTTP in ten batches; the fault strikes after the fifth.
+CUSTOMERS, EVENTS, FAULT_AFTER = 20, 10, 4
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a run leaves, by customer position (the ids differ between runs): events
+    applied, and actions published to the actions exchange by type."""
+
+    events: tuple[int, ...]
+    actions: tuple[tuple[tuple[str, int], ...], ...]
+    duplicate_messages: int
+
+
+def play(app: App, rabbitmq: RabbitMQ, fault: Callable[[], None] | None = None) -> Outcome:
+    names = app.settings.rabbitmq
+    ch = channel(rabbitmq)
+    ch.exchange_declare(names.actions_exchange, exchange_type="topic", durable=True)
+    queue = ch.queue_declare("", exclusive=True).method.queue
+    ch.queue_bind(queue, names.actions_exchange, routing_key="#")
+    run = uuid.uuid4().hex[:6]
+    customers = [f"rem-{run}-{i:02d}" for i in range(CUSTOMERS)]
+    for n in range(EVENTS):
+        kind = "cart_add" if n == EVENTS - 1 else "product_view"
+        body = {
+            "events": [
+                event(kind, customer=c, at=time.time(), event_id=f"{c}-{n}").model_dump(mode="json")
+                for c in customers
+            ]
+        }
+        answer = app.request("POST", "/v1/events", WRITE_KEY, json=body)
+        assert answer.status_code == 200, answer.text
+        if n == FAULT_AFTER and fault is not None:
+            fault()
+    expected = dict.fromkeys(customers, EVENTS)
+    counts = wait_counts(app, expected, timeout_s=180)
+    # Actions settle: every cart reminded of, then nothing new for 5 s.
+    actions: dict[str, Counter[str]] = {c: Counter() for c in customers}
+    message_ids: Counter[str] = Counter()
+    deadline, quiet_since = time.monotonic() + 120, time.monotonic()
+    while time.monotonic() < deadline:
+        method, properties, _ = ch.basic_get(queue, auto_ack=True)
+        if method is None:
+            reminded = all(a["cart_reminder"] for a in actions.values())
+            if reminded and time.monotonic() - quiet_since > 5:
+                break
+            time.sleep(0.2)
+            continue
+        quiet_since = time.monotonic()
+        message_ids[properties.message_id] += 1
+        customer = properties.headers["customer-id"]
+        if customer in actions:
+            actions[customer][method.routing_key.split(".")[0]] += 1
+    ch.connection.close()
+    return Outcome(
+        events=tuple(counts[c] for c in customers),
+        actions=tuple(tuple(sorted(actions[c].items())) for c in customers),
+        duplicate_messages=sum(n - 1 for n in message_ids.values()),
+    )
+
+
+@pytest.fixture(scope="module")
+def undisturbed(rabbitmq_app: App, rabbitmq: RabbitMQ) -> Outcome:
+    outcome = play(rabbitmq_app, rabbitmq)
+    assert outcome.events == (EVENTS,) * CUSTOMERS
+    # Each customer's offer for its views and the reminder of its cart, once.
+    assert set(outcome.actions) == {(("cart_reminder", 1), ("offer", 1))}
+    assert outcome.duplicate_messages == 0
+    return outcome
+
+
+def test_a_shard_killed_mid_stream_changes_nothing_an_undisturbed_run_ends_with(
+    rabbitmq_app: App, rabbitmq: RabbitMQ, undisturbed: Outcome
 ) -> None:
-    """200 events for 20 customers while a shard's process is SIGKILLed: every customer
-    ends with exactly its events, as an undisturbed run would (redeliveries of what the
-    dead shard had applied are no-ops)."""
+    """A shard's process SIGKILLed mid-stream: redeliveries of what it had applied are
+    no-ops, actions it had sent are not sent again."""
     settings = rabbitmq_app.settings
-    customers = [f"k-{uuid.uuid4().hex[:6]}" for _ in range(20)]
     router = ShardRouter(settings.ray.namespace, settings.actors, settings.redis)
     try:
-        victim = router.handle(0)
-        pid = ray.get(victim.pid.remote())
-        for n in range(10):
-            body = {"events": [valid_event(c, event_id=f"{c}-{n}") for c in customers]}
-            answer = rabbitmq_app.request("POST", "/v1/events", WRITE_KEY, json=body)
-            assert answer.status_code == 200, answer.text
-            if n == 4:
-                os.kill(pid, signal.SIGKILL)
+        pid = ray.get(router.handle(0).pid.remote())
+        disturbed = play(rabbitmq_app, rabbitmq, lambda: os.kill(pid, signal.SIGKILL))
     finally:
         router.close()
-    expected = dict.fromkeys(customers, 10)
-    assert wait_counts(rabbitmq_app, expected, timeout_s=120) == expected
+    assert disturbed == undisturbed
+
+
+def test_an_ingest_replica_killed_mid_stream_changes_nothing_an_undisturbed_run_ends_with(
+    rabbitmq_app: App, rabbitmq: RabbitMQ, undisturbed: Outcome
+) -> None:
+    """The ingest replica's process SIGKILLed mid-stream: RabbitMQ requeues what it held
+    unacked, Serve starts another replica, which consumes the queues from there."""
+    ingest = serve.get_deployment_handle("Ingest", app_name=rabbitmq_app.settings.serve.app)
+    pid = int(ingest.pid.remote().result(timeout_s=60))
+    disturbed = play(rabbitmq_app, rabbitmq, lambda: os.kill(pid, signal.SIGKILL))
+    assert int(ingest.pid.remote().result(timeout_s=120)) != pid  # a new replica took over
+    assert disturbed == undisturbed
