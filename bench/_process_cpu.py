@@ -18,6 +18,7 @@ PARTS: list[tuple[str, str]] = [
     (":Api", "api"),
     ("tansu", "broker"),
     ("kafka.Kafka", "broker"),
+    ("beam.smp", "broker"),  # RabbitMQ's Erlang VM
     ("redis-server", "redis"),
     ("ray::", "ray workers (Serve controller, proxy, supervisor, idle)"),
     ("raylet", "ray runtime (raylet, GCS, agents)"),

@@ -16,8 +16,15 @@ other machines, and on a two-core box kafka-python's producer took 40-60% of a c
 1,000-3,000 events/s, CPU the system under test then lacked. What is measured (engage,
 the bare loop, the listener on engage.actions) is kafka-python, as engage is.
 
+On RabbitMQ (`--broker rabbitmq`: a RabbitMQ node started for the run, engage with
+`ENGAGE_BROKER=rabbitmq`) everything is pika: the load goes to the events exchange
+without publisher confirms, the bare loop consumes the same records from queues of its
+own with engage's prefetch and manual acks, and latency runs to the action's arrival on
+the actions exchange (bench/_amqp.py).
+
     .venv/bin/python bench/throughput.py [--events 20000] [--seconds 20]
     .venv/bin/python bench/throughput.py --broker apache   # the Kafka of `make test-kafka`
+    .venv/bin/python bench/throughput.py --broker rabbitmq # RabbitMQ (docs/rabbitmq.md)
     ENGAGE_SERVE_SHARD_SCORING=embedded .venv/bin/python bench/throughput.py
 
 CPU per event is the CPU time of the whole machine while engage works through the
@@ -40,8 +47,9 @@ import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import _amqp as amqp
 import _process_cpu as process_cpu
 import requests
 from confluent_kafka import Producer
@@ -114,28 +122,63 @@ def load_producer(bootstrap: str, linger_ms: int = 5) -> Producer:
     )
 
 
-def send(producer: Producer, topic: str, key: bytes, value: bytes) -> None:
-    while True:
-        try:
-            producer.produce(topic, key=key, value=value)
-            break
-        except BufferError:  # local queue full: let deliveries drain
-            producer.poll(0.05)
-    producer.poll(0)
+class Load(Protocol):
+    """The load generator: events into the broker engage consumes."""
+
+    def send(self, key: bytes, value: bytes) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
-def backlog(traffic: LiveTraffic, producer: Producer, topic: str, count: int) -> int:
-    sent = 0
-    while sent < count:
+class KafkaLoad:
+    def __init__(self, bootstrap: str, topic: str, linger_ms: int = 5) -> None:
+        self._producer, self._topic = load_producer(bootstrap, linger_ms), topic
+
+    def send(self, key: bytes, value: bytes) -> None:
+        while True:
+            try:
+                self._producer.produce(self._topic, key=key, value=value)
+                break
+            except BufferError:  # local queue full: let deliveries drain
+                self._producer.poll(0.05)
+        self._producer.poll(0)
+
+    def flush(self) -> None:
+        if self._producer.flush(120) > 0:
+            raise RuntimeError("the load could not be produced")
+
+    def close(self) -> None:
+        self.flush()
+
+
+def load_for(engage: Any, linger_ms: int = 5) -> Load:
+    settings = engage.settings
+    if settings.broker == "rabbitmq":
+        rabbitmq = settings.rabbitmq
+        return amqp.AmqpLoad(
+            rabbitmq.require_url(),
+            rabbitmq.events_exchange,
+            rabbitmq.events_queues,
+            rabbitmq.events_dlq,
+        )
+    return KafkaLoad(settings.kafka.bootstrap or "", settings.kafka.events_topic, linger_ms)
+
+
+def backlog(traffic: LiveTraffic, load: Load, count: int) -> list[tuple[bytes, bytes]]:
+    """Sends about `count` events (whole sessions); returns them as (key, value)."""
+    sent: list[tuple[bytes, bytes]] = []
+    while len(sent) < count:
         for e in traffic.next_session(time.time()):
-            send(producer, topic, e.actor_id.encode(), event_to_json(e))
-            sent += 1
-    if producer.flush(120) > 0:
-        raise RuntimeError("the backlog could not be produced")
+            record = (e.actor_id.encode(), event_to_json(e))
+            load.send(*record)
+            sent.append(record)
+    load.flush()
     return sent
 
 
-def bare_rate(bootstrap: str, topic: str, count: int) -> float:
+def bare_kafka_rate(bootstrap: str, topic: str, count: int) -> float:
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=2000
     )
@@ -167,7 +210,15 @@ def latency_run(engage: Any, rate: float, seconds: float) -> dict[str, float]:
     on_topic: dict[str, float] = {}
     stop = threading.Event()
 
-    def listen() -> None:
+    def seen(action: dict[str, Any], broker_ts: float | None) -> None:
+        trigger = action.get("trigger_event_id", "")
+        if trigger.startswith("probe-"):
+            arrived[trigger] = time.perf_counter()
+            decided[trigger] = datetime.fromisoformat(action["created_at"]).timestamp()
+            if broker_ts is not None:
+                on_topic[trigger] = broker_ts
+
+    def listen_kafka() -> None:
         # A downstream consumer tuned as engage's own (see docs/kafka.md: the embedded
         # broker holds a fetch for the whole wait).
         consumer = KafkaConsumer(
@@ -183,18 +234,23 @@ def latency_run(engage: Any, rate: float, seconds: float) -> dict[str, float]:
         consumer.seek_to_end(*parts)
         while not stop.is_set():
             for records in consumer.poll(timeout_ms=100).values():
-                now = time.perf_counter()
                 for record in records:
-                    action = json.loads(record.value)
-                    trigger = action.get("trigger_event_id", "")
-                    if trigger.startswith("probe-"):
-                        arrived[trigger] = now
-                        decided[trigger] = datetime.fromisoformat(action["created_at"]).timestamp()
-                        on_topic[trigger] = record.timestamp / 1000
+                    seen(json.loads(record.value), record.timestamp / 1000)
         consumer.close()
 
-    listener = threading.Thread(target=listen, daemon=True)
-    listener.start()
+    if engage.settings.broker == "rabbitmq":
+        # RabbitMQ stamps no arrival time of its own: the decision → topic hop is not
+        # measured there, only the whole way to the listener.
+        rabbitmq = engage.settings.rabbitmq
+        listener = amqp.listen_actions(
+            rabbitmq.require_url(),
+            rabbitmq.actions_exchange,
+            stop,
+            lambda action: seen(action, None),
+        )
+    else:
+        listener = threading.Thread(target=listen_kafka, daemon=True)
+        listener.start()
     time.sleep(2.0)
     # Whole sessions, made before the clock starts so the load generator does not take
     # CPU from engage on a small machine; every 50th event is a probe made at send time
@@ -205,7 +261,7 @@ def latency_run(engage: Any, rate: float, seconds: float) -> dict[str, float]:
         planned += [
             (e.actor_id.encode(), event_to_json(e)) for e in traffic.next_session(time.time())
         ]
-    producer = load_producer(kafka.bootstrap or "", linger_ms=0 if rate <= 1000 else 5)
+    load = load_for(engage, linger_ms=0 if rate <= 1000 else 5)
     timings_before = shard_timings(engage.url, engage.read_key)
     started = time.monotonic()
     sent = 0
@@ -226,12 +282,11 @@ def latency_run(engage: Any, rate: float, seconds: float) -> dict[str, float]:
             )
             sent_at[probe_id] = time.perf_counter()
             sent_wall[probe_id] = time.time()
-            send(producer, kafka.events_topic, probe.actor_id.encode(), event_to_json(probe))
+            load.send(probe.actor_id.encode(), event_to_json(probe))
         else:
-            key, value = planned[sent % len(planned)]
-            send(producer, kafka.events_topic, key, value)
+            load.send(*planned[sent % len(planned)])
         sent += 1
-    producer.flush(60)
+    load.close()
     time.sleep(5.0)  # also lets ingest publish its figures (every 2 s)
     timings = shard_timings(engage.url, engage.read_key)
     stop.set()
@@ -251,7 +306,7 @@ def latency_run(engage: Any, rate: float, seconds: float) -> dict[str, float]:
     latencies = sorted((arrived[k] - sent_at[k]) * 1000 for k in sent_at if k in arrived)
     hops = {
         "to_decision": sorted((decided[k] - sent_wall[k]) * 1000 for k in decided),
-        "decision_to_topic": sorted((on_topic[k] - decided[k]) * 1000 for k in decided),
+        "decision_to_topic": sorted((on_topic[k] - decided[k]) * 1000 for k in on_topic),
     }
     for name, values in hops.items():
         if values:
@@ -284,7 +339,7 @@ def main() -> None:
     parser.add_argument(
         "--light-rate", type=float, default=300.0, help="events/s of the light-load latency run"
     )
-    parser.add_argument("--broker", choices=("embedded", "apache"), default="embedded")
+    parser.add_argument("--broker", choices=("embedded", "apache", "rabbitmq"), default="embedded")
     args = parser.parse_args()
     with ExitStack() as stack:
         overrides: dict[str, Any] = {}
@@ -295,6 +350,8 @@ def main() -> None:
             kafka_server = apache_kafka.start()
             stack.callback(kafka_server.stop)
             overrides["kafka"] = {"bootstrap": kafka_server.bootstrap}
+        if args.broker == "rabbitmq":
+            overrides["broker"] = "rabbitmq"  # running_engage starts a node of its own
         settings = load_settings(**overrides)
         figures = measure(stack.enter_context(running_engage(settings, train_customers=400)), args)
     figures["broker"] = args.broker
@@ -304,14 +361,16 @@ def main() -> None:
 def measure(engage: Any, args: argparse.Namespace) -> dict[str, Any]:
     settings = engage.settings
     kafka = engage.settings.kafka
-    producer = load_producer(kafka.bootstrap or "")
+    load = load_for(engage)
     traffic = LiveTraffic(customers=5000, seed=19)
-    backlog(traffic, producer, kafka.events_topic, 2000)  # warm up
+    backlog(traffic, load, 2000)  # warm up
     time.sleep(8.0)
     base = processed(engage.url, engage.read_key)
     started = time.perf_counter()
     machine, own, processes = machine_cpu_s(), own_cpu_s(), process_cpu.snapshot()
-    count = backlog(traffic, producer, kafka.events_topic, args.events)
+    records = backlog(traffic, load, args.events)
+    load.close()
+    count = len(records)
     while processed(engage.url, engage.read_key) - base < count:
         time.sleep(0.2)
     engage_rate = count / (time.perf_counter() - started)
@@ -320,7 +379,13 @@ def measure(engage: Any, args: argparse.Namespace) -> dict[str, Any]:
     parts.pop(process_cpu.OTHER, None)  # the load generator (this process) and the rest
     cpu_by_part = {part: round(s / count * 1e6, 1) for part, s in sorted(parts.items())}
     print(f"CPU µs per event by part: {cpu_by_part}", file=sys.stderr)
-    bare = bare_rate(kafka.bootstrap or "", kafka.events_topic, count)
+    if settings.broker == "rabbitmq":
+        rabbitmq = settings.rabbitmq
+        bare = amqp.bare_rate(
+            rabbitmq.require_url(), records, rabbitmq.events_queues, rabbitmq.prefetch
+        )
+    else:
+        bare = bare_kafka_rate(kafka.bootstrap or "", kafka.events_topic, count)
     print(
         f"engage {engage_rate:,.0f} events/s; bare consume {bare:,.0f} records/s",
         file=sys.stderr,
@@ -339,6 +404,7 @@ def measure(engage: Any, args: argparse.Namespace) -> dict[str, Any]:
     )
     return {
         "benchmark": "throughput",
+        "max_poll_records": settings.kafka.max_poll_records,
         "shard_scoring": settings.serve.shard_scoring,
         "fetch_max_wait_ms": settings.kafka.fetch_max_wait_ms,
         "events": count,
