@@ -132,6 +132,15 @@ def publish_dead_letter(
 
 
 class AmqpConsumer:
+    """The events queues as the ingest loop reads a Kafka consumer: each queue a partition,
+    each delivery numbered in order as its offset, acked when the loop commits past it and
+    given back (`basic.nack`, requeue) when the loop rewinds.
+
+    A connection RabbitMQ drops (a restart, missed heartbeats) is opened again by the next
+    poll: the broker has requeued everything this consumer held unacked, so what it held is
+    forgotten and comes again in order (the loop fails the poll that was cut short, and
+    redelivered events it had applied are no-ops)."""
+
     def __init__(
         self,
         url: str,
@@ -141,37 +150,58 @@ class AmqpConsumer:
         prefetch: int = 2000,
         timeout_s: float = 10.0,
     ) -> None:
+        self._url, self._exchange, self._dlq = url, exchange, dlq
+        self._prefetch, self._timeout_s = prefetch, timeout_s
+        self._partitions = [TopicPartition(exchange, i) for i in range(queues)]
+        self._queues = dict(zip(self._partitions, queue_names(exchange, queues), strict=True))
+        self._waiting: dict[TopicPartition, deque[AmqpRecord]] = {}
+        self._polled: dict[TopicPartition, list[AmqpRecord]] = {}
+        # Offsets number each queue's deliveries in order, from a start no earlier
+        # replica's offsets reach (the loop only compares offsets of one replica), and keep
+        # growing across reconnections.
+        start = int(time.time() * 10_000)
+        self._next = dict.fromkeys(self._partitions, start)
+        self.reconnections = 0
+        self._open()
+
+    def _open(self) -> None:
+        """Connect, declare, and consume every queue; raises BrokerUnavailableError."""
+        self._channels: dict[TopicPartition, BlockingChannel] = {}
+        self._stats: BlockingChannel | None = None
+        for tp in self._partitions:
+            self._waiting[tp] = deque()
+            self._polled[tp] = []
         try:
-            self._connection = pika.BlockingConnection(parameters(url, timeout_s))
+            self._connection = pika.BlockingConnection(parameters(self._url, self._timeout_s))
             setup = self._connection.channel()
-            declare_events(setup, exchange, queues, dlq)
+            declare_events(setup, self._exchange, len(self._partitions), self._dlq)
             setup.close()
-            self._partitions = [TopicPartition(exchange, i) for i in range(queues)]
-            self._channels: dict[TopicPartition, BlockingChannel] = {}
-            self._waiting: dict[TopicPartition, deque[AmqpRecord]] = {}
-            self._polled: dict[TopicPartition, list[AmqpRecord]] = {}
-            self._next = int(time.time() * 10_000)
-            for tp, queue in zip(self._partitions, queue_names(exchange, queues), strict=True):
+            for tp, queue in self._queues.items():
                 channel = self._connection.channel()
-                channel.basic_qos(prefetch_count=prefetch)
+                channel.basic_qos(prefetch_count=self._prefetch)
                 channel.basic_consume(queue, self._receiver(tp))
                 self._channels[tp] = channel
-                self._waiting[tp] = deque()
-                self._polled[tp] = []
-        except AMQPError as error:
-            raise BrokerUnavailableError(url.split("@")[-1], repr(error)) from error
+        except (AMQPError, OSError) as error:
+            raise BrokerUnavailableError(self._url.split("@")[-1], repr(error)) from error
+
+    def _reopen_if_lost(self) -> None:
+        if self._connection.is_open:
+            return
+        self._open()
+        self.reconnections += 1
 
     def _receiver(self, tp: TopicPartition) -> Any:
         def receive(channel: BlockingChannel, method: Any, properties: Any, body: bytes) -> None:
             key = properties.headers.get("customer-id") if properties.headers else None
             self._waiting[tp].append(
-                AmqpRecord(self._next, key.encode() if key else None, body, method.delivery_tag)
+                AmqpRecord(self._next[tp], key.encode() if key else None, body, method.delivery_tag)
             )
-            self._next += 1
+            self._next[tp] += 1
 
         return receive
 
     def poll(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[AmqpRecord]]:
+        self._reopen_if_lost()
         if not any(self._waiting.values()):
             self._connection.process_data_events(time_limit=timeout_ms / 1000)
         out: dict[TopicPartition, list[AmqpRecord]] = {}
@@ -201,7 +231,12 @@ class AmqpConsumer:
         outstanding = [r for r in self._polled[tp] if r.offset >= offset] + list(self._waiting[tp])
         if outstanding:
             last = max(r.tag for r in outstanding)
-            self._channels[tp].basic_nack(last, multiple=True, requeue=True)
+            try:
+                self._channels[tp].basic_nack(last, multiple=True, requeue=True)
+            except (AMQPError, OSError):
+                # The connection is gone: RabbitMQ requeues all it had delivered on it, in
+                # order. Dropped here so the next poll opens a new one.
+                self._drop()
         self._polled[tp] = [r for r in self._polled[tp] if r.offset < offset]
         self._waiting[tp].clear()
 
@@ -209,7 +244,26 @@ class AmqpConsumer:
         return set(self._partitions)
 
     def highwater(self, tp: TopicPartition) -> int | None:
-        return None  # not known from a queue without asking the broker: lag unreported
+        """The offset the queue's last event would have once delivered: the next offset
+        plus what the queue still holds ready, so the loop's lag (this less its committed
+        offset) counts both what this replica holds unacked and what waits in RabbitMQ.
+        Asks the broker (a passive declare, on a channel of its own; the loop asks every
+        few seconds); None, unknown, when it does not answer."""
+        try:
+            if self._stats is None or not self._stats.is_open:
+                self._stats = self._connection.channel()
+            ready = self._stats.queue_declare(self._queues[tp], passive=True).method.message_count
+            # Deliveries that came before the answer are buffered, not yet numbered: number
+            # them now, or they would be counted neither as held nor as ready.
+            self._connection.process_data_events(time_limit=0)
+        except (AMQPError, OSError):
+            return None  # unknown for now; a lost connection is opened again by the next poll
+        return self._next[tp] + int(ready)
+
+    def _drop(self) -> None:
+        with contextlib.suppress(AMQPError, OSError):  # broken already: closed either way
+            if self._connection.is_open:
+                self._connection.close()
 
     def close(self) -> None:
         if self._connection.is_open:

@@ -86,6 +86,16 @@ def test_events_sent_over_http_reach_the_customers_through_rabbitmq(
         answer = rabbitmq_app.request("POST", "/v1/events", WRITE_KEY, json=body)
         assert answer.status_code == 200, answer.text
     assert wait_counts(rabbitmq_app, dict.fromkeys(customers, 4)) == dict.fromkeys(customers, 4)
+    # Once applied, ingest reports every queue caught up (its figures refresh every 2 s).
+    queues = {f"{rabbitmq_app.settings.rabbitmq.events_exchange}:{i}" for i in range(3)}
+    deadline = time.monotonic() + 30
+    while True:
+        replicas = rabbitmq_app.get("/v1/ingest").json()["replicas"]
+        lag = {name: n for r in replicas for name, n in r.get("lag", {}).items()}
+        if (set(lag) == queues and not any(lag.values())) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert lag == dict.fromkeys(queues, 0)
 
 
 def test_an_invalid_event_goes_to_the_dead_letter_queue_with_the_reason(
