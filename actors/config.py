@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from actors.errors import ConfigError
-from actors.event_time import EventTimeBounds
+from actors.model.event_time import EventTimeBounds
 
 
 class _Config(BaseModel):
@@ -34,13 +34,13 @@ class KafkaConfig(_Config):
     # embedded broker); 6 s with a 1 s heartbeat joins in ≈3 s and still survives GC pauses.
     session_timeout_ms: int = Field(default=6000, ge=1000)
     heartbeat_interval_ms: int = Field(default=1000, ge=100)
-    # At most half of actors.state.REDELIVERY_WINDOW: a redelivered poll must stay inside
+    # At most half of actors.model.state.REDELIVERY_WINDOW: a redelivered poll must stay inside
     # the offsets whose event ids every customer keeps.
     max_poll_records: int = Field(default=2000, ge=1, le=4096)
     # The group's rebalance timeout: how long a rebalance may wait for a member that does
     # not rejoin (kafka-python's default is 300 s). Ingest polls far more often: a poll's
     # retries end after ENGAGE_ACTORS_INGEST_RETRY_S (20 s) with a rewind, and one call to
-    # the shards after 30 s (actors/router.py).
+    # the shards after 30 s (actors/hosting/router.py).
     max_poll_interval_ms: int = Field(default=60_000, ge=5_000)
     # How long ingest waits for an offset commit before it rewinds the poll (actors/ingest).
     commit_timeout_ms: int = Field(default=5000, ge=100)
@@ -107,7 +107,7 @@ class RedisConfig(_Config):
     url: str | None = None
     prefix: str = "engage"
     # Every Redis call fails after this long instead of waiting for a paused Redis
-    # (actors.redis_clients); callers retry with backoff.
+    # (actors.storage.redis_clients); callers retry with backoff.
     socket_timeout_s: float = Field(default=5.0, gt=0, le=120)
 
     def require_url(self) -> str:
@@ -152,7 +152,7 @@ class ActorConfig(_Config):
     # list kept `trace_retention_s` after its last turn; forgotten with the customer.
     trace_turns: int = Field(default=50, ge=0, le=1000)
     trace_retention_s: int = Field(default=7 * 86_400, ge=60)
-    # Event time bounds (actors.event_time): beyond them an event is dead-lettered.
+    # Event time bounds (actors.model.event_time): beyond them an event is dead-lettered.
     event_max_ahead_s: float = Field(default=300.0, ge=0)
     event_max_age_s: float | None = Field(default=3650 * 86_400.0, gt=0)
     # How long ingest keeps re-sending a poll's batches to a shard that fails (Redis
@@ -203,7 +203,7 @@ class SinkConfig(_Config):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
     smtp_timeout_s: float = Field(default=10.0, gt=0)
-    # RabbitMQ (actors.sinks.amqp): actions on a topic exchange, routed by
+    # RabbitMQ (actors.delivery.sinks.amqp): actions on a topic exchange, routed by
     # `<type>.<rule id>`, and kept in a stream the sink reads to never publish twice.
     amqp_url: SecretStr | None = None
     amqp_exchange: str = "engage.actions"

@@ -39,12 +39,12 @@ from kafka import KafkaConsumer
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from actors.errors import IngestRetryExhaustedError, InvalidEventError, OutageError
-from actors.event_time import EventTimeBounds
-from actors.events import parse_event
-from actors.host import BatchResult
-from actors.identity import redirected
+from actors.hosting.host import BatchResult
 from actors.metrics import Histogram
-from actors.state import pack_position
+from actors.model.event_time import EventTimeBounds
+from actors.model.events import parse_event
+from actors.model.identity import redirected
+from actors.model.state import pack_position
 
 log = logging.getLogger(__name__)
 

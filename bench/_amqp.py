@@ -17,7 +17,7 @@ from typing import Any
 
 import pika
 
-from actors.amqp_events import declare_events, publish_events, queue_names
+from actors.brokers.amqp import declare_events, publish_events, queue_names
 
 
 class AmqpLoad:

@@ -60,9 +60,9 @@ def typical_events(i: int, t0: float) -> list[bytes]:
 
 
 def measure(customers: int) -> dict[str, float]:
-    from actors.events import parse_event
-    from actors.residency import LiveSet
-    from actors.state import CustomerState
+    from actors.hosting.residency import LiveSet
+    from actors.model.events import parse_event
+    from actors.model.state import CustomerState
 
     t0 = 1_780_000_000.0
     live = LiveSet(idle_s=1e9, max_live=customers, clock=time.time)

@@ -1,6 +1,6 @@
 """Events per second through one customer shard, against one Ray actor per customer.
 
-Both designs run the same turn (actors.actor.CustomerActor with the shipped rules), score
+Both designs run the same turn (actors.turn.actor.CustomerActor with the shipped rules), score
 with the same models through the same Ray actor, and save state to the same Redis with
 the same compare-and-set script; only the hosting differs:
 
@@ -32,16 +32,16 @@ from typing import Any
 
 import ray
 
-from actors.actor import CustomerActor
 from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
-from actors.events import event_to_json, parse_event
-from actors.router import ensure_slot_table
-from actors.rules import load_rules
-from actors.scoring import Score
-from actors.shard import CustomerShard
-from actors.slots import slot_of
-from actors.state import CustomerState
-from actors.store import Commit, RedisStateStore
+from actors.hosting.router import ensure_slot_table
+from actors.hosting.shard import CustomerShard
+from actors.model.events import event_to_json, parse_event
+from actors.model.state import CustomerState
+from actors.rules.ruleset import load_rules
+from actors.storage.slots import slot_of
+from actors.storage.store import Commit, RedisStateStore
+from actors.turn.actor import CustomerActor
+from actors.turn.scoring import Score
 from engage.stack import start_redis
 from training.pipeline import bootstrap_models
 from training.registry import ModelRegistry

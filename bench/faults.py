@@ -24,8 +24,8 @@ from typing import Any
 import ray
 from ray import serve
 
-from actors.router import ShardRouter
-from actors.supervisor import supervisor_name
+from actors.hosting.router import ShardRouter
+from actors.hosting.supervisor import supervisor_name
 from engage.chaos.rules import write_deterministic_rules
 from engage.chaos.schedule import Broker, Target, run
 from engage.chaos.stream import StreamSpec

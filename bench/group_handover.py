@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MEMBER = """
 import sys, time
 from actors.config import KafkaConfig
-from actors.kafka_io import make_consumer
+from actors.brokers.kafka import make_consumer
 consumer = make_consumer(KafkaConfig(bootstrap=sys.argv[1], group_id=sys.argv[2]), sys.argv[3])
 started = time.monotonic()
 while not consumer.assignment():

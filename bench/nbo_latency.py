@@ -21,8 +21,8 @@ import time
 
 import requests
 
-from actors.events import event_to_json
-from actors.kafka_io import make_producer
+from actors.brokers.kafka import make_producer
+from actors.model.events import event_to_json
 from engage.runtime import running_engage
 from engage.settings import load_settings
 from training.synthetic import LiveTraffic

@@ -19,7 +19,7 @@ import pickle
 import time
 from collections.abc import Callable
 
-from actors.events import event_to_json, parse_event
+from actors.model.events import event_to_json, parse_event
 from training.synthetic import LiveTraffic
 
 

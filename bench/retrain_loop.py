@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from actors.events import CardPayment
-from actors.feature_bins import FeatureCounter
-from actors.features import PAYMENT_FEATURES
-from actors.labels import FRAUD
 from actors.metrics import Histogram
-from actors.scoring import SCORE_BUCKETS
+from actors.model.events import CardPayment
+from actors.model.feature_bins import FeatureCounter
+from actors.model.features import PAYMENT_FEATURES
+from actors.model.labels import FRAUD
+from actors.turn.scoring import SCORE_BUCKETS
 from serving.drift import training_drift
 from training.champion import compare_on_window
 from training.dataset import fraud_rows

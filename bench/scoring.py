@@ -4,7 +4,7 @@ The same deployment, the same models and the same clients, each a Ray actor with
 customer turns in flight that each want one row scored, as a customer shard has:
 
 * batched (what engage does): the turns' rows are coalesced into one request per
-  event-loop tick (actors.scoring.CoalescingScorer), and the deployment's `score` merges
+  event-loop tick (actors.turn.scoring.CoalescingScorer), and the deployment's `score` merges
   concurrent requests with `@serve.batch` into one `predict_proba`;
 * unbatched: every row is its own request to `score_unbatched`, scored on its own.
 
@@ -31,8 +31,8 @@ from typing import Any
 import ray
 from ray import serve
 
-from actors.features import CUSTOMER_FEATURES, PAYMENT_FEATURES
-from actors.scoring import CoalescingScorer
+from actors.model.features import CUSTOMER_FEATURES, PAYMENT_FEATURES
+from actors.turn.scoring import CoalescingScorer
 from engage.stack import free_port, start_redis
 from serving.scorer import Scorer
 from serving.scorer_client import HandleScorer

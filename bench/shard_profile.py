@@ -31,18 +31,18 @@ from typing import Any
 
 import yaml
 
-from actors.actor import CustomerActor
+from actors.brokers.dead_letters import KafkaDeadLetters
+from actors.brokers.kafka import ensure_topics, make_producer
 from actors.config import ActorConfig, KafkaConfig
-from actors.dead_letters import KafkaDeadLetters
-from actors.events import event_to_json
-from actors.guardrails import Guardrails, RedisGuardrailStore
-from actors.host import ShardHost
-from actors.kafka_io import ensure_topics, make_producer
-from actors.outbox import Dispatcher, RedisIdempotencyStore
-from actors.rules import parse_rules
-from actors.scoring import CoalescingScorer
-from actors.sinks.kafka import KafkaSink
-from actors.store import RedisStateStore
+from actors.delivery.guardrails import Guardrails, RedisGuardrailStore
+from actors.delivery.outbox import Dispatcher, RedisIdempotencyStore
+from actors.delivery.sinks.kafka import KafkaSink
+from actors.hosting.host import ShardHost
+from actors.model.events import event_to_json
+from actors.rules.ruleset import parse_rules
+from actors.storage.store import RedisStateStore
+from actors.turn.actor import CustomerActor
+from actors.turn.scoring import CoalescingScorer
 from engage.chaos.rules import deterministic_rules
 from engage.stack import start_broker, start_redis
 from serving.embedded_scorer import EmbeddedScorer
@@ -53,32 +53,32 @@ from training.synthetic import LiveTraffic
 
 # Stage of a profiled function, by the first matching fragment of its file path.
 STAGES: list[tuple[str, str]] = [
-    ("actors/events.py", "parse"),
+    ("actors/model/events.py", "parse"),
     ("pydantic", "parse"),
-    ("actors/state.py", "apply"),
-    ("actors/features.py", "features"),
-    ("actors/offers.py", "features"),
-    ("actors/prefetch.py", "prefetch"),
-    ("actors/conditions.py", "rules"),
-    ("actors/rules.py", "rules"),
-    ("actors/turn_context.py", "rules"),
-    ("actors/templates.py", "rules"),
-    ("actors/actor.py", "rules"),
-    ("actors/actions.py", "rules"),
-    ("actors/attribution.py", "rules"),
+    ("actors/model/state.py", "apply"),
+    ("actors/model/features.py", "features"),
+    ("actors/turn/offers.py", "features"),
+    ("actors/turn/prefetch.py", "prefetch"),
+    ("actors/rules/conditions.py", "rules"),
+    ("actors/rules/ruleset.py", "rules"),
+    ("actors/rules/context.py", "rules"),
+    ("actors/rules/templates.py", "rules"),
+    ("actors/turn/actor.py", "rules"),
+    ("actors/model/actions.py", "rules"),
+    ("actors/outcomes/attribution.py", "rules"),
     ("serving/", "scoring"),
-    ("actors/scoring.py", "scoring"),
+    ("actors/turn/scoring.py", "scoring"),
     ("numpy", "scoring"),
     ("sklearn", "scoring"),
-    ("actors/store.py", "commit"),
+    ("actors/storage/store.py", "commit"),
     ("redis", "commit"),
     ("hiredis", "commit"),
-    ("actors/outbox.py", "outbox"),
-    ("actors/guardrails.py", "outbox"),
-    ("actors/sinks/", "send"),
+    ("actors/delivery/outbox.py", "outbox"),
+    ("actors/delivery/guardrails.py", "outbox"),
+    ("actors/delivery/sinks/", "send"),
     ("kafka", "send"),
-    ("actors/host.py", "host"),
-    ("actors/residency.py", "host"),
+    ("actors/hosting/host.py", "host"),
+    ("actors/hosting/residency.py", "host"),
     ("asyncio", "asyncio"),
     ("selectors", "asyncio"),
     ("threading", "send"),

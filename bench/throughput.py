@@ -56,7 +56,7 @@ from confluent_kafka import Producer
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
-from actors.events import ContentView, event_to_json
+from actors.model.events import ContentView, event_to_json
 from engage.runtime import running_engage
 from engage.settings import load_settings
 from training.synthetic import LiveTraffic

@@ -89,7 +89,7 @@ def _send(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _schema_export(args: argparse.Namespace, settings: Settings) -> int:
-    from actors.schemas import export
+    from actors.model.schemas import export
 
     for path in export(Path(args.out)):
         print(path)
@@ -101,7 +101,7 @@ def _scale(args: argparse.Namespace, settings: Settings) -> int:
 
     import ray
 
-    from actors.supervisor import supervisor_name
+    from actors.hosting.supervisor import supervisor_name
 
     ray.init(
         address=settings.ray.address or "auto",
@@ -141,7 +141,7 @@ def _cluster_env(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _rules_check(args: argparse.Namespace, settings: Settings) -> int:
-    from actors.rules import load_rules
+    from actors.rules.ruleset import load_rules
 
     try:
         rules = load_rules(args.file)
@@ -153,7 +153,7 @@ def _rules_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
-    from actors.outcomes import format_table, read_counters, report
+    from actors.outcomes.reports import format_table, read_counters, report
 
     counters = read_counters(
         settings.redis.require_url(), settings.redis.prefix, range(settings.actors.slots)

@@ -10,7 +10,7 @@ from typing import Any
 
 from ray.serve import Application
 
-from actors.kafka_io import ensure_topics
+from actors.brokers.kafka import ensure_topics
 from engage.settings import load_settings
 from serving.app import build_app
 

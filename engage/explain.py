@@ -1,6 +1,6 @@
 """`engage explain CUSTOMER`: what a customer's latest turns decided, and why.
 
-Reads the decision traces the customer's shard saved with each turn (actors.host, kept
+Reads the decision traces the customer's shard saved with each turn (actors.hosting.host, kept
 newest first in Redis) and prints them oldest first, one block per turn: the trigger and
 its time, each rule of the trigger with what it did (fired, and the action) or why not,
 and the scores and model versions the turn used; and a line for what became of each
@@ -14,8 +14,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from actors.slots import slot_of
-from actors.store import RedisStateStore
+from actors.storage.slots import slot_of
+from actors.storage.store import RedisStateStore
 from engage.settings import Settings
 
 

@@ -15,9 +15,9 @@ import requests
 from pydantic import SecretStr
 from ray import serve
 
-from actors.kafka_io import ensure_topics
-from actors.shard import shard_name
-from actors.supervisor import supervisor_name
+from actors.brokers.kafka import ensure_topics
+from actors.hosting.shard import shard_name
+from actors.hosting.supervisor import supervisor_name
 from engage.local_stack import published, settings_of
 from engage.settings import Settings
 from engage.stack import LocalStack, embedded_stack, free_port

@@ -11,11 +11,11 @@ from collections.abc import Iterable, Iterator
 
 import requests
 
-from actors.amqp_events import AmqpPublisher
+from actors.brokers.amqp import AmqpPublisher
+from actors.brokers.kafka import make_producer
 from actors.config import KafkaConfig, RabbitMQConfig
 from actors.errors import EngageError, InvalidEventError
-from actors.events import Event, event_to_json, parse_event
-from actors.kafka_io import make_producer
+from actors.model.events import Event, event_to_json, parse_event
 
 
 class SendError(EngageError):

@@ -10,9 +10,9 @@ from typing import Protocol
 
 from pika.exceptions import AMQPError
 
-from actors.amqp_events import AmqpPublisher
-from actors.events import Event, event_to_json
-from actors.kafka_io import make_producer
+from actors.brokers.amqp import AmqpPublisher
+from actors.brokers.kafka import make_producer
+from actors.model.events import Event, event_to_json
 from engage.settings import Settings
 from training.synthetic import LiveTraffic
 

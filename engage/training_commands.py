@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from actors.durations import parse_duration
+from actors.rules.durations import parse_duration
 
 if TYPE_CHECKING:
     from collections.abc import Callable

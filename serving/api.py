@@ -17,13 +17,13 @@ from ray import serve
 from actors.config import ActorConfig, KafkaConfig, RabbitMQConfig, RedisConfig
 from actors.errors import EngageError
 from actors.gc_tuning import tune_gc
+from actors.hosting.router import ShardRouter
 from actors.logs import configure as configure_logs
-from actors.outcomes import read_counters
-from actors.router import ShardRouter
-from actors.rules import PolicySpec
-from actors.rules_source import RulesFile
-from actors.scoring import RECOMMENDER, Score
-from actors.store import RedisStateStore
+from actors.outcomes.reports import read_counters
+from actors.rules.ruleset import PolicySpec
+from actors.rules.source import RulesFile
+from actors.storage.store import RedisStateStore
+from actors.turn.scoring import RECOMMENDER, Score
 from serving.config import ApiConfig
 from serving.figures import ingest_figures
 from serving.model_set import score_batch

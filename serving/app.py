@@ -53,7 +53,7 @@ def build_app(
 
 def on_rabbitmq(sinks: SinkConfig, rabbitmq: RabbitMQConfig) -> SinkConfig:
     """The sinks of an engage on RabbitMQ: the amqp sink on the broker's actions exchange
-    (unless set apart), which also takes the default sink's actions (actors.shard)."""
+    (unless set apart), which also takes the default sink's actions (actors.hosting.shard)."""
     if sinks.amqp_url is not None:
         return sinks
     return sinks.model_copy(

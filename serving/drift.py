@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from actors.errors import ModelError
-from actors.feature_bins import FeatureCounter
+from actors.model.feature_bins import FeatureCounter
 from training.registry import ModelVersion
 
 CURRENT_S = 3600.0

@@ -1,4 +1,4 @@
-"""`actors.scoring.Scorer` that scores inside the calling shard's own process.
+"""`actors.turn.scoring.Scorer` that scores inside the calling shard's own process.
 
 The same champions and challengers as the Scorer deployment, loaded from the same
 registry and hot-swapped by the same `ModelWatcher` (off the request path, one reference
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from actors.errors import EngageError
-from actors.scoring import Score
+from actors.turn.scoring import Score
 from serving.model_set import Shadow, score_batch
 from serving.watcher import ModelWatcher
 

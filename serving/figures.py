@@ -11,9 +11,9 @@ import json
 from collections import Counter
 from typing import Any
 
-from actors.keys import Keys
 from actors.metrics import Histogram
-from actors.redis_clients import connect
+from actors.storage.keys import Keys
+from actors.storage.redis_clients import connect
 
 
 def ingest_figures(url: str, prefix: str) -> list[dict[str, Any]]:

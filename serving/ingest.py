@@ -21,17 +21,17 @@ import redis
 from kafka import KafkaProducer
 from ray import serve
 
-from actors.amqp_events import AmqpConsumer, AmqpDeadLetters
+from actors.brokers.amqp import AmqpConsumer, AmqpDeadLetters
+from actors.brokers.dead_letters import KafkaDeadLetters
+from actors.brokers.kafka import make_consumer, make_producer
 from actors.config import ActorConfig, KafkaConfig, RabbitMQConfig, RedisConfig, SinkConfig
-from actors.dead_letters import KafkaDeadLetters
 from actors.gc_tuning import tune_gc
+from actors.hosting.router import ShardRouter, ensure_shards
 from actors.ingest import EventDeadLetters, IngestLoop
-from actors.kafka_io import make_consumer, make_producer
-from actors.keys import Keys
 from actors.logs import configure as configure_logs
-from actors.redis_clients import connect
-from actors.router import ShardRouter, ensure_shards
-from actors.scoring import Scorer
+from actors.storage.keys import Keys
+from actors.storage.redis_clients import connect
+from actors.turn.scoring import Scorer
 
 log = logging.getLogger(__name__)
 

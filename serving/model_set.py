@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from actors.errors import EngageError, ModelError
-from actors.scoring import Score
+from actors.turn.scoring import Score
 from serving.models import ServedModel, load_served
 from training.registry import CHALLENGER, CHAMPION, ModelRegistry
 

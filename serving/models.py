@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from actors.catalog import OFFERS
 from actors.errors import FeatureVersionMismatchError, ModelError
-from actors.features import FEATURE_SPEC_VERSION, offer_matrix
+from actors.model.catalog import OFFERS
+from actors.model.features import FEATURE_SPEC_VERSION, offer_matrix
 from serving.linear_probability import LinearProbability
 from serving.tree_probability import MAX_ROWS as TREE_MAX_ROWS
 from serving.tree_probability import TreeEnsembleProbability

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from actors.errors import InvalidEventError
-from actors.events import Event, event_from_dict
+from actors.model.events import Event, event_from_dict
 
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 

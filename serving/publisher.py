@@ -10,11 +10,11 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from pika.exceptions import AMQPError
 
-from actors.amqp_events import AmqpPublisher
+from actors.brokers.amqp import AmqpPublisher
+from actors.brokers.kafka import make_producer
 from actors.config import KafkaConfig, RabbitMQConfig
 from actors.errors import EngageError
-from actors.events import Event, event_to_json
-from actors.kafka_io import make_producer
+from actors.model.events import Event, event_to_json
 
 
 class PublishError(EngageError):

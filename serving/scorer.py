@@ -14,7 +14,7 @@ from ray import serve
 
 from actors.errors import EngageError
 from actors.gc_tuning import tune_gc
-from actors.scoring import Score
+from actors.turn.scoring import Score
 from serving.model_set import score_batch
 from serving.watcher import ModelWatcher
 

@@ -1,4 +1,4 @@
-"""`actors.scoring.Scorer` implemented with a Ray Serve deployment handle.
+"""`actors.turn.scoring.Scorer` implemented with a Ray Serve deployment handle.
 
 Customer shards receive a factory for this class (they must not import `serving`), call it
 inside their own process, and see only the protocol.
@@ -14,7 +14,7 @@ from ray import serve
 from ray.exceptions import RayError
 
 from actors.errors import EngageError, ScorerUnavailableError
-from actors.scoring import Score
+from actors.turn.scoring import Score
 
 
 class HandleScorer:

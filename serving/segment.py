@@ -22,7 +22,7 @@ Each call becomes one engage event, validated by the same schema as every other 
 Other traits (flattened one level: `address.city`) are kept for rules as `customer.traits`.
 `messageId` is the event id (so an SDK's retry is deduplicated), `userId` the customer,
 `anonymousId` the visitor. An `identify` or `alias` naming both links the visitor to the
-customer (actors.identity). Any other call type is refused with the reason.
+customer (actors.model.identity). Any other call type is refused with the reason.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actors.errors import InvalidEventError
-from actors.events import MAX_TRAITS, Event, event_from_dict, known_zone
+from actors.model.events import MAX_TRAITS, Event, event_from_dict, known_zone
 
 _SLUG = re.compile(r"[^a-z0-9_\-]+")
 

@@ -20,8 +20,8 @@ from typing import Any, Protocol
 from redis.exceptions import RedisError
 
 from actors.errors import EngageError
-from actors.keys import Keys
-from actors.redis_clients import connect_async
+from actors.storage.keys import Keys
+from actors.storage.redis_clients import connect_async
 
 log = logging.getLogger(__name__)
 

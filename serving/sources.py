@@ -13,7 +13,7 @@ Kafka producers are trusted (they hold broker credentials).
 
 from __future__ import annotations
 
-from actors.events import Event, Identify, OfferFeedback
+from actors.model.events import Event, Identify, OfferFeedback
 
 CLIENT_EVENT_TYPES = frozenset(
     {

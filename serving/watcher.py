@@ -21,8 +21,8 @@ from typing import Any
 import redis
 
 from actors.errors import EngageError
-from actors.keys import Keys
-from actors.redis_clients import connect
+from actors.storage.keys import Keys
+from actors.storage.redis_clients import connect
 from serving.model_set import Shadow, load_model_set, shadow_record
 from training.registry import ModelRegistry
 

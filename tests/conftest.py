@@ -216,7 +216,7 @@ def deploy_test_app(
 
 @pytest.fixture(scope="session")
 def engage_app(ray_local: None, bootstrap: str, redis_url: str, fast_rules: str) -> App:
-    from actors.kafka_io import ensure_topics
+    from actors.brokers.kafka import ensure_topics
 
     prefix = f"app{uuid.uuid4().hex[:6]}"
     kafka = KafkaConfig(

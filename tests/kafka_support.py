@@ -11,7 +11,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import TopicPartition
 
 from actors.config import KafkaConfig
-from actors.events import Event, event_to_json
+from actors.model.events import Event, event_to_json
 
 
 def produce(kafka: KafkaConfig, events: Sequence[Event | bytes], key: str | None = None) -> None:

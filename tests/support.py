@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from actors.catalog import AFFINITY_KEYS, OFFERS
 from actors.errors import ModelError
-from actors.events import Event, event_from_dict
-from actors.features import CUSTOMER_FEATURES, PAYMENT_FEATURES
-from actors.scoring import Score
+from actors.model.catalog import AFFINITY_KEYS, OFFERS
+from actors.model.events import Event, event_from_dict
+from actors.model.features import CUSTOMER_FEATURES, PAYMENT_FEATURES
+from actors.turn.scoring import Score
 
 T0 = 1_780_000_000.0  # 2026-05-28, a fixed event time for the tests
 _ids = itertools.count(1)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from actors.errors import EngageError
-from actors.events import Event, Purchase
+from actors.model.events import Event, Purchase
 
 DATA_FILE = "lifetimes/datasets/CDNOW_master.txt"
 

@@ -10,8 +10,8 @@ import json
 import statistics
 from typing import Any
 
-from actors.keys import Keys
-from actors.redis_clients import connect
+from actors.storage.keys import Keys
+from actors.storage.redis_clients import connect
 
 
 def read_shadow(url: str, prefix: str, name: str, limit: int = 10_000) -> list[dict[str, Any]]:

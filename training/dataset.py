@@ -4,7 +4,7 @@ Each customer's events are walked in event-time order through `CustomerState.app
 taking payment features just before each card payment is applied and customer features
 just before each offer is shown, exactly as a live `CustomerActor` turn does. There is no
 second implementation of any feature, so there is nothing to skew. Labels come from the
-outcome events among the same events, as `actors.labels` defines them.
+outcome events among the same events, as `actors.model.labels` defines them.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from actors.catalog import OFFER_INDEX
 from actors.errors import TrainingDataError
-from actors.events import CardPayment, Event
-from actors.features import features, offer_rows, payment_features
-from actors.labels import FRAUD, OFFER, LabelSpec, confirmed_fraud, offer_shown, offer_taken
-from actors.state import CustomerState
+from actors.model.catalog import OFFER_INDEX
+from actors.model.events import CardPayment, Event
+from actors.model.features import features, offer_rows, payment_features
+from actors.model.labels import FRAUD, OFFER, LabelSpec, confirmed_fraud, offer_shown, offer_taken
+from actors.model.state import CustomerState
 
 
 @dataclass

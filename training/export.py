@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from actors.events import Event, event_to_json
+from actors.model.events import Event, event_to_json
 
 PARQUET_BATCH = 10_000
 

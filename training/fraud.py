@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from actors.features import PAYMENT_FEATURES
+from actors.model.features import PAYMENT_FEATURES
 from training.dataset import FraudRows
 from training.metrics import calibration_metrics, pr_auc, recall_at_fpr, roc_auc
 from training.split import TimeSplit

@@ -10,7 +10,7 @@ functions from a notebook and gets the same registry entries and reports:
     print(outcome.version.metrics, outcome.report)
 
 Every source goes through the same replay (`training.dataset`), the labels of
-`actors.labels`, the time split (`training.split`), and, when a champion exists, a
+`actors.model.labels`, the time split (`training.split`), and, when a champion exists, a
 comparison with it on the same recent window (`training.champion`). The version records
 where its data came from, the label counts and time ranges, the seed and the code version,
 so the run can be repeated.
@@ -27,9 +27,9 @@ from typing import Any, Literal
 import numpy as np
 
 from actors.errors import ModelError
-from actors.features import FEATURE_SPEC_VERSION
-from actors.labels import LABELS, LabelSpec
-from actors.scoring import FRAUD, RECOMMENDER, WINBACK
+from actors.model.features import FEATURE_SPEC_VERSION
+from actors.model.labels import LABELS, LabelSpec
+from actors.turn.scoring import FRAUD, RECOMMENDER, WINBACK
 from training.cdnow import DatasetMissingError
 from training.champion import compare_on_window
 from training.dataset import (
@@ -262,7 +262,7 @@ def ensure_models(registry: ModelRegistry, **kwargs: Any) -> dict[str, int]:
     """Champions of both live models, bootstrapping when any is missing; and of the
     win-back model, trained on the CDNOW purchases, when their data file is installed
     (`make install`, the cluster's setup). Without it the win-back rule never fires: its
-    score is missing, not failing (`actors/actor.py`); the answer says 0 for winback."""
+    score is missing, not failing (`actors/turn/actor.py`); the answer says 0 for winback."""
     live: tuple[ModelName, ...] = ("fraud", "recommender")
     missing = tuple(m for m in live if not _current_champion(registry, m))
     if missing:

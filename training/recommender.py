@@ -17,8 +17,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from actors.catalog import OFFERS
-from actors.features import offer_matrix
+from actors.model.catalog import OFFERS
+from actors.model.features import offer_matrix
 from training.dataset import OfferRows
 from training.metrics import calibration_metrics, ndcg_at_k, precision_at_1, roc_auc
 from training.split import TimeSplit

@@ -1,7 +1,7 @@
 """A model's training window as drift compares it: counts per feature bin and score tenth.
 
 Recorded with every version of a live model (`ModelVersion.data["reference"]`), counted
-over its training rows in the bins the shards count live rows in (`actors.feature_bins`),
+over its training rows in the bins the shards count live rows in (`actors.model.feature_bins`),
 with the scores it gives those rows in the tenths the shards count live scores in.
 """
 
@@ -12,15 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from actors.catalog import OFFERS
-from actors.feature_bins import counter_for
-from actors.features import offer_matrix
 from actors.metrics import Histogram
-from actors.scoring import RECOMMENDER, SCORE_BUCKETS
+from actors.model.catalog import OFFERS
+from actors.model.feature_bins import counter_for
+from actors.model.features import offer_matrix
+from actors.turn.scoring import RECOMMENDER, SCORE_BUCKETS
 
 
 def live_scores(model: str, estimator: Any, vectors: Sequence[Sequence[float]]) -> list[float]:
-    """What the live model's distribution counts for each vector (`actors.scoring.headline`):
+    """What the live model's distribution counts for each vector (`actors.turn.scoring.headline`):
     p(fraud) of a payment; the best offer's p(accept) for a customer."""
     if not vectors:
         return []

@@ -26,8 +26,8 @@ from actors.errors import (
     PromotionRefusedError,
     StoreUnavailableError,
 )
-from actors.keys import Keys
-from actors.redis_clients import connect
+from actors.storage.keys import Keys
+from actors.storage.redis_clients import connect
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"

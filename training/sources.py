@@ -25,10 +25,10 @@ from typing import Any
 from kafka import TopicPartition
 from kafka.errors import KafkaError
 
+from actors.brokers.kafka import BrokerUnavailableError, make_consumer
 from actors.config import KafkaConfig
 from actors.errors import InvalidEventError, TrainingDataError
-from actors.events import Event, parse_event
-from actors.kafka_io import BrokerUnavailableError, make_consumer
+from actors.model.events import Event, parse_event
 from training.cdnow import read_cdnow
 from training.synthetic import generate
 

@@ -20,14 +20,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from actors.catalog import (
+from actors.model.catalog import (
     BANKING_INTERESTS,
     MEDIA_GENRES,
     OFFERS,
     RETAIL_CATEGORIES,
     Offer,
 )
-from actors.events import (
+from actors.model.events import (
     OUTCOME_TYPES,
     CardPayment,
     CartAdd,
@@ -44,7 +44,7 @@ from actors.events import (
     ProductView,
     Purchase,
 )
-from actors.labels import FRAUD
+from actors.model.labels import FRAUD
 
 COUNTRIES = ("US", "GB", "DE", "FR", "NL", "ES", "IT", "SE", "PL", "CA")
 FRAUD_COUNTRIES = ("NG", "RU", "BR", "VN", "RO", "UA")
@@ -427,7 +427,7 @@ def generate(
 ) -> SyntheticDataset:
     """A history of `customers` over `days`, with offer trials, and fraud that comes to
     light as it does in a bank: `reported_share` of fraudulent payments are followed by a
-    fraud report or a chargeback within `actors.labels.FRAUD`'s window, the rest never
+    fraud report or a chargeback within `actors.model.labels.FRAUD`'s window, the rest never
     are. `fraud_labels` is the truth, which the events only partly tell.
 
     From `takeover_from` on, `takeover_share` of the customers also suffer an account

@@ -17,10 +17,10 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from actors.errors import TrainingDataError
-from actors.events import Event
-from actors.features import CUSTOMER_FEATURES, features
-from actors.labels import WINBACK, LabelSpec, won_back
-from actors.state import CustomerState
+from actors.model.events import Event
+from actors.model.features import CUSTOMER_FEATURES, features
+from actors.model.labels import WINBACK, LabelSpec, won_back
+from actors.model.state import CustomerState
 from training.dataset import by_customer, last_event_time
 from training.metrics import calibration_metrics, pr_auc, roc_auc
 from training.split import LabelCounts
@@ -45,7 +45,7 @@ class CutoffRows:
 def rows_at(timelines: dict[str, list[Event]], cutoff: float, spec: LabelSpec) -> CutoffRows:
     """Customers who had bought by `cutoff` and were quiet for `spec.quiet_s` before it,
     described at it; won back if they purchase within the label window after it
-    (`actors.labels.won_back`)."""
+    (`actors.model.labels.won_back`)."""
     out = CutoffRows([], [], [])
     for customer_id, timeline in timelines.items():
         state = CustomerState()

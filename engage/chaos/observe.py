@@ -15,8 +15,8 @@ from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 
 from actors.config import KafkaConfig
-from actors.keys import Keys
-from actors.slots import slot_of
+from actors.storage.keys import Keys
+from actors.storage.slots import slot_of
 from engage.chaos.stream import customer_id
 from engage.settings import Settings
 

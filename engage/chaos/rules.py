@@ -6,7 +6,7 @@ the customer id) would make them differ for reasons that have nothing to do with
 and so would the fraud window. Its dispatch-time half holds back an offer decided just
 before a fraud alert if the alert is known when the offer is dispatched (a compromised
 account gets no marketing), which by design depends on whether the two were committed
-in one batch or two. Guardrails have tests of their own (tests/actors/test_guardrails.py);
+in one batch or two. Guardrails have tests of their own (tests/actors/delivery/test_guardrails.py);
 here none applies.
 """
 
@@ -20,7 +20,7 @@ import yaml
 
 
 def deterministic_rules() -> dict[str, Any]:
-    text = resources.files("actors").joinpath("rulesets/default.yaml").read_text()
+    text = resources.files("actors.rules").joinpath("rulesets/default.yaml").read_text()
     rules: dict[str, Any] = yaml.safe_load(text)
     rules["policy"] = {"suppress_marketing_after_fraud": "0s"}
     return rules

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from kafka import KafkaProducer
 
-from actors.events import Event, event_to_json
+from actors.model.events import Event, event_to_json
 from engage import explain
 from engage.chaos import observe
 from engage.chaos.injectors import (

@@ -11,7 +11,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from actors.events import Event
+from actors.model.events import Event
 from training.synthetic import Behaviour
 
 
@@ -122,7 +122,7 @@ def hostile_records(prefix: str) -> list[Hostile]:
 def huge_cart(prefix: str, lines: int = 400) -> list[Event]:
     """Valid events that would grow one customer's cart without bound: applied, but the
     cart (and the reminder built from it) stays within its limits."""
-    from actors.events import event_from_dict
+    from actors.model.events import event_from_dict
 
     base = time.time() - 60
     return [

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
-from actors.events import Event
+from actors.model.events import Event
 from serving.security import ApiError, Grant, KeyRing, RateLimiter, Scope, presented_key
 from serving.sources import client_refusal
 from serving.web.answers import FieldError

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from actors.errors import InvalidEventError
-from actors.events import field_path
+from actors.model.events import field_path
 from serving.edge import error_body
 from serving.security import ApiError
 

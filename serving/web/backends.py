@@ -20,14 +20,14 @@ from actors.errors import (
     ShardUnavailableError,
     StoreUnavailableError,
 )
-from actors.event_time import EventTimeBounds
-from actors.events import ANON_PREFIX, Event
-from actors.feature_bins import MODEL_FEATURES
-from actors.rules import PolicySpec
-from actors.scoring import Score
-from actors.slots import slot_of
-from actors.state import CustomerState
-from actors.store import StateStore
+from actors.model.event_time import EventTimeBounds
+from actors.model.events import ANON_PREFIX, Event
+from actors.model.feature_bins import MODEL_FEATURES
+from actors.model.state import CustomerState
+from actors.rules.ruleset import PolicySpec
+from actors.storage.slots import slot_of
+from actors.storage.store import StateStore
+from actors.turn.scoring import Score
 from serving.config import ApiConfig
 from serving.drift import BASELINE_S, CURRENT_S, LIVE_S, champion_drift, score_drift
 from serving.figures import summarize
@@ -92,7 +92,7 @@ class Figures(Protocol):
         ...
 
     def counters(self) -> dict[str, int]:
-        """The outcome counters of every slot (actors.outcomes)."""
+        """The outcome counters of every slot (actors.outcomes.reports)."""
         ...
 
 
@@ -122,7 +122,7 @@ class Backends:
 
     async def resolve(self, customer_id: str) -> str:
         """The customer whose answers `customer_id` gets: a visitor merged into a customer
-        answers as that customer (actors.identity); any other id as itself."""
+        answers as that customer (actors.model.identity); any other id as itself."""
         if not customer_id.startswith(ANON_PREFIX):
             return customer_id
         try:

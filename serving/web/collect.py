@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actors.errors import InvalidEventError
-from actors.events import EVENT_ADAPTER, ID_PATTERN, Event, event_from_dict
+from actors.model.events import EVENT_ADAPTER, ID_PATTERN, Event, event_from_dict
 from serving import pixel, segment
 from serving.security import ApiError, Grant, Scope, presented_key
 from serving.web.access import COLLECT, grant, refuse_for_source, source_refusal

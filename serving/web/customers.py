@@ -8,11 +8,11 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from actors.actions import Channel
-from actors.catalog import Domain
-from actors.events import ID_PATTERN
-from actors.host import offer_inputs_of
-from actors.offers import rank_offers
+from actors.hosting.host import offer_inputs_of
+from actors.model.actions import Channel
+from actors.model.catalog import Domain
+from actors.model.events import ID_PATTERN
+from actors.turn.offers import rank_offers
 from serving.security import ApiError, Grant
 from serving.web.access import READ
 from serving.web.answers import ERRORS, UNAVAILABLE

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from actors.durations import parse_duration
 from actors.errors import ModelError, NoSuchModelVersionError
+from actors.rules.durations import parse_duration
 from serving.security import ApiError, Grant
 from serving.web.access import ADMIN, READ
 from serving.web.answers import ERRORS, ErrorOut

@@ -10,7 +10,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 from redis.exceptions import RedisError
 
-from actors.outcomes import report
+from actors.outcomes.reports import report
 from serving import prometheus
 from serving.security import ApiError, Grant
 from serving.series import EVERY_S

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from actors.outcomes import GroupBy, report
+from actors.outcomes.reports import GroupBy, report
 from serving.security import Grant
 from serving.web.access import READ
 from serving.web.answers import ERRORS

@@ -22,10 +22,10 @@ from actors.errors import (
     ShardUnavailableError,
     StoreUnavailableError,
 )
-from actors.event_time import EventTimeBounds
-from actors.events import event_to_json
-from actors.host import BatchResult
+from actors.hosting.host import BatchResult
 from actors.ingest import IngestLoop
+from actors.model.event_time import EventTimeBounds
+from actors.model.events import event_to_json
 from tests.support import T0, event
 
 TP = TopicPartition("engage.events", 0)

@@ -14,16 +14,16 @@ import pytest
 import redis
 from kafka.structs import TopicPartition
 
+from actors.brokers.dead_letters import KafkaDeadLetters
+from actors.brokers.kafka import ensure_topics, make_consumer, make_producer
 from actors.config import KafkaConfig
-from actors.dead_letters import KafkaDeadLetters
 from actors.errors import ShardUnavailableError
-from actors.events import event_to_json
-from actors.host import BatchResult
+from actors.hosting.host import BatchResult
+from actors.hosting.router import ShardRouter
 from actors.ingest import IngestLoop
-from actors.kafka_io import ensure_topics, make_consumer, make_producer
-from actors.keys import Keys
-from actors.router import ShardRouter
-from actors.slots import slot_of
+from actors.model.events import event_to_json
+from actors.storage.keys import Keys
+from actors.storage.slots import slot_of
 from tests.conftest import App
 from tests.kafka_support import produce
 from tests.support import event

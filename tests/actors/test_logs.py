@@ -12,7 +12,7 @@ from actors.logs import JsonFormatter, configure
 
 def test_a_log_line_is_json_with_the_ids_as_fields() -> None:
     record = logging.LogRecord(
-        "actors.host", logging.WARNING, __file__, 1, "turn failed", None, None
+        "actors.hosting.host", logging.WARNING, __file__, 1, "turn failed", None, None
     )
     record.customer_id = "c42"
     record.event_id = "e7"

@@ -25,12 +25,12 @@ from kafka.structs import TopicPartition
 from ray import serve
 from ray.cluster_utils import Cluster
 
+from actors.brokers.kafka import ensure_topics
 from actors.config import ActorConfig, KafkaConfig, RedisConfig
-from actors.kafka_io import ensure_topics
-from actors.keys import Keys
-from actors.router import ShardRouter
-from actors.slots import slot_of
-from actors.supervisor import supervisor_name
+from actors.hosting.router import ShardRouter
+from actors.hosting.supervisor import supervisor_name
+from actors.storage.keys import Keys
+from actors.storage.slots import slot_of
 from engage.runtime import deploy
 from engage.settings import RayConfig, Settings
 from engage.stack import free_port

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import ray
 
-from actors.shard import shard_name
-from actors.supervisor import supervisor_name
+from actors.hosting.shard import shard_name
+from actors.hosting.supervisor import supervisor_name
 from tests.conftest import WRITE_KEY, App
 from tests.serving.test_api import valid_event, wait_context
 

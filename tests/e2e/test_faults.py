@@ -13,8 +13,8 @@ import pytest
 import ray
 from ray import serve
 
-from actors.router import ShardRouter
-from actors.supervisor import supervisor_name
+from actors.hosting.router import ShardRouter
+from actors.hosting.supervisor import supervisor_name
 from engage.chaos.schedule import Target, run
 from engage.chaos.stream import StreamSpec
 from engage.stack import ServerProcess

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import ray
 
-from actors.router import ShardRouter
+from actors.hosting.router import ShardRouter
 from tests.conftest import ADMIN_TOKEN, App
 from tests.e2e.test_customers import actions_for, wait_known
 from tests.kafka_support import produce

@@ -13,9 +13,9 @@ import redis
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import TopicPartition
 
-from actors.events import event_to_json
-from actors.keys import Keys
-from actors.slots import slot_of
+from actors.model.events import event_to_json
+from actors.storage.keys import Keys
+from actors.storage.slots import slot_of
 from tests.conftest import App
 from tests.kafka_support import TopicReader, produce
 from tests.support import event

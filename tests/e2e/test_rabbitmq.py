@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from ray import serve
 
 from actors.config import RabbitMQConfig
-from actors.router import ShardRouter
+from actors.hosting.router import ShardRouter
 from engage.rabbitmq_server import RabbitMQ
 from serving.config import ApiConfig
 from tests.conftest import READ_KEY, WRITE_KEY, App, deploy_test_app

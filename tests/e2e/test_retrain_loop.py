@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from actors.events import Event
+from actors.model.events import Event
 from engage.cli import main
 from tests.conftest import App
 from tests.kafka_support import TopicReader, produce

@@ -10,7 +10,7 @@ from engage.cli import main
 
 
 def test_rules_check_accepts_the_shipped_rules(capsys: pytest.CaptureFixture[str]) -> None:
-    path = Path(__file__).parents[2] / "actors" / "rulesets" / "default.yaml"
+    path = Path(__file__).parents[2] / "actors" / "rules" / "rulesets" / "default.yaml"
     assert main(["rules", "check", str(path)]) == 0
     assert "OK" in capsys.readouterr().out
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from actors.feature_bins import FeatureCounter
+from actors.model.feature_bins import FeatureCounter
 from engage.cli import main
 
 pytestmark = pytest.mark.integration
@@ -109,7 +109,7 @@ def test_a_candidate_measured_worse_on_the_recent_window_is_not_promoted_unless_
     import numpy as np
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from actors.features import FEATURE_SPEC_VERSION, PAYMENT_FEATURES
+    from actors.model.features import FEATURE_SPEC_VERSION, PAYMENT_FEATURES
     from training.registry import ModelRegistry
 
     args = ["train", "fraud", "--customers", "500", "--days", "45", "--seed", "2"]
@@ -160,9 +160,9 @@ def test_models_drift_flags_the_features_that_moved_from_the_training_window(
 ) -> None:
     import asyncio
 
-    from actors.features import PAYMENT_FEATURES
     from actors.metrics import Histogram
-    from actors.scoring import SCORE_BUCKETS
+    from actors.model.features import PAYMENT_FEATURES
+    from actors.turn.scoring import SCORE_BUCKETS
     from serving.series import feature_series
     from training.dataset import fraud_rows
     from training.reference import live_scores

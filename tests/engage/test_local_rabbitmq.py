@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from actors.events import event_to_json
+from actors.model.events import event_to_json
 from tests.engage.test_up import ENGAGE, alive, descendants, own_ray_environment
 from tests.support import event
 

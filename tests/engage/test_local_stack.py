@@ -109,7 +109,7 @@ def test_a_command_takes_a_local_runs_settings_for_itself_only(
         return load_settings()
 
     monkeypatch.setattr(cli, "load_settings", settings_seen)
-    rules = Path(__file__).parents[2] / "actors" / "rulesets" / "default.yaml"
+    rules = Path(__file__).parents[2] / "actors" / "rules" / "rulesets" / "default.yaml"
     with published({"ENGAGE_REDIS_URL": "redis://127.0.0.1:36379/0"}):
         assert cli.main(["rules", "check", str(rules)]) == 0
     assert seen["url"] == "redis://127.0.0.1:36379/0"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from actors.amqp_events import AmqpConsumer
-from actors.events import event_to_json
+from actors.brokers.amqp import AmqpConsumer
+from actors.model.events import event_to_json
 from engage.rabbitmq_server import RabbitMQ
 from tests.support import event
 

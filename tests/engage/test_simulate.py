@@ -8,7 +8,7 @@ from pika.exceptions import AMQPConnectionError
 
 import engage.simulate
 from actors.errors import ConfigError
-from actors.events import Event
+from actors.model.events import Event
 from engage.settings import load_settings
 from engage.simulate import RabbitMQOutlet, TrafficProducer, outlet_for
 

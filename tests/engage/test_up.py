@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.events import event_to_json
+from actors.model.events import event_to_json
 from tests.support import event
 
 pytestmark = pytest.mark.integration

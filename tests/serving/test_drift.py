@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from actors.feature_bins import FeatureCounter
+from actors.model.feature_bins import FeatureCounter
 from serving.drift import MIN_SCORES, THRESHOLD, psi, score_drift, training_drift
 
 STEADY = [300, 200, 100, 50, 30, 20, 10, 5, 3, 2]

@@ -9,7 +9,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from actors.errors import ModelError
-from actors.features import FEATURE_SPEC_VERSION
+from actors.model.features import FEATURE_SPEC_VERSION
 from serving.embedded_scorer import EmbeddedScorer, EmbeddedScorerFactory
 from serving.watcher import ModelWatcher
 from training.registry import ModelRegistry

@@ -8,7 +8,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from actors.features import FEATURE_SPEC_VERSION
+from actors.model.features import FEATURE_SPEC_VERSION
 from serving.linear_probability import LinearProbability
 from serving.models import ServedModel
 from serving.tree_probability import TreeEnsembleProbability

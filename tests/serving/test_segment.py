@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from actors.errors import InvalidEventError
-from actors.events import (
+from actors.model.events import (
     Alias,
     CardPayment,
     Custom,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from actors.events import Event
-from actors.labels import FRAUD, OFFER, WINBACK
+from actors.model.events import Event
+from actors.model.labels import FRAUD, OFFER, WINBACK
 from tests.support import T0, event
 from training.dataset import by_customer, fraud_rows, offer_training_rows
 from training.winback import rows_at

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from actors.events import CardPayment, event_to_json
-from actors.features import features, payment_features
-from actors.state import CustomerState
-from tests.actors.test_host import make_host, process
+from actors.model.events import CardPayment, event_to_json
+from actors.model.features import features, payment_features
+from actors.model.state import CustomerState
+from tests.actors.hosting.test_host import make_host, process
 from tests.support import FakeScorer
 from training.dataset import by_customer, fraud_rows
 from training.synthetic import generate

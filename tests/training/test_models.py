@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.labels import FRAUD, OFFER
+from actors.model.labels import FRAUD, OFFER
 from training.dataset import fraud_rows, offer_training_rows
 from training.fraud import train_fraud
 from training.metrics import calibration_metrics, ndcg_at_k, precision_at_1, recall_at_fpr

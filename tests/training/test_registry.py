@@ -14,7 +14,7 @@ from actors.errors import (
     NoSuchModelVersionError,
     PromotionRefusedError,
 )
-from actors.features import FEATURE_SPEC_VERSION
+from actors.model.features import FEATURE_SPEC_VERSION
 from serving.models import load_served
 from training.registry import ModelRegistry, load_artifact
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from actors.errors import TrainingDataError
-from actors.events import event_to_json
+from actors.model.events import event_to_json
 from tests.support import T0, event
 from training.dataset import fingerprint
 from training.export import write_events

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from actors.brokers.kafka import BrokerUnavailableError, ensure_topics
 from actors.config import KafkaConfig
-from actors.kafka_io import BrokerUnavailableError, ensure_topics
 from engage.stack import ServerProcess, start_broker
 from tests.kafka_support import produce
 from tests.support import T0, event

@@ -15,7 +15,6 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from redis.exceptions import RedisError
 
-from actors.catalog import OFFERS
 from actors.config import ActorConfig
 from actors.errors import (
     ModelError,
@@ -24,10 +23,11 @@ from actors.errors import (
     ScorerUnavailableError,
     ShardUnavailableError,
 )
-from actors.events import Event
-from actors.rules import PolicySpec
-from actors.scoring import Score
-from actors.store import MemoryStateStore
+from actors.model.catalog import OFFERS
+from actors.model.events import Event
+from actors.rules.ruleset import PolicySpec
+from actors.storage.store import MemoryStateStore
+from actors.turn.scoring import Score
 from serving.config import ApiConfig
 from serving.publisher import PublishError
 from serving.series import features_sample_of, sample_of

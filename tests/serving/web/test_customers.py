@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from actors.catalog import OFFERS
 from actors.config import ActorConfig
 from actors.errors import StoreUnavailableError
-from actors.slots import slot_of
-from actors.state import CustomerState
-from actors.store import Loaded, MemoryStateStore
+from actors.model.catalog import OFFERS
+from actors.model.state import CustomerState
+from actors.storage.slots import slot_of
+from actors.storage.store import Loaded, MemoryStateStore
 from tests.serving.web.conftest import READ, WRITE, Fakes
 
 SLOTS = ActorConfig().slots  # as the fixture's backends

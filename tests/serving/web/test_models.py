@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from actors.feature_bins import FeatureCounter
-from actors.features import PAYMENT_FEATURES
+from actors.model.feature_bins import FeatureCounter
+from actors.model.features import PAYMENT_FEATURES
 from tests.serving.web.conftest import ADMIN, READ, Fakes
 
 

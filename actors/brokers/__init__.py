@@ -1,0 +1,1 @@
+"""The event brokers' clients: Kafka and RabbitMQ, and dead letters."""

@@ -1,0 +1,369 @@
+"""Events from RabbitMQ, for the same ingest loop and checkpoint order as Kafka.
+
+Topology (`declare_events`): producers publish each event to `engage.events`, a
+consistent-hash exchange, with the customer's actor id as the routing key; it spreads
+customers over `queues` durable queues `engage.events.<i>`, each customer always to the
+same one. Every queue is single-active-consumer: however many ingest replicas consume,
+one at a time reads a queue, so a customer's events are applied in publish order. Invalid
+events go to the `engage.events.dlq` exchange (fanout) and its queue, the raw payload as
+the body and the reason in the `error-reason` header.
+
+`AmqpConsumer` gives the ingest loop (actors.ingest) what it asks of a Kafka consumer:
+each queue is a "partition", each delivery gets an increasing "offset", `commit` acks
+every delivery of a queue before the committed offset (only after every shard saved
+them: the checkpoint order), and `seek` (a rewind after a failure) gives back with
+`basic.nack(requeue)` every delivery from there on, which RabbitMQ redelivers in order.
+A consumer that dies unacked has its deliveries requeued by the broker; the customers'
+applied-event ids make a redelivery a no-op.
+
+Offsets start at the consumer's start time in tenths of milliseconds, so a restarted
+consumer's offsets follow its predecessor's (the applied-id bookkeeping keeps ids by
+where they were read).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import pika
+from kafka.structs import OffsetAndMetadata, TopicPartition
+from pika.adapters.blocking_connection import BlockingChannel
+from pika.exceptions import AMQPError
+
+from actors.brokers.kafka import BrokerUnavailableError
+from actors.errors import DeadLetterUnavailableError
+
+
+class AmqpRecord(NamedTuple):
+    """A delivery as the ingest loop reads a Kafka record."""
+
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    tag: int  # the channel's delivery tag
+
+
+def queue_names(exchange: str, queues: int) -> list[str]:
+    return [f"{exchange}.{i}" for i in range(queues)]
+
+
+def declare_events(channel: BlockingChannel, exchange: str, queues: int, dlq: str) -> None:
+    """The events exchange and queues, and the dead-letter exchange and queue (idempotent;
+    the same arguments every time, or RabbitMQ refuses the declaration)."""
+    channel.exchange_declare(exchange, exchange_type="x-consistent-hash", durable=True)
+    for queue in queue_names(exchange, queues):
+        channel.queue_declare(queue, durable=True, arguments={"x-single-active-consumer": True})
+        channel.queue_bind(queue, exchange, routing_key="1")  # equal weights
+    declare_dead_letters(channel, dlq)
+
+
+def declare_dead_letters(channel: BlockingChannel, name: str) -> None:
+    """A fanout exchange and the queue of the same name it fills."""
+    channel.exchange_declare(name, exchange_type="fanout", durable=True)
+    channel.queue_declare(name, durable=True)
+    channel.queue_bind(name, name)
+
+
+def parameters(url: str, timeout_s: float) -> pika.URLParameters:
+    """Connection parameters with every wait bounded (see actors.delivery.sinks.amqp)."""
+    params = pika.URLParameters(url)
+    params.socket_timeout = timeout_s
+    params.blocked_connection_timeout = timeout_s
+    params.connection_attempts = 1
+    params.heartbeat = max(2, int(timeout_s))
+    return params
+
+
+class ConfirmedChannel:
+    """A channel in publisher-confirm mode on a connection of its own, opened on first use
+    with what it publishes to declared, and opened afresh after `reset` (an error) or
+    after an idle heartbeat: a blocking connection left unused that long may have been
+    closed by the broker for missed heartbeats without pika knowing, and a fresh one costs
+    a handshake where a dead one costs an ambiguous publish. Not thread-safe: callers
+    that share one across threads hold a lock around every use."""
+
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float,
+        declare: Callable[[BlockingChannel], None] | None = None,
+    ) -> None:
+        self._parameters = parameters(url, timeout_s)
+        self._idle_s = float(self._parameters.heartbeat)
+        self._declare = declare
+        self._channel: BlockingChannel | None = None
+        self._used_at = 0.0
+
+    def get(self) -> BlockingChannel:
+        idle = time.monotonic() - self._used_at
+        self._used_at = time.monotonic()
+        if self._channel is not None and self._channel.is_open and idle < self._idle_s:
+            return self._channel
+        self.reset()
+        channel = pika.BlockingConnection(self._parameters).channel()
+        if self._declare is not None:
+            self._declare(channel)
+        channel.confirm_delivery()
+        self._channel = channel
+        return channel
+
+    def reset(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None and channel.connection.is_open:
+            with contextlib.suppress(AMQPError, OSError):  # already broken: dropped anyway
+                channel.connection.close()
+
+
+def publish_dead_letter(
+    channel: BlockingChannel, exchange: str, raw: bytes, headers: dict[str, Any]
+) -> None:
+    channel.basic_publish(
+        exchange,
+        "",
+        raw,
+        pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent, headers=headers),
+    )
+
+
+class AmqpConsumer:
+    """The events queues as the ingest loop reads a Kafka consumer: each queue a partition,
+    each delivery numbered in order as its offset, acked when the loop commits past it and
+    given back (`basic.nack`, requeue) when the loop rewinds.
+
+    A connection RabbitMQ drops (a restart, missed heartbeats) is opened again by the next
+    poll: the broker has requeued everything this consumer held unacked, so what it held is
+    forgotten and comes again in order (the loop fails the poll that was cut short, and
+    redelivered events it had applied are no-ops)."""
+
+    def __init__(
+        self,
+        url: str,
+        exchange: str = "engage.events",
+        queues: int = 4,
+        dlq: str = "engage.events.dlq",
+        prefetch: int = 2000,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self._url, self._exchange, self._dlq = url, exchange, dlq
+        self._prefetch, self._timeout_s = prefetch, timeout_s
+        self._partitions = [TopicPartition(exchange, i) for i in range(queues)]
+        self._queues = dict(zip(self._partitions, queue_names(exchange, queues), strict=True))
+        self._waiting: dict[TopicPartition, deque[AmqpRecord]] = {}
+        self._polled: dict[TopicPartition, list[AmqpRecord]] = {}
+        # Offsets number each queue's deliveries in order, from a start no earlier
+        # replica's offsets reach (the loop only compares offsets of one replica), and keep
+        # growing across reconnections.
+        start = int(time.time() * 10_000)
+        self._next = dict.fromkeys(self._partitions, start)
+        self.reconnections = 0
+        self._open()
+
+    def _open(self) -> None:
+        """Connect, declare, and consume every queue; raises BrokerUnavailableError."""
+        self._channels: dict[TopicPartition, BlockingChannel] = {}
+        self._stats: BlockingChannel | None = None
+        for tp in self._partitions:
+            self._waiting[tp] = deque()
+            self._polled[tp] = []
+        try:
+            self._connection = pika.BlockingConnection(parameters(self._url, self._timeout_s))
+            setup = self._connection.channel()
+            declare_events(setup, self._exchange, len(self._partitions), self._dlq)
+            setup.close()
+            for tp, queue in self._queues.items():
+                channel = self._connection.channel()
+                channel.basic_qos(prefetch_count=self._prefetch)
+                channel.basic_consume(queue, self._receiver(tp))
+                self._channels[tp] = channel
+        except (AMQPError, OSError) as error:
+            raise BrokerUnavailableError(self._url.split("@")[-1], repr(error)) from error
+
+    def _reopen_if_lost(self) -> None:
+        if self._connection.is_open:
+            return
+        self._open()
+        self.reconnections += 1
+
+    def _receiver(self, tp: TopicPartition) -> Any:
+        def receive(channel: BlockingChannel, method: Any, properties: Any, body: bytes) -> None:
+            key = properties.headers.get("customer-id") if properties.headers else None
+            self._waiting[tp].append(
+                AmqpRecord(self._next[tp], key.encode() if key else None, body, method.delivery_tag)
+            )
+            self._next[tp] += 1
+
+        return receive
+
+    def poll(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[AmqpRecord]]:
+        self._reopen_if_lost()
+        if not any(self._waiting.values()):
+            self._connection.process_data_events(time_limit=timeout_ms / 1000)
+        out: dict[TopicPartition, list[AmqpRecord]] = {}
+        room = max_records
+        for tp in self._partitions:
+            waiting = self._waiting[tp]
+            taken = [waiting.popleft() for _ in range(min(room, len(waiting)))]
+            if taken:
+                out[tp] = taken
+                self._polled[tp] += taken
+                room -= len(taken)
+        return out
+
+    def commit(
+        self, offsets: Mapping[TopicPartition, OffsetAndMetadata], timeout_ms: int | None = None
+    ) -> None:
+        """Ack every delivery of each queue before its committed offset."""
+        for tp, meta in offsets.items():
+            done = [r for r in self._polled[tp] if r.offset < meta.offset]
+            if done:
+                self._channels[tp].basic_ack(done[-1].tag, multiple=True)
+                self._polled[tp] = [r for r in self._polled[tp] if r.offset >= meta.offset]
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Give back every delivery of the queue from `offset` on, polled or not yet:
+        RabbitMQ puts them back in order, to be delivered again."""
+        outstanding = [r for r in self._polled[tp] if r.offset >= offset] + list(self._waiting[tp])
+        if outstanding:
+            last = max(r.tag for r in outstanding)
+            try:
+                self._channels[tp].basic_nack(last, multiple=True, requeue=True)
+            except (AMQPError, OSError):
+                # The connection is gone: RabbitMQ requeues all it had delivered on it, in
+                # order. Dropped here so the next poll opens a new one.
+                self._drop()
+        self._polled[tp] = [r for r in self._polled[tp] if r.offset < offset]
+        self._waiting[tp].clear()
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._partitions)
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        """The offset the queue's last event would have once delivered: the next offset
+        plus what the queue still holds ready, so the loop's lag (this less its committed
+        offset) counts both what this replica holds unacked and what waits in RabbitMQ.
+        Asks the broker (a passive declare, on a channel of its own; the loop asks every
+        few seconds); None, unknown, when it does not answer."""
+        try:
+            if self._stats is None or not self._stats.is_open:
+                self._stats = self._connection.channel()
+            ready = self._stats.queue_declare(self._queues[tp], passive=True).method.message_count
+            # Deliveries that came before the answer are buffered, not yet numbered: number
+            # them now, or they would be counted neither as held nor as ready.
+            self._connection.process_data_events(time_limit=0)
+        except (AMQPError, OSError):
+            return None  # unknown for now; a lost connection is opened again by the next poll
+        return self._next[tp] + int(ready)
+
+    def _drop(self) -> None:
+        with contextlib.suppress(AMQPError, OSError):  # broken already: closed either way
+            if self._connection.is_open:
+                self._connection.close()
+
+    def close(self) -> None:
+        if self._connection.is_open:
+            self._connection.close()
+
+
+class AmqpDeadLetters:
+    """Invalid events to the dead-letter exchange, confirmed before ingest acks them."""
+
+    def __init__(self, url: str, dlq: str = "engage.events.dlq", timeout_s: float = 10.0) -> None:
+        self._dlq = dlq
+        self._pending: list[tuple[bytes, dict[str, Any]]] = []
+        self._link = ConfirmedChannel(url, timeout_s)
+
+    def event_failed(
+        self, raw: bytes, key: bytes | None, reason: str, source: tuple[str, int, int] | None
+    ) -> None:
+        headers: dict[str, Any] = {"error-reason": reason[:1000], "failed-at": repr(time.time())}
+        if key:
+            headers["customer-id"] = key[:1024].decode(errors="replace")
+        if source is not None:
+            headers["source-queue"] = f"{source[0]}.{source[1]}"
+        self._pending.append((raw, headers))
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        """Publish every queued dead letter with a confirm each; raises when one is not
+        confirmed, so that ingest does not ack past an event whose dead letter was lost."""
+        pending, self._pending = self._pending, []
+        try:
+            channel = self._link.get()
+            for raw, headers in pending:
+                publish_dead_letter(channel, self._dlq, raw, headers)
+        except (AMQPError, OSError) as error:
+            self._pending = pending + self._pending
+            self._link.reset()
+            raise DeadLetterUnavailableError(self._dlq, repr(error)) from error
+
+
+def publish_events(
+    channel: BlockingChannel, exchange: str, events: list[tuple[str, bytes]]
+) -> None:
+    """Publish (actor id, event JSON) pairs, persistent and confirmed, routed by actor id."""
+    for actor_id, body in events:
+        channel.basic_publish(
+            exchange,
+            actor_id,
+            body,
+            pika.BasicProperties(
+                content_type="application/json",
+                delivery_mode=pika.DeliveryMode.Persistent,
+                headers={"customer-id": actor_id},
+            ),
+        )
+
+
+class AmqpPublisher:
+    """Events to the events exchange, each confirmed (the API answers `accepted` only
+    once RabbitMQ has them). pika is not thread-safe: one lock around every use."""
+
+    def __init__(self, url: str, exchange: str, queues: int, dlq: str, timeout_s: float) -> None:
+        self._exchange = exchange
+        self._lock = threading.Lock()
+        self._link = ConfirmedChannel(
+            url, timeout_s, lambda channel: declare_events(channel, exchange, queues, dlq)
+        )
+
+    def publish(self, events: list[tuple[str, bytes]]) -> None:
+        """Raises AMQPError when any event is not confirmed (the caller answers 503)."""
+        with self._lock:
+            try:
+                publish_events(self._link.get(), self._exchange, events)
+            except (AMQPError, OSError):
+                self._link.reset()
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._link.reset()
+
+
+class AmqpActionDeadLetters:
+    """Actions that cannot be delivered, to the actions dead-letter exchange (fanout, with
+    its queue) with the reason in headers; raises when RabbitMQ does not confirm, so the
+    action stays in the outbox (the Kafka dead letters do the same)."""
+
+    def __init__(self, url: str, exchange: str, timeout_s: float) -> None:
+        self._exchange = exchange
+        self._lock = threading.Lock()
+        self._link = ConfirmedChannel(
+            url, timeout_s, lambda channel: declare_dead_letters(channel, exchange)
+        )
+
+    async def action_failed(self, raw: bytes, reason: str, sink: str) -> None:
+        await asyncio.to_thread(self._publish, raw, reason, sink)
+
+    def _publish(self, raw: bytes, reason: str, sink: str) -> None:
+        headers = {"error-reason": reason[:1000], "sink": sink, "failed-at": repr(time.time())}
+        with self._lock:
+            try:
+                publish_dead_letter(self._link.get(), self._exchange, raw, headers)
+            except (AMQPError, OSError) as error:
+                self._link.reset()
+                raise DeadLetterUnavailableError(self._exchange, repr(error)) from error

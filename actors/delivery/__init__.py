@@ -1,0 +1,1 @@
+"""Actions on their way out: the outbox dispatcher, the guardrails, and the sinks."""

@@ -1,0 +1,237 @@
+"""Guardrails: the last word before an action reaches a customer.
+
+The dispatcher asks `Guardrails.decide` for every action about to be delivered:
+
+* held out (the campaign's control group): never delivered, counted as `holdout`;
+* fraud alerts and service actions: always delivered;
+* marketing to a customer who opted out: suppressed (fraud alerts still go out);
+* marketing within the fraud-suppression window of a fraud alert: suppressed;
+* marketing inside quiet hours in the customer's time zone: deferred to their end;
+* marketing over a frequency cap (per channel, per campaign, per day and per week; the
+  most restrictive wins): suppressed.
+
+Facts and counters live in Redis, in one hash per customer (`Keys.guard`), which the
+shard's commit also writes (opt-out, last fraud alert) and `forget` deletes. Cap
+counters count delivered actions only, per local day and ISO week.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import datetime, time, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from actors.delivery.outbox import DELIVER, Decision
+from actors.errors import StoreUnavailableError
+from actors.model.actions import Action
+from actors.rules.ruleset import CapSpec, PolicySpec
+from actors.storage.keys import Keys
+from actors.storage.slots import slot_of
+from actors.storage.store import MemoryStateStore
+
+CAP_TTL_S = 9 * 86_400  # a week's counter must outlive the week
+
+
+class GuardrailStore(Protocol):
+    async def facts(self, customers: Sequence[tuple[int, str]]) -> list[dict[str, str]]:
+        """The guard hash of each (slot, customer): opt-out, fraud_at, cap counters."""
+        ...
+
+    async def count(self, increments: Sequence[tuple[int, str, list[str]]]) -> None:
+        """Add one to each named counter of each (slot, customer)."""
+        ...
+
+
+class MemoryGuardrailStore:
+    """Reads and writes the guard facts of a MemoryStateStore (unit tests)."""
+
+    def __init__(self, store: MemoryStateStore) -> None:
+        self._guards = store.guards
+
+    async def facts(self, customers: Sequence[tuple[int, str]]) -> list[dict[str, str]]:
+        return [dict(self._guards.get(c, {})) for c in customers]
+
+    async def count(self, increments: Sequence[tuple[int, str, list[str]]]) -> None:
+        for slot, customer_id, fields in increments:
+            guard = self._guards.setdefault((slot, customer_id), {})
+            for name in fields:
+                guard[name] = str(int(guard.get(name, "0")) + 1)
+
+
+class RedisGuardrailStore:
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    async def facts(self, customers: Sequence[tuple[int, str]]) -> list[dict[str, str]]:
+        if not customers:
+            return []
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for slot, customer_id in customers:
+                    pipe.hgetall(self._keys.guard(slot, customer_id))
+                rows = await pipe.execute()
+        except RedisError as error:
+            raise StoreUnavailableError("guardrails", str(error)) from error
+        return [{k.decode(): v.decode() for k, v in row.items()} for row in rows]
+
+    async def count(self, increments: Sequence[tuple[int, str, list[str]]]) -> None:
+        if not increments:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for slot, customer_id, fields in increments:
+                    key = self._keys.guard(slot, customer_id)
+                    for name in fields:
+                        pipe.hincrby(key, name, 1)
+                    pipe.expire(key, CAP_TTL_S)
+                await pipe.execute()
+        except RedisError as error:
+            raise StoreUnavailableError("guardrails", str(error)) from error
+
+
+def _zone(name: str | None, default: str) -> ZoneInfo:
+    for candidate in (name, default):
+        if candidate:
+            try:
+                return ZoneInfo(candidate)
+            # "America" names a directory of the zone database: OSError, not NotFound.
+            except (ZoneInfoNotFoundError, ValueError, OSError):
+                continue
+    return ZoneInfo("UTC")
+
+
+def _clock_time(text: str) -> time:
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))
+
+
+def quiet_until(local: datetime, start: str, end: str) -> datetime | None:
+    """The end of the quiet period `local` falls in, or None outside quiet hours."""
+    begin, finish = _clock_time(start), _clock_time(end)
+    now = local.time()
+    # A period like 21:00-08:00 spans midnight.
+    inside = begin <= now < finish if begin <= finish else now >= begin or now < finish
+    if not inside:
+        return None
+    until = local.replace(hour=finish.hour, minute=finish.minute, second=0, microsecond=0)
+    if until <= local:
+        until += timedelta(days=1)
+    return until
+
+
+def cap_fields(action: Action, policy: PolicySpec, at: datetime) -> list[tuple[str, int, str]]:
+    """(counter field, limit, description) of every cap that applies to the action."""
+    day = at.strftime("%Y-%m-%d")
+    year, week, _ = at.isocalendar()
+    caps = []
+    scopes: list[tuple[str, str, CapSpec | None]] = [
+        ("channel", action.channel, policy.channel_caps.get(action.channel))
+    ]
+    if action.campaign:
+        scopes.append(("campaign", action.campaign, policy.campaign_caps.get(action.campaign)))
+    for scope, name, spec in scopes:
+        if spec is None:
+            continue
+        if spec.day is not None:
+            caps.append((f"cap|{scope}|{name}|d|{day}", spec.day, f"{scope} {name} {spec.day}/day"))
+        if spec.week is not None:
+            caps.append(
+                (
+                    f"cap|{scope}|{name}|w|{year}-W{week:02d}",
+                    spec.week,
+                    f"{scope} {name} {spec.week}/week",
+                )
+            )
+    return caps
+
+
+class Guardrails:
+    """The dispatcher's `ActionPolicy`, reading the policy of the rules in force."""
+
+    def __init__(
+        self,
+        store: GuardrailStore,
+        policy: Callable[[], PolicySpec],
+        slots: int,
+        clock: Callable[[], float],
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self.slots = slots
+        self.clock = clock
+
+    def _local(self, action: Action, policy: PolicySpec) -> datetime:
+        default = policy.quiet_hours.default_timezone if policy.quiet_hours else "UTC"
+        return datetime.fromtimestamp(self.clock(), _zone(action.timezone, default))
+
+    async def decide(self, actions: Sequence[Action]) -> list[Decision]:
+        policy = self.policy()
+        marketing = sorted({a.customer_id for a in actions if a.kind == "marketing"})
+        customers = [(slot_of(c, self.slots), c) for c in marketing]
+        facts = dict(zip(marketing, await self.store.facts(customers), strict=True))
+        pending: Counter[tuple[str, str]] = Counter()
+        decisions = []
+        for action in actions:
+            if action.held_out:
+                decisions.append(Decision("holdout", f"held out of campaign {action.campaign}"))
+                continue
+            if action.kind != "marketing":
+                decisions.append(DELIVER)
+                continue
+            try:
+                decision = self._decide_marketing(
+                    action, policy, facts[action.customer_id], pending
+                )
+            except Exception as error:  # one bad action fails alone, never its batch
+                decision = Decision("reject", f"guardrails failed: {type(error).__name__}: {error}")
+            decisions.append(decision)
+        return decisions
+
+    def _decide_marketing(
+        self,
+        action: Action,
+        policy: PolicySpec,
+        facts: dict[str, str],
+        pending: Counter[tuple[str, str]],
+    ) -> Decision:
+        if facts.get("optout") == "1":
+            return Decision("suppress", "customer opted out of marketing")
+        fraud_at = facts.get("fraud_at")
+        if fraud_at is not None:
+            gap = abs(action.event_time.timestamp() - float(fraud_at))
+            if gap < policy.suppress_marketing_after_fraud:
+                return Decision("suppress", "fraud alert: marketing suppressed")
+        local = self._local(action, policy)
+        if policy.quiet_hours is not None:
+            until = quiet_until(local, policy.quiet_hours.start, policy.quiet_hours.end)
+            if until is not None:
+                return Decision("defer", "quiet hours", until=until.timestamp())
+        caps = cap_fields(action, policy, local)
+        for name, limit, description in caps:
+            used = int(facts.get(name, "0")) + pending[(action.customer_id, name)]
+            if used >= limit:
+                return Decision("suppress", f"frequency cap: {description}")
+        for name, _, _ in caps:
+            pending[(action.customer_id, name)] += 1
+        return DELIVER
+
+    async def delivered(self, actions: Sequence[Action]) -> None:
+        policy = self.policy()
+        increments = []
+        for action in actions:
+            if action.kind != "marketing" or action.held_out:
+                continue
+            fields = [
+                name for name, _, _ in cap_fields(action, policy, self._local(action, policy))
+            ]
+            if fields:
+                increments.append(
+                    (slot_of(action.customer_id, self.slots), action.customer_id, fields)
+                )
+        await self.store.count(increments)

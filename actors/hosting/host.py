@@ -1,0 +1,670 @@
+"""ShardHost: hosts many virtual customer actors in one process.
+
+This is the Ray-free core of a `CustomerShard` (actors.hosting.shard wraps it in a Ray actor). It
+activates customers from the store on their first message, runs their turns one at a time
+per customer and concurrently across customers, saves state and effects before it acks,
+and passivates customers that are idle or least recently used.
+
+Checkpoint order for a batch (`process`):
+
+1. parse the batch and group events by customer, keeping their order;
+2. lock the batch's customers (sorted order, so concurrent batches cannot deadlock);
+3. activate the ones not live, with one store round trip for all of them;
+4. score ahead the rows of customers with several scored events in the batch
+   (actors.turn.prefetch) and start every customer's turns in the same tick: the coalescing
+   scorer carries those rows and each other customer's one row in one request per model;
+   each customer's events run in order, customers concurrently;
+5. commit every changed customer's state, outbox actions and reminders in one pipeline,
+   compare-and-set on each state's version; a conflict means another host wrote: reload
+   that customer and run its events again (applied-event ids make that idempotent);
+6. hand the saved actions to the dispatcher (waits when its queue is full);
+7. release the locks and ack: only now may ingest commit the offsets.
+
+If anything fails before step 5 completes, the batch's customers are dropped from memory
+(their unsaved changes with them) and the error goes to ingest, which retries the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from actors.config import ActorConfig
+from actors.delivery.outbox import Dispatcher, rejection_entry
+from actors.errors import ContentionError, EngageError, InvalidEventError
+from actors.hosting.residency import LiveSet
+from actors.metrics import Histogram
+from actors.model.actions import action_to_json
+from actors.model.events import ANON_PREFIX, Event, parse_event
+from actors.model.features import feature_dict, features
+from actors.model.identity import Link, MergeSource, decide, link_source, merged, noted
+from actors.model.state import NO_POSITION, CustomerState
+from actors.rules.context import cart_view, customer_view, marketing_suppressed, session_view
+from actors.storage.slots import slot_of
+from actors.storage.store import Commit, OutboxEntry, StateStore
+from actors.turn.actor import CustomerActor, RejectedAction, TurnOutcome
+from actors.turn.prefetch import NO_SCORES, BatchScores, CustomerEvents, needs_replay, prefetch
+
+log = logging.getLogger(__name__)
+
+MAX_CONFLICT_RETRIES = 5
+
+
+@dataclass
+class BatchResult:
+    """What a shard tells ingest about one batch."""
+
+    processed: int = 0
+    duplicates: int = 0
+    actions: int = 0
+    # (index in the batch, reason): events that failed; ingest dead-letters them.
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    rejected_actions: list[RejectedAction] = field(default_factory=list)
+    # (index in the batch, customer): events of a visitor merged into that customer
+    # (actors.model.identity); ingest sends them on to the customer's shard.
+    redirected: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class _CustomerWork:
+    customer_id: str
+    slot: int
+    events: list[tuple[int, Event]]
+    # Where each event of the batch was read (actors.model.state.pack_position), by batch index.
+    positions: Sequence[int] = ()
+    outcomes: list[TurnOutcome] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    # Actions as committed to the outbox: (idempotency key, json), serialised once.
+    saved_actions: list[tuple[str, bytes]] = field(default_factory=list)
+    # The state the turns ran on: the commit saves this object, whatever the live set
+    # holds by then.
+    state: CustomerState | None = None
+    # Visitors merged into this customer by these turns, taken over by its commit.
+    merges: list[MergeSource] = field(default_factory=list)
+    redirected: list[tuple[int, str]] = field(default_factory=list)
+
+    def restart(self) -> None:
+        """Forget what the turns did: they run again from the saved state."""
+        self.outcomes.clear()
+        self.merges.clear()
+        self.redirected.clear()
+
+
+class ShardHost:
+    def __init__(
+        self,
+        shard_id: int,
+        config: ActorConfig,
+        store: StateStore,
+        actor: CustomerActor,
+        dispatcher: Dispatcher,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.shard_id = shard_id
+        self.config = config
+        self.store = store
+        self.actor = actor
+        self.dispatcher = dispatcher
+        self.clock = clock
+        self.live = LiveSet(config.idle_passivation_s, config.max_live_customers, clock)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._lock_users: Counter[str] = Counter()
+        self.owned_slots: set[int] = set()
+        self.stats: Counter[str] = Counter()
+        self.turn_ms = Histogram()
+        self.batch_ms = Histogram()
+        self.mailbox = 0
+        self.by_type: Counter[str] = Counter()
+        self.by_rule: Counter[str] = Counter()
+        # When each owned slot next has a reminder due, as last read from the store and
+        # lowered by this host's own commits; read in full every `reminder_rescan_s`.
+        self._next_due: dict[int, float] = {}
+        self._scanned_at = float("-inf")
+        self._scanned_slots: frozenset[int] = frozenset()
+
+    # ---- ingest path ---------------------------------------------------------------
+
+    async def process(
+        self,
+        raw_events: Sequence[bytes],
+        positions: Sequence[int] | None = None,
+        read_at: float | None = None,
+    ) -> BatchResult:
+        """Run a batch. `positions[i]` is where `raw_events[i]` was read in the events
+        topic: it lets the state keep the ids of events that could be redelivered.
+        `read_at` is when ingest read them (wall clock): the start of their actions'
+        event-to-action latency."""
+        started = time.perf_counter()
+        where: Sequence[int] = positions if positions is not None else ()
+        result = BatchResult()
+        # 1. parse and group
+        work: dict[str, _CustomerWork] = {}
+        for index, raw in enumerate(raw_events):
+            try:
+                event = parse_event(raw)
+            except InvalidEventError as error:
+                result.rejected.append((index, error.reason))
+                continue
+            customer_id = event.actor_id
+            item = work.get(customer_id)
+            if item is None:
+                slot = slot_of(customer_id, self.config.slots)
+                item = work[customer_id] = _CustomerWork(customer_id, slot, [], where)
+            item.events.append((index, event))
+        self.mailbox += len(raw_events)
+        try:
+            await self._run_locked(list(work.values()), result, read_at)
+        finally:
+            self.mailbox -= len(raw_events)
+        self.batch_ms.observe((time.perf_counter() - started) * 1000)
+        self.stats["batches"] += 1
+        return result
+
+    async def _run_locked(
+        self, work: list[_CustomerWork], result: BatchResult, read_at: float | None
+    ) -> None:
+        ids = sorted(w.customer_id for w in work)
+        # 2. lock
+        locks = [self._lock(cid) for cid in ids]
+        acquired: list[asyncio.Lock] = []
+        try:
+            for lock in locks:
+                await lock.acquire()
+                acquired.append(lock)
+            await self._run(work, result, read_at)
+        except BaseException:
+            for cid in ids:
+                self._evict(cid)
+            raise
+        finally:
+            for lock in acquired:
+                lock.release()
+            for cid in ids:
+                self._unlock(cid)
+
+    async def _run(
+        self, work: list[_CustomerWork], result: BatchResult, read_at: float | None
+    ) -> None:
+        pending = work
+        conflicts = 0
+        # Ends: a round either commits a customer, drops one of its events (a poison
+        # event, at most once per event), or counts a conflict (bounded below).
+        while pending:
+            # 3. activate
+            await self._activate([(w.slot, w.customer_id) for w in pending])
+            # 4. scores for the whole batch, then the turns. The prefetch and the turns
+            # start in this one tick: the first row of each customer that is not replayed
+            # joins the prefetched rows in the coalescing scorer's one request per model.
+            batch = [
+                CustomerEvents(
+                    w.customer_id,
+                    self._live(w.customer_id),
+                    [(e, w.positions[i] if w.positions else NO_POSITION) for i, e in w.events],
+                )
+                for w in pending
+            ]
+            replayed = [needs_replay(self.actor.rules, item) for item in batch]
+            self.stats["customers_replayed"] += sum(replayed)
+            ahead_task = asyncio.ensure_future(
+                prefetch(self.actor, [item for item, r in zip(batch, replayed, strict=True) if r])
+            )
+            try:
+                finished = await asyncio.gather(
+                    *(
+                        self._turns(w, ahead_task if r else None)
+                        for w, r in zip(pending, replayed, strict=True)
+                    ),
+                    return_exceptions=True,
+                )
+                ahead = await ahead_task
+            finally:
+                if not ahead_task.done():
+                    ahead_task.cancel()
+            self.stats["scores_prefetched"] += ahead.taken
+            self.stats["scores_rescored"] += ahead.rescored
+            retry: list[_CustomerWork] = []
+            for w, outcome in zip(pending, finished, strict=True):
+                if isinstance(outcome, _PoisonEventError):
+                    # Start this customer again from its saved state, without the event
+                    # that broke its turn (it is dead-lettered with the reason).
+                    self._evict(w.customer_id)
+                    w.restart()
+                    w.events = [(i, e) for i, e in w.events if i not in w.failed]
+                    retry.append(w)
+                elif isinstance(outcome, BaseException):
+                    raise outcome
+            # 5. commit
+            conflicted = await self._commit([w for w in pending if w not in retry])
+            self.stats["conflicts"] += len(conflicted)
+            for w in conflicted:
+                self._evict(w.customer_id)
+                w.restart()
+            if conflicted:
+                conflicts += 1
+                if conflicts >= MAX_CONFLICT_RETRIES:
+                    raise ContentionError([w.customer_id for w in conflicted])
+            pending = retry + conflicted
+        entries: list[OutboxEntry] = []
+        for w in work:
+            for index, reason in w.failed.items():
+                result.rejected.append((index, reason))
+            result.redirected += w.redirected
+            for turn in w.outcomes:
+                if turn.duplicate:
+                    result.duplicates += 1
+                    continue
+                result.processed += 1
+                result.rejected_actions.extend(turn.rejected)
+                for action in turn.actions:
+                    self.by_type[action.type] += 1
+                    self.by_rule[action.rule_id] += 1
+            entries += [
+                OutboxEntry(w.slot, key, raw, read_at=read_at) for key, raw in w.saved_actions
+            ]
+        result.actions = len(entries)
+        self.stats["events"] += result.processed
+        self.stats["duplicates"] += result.duplicates
+        self.stats["actions"] += result.actions
+        # 6. dispatch (backpressure: waits while the sink queue is full)
+        await self.dispatcher.submit(entries)
+
+    async def _turns(
+        self, w: _CustomerWork, prefetching: asyncio.Future[BatchScores] | None
+    ) -> None:
+        state = w.state = self._live(w.customer_id)
+        if state.merged_into is not None:
+            # A visitor merged into a customer: its events are that customer's now.
+            w.redirected = [(index, state.merged_into) for index, _ in w.events]
+            self.stats["redirected"] += len(w.events)
+            return
+        ahead = NO_SCORES if prefetching is None else await prefetching
+        for index, event in w.events:
+            source = link_source(event)
+            if (
+                source is not None
+                and source != w.customer_id
+                and source not in (state.linked or ())
+                and not state.has_applied(event.event_id)
+            ):
+                state = await self._link(w, state, source)
+            started = time.perf_counter()
+            try:
+                position = w.positions[index] if w.positions else NO_POSITION
+                outcome = await self.actor.on_event(w.customer_id, state, event, position, ahead)
+            except EngageError:
+                raise
+            except Exception as error:  # a poison event must not take the customer down
+                log.exception(
+                    "turn failed; event dead-lettered",
+                    extra={"customer_id": w.customer_id, "event_id": event.event_id},
+                )
+                w.failed[index] = f"turn failed: {type(error).__name__}: {error}"
+                self.stats["turn_errors"] += 1
+                # Restart this customer's turns without the poison event.
+                raise _PoisonEventError(w) from error
+            w.outcomes.append(outcome)
+            self.turn_ms.observe((time.perf_counter() - started) * 1000)
+
+    async def _link(self, w: _CustomerWork, state: CustomerState, source: str) -> CustomerState:
+        """Merge the visitor `source` into this customer (actors.model.identity); the state the
+        customer's turns go on with. The store takes the visitor over in the commit."""
+        slot = slot_of(source, self.config.slots)
+        visitor = await self.store.visitor(slot, source)
+        decision = decide(w.customer_id, state, visitor)
+        self.stats[f"links_{decision.value}"] += 1
+        if decision is Link.LINKED:
+            noted(state, source)
+        if decision is not Link.MERGE:
+            if decision is not Link.LINKED:
+                log.info(
+                    "visitor not linked (%s)",
+                    decision.value,
+                    extra={"customer_id": w.customer_id, "visitor": source},
+                )
+            return state
+        combined = merged(state, source, visitor)
+        self.live.put(w.customer_id, combined)
+        w.state = combined
+        w.merges.append(
+            MergeSource(slot, source, visitor.version, tuple(sorted(visitor.reminders.items())))
+        )
+        return combined
+
+    async def _commit(self, work: list[_CustomerWork]) -> list[_CustomerWork]:
+        commits: list[Commit] = []
+        owners: list[_CustomerWork] = []
+        for w in work:
+            changed = [o for o in w.outcomes if not o.duplicate]
+            if not changed and not w.merges:
+                continue
+            state = w.state
+            assert state is not None, "turns ran before the commit"
+            commit = Commit(
+                w.slot,
+                w.customer_id,
+                state.version,
+                state.to_json(),
+                ttl_s=self._ttl(w.customer_id),
+                trace=self._traces(changed),
+                trace_keep=self.config.trace_turns,
+                trace_ttl_s=self.config.trace_retention_s,
+                merges=list(w.merges),
+            )
+            for outcome in changed:
+                commit.actions += [(a.idempotency_key, action_to_json(a)) for a in outcome.actions]
+                commit.actions += [rejection_entry(r) for r in outcome.rejected]
+            w.saved_actions = commit.actions
+            for outcome in changed:
+                for kind in outcome.reminders_cancelled:
+                    commit.reminders_cancelled.append(kind)
+                    commit.reminders_set = [(k, d) for k, d in commit.reminders_set if k != kind]
+                for kind, due in outcome.reminders_set:
+                    commit.reminders_set = [(k, d) for k, d in commit.reminders_set if k != kind]
+                    commit.reminders_set.append((kind, due))
+                commit.counters += outcome.counters
+                commit.guard.update(outcome.guard)
+            commits.append(commit)
+            owners.append(w)
+        versions = await self.store.commit_many(commits)
+        conflicted = []
+        for w, commit, version in zip(owners, commits, versions, strict=True):
+            if version is None:
+                conflicted.append(w)
+            else:
+                assert w.state is not None
+                w.state.version = version
+                self._note_reminders(commit)
+        return conflicted
+
+    @staticmethod
+    def _traces(outcomes: Sequence[TurnOutcome]) -> list[bytes]:
+        """The turns' decision traces as saved (none when the actor keeps none)."""
+        return [orjson.dumps(o.trace) for o in outcomes if o.trace is not None]
+
+    def _ttl(self, customer_id: str) -> int:
+        if customer_id.startswith(ANON_PREFIX):
+            return self.config.anonymous_ttl_s
+        return self.config.customer_retention_s or 0
+
+    # ---- activation and passivation ----------------------------------------------------
+
+    def _live(self, customer_id: str) -> CustomerState:
+        state = self.live.peek(customer_id)
+        assert state is not None, "activated before use"
+        return state
+
+    async def _activate(self, items: list[tuple[int, str]]) -> None:
+        missing = [(slot, cid) for slot, cid in items if self.live.get(cid) is None]
+        if not missing:
+            return
+        loaded = await self.store.load_many(missing)
+        for (_, cid), stored in zip(missing, loaded, strict=True):
+            if self.live.peek(cid) is not None:
+                # Activated by someone else while this load was in flight: a read does
+                # not take the customer's lock, so its load can overlap a batch that
+                # activated, applied and saved. The live copy is at least as new as
+                # what was loaded here; replacing it would make every later read answer
+                # from before the batch (writes are safe either way: the commit's
+                # compare-and-set refuses a stale version).
+                continue
+            state = CustomerState.from_json(stored.data) if stored.data else CustomerState()
+            state.version = stored.version
+            state.merged_into = stored.linked_to
+            self.live.put(cid, state)
+        self.stats["activations"] += len(missing)
+
+    async def activate_one(self, customer_id: str) -> CustomerState:
+        await self._activate([(slot_of(customer_id, self.config.slots), customer_id)])
+        return self._live(customer_id)
+
+    def _evict(self, customer_id: str) -> None:
+        if self.live.discard(customer_id):
+            self.stats["evictions"] += 1
+
+    def passivate(self) -> int:
+        """Drop idle customers and those over the live limit. Their state is already saved."""
+        dropped = self.live.passivate(busy=self._locks)
+        self.stats["passivations"] += dropped
+        return dropped
+
+    def _lock(self, customer_id: str) -> asyncio.Lock:
+        lock = self._locks.get(customer_id)
+        if lock is None:
+            lock = self._locks[customer_id] = asyncio.Lock()
+        self._lock_users[customer_id] += 1
+        return lock
+
+    def _unlock(self, customer_id: str) -> None:
+        self._lock_users[customer_id] -= 1
+        if self._lock_users[customer_id] <= 0:
+            del self._lock_users[customer_id]
+            self._locks.pop(customer_id, None)
+
+    # ---- reminders -----------------------------------------------------------------------
+
+    async def fire_due_reminders(self, limit: int = 1000) -> int:
+        """Run the turns of reminders that are due on this shard's slots."""
+        if not self.owned_slots:
+            return 0
+        now = self.clock()
+        if (
+            self.owned_slots != self._scanned_slots
+            or now - self._scanned_at >= self.config.reminder_rescan_s
+        ):
+            # Reading every slot each poll cost about 8% of a shard's CPU under load.
+            slots = frozenset(self.owned_slots)
+            self._next_due = await self.store.earliest_reminders(sorted(slots))
+            self._scanned_at, self._scanned_slots = now, slots
+        ready = sorted(s for s, at in self._next_due.items() if at <= now and s in self.owned_slots)
+        if not ready:
+            return 0
+        # Forget what we knew of these slots: from here on an entry for one of them is a
+        # reminder a turn set meanwhile.
+        for slot in ready:
+            del self._next_due[slot]
+        try:
+            fired = await self._fire(ready, now, limit)
+            left = await self.store.earliest_reminders(ready)
+        except BaseException:
+            for slot in ready:  # read them again next poll
+                self._next_due[slot] = min(now, self._next_due.get(slot, now))
+            raise
+        for slot, at in left.items():
+            self._next_due[slot] = min(at, self._next_due.get(slot, at))
+        return fired
+
+    def _note_reminders(self, commit: Commit) -> None:
+        for _, due in commit.reminders_set:
+            if due < self._next_due.get(commit.slot, float("inf")):
+                self._next_due[commit.slot] = due
+
+    async def _fire(self, slots: list[int], now: float, limit: int) -> int:
+        due = await self.store.due_reminders(slots, now, limit)
+        if not due:
+            return 0
+        by_customer: dict[str, list[Any]] = {}
+        for reminder in due:
+            by_customer.setdefault(reminder.customer_id, []).append(reminder)
+        fired = 0
+        for cid in sorted(by_customer):
+            reminders = by_customer[cid]
+            async with self._customer_lock(cid):
+                try:
+                    fired += await self._run_reminders(cid, reminders)
+                except BaseException:
+                    self._evict(cid)
+                    raise
+        self.stats["reminders_fired"] += fired
+        return fired
+
+    async def _run_reminders(self, customer_id: str, reminders: list[Any]) -> int:
+        slot = reminders[0].slot
+        for _attempt in range(MAX_CONFLICT_RETRIES):
+            await self._activate([(slot, customer_id)])
+            state = self._live(customer_id)
+            if state.merged_into is not None:
+                # Read due just before its visitor's merge moved it to the customer.
+                return 0
+            commit = Commit(
+                slot,
+                customer_id,
+                state.version,
+                b"",
+                ttl_s=self._ttl(customer_id),
+                trace_keep=self.config.trace_turns,
+                trace_ttl_s=self.config.trace_retention_s,
+            )
+            entries: list[OutboxEntry] = []
+            for reminder in reminders:
+                outcome = await self.actor.on_reminder(
+                    customer_id, state, reminder.kind, reminder.due_at
+                )
+                commit.reminders_fired.append((reminder.kind, reminder.due_at))
+                commit.trace += self._traces([outcome])
+                commit.counters += outcome.counters
+                commit.guard.update(outcome.guard)
+                for action in outcome.actions:
+                    raw = action_to_json(action)
+                    commit.actions.append((action.idempotency_key, raw))
+                    entries.append(OutboxEntry(slot, action.idempotency_key, raw))
+                    self.by_type[action.type] += 1
+                    self.by_rule[action.rule_id] += 1
+            commit.state = state.to_json()
+            (version,) = await self.store.commit_many([commit])
+            if version is None:
+                self._evict(customer_id)
+                continue
+            state.version = version
+            self.stats["actions"] += len(entries)
+            await self.dispatcher.submit(entries)
+            return len(reminders)
+        raise ContentionError([customer_id])
+
+    @contextlib.asynccontextmanager
+    async def _customer_lock(self, customer_id: str) -> Any:
+        lock = self._lock(customer_id)
+        try:
+            async with lock:
+                yield
+        finally:
+            self._unlock(customer_id)
+
+    # ---- outbox recovery -------------------------------------------------------------
+
+    async def recover_outbox(self, limit: int = 10_000) -> int:
+        """Re-queue actions saved but not delivered (a previous host died, or a retry)."""
+        if not self.owned_slots:
+            return 0
+        entries = await self.store.outbox(sorted(self.owned_slots), limit)
+        fresh = [e for e in entries if e.key not in self.dispatcher.pending]
+        await self.dispatcher.submit(fresh)
+        self.stats["outbox_recovered"] += len(fresh)
+        return len(fresh)
+
+    # ---- slots -----------------------------------------------------------------------
+
+    def set_owned_slots(self, slots: set[int]) -> None:
+        """Adopt a new slot table: forget live customers of slots no longer ours, and drop
+        their queued and waiting actions (the new owner delivers them from the outbox;
+        keeping them here too would race it)."""
+        lost = self.owned_slots - slots
+        self.owned_slots = set(slots)
+        if lost:
+            self.dispatcher.forget_slots(lost)
+            for cid in list(self.live):
+                if slot_of(cid, self.config.slots) in lost and cid not in self._locks:
+                    self.live.discard(cid)
+                    self.stats["handed_off"] += 1
+
+    # ---- reads (never wait for another customer's turn) --------------------------------
+
+    async def snapshot(self, customer_id: str, at: float | None = None) -> dict[str, Any]:
+        state = await self.activate_one(customer_id)
+        when = at if at is not None else (state.last_event_at or self.clock())
+        return {
+            "customer_id": customer_id,
+            "known": state.events_total > 0,
+            "version": state.version,
+            "at": when,
+            "customer": customer_view(customer_id, state, when, 0.0, self._suppression_s()),
+            "session": session_view(state, when, None),
+            "cart": cart_view(state),
+            "features": feature_dict(state, when),
+            "vector": features(state, when),
+            "shard": self.shard_id,
+        }
+
+    async def offer_inputs(self, customer_id: str) -> dict[str, Any]:
+        """Just what next-best-offer needs: cheaper to build and to ship than a snapshot."""
+        state = await self.activate_one(customer_id)
+        return offer_inputs_of(state, self.clock(), self._suppression_s())
+
+    def _suppression_s(self) -> float:
+        return self.actor.rules.policy.suppress_marketing_after_fraud
+
+    async def forget(self, customer_id: str, reminder_kinds: Sequence[str]) -> None:
+        """Erase the customer and every visitor merged into it (the visitors first: their
+        list is in the customer's state, so a forget that fails half-way can be
+        repeated)."""
+        async with self._customer_lock(customer_id):
+            state = await self.activate_one(customer_id)
+            for visitor in state.linked or ():
+                self.dispatcher.forget_customer(visitor)
+                await self.store.forget(
+                    slot_of(visitor, self.config.slots), visitor, reminder_kinds
+                )
+            slot = slot_of(customer_id, self.config.slots)
+            # Queued and deferred actions first: none may reach an address being erased.
+            self.dispatcher.forget_customer(customer_id)
+            await self.store.forget(slot, customer_id, reminder_kinds)
+            self._evict(customer_id)
+            self.stats["forgotten"] += 1
+
+    def introspect(self) -> dict[str, Any]:
+        return {
+            "shard": self.shard_id,
+            "live_customers": len(self.live),
+            "owned_slots": len(self.owned_slots),
+            "mailbox_depth": self.mailbox,
+            "sink_queue_depth": self.dispatcher.depth,
+            "turn_ms_p50": self.turn_ms.quantile(0.5),
+            "turn_ms_p99": self.turn_ms.quantile(0.99),
+            "turn_ms": self.turn_ms.to_dict(),
+            "batch_ms_p99": self.batch_ms.quantile(0.99),
+            "batch_ms": self.batch_ms.to_dict(),
+            "actions_by_type": dict(self.by_type),
+            "actions_by_rule": dict(self.by_rule),
+            "dispatch": dict(self.dispatcher.stats),
+            "action_latency_ms": self.dispatcher.latency_ms.to_dict(),
+            **{k: v for k, v in self.stats.items()},
+        }
+
+
+def offer_inputs_of(
+    state: CustomerState, now: float, suppress_after_fraud_s: float
+) -> dict[str, Any]:
+    """What next-best-offer reads of a customer: the model's features and the consent
+    and fraud facts that suppress outbound offers (for the rules' policy window after a
+    fraud alert). Used by shards (live state) and by the API (committed state read from
+    the store)."""
+    when = state.last_event_at or now
+    return {
+        "known": state.events_total > 0,
+        "vector": features(state, when),
+        "consent_marketing": state.consent_marketing,
+        "marketing_suppressed": marketing_suppressed(state, when, suppress_after_fraud_s),
+        "top_affinity": state.top_affinity(when),
+    }
+
+
+class _PoisonEventError(Exception):
+    def __init__(self, work: _CustomerWork) -> None:
+        self.work = work

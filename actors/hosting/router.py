@@ -1,0 +1,211 @@
+"""Routing customers to their shard, and creating the shards.
+
+The router reads the slot table from Redis (refreshing it when asked, or at most every
+second), resolves the named `CustomerShard` actors, and sends each shard one call per
+batch. Ingest uses the blocking `process`; the API uses the async `call`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import ray
+import redis
+from ray.exceptions import RayError, RayTaskError
+
+from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
+from actors.errors import ShardUnavailableError, StoreUnavailableError
+from actors.hosting.host import BatchResult
+from actors.hosting.shard import shard_name
+from actors.hosting.supervisor import ShardSupervisor, alive_nodes, start_shard, supervisor_name
+from actors.storage.keys import Keys
+from actors.storage.redis_clients import connect
+from actors.storage.slots import SlotTable, slot_of
+from actors.turn.scoring import Scorer
+
+log = logging.getLogger(__name__)
+
+
+def ensure_slot_table(redis_config: RedisConfig, actors: ActorConfig) -> SlotTable:
+    """The current table; creates the initial one (all configured shards) if none exists."""
+    client = connect(redis_config.require_url(), redis_config.socket_timeout_s)
+    key = Keys(redis_config.prefix).slot_table()
+    try:
+        initial = SlotTable.initial(actors.slots, actors.shards)
+        client.set(key, initial.to_json(), nx=True)
+        raw = client.get(key)
+        if raw is None:  # deleted between the two calls (someone reset the deployment)
+            raise ShardUnavailableError(-1, "the slot table vanished while it was created")
+        table = SlotTable.from_json(raw)
+    finally:
+        client.close()
+    if len(table.owners) != actors.slots:
+        raise RuntimeError(
+            f"slot table has {len(table.owners)} slots but ENGAGE_ACTORS_SLOTS={actors.slots};"
+            " the slot count is fixed for the life of a deployment"
+        )
+    return table
+
+
+def ensure_shards(
+    namespace: str,
+    actors: ActorConfig,
+    redis_config: RedisConfig,
+    kafka: KafkaConfig,
+    sinks: SinkConfig,
+    scorer_factory: Callable[[], Scorer],
+    shard_ids: Sequence[int] | None = None,
+) -> dict[int, Any]:
+    """Get or create the named shard actors (detached: they outlive their creator), spread
+    over the cluster's nodes, and the supervisor that moves slots when nodes go away."""
+    table = ensure_slot_table(redis_config, actors)
+    ids = list(shard_ids) if shard_ids is not None else table.shards
+    nodes = alive_nodes()
+    handles = {}
+    for index in ids:
+        node = nodes[index % len(nodes)]
+        handles[index] = start_shard(
+            index, node, namespace, actors, redis_config, kafka, sinks, scorer_factory
+        )
+    supervisor = ShardSupervisor.options(  # type: ignore[attr-defined]
+        name=supervisor_name(redis_config.prefix),
+        namespace=namespace,
+        lifetime="detached",
+        get_if_exists=True,
+        num_cpus=0,
+    ).remote(namespace, actors, redis_config, kafka, sinks, scorer_factory)
+    ray.get([h.ping.remote() for h in handles.values()] + [supervisor.ping.remote()])
+    return handles
+
+
+def shard_failure(shard: int, error: RayError) -> Exception:
+    """An error the shard's own code raised (Ray wraps it in a RayTaskError) is that
+    error; any other Ray error is about the shard's process, its node or the call (died,
+    unschedulable on a node that left, timed out, object lost): the shard is unavailable,
+    an outage the batch waits out, never a reason to dead-letter its events."""
+    if isinstance(error, RayTaskError):
+        cause = error.cause
+        return cause if isinstance(cause, Exception) else error
+    return ShardUnavailableError(shard, f"{type(error).__name__}: {error}")
+
+
+class ShardRouter:
+    def __init__(
+        self,
+        namespace: str,
+        actors: ActorConfig,
+        redis_config: RedisConfig,
+        refresh_s: float = 1.0,
+    ) -> None:
+        self.namespace = namespace
+        self.slots = actors.slots
+        self.prefix = redis_config.prefix
+        self._redis = connect(redis_config.require_url(), redis_config.socket_timeout_s)
+        self._key = Keys(redis_config.prefix).slot_table()
+        self._refresh_s = refresh_s
+        self._checked = 0.0
+        self._handles: dict[int, Any] = {}
+        self.table = self._load()
+
+    def _load(self) -> SlotTable:
+        try:
+            raw = self._redis.get(self._key)
+        except redis.RedisError as error:
+            raise StoreUnavailableError("slot table", str(error)) from error
+        if raw is None:
+            raise ShardUnavailableError(-1, "no slot table in Redis; is engage deployed?")
+        return SlotTable.from_json(raw)
+
+    @property
+    def epoch(self) -> int:
+        """The epoch of the slot table this router routes by."""
+        return self.table.epoch
+
+    def refresh(self, force: bool = False) -> SlotTable:
+        now = time.monotonic()
+        if force or now - self._checked >= self._refresh_s:
+            self._checked = now
+            table = self._load()
+            if table.epoch != self.table.epoch:
+                log.info("slot table epoch %d -> %d", self.table.epoch, table.epoch)
+                self.table = table
+        return self.table
+
+    def shard_for(self, customer_id: str) -> int:
+        return self.table.owner(slot_of(customer_id, self.slots))
+
+    def handle(self, shard: int) -> Any:
+        handle = self._handles.get(shard)
+        if handle is None:
+            try:
+                handle = ray.get_actor(shard_name(self.prefix, shard), namespace=self.namespace)
+            except ValueError as error:
+                raise ShardUnavailableError(shard, str(error)) from error
+            self._handles[shard] = handle
+        return handle
+
+    def forget_handle(self, shard: int) -> None:
+        self._handles.pop(shard, None)
+
+    def group(self, customers_and_payloads: Sequence[tuple[str, bytes]]) -> dict[int, list[int]]:
+        """Indices of the payloads, grouped by the shard owning each customer."""
+        groups: dict[int, list[int]] = {}
+        for i, (customer_id, _) in enumerate(customers_and_payloads):
+            groups.setdefault(self.shard_for(customer_id), []).append(i)
+        return groups
+
+    def process(
+        self,
+        batches: Mapping[int, list[bytes]],
+        positions: Mapping[int, list[int]] | None = None,
+        read_at: float | None = None,
+        timeout_s: float = 30.0,
+    ) -> dict[int, BatchResult | Exception]:
+        """Send every shard its batch at once, then wait for all; errors are returned."""
+        refs: dict[int, Any] = {}
+        results: dict[int, BatchResult | Exception] = {}
+        for shard, payloads in batches.items():
+            where = positions.get(shard) if positions is not None else None
+            try:
+                refs[shard] = self.handle(shard).process.remote(payloads, where, read_at)
+            except ShardUnavailableError as error:
+                results[shard] = error
+        for shard, ref in refs.items():
+            try:
+                results[shard] = ray.get(ref, timeout=timeout_s)
+            except RayError as error:
+                results[shard] = self._failure(shard, error)
+        return results
+
+    def _failure(self, shard: int, error: RayError) -> Exception:
+        """What a failed call to a shard means for its batch (see `shard_failure`)."""
+        failure = shard_failure(shard, error)
+        if isinstance(failure, ShardUnavailableError):
+            self.forget_handle(shard)
+        return failure
+
+    async def call(self, customer_id: str, method: str, *args: Any) -> Any:
+        """Call a shard method for one customer (API reads, forget)."""
+        self.refresh()
+        shard = self.shard_for(customer_id)
+        try:
+            return await getattr(self.handle(shard), method).remote(customer_id, *args)
+        except RayError as error:
+            raise self._failure(shard, error) from error
+
+    async def each_shard(self, method: str, *args: Any) -> dict[int, Any]:
+        self.refresh()
+        out: dict[int, Any] = {}
+        for shard in self.table.shards:
+            try:
+                out[shard] = await getattr(self.handle(shard), method).remote(*args)
+            except (RayError, ShardUnavailableError) as error:
+                self.forget_handle(shard)
+                out[shard] = {"shard": shard, "error": str(error)}
+        return out
+
+    def close(self) -> None:
+        self._redis.close()

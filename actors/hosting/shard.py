@@ -1,0 +1,237 @@
+"""CustomerShard: the Ray actor that hosts a `ShardHost` and its background work.
+
+One shard process hosts many virtual customer actors. Ray restarts a shard whose process
+dies (`max_restarts=-1`); the new incarnation starts empty, adopts its slots from the slot
+table, re-queues its slots' undelivered actions from the outbox, and re-activates
+customers from Redis as their messages arrive.
+
+Background loops, each isolated so one failing does not stop the others: slot-table
+refresh, due reminders, idle passivation, outbox recovery and rules reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import ray
+
+from actors.brokers.amqp import AmqpActionDeadLetters
+from actors.brokers.dead_letters import KafkaDeadLetters
+from actors.brokers.kafka import make_producer
+from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
+from actors.delivery.guardrails import Guardrails, RedisGuardrailStore
+from actors.delivery.outbox import (
+    DeadLetters,
+    Dispatcher,
+    MemoryDeadLetters,
+    RedisIdempotencyStore,
+)
+from actors.delivery.sinks import build_sinks
+from actors.delivery.sinks.kafka import KafkaSink
+from actors.gc_tuning import tune_gc
+from actors.hosting.host import BatchResult, ShardHost
+from actors.logs import configure as configure_logs
+from actors.rules.ruleset import RuleSet
+from actors.rules.source import RulesFile
+from actors.storage.store import RedisStateStore
+from actors.turn.actor import CustomerActor
+from actors.turn.scoring import CoalescingScorer, Scorer
+
+log = logging.getLogger(__name__)
+
+
+def shard_name(namespace_prefix: str, index: int) -> str:
+    return f"{namespace_prefix}-shard-{index}"
+
+
+class _Loop:
+    """A periodic background job that survives its own errors."""
+
+    def __init__(self, name: str, period_s: float, job: Callable[[], Awaitable[Any]]) -> None:
+        self.name = name
+        self.period_s = period_s
+        self.job = job
+        self.errors = 0
+        self.task = asyncio.get_running_loop().create_task(self._run(), name=name)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.job()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.errors += 1
+                log.exception("background job %s failed", self.name)
+            await asyncio.sleep(self.period_s)
+
+
+# max_concurrency: reads and reminders must not queue behind a batch (async actor).
+@ray.remote(  # type: ignore[call-overload]  # Ray's stubs lack max_concurrency
+    max_restarts=-1, max_task_retries=0, max_concurrency=10_000
+)
+class CustomerShard:
+    def __init__(
+        self,
+        shard_id: int,
+        actors: ActorConfig,
+        redis_config: RedisConfig,
+        kafka: KafkaConfig,
+        sinks: SinkConfig,
+        scorer_factory: Callable[[], Scorer],
+    ) -> None:
+        configure_logs(kafka_level=kafka.log_level)
+        self.shard_id = shard_id
+        self.config = actors
+        self.started_at = time.time()
+        self.store = RedisStateStore(
+            redis_config.require_url(), redis_config.prefix, redis_config.socket_timeout_s
+        )
+        self.rules_file = RulesFile(actors.rules_file)
+        self.scorer = CoalescingScorer(scorer_factory())
+        actor = CustomerActor(self.rules_file.rules, self.scorer, trace=actors.trace_turns > 0)
+        dead_letters: DeadLetters = MemoryDeadLetters()
+        available = build_sinks(sinks)
+        if kafka.bootstrap:
+            producer = make_producer(kafka)
+            available["kafka"] = KafkaSink(producer, kafka.actions_topic, kafka)
+            dead_letters = KafkaDeadLetters(
+                producer, kafka.events_dlq_topic, kafka.actions_dlq_topic
+            )
+        elif sinks.amqp_url is not None and sinks.amqp_dead_letters is not None:
+            # An engage on RabbitMQ: the default sink's actions go to its actions
+            # exchange, and undeliverable ones to its dead-letter exchange.
+            available["kafka"] = available["amqp"]
+            dead_letters = AmqpActionDeadLetters(
+                sinks.amqp_url.get_secret_value(), sinks.amqp_dead_letters, sinks.amqp_timeout_s
+            )
+        self.dispatcher = Dispatcher(
+            available,
+            RedisIdempotencyStore(self.store.redis, self.store.keys),
+            self.store,
+            dead_letters,
+            Guardrails(
+                RedisGuardrailStore(self.store.redis, self.store.keys),
+                lambda: actor.rules.policy,
+                actors.slots,
+                time.time,
+            ),
+            queue_size=actors.sink_queue_size,
+            max_deferred=actors.max_deferred_actions,
+            max_attempts=sinks.max_attempts,
+            base_backoff_s=sinks.base_backoff_s,
+            trace_keep=actors.trace_turns,
+            trace_ttl_s=actors.trace_retention_s,
+        )
+        self.host = ShardHost(shard_id, actors, self.store, actor, self.dispatcher)
+        self.table_epoch = 0
+        self.dispatcher.start()
+        self.loops = [
+            _Loop("slot-table", 1.0, self._refresh_table),
+            _Loop("reminders", actors.reminder_poll_s, self.host.fire_due_reminders),
+            _Loop("passivation", actors.passivation_sweep_s, self._passivate),
+            _Loop("outbox-recovery", actors.outbox_recovery_s, self.host.recover_outbox),
+            _Loop("rules-reload", actors.rules_reload_s, self._reload_rules),
+        ]
+        tune_gc()
+
+    # ---- called by ingest and the API ------------------------------------------------
+
+    async def process(
+        self,
+        raw_events: Sequence[bytes],
+        positions: Sequence[int] | None = None,
+        read_at: float | None = None,
+    ) -> BatchResult:
+        if not self.host.owned_slots:
+            await self._refresh_table()
+        return await self.host.process(raw_events, positions, read_at)
+
+    async def snapshot(self, customer_id: str) -> dict[str, Any]:
+        return await self.host.snapshot(customer_id)
+
+    async def offer_inputs(self, customer_id: str) -> dict[str, Any]:
+        return await self.host.offer_inputs(customer_id)
+
+    async def forget(self, customer_id: str) -> None:
+        kinds = [r.spec.kind for r in self.host.actor.rules.reminders]
+        await self.host.forget(customer_id, kinds)
+
+    async def reminders_of(self, customer_id: str) -> dict[str, float]:
+        from actors.storage.slots import slot_of
+
+        return await self.store.reminders_of(slot_of(customer_id, self.config.slots), customer_id)
+
+    async def introspect(self) -> dict[str, Any]:
+        info = self.host.introspect()
+        info.update(
+            pid=os.getpid(),
+            node_id=ray.get_runtime_context().get_node_id(),
+            started_at=self.started_at,
+            table_epoch=self.table_epoch,
+            rules_source=self.host.actor.rules.source,
+            rules_error=self.rules_file.error,
+            scoring_ms=self.scorer.latency_ms.to_dict(),
+            score_distributions={
+                model: histogram.to_dict() for model, histogram in self.scorer.distributions.items()
+            },
+            feature_counts={
+                model: counter.to_list() for model, counter in self.scorer.feature_counts.items()
+            },
+            background_errors={loop.name: loop.errors for loop in self.loops},
+        )
+        return info
+
+    async def pid(self) -> int:
+        return os.getpid()
+
+    async def ping(self) -> bool:
+        return True
+
+    async def refresh(self) -> int:
+        """Adopt the current slot table now (after `engage scale`); returns its epoch."""
+        await self._refresh_table()
+        return self.table_epoch
+
+    async def drain(self, timeout_s: float = 10.0) -> bool:
+        return await self.dispatcher.drain(timeout_s)
+
+    async def fire_reminders(self) -> int:
+        return await self.host.fire_due_reminders()
+
+    async def set_rules(self, text: str) -> str:
+        """Replace the rules with `text` (validated first; the old rules stay on error)."""
+        from actors.rules.ruleset import parse_rules
+
+        rules = parse_rules(text, "<api>")
+        self._use_rules(rules)
+        return rules.source
+
+    # ---- background ----------------------------------------------------------------------
+
+    async def _refresh_table(self) -> None:
+        table = await self.store.load_slot_table()
+        if table is None or table.epoch == self.table_epoch:
+            return
+        self.host.set_owned_slots(set(table.slots_of(self.shard_id)))
+        first = self.table_epoch == 0
+        self.table_epoch = table.epoch
+        if first:
+            await self.host.recover_outbox()
+
+    async def _passivate(self) -> None:
+        self.host.passivate()
+
+    async def _reload_rules(self) -> None:
+        rules = self.rules_file.reload()
+        if rules is not None:
+            self._use_rules(rules)
+
+    def _use_rules(self, rules: RuleSet) -> None:
+        self.host.actor.rules = rules
+        log.info("rules loaded from %s (%d rules)", rules.source, len(rules.rules))

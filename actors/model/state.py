@@ -1,0 +1,807 @@
+"""CustomerState: everything a customer actor remembers, built only from its events.
+
+`apply(event)` is deterministic: the same events in the same order give the same state,
+whether they arrive live from Kafka or are replayed from history by training. Time is
+the event's own timestamp, never the clock.
+
+The class uses `__slots__` and creates containers only when first needed, because a shard
+keeps hundreds of thousands of these alive (see bench/actors_memory.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import struct
+import sys
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import orjson
+
+from actors.model.catalog import AFFINITY_INDEX
+from actors.model.events import (
+    MAX_TRAITS,
+    Alias,
+    CardPayment,
+    CartAdd,
+    CartRemove,
+    Chargeback,
+    ContentView,
+    Custom,
+    Event,
+    FraudReport,
+    Identify,
+    Login,
+    OfferFeedback,
+    PageView,
+    ProductView,
+    Purchase,
+)
+
+SESSION_GAP_S = 30 * 60.0
+AFFINITY_HALF_LIFE_S = 7 * 24 * 3600.0
+PAYMENT_WINDOW_S = 24 * 3600.0
+MAX_SESSION_ITEMS = 20
+# Bounds on what one customer's events can make the state hold. They shape features, so
+# they are part of the feature spec (the same in training and live), not settings: a
+# cart holds at most MAX_CART_LINES products (a further product is not added, as a shop
+# refuses a full cart) of at most MAX_CART_QUANTITY each; a session counts at most
+# MAX_SESSION_CATEGORIES categories (views of further ones still count as page views).
+MAX_CART_LINES = 100
+MAX_CART_QUANTITY = 999
+MAX_SESSION_CATEGORIES = 32
+MAX_SESSION_CUSTOM = 32
+# Visitors one customer can absorb (browsers, devices); past it a visitor stays separate.
+MAX_LINKED = 100
+# Custom events are counted for models per name in a window: each name hashed into one of
+# CUSTOM_BUCKETS counters per event-time day, CUSTOM_WINDOW_DAYS days kept. Hashing keeps
+# the vector fixed whatever names a site invents (actors.model.features).
+CUSTOM_BUCKETS = 8
+CUSTOM_WINDOW_DAYS = 7
+MAX_PAYMENTS = 100
+MAX_KNOWN = 16
+# Ids of applied events kept for dedup of redeliveries: at least the last
+# APPLIED_IDS_LIMIT, and besides them every id applied from the last REDELIVERY_WINDOW
+# offsets of its partition. A redelivery starts at the last committed offset, at most one
+# poll (ENGAGE_KAFKA_MAX_POLL_RECORDS, at most half the window) behind what was applied,
+# so however many events one customer has in a poll, none is applied twice.
+APPLIED_IDS_LIMIT = 256
+REDELIVERY_WINDOW = 8192
+NO_POSITION = -1
+_OFFSET_BITS = 48
+STATE_FORMAT = 1
+MAX_RECENT_ACTIONS = 5
+
+# Outcome flags of an ActionRecord.
+SHOWN, CLICKED, CONVERTED = 1, 2, 4
+
+
+class ActionRecord(NamedTuple):
+    """A marketing action as attribution needs it: which offer, rule and model, when, and
+    whether the customer was held out (no action sent: the control group)."""
+
+    action_id: str
+    offer_id: str
+    rule_id: str
+    campaign: str
+    model_version: str
+    at: float
+    held_out: bool
+    outcomes: int = 0
+
+    @property
+    def group(self) -> str:
+        return "holdout" if self.held_out else "treated"
+
+
+# Native byte order: the packed ids are only ever read back in this process (as a
+# memoryview of unsigned 64-bit ints); they are stored in Redis as JSON numbers.
+_ID = struct.Struct("=Q")
+_POS = struct.Struct("=q")
+
+
+def pack_position(partition: int, offset: int) -> int:
+    """A record's place in its topic as one int64: partition in the top bits."""
+    return (partition << _OFFSET_BITS) | offset
+
+
+def split_position(position: int) -> tuple[int, int]:
+    return position >> _OFFSET_BITS, position & ((1 << _OFFSET_BITS) - 1)
+
+
+def event_id_hash(event_id: str) -> int:
+    """Stable 64-bit hash (Python's `hash` is salted per process, so unusable here)."""
+    digest = hashlib.blake2b(event_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+# Categories, products, genres and countries repeat across customers: one shared copy of
+# each string instead of one per customer keeps a live customer under 2 KB.
+_intern = sys.intern
+
+
+def _push_bounded(items: list[str], item: str, limit: int) -> None:
+    if item in items:
+        items.remove(item)
+    items.append(item)
+    if len(items) > limit:
+        del items[0]
+
+
+class CustomerState:
+    __slots__ = (
+        "affinities",
+        "affinity_at",
+        "applied",
+        "applied_at",
+        "cart",
+        "cart_updated_at",
+        "chargebacks",
+        "consent_marketing",
+        "content_views",
+        "countries",
+        "custom_days",
+        "devices",
+        "email",
+        "events_total",
+        "failed_logins",
+        "fired",
+        "first_seen",
+        "fraud_alert_at",
+        "fraud_confirmed_at",
+        "fraud_reports",
+        "last_event_at",
+        "last_login_at",
+        "last_payment_at",
+        "last_purchase_at",
+        "linked",
+        "merged_into",
+        "offer_clicks",
+        "offer_conversions",
+        "offers_shown",
+        "orders",
+        "pay_count",
+        "pay_m2",
+        "pay_mean",
+        "payments",
+        "recent_actions",
+        "session_categories",
+        "session_content",
+        "session_custom",
+        "session_index",
+        "session_page_views",
+        "session_products",
+        "session_start",
+        "spend",
+        "timezone",
+        "traits",
+        "version",
+        "watermarks",
+    )
+
+    def __init__(self) -> None:
+        self.first_seen: float | None = None
+        self.last_event_at: float | None = None
+        self.events_total = 0
+        # current session (cut after SESSION_GAP_S of event-time inactivity)
+        self.session_index = 0
+        self.session_start: float | None = None
+        self.session_page_views = 0
+        self.session_products: list[str] | None = None
+        self.session_categories: dict[str, int] | None = None
+        self.session_content: list[str] | None = None
+        # custom event name -> times seen this session (at most MAX_SESSION_CUSTOM names)
+        self.session_custom: dict[str, int] | None = None
+        # custom events per event-time day: [day, count of bucket 0, ..., bucket 7], oldest
+        # first, the last CUSTOM_WINDOW_DAYS days (see `custom_bucket`)
+        self.custom_days: list[list[int]] | None = None
+        # cart: product_id -> (category, unit price, quantity); carts outlive sessions
+        self.cart: dict[str, tuple[str, float, int]] | None = None
+        self.cart_updated_at: float | None = None
+        # lifetime
+        self.orders = 0
+        self.spend = 0.0
+        self.last_purchase_at: float | None = None
+        self.content_views = 0
+        self.last_login_at: float | None = None
+        self.failed_logins = 0
+        # affinity key -> score, all decayed to `affinity_at`
+        self.affinities: dict[str, float] | None = None
+        self.affinity_at: float | None = None
+        # fraud: payments in the last 24 h as (ts, amount); Welford stats of all amounts
+        self.payments: list[tuple[float, float]] | None = None
+        self.pay_count = 0
+        self.pay_mean = 0.0
+        self.pay_m2 = 0.0
+        self.last_payment_at: float | None = None
+        self.countries: list[str] | None = None
+        self.devices: list[str] | None = None
+        # identity and consent
+        self.email: str | None = None
+        # What `identify` said beyond e-mail, time zone and consent (bounded: MAX_TRAITS).
+        self.traits: dict[str, str | int | float | bool] | None = None
+        self.timezone: str | None = None
+        self.consent_marketing = True
+        # rules: rule id -> (event time last fired, session index then)
+        self.fired: dict[str, tuple[float, int]] | None = None
+        self.fraud_alert_at: float | None = None
+        # marketing actions decided lately, for attribution of outcomes: see ActionRecord
+        self.recent_actions: list[ActionRecord] | None = None
+        # offer outcomes
+        self.offers_shown = 0
+        self.offer_clicks = 0
+        self.offer_conversions = 0
+        # Outcomes reported about the customer (fraud reports, chargebacks).
+        self.chargebacks = 0
+        self.fraud_reports = 0
+        self.fraud_confirmed_at: float | None = None
+        # 64-bit hashes of applied event ids, packed: 8 bytes each, no object per id;
+        # beside each, where it came from (`position`), or NO_POSITION; and per partition
+        # the offset after the last one applied.
+        self.applied: bytes | None = None
+        self.applied_at: bytes | None = None
+        self.watermarks: dict[str, int] | None = None
+        # Visitors (`anon:` ids) merged into this customer, oldest first (actors.model.identity).
+        self.linked: list[str] | None = None
+        # Set on a visitor merged into a customer, from the link kept beside the data
+        # (never saved in it): its events go to that customer.
+        self.merged_into: str | None = None
+        # Compare-and-set version of the stored copy; kept beside the data, not in it.
+        self.version = 0
+
+    def clone(self) -> CustomerState:
+        """An independent copy: containers copied, their items (immutable) shared."""
+        other = CustomerState.__new__(CustomerState)
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if isinstance(value, dict | list):
+                value = value.copy()
+            setattr(other, name, value)
+        return other
+
+    # ---- dedup -----------------------------------------------------------------------
+
+    def has_applied(self, event_id: str) -> bool:
+        return self.applied is not None and event_id_hash(event_id) in _ids(self.applied)
+
+    def _record_applied(self, event_id: str, position: int = NO_POSITION) -> None:
+        ids = (self.applied or b"") + _ID.pack(event_id_hash(event_id))
+        at = _positions_of(self) + _POS.pack(position)
+        if position != NO_POSITION:
+            partition, offset = split_position(position)
+            marks = self.watermarks if self.watermarks is not None else {}
+            marks[str(partition)] = max(marks.get(str(partition), 0), offset + 1)
+            self.watermarks = marks
+        # Forget the oldest beyond the limit unless still inside the redelivery window.
+        drop = 0
+        count = len(ids) // _ID.size
+        positions = memoryview(at).cast("q")
+        while count - drop > APPLIED_IDS_LIMIT and not self._redeliverable(positions[drop]):
+            drop += 1
+        positions.release()
+        self.applied = ids[drop * _ID.size :]
+        self.applied_at = at[drop * _POS.size :]
+
+    def _redeliverable(self, position: int) -> bool:
+        """Whether an event applied from `position` could still be delivered again."""
+        if position == NO_POSITION or self.watermarks is None:
+            return False
+        partition, offset = split_position(position)
+        return offset >= self.watermarks.get(str(partition), 0) - REDELIVERY_WINDOW
+
+    # ---- the transition function -----------------------------------------------------
+
+    def apply(self, event: Event, position: int = NO_POSITION) -> None:
+        """Fold one event into the state. Duplicates (by event id) are ignored.
+
+        `position` is where the event was read (`pack_position`), NO_POSITION when it
+        came another way (a replay, a test): it decides how long its id is kept."""
+        if self.has_applied(event.event_id):
+            return
+        ts = event.ts
+        if isinstance(event, FraudReport | Chargeback):
+            # Reported about the customer, often weeks later: not their activity.
+            self._outcome(event, ts)
+            self._record_applied(event.event_id, position)
+            return
+        if isinstance(event, Alias):
+            # Says who the customer is (the host merges the visitor), not what they did.
+            self._record_applied(event.event_id, position)
+            return
+        self._advance_session(ts)
+        self.events_total += 1
+        if isinstance(event, ProductView):
+            category = _intern(event.category)
+            self._view_product(_intern(event.product_id), category)
+            self._bump_affinity(category, 1.0, ts)
+        elif isinstance(event, PageView):
+            self.session_page_views += 1
+            if event.category:
+                self._count_category(_intern(event.category))
+        elif isinstance(event, CartAdd):
+            category = _intern(event.category)
+            self._add_to_cart(_intern(event.product_id), category, event.price, event.quantity, ts)
+            self._bump_affinity(category, 3.0, ts)
+        elif isinstance(event, CartRemove):
+            self._remove_from_cart(event.product_id, event.quantity, ts)
+        elif isinstance(event, Purchase):
+            self._purchase(event, ts)
+        elif isinstance(event, CardPayment):
+            self._card_payment(event, ts)
+        elif isinstance(event, ContentView):
+            self.content_views += 1
+            if self.session_content is None:
+                self.session_content = []
+            _push_bounded(self.session_content, _intern(event.content_id), MAX_SESSION_ITEMS)
+            genre = _intern(event.genre)
+            self._count_category(genre)
+            self._bump_affinity(genre, 1.0 + event.completion, ts)
+        elif isinstance(event, Login):
+            if event.success:
+                self.last_login_at = ts
+                self.failed_logins = 0
+            else:
+                self.failed_logins += 1
+        elif isinstance(event, Identify):
+            self._identify(event)
+        elif isinstance(event, Custom):
+            self._count_custom(event.name, ts)
+        elif isinstance(event, OfferFeedback):
+            if event.outcome == "shown":
+                self.offers_shown += 1
+            elif event.outcome == "clicked":
+                self.offer_clicks += 1
+            else:
+                self.offer_conversions += 1
+        if event.context is not None:
+            if event.context.timezone and self.timezone is None:
+                self.timezone = event.context.timezone
+            if event.context.device_id and not isinstance(event, CardPayment):
+                self._remember_device(event.context.device_id)
+        self._record_applied(event.event_id, position)
+
+    def _outcome(self, event: FraudReport | Chargeback, ts: float) -> None:
+        if isinstance(event, Chargeback):
+            self.chargebacks += 1
+            if event.reason != "fraud":
+                return
+        else:
+            self.fraud_reports += 1
+        self.fraud_confirmed_at = _max_opt(self.fraud_confirmed_at, ts)
+
+    def _advance_session(self, ts: float) -> None:
+        if self.first_seen is None or ts < self.first_seen:
+            self.first_seen = ts
+        last = self.last_event_at
+        if last is None or ts - last > SESSION_GAP_S:
+            self.session_index += 1
+            self.session_start = ts
+            self.session_page_views = 0
+            self.session_products = None
+            self.session_categories = None
+            self.session_content = None
+            self.session_custom = None
+        if last is None or ts > last:
+            self.last_event_at = ts
+
+    def _view_product(self, product_id: str, category: str) -> None:
+        self.session_page_views += 1
+        if self.session_products is None:
+            self.session_products = []
+        _push_bounded(self.session_products, product_id, MAX_SESSION_ITEMS)
+        self._count_category(category)
+
+    def _count_custom(self, name: str, ts: float) -> None:
+        self.session_custom = _count_bounded(self.session_custom, _intern(name), MAX_SESSION_CUSTOM)
+        day = int(ts // 86_400)
+        rows = self.custom_days if self.custom_days is not None else []
+        row = next((r for r in rows if r[0] == day), None)
+        if row is None:
+            if rows and day <= rows[-1][0] - CUSTOM_WINDOW_DAYS:
+                return  # late, and older than the window: counted in no feature
+            row = [day] + [0] * CUSTOM_BUCKETS
+            rows.append(row)
+            rows.sort()
+        row[1 + custom_bucket(name)] += 1
+        self.custom_days = _recent_days(rows)
+
+    def custom_counts(self, at: float) -> list[int]:
+        """Custom events per bucket in the CUSTOM_WINDOW_DAYS days up to `at` (event time)."""
+        totals = [0] * CUSTOM_BUCKETS
+        day = int(at // 86_400)
+        for row in self.custom_days or ():
+            if day - CUSTOM_WINDOW_DAYS < row[0] <= day:
+                for bucket in range(CUSTOM_BUCKETS):
+                    totals[bucket] += row[1 + bucket]
+        return totals
+
+    def _count_category(self, category: str) -> None:
+        self.session_categories = _count_bounded(
+            self.session_categories, category, MAX_SESSION_CATEGORIES
+        )
+
+    def _add_to_cart(
+        self, product_id: str, category: str, price: float, quantity: int, ts: float
+    ) -> None:
+        if self.cart is None:
+            self.cart = {}
+        previous = self.cart.get(product_id)
+        if previous is None and len(self.cart) >= MAX_CART_LINES:
+            return  # a full cart: the add is refused, the cart unchanged
+        held = previous[2] if previous else 0
+        self.cart[product_id] = (category, price, min(held + quantity, MAX_CART_QUANTITY))
+        self.cart_updated_at = ts
+
+    def _remove_from_cart(self, product_id: str, quantity: int, ts: float) -> None:
+        if not self.cart or product_id not in self.cart:
+            return
+        category, price, held = self.cart[product_id]
+        if held > quantity:
+            self.cart[product_id] = (category, price, held - quantity)
+        else:
+            del self.cart[product_id]
+        if not self.cart:
+            self.cart = None
+        self.cart_updated_at = ts
+
+    def _purchase(self, event: Purchase, ts: float) -> None:
+        self.orders += 1
+        self.spend += event.total
+        if self.last_purchase_at is None or ts > self.last_purchase_at:
+            self.last_purchase_at = ts
+        for item in event.items:
+            self._bump_affinity(item.category, 5.0, ts)
+            if self.cart and item.product_id in self.cart:
+                del self.cart[item.product_id]
+        # A purchase without item detail empties the cart: the checkout took it.
+        if not event.items:
+            self.cart = None
+        if not self.cart:
+            self.cart = None
+        self.cart_updated_at = ts
+
+    def _card_payment(self, event: CardPayment, ts: float) -> None:
+        if self.payments is None:
+            self.payments = []
+        self.payments.append((ts, event.amount))
+        self.payments.sort()
+        newest = self.payments[-1][0]
+        self.payments = [p for p in self.payments if newest - p[0] <= PAYMENT_WINDOW_S][
+            -MAX_PAYMENTS:
+        ]
+        # Welford on log-amounts: "usual" spending is multiplicative, not additive.
+        x = math.log1p(event.amount)
+        self.pay_count += 1
+        delta = x - self.pay_mean
+        self.pay_mean += delta / self.pay_count
+        self.pay_m2 += delta * (x - self.pay_mean)
+        if self.last_payment_at is None or ts > self.last_payment_at:
+            self.last_payment_at = ts
+        if self.countries is None:
+            self.countries = []
+        _push_bounded(self.countries, _intern(event.country), MAX_KNOWN)
+        if event.device_id:
+            self._remember_device(event.device_id)
+        if event.merchant_category in AFFINITY_INDEX:
+            self._bump_affinity(event.merchant_category, 0.5, ts)
+
+    def _remember_device(self, device_id: str) -> None:
+        if self.devices is None:
+            self.devices = []
+        _push_bounded(self.devices, device_id, MAX_KNOWN)
+
+    def _identify(self, event: Identify) -> None:
+        if event.email is not None:
+            self.email = event.email
+        if event.timezone is not None:
+            self.timezone = event.timezone
+        if event.consent_marketing is not None:
+            self.consent_marketing = event.consent_marketing
+        if event.traits:
+            self.traits = _merge_traits(self.traits, event.traits)
+
+    def _bump_affinity(self, key: str, weight: float, ts: float) -> None:
+        if key not in AFFINITY_INDEX:
+            return
+        if self.affinities is None or self.affinity_at is None:
+            self.affinities = {}
+            self.affinity_at = ts
+        if ts > self.affinity_at:
+            factor = 0.5 ** ((ts - self.affinity_at) / AFFINITY_HALF_LIFE_S)
+            for k in self.affinities:
+                self.affinities[k] *= factor
+            self.affinity_at = ts
+        else:
+            weight *= 0.5 ** ((self.affinity_at - ts) / AFFINITY_HALF_LIFE_S)
+        self.affinities[key] = self.affinities.get(key, 0.0) + weight
+
+    # ---- rule bookkeeping (used by the actor's turn, also deterministic) -------------
+
+    def mark_fired(self, rule_id: str, at: float) -> None:
+        if self.fired is None:
+            self.fired = {}
+        self.fired[rule_id] = (at, self.session_index)
+
+    def remember_action(self, record: ActionRecord) -> None:
+        if self.recent_actions is None:
+            self.recent_actions = []
+        self.recent_actions.append(record)
+        del self.recent_actions[:-MAX_RECENT_ACTIONS]
+
+    # ---- derived views ---------------------------------------------------------------
+
+    @property
+    def cart_items(self) -> int:
+        return sum(q for _, _, q in self.cart.values()) if self.cart else 0
+
+    @property
+    def cart_value(self) -> float:
+        return sum(p * q for _, p, q in self.cart.values()) if self.cart else 0.0
+
+    def affinity(self, key: str, at: float) -> float:
+        """The key's affinity decayed to time `at`."""
+        if not self.affinities or self.affinity_at is None:
+            return 0.0
+        score = self.affinities.get(key, 0.0)
+        if at > self.affinity_at:
+            score *= 0.5 ** ((at - self.affinity_at) / AFFINITY_HALF_LIFE_S)
+        return score
+
+    def top_affinity(self, at: float) -> str | None:
+        if not self.affinities:
+            return None
+        return max(sorted(self.affinities), key=lambda k: self.affinity(k, at))
+
+    def payments_since(self, since: float) -> tuple[int, float]:
+        if not self.payments:
+            return 0, 0.0
+        window = [amount for ts, amount in self.payments if ts >= since]
+        return len(window), sum(window)
+
+    @property
+    def pay_std(self) -> float:
+        return math.sqrt(self.pay_m2 / (self.pay_count - 1)) if self.pay_count > 1 else 0.0
+
+    # ---- merge (anonymous visitor + known customer) ----------------------------------
+
+    def merge(self, other: CustomerState) -> CustomerState:
+        """Combine two histories of one person into a new state. Defined for every field.
+
+        Counters add, times take the earliest first-seen and latest last-seen, bounded lists
+        keep the most recent items, consent takes the more restrictive answer.
+        """
+        merged = CustomerState()
+        a, b = self, other
+        merged.first_seen = _min_opt(a.first_seen, b.first_seen)
+        merged.last_event_at = _max_opt(a.last_event_at, b.last_event_at)
+        merged.events_total = a.events_total + b.events_total
+        latest = a if (a.last_event_at or 0.0) >= (b.last_event_at or 0.0) else b
+        merged.session_index = max(a.session_index, b.session_index)
+        merged.session_start = latest.session_start
+        same_session = (
+            a.last_event_at is not None
+            and b.last_event_at is not None
+            and abs(a.last_event_at - b.last_event_at) <= SESSION_GAP_S
+        )
+        sessions = (a, b) if same_session else (latest,)
+        merged.session_page_views = sum(s.session_page_views for s in sessions)
+        merged.session_products = _merge_lists(
+            [s.session_products for s in sessions], MAX_SESSION_ITEMS
+        )
+        merged.session_content = _merge_lists(
+            [s.session_content for s in sessions], MAX_SESSION_ITEMS
+        )
+        merged.session_categories = _merge_counts([s.session_categories for s in sessions])
+        custom = _merge_counts([s.session_custom for s in sessions])
+        merged.session_custom = dict(list(custom.items())[:MAX_SESSION_CUSTOM]) if custom else None
+        days: dict[int, list[int]] = {}
+        for row in (a.custom_days or []) + (b.custom_days or []):
+            day = days.setdefault(row[0], [row[0]] + [0] * CUSTOM_BUCKETS)
+            for bucket in range(1, CUSTOM_BUCKETS + 1):
+                day[bucket] += row[bucket]
+        merged.custom_days = _recent_days(sorted(days.values())) if days else None
+        if same_session and a.session_start is not None and b.session_start is not None:
+            merged.session_start = min(a.session_start, b.session_start)
+        cart: dict[str, tuple[str, float, int]] = {}
+        for source in (a.cart, b.cart):
+            for pid, (cat, price, qty) in (source or {}).items():
+                if pid not in cart and len(cart) >= MAX_CART_LINES:
+                    continue
+                held = cart[pid][2] if pid in cart else 0
+                cart[pid] = (cat, price, min(held + qty, MAX_CART_QUANTITY))
+        merged.cart = cart or None
+        merged.cart_updated_at = _max_opt(a.cart_updated_at, b.cart_updated_at)
+        merged.orders = a.orders + b.orders
+        merged.spend = a.spend + b.spend
+        merged.last_purchase_at = _max_opt(a.last_purchase_at, b.last_purchase_at)
+        merged.content_views = a.content_views + b.content_views
+        merged.last_login_at = _max_opt(a.last_login_at, b.last_login_at)
+        merged.failed_logins = a.failed_logins + b.failed_logins
+        merged.affinity_at = _max_opt(a.affinity_at, b.affinity_at)
+        if merged.affinity_at is not None:
+            at = merged.affinity_at
+            keys = set(a.affinities or ()) | set(b.affinities or ())
+            merged.affinities = {k: a.affinity(k, at) + b.affinity(k, at) for k in sorted(keys)}
+        payments = sorted((a.payments or []) + (b.payments or []))
+        if payments:
+            newest = payments[-1][0]
+            merged.payments = [p for p in payments if newest - p[0] <= PAYMENT_WINDOW_S][
+                -MAX_PAYMENTS:
+            ]
+        # Chan et al.'s parallel combination of Welford statistics.
+        n = a.pay_count + b.pay_count
+        merged.pay_count = n
+        if n:
+            delta = b.pay_mean - a.pay_mean
+            merged.pay_mean = a.pay_mean + delta * b.pay_count / n
+            merged.pay_m2 = a.pay_m2 + b.pay_m2 + delta * delta * a.pay_count * b.pay_count / n
+        merged.last_payment_at = _max_opt(a.last_payment_at, b.last_payment_at)
+        merged.countries = _merge_lists([a.countries, b.countries], MAX_KNOWN)
+        merged.devices = _merge_lists([a.devices, b.devices], MAX_KNOWN)
+        merged.email = a.email or b.email
+        # The more recent history's traits win where both have one.
+        older = b if latest is a else a
+        merged.traits = _merge_traits(older.traits, latest.traits or {})
+        merged.timezone = a.timezone or b.timezone
+        merged.consent_marketing = a.consent_marketing and b.consent_marketing
+        fired: dict[str, tuple[float, int]] = dict(b.fired or {})
+        for rule, (ts, session) in (a.fired or {}).items():
+            if rule not in fired or fired[rule][0] < ts:
+                fired[rule] = (ts, session)
+        merged.fired = fired or None
+        merged.fraud_alert_at = _max_opt(a.fraud_alert_at, b.fraud_alert_at)
+        recent = sorted((a.recent_actions or []) + (b.recent_actions or []), key=lambda r: r.at)
+        merged.recent_actions = recent[-MAX_RECENT_ACTIONS:] or None
+        merged.offers_shown = a.offers_shown + b.offers_shown
+        merged.offer_clicks = a.offer_clicks + b.offer_clicks
+        merged.offer_conversions = a.offer_conversions + b.offer_conversions
+        merged.chargebacks = a.chargebacks + b.chargebacks
+        merged.fraud_reports = a.fraud_reports + b.fraud_reports
+        merged.fraud_confirmed_at = _max_opt(a.fraud_confirmed_at, b.fraud_confirmed_at)
+        merged.applied = (b.applied or b"") + (a.applied or b"") or None
+        merged.applied_at = _positions_of(b) + _positions_of(a) or None
+        marks = dict(b.watermarks or {})
+        for partition, offset in (a.watermarks or {}).items():
+            marks[partition] = max(offset, marks.get(partition, 0))
+        merged.watermarks = marks or None
+        merged.linked = _merge_lists([a.linked, b.linked], MAX_LINKED)
+        return merged
+
+    # ---- serialisation ---------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"format": STATE_FORMAT}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if value is None or name in ("version", "merged_into"):
+                continue
+            if name == "applied":
+                value = list(_ids(value))
+            elif name == "applied_at":
+                value = list(memoryview(value).cast("q"))
+            elif name == "cart":
+                value = {k: list(v) for k, v in value.items()}
+            elif name == "payments":
+                value = [list(p) for p in value]
+            elif name == "fired":
+                value = {k: list(v) for k, v in value.items()}
+            elif name == "recent_actions":
+                value = [list(r) for r in value]
+            data[name] = value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CustomerState:
+        state = cls()
+        for name, value in data.items():
+            if name in ("format", "version", "merged_into") or name not in cls.__slots__:
+                continue
+            if name == "applied":
+                value = b"".join(_ID.pack(v) for v in value)
+            elif name == "applied_at":
+                value = b"".join(_POS.pack(v) for v in value)
+            elif name == "cart":
+                value = {k: (v[0], float(v[1]), int(v[2])) for k, v in value.items()}
+            elif name == "payments":
+                value = [(float(t), float(a)) for t, a in value]
+            elif name == "fired":
+                value = {k: (float(v[0]), int(v[1])) for k, v in value.items()}
+            elif name == "recent_actions":
+                value = [ActionRecord(*r) for r in value]
+            setattr(state, name, value)
+        return state
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS)
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> CustomerState:
+        return cls.from_dict(orjson.loads(raw))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CustomerState):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"CustomerState(events={self.events_total}, session={self.session_index})"
+
+
+def custom_bucket(name: str) -> int:
+    """The counter a custom event name is counted in (stable across processes)."""
+    return hashlib.blake2b(name.encode(), digest_size=2).digest()[0] % CUSTOM_BUCKETS
+
+
+def _recent_days(rows: list[list[int]]) -> list[list[int]]:
+    """The rows of the last CUSTOM_WINDOW_DAYS days up to the newest (sorted by day)."""
+    newest = rows[-1][0]
+    return [r for r in rows if r[0] > newest - CUSTOM_WINDOW_DAYS]
+
+
+def _count_bounded(counts: dict[str, int] | None, key: str, limit: int) -> dict[str, int]:
+    """`counts` with one more `key`; a key not yet counted is left out once `limit` keys
+    are (the first ones seen in a session are kept)."""
+    if counts is None:
+        counts = {}
+    held = counts.get(key)
+    if held is not None:
+        counts[key] = held + 1
+    elif len(counts) < limit:
+        counts[key] = 1
+    return counts
+
+
+def _merge_traits(
+    kept: dict[str, str | int | float | bool] | None,
+    given: Mapping[str, str | int | float | bool | None],
+) -> dict[str, str | int | float | bool] | None:
+    """`given` over `kept` (None removes a trait); past MAX_TRAITS the traits set longest
+    ago go first, so a customer's newest traits are always readable."""
+    traits = dict(kept or {})
+    for name, value in given.items():
+        traits.pop(name, None)  # re-inserted last: the newest
+        if value is not None:
+            traits[name] = value
+    while len(traits) > MAX_TRAITS:
+        del traits[next(iter(traits))]
+    return traits or None
+
+
+def _positions_of(state: CustomerState) -> bytes:
+    """Where each applied id came from, aligned with `applied` (states saved before
+    positions were kept have none: NO_POSITION for each)."""
+    count = len(state.applied or b"") // _ID.size
+    at = state.applied_at or b""
+    missing = count - len(at) // _POS.size
+    return _POS.pack(NO_POSITION) * missing + at if missing > 0 else at
+
+
+def _ids(packed: bytes) -> memoryview:
+    return memoryview(packed).cast("Q")
+
+
+def _min_opt(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _max_opt(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _merge_lists(sources: list[list[str] | None], limit: int) -> list[str] | None:
+    out: list[str] = []
+    for source in sources:
+        for item in source or ():
+            _push_bounded(out, item, limit)
+    return out or None
+
+
+def _merge_counts(sources: list[dict[str, int] | None]) -> dict[str, int] | None:
+    out: dict[str, int] = {}
+    for source in sources:
+        for key, count in (source or {}).items():
+            out[key] = out.get(key, 0) + count
+    return out or None

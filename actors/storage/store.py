@@ -1,0 +1,731 @@
+"""Where customer actors keep what must survive a crash: state, reminders, outbox.
+
+`StateStore` is the contract; `RedisStateStore` is the real backend and
+`MemoryStateStore` the in-process one for unit tests. tests/actors/storage/test_store_contract.py
+runs the same tests on both.
+
+The shard calls `commit_many` once per batch, after all turns of the batch and before it
+acks. One commit writes, atomically per customer: the new state (compare-and-set on the
+version, so two hosts of a customer can never both write), the actions of the turn into
+the slot's outbox, and reminder changes. Either all of a customer's effects are durable or
+none are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from actors.errors import StoreUnavailableError
+from actors.model.identity import MergeSource, Visitor
+from actors.storage.keys import Keys
+from actors.storage.redis_clients import SOCKET_TIMEOUT_S, connect_async
+from actors.storage.slots import SlotTable
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    data: bytes | None
+    version: int
+    # The customer a visitor was merged into (actors.model.identity); its data is gone then.
+    linked_to: str | None = None
+
+
+@dataclass(slots=True)
+class Commit:
+    slot: int
+    customer_id: str
+    expected_version: int
+    state: bytes
+    actions: list[tuple[str, bytes]] = field(default_factory=list)  # (idempotency key, json)
+    reminders_set: list[tuple[str, float]] = field(default_factory=list)
+    reminders_cancelled: list[str] = field(default_factory=list)
+    # Reminders this turn handled: removed only if still due at that time (not re-set).
+    reminders_fired: list[tuple[str, float]] = field(default_factory=list)
+    # Outcome counters of the slot to increment, and guardrail facts of the customer.
+    counters: list[str] = field(default_factory=list)
+    guard: dict[str, str] = field(default_factory=dict)
+    # Seconds the saved state lives without another commit (0: forever). Every commit
+    # sets it again, so it counts from the customer's last activity.
+    ttl_s: int = 0
+    # Decision traces of the turns (JSON, oldest first), kept newest first, at most
+    # `trace_keep` of them, for `trace_ttl_s` after the last (actors.turn.actor TurnOutcome).
+    trace: list[bytes] = field(default_factory=list)
+    trace_keep: int = 0
+    trace_ttl_s: int = 0
+    # Visitors merged into this customer by this commit (actors.model.identity): each must still
+    # be at the version read, else the whole commit is a version conflict.
+    merges: list[MergeSource] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class DueReminder:
+    slot: int
+    customer_id: str
+    kind: str
+    due_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    slot: int
+    key: str
+    action: bytes
+    # When a dispatcher began delivering it, if one did: a crash since then leaves it
+    # unknown whether the sink got it, and the dispatcher asks the sink before resending.
+    attempted_at: float | None = None
+    # When ingest read the event that triggered it (wall clock), for the event-to-action
+    # latency; unknown for actions recovered from the outbox or fired by reminders.
+    read_at: float | None = None
+
+
+class StateStore(Protocol):
+    async def load_many(self, items: Sequence[tuple[int, str]]) -> list[Loaded]:
+        """State and version of each (slot, customer); version 0 and no data if new."""
+        ...
+
+    async def commit_many(self, commits: Sequence[Commit]) -> list[int | None]:
+        """Apply each commit atomically; the new version, or None on a version conflict."""
+        ...
+
+    async def due_reminders(
+        self, slots: Sequence[int], now: float, limit: int
+    ) -> list[DueReminder]: ...
+
+    async def earliest_reminders(self, slots: Sequence[int]) -> dict[int, float]:
+        """When the next reminder of each slot is due; slots without any are left out."""
+        ...
+
+    async def reminders_of(self, slot: int, customer_id: str) -> dict[str, float]: ...
+
+    async def outbox(self, slots: Sequence[int], limit: int) -> list[OutboxEntry]: ...
+
+    async def clear_outbox(self, entries: Sequence[tuple[int, str]]) -> None: ...
+
+    async def mark_attempted(self, entries: Sequence[tuple[int, str]], at: float) -> None:
+        """Record that delivery of these outbox entries is starting."""
+        ...
+
+    async def forget(self, slot: int, customer_id: str, reminder_kinds: Sequence[str]) -> None:
+        """Delete state, reminders, guardrail counters and pending actions of a customer."""
+        ...
+
+    async def visitor(self, slot: int, actor_id: str) -> Visitor:
+        """A visitor as a customer's merge needs it (actors.model.identity)."""
+        ...
+
+    async def linked_to(self, slot: int, actor_id: str) -> str | None:
+        """The customer a visitor was merged into, if it was."""
+        ...
+
+    async def retention_of(self, slot: int, customer_id: str) -> int | None:
+        """Seconds until the customer's saved state expires; None if it never does (or
+        there is none)."""
+        ...
+
+    async def trace_of(self, slot: int, customer_id: str, limit: int) -> list[bytes]:
+        """The customer's latest decision traces, newest first (JSON)."""
+        ...
+
+    async def add_traces(
+        self, items: Sequence[tuple[int, str, bytes]], keep: int, ttl_s: int
+    ) -> None:
+        """Add entries (slot, customer, JSON) to the traces of customers that still have a
+        saved state (never to one forgotten meanwhile)."""
+        ...
+
+    async def load_slot_table(self) -> SlotTable | None: ...
+
+    async def save_slot_table(self, table: SlotTable, expected_epoch: int | None) -> bool:
+        """Store the table if the stored epoch is still `expected_epoch` (None: absent)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def merge_guards(kept: dict[str, str], taken: dict[str, str]) -> dict[str, str]:
+    """A customer's guardrail facts with a merged visitor's: frequency-cap counts add up,
+    an opt-out and the latest fraud alert win (the stricter answer), the rest is kept."""
+    out = dict(kept)
+    for name, value in taken.items():
+        if name.startswith("cap|"):
+            out[name] = str(int(out.get(name, "0")) + int(value))
+        elif name == "optout":
+            out[name] = "1" if value == "1" else out.get(name, value)
+        elif name == "fraud_at":
+            out[name] = max(out.get(name, value), value, key=float)
+        else:
+            out.setdefault(name, value)
+    return out
+
+
+def _member(kind: str, customer_id: str) -> str:
+    return f"{kind}|{customer_id}"
+
+
+def _split_member(member: str) -> tuple[str, str]:
+    kind, _, customer_id = member.partition("|")
+    return kind, customer_id
+
+
+class MemoryStateStore:
+    """In-process store for unit tests; same semantics as Redis, no durability."""
+
+    def __init__(self) -> None:
+        self.states: dict[tuple[int, str], tuple[int, bytes]] = {}
+        self.reminders: dict[int, dict[str, float]] = {}
+        self.outboxes: dict[int, dict[str, bytes]] = {}
+        self.attempts: dict[int, dict[str, float]] = {}
+        self.guards: dict[tuple[int, str], dict[str, str]] = {}
+        self.counters: dict[int, Counter[str]] = {}
+        self.ttls: dict[tuple[int, str], int] = {}  # set, not enforced: tests read it
+        self.traces: dict[tuple[int, str], list[bytes]] = {}  # newest first
+        self.links: dict[tuple[int, str], str] = {}  # visitor -> customer merged into
+        self.table: SlotTable | None = None
+
+    async def load_many(self, items: Sequence[tuple[int, str]]) -> list[Loaded]:
+        out = []
+        for item in items:
+            version, data = self.states.get(item, (0, None))
+            out.append(Loaded(data or None, version, self.links.get(item)))
+        return out
+
+    async def visitor(self, slot: int, actor_id: str) -> Visitor:
+        version, data = self.states.get((slot, actor_id), (0, None))
+        reminders = await self.reminders_of(slot, actor_id)
+        return Visitor(version, data or None, self.links.get((slot, actor_id)), reminders)
+
+    async def linked_to(self, slot: int, actor_id: str) -> str | None:
+        return self.links.get((slot, actor_id))
+
+    async def commit_many(self, commits: Sequence[Commit]) -> list[int | None]:
+        results: list[int | None] = []
+        for c in commits:
+            key = (c.slot, c.customer_id)
+            current = self.states.get(key, (0, b""))[0]
+            if current != c.expected_version or not all(self._mergeable(c, m) for m in c.merges):
+                results.append(None)
+                continue
+            self.states[key] = (current + 1, c.state)
+            if c.ttl_s > 0:
+                self.ttls[key] = c.ttl_s
+            else:
+                self.ttls.pop(key, None)
+            reminders = self.reminders.setdefault(c.slot, {})
+            for kind, due in c.reminders_fired:
+                member = _member(kind, c.customer_id)
+                if reminders.get(member) == due:
+                    del reminders[member]
+            for kind in c.reminders_cancelled:
+                reminders.pop(_member(kind, c.customer_id), None)
+            for kind, due in c.reminders_set:
+                reminders[_member(kind, c.customer_id)] = due
+            outbox = self.outboxes.setdefault(c.slot, {})
+            for action_key, action in c.actions:
+                outbox[action_key] = action
+            self.counters.setdefault(c.slot, Counter()).update(c.counters)
+            if c.guard:
+                self.guards.setdefault(key, {}).update(c.guard)
+            if c.trace and c.trace_keep > 0:
+                self._push_traces(key, c.trace, c.trace_keep)
+            for merge in c.merges:
+                self._take_over(c, merge)
+            results.append(current + 1)
+        return results
+
+    def _mergeable(self, c: Commit, merge: MergeSource) -> bool:
+        source = (merge.slot, merge.actor_id)
+        linked = self.links.get(source)
+        return self.states.get(source, (0, b""))[0] == merge.version and linked in (
+            None,
+            c.customer_id,
+        )
+
+    def _take_over(self, c: Commit, merge: MergeSource) -> None:
+        """As the Redis commit does: the link in the visitor's place, its reminders and
+        guardrail counters moved to the customer."""
+        source = (merge.slot, merge.actor_id)
+        self.states[source] = (self.states.get(source, (0, b""))[0] + 1, b"")
+        self.links[source] = c.customer_id
+        visiting = self.reminders.setdefault(merge.slot, {})
+        reminders = self.reminders.setdefault(c.slot, {})
+        for kind, due in merge.reminders:
+            visiting.pop(_member(kind, merge.actor_id), None)
+            reminders.setdefault(_member(kind, c.customer_id), due)
+        guard = self.guards.pop(source, None)
+        if guard:
+            self.guards[(c.slot, c.customer_id)] = merge_guards(
+                self.guards.get((c.slot, c.customer_id), {}), guard
+            )
+
+    async def due_reminders(
+        self, slots: Sequence[int], now: float, limit: int
+    ) -> list[DueReminder]:
+        due = []
+        for slot in slots:
+            for member, at in self.reminders.get(slot, {}).items():
+                if at <= now:
+                    kind, customer_id = _split_member(member)
+                    due.append(DueReminder(slot, customer_id, kind, at))
+        due.sort(key=lambda r: r.due_at)
+        return due[:limit]
+
+    async def earliest_reminders(self, slots: Sequence[int]) -> dict[int, float]:
+        return {s: min(self.reminders[s].values()) for s in slots if self.reminders.get(s)}
+
+    async def reminders_of(self, slot: int, customer_id: str) -> dict[str, float]:
+        out = {}
+        for member, at in self.reminders.get(slot, {}).items():
+            kind, owner = _split_member(member)
+            if owner == customer_id:
+                out[kind] = at
+        return out
+
+    async def outbox(self, slots: Sequence[int], limit: int) -> list[OutboxEntry]:
+        entries = [
+            OutboxEntry(slot, key, action, self.attempts.get(slot, {}).get(key))
+            for slot in slots
+            for key, action in self.outboxes.get(slot, {}).items()
+        ]
+        return entries[:limit]
+
+    async def clear_outbox(self, entries: Sequence[tuple[int, str]]) -> None:
+        for slot, key in entries:
+            self.outboxes.get(slot, {}).pop(key, None)
+            self.attempts.get(slot, {}).pop(key, None)
+
+    async def mark_attempted(self, entries: Sequence[tuple[int, str]], at: float) -> None:
+        for slot, key in entries:
+            self.attempts.setdefault(slot, {}).setdefault(key, at)
+
+    async def forget(self, slot: int, customer_id: str, reminder_kinds: Sequence[str]) -> None:
+        self.states.pop((slot, customer_id), None)
+        self.links.pop((slot, customer_id), None)
+        self.guards.pop((slot, customer_id), None)
+        self.traces.pop((slot, customer_id), None)
+        reminders = self.reminders.get(slot, {})
+        for member in list(reminders):
+            if _split_member(member)[1] == customer_id:
+                del reminders[member]
+        outbox = self.outboxes.get(slot, {})
+        for key, action in list(outbox.items()):
+            if owner_of(action) == customer_id:
+                del outbox[key]
+                self.attempts.get(slot, {}).pop(key, None)
+
+    async def trace_of(self, slot: int, customer_id: str, limit: int) -> list[bytes]:
+        return self.traces.get((slot, customer_id), [])[:limit]
+
+    async def add_traces(
+        self, items: Sequence[tuple[int, str, bytes]], keep: int, ttl_s: int
+    ) -> None:
+        for slot, customer_id, entry in items:
+            if (slot, customer_id) in self.states:
+                self._push_traces((slot, customer_id), [entry], keep)
+
+    def _push_traces(self, key: tuple[int, str], entries: Sequence[bytes], keep: int) -> None:
+        """As LPUSH then LTRIM do: newest first, at most `keep`."""
+        kept = self.traces.setdefault(key, [])
+        kept[:0] = reversed(entries)
+        del kept[keep:]
+
+    async def retention_of(self, slot: int, customer_id: str) -> int | None:
+        if (slot, customer_id) not in self.states:
+            return None
+        return self.ttls.get((slot, customer_id))
+
+    async def load_slot_table(self) -> SlotTable | None:
+        return self.table
+
+    async def save_slot_table(self, table: SlotTable, expected_epoch: int | None) -> bool:
+        current = self.table.epoch if self.table else None
+        if current != expected_epoch:
+            return False
+        self.table = table
+        return True
+
+    async def close(self) -> None:
+        return None
+
+
+# KEYS: state, reminders, outbox, outcome counters, guard, trace, then three per merged
+# visitor. ARGV: expected version, state, customer id, time to live of the state (0:
+# none), then counted lists: merged visitors (id, version, reminders), reminders fired
+# (kind, due), cancelled (kind), set (kind, due), actions (key, json), counters (field),
+# guard facts (field, value), traces.
+# A trace entry for a customer who still has a saved state (not one forgotten meanwhile).
+_ADD_TRACE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('LPUSH', KEYS[2], ARGV[1])
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
+return 1
+"""
+
+_COMMIT = """
+local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if current ~= tonumber(ARGV[1]) then return -1 - current end
+local cid = ARGV[3]
+local ttl = tonumber(ARGV[4])
+-- Visitors merged by this commit (KEYS[7 + 3k], [8 + 3k], [9 + 3k]: state, reminders,
+-- guard; ARGV: id, version, reminder count, (kind, due)...). All are checked before
+-- anything is written: a visitor changed or linked elsewhere since it was read makes
+-- the whole commit a conflict, and the host runs the customer's events again.
+local merges = tonumber(ARGV[5])
+local i = 6
+for k = 0, merges - 1 do
+  local skey = KEYS[7 + 3 * k]
+  local had = tonumber(redis.call('HGET', skey, 'v') or '0')
+  local linked = redis.call('HGET', skey, 'm')
+  if had ~= tonumber(ARGV[i + 1]) or (linked and linked ~= cid) then return -1 - current end
+  i = i + 3 + 2 * tonumber(ARGV[i + 2])
+end
+local merged_from = 6
+redis.call('HSET', KEYS[1], 'v', current + 1, 'd', ARGV[2])
+if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
+local n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  local member = ARGV[i] .. '|' .. cid
+  local score = redis.call('ZSCORE', KEYS[2], member)
+  if score and tonumber(score) == tonumber(ARGV[i + 1]) then redis.call('ZREM', KEYS[2], member) end
+  i = i + 2
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('ZREM', KEYS[2], ARGV[i] .. '|' .. cid); i = i + 1 end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('ZADD', KEYS[2], ARGV[i + 1], ARGV[i] .. '|' .. cid); i = i + 2 end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]); i = i + 2 end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('HINCRBY', KEYS[4], ARGV[i], 1); i = i + 1 end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('HSET', KEYS[5], ARGV[i], ARGV[i + 1]); i = i + 2 end
+if n > 0 then redis.call('EXPIRE', KEYS[5], 2764800) end
+n = tonumber(ARGV[i]); i = i + 1
+if n > 0 then
+  local keep, ttl = tonumber(ARGV[i]), tonumber(ARGV[i + 1]); i = i + 2
+  for _ = 1, n do redis.call('LPUSH', KEYS[6], ARGV[i]); i = i + 1 end
+  redis.call('LTRIM', KEYS[6], 0, keep - 1)
+  redis.call('EXPIRE', KEYS[6], ttl)
+end
+-- Take each visitor over: the link in its place (its data dropped, its version bumped so
+-- its host's copy can no longer commit), its reminders and guardrail counters moved.
+i = merged_from
+for k = 0, merges - 1 do
+  local skey, rkey, gkey = KEYS[7 + 3 * k], KEYS[8 + 3 * k], KEYS[9 + 3 * k]
+  local aid = ARGV[i]
+  local r = tonumber(ARGV[i + 2]); i = i + 3
+  redis.call('HDEL', skey, 'd')
+  redis.call('HSET', skey, 'm', cid)
+  redis.call('HINCRBY', skey, 'v', 1)
+  if ttl > 0 then redis.call('EXPIRE', skey, ttl) else redis.call('PERSIST', skey) end
+  for _ = 1, r do
+    redis.call('ZREM', rkey, ARGV[i] .. '|' .. aid)
+    redis.call('ZADD', KEYS[2], 'NX', ARGV[i + 1], ARGV[i] .. '|' .. cid)
+    i = i + 2
+  end
+  local g = redis.call('HGETALL', gkey)
+  for j = 1, #g, 2 do
+    local f, val = g[j], g[j + 1]
+    if string.sub(f, 1, 4) == 'cap|' then redis.call('HINCRBY', KEYS[5], f, val)
+    elseif f == 'optout' and val == '1' then redis.call('HSET', KEYS[5], f, val)
+    elseif f == 'fraud_at' then
+      local held = redis.call('HGET', KEYS[5], f)
+      if not held or tonumber(held) < tonumber(val) then redis.call('HSET', KEYS[5], f, val) end
+    else redis.call('HSETNX', KEYS[5], f, val) end
+  end
+  if #g > 0 then
+    redis.call('DEL', gkey)
+    redis.call('EXPIRE', KEYS[5], 2764800)
+  end
+end
+return current + 1
+"""
+
+_SAVE_TABLE = """
+local raw = redis.call('GET', KEYS[1])
+local epoch = -1
+if raw then epoch = cjson.decode(raw)['epoch'] end
+if epoch ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+def owner_of(action: bytes | str) -> str | None:
+    """The customer an outbox entry belongs to: an action, or the dead letter of an action
+    a rule could not build (`{"rejected_action": {...}}`, actors.delivery.outbox)."""
+    try:
+        body = json.loads(action)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    inner = body.get("rejected_action")
+    source = inner if isinstance(inner, dict) else body
+    customer = source.get("customer_id")
+    return customer if isinstance(customer, str) else None
+
+
+class RedisStateStore:
+    """The production store. One pipeline round trip per batch, one Lua call per customer."""
+
+    def __init__(
+        self, url: str, prefix: str = "engage", timeout_s: float = SOCKET_TIMEOUT_S
+    ) -> None:
+        self.keys = Keys(prefix)
+        self.redis: aioredis.Redis = connect_async(url, timeout_s)
+        self._commit = self.redis.register_script(_COMMIT)
+        self._add_trace = self.redis.register_script(_ADD_TRACE)
+        self._save_table = self.redis.register_script(_SAVE_TABLE)
+
+    async def load_many(self, items: Sequence[tuple[int, str]]) -> list[Loaded]:
+        if not items:
+            return []
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for slot, customer_id in items:
+                    pipe.hmget(self.keys.state(slot, customer_id), "v", "d", "m")
+                rows = await pipe.execute()
+        except RedisError as error:
+            raise StoreUnavailableError("load", str(error)) from error
+        return [
+            Loaded(data, int(version) if version else 0, linked.decode() if linked else None)
+            for version, data, linked in rows
+        ]
+
+    async def visitor(self, slot: int, actor_id: str) -> Visitor:
+        (loaded,) = await self.load_many([(slot, actor_id)])
+        reminders = await self.reminders_of(slot, actor_id)
+        return Visitor(loaded.version, loaded.data, loaded.linked_to, reminders)
+
+    async def linked_to(self, slot: int, actor_id: str) -> str | None:
+        try:
+            linked = await self.redis.hget(self.keys.state(slot, actor_id), "m")
+        except RedisError as error:
+            raise StoreUnavailableError("load", str(error)) from error
+        return linked.decode() if isinstance(linked, bytes) else linked
+
+    async def commit_many(self, commits: Sequence[Commit]) -> list[int | None]:
+        if not commits:
+            return []
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for c in commits:
+                    args: list[Any] = [c.expected_version, c.state, c.customer_id, c.ttl_s]
+                    args.append(len(c.merges))
+                    for merge in c.merges:
+                        args += [merge.actor_id, merge.version, len(merge.reminders)]
+                        for kind, due in merge.reminders:
+                            args += [kind, repr(due)]
+                    args.append(len(c.reminders_fired))
+                    for kind, due in c.reminders_fired:
+                        args += [kind, repr(due)]
+                    args.append(len(c.reminders_cancelled))
+                    args += c.reminders_cancelled
+                    args.append(len(c.reminders_set))
+                    for kind, due in c.reminders_set:
+                        args += [kind, repr(due)]
+                    args.append(len(c.actions))
+                    for key, action in c.actions:
+                        args += [key, action]
+                    args.append(len(c.counters))
+                    args += c.counters
+                    args.append(len(c.guard))
+                    for field_name, value in c.guard.items():
+                        args += [field_name, value]
+                    traced = c.trace if c.trace_keep > 0 else []
+                    args.append(len(traced))
+                    if traced:
+                        args += [c.trace_keep, c.trace_ttl_s, *traced]
+                    keys = [
+                        self.keys.state(c.slot, c.customer_id),
+                        self.keys.reminders(c.slot),
+                        self.keys.outbox(c.slot),
+                        self.keys.outcomes(c.slot),
+                        self.keys.guard(c.slot, c.customer_id),
+                        self.keys.trace(c.slot, c.customer_id),
+                    ]
+                    for merge in c.merges:
+                        keys += [
+                            self.keys.state(merge.slot, merge.actor_id),
+                            self.keys.reminders(merge.slot),
+                            self.keys.guard(merge.slot, merge.actor_id),
+                        ]
+                    await self._commit(keys=keys, args=args, client=pipe)
+                results = await pipe.execute()
+        except RedisError as error:
+            raise StoreUnavailableError("commit", str(error)) from error
+        return [int(r) if int(r) > 0 else None for r in results]
+
+    async def due_reminders(
+        self, slots: Sequence[int], now: float, limit: int
+    ) -> list[DueReminder]:
+        if not slots:
+            return []
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for slot in slots:
+                    pipe.zrangebyscore(
+                        self.keys.reminders(slot), "-inf", now, start=0, num=limit, withscores=True
+                    )
+                rows = await pipe.execute()
+        except RedisError as error:
+            raise StoreUnavailableError("reminders", str(error)) from error
+        due = []
+        for slot, members in zip(slots, rows, strict=True):
+            for member, score in members:
+                kind, customer_id = _split_member(member.decode())
+                due.append(DueReminder(slot, customer_id, kind, float(score)))
+        due.sort(key=lambda r: r.due_at)
+        return due[:limit]
+
+    async def earliest_reminders(self, slots: Sequence[int]) -> dict[int, float]:
+        if not slots:
+            return {}
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for slot in slots:
+                    pipe.zrange(self.keys.reminders(slot), 0, 0, withscores=True)
+                rows = await pipe.execute()
+        except RedisError as error:
+            raise StoreUnavailableError("reminders", str(error)) from error
+        return {slot: float(first[0][1]) for slot, first in zip(slots, rows, strict=True) if first}
+
+    async def reminders_of(self, slot: int, customer_id: str) -> dict[str, float]:
+        out = {}
+        try:
+            async for member, score in self.redis.zscan_iter(
+                self.keys.reminders(slot), match=f"*|{customer_id}"
+            ):
+                kind, owner = _split_member(member.decode())
+                if owner == customer_id:
+                    out[kind] = float(score)
+        except RedisError as error:
+            raise StoreUnavailableError("reminders", str(error)) from error
+        return out
+
+    async def outbox(self, slots: Sequence[int], limit: int) -> list[OutboxEntry]:
+        if not slots:
+            return []
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for slot in slots:
+                    pipe.hgetall(self.keys.outbox(slot))
+                    pipe.hgetall(self.keys.attempts(slot))
+                rows = await pipe.execute()
+        except RedisError as error:
+            raise StoreUnavailableError("outbox", str(error)) from error
+        entries = []
+        for i, slot in enumerate(slots):
+            outbox, attempts = rows[2 * i], rows[2 * i + 1]
+            for key, action in outbox.items():
+                attempted = attempts.get(key)
+                entries.append(
+                    OutboxEntry(slot, key.decode(), action, float(attempted) if attempted else None)
+                )
+        return entries[:limit]
+
+    async def clear_outbox(self, entries: Sequence[tuple[int, str]]) -> None:
+        if not entries:
+            return
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for slot, key in entries:
+                    pipe.hdel(self.keys.outbox(slot), key)
+                    pipe.hdel(self.keys.attempts(slot), key)
+                await pipe.execute()
+        except RedisError as error:
+            raise StoreUnavailableError("outbox", str(error)) from error
+
+    async def mark_attempted(self, entries: Sequence[tuple[int, str]], at: float) -> None:
+        if not entries:
+            return
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for slot, key in entries:
+                    pipe.hsetnx(self.keys.attempts(slot), key, repr(at))
+                await pipe.execute()
+        except RedisError as error:
+            raise StoreUnavailableError("outbox", str(error)) from error
+
+    async def forget(self, slot: int, customer_id: str, reminder_kinds: Sequence[str]) -> None:
+        try:
+            outbox = await self.redis.hgetall(self.keys.outbox(slot))
+            # Every reminder of the customer, whatever its kind: kinds of retired rules too.
+            reminders = [
+                member
+                async for member, _ in self.redis.zscan_iter(
+                    self.keys.reminders(slot), match=f"*|{customer_id}"
+                )
+                if _split_member(member.decode())[1] == customer_id
+            ]
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(
+                    self.keys.state(slot, customer_id),
+                    self.keys.guard(slot, customer_id),
+                    self.keys.trace(slot, customer_id),
+                )
+                if reminders:
+                    pipe.zrem(self.keys.reminders(slot), *reminders)
+                for key, action in outbox.items():
+                    if owner_of(action) == customer_id:
+                        pipe.hdel(self.keys.outbox(slot), key)
+                        pipe.hdel(self.keys.attempts(slot), key)
+                await pipe.execute()
+        except RedisError as error:
+            raise StoreUnavailableError("forget", str(error)) from error
+
+    async def add_traces(
+        self, items: Sequence[tuple[int, str, bytes]], keep: int, ttl_s: int
+    ) -> None:
+        if not items:
+            return
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for slot, customer_id, entry in items:
+                    keys = [self.keys.state(slot, customer_id), self.keys.trace(slot, customer_id)]
+                    await self._add_trace(keys=keys, args=[entry, keep, ttl_s], client=pipe)
+                await pipe.execute()
+        except RedisError as error:
+            raise StoreUnavailableError("trace", str(error)) from error
+
+    async def trace_of(self, slot: int, customer_id: str, limit: int) -> list[bytes]:
+        try:
+            rows = await self.redis.lrange(self.keys.trace(slot, customer_id), 0, limit - 1)
+        except RedisError as error:
+            raise StoreUnavailableError("trace", str(error)) from error
+        return [r if isinstance(r, bytes) else r.encode() for r in rows]
+
+    async def retention_of(self, slot: int, customer_id: str) -> int | None:
+        try:
+            ttl = int(await self.redis.ttl(self.keys.state(slot, customer_id)))
+        except RedisError as error:
+            raise StoreUnavailableError("retention", str(error)) from error
+        return ttl if ttl >= 0 else None
+
+    async def load_slot_table(self) -> SlotTable | None:
+        try:
+            raw = await self.redis.get(self.keys.slot_table())
+        except RedisError as error:
+            raise StoreUnavailableError("slot-table", str(error)) from error
+        return SlotTable.from_json(raw) if raw else None
+
+    async def save_slot_table(self, table: SlotTable, expected_epoch: int | None) -> bool:
+        try:
+            done = await self._save_table(
+                keys=[self.keys.slot_table()],
+                args=[-1 if expected_epoch is None else expected_epoch, table.to_json()],
+            )
+        except RedisError as error:
+            raise StoreUnavailableError("slot-table", str(error)) from error
+        return bool(done)
+
+    async def close(self) -> None:
+        await self.redis.aclose()

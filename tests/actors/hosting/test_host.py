@@ -1,0 +1,566 @@
+"""ShardHost: many virtual customer actors in one process, effects saved before the ack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+import pytest
+import yaml
+
+from actors.config import ActorConfig
+from actors.delivery.outbox import Dispatcher, MemoryDeadLetters, MemoryIdempotencyStore
+from actors.delivery.sinks.base import Delivery
+from actors.errors import ScorerUnavailableError
+from actors.hosting.host import ShardHost
+from actors.model.actions import Action
+from actors.model.events import Event, event_to_json
+from actors.model.state import CustomerState
+from actors.rules.ruleset import load_rules, parse_rules
+from actors.storage.slots import SlotTable, slot_of
+from actors.storage.store import Commit, MemoryStateStore
+from actors.turn.actor import CustomerActor
+from tests.support import T0, FakeScorer, event
+
+
+class RecordingSink:
+    name = "kafka"
+
+    def __init__(self) -> None:
+        self.actions: list[Action] = []
+
+    async def deliver(self, actions: Sequence[Action]) -> list[Delivery]:
+        self.actions.extend(actions)
+        return [Delivery.delivered() for _ in actions]
+
+    async def delivered(self, keys: set[str], since: float) -> set[str]:
+        return keys & {a.idempotency_key for a in self.actions}
+
+    async def close(self) -> None:
+        return None
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_900_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_host(
+    store: MemoryStateStore | None = None,
+    scorer: FakeScorer | None = None,
+    sink: RecordingSink | None = None,
+    clock: Clock | None = None,
+    **config: object,
+) -> ShardHost:
+    store = store or MemoryStateStore()
+    clock = clock or Clock()
+    settings = ActorConfig(slots=16, **config)
+    dispatcher = Dispatcher(
+        {"kafka": sink or RecordingSink()}, MemoryIdempotencyStore(), store, MemoryDeadLetters()
+    )
+    host = ShardHost(
+        0,
+        settings,
+        store,
+        CustomerActor(load_rules(), scorer or FakeScorer(), clock),
+        dispatcher,
+        clock,
+    )
+    host.set_owned_slots(set(range(16)))
+    return host
+
+
+def live(host: ShardHost, customer_id: str) -> CustomerState:
+    """The live state of a customer the test made live."""
+    state = host.live.peek(customer_id)
+    assert state is not None, f"{customer_id} is live"
+    return state
+
+
+def raw(events: list[Event]) -> list[bytes]:
+    return [event_to_json(e) for e in events]
+
+
+async def process(host: ShardHost, events: list[Event]) -> object:
+    host.dispatcher.start()
+    try:
+        result = await host.process(raw(events))
+        await host.dispatcher.drain()
+        return result
+    finally:
+        await host.dispatcher.stop()
+
+
+def browse(customer: str, n: int = 3, start: float = T0) -> list[Event]:
+    return [event("product_view", customer=customer, at=start + i) for i in range(n)]
+
+
+def test_a_batch_saves_each_customer_and_delivers_actions_after_the_save() -> None:
+    store, sink = MemoryStateStore(), RecordingSink()
+    host = make_host(store, sink=sink)
+    result = asyncio.run(process(host, browse("a") + browse("b")))
+    assert result.processed == 6  # type: ignore[attr-defined]
+    assert {a.customer_id for a in sink.actions} == {"a", "b"}
+    for customer in ("a", "b"):
+        version, data = store.states[(slot_of(customer, 16), customer)]
+        assert version == 1  # one commit per customer per batch
+        assert CustomerState.from_json(data).session_page_views == 3
+    assert all(not outbox for outbox in store.outboxes.values())
+
+
+def test_a_customers_events_are_applied_in_batch_order() -> None:
+    host = make_host()
+    events = [
+        event("cart_add", customer="a", product_id="x", at=T0),
+        event("cart_remove", customer="a", product_id="x", at=T0 + 1),
+        event("cart_add", customer="a", product_id="y", at=T0 + 2),
+    ]
+    asyncio.run(process(host, events))
+    assert list(live(host, "a").cart or {}) == ["y"]
+
+
+def test_redelivered_events_are_counted_as_duplicates_and_change_nothing() -> None:
+    store, sink = MemoryStateStore(), RecordingSink()
+    events = browse("a")
+    asyncio.run(process(make_host(store, sink=sink), events))
+    fresh_host = make_host(store, sink=sink)  # a restarted shard: nothing live
+    result = asyncio.run(process(fresh_host, events))
+    assert (result.processed, result.duplicates) == (0, 3)  # type: ignore[attr-defined]
+    assert len(sink.actions) == 1
+    assert store.states[(slot_of("a", 16), "a")][0] == 1
+
+
+def test_an_invalid_event_is_rejected_with_its_position_and_the_rest_goes_on() -> None:
+    host = make_host()
+
+    async def scenario() -> object:
+        return await host.process([b'{"type": "nope"}', *raw(browse("a", 1))])
+
+    result = asyncio.run(scenario())
+    assert result.rejected[0][0] == 0  # type: ignore[attr-defined]
+    assert result.processed == 1  # type: ignore[attr-defined]
+
+
+def test_a_write_by_another_host_is_detected_and_the_turns_rerun_on_fresh_state() -> None:
+    store = MemoryStateStore()
+    host = make_host(store)
+
+    async def scenario() -> None:
+        await process(host, [event("product_view", customer="a", at=T0)])
+        # Another host of "a" (e.g. after a slot moved) writes in between.
+        other = CustomerState.from_json(store.states[(slot_of("a", 16), "a")][1])
+        other.apply(event("product_view", customer="a", at=T0 + 1, product_id="p2"))
+        await store.commit_many([Commit(slot_of("a", 16), "a", 1, other.to_json())])
+        await process(host, [event("product_view", customer="a", at=T0 + 2, product_id="p3")])
+
+    asyncio.run(scenario())
+    version, data = store.states[(slot_of("a", 16), "a")]
+    assert version == 3
+    assert CustomerState.from_json(data).session_products == ["p1", "p2", "p3"]
+    assert host.stats["conflicts"] == 1
+
+
+def test_a_failing_scorer_fails_the_batch_and_leaves_nothing_half_applied() -> None:
+    store = MemoryStateStore()
+    host = make_host(store, scorer=FakeScorer(fail=ScorerUnavailableError("recommender", "down")))
+    with pytest.raises(ScorerUnavailableError):
+        asyncio.run(process(host, browse("a")))
+    assert "a" not in host.live  # unsaved changes dropped with the activation
+    assert store.states == {}
+
+
+def test_least_recently_used_customers_are_passivated_over_the_limit() -> None:
+    clock = Clock()
+    host = make_host(clock=clock, max_live_customers=2)
+
+    async def scenario() -> None:
+        for customer in ("a", "b", "c"):
+            clock.now += 1
+            await process(host, [event("page_view", customer=customer)])
+
+    asyncio.run(scenario())
+    assert host.passivate() == 1
+    assert list(host.live) == ["b", "c"]
+
+
+def test_idle_customers_are_passivated_and_reactivate_from_the_store() -> None:
+    clock = Clock()
+    store = MemoryStateStore()
+    host = make_host(store, clock=clock, idle_passivation_s=60)
+    asyncio.run(process(host, [event("cart_add", customer="a")]))
+    clock.now += 61
+    assert host.passivate() == 0  # idle for one period: now in the old generation
+    clock.now += 61
+    assert host.passivate() == 1
+    assert "a" not in host.live
+    snapshot = asyncio.run(host.snapshot("a"))
+    assert snapshot["cart"]["items"] == 1
+    assert host.stats["activations"] == 2
+
+
+def test_a_poison_event_is_rejected_and_the_customer_goes_on_without_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    host = make_host()
+    original = CustomerState.apply
+
+    def exploding(self: CustomerState, e: Event, position: int = -1) -> None:
+        if getattr(e, "product_id", "") == "boom":
+            raise ZeroDivisionError("bad data")
+        original(self, e, position)
+
+    monkeypatch.setattr(CustomerState, "apply", exploding)
+    events = [
+        event("product_view", customer="a", at=T0),
+        event("product_view", customer="a", at=T0 + 1, product_id="boom"),
+        event("product_view", customer="a", at=T0 + 2, product_id="p3"),
+    ]
+    result = asyncio.run(process(host, events))
+    assert [i for i, _ in result.rejected] == [1]  # type: ignore[attr-defined]
+    assert "ZeroDivisionError" in result.rejected[0][1]  # type: ignore[attr-defined]
+    assert live(host, "a").session_products == ["p1", "p3"]
+
+
+def test_many_poison_events_of_one_customer_in_one_batch_are_each_rejected_and_never_halt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Five payments whose feature code raises (as year-9999 timestamps did), one customer,
+    # one batch: more poison events than the conflict retries a batch is allowed.
+    host = make_host()
+    original = CustomerState.apply
+
+    def exploding(self: CustomerState, e: Event, position: int = -1) -> None:
+        if getattr(e, "merchant", "") == "boom":
+            raise OverflowError("date value out of range")
+        original(self, e, position)
+
+    monkeypatch.setattr(CustomerState, "apply", exploding)
+    poison = [event("card_payment", customer="a", at=T0 + i, merchant="boom") for i in range(6)]
+    events = [event("page_view", customer="a", at=T0), *poison, event("login", customer="a")]
+    events.append(event("page_view", customer="b", at=T0))
+    result = asyncio.run(process(host, events))
+    assert [i for i, _ in result.rejected] == [1, 2, 3, 4, 5, 6]  # type: ignore[attr-defined]
+    assert result.processed == 3  # type: ignore[attr-defined]
+    assert live(host, "a").events_total == 2
+    assert live(host, "b").events_total == 1
+
+
+def test_due_reminders_fire_the_customers_turn_once() -> None:
+    clock, store, sink = Clock(), MemoryStateStore(), RecordingSink()
+    host = make_host(store, sink=sink, clock=clock)
+
+    async def scenario() -> list[int]:
+        await process(host, [event("cart_add", customer="a", price=20.0)])
+        fired = [await host.fire_due_reminders()]
+        clock.now += 1801
+        host.dispatcher.start()
+        fired.append(await host.fire_due_reminders())
+        await host.dispatcher.drain()
+        fired.append(await host.fire_due_reminders())
+        await host.dispatcher.stop()
+        return fired
+
+    assert asyncio.run(scenario()) == [0, 1, 0]
+    assert [a.type for a in sink.actions] == ["cart_reminder"]
+    assert "cart_abandonment" not in asyncio.run(store.reminders_of(slot_of("a", 16), "a"))
+
+
+class CountingStore(MemoryStateStore):
+    """Remembers which slots each reminder read asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.due_reads: list[list[int]] = []
+        self.earliest_reads: list[list[int]] = []
+
+    async def due_reminders(self, slots: Sequence[int], now: float, limit: int) -> list[Any]:
+        self.due_reads.append(list(slots))
+        return await super().due_reminders(slots, now, limit)
+
+    async def earliest_reminders(self, slots: Sequence[int]) -> dict[int, float]:
+        self.earliest_reads.append(list(slots))
+        return await super().earliest_reminders(slots)
+
+
+def test_reminder_polls_read_only_the_slots_with_something_due() -> None:
+    clock, store = Clock(), CountingStore()
+    host = make_host(store, clock=clock)
+    cart_slot = slot_of("a", 16)
+
+    async def scenario() -> list[int]:
+        fired = [await host.fire_due_reminders()]  # first poll: every slot, nothing due
+        assert store.earliest_reads == [list(range(16))]
+        await process(host, [event("cart_add", customer="a", price=20.0)])  # due in 30 min
+        for _ in range(5):
+            clock.now += 1
+            fired.append(await host.fire_due_reminders())
+        clock.now += 1800
+        host.dispatcher.start()
+        fired.append(await host.fire_due_reminders())
+        await host.dispatcher.stop()
+        return fired
+
+    assert asyncio.run(scenario()) == [0, 0, 0, 0, 0, 0, 1]
+    # The quiet polls read nothing; the one with a reminder due read its slot only
+    # (after a full rescan, as more than `reminder_rescan_s` had passed).
+    assert store.due_reads == [[cart_slot]]
+
+
+def test_a_reminder_written_behind_the_hosts_back_fires_after_the_rescan() -> None:
+    clock, store = Clock(), MemoryStateStore()
+    host = make_host(store, clock=clock, reminder_rescan_s=10.0)
+    slot = slot_of("b", 16)
+
+    async def scenario() -> list[int]:
+        host.dispatcher.start()
+        fired = [await host.fire_due_reminders()]
+        # Another host (a stale owner during a slot move) saves a reminder due now.
+        due = [("cart_abandonment", clock.now)]
+        await store.commit_many([Commit(slot, "b", 0, b"", reminders_set=due)])
+        clock.now += 5
+        fired.append(await host.fire_due_reminders())  # not known yet
+        clock.now += 5
+        fired.append(await host.fire_due_reminders())  # rescan finds it
+        await host.dispatcher.stop()
+        return fired
+
+    assert asyncio.run(scenario()) == [0, 0, 1]
+
+
+def test_undelivered_actions_are_recovered_from_the_outbox_after_a_crash() -> None:
+    store, sink = MemoryStateStore(), RecordingSink()
+    crashed = make_host(store, sink=sink)
+    # The crashed host saved state and outbox but never dispatched (no dispatcher running).
+    asyncio.run(crashed.process(raw(browse("a"))))
+    assert sink.actions == []
+    restarted = make_host(store, sink=sink)
+
+    async def recover() -> None:
+        restarted.dispatcher.start()
+        await restarted.recover_outbox()
+        await restarted.dispatcher.drain()
+        await restarted.dispatcher.stop()
+
+    asyncio.run(recover())
+    assert [a.rule_id for a in sink.actions] == ["browse_offer"]
+    asyncio.run(recover())
+    assert len(sink.actions) == 1
+
+
+def test_forget_deletes_the_customer_and_later_events_start_fresh() -> None:
+    store = MemoryStateStore()
+    host = make_host(store)
+
+    async def scenario() -> None:
+        await process(host, [event("cart_add", customer="a")])
+        await host.forget("a", ["cart_abandonment"])
+        assert "a" not in host.live
+        assert (slot_of("a", 16), "a") not in store.states
+        await process(host, [event("page_view", customer="a")])
+
+    asyncio.run(scenario())
+    assert live(host, "a").events_total == 1
+    assert (host.live.peek("a") or CustomerState()).cart is None
+
+
+def test_slots_handed_to_another_shard_are_dropped_from_memory() -> None:
+    host = make_host()
+    asyncio.run(process(host, [event("page_view", customer="a")]))
+    table = SlotTable.initial(16, 2)
+    host.set_owned_slots(set(table.slots_of(1 - table.owner(slot_of("a", 16)))))
+    assert "a" not in host.live
+
+
+def test_a_read_does_not_wait_for_another_customers_turn() -> None:
+    class SlowScorer(FakeScorer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.release = asyncio.Event()
+
+        async def score(self, model, rows):  # type: ignore[no-untyped-def]
+            await self.release.wait()
+            return await super().score(model, rows)
+
+    async def scenario() -> None:
+        scorer = SlowScorer()
+        host = make_host(scorer=scorer)
+        host.dispatcher.start()
+        busy = asyncio.create_task(host.process(raw(browse("a"))))
+        await asyncio.sleep(0.05)
+        assert not busy.done()  # a's third view waits for the scorer
+        snapshot = await asyncio.wait_for(host.snapshot("b"), 1.0)
+        assert snapshot["known"] is False
+        scorer.release.set()
+        await busy
+        await host.dispatcher.stop()
+
+    asyncio.run(scenario())
+
+
+def test_introspection_reports_live_customers_and_latencies() -> None:
+    host = make_host()
+    asyncio.run(process(host, browse("a") + browse("b", 1)))
+    info = host.introspect()
+    assert info["live_customers"] == 2
+    assert info["events"] == 4
+    assert info["activations"] == 2
+    assert info["turn_ms"]["count"] == 4
+    assert info["actions_by_type"] == {"offer": 1}
+    assert json.dumps(info)
+
+
+def test_a_moved_slot_reactivates_its_customers_from_the_store_on_the_new_shard() -> None:
+    store = MemoryStateStore()
+    old, new = make_host(store), make_host(store)
+    slot = slot_of("a", 16)
+
+    async def scenario() -> None:
+        await process(old, [event("product_view", customer="a", at=T0)])
+        # The slot moves: the old shard hands it off, the new one owns it.
+        old.set_owned_slots(set(range(16)) - {slot})
+        new.set_owned_slots({slot})
+        await process(new, [event("product_view", customer="a", at=T0 + 1, product_id="p2")])
+
+    asyncio.run(scenario())
+    assert "a" not in old.live
+    assert new.live.peek("a").session_products == ["p1", "p2"]  # type: ignore[union-attr]
+    assert store.states[(slot, "a")][0] == 2
+
+
+def test_a_late_batch_on_the_old_host_cannot_overwrite_the_new_hosts_write() -> None:
+    store = MemoryStateStore()
+    old, new = make_host(store), make_host(store)
+
+    async def scenario() -> None:
+        await process(old, [event("product_view", customer="a", at=T0)])
+        await process(new, [event("product_view", customer="a", at=T0 + 1, product_id="p2")])
+        # A router with a stale table still sends to the old host, which holds version 1.
+        await process(old, [event("product_view", customer="a", at=T0 + 2, product_id="p3")])
+
+    asyncio.run(scenario())
+    version, data = store.states[(slot_of("a", 16), "a")]
+    assert version == 3
+    assert CustomerState.from_json(data).session_products == ["p1", "p2", "p3"]
+    assert old.stats["conflicts"] == 1
+
+
+def test_an_action_its_rule_cannot_build_goes_to_the_dead_letters_with_the_reason() -> None:
+    rules = """
+rules:
+  - id: needs_category
+    kind: service
+    triggers: [page_view]
+    action: {type: content_recommendation, channel: in_app, template: "{event.category}"}
+"""
+    from actors.rules.ruleset import parse_rules
+
+    store, letters = MemoryStateStore(), MemoryDeadLetters()
+    dispatcher = Dispatcher({"kafka": RecordingSink()}, MemoryIdempotencyStore(), store, letters)
+    host = ShardHost(
+        0, ActorConfig(slots=16), store, CustomerActor(parse_rules(rules), FakeScorer()), dispatcher
+    )
+    host.set_owned_slots(set(range(16)))
+    asyncio.run(process(host, [event("page_view", customer="a")]))
+    ((raw, reason, _),) = letters.letters
+    assert "event.category" in reason
+    assert json.loads(raw)["rejected_action"]["rule_id"] == "needs_category"
+    assert live(host, "a").events_total == 1
+
+
+def test_anonymous_visitors_expire_sooner_than_known_customers() -> None:
+    store = MemoryStateStore()
+    host = make_host(store, anonymous_ttl_s=3600, customer_retention_s=86_400)
+    events = [event("page_view", customer="c1"), event("page_view", customer="anon:v1")]
+    asyncio.run(process(host, events))
+    assert store.ttls[(slot_of("c1", 16), "c1")] == 86_400
+    assert store.ttls[(slot_of("anon:v1", 16), "anon:v1")] == 3600
+
+
+class GatedStore(MemoryStateStore):
+    """Holds the first load until released: a read activating a customer is in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loading = asyncio.Event()
+        self.release = asyncio.Event()
+        self._gated = True
+
+    async def load_many(self, items: Sequence[tuple[int, str]]) -> list[Any]:
+        loaded = await super().load_many(items)
+        if self._gated:
+            self._gated = False
+            self.loading.set()
+            await self.release.wait()
+        return loaded
+
+
+def test_a_read_activating_a_customer_during_its_first_batch_cannot_hide_the_batch() -> None:
+    """The read loaded the customer before the batch saved; the batch activated it
+    meanwhile. The read's older copy must not replace the live state: every later read
+    would answer from it."""
+
+    async def scenario() -> dict[str, Any]:
+        store = GatedStore()
+        host = make_host(store=store)
+        host.dispatcher.start()
+        read = asyncio.create_task(host.snapshot("a"))
+        await store.loading.wait()
+        await host.process(raw(browse("a", 2)))  # activates "a" too, and saves
+        store.release.set()
+        await read
+        after = await host.snapshot("a")
+        await host.dispatcher.stop()
+        return after
+
+    after = asyncio.run(scenario())
+    assert after["known"] is True
+    assert after["session"]["events"] == 2
+
+
+@pytest.mark.parametrize(("window", "suppressed"), [("1h", False), ("3h", True)])
+def test_reads_suppress_marketing_for_the_rules_window_after_a_fraud_alert(
+    window: str, suppressed: bool
+) -> None:
+    """A fraud alert two hours before the customer's last event: the context and the
+    next-best-offer inputs answer by the rules' policy, as the turns do."""
+    text = resources.files("actors.rules").joinpath("rulesets/default.yaml").read_text()
+    rules = yaml.safe_load(text)
+    rules["policy"]["suppress_marketing_after_fraud"] = window
+    host = make_host()
+    host.actor.rules = parse_rules(yaml.safe_dump(rules))
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        state = await host.activate_one("a")
+        state.last_event_at = T0 + 7200
+        state.fraud_alert_at = T0
+        return await host.snapshot("a"), await host.offer_inputs("a")
+
+    snapshot, inputs = asyncio.run(scenario())
+    assert snapshot["customer"]["marketing_suppressed"] is suppressed
+    assert inputs["marketing_suppressed"] is suppressed
+
+
+def test_event_to_action_latency_runs_from_ingest_reading_the_event_to_the_sink() -> None:
+    sink = RecordingSink()
+    host = make_host(sink=sink)
+
+    async def run() -> None:
+        host.dispatcher.start()
+        try:
+            await host.process(raw(browse("a")), read_at=time.time() - 0.05)
+            await host.dispatcher.drain()
+        finally:
+            await host.dispatcher.stop()
+
+    asyncio.run(run())
+    latency = host.dispatcher.latency_ms
+    assert latency.count == len(sink.actions) >= 1
+    assert latency.total >= 50 * latency.count
+    assert host.introspect()["action_latency_ms"]["count"] == latency.count

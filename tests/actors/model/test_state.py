@@ -1,0 +1,306 @@
+"""CustomerState: the session context, built deterministically from event time."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from actors.errors import InvalidEventError
+from actors.model.events import MAX_TRAITS
+from actors.model.state import (
+    AFFINITY_HALF_LIFE_S,
+    APPLIED_IDS_LIMIT,
+    MAX_CART_LINES,
+    MAX_CART_QUANTITY,
+    MAX_SESSION_CATEGORIES,
+    REDELIVERY_WINDOW,
+    SESSION_GAP_S,
+    CustomerState,
+    custom_bucket,
+    pack_position,
+)
+from tests.support import T0, event
+
+
+def test_sessions_are_cut_after_thirty_minutes_of_event_time() -> None:
+    state = CustomerState()
+    state.apply(event("product_view", at=T0))
+    state.apply(event("product_view", at=T0 + SESSION_GAP_S - 1))
+    assert state.session_index == 1
+    assert state.session_page_views == 2
+    state.apply(event("page_view", at=T0 + 2 * SESSION_GAP_S + 1))
+    assert state.session_index == 2
+    assert state.session_page_views == 1
+    assert state.session_products is None
+
+
+def test_a_late_event_joins_the_current_session_without_moving_time_back() -> None:
+    state = CustomerState()
+    state.apply(event("product_view", at=T0 + 100))
+    state.apply(event("product_view", at=T0 + 50, product_id="p2"))
+    assert state.last_event_at == T0 + 100
+    assert state.session_products == ["p1", "p2"]
+
+
+def test_the_cart_holds_items_and_value_and_a_purchase_empties_it() -> None:
+    state = CustomerState()
+    state.apply(event("cart_add", product_id="a", price=10.0, quantity=2))
+    state.apply(event("cart_add", product_id="b", price=5.0, category="books"))
+    state.apply(event("cart_remove", product_id="a", quantity=1))
+    assert state.cart_items == 2
+    assert state.cart_value == 15.0
+    state.apply(
+        event(
+            "purchase",
+            total=15.0,
+            items=[
+                {"product_id": "a", "category": "electronics", "price": 10.0},
+                {"product_id": "b", "category": "books", "price": 5.0},
+            ],
+        )
+    )
+    assert state.cart is None
+    assert state.orders == 1
+    assert state.spend == 15.0
+
+
+def test_affinities_decay_with_a_half_life_in_event_time() -> None:
+    state = CustomerState()
+    state.apply(event("product_view", category="sports", at=T0))
+    assert math.isclose(state.affinity("sports", T0), 1.0)
+    assert math.isclose(state.affinity("sports", T0 + AFFINITY_HALF_LIFE_S), 0.5)
+    state.apply(event("product_view", category="sports", at=T0 + AFFINITY_HALF_LIFE_S))
+    assert math.isclose(state.affinity("sports", T0 + AFFINITY_HALF_LIFE_S), 1.5)
+    assert state.top_affinity(T0) == "sports"
+
+
+def test_fraud_velocity_counts_payments_in_the_last_hour_and_day() -> None:
+    state = CustomerState()
+    for minutes, amount in [(0, 10.0), (30, 20.0), (180, 30.0), (26 * 60, 40.0)]:
+        state.apply(event("card_payment", amount=amount, at=T0 + minutes * 60))
+    now = T0 + 26 * 60 * 60
+    assert state.payments_since(now - 3600) == (1, 40.0)
+    # Only payments within 24 h of the newest are kept.
+    assert state.payments_since(now - 86_400) == (2, 70.0)
+    assert state.pay_count == 4
+    assert state.countries == ["US"]
+
+
+def test_an_event_applied_twice_changes_nothing() -> None:
+    state = CustomerState()
+    duplicate = event("cart_add")
+    state.apply(duplicate)
+    before = state.to_json()
+    state.apply(duplicate)
+    assert state.to_json() == before
+    assert state.has_applied(duplicate.event_id)
+
+
+def test_applied_ids_are_bounded() -> None:
+    state = CustomerState()
+    for i in range(APPLIED_IDS_LIMIT + 10):
+        state.apply(event("page_view", at=T0 + i))
+    assert state.applied is not None
+    assert len(state.applied) == APPLIED_IDS_LIMIT * 8  # packed 64-bit hashes
+
+
+def test_identify_records_consent_email_and_timezone() -> None:
+    state = CustomerState()
+    state.apply(event("identify", email="a@b.co", timezone="Europe/Paris", consent_marketing=False))
+    assert (state.email, state.timezone, state.consent_marketing) == (
+        "a@b.co",
+        "Europe/Paris",
+        False,
+    )
+
+
+def test_state_round_trips_through_json() -> None:
+    state = CustomerState()
+    for e in [
+        event("product_view"),
+        event("cart_add"),
+        event("card_payment", device_id="d1"),
+        event("content_view", completion=1.0),
+    ]:
+        state.apply(e)
+    state.mark_fired("browse_offer", T0)
+    again = CustomerState.from_json(state.to_json())
+    assert again == state
+    assert again.to_json() == state.to_json()
+
+
+def test_merge_combines_two_histories_of_one_person() -> None:
+    anonymous, known = CustomerState(), CustomerState()
+    anonymous.apply(event("product_view", customer="x", category="home", at=T0))
+    anonymous.apply(event("cart_add", customer="x", product_id="h1", category="home", at=T0 + 10))
+    known.apply(event("purchase", total=50.0, at=T0 - 86_400))
+    known.apply(event("identify", consent_marketing=False, at=T0 - 86_400))
+    merged = anonymous.merge(known)
+    assert merged.orders == 1
+    assert merged.cart_items == 1
+    assert merged.events_total == 4
+    assert merged.first_seen == T0 - 86_400
+    assert merged.last_event_at == T0 + 10
+    assert merged.consent_marketing is False  # the more restrictive answer wins
+    assert merged.affinity("home", T0 + 10) > 0
+
+
+def test_merge_with_an_empty_state_keeps_everything() -> None:
+    state = CustomerState()
+    for e in [event("product_view"), event("card_payment"), event("content_view")]:
+        state.apply(e)
+    merged = state.merge(CustomerState())
+    assert merged.to_dict() == state.to_dict()
+
+
+def test_merge_is_defined_for_every_field() -> None:
+    state = CustomerState()
+    for e in [
+        event("product_view"),
+        event("cart_add"),
+        event("card_payment", device_id="d"),
+        event("content_view"),
+        event("identify", email="a@b.co"),
+        event("login", success=False),
+        event("offer_feedback", outcome="shown"),
+        event("custom", name="Checkout Step Viewed"),
+    ]:
+        state.apply(e)
+    state.mark_fired("r", T0)
+    state.fraud_alert_at = T0
+    merged = state.merge(state)
+    for name in CustomerState.__slots__:
+        assert getattr(merged, name) is not None or getattr(state, name) is None, name
+
+
+def test_a_cart_is_bounded_in_lines_and_in_quantity() -> None:
+    state = CustomerState()
+    for n in range(MAX_CART_LINES + 50):
+        state.apply(event("cart_add", product_id=f"p{n}", at=T0 + n))
+    for _ in range(5):
+        state.apply(event("cart_add", product_id="p0", quantity=1000, at=T0 + 500))
+    assert state.cart is not None
+    assert len(state.cart) == MAX_CART_LINES
+    assert "p120" not in state.cart  # refused, as a full cart refuses
+    assert state.cart["p0"][2] == MAX_CART_QUANTITY
+
+
+def test_a_session_counts_a_bounded_number_of_categories_and_every_page_view() -> None:
+    state = CustomerState()
+    for n in range(MAX_SESSION_CATEGORIES + 10):
+        state.apply(event("product_view", category=f"cat{n}", at=T0 + n))
+    assert state.session_categories is not None
+    assert len(state.session_categories) == MAX_SESSION_CATEGORIES
+    assert state.session_page_views == MAX_SESSION_CATEGORIES + 10
+
+
+def test_every_event_of_a_poll_is_remembered_however_many_one_customer_has() -> None:
+    # Given more events of one customer in one poll than the ids kept for any customer
+    state = CustomerState()
+    events = [event("page_view", at=T0 + n) for n in range(APPLIED_IDS_LIMIT + 300)]
+    for offset, e in enumerate(events):
+        state.apply(e, pack_position(3, 10_000 + offset))
+    total = state.events_total
+    # when the whole poll is delivered again, then nothing is applied twice
+    assert all(state.has_applied(e.event_id) for e in events)
+    for offset, e in enumerate(events):
+        state.apply(e, pack_position(3, 10_000 + offset))
+    assert state.events_total == total
+
+
+def test_ids_are_forgotten_once_they_fall_behind_the_redelivery_window() -> None:
+    state = CustomerState()
+    old = [event("page_view", at=T0 + n) for n in range(APPLIED_IDS_LIMIT + 100)]
+    for offset, e in enumerate(old):
+        state.apply(e, pack_position(0, offset))
+    state.apply(event("page_view", at=T0 + 1000), pack_position(0, REDELIVERY_WINDOW * 3))
+    assert state.applied is not None
+    assert len(state.applied) // 8 == APPLIED_IDS_LIMIT  # the floor, no more
+    assert not state.has_applied(old[0].event_id)
+    assert state.has_applied(old[-1].event_id)
+
+
+def test_events_without_a_position_keep_the_last_ids_only() -> None:
+    state = CustomerState()
+    events = [event("page_view", at=T0 + n) for n in range(APPLIED_IDS_LIMIT + 10)]
+    for e in events:
+        state.apply(e)
+    assert not state.has_applied(events[0].event_id)
+    assert state.has_applied(events[-1].event_id)
+    assert CustomerState.from_json(state.to_json()) == state
+
+
+def test_a_clone_changes_apart_from_its_original() -> None:
+    state = CustomerState()
+    state.apply(event("cart_add", product_id="p1", at=T0))
+    copy = state.clone()
+    assert copy == state
+    copy.apply(event("cart_add", product_id="p2", at=T0 + 1))
+    copy.apply(event("product_view", category="toys", at=T0 + 2))
+    assert state.cart is not None
+    assert set(state.cart) == {"p1"}
+    assert state.events_total == 1
+    assert copy.events_total == 3
+
+
+def test_identify_traits_are_kept_newest_first_bounded_and_removable() -> None:
+    state = CustomerState()
+    state.apply(event("identify", traits={"plan": "gold", "seats": 3}))
+    state.apply(event("identify", traits={"plan": "silver", "seats": None}))
+    assert state.traits == {"plan": "silver"}
+    for n in range(MAX_TRAITS):
+        state.apply(event("identify", traits={f"t{n}": n}))
+    assert len(state.traits or {}) == MAX_TRAITS
+    assert "plan" not in (state.traits or {})  # set longest ago: the first to go
+    assert CustomerState.from_json(state.to_json()).traits == state.traits
+
+
+def test_merging_two_histories_keeps_the_more_recent_traits() -> None:
+    visitor, known = CustomerState(), CustomerState()
+    known.apply(event("identify", at=T0, traits={"plan": "free", "team": "a"}))
+    visitor.apply(event("identify", at=T0 + 60, traits={"plan": "gold"}))
+    assert known.merge(visitor).traits == {"team": "a", "plan": "gold"}
+    assert visitor.merge(known).traits == {"team": "a", "plan": "gold"}
+
+
+def test_an_identify_with_too_many_or_too_long_traits_is_refused() -> None:
+    with pytest.raises(InvalidEventError):
+        event("identify", traits={f"t{n}": n for n in range(MAX_TRAITS + 1)})
+    with pytest.raises(InvalidEventError):
+        event("identify", traits={"x" * 65: 1})
+    with pytest.raises(InvalidEventError):
+        event("identify", traits={"bio": "x" * 513})
+
+
+DAY = 86_400.0
+
+
+def test_custom_events_are_counted_per_name_bucket_over_the_last_week() -> None:
+    state = CustomerState()
+    wishlist, chat = "Product Added to Wishlist", "Support Chat Opened"
+    assert custom_bucket(wishlist) != custom_bucket(chat)
+    for at in (T0 - 8 * DAY, T0 - 3 * DAY, T0 - DAY, T0):
+        state.apply(event("custom", name=wishlist, at=at))
+    state.apply(event("custom", name=chat, at=T0))
+    counts = state.custom_counts(T0)
+    assert counts[custom_bucket(wishlist)] == 3  # the one 8 days ago is out of the week
+    assert counts[custom_bucket(chat)] == 1
+    assert sum(counts) == 4
+    assert sum(state.custom_counts(T0 + 10 * DAY)) == 0
+    # At most a week of days is kept, and a late event older than that counts nowhere.
+    assert state.custom_days is not None
+    assert len(state.custom_days) == 3
+    state.apply(event("custom", name=chat, at=T0 - 30 * DAY))
+    assert state.custom_counts(T0) == counts
+    assert CustomerState.from_json(state.to_json()).custom_days == state.custom_days
+
+
+def test_merging_adds_custom_event_counts_day_by_day() -> None:
+    a, b = CustomerState(), CustomerState()
+    a.apply(event("custom", name="Coupon Copied", at=T0 - DAY))
+    b.apply(event("custom", name="Coupon Copied", at=T0 - DAY))
+    b.apply(event("custom", name="Coupon Copied", at=T0))
+    merged = a.merge(b)
+    assert merged.custom_counts(T0)[custom_bucket("Coupon Copied")] == 3
+    assert len(merged.custom_days or ()) == 2
