@@ -65,13 +65,7 @@ def send_rabbitmq(
     rabbitmq: RabbitMQConfig, lines: Iterable[str], batch_size: int = 500
 ) -> tuple[int, list[tuple[int, str]]]:
     """Each valid line to the events exchange, routed by its actor id, confirmed."""
-    publisher = AmqpPublisher(
-        rabbitmq.require_url(),
-        rabbitmq.events_exchange,
-        rabbitmq.events_queues,
-        rabbitmq.events_dlq,
-        rabbitmq.timeout_s,
-    )
+    publisher = AmqpPublisher.of(rabbitmq)
     sent = 0
     rejected: list[tuple[int, str]] = []
     batch: list[tuple[str, bytes]] = []

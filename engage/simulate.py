@@ -46,14 +46,7 @@ class KafkaOutlet:
 
 class RabbitMQOutlet:
     def __init__(self, settings: Settings) -> None:
-        rabbitmq = settings.rabbitmq
-        self._publisher = AmqpPublisher(
-            rabbitmq.require_url(),
-            rabbitmq.events_exchange,
-            rabbitmq.events_queues,
-            rabbitmq.events_dlq,
-            rabbitmq.timeout_s,
-        )
+        self._publisher = AmqpPublisher.of(settings.rabbitmq)
 
     def send(self, session: list[Event]) -> None:
         self._publisher.publish([(e.actor_id, event_to_json(e)) for e in session])

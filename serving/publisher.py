@@ -65,13 +65,7 @@ class AmqpEventPublisher:
     confirmed before the answer says accepted."""
 
     def __init__(self, rabbitmq: RabbitMQConfig) -> None:
-        self._publisher = AmqpPublisher(
-            rabbitmq.require_url(),
-            rabbitmq.events_exchange,
-            rabbitmq.events_queues,
-            rabbitmq.events_dlq,
-            rabbitmq.timeout_s,
-        )
+        self._publisher = AmqpPublisher.of(rabbitmq)
 
     async def publish(self, events: Sequence[Event], timeout_s: float = 10.0) -> None:
         if events:

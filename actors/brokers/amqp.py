@@ -37,6 +37,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 
 from actors.brokers.kafka import BrokerUnavailableError
+from actors.config import RabbitMQConfig
 from actors.errors import DeadLetterUnavailableError
 
 
@@ -328,6 +329,17 @@ class AmqpPublisher:
         self._lock = threading.Lock()
         self._link = ConfirmedChannel(
             url, timeout_s, lambda channel: declare_events(channel, exchange, queues, dlq)
+        )
+
+    @classmethod
+    def of(cls, rabbitmq: RabbitMQConfig) -> AmqpPublisher:
+        """The publisher to the events exchange `rabbitmq` names."""
+        return cls(
+            rabbitmq.require_url(),
+            rabbitmq.events_exchange,
+            rabbitmq.events_queues,
+            rabbitmq.events_dlq,
+            rabbitmq.timeout_s,
         )
 
     def publish(self, events: list[tuple[str, bytes]]) -> None:

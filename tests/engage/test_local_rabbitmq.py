@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -16,7 +15,13 @@ import pytest
 import requests
 
 from actors.model.events import event_to_json
-from tests.engage.test_up import ENGAGE, alive, descendants, own_ray_environment
+from tests.engage.test_up import (
+    ENGAGE,
+    alive,
+    descendants,
+    own_ray_environment,
+    stop_with_sigterm,
+)
 from tests.support import event
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
@@ -108,14 +113,7 @@ def test_engage_up_on_rabbitmq_takes_a_second_terminals_traffic(tmp_path: Path) 
         while processed() < sent + 1 and time.monotonic() < deadline:
             time.sleep(0.5)
         assert processed() == sent + 1
-        started = descendants(up.pid)
-        up.send_signal(signal.SIGTERM)
-        assert up.wait(timeout=120) == 0
-        deadline = time.monotonic() + 30
-        while alive(started) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert alive(started) == set(), "no process left behind"
-        assert not (tmp_path / ".cache" / "engage-local.json").exists()
+        stop_with_sigterm(up, tmp_path)  # the RabbitMQ node and its port mapper included
     finally:
         if up.poll() is None:
             up.kill()

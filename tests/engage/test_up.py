@@ -50,6 +50,20 @@ def alive(pids: set[int]) -> set[int]:
     return {p for p in pids if Path(f"/proc/{p}").exists()}
 
 
+def stop_with_sigterm(process: subprocess.Popen[bytes], directory: Path) -> None:
+    """SIGTERM a local run: it exits 0, leaves none of the processes below it running and
+    removes what it published for other commands."""
+    started = descendants(process.pid)
+    assert started, "the broker, Redis and Ray run below the local run"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 0
+    deadline = time.monotonic() + 30
+    while alive(started) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert alive(started) == set(), "no process left behind"
+    assert not (directory / ".cache" / "engage-local.json").exists()
+
+
 def test_engage_up_is_found_by_a_second_command_and_stops_cleanly_on_sigterm(
     tmp_path: Path,
 ) -> None:
@@ -84,15 +98,7 @@ def test_engage_up_is_found_by_a_second_command_and_stops_cleanly_on_sigterm(
             timeout=120,
         )
         assert (sending.returncode, sending.stderr.strip()) == (0, "sent 1 events, 0 refused")
-        started = descendants(up.pid)
-        assert started, "the broker, Redis and Ray run below engage up"
-        up.send_signal(signal.SIGTERM)
-        assert up.wait(timeout=120) == 0
-        deadline = time.monotonic() + 30
-        while alive(started) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert alive(started) == set(), "no process left behind"
-        assert not (tmp_path / ".cache" / "engage-local.json").exists()
+        stop_with_sigterm(up, tmp_path)
         assert "stopped" in (tmp_path / "up.log").read_text()
     finally:
         if up.poll() is None:

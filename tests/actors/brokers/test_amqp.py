@@ -75,9 +75,20 @@ def names() -> dict[str, str]:
     return {"exchange": f"ev{tag}", "dlq": f"ev{tag}.dlq"}
 
 
-def start(rabbitmq: RabbitMQ, names: dict[str, str]) -> AmqpConsumer:
+def start(
+    rabbitmq: RabbitMQ, names: dict[str, str], prefetch: int = 2000, timeout_s: float = 5.0
+) -> AmqpConsumer:
     return AmqpConsumer(
-        rabbitmq.url, exchange=names["exchange"], dlq=names["dlq"], queues=QUEUES, timeout_s=5.0
+        rabbitmq.url, names["exchange"], QUEUES, names["dlq"], prefetch, timeout_s=timeout_s
+    )
+
+
+def loop_over(
+    consumer: AmqpConsumer, shards: Shards, rabbitmq: RabbitMQ, names: dict[str, str], batch: int
+) -> IngestLoop:
+    """The ingest loop on `consumer`, polls of at most `batch`."""
+    return IngestLoop(
+        consumer, shards, AmqpDeadLetters(rabbitmq.url, names["dlq"]), max_records=batch
     )
 
 
@@ -150,14 +161,10 @@ def test_lag_counts_what_waits_in_the_queues_and_what_the_replica_holds_unacked(
 ) -> None:
     """The loop's lag (high watermark less committed offset, per queue) is every event
     not yet applied: held by this replica (up to its prefetch) or still in RabbitMQ."""
-    consumer = AmqpConsumer(
-        rabbitmq.url, names["exchange"], QUEUES, names["dlq"], prefetch=10, timeout_s=5.0
-    )
+    consumer = start(rabbitmq, names, prefetch=10)
     try:
         shards = Shards()
-        loop = IngestLoop(
-            consumer, shards, AmqpDeadLetters(rabbitmq.url, names["dlq"]), max_records=5
-        )
+        loop = loop_over(consumer, shards, rabbitmq, names, batch=5)
         events = sequence(customers=9, each=10)
         publish(rabbitmq, names, as_published(events))
         deadline = time.monotonic() + 30
@@ -289,14 +296,10 @@ def test_a_connection_lost_while_consuming_is_opened_again_and_loses_nothing(
     again, while the broker is still away); every event is then applied, each customer's in
     order (a redelivered one only again after the ones before it, a no-op for a shard)."""
     # A small prefetch, so that the rest waits in the broker when it freezes.
-    consumer = AmqpConsumer(
-        rabbitmq.url, names["exchange"], QUEUES, names["dlq"], prefetch=5, timeout_s=2.0
-    )
+    consumer = start(rabbitmq, names, prefetch=5, timeout_s=2.0)
     try:
         shards = Shards()
-        loop = IngestLoop(
-            consumer, shards, AmqpDeadLetters(rabbitmq.url, names["dlq"]), max_records=20
-        )
+        loop = loop_over(consumer, shards, rabbitmq, names, batch=20)
         events = sequence(customers=6, each=20)
         publish(rabbitmq, names, as_published(events))
         while sum(len(ids) for ids in shards.applied.values()) < 30:
