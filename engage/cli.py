@@ -125,10 +125,11 @@ def _cluster_env(args: argparse.Namespace, settings: Settings) -> int:
     # `settings` loaded without error: every value below is valid where it will run.
     values = {k: v for k, v in sorted(os.environ.items()) if k.startswith("ENGAGE_")}
     values.setdefault("ENGAGE_RAY_ADDRESS", "auto")
-    missing = [k for k in ("ENGAGE_KAFKA_BOOTSTRAP", "ENGAGE_REDIS_URL") if k not in values]
+    broker = "ENGAGE_RABBITMQ_URL" if settings.broker == "rabbitmq" else "ENGAGE_KAFKA_BOOTSTRAP"
+    missing = [k for k in (broker, "ENGAGE_REDIS_URL") if k not in values]
     if missing:
         print(
-            f"engage: a cluster needs {' and '.join(missing)} (its own Kafka and Redis)",
+            f"engage: a cluster needs {' and '.join(missing)} (its own broker and Redis)",
             file=sys.stderr,
         )
         return 2

@@ -11,13 +11,12 @@ from typing import Any
 from ray.serve import Application
 
 from actors.brokers.kafka import ensure_topics
-from engage.settings import load_settings
+from engage.settings import Settings, load_settings
 from serving.app import build_app
 
 
-def app(args: dict[str, Any]) -> Application:
-    settings = load_settings()
-    ensure_topics(settings.kafka)
+def application(settings: Settings) -> Application:
+    """The Serve application for `settings`, on the event broker they name."""
     return build_app(
         settings.ray.namespace,
         settings.actors,
@@ -26,4 +25,12 @@ def app(args: dict[str, Any]) -> Application:
         settings.sinks,
         settings.serve,
         settings.api,
+        settings.rabbitmq if settings.broker == "rabbitmq" else None,
     )
+
+
+def app(args: dict[str, Any]) -> Application:
+    settings = load_settings()
+    if settings.broker == "kafka":  # RabbitMQ's exchanges and queues are declared by their users
+        ensure_topics(settings.kafka)
+    return application(settings)

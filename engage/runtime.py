@@ -18,10 +18,10 @@ from ray import serve
 from actors.brokers.kafka import ensure_topics
 from actors.hosting.shard import shard_name
 from actors.hosting.supervisor import supervisor_name
+from engage.deploy import application
 from engage.local_stack import published, settings_of
 from engage.settings import Settings
 from engage.stack import LocalStack, embedded_stack, free_port
-from serving.app import build_app
 from training.pipeline import ensure_models
 from training.registry import ModelRegistry
 
@@ -85,17 +85,7 @@ def start_ray(settings: Settings, quiet: bool = True) -> None:
 def deploy(settings: Settings, wait_s: float = 180.0) -> str:
     """Deploy (or update) the Serve application; returns its base URL once it answers."""
     serve.start(http_options={"host": settings.serve.host, "port": settings.serve.port})
-    application = build_app(
-        settings.ray.namespace,
-        settings.actors,
-        settings.redis,
-        settings.kafka,
-        settings.sinks,
-        settings.serve,
-        settings.api,
-        settings.rabbitmq if settings.broker == "rabbitmq" else None,
-    )
-    serve.run(application, name=settings.serve.app, route_prefix="/", blocking=False)
+    serve.run(application(settings), name=settings.serve.app, route_prefix="/", blocking=False)
     url = f"http://{settings.serve.host}:{settings.serve.port}"
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:

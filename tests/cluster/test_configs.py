@@ -92,3 +92,18 @@ def test_cluster_env_refuses_without_kafka_and_redis(
 ) -> None:
     assert main(["cluster-env", "--out", str(tmp_path / "x")]) == 2
     assert "ENGAGE_KAFKA_BOOTSTRAP and ENGAGE_REDIS_URL" in capsys.readouterr().err
+
+
+def test_cluster_env_on_rabbitmq_needs_its_url_not_kafka(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ENGAGE_BROKER", "rabbitmq")
+    monkeypatch.setenv("ENGAGE_REDIS_URL", "rediss://r:6379/0")
+    assert main(["cluster-env", "--out", str(tmp_path / "x")]) == 2
+    assert "a cluster needs ENGAGE_RABBITMQ_URL (its own" in capsys.readouterr().err
+    monkeypatch.setenv("ENGAGE_RABBITMQ_URL", "amqps://engage:pw@mq:5671/prod")
+    out = tmp_path / "engage.env"
+    assert main(["cluster-env", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "ENGAGE_BROKER=rabbitmq\n" in text
+    assert "ENGAGE_RABBITMQ_URL=amqps://engage:pw@mq:5671/prod\n" in text
