@@ -175,6 +175,9 @@ class RabbitMQConfig(_Config):
     events_exchange: str = "engage.events"
     events_queues: int = Field(default=4, ge=1, le=256)
     events_dlq: str = "engage.events.dlq"
+    # Every event published, kept for training and export (`--from rabbitmq`).
+    events_log: str = "engage.events.log"
+    events_log_max_age: str = Field(default="30D", pattern=r"^\d+[YMDhms]$")
     actions_exchange: str = "engage.actions"
     actions_dlq: str = "engage.actions.dlq"
     # Deliveries each queue's consumer holds unacked: at least one poll's worth.

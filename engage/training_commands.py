@@ -1,7 +1,8 @@
 """`engage train`, `engage export` and `engage models compare`: the data scientist's loop.
 
 Each reads its events from one source, named on the command line (`--from`): generated
-history, the CDNOW purchases, the events topic (`kafka`) or a file `engage export` wrote.
+history, the CDNOW purchases, the events topic (`kafka`), RabbitMQ's events log stream
+(`rabbitmq`) or a file `engage export` wrote.
 A source that cannot give events is an error, never a fallback to generated data.
 """
 
@@ -75,7 +76,8 @@ def add_source_arguments(parser: argparse.ArgumentParser, default: str | None) -
         "--from",
         dest="source",
         default=default,
-        help="generated, cdnow, kafka (the events topic), or a .jsonl/.parquet file",
+        help="generated, cdnow, kafka (the events topic), rabbitmq (the events log stream), "
+        "or a .jsonl/.parquet file",
     )
     parser.add_argument("--since", type=parse_when, help="first event time (ISO, epoch, 7d)")
     parser.add_argument("--until", type=parse_when, help="last event time; the data's end")
@@ -106,6 +108,11 @@ def load_source(args: argparse.Namespace, settings: Settings) -> TrainingData:
                 from_offsets=args.from_offsets,
                 to_offsets=args.to_offsets,
                 progress=bar.update,
+            )
+    if source == "rabbitmq":
+        with tqdm(desc="reading the events log", unit="rec", file=sys.stderr) as bar:
+            return sources.from_rabbitmq(
+                settings.rabbitmq, since=args.since, until=args.until, progress=bar.update
             )
     return sources.from_file(Path(source), args.since, args.until)
 
@@ -181,6 +188,8 @@ def _verdict(comparison: dict[str, Any]) -> str:
 def _export(args: argparse.Namespace, settings: Settings) -> int:
     from training.export import write_events
 
+    if args.source is None:
+        args.source = settings.broker
     data = load_source(args, settings)
     out = Path(args.out)
     written = write_events(data.events, out)
@@ -222,7 +231,7 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
 
     export = sub.add_parser("export", help="write events to JSON lines or Parquet")
     export.add_argument("--out", required=True, help="a .jsonl or .parquet file")
-    add_source_arguments(export, default="kafka")
+    add_source_arguments(export, default=None)  # the event broker in use
     handlers["export"] = _export
 
 

@@ -21,7 +21,7 @@ import redis
 from kafka import KafkaProducer
 from ray import serve
 
-from actors.brokers.amqp import AmqpConsumer, AmqpDeadLetters
+from actors.brokers.amqp import AmqpConsumer, AmqpDeadLetters, events_log
 from actors.brokers.dead_letters import KafkaDeadLetters
 from actors.brokers.kafka import make_consumer, make_producer
 from actors.config import ActorConfig, KafkaConfig, RabbitMQConfig, RedisConfig, SinkConfig
@@ -78,6 +78,7 @@ class Ingest:
                 rabbitmq.events_dlq,
                 prefetch=rabbitmq.prefetch,
                 timeout_s=rabbitmq.timeout_s,
+                log=events_log(rabbitmq),
             )
             dead_letters = AmqpDeadLetters(url, rabbitmq.events_dlq, rabbitmq.timeout_s)
         self.loop = IngestLoop(

@@ -11,6 +11,8 @@ data.
   `engage export` (`training/export.py`);
 * `from_kafka(config, ...)`: the events topic, from an event-time or offset range, up to the
   end each partition had when reading began, so a live topic still ends the read.
+* `from_rabbitmq(config, ...)`: RabbitMQ's events log stream, from an event-time range, up
+  to where the stream stood when reading began.
 * `cdnow()`: the CDNOW purchase history (win-back).
 """
 
@@ -19,14 +21,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from kafka import TopicPartition
 from kafka.errors import KafkaError
+from pika.exceptions import AMQPError
 
+from actors.brokers.amqp import read_events_log
 from actors.brokers.kafka import BrokerUnavailableError, make_consumer
-from actors.config import KafkaConfig
+from actors.config import KafkaConfig, RabbitMQConfig
 from actors.errors import InvalidEventError, TrainingDataError
 from actors.model.events import Event, parse_event
 from training.cdnow import read_cdnow
@@ -255,3 +260,33 @@ def read_topic(
         raise BrokerUnavailableError(config.require_bootstrap(), str(error)) from error
     finally:
         consumer.close()
+
+
+def from_rabbitmq(
+    rabbitmq: RabbitMQConfig,
+    since: float | None = None,
+    until: float | None = None,
+    progress: Progress | None = None,
+) -> TrainingData:
+    """The events log stream (`ENGAGE_RABBITMQ_EVENTS_LOG`): every event published, read
+    from a little before `since` in the stream's own time (events arrive after they happen,
+    as on Kafka) and filtered on event time."""
+    url = rabbitmq.require_url()
+    collector = _Collector(since, until)
+    read = 0
+
+    def seen(raw: bytes) -> None:
+        nonlocal read
+        read += 1
+        collector.add_raw(raw, f"{rabbitmq.events_log} message {read}")
+        if progress is not None:
+            progress(1)
+
+    # Never later than now: the read ends at a marker published just before it starts.
+    begin = None if since is None else min(since - KAFKA_SEEK_SLACK_S, time.time() - 60.0)
+    start = None if begin is None else datetime.fromtimestamp(begin, UTC)
+    try:
+        read_events_log(url, rabbitmq.events_log, start, seen)
+    except (AMQPError, OSError, TimeoutError) as error:
+        raise BrokerUnavailableError(url.split("@")[-1], repr(error)) from error
+    return collector.finish({"kind": "rabbitmq", "stream": rabbitmq.events_log})

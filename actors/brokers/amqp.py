@@ -27,8 +27,11 @@ import asyncio
 import contextlib
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import pika
@@ -54,14 +57,89 @@ def queue_names(exchange: str, queues: int) -> list[str]:
     return [f"{exchange}.{i}" for i in range(queues)]
 
 
-def declare_events(channel: BlockingChannel, exchange: str, queues: int, dlq: str) -> None:
-    """The events exchange and queues, and the dead-letter exchange and queue (idempotent;
-    the same arguments every time, or RabbitMQ refuses the declaration)."""
-    channel.exchange_declare(exchange, exchange_type="x-consistent-hash", durable=True)
+# A message that only marks where a reader of a stream stopped reading; readers skip them.
+MARKER_TYPE = "engage.marker"
+
+
+@dataclass(frozen=True)
+class EventsLog:
+    """The stream that keeps every event published, for training and export
+    (`ENGAGE_RABBITMQ_EVENTS_LOG`, kept `ENGAGE_RABBITMQ_EVENTS_LOG_MAX_AGE`)."""
+
+    stream: str
+    max_age: str = "7D"
+
+
+def declare_events(
+    channel: BlockingChannel, exchange: str, queues: int, dlq: str, log: EventsLog | None = None
+) -> None:
+    """The events exchange and what it feeds, and the dead-letter exchange and queue
+    (idempotent; the same arguments every time, or RabbitMQ refuses the declaration).
+
+    Publishers send to `exchange` (fanout), which feeds `<exchange>.hash`, the
+    consistent-hash exchange over the ingest queues, and the events log stream if any: one
+    publish, both copies."""
+    hashed = f"{exchange}.hash"
+    channel.exchange_declare(exchange, exchange_type="fanout", durable=True)
+    channel.exchange_declare(hashed, exchange_type="x-consistent-hash", durable=True)
+    channel.exchange_bind(hashed, exchange)
     for queue in queue_names(exchange, queues):
         channel.queue_declare(queue, durable=True, arguments={"x-single-active-consumer": True})
-        channel.queue_bind(queue, exchange, routing_key="1")  # equal weights
+        channel.queue_bind(queue, hashed, routing_key="1")  # equal weights
+    if log is not None:
+        channel.queue_declare(
+            log.stream,
+            durable=True,
+            arguments={"x-queue-type": "stream", "x-max-age": log.max_age},
+        )
+        channel.queue_bind(log.stream, exchange)
     declare_dead_letters(channel, dlq)
+
+
+def events_log(rabbitmq: RabbitMQConfig) -> EventsLog:
+    return EventsLog(rabbitmq.events_log, rabbitmq.events_log_max_age)
+
+
+def read_events_log(
+    url: str,
+    log: str,
+    start: datetime | None,
+    seen: Callable[[bytes], None],
+    idle_timeout_s: float = 60.0,
+) -> None:
+    """Every event of the log stream from publish time `start` (or its first), to `seen`,
+    up to an end marker published first: the read ends where the stream stood, however
+    busy or quiet it is. Raises AMQPError, or TimeoutError when nothing arrives for
+    `idle_timeout_s`."""
+    connection = pika.BlockingConnection(parameters(url, 10.0))
+    try:
+        channel = connection.channel()
+        marker = f"marker-{uuid.uuid4().hex}"
+        channel.basic_publish(
+            "", log, b"", pika.BasicProperties(message_id=marker, type=MARKER_TYPE)
+        )
+        channel.basic_qos(prefetch_count=1000)
+        done = False
+        last = time.monotonic()
+
+        def deliver(ch: BlockingChannel, method: Any, properties: Any, body: bytes) -> None:
+            nonlocal done, last
+            last = time.monotonic()
+            if properties.message_id == marker:
+                done = True
+            elif properties.type != MARKER_TYPE:
+                seen(body)
+            ch.basic_ack(method.delivery_tag)  # a stream's acks are credit, not deletion
+
+        offset: datetime | str = start if start is not None else "first"
+        channel.basic_consume(log, deliver, arguments={"x-stream-offset": offset})
+        while not done:
+            if time.monotonic() - last > idle_timeout_s:
+                raise TimeoutError(f"nothing from {log} for {idle_timeout_s}s")
+            connection.process_data_events(time_limit=0.5)
+    finally:
+        if connection.is_open:
+            connection.close()
 
 
 def declare_dead_letters(channel: BlockingChannel, name: str) -> None:
@@ -150,8 +228,9 @@ class AmqpConsumer:
         dlq: str = "engage.events.dlq",
         prefetch: int = 2000,
         timeout_s: float = 10.0,
+        log: EventsLog | None = None,
     ) -> None:
-        self._url, self._exchange, self._dlq = url, exchange, dlq
+        self._url, self._exchange, self._dlq, self._log = url, exchange, dlq, log
         self._prefetch, self._timeout_s = prefetch, timeout_s
         self._partitions = [TopicPartition(exchange, i) for i in range(queues)]
         self._queues = dict(zip(self._partitions, queue_names(exchange, queues), strict=True))
@@ -175,7 +254,7 @@ class AmqpConsumer:
         try:
             self._connection = pika.BlockingConnection(parameters(self._url, self._timeout_s))
             setup = self._connection.channel()
-            declare_events(setup, self._exchange, len(self._partitions), self._dlq)
+            declare_events(setup, self._exchange, len(self._partitions), self._dlq, self._log)
             setup.close()
             for tp, queue in self._queues.items():
                 channel = self._connection.channel()
@@ -324,11 +403,19 @@ class AmqpPublisher:
     """Events to the events exchange, each confirmed (the API answers `accepted` only
     once RabbitMQ has them). pika is not thread-safe: one lock around every use."""
 
-    def __init__(self, url: str, exchange: str, queues: int, dlq: str, timeout_s: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        exchange: str,
+        queues: int,
+        dlq: str,
+        timeout_s: float,
+        log: EventsLog | None = None,
+    ) -> None:
         self._exchange = exchange
         self._lock = threading.Lock()
         self._link = ConfirmedChannel(
-            url, timeout_s, lambda channel: declare_events(channel, exchange, queues, dlq)
+            url, timeout_s, lambda channel: declare_events(channel, exchange, queues, dlq, log)
         )
 
     @classmethod
@@ -340,6 +427,7 @@ class AmqpPublisher:
             rabbitmq.events_queues,
             rabbitmq.events_dlq,
             rabbitmq.timeout_s,
+            events_log(rabbitmq),
         )
 
     def publish(self, events: list[tuple[str, bytes]]) -> None:

@@ -27,6 +27,7 @@ from serving.config import ApiConfig
 from tests.conftest import READ_KEY, WRITE_KEY, App, deploy_test_app
 from tests.serving.test_api import valid_event
 from tests.support import event
+from training.sources import from_rabbitmq
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
 
@@ -52,6 +53,7 @@ def rabbitmq_app(ray_local: None, rabbitmq: RabbitMQ, redis_url: str, fast_rules
             url=SecretStr(rabbitmq.url),
             events_exchange=f"{prefix}.events",
             events_dlq=f"{prefix}.events.dlq",
+            events_log=f"{prefix}.events.log",
             actions_exchange=f"{prefix}.actions",
             actions_dlq=f"{prefix}.actions.dlq",
             events_queues=3,
@@ -96,6 +98,9 @@ def test_events_sent_over_http_reach_the_customers_through_rabbitmq(
             break
         time.sleep(0.5)
     assert lag == dict.fromkeys(queues, 0)
+    # The events log kept each of them too, for training (`--from rabbitmq`).
+    kept = {e.event_id for e in from_rabbitmq(rabbitmq_app.settings.rabbitmq).events}
+    assert {f"{c}-{n}" for c in customers for n in range(4)} <= kept
 
 
 def test_an_invalid_event_goes_to_the_dead_letter_queue_with_the_reason(
