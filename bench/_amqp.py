@@ -73,6 +73,7 @@ def bare_rate(url: str, records: list[tuple[bytes, bytes]], queues: int, prefetc
     for queue in queue_names(exchange, queues):
         channel.queue_delete(queue)
     channel.exchange_delete(exchange)
+    channel.exchange_delete(f"{exchange}.hash")
     channel.queue_delete(f"{exchange}.dlq")
     channel.exchange_delete(f"{exchange}.dlq")
     connection.close()
