@@ -100,6 +100,47 @@ def events_log(rabbitmq: RabbitMQConfig) -> EventsLog:
     return EventsLog(rabbitmq.events_log, rabbitmq.events_log_max_age)
 
 
+def read_stream_to(
+    connection: pika.BlockingConnection,
+    stream: str,
+    start: datetime | str,
+    marker: str,
+    seen: Callable[[Any, bytes], None],
+    timeout_s: float,
+    idle: bool = False,
+) -> None:
+    """The stream's messages from `start` (a publish time, or "first") to `seen`
+    (properties, body), up to the message whose id is `marker`, which the caller published
+    first: so the read ends where the stream stood, however busy or quiet it is. Raises
+    TimeoutError past `timeout_s` in all, or with `idle` past `timeout_s` without a
+    message; AMQPError when the broker fails."""
+    reader = connection.channel()
+    reader.basic_qos(prefetch_count=1000)
+    done = False
+    last = time.monotonic()
+
+    def deliver(ch: BlockingChannel, method: Any, properties: Any, body: bytes) -> None:
+        nonlocal done, last
+        if idle:
+            last = time.monotonic()
+        if properties.message_id == marker:
+            done = True
+        else:
+            seen(properties, body)
+        ch.basic_ack(method.delivery_tag)  # a stream's acks are credit, not deletion
+
+    tag = reader.basic_consume(stream, deliver, arguments={"x-stream-offset": start})
+    try:
+        while not done:
+            if time.monotonic() - last > timeout_s:
+                raise TimeoutError(f"read of {stream} timed out after {timeout_s}s")
+            connection.process_data_events(time_limit=0.5)
+    finally:
+        if reader.is_open:
+            reader.basic_cancel(tag)
+            reader.close()
+
+
 def read_events_log(
     url: str,
     log: str,
@@ -108,35 +149,21 @@ def read_events_log(
     idle_timeout_s: float = 60.0,
 ) -> None:
     """Every event of the log stream from publish time `start` (or its first), to `seen`,
-    up to an end marker published first: the read ends where the stream stood, however
-    busy or quiet it is. Raises AMQPError, or TimeoutError when nothing arrives for
-    `idle_timeout_s`."""
+    up to an end marker published first. Raises AMQPError, or TimeoutError when nothing
+    arrives for `idle_timeout_s`."""
     connection = pika.BlockingConnection(parameters(url, 10.0))
     try:
-        channel = connection.channel()
         marker = f"marker-{uuid.uuid4().hex}"
-        channel.basic_publish(
+        connection.channel().basic_publish(
             "", log, b"", pika.BasicProperties(message_id=marker, type=MARKER_TYPE)
         )
-        channel.basic_qos(prefetch_count=1000)
-        done = False
-        last = time.monotonic()
 
-        def deliver(ch: BlockingChannel, method: Any, properties: Any, body: bytes) -> None:
-            nonlocal done, last
-            last = time.monotonic()
-            if properties.message_id == marker:
-                done = True
-            elif properties.type != MARKER_TYPE:
+        def event(properties: Any, body: bytes) -> None:
+            if properties.type != MARKER_TYPE:  # another read's end marker
                 seen(body)
-            ch.basic_ack(method.delivery_tag)  # a stream's acks are credit, not deletion
 
-        offset: datetime | str = start if start is not None else "first"
-        channel.basic_consume(log, deliver, arguments={"x-stream-offset": offset})
-        while not done:
-            if time.monotonic() - last > idle_timeout_s:
-                raise TimeoutError(f"nothing from {log} for {idle_timeout_s}s")
-            connection.process_data_events(time_limit=0.5)
+        offset = start if start is not None else "first"
+        read_stream_to(connection, log, offset, marker, event, idle_timeout_s, idle=True)
     finally:
         if connection.is_open:
             connection.close()

@@ -26,7 +26,7 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError, NackError, UnroutableError
 
-from actors.brokers.amqp import ConfirmedChannel
+from actors.brokers.amqp import ConfirmedChannel, read_stream_to
 from actors.delivery.sinks.base import Delivery
 from actors.errors import SinkError
 from actors.model.actions import Action, action_to_json
@@ -161,31 +161,18 @@ class AmqpSink:
             mandatory=True,
         )
         found: set[str] = set()
-        done = False
 
-        def seen(ch: BlockingChannel, method: Any, properties: Any, body: bytes) -> None:
-            nonlocal done
+        def seen(properties: Any, body: bytes) -> None:
             if properties.message_id in keys:
                 found.add(properties.message_id)
-            if properties.message_id == marker:
-                done = True
-            ch.basic_ack(method.delivery_tag)  # a stream's acks are credit, not deletion
 
-        connection = channel.connection
-        reader = connection.channel()
-        reader.basic_qos(prefetch_count=1000)
         start = datetime.fromtimestamp(since - LOOK_BACK_S, UTC)
-        tag = reader.basic_consume(self._stream, seen, arguments={"x-stream-offset": start})
-        deadline = time.monotonic() + self._scan_timeout_s
         try:
-            while not done:
-                if time.monotonic() > deadline:
-                    raise SinkError(self.name, f"read of {self._stream} timed out")
-                connection.process_data_events(time_limit=0.5)
-        finally:
-            if reader.is_open:
-                reader.basic_cancel(tag)
-                reader.close()
+            read_stream_to(
+                channel.connection, self._stream, start, marker, seen, self._scan_timeout_s
+            )
+        except TimeoutError:
+            raise SinkError(self.name, f"read of {self._stream} timed out") from None
         return found
 
     def _locked_open(self) -> None:
