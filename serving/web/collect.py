@@ -6,6 +6,7 @@ listed with the fields at fault."""
 import json
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -194,97 +195,61 @@ async def _segment(
     return JSONResponse(body.model_dump(), status_code=status)
 
 
-@router.post("/v1/track", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
-async def track(
-    call: Annotated[dict[str, Any], Body()], backends: Live, caller: Grant = COLLECT
-) -> Any:
-    """Segment `track`."""
-    return await _segment(backends, [("track", call)], caller)
+# Segment's single calls, each served twice: at `/v1/<type>` for the server SDKs (the key
+# in the Authorization header, a JSON body) and at `/v1/<its first letter>` for the
+# browser's analytics.js / @segment/analytics-next, which puts the write key in the body
+# and sends `Content-Type: text/plain` (a "simple" request: no CORS preflight).
+SINGLE_CALLS = {
+    "track": "Segment `track`.",
+    "page": "Segment `page`.",
+    "screen": "Segment `screen`.",
+    "identify": "Segment `identify`.",
+    "alias": "Segment `alias`: links the visitor `previousId` to the customer `userId`.",
+    "group": "Segment `group`: the customer's account, kept among their traits.",
+}
 
 
-@router.post("/v1/page", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
-async def page(
-    call: Annotated[dict[str, Any], Body()], backends: Live, caller: Grant = COLLECT
-) -> Any:
-    """Segment `page`."""
-    return await _segment(backends, [("page", call)], caller)
+def _server_call(kind: str) -> Callable[..., Awaitable[Any]]:
+    async def call_of_kind(
+        call: Annotated[dict[str, Any], Body()], backends: Live, caller: Grant = COLLECT
+    ) -> Any:
+        return await _segment(backends, [(kind, call)], caller)
+
+    return call_of_kind
 
 
-@router.post("/v1/screen", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
-async def screen(
-    call: Annotated[dict[str, Any], Body()], backends: Live, caller: Grant = COLLECT
-) -> Any:
-    """Segment `screen`."""
-    return await _segment(backends, [("screen", call)], caller)
+def _browser_call(kind: str) -> Callable[..., Awaitable[Any]]:
+    async def browser_call_of_kind(request: Request, backends: Live) -> Any:
+        return await _browser(request, backends, kind)
+
+    return browser_call_of_kind
 
 
-@router.post("/v1/identify", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
-async def identify(
-    call: Annotated[dict[str, Any], Body()], backends: Live, caller: Grant = COLLECT
-) -> Any:
-    """Segment `identify`."""
-    return await _segment(backends, [("identify", call)], caller)
-
-
-@router.post("/v1/alias", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
-async def alias(
-    call: Annotated[dict[str, Any], Body()], backends: Live, caller: Grant = COLLECT
-) -> Any:
-    """Segment `alias`: links the visitor `previousId` to the customer `userId`."""
-    return await _segment(backends, [("alias", call)], caller)
-
-
-@router.post("/v1/group", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
-async def group(
-    call: Annotated[dict[str, Any], Body()], backends: Live, caller: Grant = COLLECT
-) -> Any:
-    """Segment `group`: the customer's account, kept among their traits."""
-    return await _segment(backends, [("group", call)], caller)
+for _kind, _summary in SINGLE_CALLS.items():
+    router.add_api_route(
+        f"/v1/{_kind}",
+        _server_call(_kind),
+        methods=["POST"],
+        name=_kind,
+        description=_summary,
+        response_model=SegmentOut,
+        responses=SEGMENT_ANSWERS,
+    )
+    router.add_api_route(
+        f"/v1/{_kind[0]}",
+        _browser_call(_kind),
+        methods=["POST"],
+        name=f"browser_{_kind}",
+        description=f"analytics.js `{_kind}`: the write key in the body, any content type.",
+        response_model=SegmentOut,
+        responses=SEGMENT_ANSWERS,
+    )
 
 
 @router.post("/v1/batch", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
 async def segment_batch(body: segment.SegmentBatch, backends: Live, caller: Grant = COLLECT) -> Any:
     """Segment `batch` (what the SDKs send): each call typed by its `type`."""
     return await _segment(backends, [(None, call) for call in body.batch], caller)
-
-
-# The browser SDK (analytics.js / @segment/analytics-next) posts to one-letter paths,
-# with the write key in the body and `Content-Type: text/plain` (a "simple" request:
-# no CORS preflight), or a batch to `/b`.
-@router.post("/v1/t", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
-async def browser_track(request: Request, backends: Live) -> Any:
-    """analytics.js `track`: the write key in the body, any content type."""
-    return await _browser(request, backends, "track")
-
-
-@router.post("/v1/p", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
-async def browser_page(request: Request, backends: Live) -> Any:
-    """analytics.js `page`."""
-    return await _browser(request, backends, "page")
-
-
-@router.post("/v1/s", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
-async def browser_screen(request: Request, backends: Live) -> Any:
-    """analytics.js `screen`."""
-    return await _browser(request, backends, "screen")
-
-
-@router.post("/v1/i", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
-async def browser_identify(request: Request, backends: Live) -> Any:
-    """analytics.js `identify`."""
-    return await _browser(request, backends, "identify")
-
-
-@router.post("/v1/a", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
-async def browser_alias(request: Request, backends: Live) -> Any:
-    """analytics.js `alias`."""
-    return await _browser(request, backends, "alias")
-
-
-@router.post("/v1/g", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
-async def browser_group(request: Request, backends: Live) -> Any:
-    """analytics.js `group`."""
-    return await _browser(request, backends, "group")
 
 
 @router.post("/v1/b", response_model=SegmentOut, responses=SEGMENT_ANSWERS)
