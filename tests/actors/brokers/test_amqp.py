@@ -182,6 +182,15 @@ def test_lag_counts_what_waits_in_the_queues_and_what_the_replica_holds_unacked(
         assert lag == len(events) - applied
     finally:
         consumer.close()
+    # Once the connection is gone the lag is unknown, not an error and not zero; the next
+    # poll opens a new connection, and the lag is known again.
+    assert all(consumer.highwater(tp) is None for tp in consumer.assignment())
+    consumer.poll(timeout_ms=200, max_records=1)
+    assert consumer.reconnections == 1
+    try:
+        assert all(consumer.highwater(tp) is not None for tp in consumer.assignment())
+    finally:
+        consumer.close()
 
 
 def test_a_failed_batch_is_given_back_and_applied_again_in_order(
