@@ -34,8 +34,8 @@ class KafkaConfig(_Config):
     # embedded broker); 6 s with a 1 s heartbeat joins in ≈3 s and still survives GC pauses.
     session_timeout_ms: int = Field(default=6000, ge=1000)
     heartbeat_interval_ms: int = Field(default=1000, ge=100)
-    # At most half of actors.model.state.REDELIVERY_WINDOW: a redelivered poll must stay inside
-    # the offsets whose event ids every customer keeps.
+    # Records per poll. A poll redelivered after a crash is recognised by each customer's
+    # marks, whatever its size (actors.model.dedup).
     max_poll_records: int = Field(default=2000, ge=1, le=4096)
     # The group's rebalance timeout: how long a rebalance may wait for a member that does
     # not rejoin (kafka-python's default is 300 s). Ingest polls far more often: a poll's

@@ -69,6 +69,17 @@ class StoreUnavailableError(OutageError):
         self.cause = cause
 
 
+class StateFormatError(OutageError):
+    """A saved state this code cannot read: written by a newer engage (a downgrade, or a
+    node not yet upgraded), or holding a field its format does not name. An outage: the
+    batch is retried and ingest reports it, nothing is dropped (actors.model.state_format)."""
+
+    def __init__(self, found: object, supported: int, reason: str) -> None:
+        self.found = found
+        self.supported = supported
+        self.reason = reason
+
+
 class ScorerUnavailableError(OutageError):
     """The model scorer could not answer; the batch is retried, never half-applied."""
 

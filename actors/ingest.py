@@ -35,16 +35,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from kafka import KafkaConsumer
-from kafka.structs import OffsetAndMetadata, TopicPartition
-
+from actors.brokers.base import Consumer, Partition, Record, redelivered
 from actors.errors import IngestRetryExhaustedError, InvalidEventError, OutageError
 from actors.hosting.host import BatchResult
 from actors.metrics import Histogram
+from actors.model.dedup import NO_POSITION, REDELIVERED, pack_position
 from actors.model.event_time import EventTimeBounds
 from actors.model.events import parse_event
 from actors.model.identity import redirected
-from actors.model.state import pack_position
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +57,7 @@ class ShardClient(Protocol):
         batches: Mapping[int, list[bytes]],
         positions: Mapping[int, list[int]] | None = None,
         read_at: float | None = None,
+        origins: Mapping[int, list[str | None]] | None = None,
     ) -> dict[int, BatchResult | Exception]: ...
 
 
@@ -114,10 +113,21 @@ class IngestStats:
         }
 
 
+@dataclass
+class _Item:
+    """A valid record on its way to a shard: the actor it goes to, where it was read, and
+    the visitor it was read for when it was sent on to the customer of a merge."""
+
+    actor_id: str
+    tp: Partition
+    record: Record
+    origin: str | None = None
+
+
 class IngestLoop:
     def __init__(
         self,
-        consumer: KafkaConsumer,
+        consumer: Consumer,
         shards: ShardClient,
         dead_letters: EventDeadLetters,
         poll_timeout_ms: int = 200,
@@ -179,7 +189,7 @@ class IngestLoop:
             self._rewind(polled)
             raise
 
-    def _rewind(self, polled: Mapping[TopicPartition, Sequence[Any]]) -> None:
+    def _rewind(self, polled: Mapping[Partition, Sequence[Record]]) -> None:
         """Put each polled partition back to the poll's first offset (local, no I/O). A
         partition taken away by a rebalance meanwhile is left alone: its new owner starts
         from the last commit, which is at or before these records."""
@@ -189,13 +199,13 @@ class IngestLoop:
                 self.consumer.seek(tp, records[0].offset)
         self.stats.rewinds += 1
 
-    def _handle(self, polled: Mapping[TopicPartition, Sequence[Any]]) -> int:
+    def _handle(self, polled: Mapping[Partition, Sequence[Record]]) -> int:
         started = time.perf_counter()
         self.stats.polls += 1
         self.shards.refresh()
         arrived_at = self.clock()
-        items: list[tuple[str, TopicPartition, Any]] = []
-        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        items: list[_Item] = []
+        offsets: dict[Partition, int] = {}
         for tp, records in polled.items():
             for record in records:
                 # 2. validate
@@ -203,13 +213,13 @@ class IngestLoop:
                 if actor_id is None:
                     self._dead_letter(tp, record, reason)
                 else:
-                    items.append((actor_id, tp, record))
-            offsets[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
+                    items.append(_Item(actor_id, tp, record))
+            offsets[tp] = records[-1].offset + 1
         self.stats.records += sum(len(r) for r in polled.values())
         # 3.-5. one call per shard until every event is acked; refused → dead letters
         for index, reason in self._process_until_acked(items, arrived_at):
-            _, tp, record = items[index]
-            self._dead_letter(tp, record, reason)
+            item = items[index]
+            self._dead_letter(item.tp, item.record, reason)
         self.dead_letters.flush()
         # 6. commit, with a deadline: while the group rebalances, a commit is refused or
         # held until the group is stable again, which needs this consumer to poll. Without
@@ -218,13 +228,13 @@ class IngestLoop:
         self.consumer.commit(offsets=offsets, timeout_ms=self.commit_timeout_ms)
         self.stats.commits += 1
         self.stats.last_commit_at = time.time()
-        for tp, meta in offsets.items():
-            self.stats.committed[f"{tp.topic}:{tp.partition}"] = meta.offset
+        for tp, offset in offsets.items():
+            self.stats.committed[f"{tp.topic}:{tp.partition}"] = offset
         self.stats.poll_ms.observe((time.perf_counter() - started) * 1000)
         self._maybe_measure_lag()
         return len(items)
 
-    def _validate(self, record: Any, arrived_at: float) -> tuple[str | None, str]:
+    def _validate(self, record: Record, arrived_at: float) -> tuple[str | None, str]:
         """(the id of the actor the record goes to, "") or (None, why it is refused)."""
         if record.value is None:
             return None, "empty record (no value)"
@@ -266,9 +276,7 @@ class IngestLoop:
             lag[name] = max(0, end - position)
         self.stats.lag = lag
 
-    def _process_until_acked(
-        self, items: list[tuple[str, TopicPartition, Any]], read_at: float
-    ) -> list[tuple[int, str]]:
+    def _process_until_acked(self, items: list[_Item], read_at: float) -> list[tuple[int, str]]:
         """Deliver every item to its shard; returns (item index, reason) of refused ones.
 
         Raises `IngestRetryExhaustedError` when shards keep failing past `retry_s`.
@@ -286,16 +294,17 @@ class IngestLoop:
             groups: dict[int, list[int]] = {}
             for i in pending:
                 if failures[i] < self.poison_after:
-                    groups.setdefault(self.shards.shard_for(items[i][0]), []).append(i)
+                    groups.setdefault(self.shards.shard_for(items[i].actor_id), []).append(i)
             failed: list[int] = []
             # A visitor's events its shard sent on to the customer it was merged into.
             moved: list[int] = []
             last_error: Exception | None = None
             if groups:
                 # 4. one call per shard, all at once
-                batches = {s: [items[i][2].value for i in group] for s, group in groups.items()}
-                positions = {s: [_position(items[i]) for i in group] for s, group in groups.items()}
-                answers = self.shards.process(batches, positions, read_at=read_at)
+                batches = {s: [_value(items[i]) for i in group] for s, group in groups.items()}
+                positions = {s: [self._position(items[i]) for i in g] for s, g in groups.items()}
+                origins = {s: [items[i].origin for i in g] for s, g in groups.items()}
+                answers = self.shards.process(batches, positions, read_at, origins)
                 for shard, result in answers.items():
                     group = groups[shard]
                     if isinstance(result, BatchResult):
@@ -313,9 +322,13 @@ class IngestLoop:
                 if failed:  # a customer's later events wait for its earlier ones
                     failed.append(i)
                     continue
-                shard = self.shards.shard_for(items[i][0])
+                item = items[i]
+                shard = self.shards.shard_for(item.actor_id)
                 result = self.shards.process(
-                    {shard: [items[i][2].value]}, {shard: [_position(items[i])]}, read_at=read_at
+                    {shard: [_value(item)]},
+                    {shard: [self._position(item)]},
+                    read_at,
+                    {shard: [item.origin]},
                 )[shard]
                 if isinstance(result, BatchResult):
                     self._count(result)
@@ -345,7 +358,7 @@ class IngestLoop:
 
     def _redirect(
         self,
-        items: list[tuple[str, TopicPartition, Any]],
+        items: list[_Item],
         index: int,
         customer_id: str,
         redirects: Counter[int],
@@ -358,11 +371,12 @@ class IngestLoop:
         if redirects[index] > 1:
             refused.append((index, f"redirected twice (last to {customer_id})"))
             return
-        _, tp, record = items[index]
-        items[index] = (
+        item = items[index]
+        items[index] = _Item(
             customer_id,
-            tp,
-            record._replace(value=redirected(record.value, customer_id)),
+            item.tp,
+            item.record._replace(value=redirected(_value(item), customer_id)),
+            origin=item.actor_id,
         )
         moved.append(index)
         self.stats.redirected += 1
@@ -376,7 +390,14 @@ class IngestLoop:
         self.stats.errors[type(error).__name__] += 1
         log.warning("shard %s failed (%s); retrying its batch", shard, _describe(error))
 
-    def _dead_letter(self, tp: TopicPartition, record: Any, reason: str) -> None:
+    def _position(self, item: _Item) -> int:
+        """Where the record was read, as the customer's dedup keeps it (actors.model.dedup):
+        its offset where the broker keeps offsets, else whether it came again."""
+        if self.consumer.stable_positions:
+            return pack_position(item.tp.partition, item.record.offset)
+        return REDELIVERED if redelivered(item.record) else NO_POSITION
+
+    def _dead_letter(self, tp: Partition, record: Record, reason: str) -> None:
         raw = record.value if record.value is not None else b""
         log.warning(
             "event dead-lettered",
@@ -393,9 +414,10 @@ class IngestLoop:
         self.stats.dead_lettered += 1
 
 
-def _position(item: tuple[str, TopicPartition, Any]) -> int:
-    _, tp, record = item
-    return pack_position(tp.partition, record.offset)
+def _value(item: _Item) -> bytes:
+    value = item.record.value
+    assert value is not None, "validated: a record without a value is dead-lettered"
+    return value
 
 
 def _describe(error: BaseException | None) -> str:

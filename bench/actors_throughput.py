@@ -37,6 +37,7 @@ from actors.hosting.router import ensure_slot_table
 from actors.hosting.shard import CustomerShard
 from actors.model.events import event_to_json, parse_event
 from actors.model.state import CustomerState
+from actors.model.state_format import state_from_json, state_to_json
 from actors.rules.ruleset import load_rules
 from actors.storage.slots import slot_of
 from actors.storage.store import Commit, RedisStateStore
@@ -102,12 +103,12 @@ class NaiveCustomer:
     async def handle(self, raw: bytes) -> int:
         if self.state is None:
             (loaded,) = await self.store.load_many([(self.slot, self.customer_id)])
-            self.state = CustomerState.from_json(loaded.data) if loaded.data else CustomerState()
+            self.state = state_from_json(loaded.data) if loaded.data else CustomerState()
             self.state.version = loaded.version
         outcome = await self.actor.on_event(self.customer_id, self.state, parse_event(raw))
         if outcome.duplicate:
             return 0
-        commit = Commit(self.slot, self.customer_id, self.state.version, self.state.to_json())
+        commit = Commit(self.slot, self.customer_id, self.state.version, state_to_json(self.state))
         (version,) = await self.store.commit_many([commit])
         assert version is not None
         self.state.version = version
@@ -194,7 +195,7 @@ async def activations(redis: RedisConfig, customers: int) -> float:
     for i in range(0, len(ids), 1000):
         for stored in await store.load_many(ids[i : i + 1000]):
             if stored.data:
-                CustomerState.from_json(stored.data)
+                state_from_json(stored.data)
                 loaded += 1
     elapsed = time.perf_counter() - started
     await store.close()

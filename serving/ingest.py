@@ -23,7 +23,7 @@ from ray import serve
 
 from actors.brokers.amqp import AmqpConsumer, AmqpDeadLetters, events_log
 from actors.brokers.dead_letters import KafkaDeadLetters
-from actors.brokers.kafka import make_consumer, make_producer
+from actors.brokers.kafka import KafkaEventsConsumer, make_producer
 from actors.config import ActorConfig, KafkaConfig, RabbitMQConfig, RedisConfig, SinkConfig
 from actors.gc_tuning import tune_gc
 from actors.hosting.router import ShardRouter, ensure_shards
@@ -64,7 +64,7 @@ class Ingest:
         dead_letters: EventDeadLetters
         self.producer: KafkaProducer | None = None
         if rabbitmq is None:
-            self.consumer = make_consumer(kafka, kafka.events_topic)
+            self.consumer = KafkaEventsConsumer(kafka)
             self.producer = make_producer(kafka)
             dead_letters = KafkaDeadLetters(
                 self.producer, kafka.events_dlq_topic, kafka.actions_dlq_topic

@@ -89,7 +89,7 @@ def fraud_rows(
     for customer_id, timeline in by_customer(events).items():
         state = CustomerState()
         for event in timeline:
-            if isinstance(event, CardPayment) and not state.has_applied(event.event_id):
+            if isinstance(event, CardPayment) and not state.has_applied(event):
                 rows.X.append(payment_features(state, event))
                 rows.y.append(spec.label(event.ts, confirmed.get(event.payment_id), as_of))
                 rows.customers.append(customer_id)
@@ -114,7 +114,7 @@ def offer_training_rows(
         state = CustomerState()
         for event in timeline:
             offer_id = offer_shown(event)
-            if offer_id is not None and not state.has_applied(event.event_id):
+            if offer_id is not None and not state.has_applied(event):
                 if offer_id not in OFFER_INDEX:
                     rows.unknown_offers += 1
                 else:

@@ -35,22 +35,24 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import pika
-from kafka.structs import OffsetAndMetadata, TopicPartition
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 
+from actors.brokers.base import Partition
 from actors.brokers.kafka import BrokerUnavailableError
 from actors.config import RabbitMQConfig
 from actors.errors import DeadLetterUnavailableError
 
 
 class AmqpRecord(NamedTuple):
-    """A delivery as the ingest loop reads a Kafka record."""
+    """A delivery as the ingest loop reads a record (actors.brokers.base.Record)."""
 
     offset: int
     key: bytes | None
     value: bytes | None
     tag: int  # the channel's delivery tag
+    # RabbitMQ delivered it before (to a consumer that died, or that gave it back).
+    redelivered: bool = False
 
 
 def queue_names(exchange: str, queues: int) -> list[str]:
@@ -238,9 +240,11 @@ def publish_dead_letter(
 
 
 class AmqpConsumer:
-    """The events queues as the ingest loop reads a Kafka consumer: each queue a partition,
-    each delivery numbered in order as its offset, acked when the loop commits past it and
-    given back (`basic.nack`, requeue) when the loop rewinds.
+    """The events queues as the ingest loop reads a consumer (actors.brokers.base): each
+    queue a partition, each delivery numbered in order as its offset, acked when the loop
+    commits past it and given back (`basic.nack`, requeue) when the loop rewinds. The
+    numbers are this consumer's own (`stable_positions` is false): a record that comes
+    again has a new one and RabbitMQ's `redelivered` flag.
 
     A connection RabbitMQ drops (a restart, missed heartbeats) is opened again by the next
     poll: the broker has requeued everything this consumer held unacked, so what it held is
@@ -259,21 +263,22 @@ class AmqpConsumer:
     ) -> None:
         self._url, self._exchange, self._dlq, self._log = url, exchange, dlq, log
         self._prefetch, self._timeout_s = prefetch, timeout_s
-        self._partitions = [TopicPartition(exchange, i) for i in range(queues)]
+        self._partitions = [Partition(exchange, i) for i in range(queues)]
         self._queues = dict(zip(self._partitions, queue_names(exchange, queues), strict=True))
-        self._waiting: dict[TopicPartition, deque[AmqpRecord]] = {}
-        self._polled: dict[TopicPartition, list[AmqpRecord]] = {}
+        self._waiting: dict[Partition, deque[AmqpRecord]] = {}
+        self._polled: dict[Partition, list[AmqpRecord]] = {}
         # Offsets number each queue's deliveries in order, from a start no earlier
         # replica's offsets reach (the loop only compares offsets of one replica), and keep
         # growing across reconnections.
         start = int(time.time() * 10_000)
         self._next = dict.fromkeys(self._partitions, start)
         self.reconnections = 0
+        self.stable_positions = False
         self._open()
 
     def _open(self) -> None:
         """Connect, declare, and consume every queue; raises BrokerUnavailableError."""
-        self._channels: dict[TopicPartition, BlockingChannel] = {}
+        self._channels: dict[Partition, BlockingChannel] = {}
         self._stats: BlockingChannel | None = None
         for tp in self._partitions:
             self._waiting[tp] = deque()
@@ -297,21 +302,27 @@ class AmqpConsumer:
         self._open()
         self.reconnections += 1
 
-    def _receiver(self, tp: TopicPartition) -> Any:
+    def _receiver(self, tp: Partition) -> Any:
         def receive(channel: BlockingChannel, method: Any, properties: Any, body: bytes) -> None:
             key = properties.headers.get("customer-id") if properties.headers else None
             self._waiting[tp].append(
-                AmqpRecord(self._next[tp], key.encode() if key else None, body, method.delivery_tag)
+                AmqpRecord(
+                    self._next[tp],
+                    key.encode() if key else None,
+                    body,
+                    method.delivery_tag,
+                    bool(method.redelivered),
+                )
             )
             self._next[tp] += 1
 
         return receive
 
-    def poll(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[AmqpRecord]]:
+    def poll(self, timeout_ms: int, max_records: int) -> dict[Partition, list[AmqpRecord]]:
         self._reopen_if_lost()
         if not any(self._waiting.values()):
             self._connection.process_data_events(time_limit=timeout_ms / 1000)
-        out: dict[TopicPartition, list[AmqpRecord]] = {}
+        out: dict[Partition, list[AmqpRecord]] = {}
         room = max_records
         for tp in self._partitions:
             waiting = self._waiting[tp]
@@ -322,17 +333,15 @@ class AmqpConsumer:
                 room -= len(taken)
         return out
 
-    def commit(
-        self, offsets: Mapping[TopicPartition, OffsetAndMetadata], timeout_ms: int | None = None
-    ) -> None:
+    def commit(self, offsets: Mapping[Partition, int], timeout_ms: int | None = None) -> None:
         """Ack every delivery of each queue before its committed offset."""
-        for tp, meta in offsets.items():
-            done = [r for r in self._polled[tp] if r.offset < meta.offset]
+        for tp, offset in offsets.items():
+            done = [r for r in self._polled[tp] if r.offset < offset]
             if done:
                 self._channels[tp].basic_ack(done[-1].tag, multiple=True)
-                self._polled[tp] = [r for r in self._polled[tp] if r.offset >= meta.offset]
+                self._polled[tp] = [r for r in self._polled[tp] if r.offset >= offset]
 
-    def seek(self, tp: TopicPartition, offset: int) -> None:
+    def seek(self, tp: Partition, offset: int) -> None:
         """Give back every delivery of the queue from `offset` on, polled or not yet:
         RabbitMQ puts them back in order, to be delivered again."""
         outstanding = [r for r in self._polled[tp] if r.offset >= offset] + list(self._waiting[tp])
@@ -347,10 +356,10 @@ class AmqpConsumer:
         self._polled[tp] = [r for r in self._polled[tp] if r.offset < offset]
         self._waiting[tp].clear()
 
-    def assignment(self) -> set[TopicPartition]:
+    def assignment(self) -> set[Partition]:
         return set(self._partitions)
 
-    def highwater(self, tp: TopicPartition) -> int | None:
+    def highwater(self, tp: Partition) -> int | None:
         """The offset the queue's last event would have once delivered: the next offset
         plus what the queue still holds ready, so the loop's lag (this less its committed
         offset) counts both what this replica holds unacked and what waits in RabbitMQ.

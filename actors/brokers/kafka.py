@@ -9,12 +9,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from actors.brokers.base import Partition, Record
 from actors.config import KafkaConfig
 from actors.errors import ConfigError, OutageError
 
@@ -62,6 +65,39 @@ def make_consumer(config: KafkaConfig, *topics: str, **overrides: Any) -> KafkaC
         return KafkaConsumer(*topics, **options)
     except KafkaError as error:
         raise BrokerUnavailableError(config.require_bootstrap(), str(error)) from error
+
+
+class KafkaEventsConsumer:
+    """The events topic as the ingest loop reads it (actors.brokers.base.Consumer): a
+    consumer-group member of `config.group_id`, committing only what the loop commits."""
+
+    stable_positions = True
+
+    def __init__(self, config: KafkaConfig, consumer: KafkaConsumer | None = None) -> None:
+        self.consumer = consumer or make_consumer(config, config.events_topic)
+
+    def poll(self, timeout_ms: int, max_records: int) -> Mapping[Partition, Sequence[Record]]:
+        polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        return {Partition(tp.topic, tp.partition): records for tp, records in polled.items()}
+
+    def commit(self, offsets: Mapping[Partition, int], timeout_ms: int) -> None:
+        self.consumer.commit(
+            offsets={TopicPartition(*p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()},
+            timeout_ms=timeout_ms,
+        )
+
+    def seek(self, partition: Partition, offset: int) -> None:
+        self.consumer.seek(TopicPartition(*partition), offset)
+
+    def assignment(self) -> set[Partition]:
+        return {Partition(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+
+    def highwater(self, partition: Partition) -> int | None:
+        end: int | None = self.consumer.highwater(TopicPartition(*partition))
+        return end
+
+    def close(self) -> None:
+        self.consumer.close()
 
 
 def topic_names(config: KafkaConfig) -> list[str]:

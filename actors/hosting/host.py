@@ -43,10 +43,12 @@ from actors.errors import ContentionError, EngageError, InvalidEventError
 from actors.hosting.residency import LiveSet
 from actors.metrics import Histogram
 from actors.model.actions import action_to_json
+from actors.model.dedup import NO_POSITION, Arrival, Seen
 from actors.model.events import ANON_PREFIX, Event, parse_event
 from actors.model.features import feature_dict, features
 from actors.model.identity import Link, MergeSource, decide, link_source, merged, noted
-from actors.model.state import NO_POSITION, CustomerState
+from actors.model.state import CustomerState
+from actors.model.state_format import state_from_json, state_to_json
 from actors.rules.context import cart_view, customer_view, marketing_suppressed, session_view
 from actors.storage.slots import slot_of
 from actors.storage.store import Commit, OutboxEntry, StateStore
@@ -78,8 +80,11 @@ class _CustomerWork:
     customer_id: str
     slot: int
     events: list[tuple[int, Event]]
-    # Where each event of the batch was read (actors.model.state.pack_position), by batch index.
+    # Where each event of the batch was read (actors.model.dedup.pack_position) and the
+    # visitor whose records brought it (sent on after a merge), by batch index.
     positions: Sequence[int] = ()
+    origins: Sequence[str | None] = ()
+    read_at: float | None = None
     outcomes: list[TurnOutcome] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
     # Actions as committed to the outbox: (idempotency key, json), serialised once.
@@ -90,6 +95,13 @@ class _CustomerWork:
     # Visitors merged into this customer by these turns, taken over by its commit.
     merges: list[MergeSource] = field(default_factory=list)
     redirected: list[tuple[int, str]] = field(default_factory=list)
+
+    def arrival(self, index: int) -> Arrival:
+        return Arrival(
+            self.positions[index] if self.positions else NO_POSITION,
+            self.read_at,
+            self.origins[index] if self.origins else None,
+        )
 
     def restart(self) -> None:
         """Forget what the turns did: they run again from the saved state."""
@@ -137,13 +149,16 @@ class ShardHost:
         raw_events: Sequence[bytes],
         positions: Sequence[int] | None = None,
         read_at: float | None = None,
+        origins: Sequence[str | None] | None = None,
     ) -> BatchResult:
         """Run a batch. `positions[i]` is where `raw_events[i]` was read in the events
-        topic: it lets the state keep the ids of events that could be redelivered.
-        `read_at` is when ingest read them (wall clock): the start of their actions'
-        event-to-action latency."""
+        topic and `origins[i]` the visitor it was sent on from (None: read for its own
+        actor): together they tell a replayed record (actors.model.dedup). `read_at` is
+        when ingest read them (wall clock): the start of their actions' event-to-action
+        latency, and their arrival for dedup."""
         started = time.perf_counter()
         where: Sequence[int] = positions if positions is not None else ()
+        came: Sequence[str | None] = origins if origins is not None else ()
         result = BatchResult()
         # 1. parse and group
         work: dict[str, _CustomerWork] = {}
@@ -157,7 +172,9 @@ class ShardHost:
             item = work.get(customer_id)
             if item is None:
                 slot = slot_of(customer_id, self.config.slots)
-                item = work[customer_id] = _CustomerWork(customer_id, slot, [], where)
+                item = work[customer_id] = _CustomerWork(
+                    customer_id, slot, [], where, came, read_at
+                )
             item.events.append((index, event))
         self.mailbox += len(raw_events)
         try:
@@ -207,7 +224,7 @@ class ShardHost:
                 CustomerEvents(
                     w.customer_id,
                     self._live(w.customer_id),
-                    [(e, w.positions[i] if w.positions else NO_POSITION) for i, e in w.events],
+                    [(e, w.arrival(i)) for i, e in w.events],
                 )
                 for w in pending
             ]
@@ -287,18 +304,18 @@ class ShardHost:
             return
         ahead = NO_SCORES if prefetching is None else await prefetching
         for index, event in w.events:
+            arrival = w.arrival(index)
             source = link_source(event)
             if (
                 source is not None
                 and source != w.customer_id
                 and source not in (state.linked or ())
-                and not state.has_applied(event.event_id)
+                and state.seen(event, arrival) is Seen.NEW
             ):
                 state = await self._link(w, state, source)
             started = time.perf_counter()
             try:
-                position = w.positions[index] if w.positions else NO_POSITION
-                outcome = await self.actor.on_event(w.customer_id, state, event, position, ahead)
+                outcome = await self.actor.on_event(w.customer_id, state, event, arrival, ahead)
             except EngageError:
                 raise
             except Exception as error:  # a poison event must not take the customer down
@@ -310,6 +327,10 @@ class ShardHost:
                 self.stats["turn_errors"] += 1
                 # Restart this customer's turns without the poison event.
                 raise _PoisonEventError(w) from error
+            if outcome.refused is not None:
+                w.failed[index] = outcome.refused
+                self.stats["refused"] += 1
+                continue
             w.outcomes.append(outcome)
             self.turn_ms.observe((time.perf_counter() - started) * 1000)
 
@@ -351,7 +372,7 @@ class ShardHost:
                 w.slot,
                 w.customer_id,
                 state.version,
-                state.to_json(),
+                state_to_json(state),
                 ttl_s=self._ttl(w.customer_id),
                 trace=self._traces(changed),
                 trace_keep=self.config.trace_turns,
@@ -415,7 +436,7 @@ class ShardHost:
                 # from before the batch (writes are safe either way: the commit's
                 # compare-and-set refuses a stale version).
                 continue
-            state = CustomerState.from_json(stored.data) if stored.data else CustomerState()
+            state = state_from_json(stored.data) if stored.data else CustomerState()
             state.version = stored.version
             state.merged_into = stored.linked_to
             self.live.put(cid, state)
@@ -537,7 +558,7 @@ class ShardHost:
                     entries.append(OutboxEntry(slot, action.idempotency_key, raw))
                     self.by_type[action.type] += 1
                     self.by_rule[action.rule_id] += 1
-            commit.state = state.to_json()
+            commit.state = state_to_json(state)
             (version,) = await self.store.commit_many([commit])
             if version is None:
                 self._evict(customer_id)

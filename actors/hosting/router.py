@@ -162,6 +162,7 @@ class ShardRouter:
         batches: Mapping[int, list[bytes]],
         positions: Mapping[int, list[int]] | None = None,
         read_at: float | None = None,
+        origins: Mapping[int, list[str | None]] | None = None,
         timeout_s: float = 30.0,
     ) -> dict[int, BatchResult | Exception]:
         """Send every shard its batch at once, then wait for all; errors are returned."""
@@ -169,8 +170,11 @@ class ShardRouter:
         results: dict[int, BatchResult | Exception] = {}
         for shard, payloads in batches.items():
             where = positions.get(shard) if positions is not None else None
+            came = origins.get(shard) if origins is not None else None
+            if came is not None and not any(came):
+                came = None  # the usual case: nothing sent on, nothing to ship
             try:
-                refs[shard] = self.handle(shard).process.remote(payloads, where, read_at)
+                refs[shard] = self.handle(shard).process.remote(payloads, where, read_at, came)
             except ShardUnavailableError as error:
                 results[shard] = error
         for shard, ref in refs.items():

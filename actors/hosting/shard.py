@@ -147,10 +147,11 @@ class CustomerShard:
         raw_events: Sequence[bytes],
         positions: Sequence[int] | None = None,
         read_at: float | None = None,
+        origins: Sequence[str | None] | None = None,
     ) -> BatchResult:
         if not self.host.owned_slots:
             await self._refresh_table()
-        return await self.host.process(raw_events, positions, read_at)
+        return await self.host.process(raw_events, positions, read_at, origins)
 
     async def snapshot(self, customer_id: str) -> dict[str, Any]:
         return await self.host.snapshot(customer_id)

@@ -87,6 +87,9 @@ class _EventBase(BaseModel):
     # Event time: sessions, windows and features use it, never the arrival time.
     timestamp: datetime
     context: EventContext | None = None
+    # Set by the HTTP API on what a client key (a page, an app) sent; absent: a server.
+    # A client's event ids are deduplicated apart from a server's (actors.model.dedup).
+    source: Literal["client"] | None = None
 
     @field_validator("timestamp")
     @classmethod

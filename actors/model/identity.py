@@ -29,7 +29,9 @@ from enum import Enum
 import orjson
 
 from actors.model.events import ANON_PREFIX, Alias, Event, Identify
+from actors.model.merge import merge_states
 from actors.model.state import MAX_LINKED, CustomerState
+from actors.model.state_format import state_from_json
 
 
 def link_source(event: Event) -> str | None:
@@ -81,8 +83,11 @@ def decide(customer_id: str, state: CustomerState, visitor: Visitor) -> Link:
 def merged(state: CustomerState, source: str, visitor: Visitor) -> CustomerState:
     """The customer's state with the visitor's history folded in and the visitor noted as
     linked; `state` is left as it was (a failed commit must not keep half a merge)."""
-    other = CustomerState.from_json(visitor.data) if visitor.data else CustomerState()
-    out = state.merge(other)
+    other = state_from_json(visitor.data) if visitor.data else CustomerState()
+    if other.applied is not None:
+        # Later records of the visitor reach the customer sent on, as the visitor's streams.
+        other.applied = other.applied.as_visitor(source)
+    out = merge_states(state, other)
     out.version = state.version
     out.linked = [*(out.linked or ()), source][-MAX_LINKED:]
     return out

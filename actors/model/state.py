@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-import struct
 import sys
 from collections.abc import Mapping
-from typing import Any, NamedTuple
-
-import orjson
+from typing import NamedTuple
 
 from actors.model.catalog import AFFINITY_INDEX
+from actors.model.dedup import NO_ARRIVAL, Applied, Arrival, Seen, dedup_key, key_hash
 from actors.model.events import (
     MAX_TRAITS,
     Alias,
@@ -61,16 +59,6 @@ CUSTOM_BUCKETS = 8
 CUSTOM_WINDOW_DAYS = 7
 MAX_PAYMENTS = 100
 MAX_KNOWN = 16
-# Ids of applied events kept for dedup of redeliveries: at least the last
-# APPLIED_IDS_LIMIT, and besides them every id applied from the last REDELIVERY_WINDOW
-# offsets of its partition. A redelivery starts at the last committed offset, at most one
-# poll (ENGAGE_KAFKA_MAX_POLL_RECORDS, at most half the window) behind what was applied,
-# so however many events one customer has in a poll, none is applied twice.
-APPLIED_IDS_LIMIT = 256
-REDELIVERY_WINDOW = 8192
-NO_POSITION = -1
-_OFFSET_BITS = 48
-STATE_FORMAT = 1
 MAX_RECENT_ACTIONS = 5
 
 # Outcome flags of an ActionRecord.
@@ -95,33 +83,12 @@ class ActionRecord(NamedTuple):
         return "holdout" if self.held_out else "treated"
 
 
-# Native byte order: the packed ids are only ever read back in this process (as a
-# memoryview of unsigned 64-bit ints); they are stored in Redis as JSON numbers.
-_ID = struct.Struct("=Q")
-_POS = struct.Struct("=q")
-
-
-def pack_position(partition: int, offset: int) -> int:
-    """A record's place in its topic as one int64: partition in the top bits."""
-    return (partition << _OFFSET_BITS) | offset
-
-
-def split_position(position: int) -> tuple[int, int]:
-    return position >> _OFFSET_BITS, position & ((1 << _OFFSET_BITS) - 1)
-
-
-def event_id_hash(event_id: str) -> int:
-    """Stable 64-bit hash (Python's `hash` is salted per process, so unusable here)."""
-    digest = hashlib.blake2b(event_id.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little")
-
-
 # Categories, products, genres and countries repeat across customers: one shared copy of
 # each string instead of one per customer keeps a live customer under 2 KB.
 _intern = sys.intern
 
 
-def _push_bounded(items: list[str], item: str, limit: int) -> None:
+def push_bounded(items: list[str], item: str, limit: int) -> None:
     if item in items:
         items.remove(item)
     items.append(item)
@@ -134,7 +101,6 @@ class CustomerState:
         "affinities",
         "affinity_at",
         "applied",
-        "applied_at",
         "cart",
         "cart_updated_at",
         "chargebacks",
@@ -177,7 +143,6 @@ class CustomerState:
         "timezone",
         "traits",
         "version",
-        "watermarks",
     )
 
     def __init__(self) -> None:
@@ -236,12 +201,8 @@ class CustomerState:
         self.chargebacks = 0
         self.fraud_reports = 0
         self.fraud_confirmed_at: float | None = None
-        # 64-bit hashes of applied event ids, packed: 8 bytes each, no object per id;
-        # beside each, where it came from (`position`), or NO_POSITION; and per partition
-        # the offset after the last one applied.
-        self.applied: bytes | None = None
-        self.applied_at: bytes | None = None
-        self.watermarks: dict[str, int] | None = None
+        # What makes a redelivered, replayed or twice-sent event a no-op (actors.model.dedup).
+        self.applied: Applied | None = None
         # Visitors (`anon:` ids) merged into this customer, oldest first (actors.model.identity).
         self.linked: list[str] | None = None
         # Set on a visitor merged into a customer, from the link kept beside the data
@@ -255,59 +216,56 @@ class CustomerState:
         other = CustomerState.__new__(CustomerState)
         for name in self.__slots__:
             value = getattr(self, name)
-            if isinstance(value, dict | list):
+            if isinstance(value, dict | list | Applied):
                 value = value.copy()
             setattr(other, name, value)
         return other
 
     # ---- dedup -----------------------------------------------------------------------
 
-    def has_applied(self, event_id: str) -> bool:
-        return self.applied is not None and event_id_hash(event_id) in _ids(self.applied)
+    def seen(self, event: Event, arrival: Arrival = NO_ARRIVAL) -> Seen:
+        """Whether `event`, arriving as `arrival` says, was applied already."""
+        if self.applied is None:
+            return Seen.NEW
+        at = arrival.at if arrival.at is not None else event.ts
+        return self.applied.seen(dedup_key(event), arrival.position, at, arrival.origin)
 
-    def _record_applied(self, event_id: str, position: int = NO_POSITION) -> None:
-        ids = (self.applied or b"") + _ID.pack(event_id_hash(event_id))
-        at = _positions_of(self) + _POS.pack(position)
-        if position != NO_POSITION:
-            partition, offset = split_position(position)
-            marks = self.watermarks if self.watermarks is not None else {}
-            marks[str(partition)] = max(marks.get(str(partition), 0), offset + 1)
-            self.watermarks = marks
-        # Forget the oldest beyond the limit unless still inside the redelivery window.
-        drop = 0
-        count = len(ids) // _ID.size
-        positions = memoryview(at).cast("q")
-        while count - drop > APPLIED_IDS_LIMIT and not self._redeliverable(positions[drop]):
-            drop += 1
-        positions.release()
-        self.applied = ids[drop * _ID.size :]
-        self.applied_at = at[drop * _POS.size :]
+    def has_applied(self, event: Event) -> bool:
+        """Whether `event` (by its id, whatever its position) was applied already."""
+        return self.applied is not None and self.applied.has(dedup_key(event))
 
-    def _redeliverable(self, position: int) -> bool:
-        """Whether an event applied from `position` could still be delivered again."""
-        if position == NO_POSITION or self.watermarks is None:
-            return False
-        partition, offset = split_position(position)
-        return offset >= self.watermarks.get(str(partition), 0) - REDELIVERY_WINDOW
+    def has_trigger(self, trigger_id: str) -> bool:
+        """Whether a turn without an event (a reminder) already ran for `trigger_id`."""
+        return self.applied is not None and self.applied.has(key_hash(trigger_id))
+
+    def record_trigger(self, trigger_id: str, at: float) -> None:
+        self._record(key_hash(trigger_id), NO_ARRIVAL, at)
+
+    def _record(self, key: int, arrival: Arrival, at: float) -> None:
+        if self.applied is None:
+            self.applied = Applied()
+        self.applied.record(key, arrival.position, at, arrival.origin)
 
     # ---- the transition function -----------------------------------------------------
 
-    def apply(self, event: Event, position: int = NO_POSITION) -> None:
-        """Fold one event into the state. Duplicates (by event id) are ignored.
+    def apply(self, event: Event, arrival: Arrival = NO_ARRIVAL) -> None:
+        """Fold one event into the state. An event already applied (`seen`) is ignored.
 
-        `position` is where the event was read (`pack_position`), NO_POSITION when it
-        came another way (a replay, a test): it decides how long its id is kept."""
-        if self.has_applied(event.event_id):
+        `arrival` says where and when the event was read (actors.model.dedup); the default,
+        for replays and tests, judges it by its id alone, arriving at its own time."""
+        if self.seen(event, arrival) is not Seen.NEW:
             return
         ts = event.ts
+        key = dedup_key(event)
+        at = arrival.at if arrival.at is not None else ts
         if isinstance(event, FraudReport | Chargeback):
             # Reported about the customer, often weeks later: not their activity.
             self._outcome(event, ts)
-            self._record_applied(event.event_id, position)
+            self._record(key, arrival, at)
             return
         if isinstance(event, Alias):
             # Says who the customer is (the host merges the visitor), not what they did.
-            self._record_applied(event.event_id, position)
+            self._record(key, arrival, at)
             return
         self._advance_session(ts)
         self.events_total += 1
@@ -333,7 +291,7 @@ class CustomerState:
             self.content_views += 1
             if self.session_content is None:
                 self.session_content = []
-            _push_bounded(self.session_content, _intern(event.content_id), MAX_SESSION_ITEMS)
+            push_bounded(self.session_content, _intern(event.content_id), MAX_SESSION_ITEMS)
             genre = _intern(event.genre)
             self._count_category(genre)
             self._bump_affinity(genre, 1.0 + event.completion, ts)
@@ -359,7 +317,7 @@ class CustomerState:
                 self.timezone = event.context.timezone
             if event.context.device_id and not isinstance(event, CardPayment):
                 self._remember_device(event.context.device_id)
-        self._record_applied(event.event_id, position)
+        self._record(key, arrival, at)
 
     def _outcome(self, event: FraudReport | Chargeback, ts: float) -> None:
         if isinstance(event, Chargeback):
@@ -368,7 +326,7 @@ class CustomerState:
                 return
         else:
             self.fraud_reports += 1
-        self.fraud_confirmed_at = _max_opt(self.fraud_confirmed_at, ts)
+        self.fraud_confirmed_at = max_opt(self.fraud_confirmed_at, ts)
 
     def _advance_session(self, ts: float) -> None:
         if self.first_seen is None or ts < self.first_seen:
@@ -389,7 +347,7 @@ class CustomerState:
         self.session_page_views += 1
         if self.session_products is None:
             self.session_products = []
-        _push_bounded(self.session_products, product_id, MAX_SESSION_ITEMS)
+        push_bounded(self.session_products, product_id, MAX_SESSION_ITEMS)
         self._count_category(category)
 
     def _count_custom(self, name: str, ts: float) -> None:
@@ -404,7 +362,7 @@ class CustomerState:
             rows.append(row)
             rows.sort()
         row[1 + custom_bucket(name)] += 1
-        self.custom_days = _recent_days(rows)
+        self.custom_days = recent_days(rows)
 
     def custom_counts(self, at: float) -> list[int]:
         """Custom events per bucket in the CUSTOM_WINDOW_DAYS days up to `at` (event time)."""
@@ -480,7 +438,7 @@ class CustomerState:
             self.last_payment_at = ts
         if self.countries is None:
             self.countries = []
-        _push_bounded(self.countries, _intern(event.country), MAX_KNOWN)
+        push_bounded(self.countries, _intern(event.country), MAX_KNOWN)
         if event.device_id:
             self._remember_device(event.device_id)
         if event.merchant_category in AFFINITY_INDEX:
@@ -489,7 +447,7 @@ class CustomerState:
     def _remember_device(self, device_id: str) -> None:
         if self.devices is None:
             self.devices = []
-        _push_bounded(self.devices, device_id, MAX_KNOWN)
+        push_bounded(self.devices, device_id, MAX_KNOWN)
 
     def _identify(self, event: Identify) -> None:
         if event.email is not None:
@@ -499,7 +457,7 @@ class CustomerState:
         if event.consent_marketing is not None:
             self.consent_marketing = event.consent_marketing
         if event.traits:
-            self.traits = _merge_traits(self.traits, event.traits)
+            self.traits = merge_traits(self.traits, event.traits)
 
     def _bump_affinity(self, key: str, weight: float, ts: float) -> None:
         if key not in AFFINITY_INDEX:
@@ -563,166 +521,16 @@ class CustomerState:
     def pay_std(self) -> float:
         return math.sqrt(self.pay_m2 / (self.pay_count - 1)) if self.pay_count > 1 else 0.0
 
-    # ---- merge (anonymous visitor + known customer) ----------------------------------
-
-    def merge(self, other: CustomerState) -> CustomerState:
-        """Combine two histories of one person into a new state. Defined for every field.
-
-        Counters add, times take the earliest first-seen and latest last-seen, bounded lists
-        keep the most recent items, consent takes the more restrictive answer.
-        """
-        merged = CustomerState()
-        a, b = self, other
-        merged.first_seen = _min_opt(a.first_seen, b.first_seen)
-        merged.last_event_at = _max_opt(a.last_event_at, b.last_event_at)
-        merged.events_total = a.events_total + b.events_total
-        latest = a if (a.last_event_at or 0.0) >= (b.last_event_at or 0.0) else b
-        merged.session_index = max(a.session_index, b.session_index)
-        merged.session_start = latest.session_start
-        same_session = (
-            a.last_event_at is not None
-            and b.last_event_at is not None
-            and abs(a.last_event_at - b.last_event_at) <= SESSION_GAP_S
-        )
-        sessions = (a, b) if same_session else (latest,)
-        merged.session_page_views = sum(s.session_page_views for s in sessions)
-        merged.session_products = _merge_lists(
-            [s.session_products for s in sessions], MAX_SESSION_ITEMS
-        )
-        merged.session_content = _merge_lists(
-            [s.session_content for s in sessions], MAX_SESSION_ITEMS
-        )
-        merged.session_categories = _merge_counts([s.session_categories for s in sessions])
-        custom = _merge_counts([s.session_custom for s in sessions])
-        merged.session_custom = dict(list(custom.items())[:MAX_SESSION_CUSTOM]) if custom else None
-        days: dict[int, list[int]] = {}
-        for row in (a.custom_days or []) + (b.custom_days or []):
-            day = days.setdefault(row[0], [row[0]] + [0] * CUSTOM_BUCKETS)
-            for bucket in range(1, CUSTOM_BUCKETS + 1):
-                day[bucket] += row[bucket]
-        merged.custom_days = _recent_days(sorted(days.values())) if days else None
-        if same_session and a.session_start is not None and b.session_start is not None:
-            merged.session_start = min(a.session_start, b.session_start)
-        cart: dict[str, tuple[str, float, int]] = {}
-        for source in (a.cart, b.cart):
-            for pid, (cat, price, qty) in (source or {}).items():
-                if pid not in cart and len(cart) >= MAX_CART_LINES:
-                    continue
-                held = cart[pid][2] if pid in cart else 0
-                cart[pid] = (cat, price, min(held + qty, MAX_CART_QUANTITY))
-        merged.cart = cart or None
-        merged.cart_updated_at = _max_opt(a.cart_updated_at, b.cart_updated_at)
-        merged.orders = a.orders + b.orders
-        merged.spend = a.spend + b.spend
-        merged.last_purchase_at = _max_opt(a.last_purchase_at, b.last_purchase_at)
-        merged.content_views = a.content_views + b.content_views
-        merged.last_login_at = _max_opt(a.last_login_at, b.last_login_at)
-        merged.failed_logins = a.failed_logins + b.failed_logins
-        merged.affinity_at = _max_opt(a.affinity_at, b.affinity_at)
-        if merged.affinity_at is not None:
-            at = merged.affinity_at
-            keys = set(a.affinities or ()) | set(b.affinities or ())
-            merged.affinities = {k: a.affinity(k, at) + b.affinity(k, at) for k in sorted(keys)}
-        payments = sorted((a.payments or []) + (b.payments or []))
-        if payments:
-            newest = payments[-1][0]
-            merged.payments = [p for p in payments if newest - p[0] <= PAYMENT_WINDOW_S][
-                -MAX_PAYMENTS:
-            ]
-        # Chan et al.'s parallel combination of Welford statistics.
-        n = a.pay_count + b.pay_count
-        merged.pay_count = n
-        if n:
-            delta = b.pay_mean - a.pay_mean
-            merged.pay_mean = a.pay_mean + delta * b.pay_count / n
-            merged.pay_m2 = a.pay_m2 + b.pay_m2 + delta * delta * a.pay_count * b.pay_count / n
-        merged.last_payment_at = _max_opt(a.last_payment_at, b.last_payment_at)
-        merged.countries = _merge_lists([a.countries, b.countries], MAX_KNOWN)
-        merged.devices = _merge_lists([a.devices, b.devices], MAX_KNOWN)
-        merged.email = a.email or b.email
-        # The more recent history's traits win where both have one.
-        older = b if latest is a else a
-        merged.traits = _merge_traits(older.traits, latest.traits or {})
-        merged.timezone = a.timezone or b.timezone
-        merged.consent_marketing = a.consent_marketing and b.consent_marketing
-        fired: dict[str, tuple[float, int]] = dict(b.fired or {})
-        for rule, (ts, session) in (a.fired or {}).items():
-            if rule not in fired or fired[rule][0] < ts:
-                fired[rule] = (ts, session)
-        merged.fired = fired or None
-        merged.fraud_alert_at = _max_opt(a.fraud_alert_at, b.fraud_alert_at)
-        recent = sorted((a.recent_actions or []) + (b.recent_actions or []), key=lambda r: r.at)
-        merged.recent_actions = recent[-MAX_RECENT_ACTIONS:] or None
-        merged.offers_shown = a.offers_shown + b.offers_shown
-        merged.offer_clicks = a.offer_clicks + b.offer_clicks
-        merged.offer_conversions = a.offer_conversions + b.offer_conversions
-        merged.chargebacks = a.chargebacks + b.chargebacks
-        merged.fraud_reports = a.fraud_reports + b.fraud_reports
-        merged.fraud_confirmed_at = _max_opt(a.fraud_confirmed_at, b.fraud_confirmed_at)
-        merged.applied = (b.applied or b"") + (a.applied or b"") or None
-        merged.applied_at = _positions_of(b) + _positions_of(a) or None
-        marks = dict(b.watermarks or {})
-        for partition, offset in (a.watermarks or {}).items():
-            marks[partition] = max(offset, marks.get(partition, 0))
-        merged.watermarks = marks or None
-        merged.linked = _merge_lists([a.linked, b.linked], MAX_LINKED)
-        return merged
-
-    # ---- serialisation ---------------------------------------------------------------
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"format": STATE_FORMAT}
-        for name in self.__slots__:
-            value = getattr(self, name)
-            if value is None or name in ("version", "merged_into"):
-                continue
-            if name == "applied":
-                value = list(_ids(value))
-            elif name == "applied_at":
-                value = list(memoryview(value).cast("q"))
-            elif name == "cart":
-                value = {k: list(v) for k, v in value.items()}
-            elif name == "payments":
-                value = [list(p) for p in value]
-            elif name == "fired":
-                value = {k: list(v) for k, v in value.items()}
-            elif name == "recent_actions":
-                value = [list(r) for r in value]
-            data[name] = value
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CustomerState:
-        state = cls()
-        for name, value in data.items():
-            if name in ("format", "version", "merged_into") or name not in cls.__slots__:
-                continue
-            if name == "applied":
-                value = b"".join(_ID.pack(v) for v in value)
-            elif name == "applied_at":
-                value = b"".join(_POS.pack(v) for v in value)
-            elif name == "cart":
-                value = {k: (v[0], float(v[1]), int(v[2])) for k, v in value.items()}
-            elif name == "payments":
-                value = [(float(t), float(a)) for t, a in value]
-            elif name == "fired":
-                value = {k: (float(v[0]), int(v[1])) for k, v in value.items()}
-            elif name == "recent_actions":
-                value = [ActionRecord(*r) for r in value]
-            setattr(state, name, value)
-        return state
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS)
-
-    @classmethod
-    def from_json(cls, raw: bytes | str) -> CustomerState:
-        return cls.from_dict(orjson.loads(raw))
+    # ---- comparison ------------------------------------------------------------------
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CustomerState):
             return NotImplemented
-        return self.to_dict() == other.to_dict()
+        return all(
+            getattr(self, name) == getattr(other, name)
+            for name in self.__slots__
+            if name not in ("version", "merged_into")
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -735,7 +543,7 @@ def custom_bucket(name: str) -> int:
     return hashlib.blake2b(name.encode(), digest_size=2).digest()[0] % CUSTOM_BUCKETS
 
 
-def _recent_days(rows: list[list[int]]) -> list[list[int]]:
+def recent_days(rows: list[list[int]]) -> list[list[int]]:
     """The rows of the last CUSTOM_WINDOW_DAYS days up to the newest (sorted by day)."""
     newest = rows[-1][0]
     return [r for r in rows if r[0] > newest - CUSTOM_WINDOW_DAYS]
@@ -754,7 +562,7 @@ def _count_bounded(counts: dict[str, int] | None, key: str, limit: int) -> dict[
     return counts
 
 
-def _merge_traits(
+def merge_traits(
     kept: dict[str, str | int | float | bool] | None,
     given: Mapping[str, str | int | float | bool | None],
 ) -> dict[str, str | int | float | bool] | None:
@@ -770,38 +578,9 @@ def _merge_traits(
     return traits or None
 
 
-def _positions_of(state: CustomerState) -> bytes:
-    """Where each applied id came from, aligned with `applied` (states saved before
-    positions were kept have none: NO_POSITION for each)."""
-    count = len(state.applied or b"") // _ID.size
-    at = state.applied_at or b""
-    missing = count - len(at) // _POS.size
-    return _POS.pack(NO_POSITION) * missing + at if missing > 0 else at
-
-
-def _ids(packed: bytes) -> memoryview:
-    return memoryview(packed).cast("Q")
-
-
-def _min_opt(a: float | None, b: float | None) -> float | None:
+def min_opt(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else min(a, b)
 
 
-def _max_opt(a: float | None, b: float | None) -> float | None:
+def max_opt(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else max(a, b)
-
-
-def _merge_lists(sources: list[list[str] | None], limit: int) -> list[str] | None:
-    out: list[str] = []
-    for source in sources:
-        for item in source or ():
-            _push_bounded(out, item, limit)
-    return out or None
-
-
-def _merge_counts(sources: list[dict[str, int] | None]) -> dict[str, int] | None:
-    out: dict[str, int] = {}
-    for source in sources:
-        for key, count in (source or {}).items():
-            out[key] = out.get(key, 0) + count
-    return out or None

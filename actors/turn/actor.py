@@ -7,7 +7,7 @@ which is what makes effects survive a crash.
 
 A turn, step by step:
 
-1. drop a duplicate (event id already applied) — redelivery after a crash is normal;
+1. drop a duplicate (seen already: actors.model.dedup) — redelivery after a crash is normal;
 2. take what must be seen before the event (payment features, time away);
 3. apply the event to the state (`CustomerState.apply`, the same code training replays);
 4. keep the rules for this trigger that can still fire (state-only checks first:
@@ -42,9 +42,10 @@ from actors.model.actions import (
     idempotency_key,
 )
 from actors.model.catalog import OFFERS
+from actors.model.dedup import NO_ARRIVAL, Arrival, Seen
 from actors.model.events import CardPayment, Event, Identify, OfferFeedback, Purchase
 from actors.model.features import features, payment_features
-from actors.model.state import NO_POSITION, CustomerState
+from actors.model.state import CustomerState
 from actors.outcomes.attribution import attribute, counter, in_holdout, record_of
 from actors.rules.conditions import UNKNOWN
 from actors.rules.context import Before, LazyContext, build_context, marketing_suppressed
@@ -55,6 +56,12 @@ from actors.turn.prefetch import NO_SCORES, BatchScores
 from actors.turn.scoring import FRAUD, RECOMMENDER, WINBACK, Score, Scorer
 
 log = logging.getLogger(__name__)
+
+
+UNKNOWN_REDELIVERY = (
+    "redelivered after its id left the customer's kept ids: not applied, since it cannot"
+    " be told whether it was (replay it if it was not)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +77,9 @@ class RejectedAction:
 @dataclass(slots=True)
 class TurnOutcome:
     duplicate: bool = False
+    # Why the event was not applied though not known as a duplicate (a redelivery the
+    # kept ids cannot judge, actors.model.dedup): it is dead-lettered with this reason.
+    refused: str | None = None
     actions: list[Action] = field(default_factory=list)
     rejected: list[RejectedAction] = field(default_factory=list)
     reminders_set: list[tuple[str, float]] = field(default_factory=list)
@@ -112,19 +122,23 @@ class CustomerActor:
         customer_id: str,
         state: CustomerState,
         event: Event,
-        position: int = NO_POSITION,
+        arrival: Arrival = NO_ARRIVAL,
         scores: BatchScores = NO_SCORES,
     ) -> TurnOutcome:
-        """One event's turn. `scores` holds what was scored ahead for the batch
-        (actors.turn.prefetch); a row not found there is scored now."""
+        """One event's turn. `arrival` says where and when the event was read;
+        `scores` holds what was scored ahead for the batch (actors.turn.prefetch); a row
+        not found there is scored now."""
         # 1. duplicate
-        if state.has_applied(event.event_id):
+        seen = state.seen(event, arrival)
+        if seen is Seen.DUPLICATE:
             return TurnOutcome(duplicate=True)
+        if seen is Seen.UNKNOWN:
+            return TurnOutcome(refused=UNKNOWN_REDELIVERY)
         at = event.ts
         # 2. before
         before = _before(state, event)
         # 3. apply
-        state.apply(event, position)
+        state.apply(event, arrival)
         trigger = _Trigger(event.type, event.event_id, at, event)
         outcome = await self._run_rules(customer_id, state, trigger, before, ahead=scores)
         if isinstance(event, Purchase | OfferFeedback):
@@ -146,7 +160,7 @@ class CustomerActor:
         self, customer_id: str, state: CustomerState, kind: str, due_at: float
     ) -> TurnOutcome:
         trigger_id = f"reminder.{kind}.{due_at:.3f}"
-        if state.has_applied(trigger_id):
+        if state.has_trigger(trigger_id):
             return TurnOutcome(duplicate=True)
         # A reminder has no event time of its own; the customer's clock stands where its
         # last event left it, plus the time the reminder waited.
@@ -156,7 +170,7 @@ class CustomerActor:
         outcome = await self._run_rules(
             customer_id, state, trigger, before, reminder={"kind": kind, "due_at": due_at}
         )
-        state._record_applied(trigger_id)
+        state.record_trigger(trigger_id, due_at)
         return outcome
 
     async def _run_rules(

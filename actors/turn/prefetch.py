@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from actors.model.dedup import Arrival, Seen
 from actors.model.events import Event
 from actors.model.features import features
 from actors.model.state import CustomerState
@@ -42,7 +43,7 @@ class CustomerEvents:
 
     customer_id: str
     state: CustomerState
-    events: Sequence[tuple[Event, int]]
+    events: Sequence[tuple[Event, Arrival]]
 
 
 @dataclass
@@ -111,11 +112,11 @@ async def prefetch(actor: Planner, batch: Sequence[CustomerEvents]) -> BatchScor
         shadow = item.state.clone()
         try:
             # Events after the last one that scores change no row: not replayed.
-            for event, position in item.events[: scored[-1] + 1]:
-                if shadow.has_applied(event.event_id):
+            for event, arrival in item.events[: scored[-1] + 1]:
+                if shadow.seen(event, arrival) is not Seen.NEW:
                     continue
                 before = actor.before(shadow, event)
-                shadow.apply(event, position)
+                shadow.apply(event, arrival)
                 needed = actor.models_wanted(item.customer_id, shadow, event, before)
                 if FRAUD in needed and before.payment is not None:
                     keys[FRAUD].append((item.customer_id, event.event_id, FRAUD))

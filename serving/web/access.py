@@ -58,6 +58,14 @@ def source_refusal(event: Event, caller: Grant) -> FieldError | None:
     return None if refusal is None else FieldError(field=refusal[0], message=refusal[1])
 
 
+def stamped(event: Event, caller: Grant) -> Event:
+    """The event as engage keeps it: a client key's events marked as a client's, whatever
+    the body said, so their ids cannot hide a server's (actors.model.dedup)."""
+    if caller.client and event.source != "client":
+        return event.model_copy(update={"source": "client"})
+    return event
+
+
 def refuse_for_source(event: Event, caller: Grant) -> None:
     refusal = source_refusal(event, caller)
     if refusal is not None:

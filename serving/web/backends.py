@@ -24,6 +24,7 @@ from actors.model.event_time import EventTimeBounds
 from actors.model.events import ANON_PREFIX, Event
 from actors.model.feature_bins import MODEL_FEATURES
 from actors.model.state import CustomerState
+from actors.model.state_format import state_from_json
 from actors.rules.ruleset import PolicySpec
 from actors.storage.slots import slot_of
 from actors.storage.store import StateStore
@@ -159,7 +160,7 @@ class Backends:
             )
         except StoreUnavailableError:
             return None
-        return CustomerState.from_json(stored.data) if stored.data else CustomerState()
+        return state_from_json(stored.data) if stored.data else CustomerState()
 
     async def timeline(self, customer_id: str, limit: int) -> list[bytes]:
         resolved = await self.resolve(customer_id)

@@ -19,7 +19,7 @@ from actors.errors import InvalidEventError
 from actors.model.events import EVENT_ADAPTER, ID_PATTERN, Event, event_from_dict
 from serving import pixel, segment
 from serving.security import ApiError, Grant, Scope, presented_key
-from serving.web.access import COLLECT, grant, refuse_for_source, source_refusal
+from serving.web.access import COLLECT, grant, refuse_for_source, source_refusal, stamped
 from serving.web.answers import (
     ERRORS,
     UNAVAILABLE,
@@ -116,7 +116,7 @@ class _Admitted:
         elif (reason := self.backends.event_time.violation(valid, time.time())) is not None:
             self.refuse(index, raw, [FieldError(field="timestamp", message=reason)])
         else:
-            self.accepted.append(valid)
+            self.accepted.append(stamped(valid, self.caller))
 
     @property
     def all_forbidden(self) -> bool:
@@ -332,7 +332,7 @@ async def tracking_pixel(
     except InvalidEventError as error:
         raise ApiError(400, "invalid_event", error.reason) from None
     refuse_for_source(recorded, caller)
-    await backends.publish([recorded])
+    await backends.publish([stamped(recorded, caller)])
     return Response(pixel.GIF, media_type="image/gif", headers={"Cache-Control": "no-store"})
 
 
@@ -364,5 +364,5 @@ async def feedback(
         }
     )
     refuse_for_source(recorded, caller)
-    await backends.publish([recorded])
+    await backends.publish([stamped(recorded, caller)])
     return AcceptedOut(accepted=1, event_ids=[event_id])

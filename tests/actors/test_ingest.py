@@ -13,8 +13,8 @@ from typing import Any, NamedTuple
 
 import pytest
 from kafka.errors import CommitFailedError, KafkaTimeoutError
-from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from actors.brokers.base import Partition
 from actors.errors import (
     ContentionError,
     DeadLetterUnavailableError,
@@ -28,8 +28,8 @@ from actors.model.event_time import EventTimeBounds
 from actors.model.events import event_to_json
 from tests.support import T0, event
 
-TP = TopicPartition("engage.events", 0)
-HANDED_OVER = TopicPartition("engage.events", 1)
+TP = Partition("engage.events", 0)
+HANDED_OVER = Partition("engage.events", 1)
 
 
 class Record(NamedTuple):
@@ -44,15 +44,17 @@ class ScriptedConsumer:
     """One partition whose records come in the given batches, with a position that
     `poll` moves past what it returns (as kafka-python does) and `seek` moves back."""
 
+    stable_positions = True
+
     def __init__(self, batches: list[list[Record]]) -> None:
         self.records = [r for batch in batches for r in batch]
         self.ends = list(itertools.accumulate(len(b) for b in batches))
         self.position_ = self.records[0].offset if self.records else 0
-        self.commits: list[dict[TopicPartition, OffsetAndMetadata]] = []
+        self.commits: list[Mapping[Partition, int]] = []
         self.log: list[str] = []
         self.fail_commits = 0
 
-    def poll(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Record]]:
+    def poll(self, timeout_ms: int, max_records: int) -> dict[Partition, list[Record]]:
         index = next((i for i, r in enumerate(self.records) if r.offset >= self.position_), None)
         if index is None:
             return {}
@@ -61,13 +63,11 @@ class ScriptedConsumer:
         self.position_ = batch[-1].offset + 1
         return {TP: batch}
 
-    def seek(self, tp: TopicPartition, offset: int) -> None:
+    def seek(self, tp: Partition, offset: int) -> None:
         self.log.append(f"seek {offset}")
         self.position_ = offset
 
-    def commit(
-        self, offsets: dict[TopicPartition, OffsetAndMetadata], timeout_ms: int | None = None
-    ) -> None:
+    def commit(self, offsets: Mapping[Partition, int], timeout_ms: int | None = None) -> None:
         assert timeout_ms is not None, "a commit without a deadline can hold ingest for 30 s"
         if self.fail_commits:
             self.fail_commits -= 1
@@ -75,11 +75,14 @@ class ScriptedConsumer:
         self.log.append("commit")
         self.commits.append(offsets)
 
-    def assignment(self) -> set[TopicPartition]:
+    def assignment(self) -> set[Partition]:
         return {TP}
 
-    def highwater(self, tp: TopicPartition) -> int | None:
+    def highwater(self, tp: Partition) -> int | None:
         return 10
+
+    def close(self) -> None:
+        return None
 
 
 class Shards:
@@ -101,6 +104,7 @@ class Shards:
         batches: Mapping[int, list[bytes]],
         positions: Any = None,
         read_at: float | None = None,
+        origins: Any = None,
     ) -> dict[int, BatchResult | Exception]:
         self.read_at.append(read_at)
         self.batches.append(dict(batches))
@@ -158,7 +162,7 @@ def test_one_call_per_shard_then_commit_after_every_ack() -> None:
     assert [sorted(b) for b in shards.batches] == [[0, 1]]
     assert len(shards.batches[0][0]) == 2
     assert consumer.log == ["ack0", "ack1", "flush", "commit"]
-    assert consumer.commits == [{TP: OffsetAndMetadata(3, "", -1)}]
+    assert consumer.commits == [{TP: 3}]
 
 
 def test_a_failing_shard_gets_its_batch_again_before_anything_is_committed() -> None:
@@ -181,14 +185,17 @@ def test_invalid_records_go_to_dead_letters_with_raw_payload_reason_and_source()
     ]
     assert "timestamp" in letters.letters[0][1]
     assert "empty record" in letters.letters[1][1]
-    assert consumer.commits == [{TP: OffsetAndMetadata(3, "", -1)}]
+    assert consumer.commits == [{TP: 3}]
 
 
 def test_events_a_shard_refuses_are_dead_lettered_by_their_own_offset() -> None:
     loop, _consumer, shards, letters = make_loop([[record(0, "alice"), record(1, "anna")]])
 
     def refuse_second(
-        batches: Mapping[int, list[bytes]], positions: Any = None, read_at: float | None = None
+        batches: Mapping[int, list[bytes]],
+        positions: Any = None,
+        read_at: float | None = None,
+        origins: Any = None,
     ) -> dict[int, BatchResult | Exception]:
         return {0: BatchResult(processed=1, rejected=[(1, "turn failed: boom")])}
 
@@ -205,7 +212,10 @@ def test_a_merged_visitors_events_are_sent_on_to_its_customer_before_the_commit(
     process = shards.process
 
     def visitor_merged_into_alice(
-        batches: Mapping[int, list[bytes]], positions: Any = None, read_at: float | None = None
+        batches: Mapping[int, list[bytes]],
+        positions: Any = None,
+        read_at: float | None = None,
+        origins: Any = None,
     ) -> dict[int, BatchResult | Exception]:
         answers = process(batches, positions, read_at)
         for shard, payloads in batches.items():
@@ -276,7 +286,7 @@ def test_a_failure_after_the_poll_rewinds_so_the_same_records_come_back() -> Non
     # and the next polls deliver the same records, then the rest, every one committed
     assert loop.run_once() == 2
     assert loop.run_once() == 1
-    assert [c[TP].offset for c in consumer.commits] == [2, 3]
+    assert [c[TP] for c in consumer.commits] == [2, 3]
 
 
 def test_a_dead_letter_that_cannot_be_written_rewinds_the_poll() -> None:
@@ -295,9 +305,7 @@ def test_a_dead_letter_that_cannot_be_written_rewinds_the_poll() -> None:
 
 def test_a_commit_held_by_a_rebalance_is_given_up_and_the_poll_rewound() -> None:
     class Rebalancing(ScriptedConsumer):
-        def commit(
-            self, offsets: dict[TopicPartition, OffsetAndMetadata], timeout_ms: int | None = None
-        ) -> None:
+        def commit(self, offsets: Mapping[Partition, int], timeout_ms: int | None = None) -> None:
             self.log.append(f"commit timeout={timeout_ms}")
             raise KafkaTimeoutError(f"Timeout after {timeout_ms} ms")
 
@@ -316,7 +324,7 @@ def test_a_commit_that_fails_rewinds_the_poll() -> None:
         loop.run_once()
     assert consumer.position_ == 0
     assert loop.run_once() == 1
-    assert consumer.commits == [{TP: OffsetAndMetadata(1, "", -1)}]
+    assert consumer.commits == [{TP: 1}]
 
 
 def test_shards_failing_past_the_retry_bound_rewind_the_poll_instead_of_retrying_forever() -> None:
@@ -328,7 +336,7 @@ def test_shards_failing_past_the_retry_bound_rewind_the_poll_instead_of_retrying
     assert consumer.position_ == 0
     shards.failures = 0
     assert loop.run_once() == 2
-    assert consumer.commits == [{TP: OffsetAndMetadata(2, "", -1)}]
+    assert consumer.commits == [{TP: 2}]
 
 
 class PoisonShard(Shards):
@@ -343,6 +351,7 @@ class PoisonShard(Shards):
         batches: Mapping[int, list[bytes]],
         positions: Any = None,
         read_at: float | None = None,
+        origins: Any = None,
     ) -> dict[int, BatchResult | Exception]:
         self.batches.append(dict(batches))
         return {
@@ -364,7 +373,7 @@ def test_a_batch_that_fails_for_a_reason_other_than_an_outage_is_split_and_only_
         (("engage.events", 0, 1), "shard failed on this event: KeyError: 'a bug'")
     ]
     assert loop.stats.processed == 2
-    assert consumer.commits == [{TP: OffsetAndMetadata(3, "", -1)}]
+    assert consumer.commits == [{TP: 3}]
 
 
 def test_an_outage_is_never_taken_for_a_poison_batch() -> None:
@@ -373,7 +382,10 @@ def test_an_outage_is_never_taken_for_a_poison_batch() -> None:
     calls = iter([ContentionError(["alice"])] * 5)
 
     def contended(
-        batches: Mapping[int, list[bytes]], positions: Any = None, read_at: float | None = None
+        batches: Mapping[int, list[bytes]],
+        positions: Any = None,
+        read_at: float | None = None,
+        origins: Any = None,
     ) -> dict[int, BatchResult | Exception]:
         return {s: next(calls, BatchResult(len(p))) for s, p in batches.items()}
 

@@ -9,13 +9,14 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
 import pytest
 import redis
 from kafka.structs import TopicPartition
 
 from actors.brokers.dead_letters import KafkaDeadLetters
-from actors.brokers.kafka import ensure_topics, make_consumer, make_producer
+from actors.brokers.kafka import KafkaEventsConsumer, ensure_topics, make_consumer, make_producer
 from actors.config import KafkaConfig
 from actors.errors import ShardUnavailableError
 from actors.hosting.host import BatchResult
@@ -49,6 +50,7 @@ class FlakyShards:
         batches: Mapping[int, list[bytes]],
         positions: object = None,
         read_at: float | None = None,
+        origins: Any = None,
     ) -> dict[int, BatchResult | Exception]:
         if not self.healthy:
             return {0: ShardUnavailableError(0, "down")}
@@ -69,7 +71,7 @@ def test_offsets_are_committed_only_after_every_shard_acked(kafka_config: KafkaC
     ensure_topics(kafka_config)
     produce(kafka_config, [event("page_view", customer=f"c{i}", at=time.time()) for i in range(20)])
     shards = FlakyShards()
-    consumer = make_consumer(kafka_config, kafka_config.events_topic)
+    consumer = KafkaEventsConsumer(kafka_config)
     producer = make_producer(kafka_config)
     loop = IngestLoop(
         consumer,
@@ -104,7 +106,7 @@ def test_ingest_replicas_share_the_partitions_and_hand_them_over(engage_app: App
     customers = [f"grp-{uuid.uuid4().hex[:6]}-{n}" for n in range(300)]
     router = ShardRouter(settings.ray.namespace, settings.actors, settings.redis)
     # A second ingest replica, in this process, in the application's consumer group.
-    consumer = make_consumer(settings.kafka, settings.kafka.events_topic)
+    consumer = KafkaEventsConsumer(settings.kafka)
     producer = make_producer(settings.kafka)
     second = IngestLoop(
         consumer,

@@ -55,6 +55,7 @@ class Shards:
         batches: Mapping[int, list[bytes]],
         positions: Any = None,
         read_at: float | None = None,
+        origins: Any = None,
     ) -> dict[int, BatchResult | Exception]:
         out: dict[int, BatchResult | Exception] = {}
         for shard, payloads in batches.items():

@@ -18,8 +18,10 @@ from actors.delivery.sinks.base import Delivery
 from actors.errors import ScorerUnavailableError
 from actors.hosting.host import ShardHost
 from actors.model.actions import Action
+from actors.model.dedup import NO_ARRIVAL, Arrival
 from actors.model.events import Event, event_to_json
 from actors.model.state import CustomerState
+from actors.model.state_format import state_from_json, state_to_json
 from actors.rules.ruleset import load_rules, parse_rules
 from actors.storage.slots import SlotTable, slot_of
 from actors.storage.store import Commit, MemoryStateStore
@@ -111,7 +113,7 @@ def test_a_batch_saves_each_customer_and_delivers_actions_after_the_save() -> No
     for customer in ("a", "b"):
         version, data = store.states[(slot_of(customer, 16), customer)]
         assert version == 1  # one commit per customer per batch
-        assert CustomerState.from_json(data).session_page_views == 3
+        assert state_from_json(data).session_page_views == 3
     assert all(not outbox for outbox in store.outboxes.values())
 
 
@@ -155,15 +157,15 @@ def test_a_write_by_another_host_is_detected_and_the_turns_rerun_on_fresh_state(
     async def scenario() -> None:
         await process(host, [event("product_view", customer="a", at=T0)])
         # Another host of "a" (e.g. after a slot moved) writes in between.
-        other = CustomerState.from_json(store.states[(slot_of("a", 16), "a")][1])
+        other = state_from_json(store.states[(slot_of("a", 16), "a")][1])
         other.apply(event("product_view", customer="a", at=T0 + 1, product_id="p2"))
-        await store.commit_many([Commit(slot_of("a", 16), "a", 1, other.to_json())])
+        await store.commit_many([Commit(slot_of("a", 16), "a", 1, state_to_json(other))])
         await process(host, [event("product_view", customer="a", at=T0 + 2, product_id="p3")])
 
     asyncio.run(scenario())
     version, data = store.states[(slot_of("a", 16), "a")]
     assert version == 3
-    assert CustomerState.from_json(data).session_products == ["p1", "p2", "p3"]
+    assert state_from_json(data).session_products == ["p1", "p2", "p3"]
     assert host.stats["conflicts"] == 1
 
 
@@ -211,10 +213,10 @@ def test_a_poison_event_is_rejected_and_the_customer_goes_on_without_it(
     host = make_host()
     original = CustomerState.apply
 
-    def exploding(self: CustomerState, e: Event, position: int = -1) -> None:
+    def exploding(self: CustomerState, e: Event, arrival: Arrival = NO_ARRIVAL) -> None:
         if getattr(e, "product_id", "") == "boom":
             raise ZeroDivisionError("bad data")
-        original(self, e, position)
+        original(self, e, arrival)
 
     monkeypatch.setattr(CustomerState, "apply", exploding)
     events = [
@@ -236,10 +238,10 @@ def test_many_poison_events_of_one_customer_in_one_batch_are_each_rejected_and_n
     host = make_host()
     original = CustomerState.apply
 
-    def exploding(self: CustomerState, e: Event, position: int = -1) -> None:
+    def exploding(self: CustomerState, e: Event, arrival: Arrival = NO_ARRIVAL) -> None:
         if getattr(e, "merchant", "") == "boom":
             raise OverflowError("date value out of range")
-        original(self, e, position)
+        original(self, e, arrival)
 
     monkeypatch.setattr(CustomerState, "apply", exploding)
     poison = [event("card_payment", customer="a", at=T0 + i, merchant="boom") for i in range(6)]
@@ -447,7 +449,7 @@ def test_a_late_batch_on_the_old_host_cannot_overwrite_the_new_hosts_write() -> 
     asyncio.run(scenario())
     version, data = store.states[(slot_of("a", 16), "a")]
     assert version == 3
-    assert CustomerState.from_json(data).session_products == ["p1", "p2", "p3"]
+    assert state_from_json(data).session_products == ["p1", "p2", "p3"]
     assert old.stats["conflicts"] == 1
 
 

@@ -13,6 +13,7 @@ from actors.hosting.host import BatchResult, ShardHost
 from actors.model.events import Event, event_to_json
 from actors.model.identity import Visitor, redirected
 from actors.model.state import CustomerState
+from actors.model.state_format import state_from_json
 from actors.storage.slots import slot_of
 from actors.storage.store import Commit, MemoryStateStore
 from tests.actors.hosting.test_host import RecordingSink, live, make_host
@@ -44,7 +45,7 @@ async def run(host: ShardHost, events: Sequence[Event | bytes]) -> BatchResult:
 
 def saved(store: MemoryStateStore, customer: str) -> CustomerState:
     _, data = store.states[(slot_of(customer, 16), customer)]
-    return CustomerState.from_json(data)
+    return state_from_json(data)
 
 
 def two_shards() -> tuple[MemoryStateStore, ShardHost, ShardHost]:

@@ -8,18 +8,17 @@ import pytest
 
 from actors.errors import InvalidEventError
 from actors.model.events import MAX_TRAITS
+from actors.model.merge import merge_states
 from actors.model.state import (
     AFFINITY_HALF_LIFE_S,
-    APPLIED_IDS_LIMIT,
     MAX_CART_LINES,
     MAX_CART_QUANTITY,
     MAX_SESSION_CATEGORIES,
-    REDELIVERY_WINDOW,
     SESSION_GAP_S,
     CustomerState,
     custom_bucket,
-    pack_position,
 )
+from actors.model.state_format import state_from_json, state_to_dict, state_to_json
 from tests.support import T0, event
 
 
@@ -91,18 +90,10 @@ def test_an_event_applied_twice_changes_nothing() -> None:
     state = CustomerState()
     duplicate = event("cart_add")
     state.apply(duplicate)
-    before = state.to_json()
+    before = state_to_json(state)
     state.apply(duplicate)
-    assert state.to_json() == before
-    assert state.has_applied(duplicate.event_id)
-
-
-def test_applied_ids_are_bounded() -> None:
-    state = CustomerState()
-    for i in range(APPLIED_IDS_LIMIT + 10):
-        state.apply(event("page_view", at=T0 + i))
-    assert state.applied is not None
-    assert len(state.applied) == APPLIED_IDS_LIMIT * 8  # packed 64-bit hashes
+    assert state_to_json(state) == before
+    assert state.has_applied(duplicate)
 
 
 def test_identify_records_consent_email_and_timezone() -> None:
@@ -125,9 +116,9 @@ def test_state_round_trips_through_json() -> None:
     ]:
         state.apply(e)
     state.mark_fired("browse_offer", T0)
-    again = CustomerState.from_json(state.to_json())
+    again = state_from_json(state_to_json(state))
     assert again == state
-    assert again.to_json() == state.to_json()
+    assert state_to_json(again) == state_to_json(state)
 
 
 def test_merge_combines_two_histories_of_one_person() -> None:
@@ -136,7 +127,7 @@ def test_merge_combines_two_histories_of_one_person() -> None:
     anonymous.apply(event("cart_add", customer="x", product_id="h1", category="home", at=T0 + 10))
     known.apply(event("purchase", total=50.0, at=T0 - 86_400))
     known.apply(event("identify", consent_marketing=False, at=T0 - 86_400))
-    merged = anonymous.merge(known)
+    merged = merge_states(anonymous, known)
     assert merged.orders == 1
     assert merged.cart_items == 1
     assert merged.events_total == 4
@@ -150,8 +141,8 @@ def test_merge_with_an_empty_state_keeps_everything() -> None:
     state = CustomerState()
     for e in [event("product_view"), event("card_payment"), event("content_view")]:
         state.apply(e)
-    merged = state.merge(CustomerState())
-    assert merged.to_dict() == state.to_dict()
+    merged = merge_states(state, CustomerState())
+    assert state_to_dict(merged) == state_to_dict(state)
 
 
 def test_merge_is_defined_for_every_field() -> None:
@@ -169,7 +160,7 @@ def test_merge_is_defined_for_every_field() -> None:
         state.apply(e)
     state.mark_fired("r", T0)
     state.fraud_alert_at = T0
-    merged = state.merge(state)
+    merged = merge_states(state, state)
     for name in CustomerState.__slots__:
         assert getattr(merged, name) is not None or getattr(state, name) is None, name
 
@@ -195,42 +186,6 @@ def test_a_session_counts_a_bounded_number_of_categories_and_every_page_view() -
     assert state.session_page_views == MAX_SESSION_CATEGORIES + 10
 
 
-def test_every_event_of_a_poll_is_remembered_however_many_one_customer_has() -> None:
-    # Given more events of one customer in one poll than the ids kept for any customer
-    state = CustomerState()
-    events = [event("page_view", at=T0 + n) for n in range(APPLIED_IDS_LIMIT + 300)]
-    for offset, e in enumerate(events):
-        state.apply(e, pack_position(3, 10_000 + offset))
-    total = state.events_total
-    # when the whole poll is delivered again, then nothing is applied twice
-    assert all(state.has_applied(e.event_id) for e in events)
-    for offset, e in enumerate(events):
-        state.apply(e, pack_position(3, 10_000 + offset))
-    assert state.events_total == total
-
-
-def test_ids_are_forgotten_once_they_fall_behind_the_redelivery_window() -> None:
-    state = CustomerState()
-    old = [event("page_view", at=T0 + n) for n in range(APPLIED_IDS_LIMIT + 100)]
-    for offset, e in enumerate(old):
-        state.apply(e, pack_position(0, offset))
-    state.apply(event("page_view", at=T0 + 1000), pack_position(0, REDELIVERY_WINDOW * 3))
-    assert state.applied is not None
-    assert len(state.applied) // 8 == APPLIED_IDS_LIMIT  # the floor, no more
-    assert not state.has_applied(old[0].event_id)
-    assert state.has_applied(old[-1].event_id)
-
-
-def test_events_without_a_position_keep_the_last_ids_only() -> None:
-    state = CustomerState()
-    events = [event("page_view", at=T0 + n) for n in range(APPLIED_IDS_LIMIT + 10)]
-    for e in events:
-        state.apply(e)
-    assert not state.has_applied(events[0].event_id)
-    assert state.has_applied(events[-1].event_id)
-    assert CustomerState.from_json(state.to_json()) == state
-
-
 def test_a_clone_changes_apart_from_its_original() -> None:
     state = CustomerState()
     state.apply(event("cart_add", product_id="p1", at=T0))
@@ -253,15 +208,15 @@ def test_identify_traits_are_kept_newest_first_bounded_and_removable() -> None:
         state.apply(event("identify", traits={f"t{n}": n}))
     assert len(state.traits or {}) == MAX_TRAITS
     assert "plan" not in (state.traits or {})  # set longest ago: the first to go
-    assert CustomerState.from_json(state.to_json()).traits == state.traits
+    assert state_from_json(state_to_json(state)).traits == state.traits
 
 
 def test_merging_two_histories_keeps_the_more_recent_traits() -> None:
     visitor, known = CustomerState(), CustomerState()
     known.apply(event("identify", at=T0, traits={"plan": "free", "team": "a"}))
     visitor.apply(event("identify", at=T0 + 60, traits={"plan": "gold"}))
-    assert known.merge(visitor).traits == {"team": "a", "plan": "gold"}
-    assert visitor.merge(known).traits == {"team": "a", "plan": "gold"}
+    assert merge_states(known, visitor).traits == {"team": "a", "plan": "gold"}
+    assert merge_states(visitor, known).traits == {"team": "a", "plan": "gold"}
 
 
 def test_an_identify_with_too_many_or_too_long_traits_is_refused() -> None:
@@ -293,7 +248,7 @@ def test_custom_events_are_counted_per_name_bucket_over_the_last_week() -> None:
     assert len(state.custom_days) == 3
     state.apply(event("custom", name=chat, at=T0 - 30 * DAY))
     assert state.custom_counts(T0) == counts
-    assert CustomerState.from_json(state.to_json()).custom_days == state.custom_days
+    assert state_from_json(state_to_json(state)).custom_days == state.custom_days
 
 
 def test_merging_adds_custom_event_counts_day_by_day() -> None:
@@ -301,6 +256,6 @@ def test_merging_adds_custom_event_counts_day_by_day() -> None:
     a.apply(event("custom", name="Coupon Copied", at=T0 - DAY))
     b.apply(event("custom", name="Coupon Copied", at=T0 - DAY))
     b.apply(event("custom", name="Coupon Copied", at=T0))
-    merged = a.merge(b)
+    merged = merge_states(a, b)
     assert merged.custom_counts(T0)[custom_bucket("Coupon Copied")] == 3
     assert len(merged.custom_days or ()) == 2

@@ -13,8 +13,10 @@ from actors.config import ActorConfig
 from actors.delivery.outbox import Dispatcher, MemoryDeadLetters, MemoryIdempotencyStore
 from actors.errors import ScorerUnavailableError
 from actors.hosting.host import ShardHost
+from actors.model.dedup import NO_ARRIVAL
 from actors.model.events import Event
 from actors.model.state import CustomerState
+from actors.model.state_format import state_to_dict
 from actors.rules.ruleset import load_rules
 from actors.storage.store import MemoryStateStore
 from actors.turn.actor import CustomerActor
@@ -101,7 +103,7 @@ def run(events: list[Event], sizes: list[int]) -> tuple[ShardHost, FakeScorer, R
 
 def outcome(host: ShardHost, sink: RecordingSink) -> tuple[dict[str, Any], list[Any]]:
     live = {c: host.live.peek(c) for c in CUSTOMERS}
-    states = {c: state.to_dict() for c, state in live.items() if state is not None}
+    states = {c: state_to_dict(state) for c, state in live.items() if state is not None}
     actions = sorted(a.model_dump_json() for a in sink.actions)
     return states, actions
 
@@ -145,7 +147,8 @@ def test_rows_are_prefetched_only_for_turns_whose_rules_would_score() -> None:
     # Three views of one category: the browse offer (which scores) may fire from the third.
     state = CustomerState()
     events = [
-        (event("product_view", customer="ann", at=T0 + i, event_id=f"v{i}"), -1) for i in range(3)
+        (event("product_view", customer="ann", at=T0 + i, event_id=f"v{i}"), NO_ARRIVAL)
+        for i in range(3)
     ]
     scorer = FakeScorer()
     actor = CustomerActor(load_rules(), scorer)

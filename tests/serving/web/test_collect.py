@@ -71,6 +71,20 @@ def test_a_client_key_may_not_send_what_only_servers_may(api: Fakes) -> None:
     assert api.publisher.published == []
 
 
+def test_a_client_keys_events_are_kept_as_a_clients_whatever_the_body_says(
+    api: Fakes,
+) -> None:
+    # A page may not pass its events off as a server's: their ids are deduplicated apart
+    # (actors.model.dedup), so a reused id cannot hide a server's event.
+    body = {**valid("c1"), "event_id": "pay-77"}
+    body.pop("source", None)
+    answer = api.request("POST", "/v1/events", CLIENT, json={"events": [body]})
+    assert answer.status_code == 200
+    assert [e.source for e in api.publisher.published] == ["client"]
+    api.request("POST", "/v1/events", WRITE, json={"events": [valid("c2")]})
+    assert api.publisher.published[-1].source is None
+
+
 def test_a_segment_batch_accepts_the_good_calls_beside_a_malformed_one(api: Fakes) -> None:
     calls = [
         {"type": "track", "userId": "u1", "event": "Products Searched", "properties": {}},

@@ -10,6 +10,7 @@ from actors.config import ActorConfig
 from actors.errors import StoreUnavailableError
 from actors.model.catalog import OFFERS
 from actors.model.state import CustomerState
+from actors.model.state_format import state_to_json
 from actors.storage.slots import slot_of
 from actors.storage.store import Loaded, MemoryStateStore
 from tests.serving.web.conftest import READ, WRITE, Fakes
@@ -18,7 +19,7 @@ SLOTS = ActorConfig().slots  # as the fixture's backends
 
 
 def save(api: Fakes, customer_id: str, state: CustomerState) -> None:
-    api.states.states[(slot_of(customer_id, SLOTS), customer_id)] = (1, state.to_json())
+    api.states.states[(slot_of(customer_id, SLOTS), customer_id)] = (1, state_to_json(state))
 
 
 def test_next_best_offer_ranks_by_the_models_score(api: Fakes) -> None:

@@ -1,0 +1,60 @@
+"""The saved form of a customer's state: every earlier format is read by today's code, and
+what this code cannot read is refused, never dropped (actors.model.state_format)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors.errors import StateFormatError
+from actors.model.dedup import key_hash
+from actors.model.features import features
+from actors.model.state_format import STATE_FORMAT, state_from_dict, state_to_dict
+
+SAVED_FORMAT_1 = Path(__file__).parent / "data" / "state_format_1.json"
+
+
+def saved() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(SAVED_FORMAT_1.read_text())
+    return data
+
+
+def test_a_state_saved_in_format_1_is_read_with_the_same_features_and_applied_events() -> None:
+    # Given a state saved by format 1's code, and the features that code computed from it
+    fixture = saved()
+    assert fixture["state"]["format"] == 1
+    # when today's code reads it
+    state = state_from_dict(fixture["state"], now=fixture["at"])
+    # then the features are those format 1 computed, and every event it had applied is
+    # still known as applied
+    assert features(state, fixture["at"]) == fixture["features"]
+    assert state.applied is not None
+    assert all(state.applied.has(key_hash(eid)) for eid in fixture["applied_event_ids"])
+    assert state.linked == ["anon:v1"]
+
+
+def test_a_migrated_state_is_saved_in_the_current_format() -> None:
+    fixture = saved()
+    state = state_from_dict(fixture["state"], now=fixture["at"])
+    again = state_to_dict(state)
+    assert again["format"] == STATE_FORMAT
+    assert state_from_dict(again) == state
+
+
+def test_a_state_of_a_newer_format_is_refused_as_an_outage() -> None:
+    data = state_to_dict(state_from_dict(saved()["state"], now=0.0))
+    data["format"] = STATE_FORMAT + 1
+    with pytest.raises(StateFormatError) as caught:
+        state_from_dict(data)
+    assert caught.value.found == STATE_FORMAT + 1
+
+
+def test_a_field_the_format_does_not_name_is_refused_not_dropped() -> None:
+    data = state_to_dict(state_from_dict(saved()["state"], now=0.0))
+    data["loyalty_tier"] = "gold"
+    with pytest.raises(StateFormatError) as caught:
+        state_from_dict(data)
+    assert "loyalty_tier" in caught.value.reason
