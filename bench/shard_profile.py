@@ -35,7 +35,8 @@ from actors.brokers.dead_letters import KafkaDeadLetters
 from actors.brokers.kafka import ensure_topics, make_producer
 from actors.config import ActorConfig, KafkaConfig
 from actors.delivery.guardrails import Guardrails, RedisGuardrailStore
-from actors.delivery.outbox import Dispatcher, RedisIdempotencyStore
+from actors.delivery.idempotency import RedisIdempotencyStore
+from actors.delivery.outbox import Dispatcher
 from actors.delivery.sinks.kafka import KafkaSink
 from actors.hosting.host import ShardHost
 from actors.model.events import event_to_json

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from actors.delivery.outbox import DELIVER, Decision
+from actors.delivery.policy import DELIVER, Decision
 from actors.errors import StoreUnavailableError
 from actors.model.actions import Action
 from actors.rules.ruleset import CapSpec, PolicySpec

@@ -3,167 +3,84 @@
 Checkpoint order for an action (the shard saved it in the slot's outbox, together with the
 customer's state, before acking the batch that produced it):
 
-1. skip it if its idempotency key is already marked sent (a crash after step 4 and before
-   step 5 left it in the outbox), was delivered by this dispatcher but not yet marked, or
-   is found at the sink after an interrupted delivery;
+1. skip it if its idempotency key is already marked sent (a crash after step 5 and before
+   step 6 left it in the outbox) or was delivered by this dispatcher but not yet marked;
+   an action whose delivery may have reached the sink (begun by a process that died, or
+   a send that ended without an answer) is looked up at the sink first (its lane's
+   look-up task), and sent only if the sink does not have it;
 2. ask the guardrails: deliver, defer (quiet hours), suppress, hold out, or reject (the
    action's own data cannot be judged: dead-lettered);
-3. deliver through its sink; a failure is retried, for this action alone, with
+3. hand it to its sink's lane, which notes in the outbox that delivery is starting;
+4. deliver through the sink; a failure is retried, for this action alone, with
    exponential backoff and jitter; one that cannot succeed, or that ran out of attempts,
    goes to the dead-letter topic;
-4. mark its idempotency key sent;
-5. remove it from the outbox.
+5. mark its idempotency key sent;
+6. remove it from the outbox.
 
-Every action is judged on its own: a sink or guardrail that raises fails the actions it
-was handling (each counts an attempt), never the rest of the batch. An action delivered
-in step 3 is remembered in memory before step 4, so when Redis is out of reach for the
-marks and the batch is tried again, the retry marks it instead of sending it again.
+Each sink has a lane of its own: one task delivers its actions, another looks up the ones
+that may have reached it. A slow e-mail server holds back e-mails only, and a slow look-up
+holds back only the actions being looked up: fraud alerts on the actions topic keep their
+latency. A sink or guardrail that raises fails the actions it was handling (each counts
+an attempt), never the rest. An action delivered in step 4 is remembered in memory before
+step 5, so when Redis is out of reach for the marks and the action comes round again, it
+is marked instead of sent again.
 
-A crash between 3 and 4 is the only window in which an action can be delivered twice;
+A crash between 4 and 5 is the only window in which an action can be delivered twice;
 step 1 asks the sink (the actions topic can tell) and the record carries its idempotency
 key so a receiver can drop the copy.
 
-The queue in front of the dispatcher is bounded: when sinks are slow, `submit` waits, the
-shard's ack waits, and ingest slows down. Actions are never dropped to keep up. Deferred
-actions (quiet hours) wait in one timer heap, not one task each, bounded by
-`max_deferred`; past it they stay in the outbox and recovery offers them again later.
+The intake queue is bounded: when it is full, `submit` waits, the shard's ack waits, and
+ingest slows down. A lane holds at most `queue_size` actions in memory; past it, and past
+`max_deferred` actions waiting for the end of quiet hours, actions stay in the outbox
+(saved, never dropped) and outbox recovery offers them again later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import heapq
 import itertools
 import logging
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from dataclasses import dataclass, field
 
 import orjson
-import redis.asyncio as aioredis
 from pydantic import ValidationError
-from redis.exceptions import RedisError
 
+from actors.delivery.idempotency import IdempotencyStore
+from actors.delivery.letters import REJECTED_PREFIX, DeadLetters
+from actors.delivery.policy import ActionPolicy, AllowAll
 from actors.delivery.sinks.base import Delivery, Sink
 from actors.errors import OutageError, StoreUnavailableError
 from actors.metrics import Histogram
-from actors.model.actions import Action, action_from_json, idempotency_key
-from actors.storage.keys import Keys
+from actors.model.actions import Action, action_from_json
 from actors.storage.store import OutboxEntry, StateStore, owner_of
-from actors.turn.actor import RejectedAction
 
 log = logging.getLogger(__name__)
 
-SENT_TTL_S = 90 * 86_400
 
+@dataclass(eq=False)
+class _Lane:
+    """One sink's backlog: actions to deliver, and actions to look up first."""
 
-class IdempotencyStore(Protocol):
-    async def already_sent(self, keys: Sequence[str]) -> set[str]: ...
+    name: str
+    sink: Sink
+    deliveries: deque[tuple[OutboxEntry, Action]] = field(default_factory=deque)
+    lookups: deque[tuple[OutboxEntry, Action]] = field(default_factory=deque)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    lookup_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # Look-ups that failed in a row: the next waits longer.
+    lookup_failures: int = 0
+    last_lookup_error: str | None = None
 
-    async def mark_sent(self, keys: Sequence[str]) -> None: ...
-
-
-class MemoryIdempotencyStore:
-    def __init__(self) -> None:
-        self.sent: set[str] = set()
-
-    async def already_sent(self, keys: Sequence[str]) -> set[str]:
-        return {k for k in keys if k in self.sent}
-
-    async def mark_sent(self, keys: Sequence[str]) -> None:
-        self.sent.update(keys)
-
-
-class RedisIdempotencyStore:
-    def __init__(self, redis: aioredis.Redis, keys: Keys, ttl_s: int = SENT_TTL_S) -> None:
-        self._redis = redis
-        self._keys = keys
-        self._ttl_s = ttl_s
-
-    async def already_sent(self, keys: Sequence[str]) -> set[str]:
-        if not keys:
-            return set()
-        try:
-            found = await self._redis.mget([self._keys.sent(k) for k in keys])
-        except RedisError as error:
-            raise StoreUnavailableError("idempotency", str(error)) from error
-        return {k for k, v in zip(keys, found, strict=True) if v is not None}
-
-    async def mark_sent(self, keys: Sequence[str]) -> None:
-        if not keys:
-            return
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.set(self._keys.sent(key), b"1", ex=self._ttl_s)
-                await pipe.execute()
-        except RedisError as error:
-            raise StoreUnavailableError("idempotency", str(error)) from error
-
-
-class DeadLetters(Protocol):
-    """Where an action that cannot be delivered goes, with the reason. Never raises."""
-
-    async def action_failed(self, raw: bytes, reason: str, sink: str) -> None: ...
-
-
-class MemoryDeadLetters:
-    def __init__(self) -> None:
-        self.letters: list[tuple[bytes, str, str]] = []
-
-    async def action_failed(self, raw: bytes, reason: str, sink: str) -> None:
-        self.letters.append((raw, reason, sink))
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    # reject: the action cannot be judged (bad data of its own); it is dead-lettered.
-    verdict: Literal["deliver", "defer", "suppress", "holdout", "reject"]
-    reason: str = ""
-    until: float = 0.0
-
-
-DELIVER = Decision("deliver")
-
-
-class ActionPolicy(Protocol):
-    """Guardrails consulted before delivery (see actors.delivery.guardrails)."""
-
-    async def decide(self, actions: Sequence[Action]) -> list[Decision]: ...
-
-    async def delivered(self, actions: Sequence[Action]) -> None:
-        """Called after delivery, to count the actions against frequency caps."""
-        ...
-
-
-class AllowAll:
-    async def decide(self, actions: Sequence[Action]) -> list[Decision]:
-        return [DELIVER for _ in actions]
-
-    async def delivered(self, actions: Sequence[Action]) -> None:
-        return None
-
-
-REJECTED_PREFIX = "dlq."
-
-
-def rejection_entry(rejected: RejectedAction) -> tuple[str, bytes]:
-    """An action a rule could not build, saved in the outbox like any action so that its
-    dead letter survives a crash; the dispatcher sends it straight to the dead letters."""
-    key = idempotency_key(rejected.customer_id, rejected.rule_id, rejected.trigger_event_id)
-    body = {
-        "rejected_action": {
-            "rule_id": rejected.rule_id,
-            "customer_id": rejected.customer_id,
-            "trigger_event_id": rejected.trigger_event_id,
-        },
-        "reason": rejected.reason,
-    }
-    return REJECTED_PREFIX + key, orjson.dumps(body)
+    @property
+    def backlog(self) -> int:
+        return len(self.deliveries) + len(self.lookups)
 
 
 class Dispatcher:
@@ -189,6 +106,7 @@ class Dispatcher:
         self.dead_letters = dead_letters
         self.policy = policy or AllowAll()
         self.queue: asyncio.Queue[OutboxEntry] = asyncio.Queue(maxsize=queue_size)
+        self.queue_size = queue_size
         self.max_attempts = max_attempts
         self.base_backoff_s = base_backoff_s
         self.max_batch = max_batch
@@ -199,7 +117,7 @@ class Dispatcher:
         self.trace_keep = trace_keep
         self.trace_ttl_s = trace_ttl_s
         self._notes: list[tuple[int, str, bytes]] = []
-        # Keys queued, in delivery, or waiting for a retry: outbox recovery skips them.
+        # Keys queued, in a lane, or waiting for a retry: outbox recovery skips them.
         self.pending: set[str] = set()
         self.attempts: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
@@ -211,6 +129,7 @@ class Dispatcher:
         self._later: list[tuple[float, int, OutboxEntry]] = []
         self._waiting: set[str] = set()
         self._sequence = itertools.count()
+        self._lanes: dict[str, _Lane] = {}
         # Made in `start`: an asyncio.Event belongs to the loop that first waits on it.
         self._wake: asyncio.Event | None = None
         self._outages = 0
@@ -228,19 +147,38 @@ class Dispatcher:
 
     @property
     def depth(self) -> int:
-        return self.queue.qsize()
+        """Actions queued: at the intake and in the sinks' lanes."""
+        return self.queue.qsize() + sum(lane.backlog for lane in self._lanes.values())
 
     @property
     def waiting(self) -> int:
         """Entries waiting for a retry or the end of quiet hours."""
         return len(self._later)
 
+    def lanes(self) -> dict[str, dict[str, object]]:
+        """Each sink's backlog, for operators (`/v1/shards`)."""
+        return {
+            name: {
+                "queued": len(lane.deliveries),
+                "looking_up": len(lane.lookups),
+                "lookup_error": lane.last_lookup_error,
+            }
+            for name, lane in self._lanes.items()
+        }
+
     def start(self) -> None:
-        if not self._tasks:
-            self._wake = asyncio.Event()
-            self._tasks = [
-                asyncio.create_task(self._run(), name="outbox-dispatcher"),
-                asyncio.create_task(self._timer(), name="outbox-timer"),
+        if self._tasks:
+            return
+        self._wake = asyncio.Event()
+        self._tasks = [
+            asyncio.create_task(self._run(), name="outbox-dispatcher"),
+            asyncio.create_task(self._timer(), name="outbox-timer"),
+        ]
+        for name, sink in self.sinks.items():
+            lane = self._lanes[name] = _Lane(name, sink)
+            self._tasks += [
+                asyncio.create_task(self._deliver_loop(lane), name=f"outbox-{name}"),
+                asyncio.create_task(self._lookup_loop(lane), name=f"outbox-{name}-lookup"),
             ]
 
     async def stop(self) -> None:
@@ -249,6 +187,7 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        self._lanes = {}
 
     async def drain(self, timeout_s: float = 10.0) -> bool:
         """Wait until nothing is queued or retrying (tests, graceful shutdown)."""
@@ -279,6 +218,15 @@ class Dispatcher:
                 self._release(entry)
             else:
                 self.queue.put_nowait(entry)
+        for lane in self._lanes.values():
+            for backlog in (lane.deliveries, lane.lookups):
+                kept = [(e, a) for e, a in backlog if not doomed(e)]
+                for entry, _ in backlog:
+                    if doomed(entry):
+                        dropped += 1
+                        self._release(entry)
+                backlog.clear()
+                backlog.extend(kept)
         waiting = [item for item in self._later if not doomed(item[2])]
         for item in self._later:
             if doomed(item[2]):
@@ -288,7 +236,7 @@ class Dispatcher:
         heapq.heapify(self._later)
         return dropped
 
-    # ---- the loop ----------------------------------------------------------------------
+    # ---- the intake loop: steps 1 and 2 --------------------------------------------------
 
     async def _run(self) -> None:
         while True:
@@ -300,8 +248,8 @@ class Dispatcher:
                 self._outages = 0
             except OutageError as error:
                 # Redis (or a dead-letter topic) is out of reach: nothing of this batch was
-                # delivered without being remembered, everything stays in the outbox, and
-                # the batch is tried again after a pause that grows while the outage lasts.
+                # handed on, everything stays in the outbox, and the batch is tried again
+                # after a pause that grows while the outage lasts.
                 log.warning("dispatch failed, retrying: %s", error)
                 self.stats["dispatch_errors"] += 1
                 self._outages += 1
@@ -330,6 +278,244 @@ class Dispatcher:
         for entry in finished:
             self._release(entry)
 
+    async def dispatch(self, batch: Sequence[OutboxEntry]) -> None:
+        """Steps 1 and 2 for a batch, then each action to its lane. Every call to Redis or
+        a dead-letter topic comes before anything is handed on, so an outage leaves the
+        whole batch to be tried again and nothing in two places."""
+        entries: list[OutboxEntry] = []
+        actions: list[Action] = []
+        done: list[OutboxEntry] = []
+        for entry in batch:
+            if entry.key.startswith(REJECTED_PREFIX):
+                reason = orjson.loads(entry.action).get("reason", "rejected by its rule")
+                await self.dead_letters.action_failed(entry.action, reason, "")
+                self.stats["dead_lettered"] += 1
+                done.append(entry)
+                continue
+            try:
+                actions.append(action_from_json(entry.action))
+                entries.append(entry)
+            except ValidationError as error:
+                await self.dead_letters.action_failed(entry.action, f"invalid action: {error}", "")
+                self.stats["dead_lettered"] += 1
+                done.append(entry)
+        # 1. already sent before a crash, or delivered here but not yet marked
+        sent = await self.sent.already_sent([a.idempotency_key for a in actions])
+        remembered = [a for a in actions if a.idempotency_key in self.unmarked]
+        sent |= {a.idempotency_key for a in remembered}
+        lookups: list[tuple[OutboxEntry, Action]] = []
+        judge: list[tuple[OutboxEntry, Action]] = []
+        for entry, action in zip(entries, actions, strict=True):
+            if action.idempotency_key in sent:
+                done.append(entry)
+            elif entry.attempted_at is not None and action.sink in self.sinks:
+                lookups.append((entry, action))
+            else:
+                judge.append((entry, action))
+        self.stats["duplicates_skipped"] += len(entries) - len(lookups) - len(judge)
+        # 2. guardrails
+        decisions = await self.policy.decide([a for _, a in judge]) if judge else []
+        deliveries: list[tuple[OutboxEntry, Action]] = []
+        for (entry, action), decision in zip(judge, decisions, strict=True):
+            if decision.verdict == "deliver":
+                if action.sink in self.sinks:
+                    deliveries.append((entry, action))
+                else:
+                    reason = f"sink {action.sink!r} is not configured"
+                    await self._give_up(entry, reason, action.sink, action)
+                    done.append(entry)
+            elif decision.verdict == "defer":
+                self.stats["deferred"] += 1
+                self._note(entry, action, f"deferred: {decision.reason}")
+                if len(self._later) >= self.max_deferred:
+                    # Left in the outbox; recovery offers it again once there is room.
+                    self.stats["deferred_over_limit"] += 1
+                    self._release(entry)
+                else:
+                    self._wait(entry, max(0.0, decision.until - self.clock()))
+            elif decision.verdict == "reject":
+                await self._give_up(entry, decision.reason, "", action)
+                done.append(entry)
+            else:
+                self.stats[decision.verdict] += 1
+                self._note(entry, action, f"held ({decision.verdict}): {decision.reason}")
+                done.append(entry)
+        # Marks of what was delivered earlier, and the outbox cleared of what is done.
+        marks = []
+        if remembered:
+            marks += [
+                self.sent.mark_sent([a.idempotency_key for a in remembered]),
+                self.policy.delivered(remembered),
+            ]
+        await asyncio.gather(
+            *marks, self.store.clear_outbox([(e.slot, e.key) for e in done]), self._write_notes()
+        )
+        for action in remembered:
+            self.unmarked.pop(action.idempotency_key, None)
+        for entry in done:
+            self._release(entry)
+        # Handed on last: nothing can fail after this.
+        for entry, action in lookups:
+            self._hand(self._lanes[action.sink].lookups, entry, action)
+        for entry, action in deliveries:
+            self._hand(self._lanes[action.sink].deliveries, entry, action)
+        for lane in self._lanes.values():
+            if lane.deliveries:
+                lane.ready.set()
+            if lane.lookups:
+                lane.lookup_ready.set()
+
+    def _hand(
+        self, backlog: deque[tuple[OutboxEntry, Action]], entry: OutboxEntry, action: Action
+    ) -> None:
+        lane = self._lanes[action.sink]
+        if lane.backlog >= self.queue_size:
+            # A sink slower than what comes in: the action stays in the outbox, and
+            # recovery offers it again; memory stays bounded, other sinks unaffected.
+            self.stats[f"lane_over_limit_{lane.name}"] += 1
+            self._release(entry)
+            return
+        backlog.append((entry, action))
+
+    # ---- a sink's lane: steps 3 to 6 ------------------------------------------------------
+
+    async def _deliver_loop(self, lane: _Lane) -> None:
+        while True:
+            await lane.ready.wait()
+            lane.ready.clear()
+            while lane.deliveries:
+                batch = [
+                    lane.deliveries.popleft()
+                    for _ in range(min(self.max_batch, len(lane.deliveries)))
+                ]
+                try:
+                    await self._deliver(lane, batch)
+                except Exception:  # a fault of the code: the entries stay in the outbox
+                    log.exception("delivery through %s crashed; retrying later", lane.name)
+                    self.stats["dispatch_errors"] += 1
+                    for entry, _ in batch:
+                        self._wait(entry, self.base_backoff_s * 5)
+
+    async def _deliver(self, lane: _Lane, batch: list[tuple[OutboxEntry, Action]]) -> None:
+        # 3. note that delivery is starting: a crash from here on leaves the action to be
+        # looked up at the sink before it is sent again
+        try:
+            await self.store.mark_attempted([(e.slot, e.key) for e, _ in batch], self.clock())
+        except OutageError:
+            self.stats["waiting"] += len(batch)
+            for entry, _ in batch:
+                self._wait(entry, self.base_backoff_s * 4 * random.uniform(0.5, 1.5))
+            return
+        # 4. deliver; each action's result is its own
+        try:
+            results = await lane.sink.deliver([a for _, a in batch])
+        except Exception as error:  # a sink that raises fails these actions alone
+            results = [Delivery.failed(f"{lane.name}: {error!r}")] * len(batch)
+        delivered: list[tuple[OutboxEntry, Action]] = []
+        done: list[OutboxEntry] = []
+        for (entry, action), result in zip(batch, results, strict=True):
+            if result.ok:
+                delivered.append((entry, action))
+                self.unmarked[action.idempotency_key] = action
+                self.stats[f"delivered_{lane.name}"] += 1
+                self._note(entry, action, f"delivered ({lane.name})")
+                if entry.read_at is not None:
+                    self.latency_ms.observe((self.clock() - entry.read_at) * 1000)
+            elif result.unsure:
+                self.stats["unsure"] += 1
+                looked_up = dataclasses.replace(entry, attempted_at=self.clock())
+                self._wait(looked_up, self.base_backoff_s * random.uniform(0.5, 1.5))
+            elif not result.retryable:
+                if await self._settle_give_up(entry, result.reason, lane.name, action):
+                    done.append(entry)
+            elif not result.counts:  # an outage: wait, attempts untouched
+                self.stats["waiting"] += 1
+                self._wait(entry, self.base_backoff_s * 4 * random.uniform(0.5, 1.5))
+            elif await self._settle_failed_attempt(entry, result.reason, lane.name):
+                done.append(entry)
+        await self._finish(delivered, done)
+
+    async def _finish(
+        self, delivered: Sequence[tuple[OutboxEntry, Action]], done: list[OutboxEntry]
+    ) -> None:
+        """5. mark sent and count against caps, then 6. clear the outbox. Clearing may run
+        with the marks: a crash between them leaves an entry in the outbox that step 1
+        finds marked (or at the sink) and does not send again. When Redis is out of reach,
+        the delivered actions stay remembered and come round to be marked."""
+        to_mark = [a for _, a in delivered]
+        finished = done + [e for e, _ in delivered]
+        try:
+            marks = []
+            if to_mark:
+                marks += [
+                    self.sent.mark_sent([a.idempotency_key for a in to_mark]),
+                    self.policy.delivered(to_mark),
+                ]
+            await asyncio.gather(
+                *marks,
+                self.store.clear_outbox([(e.slot, e.key) for e in finished]),
+                self._write_notes(),
+            )
+        except OutageError as error:
+            log.warning("cannot mark delivered actions yet: %s", error)
+            self.stats["dispatch_errors"] += 1
+            for entry in finished:
+                self._wait(entry, self.base_backoff_s * 4 * random.uniform(0.5, 1.5))
+            return
+        for action in to_mark:
+            self.unmarked.pop(action.idempotency_key, None)
+        for entry in finished:
+            self._release(entry)
+
+    async def _lookup_loop(self, lane: _Lane) -> None:
+        """Step 1's look-ups at the sink, apart from its deliveries."""
+        while True:
+            await lane.lookup_ready.wait()
+            lane.lookup_ready.clear()
+            while lane.lookups:
+                batch = [
+                    lane.lookups.popleft() for _ in range(min(self.max_batch, len(lane.lookups)))
+                ]
+                try:
+                    await self._look_up(lane, batch)
+                except Exception:  # a fault of the code: the entries stay in the outbox
+                    log.exception("look-up at %s crashed; retrying later", lane.name)
+                    self.stats["dispatch_errors"] += 1
+                    for entry, _ in batch:
+                        self._wait(entry, self.base_backoff_s * 5)
+
+    async def _look_up(self, lane: _Lane, batch: list[tuple[OutboxEntry, Action]]) -> None:
+        keys = {a.idempotency_key for _, a in batch}
+        since = min(e.attempted_at or self.clock() for e, _ in batch)
+        try:
+            found = await lane.sink.delivered(keys, since)
+        except Exception as error:
+            # The sink cannot tell now (its broker is down, the read timed out): asked
+            # again later, each time a little later, and said loudly; never sent blind.
+            lane.lookup_failures += 1
+            lane.last_lookup_error = repr(error)
+            self.stats["sink_check_errors"] += 1
+            log.warning("cannot ask sink %s what it has: %r", lane.name, error)
+            delay = min(self.base_backoff_s * 5 * 2**lane.lookup_failures, 60.0)
+            for entry, _ in batch:
+                self._wait(entry, delay * random.uniform(0.5, 1.5))
+            return
+        lane.lookup_failures = 0
+        lane.last_lookup_error = None
+        there = [(e, a) for e, a in batch if a.idempotency_key in found]
+        absent = [(e, a) for e, a in batch if a.idempotency_key not in found]
+        if there:
+            self.stats["found_at_sink"] += len(there)
+            for _, action in there:
+                self.unmarked[action.idempotency_key] = action
+        await self._finish(there, [])
+        # Not at the sink: judged and sent as any action (the outbox keeps its first
+        # attempt time, so a later look-up still reads back far enough).
+        for entry, _ in absent:
+            self._wait(dataclasses.replace(entry, attempted_at=None), 0.0)
+
+    # ---- retries and waiting -------------------------------------------------------------
+
     async def _timer(self) -> None:
         """Moves retries and deferrals whose time has come back into the queue."""
         while True:
@@ -357,6 +543,48 @@ class Dispatcher:
         self.pending.discard(entry.key)
         self.attempts.pop(entry.key, None)
 
+    async def _failed_attempt(self, entry: OutboxEntry, reason: str, sink: str) -> bool:
+        """Count a failed attempt: wait and retry, or dead-letter when out of attempts.
+        Returns whether the entry is finished (dead-lettered)."""
+        self.attempts[entry.key] += 1
+        if self.attempts[entry.key] >= self.max_attempts:
+            await self._give_up(entry, f"{reason} (after {self.max_attempts} attempts)", sink)
+            return True
+        self.stats["retries"] += 1
+        backoff = self.base_backoff_s * 2 ** (self.attempts[entry.key] - 1)
+        self._wait(entry, backoff * random.uniform(0.5, 1.5))
+        return False
+
+    async def _settle_failed_attempt(self, entry: OutboxEntry, reason: str, sink: str) -> bool:
+        """`_failed_attempt` in a lane: a dead-letter topic out of reach leaves the entry
+        waiting (in the outbox) instead of failing the lane's batch."""
+        try:
+            return await self._failed_attempt(entry, reason, sink)
+        except OutageError:
+            self.attempts[entry.key] -= 1  # the dead letter is owed, not another attempt
+            self._wait(entry, self.base_backoff_s * 4)
+            return False
+
+    async def _settle_give_up(
+        self, entry: OutboxEntry, reason: str, sink: str, action: Action
+    ) -> bool:
+        try:
+            await self._give_up(entry, reason, sink, action)
+        except OutageError:
+            self._wait(entry, self.base_backoff_s * 4)
+            return False
+        return True
+
+    async def _give_up(
+        self, entry: OutboxEntry, reason: str, sink: str, action: Action | None = None
+    ) -> None:
+        await self.dead_letters.action_failed(entry.action, reason, sink)
+        self.stats["dead_lettered"] += 1
+        if not entry.key.startswith(REJECTED_PREFIX):
+            self._note(entry, action, f"dead-lettered: {reason}")
+
+    # ---- decision traces ------------------------------------------------------------------
+
     def _note(self, entry: OutboxEntry, action: Action | None, what: str) -> None:
         """Note what became of an action for its customer's trace. `action` is the parsed
         entry where the caller has it; only a dead letter's entry is read again here."""
@@ -380,167 +608,3 @@ class Dispatcher:
             # The trace is an account of delivery, not part of it: the actions stand
             # whether or not their notes are written; the count shows what went missing.
             self.stats["trace_notes_lost"] += len(notes)
-
-    async def dispatch(self, batch: Sequence[OutboxEntry]) -> None:
-        entries: list[OutboxEntry] = []
-        actions: list[Action] = []
-        done: list[OutboxEntry] = []
-        for entry in batch:
-            if entry.key.startswith(REJECTED_PREFIX):
-                reason = orjson.loads(entry.action).get("reason", "rejected by its rule")
-                await self.dead_letters.action_failed(entry.action, reason, "")
-                self.stats["dead_lettered"] += 1
-                done.append(entry)
-                continue
-            try:
-                actions.append(action_from_json(entry.action))
-                entries.append(entry)
-            except ValidationError as error:
-                await self.dead_letters.action_failed(entry.action, f"invalid action: {error}", "")
-                self.stats["dead_lettered"] += 1
-                done.append(entry)
-        # 1. already sent before a crash: marked sent, delivered here but not yet marked,
-        # or found at the sink. Noting that delivery is starting travels in the same
-        # round: an entry dropped below is cleared from the outbox anyway, and one
-        # deferred only costs a sink check if its shard dies before the retry.
-        sent, _ = await asyncio.gather(
-            self.sent.already_sent([a.idempotency_key for a in actions]),
-            self.store.mark_attempted([(e.slot, e.key) for e in entries], self.clock()),
-        )
-        remembered = [a for a in actions if a.idempotency_key in self.unmarked]
-        sent |= {a.idempotency_key for a in remembered}
-        unchecked: list[OutboxEntry] = []
-        sent |= await self._found_at_sinks(entries, actions, sent, unchecked)
-        waiting = {e.key for e in unchecked}
-        keep = [
-            (e, a)
-            for e, a in zip(entries, actions, strict=True)
-            if a.idempotency_key not in sent and e.key not in waiting
-        ]
-        self.stats["duplicates_skipped"] += len(entries) - len(keep) - len(unchecked)
-        done += [e for e, a in zip(entries, actions, strict=True) if a.idempotency_key in sent]
-        # 2. guardrails
-        decisions = await self.policy.decide([a for _, a in keep]) if keep else []
-        to_deliver: dict[str, list[tuple[OutboxEntry, Action]]] = {}
-        for (entry, action), decision in zip(keep, decisions, strict=True):
-            if decision.verdict == "deliver":
-                to_deliver.setdefault(action.sink, []).append((entry, action))
-            elif decision.verdict == "defer":
-                self.stats["deferred"] += 1
-                self._note(entry, action, f"deferred: {decision.reason}")
-                if len(self._later) >= self.max_deferred:
-                    # Left in the outbox; recovery offers it again once there is room.
-                    self.stats["deferred_over_limit"] += 1
-                    self._release(entry)
-                else:
-                    self._wait(entry, max(0.0, decision.until - self.clock()))
-            elif decision.verdict == "reject":
-                await self._give_up(entry, decision.reason, "")
-                done.append(entry)
-            else:
-                self.stats[decision.verdict] += 1
-                self._note(entry, action, f"held ({decision.verdict}): {decision.reason}")
-                done.append(entry)
-        # 3. deliver, sink by sink; each action's result is its own
-        delivered: list[tuple[OutboxEntry, Action]] = []
-        for sink_name, items in to_deliver.items():
-            sink = self.sinks.get(sink_name)
-            if sink is None:
-                for entry, _ in items:
-                    await self._give_up(entry, f"sink {sink_name!r} is not configured", sink_name)
-                    done.append(entry)
-                continue
-            try:
-                results = await sink.deliver([a for _, a in items])
-            except Exception as error:  # a sink that raises fails these actions alone
-                results = [Delivery.failed(f"{sink_name}: {error!r}")] * len(items)
-            for (entry, action), result in zip(items, results, strict=True):
-                if result.ok:
-                    delivered.append((entry, action))
-                    self.unmarked[action.idempotency_key] = action
-                    self.stats[f"delivered_{sink_name}"] += 1
-                    self._note(entry, action, f"delivered ({sink_name})")
-                    if entry.read_at is not None:
-                        self.latency_ms.observe((self.clock() - entry.read_at) * 1000)
-                elif not result.retryable:
-                    await self._give_up(entry, result.reason, sink_name)
-                    done.append(entry)
-                elif not result.counts:  # an outage: wait, attempts untouched
-                    self.stats["waiting"] += 1
-                    self._wait(entry, self.base_backoff_s * 4 * random.uniform(0.5, 1.5))
-                elif await self._failed_attempt(entry, result.reason, sink_name):
-                    done.append(entry)
-        # 4. mark sent and count against caps, then 5. clear the outbox
-        to_mark = [a for _, a in delivered] + remembered
-        done += [e for e, _ in delivered]
-        marks = []
-        if to_mark:
-            marks += [
-                self.sent.mark_sent([a.idempotency_key for a in to_mark]),
-                self.policy.delivered(to_mark),
-            ]
-        # Clearing may run with the marks: a crash between them leaves an entry in the
-        # outbox that step 1 finds marked (or at the sink) and does not send again. The
-        # trace notes ride along; losing them to a crash loses no action.
-        await asyncio.gather(
-            *marks, self.store.clear_outbox([(e.slot, e.key) for e in done]), self._write_notes()
-        )
-        for action in to_mark:
-            self.unmarked.pop(action.idempotency_key, None)
-        for entry in done:
-            self._release(entry)
-
-    async def _failed_attempt(self, entry: OutboxEntry, reason: str, sink: str) -> bool:
-        """Count a failed attempt: wait and retry, or dead-letter when out of attempts.
-        Returns whether the entry is finished (dead-lettered)."""
-        self.attempts[entry.key] += 1
-        if self.attempts[entry.key] >= self.max_attempts:
-            await self._give_up(entry, f"{reason} (after {self.max_attempts} attempts)", sink)
-            return True
-        self.stats["retries"] += 1
-        backoff = self.base_backoff_s * 2 ** (self.attempts[entry.key] - 1)
-        self._wait(entry, backoff * random.uniform(0.5, 1.5))
-        return False
-
-    async def _found_at_sinks(
-        self,
-        entries: Sequence[OutboxEntry],
-        actions: Sequence[Action],
-        sent: set[str],
-        unchecked: list[OutboxEntry],
-    ) -> set[str]:
-        """Keys of interrupted deliveries that the sink turns out to have; marked sent.
-
-        A sink that cannot answer now (its broker is down) leaves those entries in
-        `unchecked`: they wait and are asked about again, never sent blind."""
-        asked: dict[str, tuple[list[OutboxEntry], set[str], float]] = {}
-        for entry, action in zip(entries, actions, strict=True):
-            if entry.attempted_at is None or action.idempotency_key in sent:
-                continue
-            items, keys, since = asked.get(action.sink, ([], set(), entry.attempted_at))
-            items.append(entry)
-            keys.add(action.idempotency_key)
-            asked[action.sink] = (items, keys, min(since, entry.attempted_at))
-        found: set[str] = set()
-        for sink_name, (items, keys, since) in asked.items():
-            sink = self.sinks.get(sink_name)
-            if sink is None:
-                continue
-            try:
-                found |= await sink.delivered(keys, since)
-            except Exception as error:
-                log.warning("cannot ask sink %s what it has: %r", sink_name, error)
-                self.stats["sink_check_errors"] += 1
-                for entry in items:
-                    self._wait(entry, self.base_backoff_s * 5 * random.uniform(0.5, 1.5))
-                unchecked += items
-        if found:
-            await self.sent.mark_sent(sorted(found))
-            self.stats["found_at_sink"] += len(found)
-        return found
-
-    async def _give_up(self, entry: OutboxEntry, reason: str, sink: str) -> None:
-        await self.dead_letters.action_failed(entry.action, reason, sink)
-        self.stats["dead_lettered"] += 1
-        if not entry.key.startswith(REJECTED_PREFIX):
-            self._note(entry, None, f"dead-lettered: {reason}")

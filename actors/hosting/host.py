@@ -38,7 +38,8 @@ from typing import Any
 import orjson
 
 from actors.config import ActorConfig
-from actors.delivery.outbox import Dispatcher, rejection_entry
+from actors.delivery.letters import rejection_entry
+from actors.delivery.outbox import Dispatcher
 from actors.errors import ContentionError, EngageError, InvalidEventError
 from actors.hosting.residency import LiveSet
 from actors.metrics import Histogram

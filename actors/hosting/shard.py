@@ -25,12 +25,9 @@ from actors.brokers.dead_letters import KafkaDeadLetters
 from actors.brokers.kafka import make_producer
 from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
 from actors.delivery.guardrails import Guardrails, RedisGuardrailStore
-from actors.delivery.outbox import (
-    DeadLetters,
-    Dispatcher,
-    MemoryDeadLetters,
-    RedisIdempotencyStore,
-)
+from actors.delivery.idempotency import RedisIdempotencyStore
+from actors.delivery.letters import DeadLetters, MemoryDeadLetters
+from actors.delivery.outbox import Dispatcher
 from actors.delivery.sinks import build_sinks
 from actors.delivery.sinks.kafka import KafkaSink
 from actors.gc_tuning import tune_gc

@@ -8,8 +8,9 @@ to tell whether an action whose publish ended ambiguously (a connection lost bef
 confirm) reached the broker, so it is not published twice (the effectively-once check
 the Kafka sink makes on its topic). Consumers may read the stream too, from any point.
 
-pika's blocking connection is not thread-safe: one lock serialises every use of it, in
-worker threads (the dispatcher's loop never blocks on the broker).
+pika's blocking connection is not thread-safe: publishing and looking up each have a
+connection and a lock of their own, used in worker threads (the dispatcher's loop never
+blocks on the broker), so a look-up reading the stream holds back no publish.
 """
 
 from __future__ import annotations
@@ -53,14 +54,13 @@ class AmqpSink:
         # connection that received nothing since the last check, so a publish waiting
         # for its confirm ends within 2 * (heartbeat + 5 s), never hangs.
         self._link = ConfirmedChannel(url, timeout_s, self._declare)
+        self._scan_link = ConfirmedChannel(url, timeout_s, self._declare)
         self._exchange = exchange
         self._stream = log_stream
         self._max_age = log_max_age
         self._scan_timeout_s = scan_timeout_s
         self._lock = threading.Lock()
-        # Publishes that ended without a confirm or a refusal, by key, with when sent:
-        # the stream is read for them before they are published again.
-        self._unsure: dict[str, float] = {}
+        self._scan_lock = threading.Lock()
 
     async def ready(self) -> None:
         """Connect and declare the exchange and the stream (a misconfigured broker fails
@@ -82,26 +82,7 @@ class AmqpSink:
 
     def _deliver_blocking(self, actions: Sequence[Action]) -> list[Delivery]:
         with self._lock:
-            unsure = {
-                a.idempotency_key: self._unsure[a.idempotency_key]
-                for a in actions
-                if a.idempotency_key in self._unsure
-            }
-            if unsure:
-                try:
-                    found = self._scan(set(unsure), min(unsure.values()))
-                except (AMQPError, SinkError, OSError) as error:
-                    self._link.reset()
-                    reason = f"amqp: cannot read {self._stream} yet ({error!r})"
-                    return [Delivery.waiting(reason) for _ in actions]
-                for key in unsure:
-                    del self._unsure[key]
-            else:
-                found = set()
-            return [
-                self._publish(a) if a.idempotency_key not in found else Delivery.delivered()
-                for a in actions
-            ]
+            return [self._publish(a) for a in actions]
 
     def _publish(self, action: Action) -> Delivery:
         sent_at = time.time()
@@ -133,25 +114,25 @@ class AmqpSink:
             # The broker answered: it did not take the message. Trying again may work.
             return Delivery.failed(f"amqp: refused by the broker: {error!r}")
         except (AMQPError, OSError) as error:
-            # No answer: it may have been stored. Look in the stream before sending again.
+            # No answer: it may have been stored. The dispatcher looks in the stream
+            # before it sends the action again.
             self._link.reset()
-            self._unsure[action.idempotency_key] = sent_at
-            return Delivery.waiting(f"amqp: no confirm ({error!r}); checked before a resend")
+            return Delivery.maybe(f"amqp: no confirm ({error!r}); looked up before a resend")
         return Delivery.delivered()
 
     def _locked_scan(self, keys: set[str], since: float) -> set[str]:
-        with self._lock:
+        with self._scan_lock:
             try:
                 return self._scan(keys, since)
             except (AMQPError, OSError) as error:
-                self._link.reset()
+                self._scan_link.reset()
                 raise SinkError(self.name, f"cannot read {self._stream}: {error!r}") from error
 
     def _scan(self, keys: set[str], since: float) -> set[str]:
         """Which of `keys` the stream holds, reading from a little before `since` up to an
         end marker published first (so the read ends where the stream stood, however
         quiet it is), within `scan_timeout_s`."""
-        channel = self._link.get()
+        channel = self._scan_link.get()
         marker = f"marker-{uuid.uuid4().hex}"
         channel.basic_publish(
             self._exchange,
@@ -191,3 +172,5 @@ class AmqpSink:
     def _close(self) -> None:
         with self._lock:
             self._link.reset()
+        with self._scan_lock:
+            self._scan_link.reset()

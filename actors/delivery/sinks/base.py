@@ -7,7 +7,9 @@ trying again cannot help (a template the receiver rejects, a 4xx), so the action
 the dead-letter topic at once; retryable failures are tried again with backoff first, and
 count against the action's attempts. `waiting` is an outage, not the action's fault (the
 broker is down, or an earlier send of this action is still in flight): tried again
-later without counting an attempt, never dead-lettered for it.
+later without counting an attempt, never dead-lettered for it. `unsure` is a send that
+ended without an answer and may have reached the receiver: the dispatcher asks the sink
+(`delivered`) before it sends the action again, never resends it blind.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class Delivery:
     reason: str = ""
     retryable: bool = True
     counts: bool = True  # whether the failure uses up one of the action's attempts
+    unsure: bool = False  # may have been delivered: looked up before any resend
 
     @classmethod
     def delivered(cls) -> Delivery:
@@ -38,6 +41,11 @@ class Delivery:
     def waiting(cls, reason: str) -> Delivery:
         return cls(False, reason, retryable=True, counts=False)
 
+    @classmethod
+    def maybe(cls, reason: str) -> Delivery:
+        """The send ended without an answer: it may have been delivered."""
+        return cls(False, reason, retryable=True, counts=False, unsure=True)
+
 
 class Sink(Protocol):
     name: str
@@ -47,9 +55,12 @@ class Sink(Protocol):
     async def delivered(self, keys: set[str], since: float) -> set[str]:
         """Which of these idempotency keys the sink already has, looking back to `since`.
 
-        Asked only about actions whose delivery began in a process that then died, so
-        that they are not sent twice. A sink that cannot tell answers the empty set (and
-        its receivers dedup on the idempotency key it sends).
+        Asked only about actions whose delivery may have reached the sink (it began in a
+        process that then died, or a send ended without an answer), so that they are not
+        sent twice; asked from a task of its own, so a slow look-up holds back no other
+        action. Raises (any error) when it cannot tell now: asked again later, never
+        sent blind. A sink that cannot tell at all answers the empty set (and its
+        receivers dedup on the idempotency key it sends).
         """
         ...
 

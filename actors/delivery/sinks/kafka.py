@@ -54,7 +54,7 @@ class KafkaSink:
         topic: str,
         config: KafkaConfig | None = None,
         timeout_s: float = 30.0,
-        scan_timeout_s: float = 60.0,
+        scan_timeout_s: float = 30.0,
     ) -> None:
         self._producer = producer
         self._topic = topic
@@ -74,37 +74,17 @@ class KafkaSink:
         keeps retrying it (until its delivery timeout), and sending the action again
         meanwhile would put it on the topic twice once the broker is back. It stays in
         flight here, and until its outcome is known the action is answered `waiting`,
-        without another send. A send that failed after it may have reached the broker
-        (a timeout) is looked for on the topic before the action is sent again.
+        without another send. A send that failed after it may have reached the broker (a
+        timeout) is answered `maybe`: the dispatcher looks it up on the topic before any
+        resend.
         """
         self._forget_settled(time.time() - SETTLED_KEPT_S)
         results: list[Delivery | None] = [None] * len(actions)
         sends: list[tuple[int, Any]] = []
-        ambiguous: dict[str, float] = {}
         for i, action in enumerate(actions):
             earlier = self._in_flight.get(action.idempotency_key)
-            if earlier is None:
-                continue
-            future, sent_at = earlier
-            if not future.is_done:
-                results[i] = Delivery.waiting("kafka: an earlier send is still in flight")
-            elif future.succeeded():
-                del self._in_flight[action.idempotency_key]
-                results[i] = Delivery.delivered()
-            else:
-                ambiguous[action.idempotency_key] = sent_at
-        if ambiguous:
-            found = self._look_up(ambiguous)
-            for i, action in enumerate(actions):
-                key = action.idempotency_key
-                if key not in ambiguous:
-                    continue
-                if found is None:  # the topic cannot tell now: the failed send stays
-                    results[i] = Delivery.waiting("kafka: cannot check the topic yet")
-                    continue
-                del self._in_flight[key]
-                if key in found:
-                    results[i] = Delivery.delivered()
+            if earlier is not None:
+                results[i] = self._settled(action, earlier[0], "an earlier send")
         now = time.time()
         for i, action in enumerate(actions):
             if results[i] is not None:
@@ -117,34 +97,27 @@ class KafkaSink:
                     headers=action_headers(action),
                 )
             except KafkaError as error:
-                results[i] = _failure(error)
+                results[i] = _failure(error)  # refused before sending: nothing went out
                 continue
             self._in_flight[action.idempotency_key] = (future, now)
             sends.append((i, future))
         with contextlib.suppress(KafkaError):  # each future below tells its own result
             self._producer.flush(timeout=self._timeout_s)
         for i, future in sends:
-            if not future.is_done:
-                results[i] = Delivery.waiting("kafka: not acknowledged yet; still in flight")
-            elif future.succeeded():
-                del self._in_flight[actions[i].idempotency_key]
-                results[i] = Delivery.delivered()
-            else:
-                failure = results[i] = _failure(future.exception)
-                if not failure.retryable:
-                    del self._in_flight[actions[i].idempotency_key]
-                # Otherwise kept in flight as failed: it may have reached the broker, so the
-                # next try looks for it on the topic first.
+            results[i] = self._settled(actions[i], future, "the send")
         return [r if r is not None else Delivery.failed("not attempted") for r in results]
 
-    def _look_up(self, sent_at: dict[str, float]) -> set[str] | None:
-        """Which of these keys the topic has; None when it cannot tell now."""
-        if self._config is None:
-            return set()
-        try:
-            return self._scan(set(sent_at), min(sent_at.values()))
-        except (KafkaError, SinkError):
-            return None
+    def _settled(self, action: Action, future: Any, what: str) -> Delivery:
+        """What a send's future says of the action; a settled one is forgotten."""
+        if not future.is_done:
+            return Delivery.waiting(f"kafka: {what} is still in flight")
+        del self._in_flight[action.idempotency_key]
+        if future.succeeded():
+            return Delivery.delivered()
+        failure = _failure(future.exception)
+        if not failure.retryable:
+            return failure
+        return Delivery.maybe(f"kafka: {what} failed and may have landed: {future.exception!r}")
 
     def _forget_settled(self, before: float) -> None:
         """Drop settled sends no one asked about again (the action was handed to another
@@ -159,15 +132,18 @@ class KafkaSink:
         return await asyncio.to_thread(self._scan, keys, since)
 
     def _scan(self, keys: set[str], since: float) -> set[str]:
-        """Read the topic from a little before `since` up to where it stood when the scan
-        began, and collect the wanted keys.
+        """Read the records that could hold these actions: in each partition, from the
+        first record stamped at or after a little before `since`, up to where it stood
+        when the scan began; collect the wanted keys.
 
-        Bounded twice: a partition is done once a record stamped after the scan began is
-        read, or once its end offset taken at the start is reached and a poll brings
-        nothing more for it (some Kafka-compatible brokers report end offsets below what
-        they hold, so the end offset alone is not trusted); and the whole scan gives up
-        after `scan_timeout_s` with `SinkError`, so the dispatcher asks again later
-        instead of sending blind.
+        A partition with no record since then holds none of them and is not read (some
+        Kafka-compatible brokers answer that look-up with offset 0 stamped -1, which is
+        not taken for the start of the partition). A partition is done once a record
+        stamped after the scan began is read, or once its end offset taken at the start
+        is reached and a poll brings nothing more for it (some brokers report end offsets
+        below what they hold, so the end alone is not trusted). The whole scan gives up
+        after `scan_timeout_s` with `SinkError`, as it does when the broker cannot look
+        up by time: the dispatcher asks again later instead of sending blind.
         """
         assert self._config is not None
         started = time.time()
@@ -181,22 +157,22 @@ class KafkaSink:
             ]
             if not partitions:
                 return found
-            consumer.assign(partitions)
             start_ms = int((since - LOOK_BACK_S) * 1000)
-            try:
-                starts = consumer.offsets_for_times(
-                    {tp: start_ms for tp in partitions}, timeout_ms=10_000
-                )
-            except KafkaError:
-                starts = {}  # a broker without timestamp lookup: read from the start
-            ends = consumer.end_offsets(partitions, timeout_ms=10_000)
-            for tp in partitions:
-                offset = starts.get(tp)
-                if offset is None:
-                    consumer.seek_to_beginning(tp)
-                else:
-                    consumer.seek(tp, offset.offset)
-            open_parts = set(partitions)
+            starts = consumer.offsets_for_times(
+                {tp: start_ms for tp in partitions}, timeout_ms=10_000
+            )
+            begin = {
+                tp: found_at.offset
+                for tp, found_at in starts.items()
+                if found_at is not None and found_at.timestamp >= start_ms
+            }
+            if not begin:
+                return found
+            consumer.assign(list(begin))
+            ends = consumer.end_offsets(list(begin), timeout_ms=10_000)
+            for tp, offset in begin.items():
+                consumer.seek(tp, offset)
+            open_parts = set(begin)
             started_ms = int(started * 1000)
             while open_parts:
                 if time.monotonic() > deadline:

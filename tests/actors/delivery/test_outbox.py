@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from actors.delivery.outbox import (
-    Decision,
-    Dispatcher,
-    MemoryDeadLetters,
-    MemoryIdempotencyStore,
-)
+from actors.delivery.idempotency import MemoryIdempotencyStore
+from actors.delivery.letters import MemoryDeadLetters
+from actors.delivery.outbox import Dispatcher
+from actors.delivery.policy import Decision
 from actors.delivery.sinks.base import Delivery
 from actors.errors import StoreUnavailableError
 from actors.model.actions import Action, ContentRecommendationAction, action_to_json
@@ -362,8 +360,12 @@ def test_deferred_actions_wait_in_one_heap_bounded_by_max_deferred() -> None:
         await asyncio.sleep(0.1)
         assert dispatcher.waiting == 3
         assert dispatcher.stats["deferred_over_limit"] == 2
-        # the loop, the timer and its wait, whatever the number deferred
-        assert len(asyncio.all_tasks()) - tasks_before <= 3
+        # the loop, the timer and its wait, and the sink's two lane tasks, whatever the
+        # number deferred
+        assert len(asyncio.all_tasks()) - tasks_before <= 3 + 2
+        # and nothing deferred was noted as being delivered: none is looked up at the sink
+        # when recovery offers it again
+        assert all(e.attempted_at is None for e in await store.outbox([0], 10))
         assert len(await store.outbox([0], 10)) == 5  # all still saved
         assert len(dispatcher.pending) == 3  # recovery may offer the other two again
         await dispatcher.stop()
@@ -478,3 +480,162 @@ def test_a_trace_note_that_cannot_be_written_costs_no_delivery_and_sends_nothing
     assert asyncio.run(store.outbox([0], 10)) == []
     assert dispatcher.stats["trace_notes_lost"] == 2
     assert dispatcher.stats["dispatch_errors"] == 0
+
+
+class GatedSink(FlakySink):
+    """A sink whose deliveries, or look-ups, wait until the test opens a gate."""
+
+    def __init__(self, name: str, gate_deliveries: bool = False) -> None:
+        super().__init__()
+        self.name = name
+        self.gate = asyncio.Event()
+        self.gate_deliveries = gate_deliveries
+        self.lookups: list[set[str]] = []
+
+    async def deliver(self, actions: Sequence[Action]) -> list[Delivery]:
+        if self.gate_deliveries:
+            await self.gate.wait()
+        return await super().deliver(actions)
+
+    async def delivered(self, keys: set[str], since: float) -> set[str]:
+        self.lookups.append(keys)
+        await self.gate.wait()
+        return keys & self.holds
+
+
+async def until(predicate: Callable[[], bool], what: str, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.005)
+
+
+def test_a_slow_sink_holds_back_its_own_actions_only() -> None:
+    async def scenario() -> None:
+        store = MemoryStateStore()
+        kafka, email = FlakySink(), GatedSink("email", gate_deliveries=True)
+        entries = await saved(store, make_action("mail", sink="email"), make_action("alert"))
+        dispatcher = Dispatcher(
+            {"kafka": kafka, "email": email}, MemoryIdempotencyStore(), store, MemoryDeadLetters()
+        )
+        dispatcher.start()
+        await dispatcher.submit(entries)
+        # while the e-mail server has not answered, the alert on the topic goes out
+        await until(lambda: kafka.got == ["alert"], "the alert waited for the e-mail")
+        assert email.got == []
+        email.gate.set()
+        await dispatcher.drain(2.0)
+        assert email.got == ["mail"]
+        await dispatcher.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_slow_look_up_holds_back_only_the_actions_looked_up() -> None:
+    async def scenario() -> None:
+        store, sink = MemoryStateStore(), GatedSink("kafka")
+        await saved(store, make_action("interrupted"), make_action("fresh"))
+        # a process died while delivering `interrupted`: it must be looked up first
+        await store.mark_attempted([(0, "interrupted")], 1000.0)
+        entries = await store.outbox([0], 10)
+        dispatcher = Dispatcher(
+            {"kafka": sink}, MemoryIdempotencyStore(), store, MemoryDeadLetters()
+        )
+        dispatcher.start()
+        await dispatcher.submit(entries)
+        await until(lambda: sink.got == ["fresh"], "a fresh action waited for the look-up")
+        assert sink.lookups == [{"interrupted"}]
+        sink.gate.set()
+        await dispatcher.drain(2.0)
+        assert sink.got == ["fresh", "interrupted"]  # not at the sink: sent, once
+        await dispatcher.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_look_up_that_fails_is_asked_again_said_loudly_and_never_sent_blind() -> None:
+    class DownSink(FlakySink):
+        def __init__(self) -> None:
+            super().__init__()
+            self.down = 2
+
+        async def delivered(self, keys: set[str], since: float) -> set[str]:
+            if self.down:
+                self.down -= 1
+                raise OSError("the actions topic cannot be read")
+            return keys & self.holds
+
+    async def scenario() -> tuple[DownSink, Dispatcher]:
+        store, sink = MemoryStateStore(), DownSink()
+        sink.holds = {"k1"}
+        await saved(store, make_action("k1"))
+        await store.mark_attempted([(0, "k1")], 1000.0)
+        dispatcher = Dispatcher(
+            {"kafka": sink},
+            MemoryIdempotencyStore(),
+            store,
+            MemoryDeadLetters(),
+            base_backoff_s=0.005,
+        )
+        dispatcher.start()
+        await dispatcher.submit(await store.outbox([0], 10))
+        await until(lambda: dispatcher.stats["sink_check_errors"] == 1, "no failed look-up")
+        assert "cannot be read" in str(dispatcher.lanes()["kafka"]["lookup_error"])
+        await dispatcher.drain(5.0)
+        await dispatcher.stop()
+        return sink, dispatcher
+
+    sink, dispatcher = asyncio.run(scenario())
+    assert sink.got == []  # it was there all along: found, never sent again
+    assert dispatcher.stats["sink_check_errors"] == 2
+    assert dispatcher.stats["found_at_sink"] == 1
+
+
+def test_a_send_that_ended_without_an_answer_is_looked_up_before_any_resend() -> None:
+    class NoAnswer(FlakySink):
+        async def deliver(self, actions: Sequence[Action]) -> list[Delivery]:
+            self.calls += 1
+            if self.calls == 1:
+                self.holds = {a.idempotency_key for a in actions if a.idempotency_key == "k1"}
+                return [Delivery.maybe("connection lost before the confirm") for _ in actions]
+            return await super().deliver(actions)
+
+    async def scenario() -> NoAnswer:
+        store, sink = MemoryStateStore(), NoAnswer()
+        entries = await saved(store, make_action("k1"), make_action("k2"))
+        dispatcher = Dispatcher(
+            {"kafka": sink},
+            MemoryIdempotencyStore(),
+            store,
+            MemoryDeadLetters(),
+            base_backoff_s=0.005,
+        )
+        await run_dispatcher(dispatcher, entries)
+        assert await store.outbox([0], 10) == []
+        return sink
+
+    sink = asyncio.run(scenario())
+    # k1 had reached the receiver: found, not sent again; k2 had not: sent once more
+    assert sink.got == ["k2"]
+
+
+def test_a_lane_past_its_bound_leaves_the_rest_in_the_outbox() -> None:
+    async def scenario() -> None:
+        store, email = MemoryStateStore(), GatedSink("email", gate_deliveries=True)
+        entries = await saved(store, *(make_action(f"m{i}", sink="email") for i in range(4)))
+        dispatcher = Dispatcher(
+            {"email": email},
+            MemoryIdempotencyStore(),
+            store,
+            MemoryDeadLetters(),
+            queue_size=2,
+            max_batch=1,
+        )
+        dispatcher.start()
+        await dispatcher.submit(entries)
+        await until(lambda: dispatcher.stats["lane_over_limit_email"] >= 1, "no bound")
+        assert len(dispatcher.pending) < 4  # the rest are in the outbox only
+        assert len(await store.outbox([0], 10)) == 4
+        await dispatcher.stop()
+
+    asyncio.run(scenario())

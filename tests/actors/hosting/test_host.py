@@ -13,7 +13,9 @@ import pytest
 import yaml
 
 from actors.config import ActorConfig
-from actors.delivery.outbox import Dispatcher, MemoryDeadLetters, MemoryIdempotencyStore
+from actors.delivery.idempotency import MemoryIdempotencyStore
+from actors.delivery.letters import MemoryDeadLetters
+from actors.delivery.outbox import Dispatcher
 from actors.delivery.sinks.base import Delivery
 from actors.errors import ScorerUnavailableError
 from actors.hosting.host import ShardHost

@@ -10,7 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actors.config import ActorConfig
-from actors.delivery.outbox import Dispatcher, MemoryDeadLetters, MemoryIdempotencyStore
+from actors.delivery.idempotency import MemoryIdempotencyStore
+from actors.delivery.letters import MemoryDeadLetters
+from actors.delivery.outbox import Dispatcher
 from actors.errors import ScorerUnavailableError
 from actors.hosting.host import ShardHost
 from actors.model.dedup import NO_ARRIVAL

@@ -16,6 +16,7 @@ import pika
 import pytest
 
 from actors.delivery.sinks.amqp import AmqpSink
+from actors.errors import SinkError
 from engage.rabbitmq_server import RabbitMQ
 from tests.actors.delivery.test_outbox import make_action
 
@@ -92,10 +93,12 @@ def test_the_stream_tells_which_actions_the_broker_has(sink: AmqpSink) -> None:
 def test_a_publish_without_a_confirm_is_looked_up_before_it_is_sent_again(
     sink: AmqpSink, rabbitmq: RabbitMQ, names: dict[str, str]
 ) -> None:
-    """The broker freezes while a publish waits for its confirm: the action waits, and
-    once the broker is back it is found in the stream and not published a second time."""
+    """The broker freezes while a publish waits for its confirm: the sink answers that the
+    action may have landed, and once the broker is back the look-up the dispatcher makes
+    before any resend finds it in the stream: it is not published a second time."""
     action = make_action("k1", sink="amqp")
     asyncio.run(sink.ready())
+    since = time.time()
     os.kill(rabbitmq.pid, signal.SIGSTOP)
     # Thawed after the sink has given up on the confirm: pika checks for heartbeats every
     # heartbeat + 5 s (3 + 5 here) and closes a connection silent through one check.
@@ -105,12 +108,36 @@ def test_a_publish_without_a_confirm_is_looked_up_before_it_is_sent_again(
         (first,) = asyncio.run(sink.deliver([action]))
     finally:
         thaw.join()
-    assert (first.ok, first.counts) == (False, False)  # waiting: an outage, no attempt used
+    assert (first.ok, first.unsure, first.counts) == (False, True, False)
     deadline = time.monotonic() + 60
     while True:
-        (again,) = asyncio.run(sink.deliver([action]))
-        if again.ok or time.monotonic() > deadline:
+        try:
+            found = asyncio.run(sink.delivered({action.idempotency_key}, since))
             break
-        time.sleep(0.5)
-    assert again.ok
+        except SinkError:
+            assert time.monotonic() < deadline, "the stream never answered"
+            time.sleep(0.5)
+    assert found == {action.idempotency_key}
     assert copies_in_stream(rabbitmq, names["log_stream"], action.idempotency_key) == 1
+
+
+def test_a_look_up_holds_back_no_publish(sink: AmqpSink, rabbitmq: RabbitMQ) -> None:
+    """A look-up reads the stream on a connection of its own: a publish made while it
+    reads is confirmed without waiting for it."""
+    asyncio.run(sink.ready())
+    started = threading.Event()
+    original = sink._scan
+
+    def slow_scan(keys: set[str], since: float) -> set[str]:
+        started.set()
+        time.sleep(3.0)
+        return original(keys, since)
+
+    sink._scan = slow_scan  # type: ignore[method-assign]
+    looking = threading.Thread(target=lambda: asyncio.run(sink.delivered({"x"}, time.time())))
+    looking.start()
+    assert started.wait(10)
+    (published,) = asyncio.run(sink.deliver([make_action("during", sink="amqp")]))
+    assert published.ok
+    assert looking.is_alive()  # the publish did not wait for the look-up
+    looking.join()

@@ -7,12 +7,13 @@ import time
 from typing import Any
 
 import pytest
+from kafka import KafkaConsumer
 from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from kafka.future import Future
 
 from actors.brokers.kafka import ensure_topics, make_producer
 from actors.config import KafkaConfig
-from actors.delivery.sinks.kafka import KafkaSink
+from actors.delivery.sinks.kafka import LOOK_BACK_S, KafkaSink
 from tests.actors.delivery.test_outbox import make_action
 from tests.kafka_support import TopicReader
 
@@ -99,24 +100,49 @@ def test_a_record_over_the_size_limit_fails_alone_and_for_good() -> None:
     assert fine.ok
 
 
-def test_a_failed_send_is_looked_up_again_while_the_topic_cannot_tell() -> None:
+def test_a_failed_send_that_may_have_landed_is_answered_unsure_and_not_sent_again() -> None:
     producer = SlowBrokerProducer()
-    sink = KafkaSink(producer, "actions", KafkaConfig(bootstrap="127.0.0.1:1"))
+    sink = KafkaSink(producer, "actions")
     action = make_action("k1")
     asyncio.run(sink.deliver([action]))
     producer.futures[0].failure(KafkaTimeoutError("expired in the accumulator"))
-    lookups: list[set[str]] = []
-
-    def broker_down(keys: set[str], since: float) -> set[str]:
-        lookups.append(keys)
-        raise KafkaTimeoutError("no broker")
-
-    sink._scan = broker_down  # type: ignore[method-assign]
-    (first,) = asyncio.run(sink.deliver([action]))
-    (second,) = asyncio.run(sink.deliver([action]))
-    assert (first.ok, first.counts, second.ok, second.counts) == (False, False, False, False)
-    assert lookups == [{"k1"}, {"k1"}]  # asked again, never sent blind
-    assert producer.sent == ["k1"]
-    sink._scan = lambda keys, since: set()  # type: ignore[method-assign]
-    asyncio.run(sink.deliver([action]))  # the topic says it lacks it: sent again
+    (answer,) = asyncio.run(sink.deliver([action]))  # the dispatcher's retry
+    assert (answer.ok, answer.unsure, answer.counts) == (False, True, False)
+    assert producer.sent == ["k1"]  # the dispatcher looks it up before any resend
+    (resent,) = asyncio.run(sink.deliver([action]))  # the look-up said: not there
+    producer.futures[1].success(None)
     assert producer.sent == ["k1", "k1"]
+    assert not resent.ok
+
+
+def test_a_look_up_reads_only_the_partitions_written_since_the_action_began(
+    kafka_config: KafkaConfig,
+) -> None:
+    # Given an actions topic whose other partitions hold only old records
+    ensure_topics(kafka_config)
+    producer = make_producer(kafka_config)
+    sink = KafkaSink(producer, kafka_config.actions_topic, kafka_config)
+    asyncio.run(sink.deliver([make_action(f"old-{i}") for i in range(50)]))
+    time.sleep(LOOK_BACK_S + 1.5)
+    began = time.time()
+    asyncio.run(sink.deliver([make_action("recent")]))
+    producer.close()
+    reads: list[int] = []
+    original = KafkaConsumer.poll
+
+    def counting(self: KafkaConsumer, *args: Any, **kwargs: Any) -> Any:
+        polled = original(self, *args, **kwargs)
+        reads.append(sum(len(records) for records in polled.values()))
+        return polled
+
+    KafkaConsumer.poll = counting
+    try:
+        found = asyncio.run(sink.delivered({"recent", "never-sent"}, began))
+        quiet = asyncio.run(sink.delivered({"never-sent"}, time.time() + 60))
+    finally:
+        KafkaConsumer.poll = original
+    assert found == {"recent"}
+    # then only what was written since is read, not the partitions' history
+    assert sum(reads) <= 1
+    # and a look-up where nothing was written since reads nothing at all
+    assert quiet == set()

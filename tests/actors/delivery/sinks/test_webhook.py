@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from actors.delivery.outbox import Dispatcher, MemoryDeadLetters, MemoryIdempotencyStore
+from actors.delivery.idempotency import MemoryIdempotencyStore
+from actors.delivery.letters import MemoryDeadLetters
+from actors.delivery.outbox import Dispatcher
 from actors.delivery.sinks.webhook import WebhookSink, verify
 from actors.storage.store import MemoryStateStore
 from engage.stack import free_port
