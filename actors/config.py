@@ -179,6 +179,9 @@ class RabbitMQConfig(_Config):
     events_log: str = "engage.events.log"
     events_log_max_age: str = Field(default="30D", pattern=r"^\d+[YMDhms]$")
     actions_exchange: str = "engage.actions"
+    # Every action published, read back before an unconfirmed one is sent again.
+    actions_log: str = "engage.actions.log"
+    actions_log_max_age: str = Field(default="7D", pattern=r"^\d+[YMDhms]$")
     actions_dlq: str = "engage.actions.dlq"
     # Deliveries each queue's consumer holds unacked: at least one poll's worth.
     prefetch: int = Field(default=2000, ge=1, le=65_535)
@@ -206,16 +209,15 @@ class SinkConfig(_Config):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
     smtp_timeout_s: float = Field(default=10.0, gt=0)
-    # RabbitMQ (actors.delivery.sinks.amqp): actions on a topic exchange, routed by
-    # `<type>.<rule id>`, and kept in a stream the sink reads to never publish twice.
+    # Rules' `sink: amqp`, to a RabbitMQ of your choice (actors.brokers.amqp_sink): actions
+    # on a topic exchange, routed by `<type>.<rule id>`, and kept in a stream the sink reads
+    # to never publish twice. (On RabbitMQ as the event broker, the default sink already
+    # goes to the broker's own actions exchange: ENGAGE_RABBITMQ_ACTIONS_*.)
     amqp_url: SecretStr | None = None
     amqp_exchange: str = "engage.actions"
     amqp_log_stream: str = "engage.actions.log"
     amqp_log_max_age: str = Field(default="7D", pattern=r"^\d+[YMDhms]$")
     amqp_timeout_s: float = Field(default=10.0, gt=0)
-    # Set on an engage running on RabbitMQ: where actions that cannot be delivered go
-    # (a fanout exchange and its queue) when there is no Kafka dead-letter topic.
-    amqp_dead_letters: str | None = None
     # Delivery attempts before an action is dead-lettered, and the first backoff.
     max_attempts: int = Field(default=5, ge=1, le=50)
     base_backoff_s: float = Field(default=0.5, gt=0)

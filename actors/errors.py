@@ -61,6 +61,15 @@ class OutageError(EngageError):
     """
 
 
+class BrokerUnavailableError(OutageError):
+    """The event broker (Kafka, RabbitMQ) could not be reached or did not take a write.
+    `address` names it without credentials."""
+
+    def __init__(self, address: str, cause: str) -> None:
+        self.address = address
+        self.cause = cause
+
+
 class StoreUnavailableError(OutageError):
     """The state store (Redis) could not be reached."""
 

@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from actors.brokers.base import Consumer, Partition, Record, redelivered
+from actors.brokers.base import Consumer, EventDeadLetters, Partition, Record, redelivered
 from actors.errors import IngestRetryExhaustedError, InvalidEventError, OutageError
 from actors.hosting.host import BatchResult
 from actors.metrics import Histogram
@@ -59,14 +59,6 @@ class ShardClient(Protocol):
         read_at: float | None = None,
         origins: Mapping[int, list[str | None]] | None = None,
     ) -> dict[int, BatchResult | Exception]: ...
-
-
-class EventDeadLetters(Protocol):
-    def event_failed(
-        self, raw: bytes, key: bytes | None, reason: str, source: tuple[str, int, int] | None
-    ) -> None: ...
-
-    def flush(self, timeout_s: float = 30.0) -> None: ...
 
 
 @dataclass

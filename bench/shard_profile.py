@@ -33,11 +33,11 @@ import yaml
 
 from actors.brokers.dead_letters import KafkaDeadLetters
 from actors.brokers.kafka import ensure_topics, make_producer
+from actors.brokers.kafka_sink import KafkaSink
 from actors.config import ActorConfig, KafkaConfig
 from actors.delivery.guardrails import Guardrails, RedisGuardrailStore
 from actors.delivery.idempotency import RedisIdempotencyStore
 from actors.delivery.outbox import Dispatcher
-from actors.delivery.sinks.kafka import KafkaSink
 from actors.hosting.host import ShardHost
 from actors.model.events import event_to_json
 from actors.rules.ruleset import parse_rules

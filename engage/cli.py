@@ -67,14 +67,17 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _send(args: argparse.Namespace, settings: Settings) -> int:
-    from engage.send import send_http, send_kafka, send_rabbitmq
+    from actors.brokers.select import broker_of
+    from engage.send import send_broker, send_http
 
     source = sys.stdin if args.file == "-" else open(args.file)  # noqa: SIM115 - closed below
     try:
-        if args.to == "kafka":
-            sent, rejected = send_kafka(settings.kafka, source)
-        elif args.to == "rabbitmq":
-            sent, rejected = send_rabbitmq(settings.rabbitmq, source)
+        if args.to == "broker":
+            sent, rejected = send_broker(settings.event_broker(), source)
+        elif args.to != "http":
+            sent, rejected = send_broker(
+                broker_of(args.to, settings.kafka, settings.rabbitmq), source
+            )
         else:
             key = args.key or next((k.get_secret_value() for k in settings.api.write_keys), None)
             url = args.url or f"http://{settings.serve.host}:{settings.serve.port}"
@@ -125,7 +128,7 @@ def _cluster_env(args: argparse.Namespace, settings: Settings) -> int:
     # `settings` loaded without error: every value below is valid where it will run.
     values = {k: v for k, v in sorted(os.environ.items()) if k.startswith("ENGAGE_")}
     values.setdefault("ENGAGE_RAY_ADDRESS", "auto")
-    broker = "ENGAGE_RABBITMQ_URL" if settings.broker == "rabbitmq" else "ENGAGE_KAFKA_BOOTSTRAP"
+    broker = settings.event_broker().address_setting
     missing = [k for k in (broker, "ENGAGE_REDIS_URL") if k not in values]
     if missing:
         print(
@@ -288,7 +291,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     )
     comparison.add_argument("name")
     comparison.add_argument("--candidate", type=int, help="a version to judge offline")
-    add_source_arguments(comparison, default="kafka")
+    add_source_arguments(comparison, default="broker")
     add_split_arguments(comparison)
     drift = models_sub.add_parser(
         "drift", help="the champion's live features and scores against its training window"
@@ -311,7 +314,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
 
     send = sub.add_parser("send", help="send JSON-lines events over HTTP or to Kafka")
     send.add_argument("file", nargs="?", default="-", help="a JSON-lines file, - for stdin")
-    send.add_argument("--to", choices=["http", "kafka", "rabbitmq"], default="http")
+    send.add_argument(
+        "--to",
+        choices=["http", "broker", "kafka", "rabbitmq"],
+        default="http",
+        help="the HTTP API, the event broker in use (ENGAGE_BROKER), or a broker named",
+    )
     send.add_argument("--url", help="engage's HTTP address (default: ENGAGE_SERVE_HOST and _PORT)")
     send.add_argument("--key", help="write key (default: the first ENGAGE_API_WRITE_KEYS)")
     send.add_argument("--batch", type=int, default=500, help="events per HTTP request")

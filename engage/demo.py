@@ -81,12 +81,8 @@ def _banner(running: Running, customer: str | None, out: TextIO) -> None:
     header = f"-H 'Authorization: Bearer {read}' " if read else ""
     print(f"\nengage is running at {url}", file=out)
     settings = running.settings
-    broker = (
-        f"RabbitMQ {settings.rabbitmq.require_url()}"
-        if settings.broker == "rabbitmq"
-        else f"Kafka {settings.kafka.bootstrap}"
-    )
-    print(f"  {broker}   Redis {settings.redis.url}", file=out)
+    broker = settings.event_broker()
+    print(f"  {broker.title} {broker.address}   Redis {settings.redis.url}", file=out)
     if read:
         write = api.write_keys[0].get_secret_value() if api.write_keys else ""
         admin = api.admin_token.get_secret_value() if api.admin_token else ""

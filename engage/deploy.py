@@ -10,7 +10,6 @@ from typing import Any
 
 from ray.serve import Application
 
-from actors.brokers.kafka import ensure_topics
 from engage.settings import Settings, load_settings
 from serving.app import build_app
 
@@ -21,16 +20,15 @@ def application(settings: Settings) -> Application:
         settings.ray.namespace,
         settings.actors,
         settings.redis,
+        settings.event_broker(),
         settings.kafka,
         settings.sinks,
         settings.serve,
         settings.api,
-        settings.rabbitmq if settings.broker == "rabbitmq" else None,
     )
 
 
 def app(args: dict[str, Any]) -> Application:
     settings = load_settings()
-    if settings.broker == "kafka":  # RabbitMQ's exchanges and queues are declared by their users
-        ensure_topics(settings.kafka)
+    settings.event_broker().prepare()
     return application(settings)

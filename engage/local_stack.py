@@ -85,10 +85,7 @@ def settings_of(settings: Settings) -> dict[str, str]:
         "ENGAGE_API_WRITE_KEYS": secrets(api.write_keys),
         "ENGAGE_API_READ_KEYS": secrets(api.read_keys),
     }
-    if settings.kafka.bootstrap:
-        published["ENGAGE_KAFKA_BOOTSTRAP"] = settings.kafka.bootstrap
-    if settings.broker == "rabbitmq":
-        published["ENGAGE_RABBITMQ_URL"] = settings.rabbitmq.require_url()
+    published.update(settings.event_broker().environment())
     if api.admin_token is not None:
         published["ENGAGE_API_ADMIN_TOKEN"] = api.admin_token.get_secret_value()
     return published

@@ -15,7 +15,6 @@ import requests
 from pydantic import SecretStr
 from ray import serve
 
-from actors.brokers.kafka import ensure_topics
 from actors.hosting.shard import shard_name
 from actors.hosting.supervisor import supervisor_name
 from engage.deploy import application
@@ -186,8 +185,7 @@ def running_engage(
             resolved = resolved.model_copy(
                 update={"serve": resolved.serve.model_copy(update={"port": port})}
             )
-        if resolved.broker == "kafka":  # RabbitMQ's exchanges are declared by their users
-            ensure_topics(resolved.kafka)
+        resolved.event_broker().prepare()
         registry = ModelRegistry(resolved.redis.require_url(), resolved.redis.prefix)
         try:
             ensure_models(registry, customers=train_customers)

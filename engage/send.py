@@ -1,5 +1,5 @@
-"""`engage send`: events as JSON lines, to the HTTP API or straight to the broker (Kafka,
-or RabbitMQ's events exchange).
+"""`engage send`: events as JSON lines, to the HTTP API or straight to the event broker
+(Kafka's events topic, or RabbitMQ's events exchange).
 
 Each line is validated locally first (the same schema the server uses), so a bad line is
 reported with its number and the field at fault, and the good ones still go.
@@ -11,9 +11,7 @@ from collections.abc import Iterable, Iterator
 
 import requests
 
-from actors.brokers.amqp import AmqpPublisher
-from actors.brokers.kafka import make_producer
-from actors.config import KafkaConfig, RabbitMQConfig
+from actors.brokers.base import Broker
 from actors.errors import EngageError, InvalidEventError
 from actors.model.events import Event, event_to_json, parse_event
 
@@ -47,25 +45,12 @@ def valid_events(
             yield number, item
 
 
-def send_kafka(kafka: KafkaConfig, lines: Iterable[str]) -> tuple[int, list[tuple[int, str]]]:
-    producer = make_producer(kafka)
-    sent = 0
-    rejected: list[tuple[int, str]] = []
-    try:
-        for _, item in valid_events(lines, rejected):
-            producer.send(kafka.events_topic, key=item.actor_id.encode(), value=event_to_json(item))
-            sent += 1
-        producer.flush(timeout=60)
-    finally:
-        producer.close(timeout=10)
-    return sent, rejected
-
-
-def send_rabbitmq(
-    rabbitmq: RabbitMQConfig, lines: Iterable[str], batch_size: int = 500
+def send_broker(
+    broker: Broker, lines: Iterable[str], batch_size: int = 500
 ) -> tuple[int, list[tuple[int, str]]]:
-    """Each valid line to the events exchange, routed by its actor id, confirmed."""
-    publisher = AmqpPublisher.of(rabbitmq)
+    """Each valid line to the broker's events, routed by its actor id, acknowledged by the
+    broker batch by batch (BrokerUnavailableError when a batch is not)."""
+    publisher = broker.publisher()
     sent = 0
     rejected: list[tuple[int, str]] = []
     batch: list[tuple[str, bytes]] = []
@@ -73,10 +58,10 @@ def send_rabbitmq(
         for _, item in valid_events(lines, rejected):
             batch.append((item.actor_id, event_to_json(item)))
             if len(batch) >= batch_size:
-                publisher.publish(batch)
+                publisher.publish(batch, timeout_s=60.0)
                 sent += len(batch)
                 batch.clear()
-        publisher.publish(batch)
+        publisher.publish(batch, timeout_s=60.0)
         sent += len(batch)
     finally:
         publisher.close()

@@ -7,11 +7,11 @@ Names follow the nesting: `ENGAGE_KAFKA_BOOTSTRAP` is `settings.kafka.bootstrap`
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from actors.brokers.base import Broker
+from actors.brokers.select import BrokerName, broker_of
 from actors.config import ActorConfig, KafkaConfig, RabbitMQConfig, RedisConfig, SinkConfig
 from actors.errors import ConfigError
 from serving.config import ApiConfig, ServeConfig
@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     )
 
     # The event broker: Kafka (any Kafka-protocol broker), or RabbitMQ (docs/rabbitmq.md).
-    broker: Literal["kafka", "rabbitmq"] = "kafka"
+    broker: BrokerName = "kafka"
     kafka: KafkaConfig = KafkaConfig()
     rabbitmq: RabbitMQConfig = RabbitMQConfig()
     redis: RedisConfig = RedisConfig()
@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     serve: ServeConfig = ServeConfig()
     api: ApiConfig = ApiConfig()
     sinks: SinkConfig = SinkConfig()
+
+    def event_broker(self) -> Broker:
+        """The event broker these settings name (actors.brokers.select)."""
+        return broker_of(self.broker, self.kafka, self.rabbitmq)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -6,68 +6,27 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
 
-from pika.exceptions import AMQPError
-
-from actors.brokers.amqp import AmqpPublisher
-from actors.brokers.kafka import make_producer
-from actors.model.events import Event, event_to_json
+from actors.brokers.base import EventPublisher
+from actors.errors import BrokerUnavailableError
+from actors.model.events import event_to_json
 from engage.settings import Settings
 from training.synthetic import LiveTraffic
 
 
-class Outlet(Protocol):
-    """Where sessions go. `send` returns once the broker holds them (or raises)."""
-
-    def send(self, session: list[Event]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class KafkaOutlet:
-    def __init__(self, settings: Settings) -> None:
-        self._topic = settings.kafka.events_topic
-        self._producer = make_producer(settings.kafka, linger_ms=20)
-
-    def send(self, session: list[Event]) -> None:
-        # Batched by the producer; `close` flushes what is still in flight.
-        for event in session:
-            self._producer.send(
-                self._topic, key=event.actor_id.encode(), value=event_to_json(event)
-            )
-
-    def close(self) -> None:
-        try:
-            self._producer.flush(timeout=30)
-        finally:
-            self._producer.close(timeout=10)
-
-
-class RabbitMQOutlet:
-    def __init__(self, settings: Settings) -> None:
-        self._publisher = AmqpPublisher.of(settings.rabbitmq)
-
-    def send(self, session: list[Event]) -> None:
-        self._publisher.publish([(e.actor_id, event_to_json(e)) for e in session])
-
-    def close(self) -> None:
-        self._publisher.close()
-
-
-def outlet_for(settings: Settings) -> Outlet:
-    if settings.broker == "rabbitmq":
-        return RabbitMQOutlet(settings)
-    settings.kafka.require_bootstrap()
-    return KafkaOutlet(settings)
+def outlet_for(settings: Settings) -> EventPublisher:
+    """Where sessions go: the publisher of the broker in use (it connects on first use)."""
+    broker = settings.event_broker()
+    _ = broker.address  # raises ConfigError naming the setting when none is given
+    return broker.publisher()
 
 
 class TrafficProducer:
     """Sends whole customer sessions to the event broker at about `rate` events per second.
 
-    A session RabbitMQ does not confirm is sent again after a pause (its events keep their
-    ids, so a copy that did arrive is a no-op), until the run ends; `errors` counts the
-    failed attempts and `sent` only what the broker took."""
+    A session the broker does not acknowledge is sent again after a pause (its events keep
+    their ids, so a copy that did arrive is a no-op), until the run ends; `errors` counts
+    the failed attempts and `sent` only what the broker took."""
 
     def __init__(
         self,
@@ -106,8 +65,8 @@ class TrafficProducer:
                 session = self.traffic.next_session(time.time())
                 while not over():
                     try:
-                        outlet.send(session)
-                    except (AMQPError, OSError):
+                        outlet.publish([(e.actor_id, event_to_json(e)) for e in session])
+                    except BrokerUnavailableError:
                         self.errors += 1
                         self._stop.wait(self.retry_pause_s)
                         continue

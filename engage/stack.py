@@ -23,7 +23,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -194,6 +194,30 @@ class LocalStack:
         self.servers.clear()
 
 
+def _embedded_kafka(stack: LocalStack, started: contextlib.ExitStack) -> None:
+    """The embedded Kafka-compatible broker, unless a bootstrap address is given."""
+    if not stack.kafka_bootstrap:
+        kafka = start_broker()
+        stack.servers.append(kafka)
+        stack.kafka_bootstrap = f"127.0.0.1:{kafka.port}"
+
+
+def _embedded_rabbitmq(stack: LocalStack, started: contextlib.ExitStack) -> None:
+    """A RabbitMQ node of the run's own, unless a URL is given."""
+    if not stack.rabbitmq_url:
+        # Imported here: the RabbitMQ node is started with this module's helpers.
+        from engage.rabbitmq_server import rabbitmq
+
+        stack.rabbitmq_url = started.enter_context(rabbitmq()).url
+
+
+# What stands in for each event broker (ENGAGE_BROKER) when none is given.
+EMBEDDED_BROKERS: dict[str, Callable[[LocalStack, contextlib.ExitStack], None]] = {
+    "kafka": _embedded_kafka,
+    "rabbitmq": _embedded_rabbitmq,
+}
+
+
 @contextlib.contextmanager
 def embedded_stack(
     kafka_bootstrap: str | None = None,
@@ -206,16 +230,7 @@ def embedded_stack(
     stack = LocalStack(kafka_bootstrap or "", redis_url or "", rabbitmq_url or "")
     with contextlib.ExitStack() as started:
         started.callback(stack.stop)
-        if broker == "rabbitmq":
-            if not rabbitmq_url:
-                # Imported here: the RabbitMQ node is started with this module's helpers.
-                from engage.rabbitmq_server import rabbitmq
-
-                stack.rabbitmq_url = started.enter_context(rabbitmq()).url
-        elif not kafka_bootstrap:
-            kafka = start_broker()
-            stack.servers.append(kafka)
-            stack.kafka_bootstrap = f"127.0.0.1:{kafka.port}"
+        EMBEDDED_BROKERS[broker](stack, started)
         if not redis_url:
             redis_server = start_redis()
             stack.servers.append(redis_server)

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from actors.brokers.select import BROKER_NAMES
 from actors.rules.durations import parse_duration
 
 if TYPE_CHECKING:
@@ -76,8 +77,8 @@ def add_source_arguments(parser: argparse.ArgumentParser, default: str | None) -
         "--from",
         dest="source",
         default=default,
-        help="generated, cdnow, kafka (the events topic), rabbitmq (the events log stream), "
-        "or a .jsonl/.parquet file",
+        help="generated, cdnow, broker (what the event broker in use keeps), kafka (the "
+        "events topic), rabbitmq (the events log stream), or a .jsonl/.parquet file",
     )
     parser.add_argument("--since", type=parse_when, help="first event time (ISO, epoch, 7d)")
     parser.add_argument("--until", type=parse_when, help="last event time; the data's end")
@@ -98,21 +99,19 @@ def load_source(args: argparse.Namespace, settings: Settings) -> TrainingData:
         return sources.generated(args.customers, args.days, args.seed)
     if source == "cdnow":
         return sources.cdnow()
-    if source == "kafka":
-        settings.kafka.require_bootstrap()
-        with tqdm(desc="reading the events topic", unit="rec", file=sys.stderr) as bar:
-            return sources.from_kafka(
-                settings.kafka,
-                since=args.since,
-                until=args.until,
-                from_offsets=args.from_offsets,
-                to_offsets=args.to_offsets,
-                progress=bar.update,
-            )
-    if source == "rabbitmq":
-        with tqdm(desc="reading the events log", unit="rec", file=sys.stderr) as bar:
-            return sources.from_rabbitmq(
-                settings.rabbitmq, since=args.since, until=args.until, progress=bar.update
+    if source == "broker" or source in BROKER_NAMES:
+        from actors.brokers.base import OffsetRange
+        from actors.brokers.select import broker_of
+
+        broker = (
+            settings.event_broker()
+            if source == "broker"
+            else broker_of(source, settings.kafka, settings.rabbitmq)
+        )
+        offsets = OffsetRange(args.from_offsets, args.to_offsets)
+        with tqdm(desc=f"reading {broker.name}'s events", unit="rec", file=sys.stderr) as bar:
+            return sources.from_broker(
+                broker, since=args.since, until=args.until, offsets=offsets, progress=bar.update
             )
     return sources.from_file(Path(source), args.since, args.until)
 
@@ -189,7 +188,7 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     from training.export import write_events
 
     if args.source is None:
-        args.source = settings.broker
+        args.source = "broker"
     data = load_source(args, settings)
     out = Path(args.out)
     written = write_events(data.events, out)

@@ -9,12 +9,14 @@ need Ray.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
 from ray import serve
 
-from actors.config import ActorConfig, KafkaConfig, RabbitMQConfig, RedisConfig
+from actors.brokers.base import Broker
+from actors.config import ActorConfig, RedisConfig
 from actors.errors import EngageError
 from actors.gc_tuning import tune_gc
 from actors.hosting.router import ShardRouter
@@ -27,7 +29,7 @@ from actors.turn.scoring import RECOMMENDER, Score
 from serving.config import ApiConfig
 from serving.figures import ingest_figures
 from serving.model_set import score_batch
-from serving.publisher import AmqpEventPublisher, EventPublisher
+from serving.publisher import BrokerEvents
 from serving.series import RedisSeries, feature_series
 from serving.watcher import ModelWatcher
 from serving.web.app import attach, create_app
@@ -91,22 +93,26 @@ class ReloadingPolicy:
         return self.rules_file.rules.policy
 
 
-def live_backends(
-    namespace: str,
-    actors: ActorConfig,
-    redis_config: RedisConfig,
-    kafka: KafkaConfig,
-    api: ApiConfig,
-    scorer: Any,
-    rabbitmq: RabbitMQConfig | None = None,
-) -> Backends:
+@dataclass(frozen=True)
+class ApiRecipe:
+    """What an API replica is made of, named once (built from the settings)."""
+
+    namespace: str
+    actors: ActorConfig
+    redis: RedisConfig
+    broker: Broker
+    api: ApiConfig
+
+
+def live_backends(recipe: ApiRecipe, scorer: Any) -> Backends:
+    actors, redis_config, api = recipe.actors, recipe.redis, recipe.api
     url = redis_config.require_url()
     return Backends(
         config=api,
         event_time=actors.event_time_bounds(),
         slots=actors.slots,
-        publisher=EventPublisher(kafka) if rabbitmq is None else AmqpEventPublisher(rabbitmq),
-        shards=ShardRouter(namespace, actors, redis_config),
+        publisher=BrokerEvents(recipe.broker.publisher()),
+        shards=ShardRouter(recipe.namespace, actors, redis_config),
         # The customer's committed state straight from Redis: a shard acks a batch only
         # once its state is saved, so this is every acknowledged event, without a Ray call
         # to the shard (about 3 ms per query).
@@ -128,19 +134,9 @@ class Api:
     calls `__serve_build_asgi_app__` once `__init__` is done). An application given to
     `serve.ingress` at import time would be a frozen copy, out of reach of `__init__`."""
 
-    def __init__(
-        self,
-        namespace: str,
-        actors: ActorConfig,
-        redis_config: RedisConfig,
-        kafka: KafkaConfig,
-        api: ApiConfig,
-        scorer: Any,
-        ingest: Any,
-        rabbitmq: RabbitMQConfig | None = None,
-    ) -> None:
-        configure_logs(kafka_level=kafka.log_level)
-        self.backends = live_backends(namespace, actors, redis_config, kafka, api, scorer, rabbitmq)
+    def __init__(self, recipe: ApiRecipe, scorer: Any, ingest: Any) -> None:
+        configure_logs(kafka_level=recipe.broker.client_log_level)
+        self.backends = live_backends(recipe, scorer)
         self.ingest = ingest  # bound so Serve deploys it with the API
         tune_gc()
 

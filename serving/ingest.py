@@ -14,24 +14,19 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import redis
-from kafka import KafkaProducer
 from ray import serve
 
-from actors.brokers.amqp import AmqpConsumer, AmqpDeadLetters, events_log
-from actors.brokers.dead_letters import KafkaDeadLetters
-from actors.brokers.kafka import KafkaEventsConsumer, make_producer
-from actors.config import ActorConfig, KafkaConfig, RabbitMQConfig, RedisConfig, SinkConfig
+from actors.config import KafkaConfig
 from actors.gc_tuning import tune_gc
+from actors.hosting.recipe import ShardRecipe
 from actors.hosting.router import ShardRouter, ensure_shards
-from actors.ingest import EventDeadLetters, IngestLoop
+from actors.ingest import IngestLoop
 from actors.logs import configure as configure_logs
 from actors.storage.keys import Keys
 from actors.storage.redis_clients import connect
-from actors.turn.scoring import Scorer
 
 log = logging.getLogger(__name__)
 
@@ -47,54 +42,32 @@ STATS_TTL_S = 15
     graceful_shutdown_timeout_s=20,
 )
 class Ingest:
-    def __init__(
-        self,
-        namespace: str,
-        actors: ActorConfig,
-        redis_config: RedisConfig,
-        kafka: KafkaConfig,
-        sinks: SinkConfig,
-        scorer_factory: Callable[[], Scorer],
-        rabbitmq: RabbitMQConfig | None = None,
-    ) -> None:
-        configure_logs(kafka_level=kafka.log_level)
-        ensure_shards(namespace, actors, redis_config, kafka, sinks, scorer_factory)
-        self.router = ShardRouter(namespace, actors, redis_config)
-        self.consumer: Any
-        dead_letters: EventDeadLetters
-        self.producer: KafkaProducer | None = None
-        if rabbitmq is None:
-            self.consumer = KafkaEventsConsumer(kafka)
-            self.producer = make_producer(kafka)
-            dead_letters = KafkaDeadLetters(
-                self.producer, kafka.events_dlq_topic, kafka.actions_dlq_topic
-            )
-        else:
-            url = rabbitmq.require_url()
-            self.consumer = AmqpConsumer(
-                url,
-                rabbitmq.events_exchange,
-                rabbitmq.events_queues,
-                rabbitmq.events_dlq,
-                prefetch=rabbitmq.prefetch,
-                timeout_s=rabbitmq.timeout_s,
-                log=events_log(rabbitmq),
-            )
-            dead_letters = AmqpDeadLetters(url, rabbitmq.events_dlq, rabbitmq.timeout_s)
+    def __init__(self, recipe: ShardRecipe, polling: KafkaConfig) -> None:
+        """`polling`: how long a poll waits, how many records it takes and how long a
+        commit may take (ENGAGE_KAFKA_POLL_TIMEOUT_MS, _MAX_POLL_RECORDS,
+        _COMMIT_TIMEOUT_MS: the loop's settings on either broker)."""
+        broker = recipe.broker
+        configure_logs(kafka_level=broker.client_log_level)
+        ensure_shards(recipe)
+        self.broker = broker
+        self.router = ShardRouter(recipe.namespace, recipe.actors, recipe.redis)
+        self.consumer = broker.consumer()
+        actors = recipe.actors
         self.loop = IngestLoop(
             self.consumer,
             self.router,
-            dead_letters,
-            poll_timeout_ms=kafka.poll_timeout_ms,
-            max_records=kafka.max_poll_records,
+            broker.event_dead_letters(),
+            poll_timeout_ms=polling.poll_timeout_ms,
+            max_records=polling.max_poll_records,
             retry_s=actors.ingest_retry_s,
-            commit_timeout_ms=kafka.commit_timeout_ms,
+            commit_timeout_ms=polling.commit_timeout_ms,
             poison_after=actors.ingest_poison_after,
             event_time=actors.event_time_bounds(),
         )
         self.thread = threading.Thread(target=self._run, name="ingest", daemon=True)
         self.thread.start()
         self.replica = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        redis_config = recipe.redis
         self.stats_redis = connect(redis_config.require_url(), redis_config.socket_timeout_s)
         self.keys = Keys(redis_config.prefix)
         self.stats_key = self.keys.ingest_figures(self.replica)
@@ -122,8 +95,7 @@ class Ingest:
             self.loop.run()
         finally:
             self.consumer.close()
-            if self.producer is not None:
-                self.producer.close(timeout=5)
+            self.broker.close()
 
     def check_health(self) -> None:
         if not self.thread.is_alive():

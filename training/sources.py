@@ -9,29 +9,20 @@ data.
 * `generated(...)`: the seeded synthetic history (also knows every offer's counterfactual);
 * `from_file(path)`: JSON lines (`.jsonl`, `.ndjson`, `.json`) or Parquet as written by
   `engage export` (`training/export.py`);
-* `from_kafka(config, ...)`: the events topic, from an event-time or offset range, up to the
-  end each partition had when reading began, so a live topic still ends the read.
-* `from_rabbitmq(config, ...)`: RabbitMQ's events log stream, from an event-time range, up
-  to where the stream stood when reading began.
+* `from_broker(broker, ...)`: what the event broker keeps (Kafka's events topic, RabbitMQ's
+  events log stream), from an event-time range (or Kafka offsets), up to where it stood when
+  reading began, so a live broker still ends the read (actors.brokers.base).
 * `cdnow()`: the CDNOW purchase history (win-back).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kafka import TopicPartition
-from kafka.errors import KafkaError
-from pika.exceptions import AMQPError
-
-from actors.brokers.amqp import read_events_log
-from actors.brokers.kafka import BrokerUnavailableError, make_consumer
-from actors.config import KafkaConfig, RabbitMQConfig
+from actors.brokers.base import Broker, OffsetRange
 from actors.errors import InvalidEventError, TrainingDataError
 from actors.model.events import Event, parse_event
 from training.cdnow import read_cdnow
@@ -40,13 +31,10 @@ from training.synthetic import generate
 Counterfactuals = list[tuple[str, float, dict[str, bool]]]
 Progress = Callable[[int], object]
 
-# A record stamped this much after reading began still belongs to the read: producers'
-# clocks are not the reader's.
-KAFKA_CLOCK_SLACK_S = 60.0
-# Records reach the topic after the event happened (a mobile app sends a day's events when
-# it comes online), so reading from an event time starts this much earlier in the log's
+# Records reach the broker after the event happened (a mobile app sends a day's events when
+# it comes online), so reading from an event time starts this much earlier in the broker's
 # own time and filters on event time.
-KAFKA_SEEK_SLACK_S = 6 * 3_600.0
+SEEK_SLACK_S = 6 * 3_600.0
 
 
 @dataclass
@@ -149,144 +137,22 @@ def _parquet_payloads(path: Path) -> Iterator[str]:
         yield from batch.column(0).to_pylist()
 
 
-def from_kafka(
-    config: KafkaConfig,
+def from_broker(
+    broker: Broker,
     *,
     since: float | None = None,
     until: float | None = None,
-    from_offsets: dict[int, int] | None = None,
-    to_offsets: dict[int, int] | None = None,
+    offsets: OffsetRange | None = None,
     idle_timeout_s: float = 30.0,
     progress: Progress | None = None,
 ) -> TrainingData:
-    """The events topic between two event times (or partition offsets)."""
+    """What the broker keeps between two event times (or, on Kafka, partition offsets)."""
     collector = _Collector(since, until)
-    topic = config.events_topic
-    seek = None if since is None else int((since - KAFKA_SEEK_SLACK_S) * 1000)
-    span: dict[str, Any] = {}
-    for partition, offset, raw in read_topic(
-        config, topic, seek, from_offsets, to_offsets, idle_timeout_s, span
-    ):
-        collector.add_raw(raw, f"{topic}[{partition}]@{offset}")
-        if progress is not None:
-            progress(1)
-    source = {
-        "kind": "kafka",
-        "bootstrap": config.require_bootstrap(),
-        "topic": topic,
-        "offsets": span,
-    }
-    return collector.finish(source)
 
-
-def read_topic(
-    config: KafkaConfig,
-    topic: str,
-    seek_ms: int | None,
-    from_offsets: dict[int, int] | None,
-    to_offsets: dict[int, int] | None,
-    idle_timeout_s: float,
-    span: dict[str, Any],
-) -> Iterator[tuple[int, int, bytes]]:
-    """(partition, offset, value) of every record from the start positions to the end of
-    each partition as it was when reading began.
-
-    The end is found by reading, not by asking: some Kafka-compatible brokers report end
-    offsets below the records they hold. A partition ends at a record appended after the
-    read began (its timestamp, with `KAFKA_CLOCK_SLACK_S` for producers' clocks), at
-    `to_offsets`, or when a fetch brings nothing and the broker confirms the position is
-    at its end. That confirmation is a request, so a broker that stops answering ends the
-    read with `BrokerUnavailableError` (after at most `idle_timeout_s`) instead of a
-    silently shorter data set."""
-    # Every request is bounded by the idle timeout too: kafka-python's own default would
-    # let a paused broker hold the first connection for 30 s and a request for five minutes.
-    timeout_ms = max(int(idle_timeout_s * 1000), config.session_timeout_ms + 1)
-    consumer = make_consumer(
-        config,
-        group_id=None,
-        enable_auto_commit=False,
-        request_timeout_ms=timeout_ms,
-        bootstrap_timeout_ms=timeout_ms,
-    )
-    began_ms = int((time.time() + KAFKA_CLOCK_SLACK_S) * 1000)
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise TrainingDataError(f"topic {topic} does not exist on {config.bootstrap}")
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        starts = dict(consumer.beginning_offsets(assigned))
-        if seek_ms is not None:
-            found = consumer.offsets_for_times(dict.fromkeys(assigned, seek_ms))
-            ends = consumer.end_offsets(assigned)
-            for tp, at in found.items():
-                starts[tp] = at.offset if at is not None else ends[tp]
-        stops = {tp: (to_offsets or {}).get(tp.partition) for tp in assigned}
-        for tp in assigned:
-            starts[tp] = max(starts[tp], (from_offsets or {}).get(tp.partition, 0))
-            consumer.seek(tp, starts[tp])
-        read_to = dict(starts)
-        remaining = {tp for tp in assigned if stops[tp] is None or starts[tp] < stops[tp]}
-        consumer.pause(*(set(assigned) - remaining))
-        last_progress = time.monotonic()
-        while remaining:
-            batches = consumer.poll(timeout_ms=500, max_records=2000)
-            done: set[TopicPartition] = set()
-            for tp, records in batches.items():
-                for record in records:
-                    stop = stops[tp]
-                    if (stop is not None and record.offset >= stop) or record.timestamp > began_ms:
-                        done.add(tp)
-                        break
-                    read_to[tp] = record.offset + 1
-                    yield tp.partition, record.offset, record.value
-            if batches:
-                last_progress = time.monotonic()
-            else:
-                # Nothing came: at the end, or the broker is gone. Asking tells which.
-                ends = consumer.end_offsets(list(remaining))
-                done |= {tp for tp in remaining if consumer.position(tp) >= ends[tp]}
-                if not done and time.monotonic() - last_progress > idle_timeout_s:
-                    raise BrokerUnavailableError(
-                        config.require_bootstrap(),
-                        f"no records for {idle_timeout_s:g} s with {len(remaining)} "
-                        "partitions short of their end",
-                    )
-            for tp in done & remaining:
-                remaining.discard(tp)
-                consumer.pause(tp)
-        span.update({str(tp.partition): [starts[tp], read_to[tp]] for tp in assigned})
-    except KafkaError as error:
-        raise BrokerUnavailableError(config.require_bootstrap(), str(error)) from error
-    finally:
-        consumer.close()
-
-
-def from_rabbitmq(
-    rabbitmq: RabbitMQConfig,
-    since: float | None = None,
-    until: float | None = None,
-    progress: Progress | None = None,
-) -> TrainingData:
-    """The events log stream (`ENGAGE_RABBITMQ_EVENTS_LOG`): every event published, read
-    from a little before `since` in the stream's own time (events arrive after they happen,
-    as on Kafka) and filtered on event time."""
-    url = rabbitmq.require_url()
-    collector = _Collector(since, until)
-    read = 0
-
-    def seen(raw: bytes) -> None:
-        nonlocal read
-        read += 1
-        collector.add_raw(raw, f"{rabbitmq.events_log} message {read}")
+    def seen(where: str, raw: bytes) -> None:
+        collector.add_raw(raw, where)
         if progress is not None:
             progress(1)
 
-    # Never later than now: the read ends at a marker published just before it starts.
-    begin = None if since is None else min(since - KAFKA_SEEK_SLACK_S, time.time() - 60.0)
-    start = None if begin is None else datetime.fromtimestamp(begin, UTC)
-    try:
-        read_events_log(url, rabbitmq.events_log, start, seen)
-    except (AMQPError, OSError, TimeoutError) as error:
-        raise BrokerUnavailableError(url.split("@")[-1], repr(error)) from error
-    return collector.finish({"kind": "rabbitmq", "stream": rabbitmq.events_log})
+    start_at = None if since is None else since - SEEK_SLACK_S
+    return collector.finish(broker.read_events(start_at, seen, offsets, idle_timeout_s))

@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -39,9 +39,8 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 
 from actors.brokers.base import Partition
-from actors.brokers.kafka import BrokerUnavailableError
 from actors.config import RabbitMQConfig
-from actors.errors import DeadLetterUnavailableError
+from actors.errors import BrokerUnavailableError, DeadLetterUnavailableError
 
 
 class AmqpRecord(NamedTuple):
@@ -179,7 +178,7 @@ def declare_dead_letters(channel: BlockingChannel, name: str) -> None:
 
 
 def parameters(url: str, timeout_s: float) -> pika.URLParameters:
-    """Connection parameters with every wait bounded (see actors.delivery.sinks.amqp)."""
+    """Connection parameters with every wait bounded (see actors.brokers.amqp_sink)."""
     params = pika.URLParameters(url)
     params.socket_timeout = timeout_s
     params.blocked_connection_timeout = timeout_s
@@ -294,7 +293,7 @@ class AmqpConsumer:
                 channel.basic_consume(queue, self._receiver(tp))
                 self._channels[tp] = channel
         except (AMQPError, OSError) as error:
-            raise BrokerUnavailableError(self._url.split("@")[-1], repr(error)) from error
+            raise BrokerUnavailableError(address_of(self._url), repr(error)) from error
 
     def _reopen_if_lost(self) -> None:
         if self._connection.is_open:
@@ -418,8 +417,13 @@ class AmqpDeadLetters:
             raise DeadLetterUnavailableError(self._dlq, repr(error)) from error
 
 
+def address_of(url: str) -> str:
+    """A RabbitMQ URL without its credentials, for messages."""
+    return url.split("@")[-1]
+
+
 def publish_events(
-    channel: BlockingChannel, exchange: str, events: list[tuple[str, bytes]]
+    channel: BlockingChannel, exchange: str, events: Sequence[tuple[str, bytes]]
 ) -> None:
     """Publish (actor id, event JSON) pairs, persistent and confirmed, routed by actor id."""
     for actor_id, body in events:
@@ -449,6 +453,7 @@ class AmqpPublisher:
         log: EventsLog | None = None,
     ) -> None:
         self._exchange = exchange
+        self._address = address_of(url)
         self._lock = threading.Lock()
         self._link = ConfirmedChannel(
             url, timeout_s, lambda channel: declare_events(channel, exchange, queues, dlq, log)
@@ -466,14 +471,17 @@ class AmqpPublisher:
             events_log(rabbitmq),
         )
 
-    def publish(self, events: list[tuple[str, bytes]]) -> None:
-        """Raises AMQPError when any event is not confirmed (the caller answers 503)."""
+    def publish(self, events: Sequence[tuple[str, bytes]], timeout_s: float = 10.0) -> None:
+        """Raises BrokerUnavailableError when any event is not confirmed (the API answers
+        503). Bounded by the connection's own timeouts (`parameters`)."""
+        if not events:
+            return
         with self._lock:
             try:
                 publish_events(self._link.get(), self._exchange, events)
-            except (AMQPError, OSError):
+            except (AMQPError, OSError) as error:
                 self._link.reset()
-                raise
+                raise BrokerUnavailableError(self._address, repr(error)) from error
 
     def close(self) -> None:
         with self._lock:

@@ -1,4 +1,13 @@
-"""What the ingest loop asks of an event broker's consumer, in engage's own terms.
+"""The event broker, in engage's own terms: one seam, one implementation per broker.
+
+`Broker` is what every part of engage asks of the broker it runs on: the consumer ingest
+reads, the dead letters of events and of actions, the default action sink, the publisher
+of events (the HTTP API, `engage send`, `engage simulate`) and the preparation of topics
+or exchanges. actors.brokers.kafka_broker.KafkaBroker and
+actors.brokers.amqp_broker.RabbitBroker implement it; `broker_of`
+(actors.brokers.select) is the one place that reads which broker is configured, called
+once at each entry point. Nothing else asks which broker is in use. A broker is plain
+configuration until asked for a client, so it travels to Ray actors as an argument.
 
 `Consumer` is implemented once per broker (actors.brokers.kafka.KafkaEventsConsumer,
 actors.brokers.amqp.AmqpConsumer); the loop (actors.ingest) never asks which broker it
@@ -19,8 +28,11 @@ The loop's contract with a consumer:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import NamedTuple, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol
+
+from actors.delivery.letters import DeadLetters
+from actors.delivery.sinks.base import Sink
 
 
 class Partition(NamedTuple):
@@ -65,6 +77,98 @@ class Consumer(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class EventDeadLetters(Protocol):
+    """Where ingest puts an event it cannot apply, with the raw payload and the reason."""
+
+    def event_failed(
+        self, raw: bytes, key: bytes | None, reason: str, source: tuple[str, int, int] | None
+    ) -> None:
+        """Queue a dead letter; `flush` writes it."""
+        ...
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        """Every queued dead letter on the broker; raises OutageError when one is not (so
+        ingest does not commit past an event whose dead letter was lost)."""
+        ...
+
+
+class EventPublisher(Protocol):
+    """Events onto the broker, routed by actor id so one actor's events stay in order."""
+
+    def publish(self, events: Sequence[tuple[str, bytes]], timeout_s: float = 10.0) -> None:
+        """(actor id, event JSON) pairs, all on the broker when this returns; raises
+        BrokerUnavailableError when any is not."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class OffsetRange(NamedTuple):
+    """Where a read of the events starts and stops, per partition (Kafka's offsets)."""
+
+    start: Mapping[int, int] | None = None
+    stop: Mapping[int, int] | None = None
+
+
+class Broker(Protocol):
+    # How settings and messages name it ("kafka", "rabbitmq"; "Kafka", "RabbitMQ"), where
+    # it is (no secret), and the ENGAGE_* setting that says so.
+    name: str
+    title: str
+
+    @property
+    def address(self) -> str: ...
+
+    @property
+    def address_setting(self) -> str: ...
+
+    def environment(self) -> dict[str, str]:
+        """The ENGAGE_* variables that let another process reach this broker (its
+        credentials included: for a local run's own discovery file)."""
+        ...
+
+    @property
+    def client_log_level(self) -> str:
+        """The level of the broker client's own logs (actors.logs)."""
+        ...
+
+    def prepare(self, timeout_s: float = 30.0) -> list[str]:
+        """Create the topics or exchanges engage uses, if missing; the ones created."""
+        ...
+
+    def consumer(self) -> Consumer:
+        """The events as ingest reads them, in ingest's group (a replica each)."""
+        ...
+
+    def event_dead_letters(self) -> EventDeadLetters: ...
+
+    def action_sink(self) -> Sink:
+        """The default sink (rules' `sink: kafka`): the broker's actions topic or exchange."""
+        ...
+
+    def action_dead_letters(self) -> DeadLetters: ...
+
+    def publisher(self) -> EventPublisher: ...
+
+    def read_events(
+        self,
+        start_at: float | None,
+        seen: Callable[[str, bytes], object],
+        offsets: OffsetRange | None = None,
+        idle_timeout_s: float = 30.0,
+    ) -> dict[str, Any]:
+        """Every event the broker keeps, from `start_at` in the broker's own time (None:
+        the first it keeps) up to where it stood when the read began, each to
+        `seen(where, raw)`; returns what was read, for provenance. Raises
+        BrokerUnavailableError when the broker stops answering: never fewer records in
+        silence. `offsets` (Kafka only) bounds the read by partition offsets."""
+        ...
+
+    def close(self) -> None:
+        """Close the clients this broker made for its process (a shared producer)."""
+        ...
 
 
 def redelivered(record: Record) -> bool:

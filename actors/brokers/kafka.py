@@ -14,36 +14,36 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaConfigurationError, KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from actors.brokers.base import Partition, Record
 from actors.config import KafkaConfig
-from actors.errors import ConfigError, OutageError
+from actors.errors import BrokerUnavailableError, ConfigError
 
 log = logging.getLogger(__name__)
-
-
-class BrokerUnavailableError(OutageError):
-    def __init__(self, bootstrap: str, cause: str) -> None:
-        self.bootstrap = bootstrap
-        self.cause = cause
 
 
 def make_producer(config: KafkaConfig, **overrides: Any) -> KafkaProducer:
     # No linger: with one request in flight per connection, what accumulates while it is
     # answered goes in the next request anyway, so batches still form under load, and at
     # light load an action or a collected event leaves at once instead of 5 ms later.
+    # Idempotent, said explicitly: kafka-python would otherwise drop idempotence in
+    # silence on a conflicting option or an old broker, and a retried send could then
+    # write an event or an action twice. Here that is a configuration error instead.
     options: dict[str, Any] = {
         **config.client_options(),
         "acks": "all",
         "linger_ms": 0,
         "retries": 5,
         "max_in_flight_requests_per_connection": 1,
+        "enable_idempotence": True,
     }
     options.update(overrides)
     try:
         return KafkaProducer(**options)
+    except KafkaConfigurationError as error:
+        raise ConfigError("ENGAGE_KAFKA_BOOTSTRAP", f"no idempotent producer: {error}") from error
     except KafkaError as error:
         raise BrokerUnavailableError(config.require_bootstrap(), str(error)) from error
 
@@ -98,6 +98,36 @@ class KafkaEventsConsumer:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+class KafkaEventPublisher:
+    """Events to the events topic, keyed by actor id, each acknowledged by the broker
+    (acks=all) before `publish` returns. One producer, made on first use."""
+
+    def __init__(self, config: KafkaConfig) -> None:
+        self._config = config
+        self._producer: KafkaProducer | None = None
+
+    def publish(self, events: Sequence[tuple[str, bytes]], timeout_s: float = 10.0) -> None:
+        if not events:
+            return
+        if self._producer is None:
+            self._producer = make_producer(self._config)
+        try:
+            futures = [
+                self._producer.send(self._config.events_topic, key=actor.encode(), value=body)
+                for actor, body in events
+            ]
+            self._producer.flush(timeout=timeout_s)
+            for future in futures:
+                future.get(timeout=0)
+        except KafkaError as error:
+            raise BrokerUnavailableError(self._config.require_bootstrap(), repr(error)) from error
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=5)
+            self._producer = None
 
 
 def topic_names(config: KafkaConfig) -> list[str]:

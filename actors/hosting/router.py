@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ray
 import redis
 from ray.exceptions import RayError, RayTaskError
 
-from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
+from actors.config import ActorConfig, RedisConfig
 from actors.errors import ShardUnavailableError, StoreUnavailableError
 from actors.hosting.host import BatchResult
+from actors.hosting.recipe import ShardRecipe
 from actors.hosting.shard import shard_name
 from actors.hosting.supervisor import ShardSupervisor, alive_nodes, start_shard, supervisor_name
 from actors.storage.keys import Keys
 from actors.storage.redis_clients import connect
 from actors.storage.slots import SlotTable, slot_of
-from actors.turn.scoring import Scorer
 
 log = logging.getLogger(__name__)
 
@@ -50,33 +50,22 @@ def ensure_slot_table(redis_config: RedisConfig, actors: ActorConfig) -> SlotTab
     return table
 
 
-def ensure_shards(
-    namespace: str,
-    actors: ActorConfig,
-    redis_config: RedisConfig,
-    kafka: KafkaConfig,
-    sinks: SinkConfig,
-    scorer_factory: Callable[[], Scorer],
-    shard_ids: Sequence[int] | None = None,
-) -> dict[int, Any]:
+def ensure_shards(recipe: ShardRecipe, shard_ids: Sequence[int] | None = None) -> dict[int, Any]:
     """Get or create the named shard actors (detached: they outlive their creator), spread
     over the cluster's nodes, and the supervisor that moves slots when nodes go away."""
-    table = ensure_slot_table(redis_config, actors)
+    table = ensure_slot_table(recipe.redis, recipe.actors)
     ids = list(shard_ids) if shard_ids is not None else table.shards
     nodes = alive_nodes()
     handles = {}
     for index in ids:
-        node = nodes[index % len(nodes)]
-        handles[index] = start_shard(
-            index, node, namespace, actors, redis_config, kafka, sinks, scorer_factory
-        )
+        handles[index] = start_shard(index, nodes[index % len(nodes)], recipe)
     supervisor = ShardSupervisor.options(  # type: ignore[attr-defined]
-        name=supervisor_name(redis_config.prefix),
-        namespace=namespace,
+        name=supervisor_name(recipe.prefix),
+        namespace=recipe.namespace,
         lifetime="detached",
         get_if_exists=True,
         num_cpus=0,
-    ).remote(namespace, actors, redis_config, kafka, sinks, scorer_factory)
+    ).remote(recipe)
     ray.get([h.ping.remote() for h in handles.values()] + [supervisor.ping.remote()])
     return handles
 

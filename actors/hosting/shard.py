@@ -20,24 +20,12 @@ from typing import Any
 
 import ray
 
-from actors.brokers.amqp import AmqpActionDeadLetters
-from actors.brokers.dead_letters import KafkaDeadLetters
-from actors.brokers.kafka import make_producer
-from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
-from actors.delivery.guardrails import Guardrails, RedisGuardrailStore
-from actors.delivery.idempotency import RedisIdempotencyStore
-from actors.delivery.letters import DeadLetters, MemoryDeadLetters
-from actors.delivery.outbox import Dispatcher
-from actors.delivery.sinks import build_sinks
-from actors.delivery.sinks.kafka import KafkaSink
 from actors.gc_tuning import tune_gc
-from actors.hosting.host import BatchResult, ShardHost
+from actors.hosting.host import BatchResult
+from actors.hosting.recipe import ShardRecipe
+from actors.hosting.wiring import build_shard
 from actors.logs import configure as configure_logs
 from actors.rules.ruleset import RuleSet
-from actors.rules.source import RulesFile
-from actors.storage.store import RedisStateStore
-from actors.turn.actor import CustomerActor
-from actors.turn.scoring import CoalescingScorer, Scorer
 
 log = logging.getLogger(__name__)
 
@@ -73,59 +61,17 @@ class _Loop:
     max_restarts=-1, max_task_retries=0, max_concurrency=10_000
 )
 class CustomerShard:
-    def __init__(
-        self,
-        shard_id: int,
-        actors: ActorConfig,
-        redis_config: RedisConfig,
-        kafka: KafkaConfig,
-        sinks: SinkConfig,
-        scorer_factory: Callable[[], Scorer],
-    ) -> None:
-        configure_logs(kafka_level=kafka.log_level)
+    def __init__(self, shard_id: int, recipe: ShardRecipe) -> None:
+        configure_logs(kafka_level=recipe.broker.client_log_level)
         self.shard_id = shard_id
-        self.config = actors
+        self.config = actors = recipe.actors
         self.started_at = time.time()
-        self.store = RedisStateStore(
-            redis_config.require_url(), redis_config.prefix, redis_config.socket_timeout_s
-        )
-        self.rules_file = RulesFile(actors.rules_file)
-        self.scorer = CoalescingScorer(scorer_factory())
-        actor = CustomerActor(self.rules_file.rules, self.scorer, trace=actors.trace_turns > 0)
-        dead_letters: DeadLetters = MemoryDeadLetters()
-        available = build_sinks(sinks)
-        if kafka.bootstrap:
-            producer = make_producer(kafka)
-            available["kafka"] = KafkaSink(producer, kafka.actions_topic, kafka)
-            dead_letters = KafkaDeadLetters(
-                producer, kafka.events_dlq_topic, kafka.actions_dlq_topic
-            )
-        elif sinks.amqp_url is not None and sinks.amqp_dead_letters is not None:
-            # An engage on RabbitMQ: the default sink's actions go to its actions
-            # exchange, and undeliverable ones to its dead-letter exchange.
-            available["kafka"] = available["amqp"]
-            dead_letters = AmqpActionDeadLetters(
-                sinks.amqp_url.get_secret_value(), sinks.amqp_dead_letters, sinks.amqp_timeout_s
-            )
-        self.dispatcher = Dispatcher(
-            available,
-            RedisIdempotencyStore(self.store.redis, self.store.keys),
-            self.store,
-            dead_letters,
-            Guardrails(
-                RedisGuardrailStore(self.store.redis, self.store.keys),
-                lambda: actor.rules.policy,
-                actors.slots,
-                time.time,
-            ),
-            queue_size=actors.sink_queue_size,
-            max_deferred=actors.max_deferred_actions,
-            max_attempts=sinks.max_attempts,
-            base_backoff_s=sinks.base_backoff_s,
-            trace_keep=actors.trace_turns,
-            trace_ttl_s=actors.trace_retention_s,
-        )
-        self.host = ShardHost(shard_id, actors, self.store, actor, self.dispatcher)
+        parts = build_shard(shard_id, recipe)
+        self.store = parts.store
+        self.rules_file = parts.rules_file
+        self.scorer = parts.scorer
+        self.dispatcher = parts.dispatcher
+        self.host = parts.host
         self.table_epoch = 0
         self.dispatcher.start()
         self.loops = [

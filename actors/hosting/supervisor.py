@@ -18,20 +18,18 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import ray
 from ray.exceptions import ActorDiedError, ActorUnschedulableError, GetTimeoutError, RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
 from actors.errors import ShardUnavailableError
+from actors.hosting.recipe import ShardRecipe
 from actors.hosting.shard import CustomerShard, shard_name
 from actors.logs import configure as configure_logs
 from actors.storage.slots import SlotTable
 from actors.storage.store import RedisStateStore
-from actors.turn.scoring import Scorer
 
 log = logging.getLogger(__name__)
 
@@ -47,45 +45,27 @@ def alive_nodes() -> list[str]:
     return sorted(n["NodeID"] for n in nodes if n["Alive"])
 
 
-def start_shard(
-    index: int,
-    node_id: str,
-    namespace: str,
-    actors: ActorConfig,
-    redis_config: RedisConfig,
-    kafka: KafkaConfig,
-    sinks: SinkConfig,
-    scorer_factory: Callable[[], Scorer],
-) -> Any:
+def start_shard(index: int, node_id: str, recipe: ShardRecipe) -> Any:
     """Get or create the named, detached shard `index`, pinned to `node_id`."""
     return CustomerShard.options(  # type: ignore[attr-defined]
-        name=shard_name(redis_config.prefix, index),
-        namespace=namespace,
+        name=shard_name(recipe.prefix, index),
+        namespace=recipe.namespace,
         lifetime="detached",
         get_if_exists=True,
-        num_cpus=actors.shard_cpus,
+        num_cpus=recipe.actors.shard_cpus,
         scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
-    ).remote(index, actors, redis_config, kafka, sinks, scorer_factory)
+    ).remote(index, recipe)
 
 
 # Supervision must outlive any node but the head; it restarts like a shard.
 @ray.remote(max_restarts=-1, max_concurrency=64)  # type: ignore[call-overload]
 class ShardSupervisor:
-    def __init__(
-        self,
-        namespace: str,
-        actors: ActorConfig,
-        redis_config: RedisConfig,
-        kafka: KafkaConfig,
-        sinks: SinkConfig,
-        scorer_factory: Callable[[], Scorer],
-        check_s: float = 2.0,
-    ) -> None:
-        configure_logs(kafka_level=kafka.log_level)
-        self.namespace = namespace
-        self.parts = (actors, redis_config, kafka, sinks, scorer_factory)
-        self.prefix = redis_config.prefix
-        self.store = RedisStateStore(redis_config.require_url(), redis_config.prefix)
+    def __init__(self, recipe: ShardRecipe, check_s: float = 2.0) -> None:
+        configure_logs(kafka_level=recipe.broker.client_log_level)
+        self.recipe = recipe
+        self.namespace = recipe.namespace
+        self.prefix = recipe.prefix
+        self.store = RedisStateStore(recipe.redis.require_url(), recipe.prefix)
         self.check_s = check_s
         self.moves = 0
         self.refresh_failures = 0
@@ -182,7 +162,7 @@ class ShardSupervisor:
                 for index in range(max(current) + 1, max(current) + 1 + shards - len(current)):
                     node = min(nodes, key=lambda n: (placed[n], n))
                     placed[node] += 1
-                    handle = start_shard(index, node, self.namespace, *self.parts)
+                    handle = start_shard(index, node, self.recipe)
                     await handle.ping.remote()
                     added.append(index)
                 await self._adopt(table, table.rebalance(current + added))

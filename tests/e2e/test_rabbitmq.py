@@ -20,6 +20,7 @@ import ray
 from pydantic import SecretStr
 from ray import serve
 
+from actors.brokers.amqp_broker import RabbitBroker
 from actors.config import RabbitMQConfig
 from actors.hosting.router import ShardRouter
 from engage.rabbitmq_server import RabbitMQ
@@ -27,7 +28,7 @@ from serving.config import ApiConfig
 from tests.conftest import READ_KEY, WRITE_KEY, App, deploy_test_app
 from tests.serving.test_api import valid_event
 from tests.support import event
-from training.sources import from_rabbitmq
+from training.sources import from_broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
 
@@ -99,7 +100,7 @@ def test_events_sent_over_http_reach_the_customers_through_rabbitmq(
         time.sleep(0.5)
     assert lag == dict.fromkeys(queues, 0)
     # The events log kept each of them too, for training (`--from rabbitmq`).
-    kept = {e.event_id for e in from_rabbitmq(rabbitmq_app.settings.rabbitmq).events}
+    kept = {e.event_id for e in from_broker(RabbitBroker(rabbitmq_app.settings.rabbitmq)).events}
     assert {f"{c}-{n}" for c in customers for n in range(4)} <= kept
 
 

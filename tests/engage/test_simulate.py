@@ -3,14 +3,15 @@ the broker refuses is sent again and only what it took is counted."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
-from pika.exceptions import AMQPConnectionError
 
 import engage.simulate
-from actors.errors import ConfigError
-from actors.model.events import Event
+from actors.brokers.amqp import AmqpPublisher
+from actors.errors import BrokerUnavailableError, ConfigError
 from engage.settings import load_settings
-from engage.simulate import RabbitMQOutlet, TrafficProducer, outlet_for
+from engage.simulate import TrafficProducer, outlet_for
 
 
 class FlakyOutlet:
@@ -18,15 +19,15 @@ class FlakyOutlet:
 
     def __init__(self, failures: int) -> None:
         self.failures = failures
-        self.attempts: list[list[Event]] = []
-        self.taken: list[Event] = []
+        self.attempts: list[list[tuple[str, bytes]]] = []
+        self.taken: list[tuple[str, bytes]] = []
         self.closed = False
 
-    def send(self, session: list[Event]) -> None:
-        self.attempts.append(session)
+    def publish(self, events: Sequence[tuple[str, bytes]], timeout_s: float = 10.0) -> None:
+        self.attempts.append(list(events))
         if len(self.attempts) <= self.failures:
-            raise AMQPConnectionError("broker unreachable")
-        self.taken += session
+            raise BrokerUnavailableError("127.0.0.1:5672", "broker unreachable")
+        self.taken += events
 
     def close(self) -> None:
         self.closed = True
@@ -48,7 +49,7 @@ def test_a_refused_session_is_sent_again_and_only_what_the_broker_took_counts(
 def test_the_outlet_follows_the_broker_setting() -> None:
     rabbitmq = load_settings(broker="rabbitmq", rabbitmq={"url": "amqp://127.0.0.1:1/%2F"})
     outlet = outlet_for(rabbitmq)  # connects on first send, not here
-    assert isinstance(outlet, RabbitMQOutlet)
+    assert isinstance(outlet, AmqpPublisher)
     outlet.close()
     with pytest.raises(ConfigError) as refused:
         outlet_for(load_settings())  # Kafka, and no broker address given

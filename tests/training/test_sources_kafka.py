@@ -10,13 +10,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from actors.brokers.kafka import BrokerUnavailableError, ensure_topics
+from actors.brokers.base import OffsetRange
+from actors.brokers.kafka import ensure_topics
+from actors.brokers.kafka_broker import KafkaBroker
 from actors.config import KafkaConfig
+from actors.errors import BrokerUnavailableError
 from engage.stack import ServerProcess, start_broker
 from tests.kafka_support import produce
 from tests.support import T0, event
 from training.dataset import fingerprint
-from training.sources import from_kafka
+from training.sources import from_broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
@@ -31,7 +34,7 @@ def test_the_topic_reads_back_every_valid_event_and_counts_the_rest(
     ensure_topics(kafka_config)
     events = _events()
     produce(kafka_config, [*events[:200], b'{"type": "nonsense"}', *events[200:]])
-    data = from_kafka(kafka_config)
+    data = from_broker(KafkaBroker(kafka_config))
     assert sorted(e.event_id for e in data.events) == sorted(e.event_id for e in events)
     assert data.rejected == 1
     assert data.first_rejection is not None
@@ -39,7 +42,7 @@ def test_the_topic_reads_back_every_valid_event_and_counts_the_rest(
     assert data.source["kind"] == "kafka"
     assert sum(end - start for start, end in data.source["offsets"].values()) == 401
     # The same range twice is the same data: a run can be repeated.
-    again = from_kafka(kafka_config)
+    again = from_broker(KafkaBroker(kafka_config))
     by_time = sorted(data.events, key=lambda e: (e.ts, e.event_id))
     assert fingerprint(sorted(again.events, key=lambda e: (e.ts, e.event_id))) == fingerprint(
         by_time
@@ -50,12 +53,12 @@ def test_an_event_time_range_and_offsets_limit_the_read(kafka_config: KafkaConfi
     ensure_topics(kafka_config)
     events = _events(100)
     produce(kafka_config, events)
-    ranged = from_kafka(kafka_config, since=T0 + 10 * 60.0, until=T0 + 19 * 60.0)
+    ranged = from_broker(KafkaBroker(kafka_config), since=T0 + 10 * 60.0, until=T0 + 19 * 60.0)
     assert sorted(e.ts for e in ranged.events) == [T0 + i * 60.0 for i in range(10, 20)]
     assert ranged.as_of == T0 + 19 * 60.0
     nothing_past = {p: 0 for p in range(kafka_config.partitions)}
     with pytest.raises(Exception, match="no events"):
-        from_kafka(kafka_config, to_offsets=nothing_past)
+        from_broker(KafkaBroker(kafka_config), offsets=OffsetRange(stop=nothing_past))
 
 
 @pytest.fixture
@@ -75,7 +78,7 @@ def test_a_paused_broker_ends_the_read_with_an_error_and_the_read_after_is_whole
     ensure_topics(config)
     events = _events(300)
     produce(config, events)
-    undisturbed = from_kafka(config)
+    undisturbed = from_broker(KafkaBroker(config))
 
     os.kill(own_broker.process.pid, signal.SIGSTOP)
     resume = threading.Timer(30.0, os.kill, (own_broker.process.pid, signal.SIGCONT))
@@ -83,13 +86,13 @@ def test_a_paused_broker_ends_the_read_with_an_error_and_the_read_after_is_whole
     started = time.monotonic()
     try:
         with pytest.raises(BrokerUnavailableError):
-            from_kafka(config, idle_timeout_s=8.0)
+            from_broker(KafkaBroker(config), idle_timeout_s=8.0)
         waited = time.monotonic() - started
     finally:
         resume.cancel()
         os.kill(own_broker.process.pid, signal.SIGCONT)
     assert waited < 28.0, "the read waited for the broker instead of failing"
-    after = from_kafka(config)
+    after = from_broker(KafkaBroker(config))
     assert sorted(e.event_id for e in after.events) == sorted(
         e.event_id for e in undisturbed.events
     )
@@ -115,7 +118,7 @@ def test_a_broker_paused_mid_read_gives_an_error_or_every_event_never_fewer(
             resume.start()
 
     try:
-        data = from_kafka(config, idle_timeout_s=8.0, progress=pause_once)
+        data = from_broker(KafkaBroker(config), idle_timeout_s=8.0, progress=pause_once)
     except BrokerUnavailableError:
         data = None
     finally:
@@ -124,5 +127,5 @@ def test_a_broker_paused_mid_read_gives_an_error_or_every_event_never_fewer(
     assert paused.is_set()
     if data is not None:  # everything had been fetched before the pause: all of it, then
         assert len(data.events) == len(events)
-    after = from_kafka(config)
+    after = from_broker(KafkaBroker(config))
     assert sorted(e.event_id for e in after.events) == sorted(e.event_id for e in events)

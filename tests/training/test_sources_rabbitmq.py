@@ -14,14 +14,14 @@ import pytest
 from pydantic import SecretStr
 
 from actors.brokers.amqp import AmqpConsumer, AmqpPublisher, EventsLog
-from actors.brokers.kafka import BrokerUnavailableError
+from actors.brokers.amqp_broker import RabbitBroker
 from actors.config import RabbitMQConfig
-from actors.errors import TrainingDataError
+from actors.errors import BrokerUnavailableError, TrainingDataError
 from actors.model.events import event_to_json
 from engage.cli import main
 from engage.rabbitmq_server import RabbitMQ
 from tests.support import event
-from training.sources import from_rabbitmq
+from training.sources import from_broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
 
@@ -60,16 +60,16 @@ def test_the_log_gives_back_the_events_of_a_time_range_and_counts_the_invalid_on
 ) -> None:
     recent = published(config)
     since = time.time() - 3.25 * DAY
-    first = from_rabbitmq(config, since=since)
+    first = from_broker(RabbitBroker(config), since=since)
     assert [e.event_id for e in first.events] == recent
     assert first.rejected == 1
     assert first.source["kind"] == "rabbitmq"
     # Read again: the first read's end marker is in the stream now, and is skipped.
-    again = from_rabbitmq(config, since=since)
+    again = from_broker(RabbitBroker(config), since=since)
     assert [e.event_id for e in again.events] == recent
     assert again.rejected == 1
     with pytest.raises(TrainingDataError):
-        from_rabbitmq(config, since=time.time() + DAY)  # nothing that late
+        from_broker(RabbitBroker(config), since=time.time() + DAY)  # nothing that late
 
 
 def test_ingest_still_gets_every_event_the_log_keeps(config: RabbitMQConfig) -> None:
@@ -89,7 +89,7 @@ def test_ingest_still_gets_every_event_the_log_keeps(config: RabbitMQConfig) -> 
         assert got == 13
     finally:
         consumer.close()
-    assert len(from_rabbitmq(config).events) == 12
+    assert len(from_broker(RabbitBroker(config)).events) == 12
 
 
 def test_engage_export_reads_the_log_when_the_broker_is_rabbitmq(
@@ -107,5 +107,5 @@ def test_engage_export_reads_the_log_when_the_broker_is_rabbitmq(
 def test_a_broker_out_of_reach_is_an_error_that_names_it() -> None:
     unreachable = RabbitMQConfig(url=SecretStr("amqp://guest:guest@127.0.0.1:1/%2F"))
     with pytest.raises(BrokerUnavailableError) as refused:
-        from_rabbitmq(unreachable)
-    assert refused.value.bootstrap == "127.0.0.1:1/%2F"
+        from_broker(RabbitBroker(unreachable))
+    assert refused.value.address == "127.0.0.1:1/%2F"

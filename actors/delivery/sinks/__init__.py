@@ -1,9 +1,11 @@
-"""Where actions go: a Kafka topic (default), RabbitMQ, webhooks, e-mail, the log."""
+"""Where actions go besides the event broker's actions stream: webhooks, e-mail, the log.
+
+The broker's own sinks (the default `kafka` sink, rules' `sink: amqp`) are in
+actors.brokers; a shard's full set is assembled by actors.hosting.wiring."""
 
 from __future__ import annotations
 
 from actors.config import SinkConfig
-from actors.delivery.sinks.amqp import AmqpSink
 from actors.delivery.sinks.base import Sink
 from actors.delivery.sinks.email import EmailSink
 from actors.delivery.sinks.log import LogSink
@@ -11,7 +13,7 @@ from actors.delivery.sinks.webhook import WebhookSink
 
 
 def build_sinks(config: SinkConfig) -> dict[str, Sink]:
-    """The configured sinks besides Kafka (which needs the shard's producer)."""
+    """The configured sinks that are not the event broker's."""
     sinks: dict[str, Sink] = {"log": LogSink()}
     if config.webhook_url:
         secret = config.webhook_secret.get_secret_value() if config.webhook_secret else ""
@@ -28,13 +30,5 @@ def build_sinks(config: SinkConfig) -> dict[str, Sink]:
             password=password,
             starttls=config.smtp_starttls,
             timeout_s=config.smtp_timeout_s,
-        )
-    if config.amqp_url:
-        sinks["amqp"] = AmqpSink(
-            config.amqp_url.get_secret_value(),
-            exchange=config.amqp_exchange,
-            log_stream=config.amqp_log_stream,
-            log_max_age=config.amqp_log_max_age,
-            timeout_s=config.amqp_timeout_s,
         )
     return sinks

@@ -12,8 +12,8 @@ from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from kafka.future import Future
 
 from actors.brokers.kafka import ensure_topics, make_producer
+from actors.brokers.kafka_sink import LOOK_BACK_S, KafkaSink
 from actors.config import KafkaConfig
-from actors.delivery.sinks.kafka import LOOK_BACK_S, KafkaSink
 from tests.actors.delivery.test_outbox import make_action
 from tests.kafka_support import TopicReader
 

@@ -161,13 +161,16 @@ class AmqpSink:
             self._link.get()
 
     def _declare(self, channel: BlockingChannel) -> None:
-        channel.exchange_declare(self._exchange, exchange_type="topic", durable=True)
+        self.declare(channel, self._exchange, self._stream, self._max_age)
+
+    @staticmethod
+    def declare(channel: BlockingChannel, exchange: str, stream: str, max_age: str) -> None:
+        """The actions exchange and the stream that keeps what it took."""
+        channel.exchange_declare(exchange, exchange_type="topic", durable=True)
         channel.queue_declare(
-            self._stream,
-            durable=True,
-            arguments={"x-queue-type": "stream", "x-max-age": self._max_age},
+            stream, durable=True, arguments={"x-queue-type": "stream", "x-max-age": max_age}
         )
-        channel.queue_bind(self._stream, self._exchange, routing_key="#")
+        channel.queue_bind(stream, exchange, routing_key="#")
 
     def _close(self) -> None:
         with self._lock:

@@ -15,7 +15,7 @@ from typing import Any
 import pika
 import pytest
 
-from actors.delivery.sinks.amqp import AmqpSink
+from actors.brokers.amqp_sink import AmqpSink
 from actors.errors import SinkError
 from engage.rabbitmq_server import RabbitMQ
 from tests.actors.delivery.test_outbox import make_action

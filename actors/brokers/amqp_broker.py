@@ -1,0 +1,153 @@
+"""RabbitMQ as engage's event broker (actors.brokers.base; docs/rabbitmq.md)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pika
+from pika.exceptions import AMQPError
+
+from actors.brokers.amqp import (
+    AmqpActionDeadLetters,
+    AmqpConsumer,
+    AmqpDeadLetters,
+    AmqpPublisher,
+    address_of,
+    declare_dead_letters,
+    declare_events,
+    events_log,
+    parameters,
+    read_events_log,
+)
+from actors.brokers.amqp_sink import AmqpSink
+from actors.brokers.base import Consumer, EventDeadLetters, EventPublisher, OffsetRange
+from actors.config import RabbitMQConfig
+from actors.delivery.letters import DeadLetters
+from actors.delivery.sinks.base import Sink
+from actors.errors import BrokerUnavailableError, TrainingDataError
+
+
+class RabbitBroker:
+    """Events through the events exchange over ingest's queues, actions on the actions
+    exchange (the default sink: whatever `ENGAGE_SINKS_AMQP_URL` says, rules' `sink: amqp`
+    is another sink), dead letters on their exchanges."""
+
+    name = "rabbitmq"
+    title = "RabbitMQ"
+
+    def __init__(self, config: RabbitMQConfig) -> None:
+        self.config = config
+
+    @property
+    def address(self) -> str:
+        return address_of(self.config.require_url())
+
+    @property
+    def address_setting(self) -> str:
+        return "ENGAGE_RABBITMQ_URL"
+
+    def environment(self) -> dict[str, str]:
+        return {"ENGAGE_RABBITMQ_URL": self.config.require_url()}
+
+    @property
+    def client_log_level(self) -> str:
+        return "WARNING"
+
+    def prepare(self, timeout_s: float = 30.0) -> list[str]:
+        """Declares every exchange, queue and stream engage uses (idempotent: RabbitMQ
+        refuses only a declaration that differs from what exists)."""
+        config = self.config
+        try:
+            connection = pika.BlockingConnection(
+                parameters(config.require_url(), min(timeout_s, config.timeout_s))
+            )
+        except (AMQPError, OSError) as error:
+            raise BrokerUnavailableError(self.address, repr(error)) from error
+        try:
+            channel = connection.channel()
+            declare_events(
+                channel,
+                config.events_exchange,
+                config.events_queues,
+                config.events_dlq,
+                events_log(config),
+            )
+            declare_dead_letters(channel, config.actions_dlq)
+            AmqpSink.declare(
+                channel, config.actions_exchange, config.actions_log, config.actions_log_max_age
+            )
+        except (AMQPError, OSError) as error:
+            raise BrokerUnavailableError(self.address, repr(error)) from error
+        finally:
+            with contextlib.suppress(AMQPError, OSError):  # declared, or failed above
+                connection.close()
+        return [config.events_exchange, config.actions_exchange]
+
+    def consumer(self) -> Consumer:
+        config = self.config
+        return AmqpConsumer(
+            config.require_url(),
+            config.events_exchange,
+            config.events_queues,
+            config.events_dlq,
+            prefetch=config.prefetch,
+            timeout_s=config.timeout_s,
+            log=events_log(config),
+        )
+
+    def event_dead_letters(self) -> EventDeadLetters:
+        config = self.config
+        return AmqpDeadLetters(config.require_url(), config.events_dlq, config.timeout_s)
+
+    def action_sink(self) -> Sink:
+        config = self.config
+        return AmqpSink(
+            config.require_url(),
+            exchange=config.actions_exchange,
+            log_stream=config.actions_log,
+            log_max_age=config.actions_log_max_age,
+            timeout_s=config.timeout_s,
+        )
+
+    def action_dead_letters(self) -> DeadLetters:
+        config = self.config
+        return AmqpActionDeadLetters(config.require_url(), config.actions_dlq, config.timeout_s)
+
+    def publisher(self) -> EventPublisher:
+        return AmqpPublisher.of(self.config)
+
+    def read_events(
+        self,
+        start_at: float | None,
+        seen: Callable[[str, bytes], object],
+        offsets: OffsetRange | None = None,
+        idle_timeout_s: float = 60.0,
+    ) -> dict[str, Any]:
+        """The events log stream (`ENGAGE_RABBITMQ_EVENTS_LOG`): every event published, up
+        to an end marker published first."""
+        if offsets is not None and (offsets.start or offsets.stop):
+            raise TrainingDataError("offsets are Kafka's: RabbitMQ's events log reads by time")
+        config = self.config
+        stream = config.events_log
+        read = 0
+
+        def counted(raw: bytes) -> None:
+            nonlocal read
+            read += 1
+            seen(f"{stream} message {read}", raw)
+
+        # Never later than now: the read ends at a marker published just before it starts.
+        begin = None if start_at is None else min(start_at, time.time() - 60.0)
+        start = None if begin is None else datetime.fromtimestamp(begin, UTC)
+        try:
+            read_events_log(config.require_url(), stream, start, counted, idle_timeout_s)
+        except (AMQPError, OSError, TimeoutError) as error:
+            raise BrokerUnavailableError(self.address, repr(error)) from error
+        return {"kind": "rabbitmq", "stream": stream, "read": read}
+
+    def close(self) -> None:
+        return None
