@@ -11,36 +11,27 @@ a batch. Here an answer costs the model's own time. See docs/architecture.md.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from actors.errors import EngageError
 from actors.turn.scoring import Score
-from serving.model_set import Shadow, score_batch
+from serving.model_set import score_batch
 from serving.watcher import ModelWatcher
 
 
 class EmbeddedScorer:
     def __init__(self, watcher: ModelWatcher) -> None:
         self.watcher = watcher
-        self._shadow_logs: set[asyncio.Future[None]] = set()
 
     async def score(self, model: str, rows: Sequence[Sequence[float]]) -> list[Score]:
         answers, shadow = score_batch(self.watcher.models, [(model, rows)])
         if shadow:
-            self._log_shadow(shadow)
+            self.watcher.log_shadow(shadow)  # queued: written by the watcher's own task
         result = answers[0]
         if isinstance(result, EngageError):
             raise result
         return result
-
-    def _log_shadow(self, shadow: list[Shadow]) -> None:
-        # Written by a worker thread: the registry client is synchronous and the turn
-        # must not wait for it.
-        future = asyncio.get_running_loop().run_in_executor(None, self.watcher.log_shadow, shadow)
-        self._shadow_logs.add(future)
-        future.add_done_callback(self._shadow_logs.discard)
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,20 @@
 
 The router reads the slot table from Redis (refreshing it when asked, or at most every
 second), resolves the named `CustomerShard` actors, and sends each shard one call per
-batch. Ingest uses the blocking `process`; the API uses the async `call`.
+batch. Ingest uses the blocking `process` from its own thread; the API uses the async
+`call` and `each_shard`, which never wait for Redis: on an event loop a paused Redis would
+hold every request of the replica, collection included, so their refresh runs in a worker
+thread in the background and they route by the table they have.
+
+A table missing from Redis (a restart without persistence, a flush) is written back by the
+first router that finds it gone, from the table it routes by (the next epoch, so every
+shard takes it), or from the configured shards when it never had one. Nothing waits for an
+operator in silence.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -91,22 +100,43 @@ class ShardRouter:
     ) -> None:
         self.namespace = namespace
         self.slots = actors.slots
+        self.shards = actors.shards
         self.prefix = redis_config.prefix
         self._redis = connect(redis_config.require_url(), redis_config.socket_timeout_s)
         self._key = Keys(redis_config.prefix).slot_table()
         self._refresh_s = refresh_s
         self._checked = 0.0
         self._handles: dict[int, Any] = {}
-        self.table = self._load()
+        self._refreshing: asyncio.Future[None] | None = None
+        self.rebuilds = 0
+        # The last background refresh's failure, if it failed (reported, never raised into
+        # a request: the request routes by the table it has).
+        self.refresh_error: str | None = None
+        self.table = self._load(None)
 
-    def _load(self) -> SlotTable:
+    def _load(self, known: SlotTable | None) -> SlotTable:
         try:
             raw = self._redis.get(self._key)
+            if raw is None:
+                raw = self._rebuild(known)
         except redis.RedisError as error:
             raise StoreUnavailableError("slot table", str(error)) from error
-        if raw is None:
-            raise ShardUnavailableError(-1, "no slot table in Redis; is engage deployed?")
         return SlotTable.from_json(raw)
+
+    def _rebuild(self, known: SlotTable | None) -> bytes:
+        """Write the table back (unless another router did first); the table now stored."""
+        table = known.successor() if known is not None else None
+        if table is None or len(table.owners) != self.slots:
+            table = SlotTable.initial(self.slots, self.shards)
+        if self._redis.set(self._key, table.to_json(), nx=True):
+            self.rebuilds += 1
+            log.warning(
+                "the slot table was missing from Redis; written back at epoch %d", table.epoch
+            )
+        raw = self._redis.get(self._key)
+        if raw is None:  # deleted again at once: route by what was just written
+            return table.to_json().encode()
+        return raw if isinstance(raw, bytes) else raw.encode()
 
     @property
     def epoch(self) -> int:
@@ -114,14 +144,31 @@ class ShardRouter:
         return self.table.epoch
 
     def refresh(self, force: bool = False) -> SlotTable:
+        """The current table, read again if `refresh_s` passed (blocking: ingest's thread)."""
         now = time.monotonic()
         if force or now - self._checked >= self._refresh_s:
             self._checked = now
-            table = self._load()
+            table = self._load(self.table)
             if table.epoch != self.table.epoch:
                 log.info("slot table epoch %d -> %d", self.table.epoch, table.epoch)
                 self.table = table
         return self.table
+
+    def refresh_soon(self) -> None:
+        """`refresh` in a worker thread, started if due and none is running; never waits
+        (the API's event loop)."""
+        if time.monotonic() - self._checked < self._refresh_s:
+            return
+        if self._refreshing is not None and not self._refreshing.done():
+            return
+        self._refreshing = asyncio.ensure_future(asyncio.to_thread(self._refresh_quietly))
+
+    def _refresh_quietly(self) -> None:
+        try:
+            self.refresh()
+            self.refresh_error = None
+        except (StoreUnavailableError, ValueError) as error:
+            self.refresh_error = str(error)
 
     def shard_for(self, customer_id: str) -> int:
         return self.table.owner(slot_of(customer_id, self.slots))
@@ -182,7 +229,7 @@ class ShardRouter:
 
     async def call(self, customer_id: str, method: str, *args: Any) -> Any:
         """Call a shard method for one customer (API reads, forget)."""
-        self.refresh()
+        self.refresh_soon()
         shard = self.shard_for(customer_id)
         try:
             return await getattr(self.handle(shard), method).remote(customer_id, *args)
@@ -190,7 +237,7 @@ class ShardRouter:
             raise self._failure(shard, error) from error
 
     async def each_shard(self, method: str, *args: Any) -> dict[int, Any]:
-        self.refresh()
+        self.refresh_soon()
         out: dict[int, Any] = {}
         for shard in self.table.shards:
             try:

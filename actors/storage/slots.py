@@ -63,6 +63,12 @@ class SlotTable:
             return self
         return SlotTable(self.epoch + 1, tuple(owners))
 
+    def successor(self) -> SlotTable:
+        """The same owners under the next epoch: what a router or the supervisor writes back
+        when the table is gone from Redis (a restart without persistence, a flush), so that
+        every shard takes it as news."""
+        return SlotTable(self.epoch + 1, self.owners)
+
     def to_json(self) -> str:
         return json.dumps({"epoch": self.epoch, "owners": list(self.owners)})
 
