@@ -161,6 +161,10 @@ class ActorConfig(_Config):
     # events are tried one by one and the ones that still fail are dead-lettered.
     ingest_retry_s: float = Field(default=20.0, gt=0)
     ingest_poison_after: int = Field(default=3, ge=1)
+    # How long an ingest replica's polls may keep failing (Redis or the shards out of
+    # reach, the slot table unreadable) before its health check fails and Serve restarts
+    # it. Until then the stall is reported (`stalled_s` in /v1/ingest, /metrics).
+    ingest_stall_restart_s: float = Field(default=300.0, gt=0)
 
     def event_time_bounds(self) -> EventTimeBounds:
         return EventTimeBounds(max_ahead_s=self.event_max_ahead_s, max_age_s=self.event_max_age_s)

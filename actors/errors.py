@@ -163,6 +163,15 @@ class ShardUnavailableError(OutageError):
         self.cause = cause
 
 
+class SlotMovedError(ShardUnavailableError):
+    """A batch for slots this shard does not own (the table moved them; the router's copy
+    is older): refused whole, before any turn, so no action goes out from two owners."""
+
+    def __init__(self, shard: int, slots: list[int]) -> None:
+        super().__init__(shard, f"slots {slots[:8]} are not this shard's")
+        self.slots = slots
+
+
 class ContentionError(OutageError):
     """A customer's state kept changing under us (another host writing); batch retried."""
 

@@ -75,12 +75,22 @@ class IngestStats:
     # Events of visitors merged into customers, sent on to the customer's shard.
     redirected: int = 0
     last_commit_at: float = 0.0
+    # When a poll last ended well (committed, or found nothing to do), and why the polls
+    # since then failed: a loop failing for longer than it should is stalled.
+    last_progress_at: float = field(default_factory=time.time)
+    last_error: str | None = None
     poll_ms: Histogram = field(default_factory=Histogram)
     errors: Counter[str] = field(default_factory=Counter)
     # Committed offset, and records behind the end, per "topic:partition".
     committed: dict[str, int] = field(default_factory=dict)
     lag: dict[str, int] = field(default_factory=dict)
     assignment: list[str] = field(default_factory=list)
+
+    def stalled_s(self, now: float | None = None) -> float:
+        """Seconds since a poll last ended well, while polls keep failing (0: not stalled)."""
+        if self.last_error is None:
+            return 0.0
+        return max(0.0, (time.time() if now is None else now) - self.last_progress_at)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +105,8 @@ class IngestStats:
             "commits": self.commits,
             "redirected": self.redirected,
             "last_commit_at": self.last_commit_at,
+            "stalled_s": round(self.stalled_s(), 3),
+            "last_error": self.last_error,
             "poll_ms_p99": self.poll_ms.quantile(0.99),
             "poll_ms": self.poll_ms.to_dict(),
             "errors": dict(self.errors),
@@ -163,8 +175,11 @@ class IngestLoop:
             try:
                 self.run_once()
                 backoff = 0.1
+                self.stats.last_progress_at = time.time()
+                self.stats.last_error = None
             except Exception as error:  # rewound already: the records come back
                 self.stats.errors[type(error).__name__] += 1
+                self.stats.last_error = _describe(error)
                 log.warning("ingest poll failed and was rewound; retrying: %s", error)
                 self._stop.wait(backoff * random.uniform(0.5, 1.5))
                 backoff = min(backoff * 2, self.max_backoff_s)

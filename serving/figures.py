@@ -72,6 +72,8 @@ def summarize(
         "events_duplicate": sum(int(s.get("duplicates", 0)) for s in shards),
         "events_rejected": sum(int(i.get("dead_lettered", 0)) for i in ingest),
         "consumer_lag": sum(int(i.get("total_lag", 0)) for i in ingest),
+        # The longest any replica's polls have kept failing (0: every replica progresses).
+        "ingest_stalled_s": max((float(i.get("stalled_s", 0.0)) for i in ingest), default=0.0),
         "ingest_replicas": len(ingest),
         "live_customers": sum(int(s.get("live_customers", 0)) for s in shards),
         "shards": [

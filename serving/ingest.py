@@ -64,6 +64,7 @@ class Ingest:
             poison_after=actors.ingest_poison_after,
             event_time=actors.event_time_bounds(),
         )
+        self.stall_restart_s = actors.ingest_stall_restart_s
         self.thread = threading.Thread(target=self._run, name="ingest", daemon=True)
         self.thread.start()
         self.replica = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -98,8 +99,16 @@ class Ingest:
             self.broker.close()
 
     def check_health(self) -> None:
+        """Fails when the loop died, or has made no progress for longer than
+        `ENGAGE_ACTORS_INGEST_STALL_RESTART_S` (Serve then restarts the replica; a stall
+        shorter than that is reported, not restarted)."""
         if not self.thread.is_alive():
             raise RuntimeError("ingest loop stopped")
+        stalled = self.loop.stats.stalled_s()
+        if stalled > self.stall_restart_s:
+            raise RuntimeError(
+                f"ingest made no progress for {stalled:.0f}s: {self.loop.stats.last_error}"
+            )
 
     def stats(self) -> dict[str, Any]:
         return self.loop.stats.to_dict()

@@ -87,6 +87,12 @@ def render(figures: dict[str, Any]) -> str:
         [({}, figures["consumer_lag"])],
     )
     w.metric(
+        "engage_ingest_stalled_seconds",
+        "gauge",
+        "Longest time any ingest replica's polls have kept failing (0: all progress).",
+        [({}, figures.get("ingest_stalled_s", 0.0))],
+    )
+    w.metric(
         "engage_live_customers",
         "gauge",
         "Customer actors in memory.",

@@ -7,7 +7,9 @@ and passivates customers that are idle or least recently used.
 
 Checkpoint order for a batch (`process`):
 
-1. parse the batch and group events by customer, keeping their order;
+1. parse the batch and group events by customer, keeping their order; a batch holding a
+   customer of a slot this shard does not own is refused whole (SlotMovedError: the
+   router routed by an older table), before any turn;
 2. lock the batch's customers (sorted order, so concurrent batches cannot deadlock);
 3. activate the ones not live, with one store round trip for all of them;
 4. score ahead the rows of customers with several scored events in the batch
@@ -40,7 +42,7 @@ import orjson
 from actors.config import ActorConfig
 from actors.delivery.letters import rejection_entry
 from actors.delivery.outbox import Dispatcher
-from actors.errors import ContentionError, EngageError, InvalidEventError
+from actors.errors import ContentionError, EngageError, InvalidEventError, SlotMovedError
 from actors.hosting.residency import LiveSet
 from actors.metrics import Histogram
 from actors.model.actions import action_to_json
@@ -52,7 +54,7 @@ from actors.model.state import CustomerState
 from actors.model.state_format import state_from_json, state_to_json
 from actors.rules.context import cart_view, customer_view, marketing_suppressed, session_view
 from actors.storage.slots import slot_of
-from actors.storage.store import Commit, OutboxEntry, StateStore
+from actors.storage.store import Commit, DueReminder, OutboxEntry, StateStore
 from actors.turn.actor import CustomerActor, RejectedAction, TurnOutcome
 from actors.turn.prefetch import NO_SCORES, BatchScores, CustomerEvents, needs_replay, prefetch
 
@@ -177,6 +179,10 @@ class ShardHost:
                     customer_id, slot, [], where, came, read_at
                 )
             item.events.append((index, event))
+        unowned = sorted({w.slot for w in work.values()} - self.owned_slots)
+        if unowned:
+            self.stats["batches_refused_not_owned"] += 1
+            raise SlotMovedError(self.shard_id, unowned)
         self.mailbox += len(raw_events)
         try:
             await self._run_locked(list(work.values()), result, read_at)
@@ -512,7 +518,7 @@ class ShardHost:
         due = await self.store.due_reminders(slots, now, limit)
         if not due:
             return 0
-        by_customer: dict[str, list[Any]] = {}
+        by_customer: dict[str, list[DueReminder]] = {}
         for reminder in due:
             by_customer.setdefault(reminder.customer_id, []).append(reminder)
         fired = 0
@@ -527,9 +533,15 @@ class ShardHost:
         self.stats["reminders_fired"] += fired
         return fired
 
-    async def _run_reminders(self, customer_id: str, reminders: list[Any]) -> int:
+    async def _run_reminders(self, customer_id: str, reminders: list[DueReminder]) -> int:
+        """Run a customer's due reminders in one commit. A reminder whose turn raises (a
+        bug, data its rule cannot handle) is isolated as a poison event is: the others run
+        again from the saved state without it, and it is removed in their commit with its
+        dead letter (the reason, through the outbox), so it neither fires for ever nor
+        holds back the later customers of its slot."""
         slot = reminders[0].slot
-        for _attempt in range(MAX_CONFLICT_RETRIES):
+        poisoned: dict[tuple[str, float], str] = {}
+        for _attempt in range(MAX_CONFLICT_RETRIES + len(reminders)):
             await self._activate([(slot, customer_id)])
             state = self._live(customer_id)
             if state.merged_into is not None:
@@ -545,20 +557,45 @@ class ShardHost:
                 trace_ttl_s=self.config.trace_retention_s,
             )
             entries: list[OutboxEntry] = []
-            for reminder in reminders:
-                outcome = await self.actor.on_reminder(
-                    customer_id, state, reminder.kind, reminder.due_at
-                )
-                commit.reminders_fired.append((reminder.kind, reminder.due_at))
-                commit.trace += self._traces([outcome])
-                commit.counters += outcome.counters
-                commit.guard.update(outcome.guard)
-                for action in outcome.actions:
-                    raw = action_to_json(action)
-                    commit.actions.append((action.idempotency_key, raw))
-                    entries.append(OutboxEntry(slot, action.idempotency_key, raw))
-                    self.by_type[action.type] += 1
-                    self.by_rule[action.rule_id] += 1
+            try:
+                for reminder in reminders:
+                    commit.reminders_fired.append((reminder.kind, reminder.due_at))
+                    reason = poisoned.get((reminder.kind, reminder.due_at))
+                    if reason is not None:
+                        key, raw = rejection_entry(
+                            _rejected_reminder(customer_id, reminder, reason)
+                        )
+                        commit.actions.append((key, raw))
+                        entries.append(OutboxEntry(slot, key, raw))
+                        continue
+                    try:
+                        outcome = await self.actor.on_reminder(
+                            customer_id, state, reminder.kind, reminder.due_at
+                        )
+                    except EngageError:
+                        raise
+                    except Exception as error:  # a poison reminder must not stall its slot
+                        log.exception(
+                            "reminder turn failed; reminder dead-lettered",
+                            extra={"customer_id": customer_id, "reminder": reminder.kind},
+                        )
+                        poisoned[(reminder.kind, reminder.due_at)] = (
+                            f"reminder turn failed: {type(error).__name__}: {error}"
+                        )
+                        self.stats["reminder_errors"] += 1
+                        raise _PoisonReminderError from error
+                    commit.trace += self._traces([outcome])
+                    commit.counters += outcome.counters
+                    commit.guard.update(outcome.guard)
+                    for action in outcome.actions:
+                        raw = action_to_json(action)
+                        commit.actions.append((action.idempotency_key, raw))
+                        entries.append(OutboxEntry(slot, action.idempotency_key, raw))
+                        self.by_type[action.type] += 1
+                        self.by_rule[action.rule_id] += 1
+            except _PoisonReminderError:
+                self._evict(customer_id)  # the others run again from the saved state
+                continue
             commit.state = state_to_json(state)
             (version,) = await self.store.commit_many([commit])
             if version is None:
@@ -567,7 +604,7 @@ class ShardHost:
             state.version = version
             self.stats["actions"] += len(entries)
             await self.dispatcher.submit(entries)
-            return len(reminders)
+            return len(reminders) - len(poisoned)
         raise ContentionError([customer_id])
 
     @contextlib.asynccontextmanager
@@ -690,3 +727,16 @@ def offer_inputs_of(
 class _PoisonEventError(Exception):
     def __init__(self, work: _CustomerWork) -> None:
         self.work = work
+
+
+class _PoisonReminderError(Exception):
+    """A reminder turn raised: the customer's reminders run again without it."""
+
+
+def _rejected_reminder(customer_id: str, reminder: DueReminder, reason: str) -> RejectedAction:
+    return RejectedAction(
+        f"reminder:{reminder.kind}",
+        customer_id,
+        f"reminder.{reminder.kind}.{reminder.due_at:.3f}",
+        reason,
+    )

@@ -20,6 +20,7 @@ from typing import Any
 
 import ray
 
+from actors.errors import SlotMovedError
 from actors.gc_tuning import tune_gc
 from actors.hosting.host import BatchResult
 from actors.hosting.recipe import ShardRecipe
@@ -94,7 +95,12 @@ class CustomerShard:
     ) -> BatchResult:
         if not self.host.owned_slots:
             await self._refresh_table()
-        return await self.host.process(raw_events, positions, read_at, origins)
+        try:
+            return await self.host.process(raw_events, positions, read_at, origins)
+        except SlotMovedError:
+            # The router may know a newer table than this shard: read it, and try once more.
+            await self._refresh_table()
+            return await self.host.process(raw_events, positions, read_at, origins)
 
     async def snapshot(self, customer_id: str) -> dict[str, Any]:
         return await self.host.snapshot(customer_id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -430,3 +431,30 @@ def test_every_batch_carries_when_ingest_read_its_poll() -> None:
     assert loop.run_once() == 2
     assert len(shards.read_at) == 2  # the first call and the retry of the failed shard
     assert set(shards.read_at) == {read}
+
+
+def test_a_loop_whose_polls_keep_failing_says_how_long_it_has_been_stalled() -> None:
+    # Given shards that keep failing past the retry bound (Redis gone, say)
+    loop, _, shards, _ = make_loop([[record(0, "zed")]], failures=1000)
+    loop.retry_s = 0.02
+    runner = threading.Thread(target=loop.run, daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 5
+        while loop.stats.errors["IngestRetryExhaustedError"] < 2:
+            assert time.monotonic() < deadline, "the loop never failed"
+            time.sleep(0.01)
+        # then it reports the stall and why, growing while it lasts
+        first = loop.stats.stalled_s()
+        time.sleep(0.05)
+        assert loop.stats.stalled_s() > first > 0
+        assert "IngestRetryExhaustedError" in str(loop.stats.to_dict()["last_error"])
+        # and once the shards answer, the stall ends
+        shards.failures = 0
+        while loop.stats.stalled_s() > 0:
+            assert time.monotonic() < deadline + 5, "the stall never ended"
+            time.sleep(0.01)
+        assert loop.stats.to_dict()["last_error"] is None
+    finally:
+        loop.stop()
+        runner.join(timeout=5)

@@ -17,7 +17,7 @@ from actors.delivery.idempotency import MemoryIdempotencyStore
 from actors.delivery.letters import MemoryDeadLetters
 from actors.delivery.outbox import Dispatcher
 from actors.delivery.sinks.base import Delivery
-from actors.errors import ScorerUnavailableError
+from actors.errors import ScorerUnavailableError, SlotMovedError
 from actors.hosting.host import ShardHost
 from actors.model.actions import Action
 from actors.model.dedup import NO_ARRIVAL, Arrival
@@ -568,3 +568,58 @@ def test_event_to_action_latency_runs_from_ingest_reading_the_event_to_the_sink(
     assert latency.count == len(sink.actions) >= 1
     assert latency.total >= 50 * latency.count
     assert host.introspect()["action_latency_ms"]["count"] == latency.count
+
+
+def test_a_batch_for_a_slot_this_shard_does_not_own_is_refused_before_any_turn() -> None:
+    # Given a shard that handed the slot of "a" over (a router with an older table still
+    # sends "a" here)
+    store = MemoryStateStore()
+    host = make_host(store)
+    host.set_owned_slots(set(range(16)) - {slot_of("a", 16)})
+    # when a batch holding "a" and "b" comes, it is refused whole, as an outage to retry
+    with pytest.raises(SlotMovedError) as refused:
+        asyncio.run(
+            process(host, [event("page_view", customer="b"), event("page_view", customer="a")])
+        )
+    assert refused.value.slots == [slot_of("a", 16)]
+    # and nothing of it was applied or saved: the new owner applies it once
+    assert store.states == {}
+    assert "b" not in host.live
+
+
+def test_a_reminder_turn_that_raises_is_dead_lettered_and_holds_back_no_other_customer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock, store, sink = Clock(), MemoryStateStore(), RecordingSink()
+    letters = MemoryDeadLetters()
+    host = make_host(store, sink=sink, clock=clock)
+    host.dispatcher.dead_letters = letters
+    original = CustomerActor.on_reminder
+
+    async def broken_for_a(
+        self: CustomerActor, customer_id: str, state: CustomerState, kind: str, due_at: float
+    ) -> Any:
+        if customer_id == "a":
+            raise KeyError("a field the rule expected")
+        return await original(self, customer_id, state, kind, due_at)
+
+    monkeypatch.setattr(CustomerActor, "on_reminder", broken_for_a)
+
+    async def scenario() -> list[int]:
+        await process(host, [event("cart_add", customer="a"), event("cart_add", customer="c")])
+        clock.now += 1801
+        host.dispatcher.start()
+        fired = [await host.fire_due_reminders()]
+        await host.dispatcher.drain()
+        fired.append(await host.fire_due_reminders())
+        await host.dispatcher.stop()
+        return fired
+
+    # then the other customer's reminder fires, the broken one is removed, not retried for ever
+    assert asyncio.run(scenario()) == [1, 0]
+    assert [a.customer_id for a in sink.actions] == ["c"]
+    assert asyncio.run(store.reminders_of(slot_of("a", 16), "a")) == {}
+    ((raw, reason, _),) = letters.letters
+    assert b'"customer_id":"a"' in raw
+    assert "reminder turn failed: KeyError" in reason
+    assert host.stats["reminder_errors"] == 1
