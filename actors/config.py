@@ -138,6 +138,9 @@ class ActorConfig(_Config):
     # Actions per shard waiting for the end of quiet hours in memory; past it they wait
     # in the outbox and are offered again by outbox recovery.
     max_deferred_actions: int = Field(default=100_000, ge=1)
+    # How long a shard waits for the model server's answer to one scoring call before
+    # the batch fails as an outage (and is retried).
+    score_timeout_s: float = Field(default=10.0, gt=0, le=300)
     rules_file: str | None = None
     rules_reload_s: float = Field(default=2.0, gt=0)
     shard_cpus: float = Field(default=0.0, ge=0)

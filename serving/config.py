@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 class _Part(BaseModel):
@@ -50,9 +51,23 @@ class ApiConfig(_Part):
     # a page must not get every honest visitor sending with it a 429.
     rate_limit_per_address_per_s: float = Field(default=20.0, gt=0)
     rate_limit_per_address_burst: int = Field(default=100, ge=1)
-    # Behind a load balancer, the header naming the client's address (its first entry),
-    # e.g. X-Forwarded-For; unset, the address of the connection.
+    # Behind a load balancer, the header naming the client's address, e.g. X-Forwarded-For;
+    # unset, the address of the connection. The client is the right-most entry no trusted
+    # proxy wrote (serving.web.client_address): the connection's peer, and the networks of
+    # `trusted_proxies` (CIDRs of proxies in front of that one, e.g. a CDN's).
     client_address_header: str | None = None
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as error:
+                raise ValueError(f"{network!r} is not an address or a network: {error}") from None
+        return value
+
     # How often the live feature counts are sampled for drift against the training window
     # (serving.series); `engage models drift` windows are multiples of it.
     feature_sample_s: float = Field(default=60.0, ge=1.0, le=3600.0)

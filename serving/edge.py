@@ -68,7 +68,11 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         config: EdgeConfig = getattr(scope["app"].state, "edge", EdgeConfig())
-        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        # HTTP header values are bytes: latin-1 reads any of them (as Starlette does), where
+        # UTF-8 would fail a request carrying one odd byte.
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+        }
         origin = headers.get("origin")
         allowed = (
             origin

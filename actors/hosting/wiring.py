@@ -64,7 +64,7 @@ def build_shard(
     redis = recipe.redis
     store = RedisStateStore(redis.require_url(), redis.prefix, redis.socket_timeout_s)
     rules_file = RulesFile(actors.rules_file)
-    scorer = CoalescingScorer(recipe.scorer_factory())
+    scorer = CoalescingScorer(recipe.scorer_factory(), timeout_s=actors.score_timeout_s)
     actor = CustomerActor(rules_file.rules, scorer, trace=actors.trace_turns > 0)
     dispatcher = Dispatcher(
         shard_sinks(recipe),

@@ -73,6 +73,16 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "abs": _numeric(abs),
     "has": lambda value: value is not None,
 }
+# How many arguments each function takes (fewest, most; None: no upper bound), checked
+# when a rule is loaded: a wrong count is a rule's fault, refused with the rule, never a
+# TypeError on every event of its trigger.
+ARITY: dict[str, tuple[int, int | None]] = {
+    "len": (1, 1),
+    "min": (2, None),
+    "max": (2, None),
+    "abs": (1, 1),
+    "has": (1, 1),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +230,14 @@ class _Parser:
                     while self._accept(","):
                         args.append(self._or())
                     self._expect(")")
+                fewest, most = ARITY[token.text]
+                if len(args) < fewest or (most is not None and len(args) > most):
+                    wanted = f"{fewest}" if most == fewest else f"at least {fewest}"
+                    raise ConditionSyntaxError(
+                        self.source,
+                        token.pos,
+                        f"{token.text}() takes {wanted} argument(s), {len(args)} given",
+                    )
                 return ("call", token.text, tuple(args))
             return self._path(token)
         raise ConditionSyntaxError(self.source, token.pos, f"unexpected {token.text or 'end'!r}")

@@ -65,9 +65,12 @@ class CoalescingScorer:
     event-loop tick travel together.
     """
 
-    def __init__(self, inner: Scorer, max_rows: int = 4096) -> None:
+    def __init__(self, inner: Scorer, max_rows: int = 4096, timeout_s: float = 10.0) -> None:
         self._inner = inner
         self._max_rows = max_rows
+        # A model server that does not answer fails the call after this long: an outage,
+        # so the batch is retried (ingest's bound applies), never a turn waiting for ever.
+        self._timeout_s = timeout_s
         self._pending: dict[str, _Pending] = {}
         self._running: set[asyncio.Task[None]] = set()
         # Milliseconds per call to the model server (one call scores many rows).
@@ -123,7 +126,15 @@ class CoalescingScorer:
     async def _run(self, model: str, pending: _Pending) -> None:
         started = time.perf_counter()
         try:
-            scores = await self._inner.score(model, pending.rows)
+            scores = await asyncio.wait_for(
+                self._inner.score(model, pending.rows), timeout=self._timeout_s
+            )
+        except TimeoutError:
+            silent = ScorerUnavailableError(model, f"no answer within {self._timeout_s:g} s")
+            for waiter in pending.waiters:
+                if not waiter.done():
+                    waiter.set_exception(silent)
+            return
         except BaseException as caught:  # delivered to every waiter, never swallowed
             # Whatever the model server's client raised, it is an outage of the scorer:
             # a turn must not mistake it for its event's fault and dead-letter the event.

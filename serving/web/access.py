@@ -12,6 +12,7 @@ from actors.model.events import Event
 from serving.security import ApiError, Grant, KeyRing, RateLimiter, Scope, presented_key
 from serving.sources import client_refusal
 from serving.web.answers import FieldError
+from serving.web.client_address import ClientAddress
 
 
 def _access(needed: Scope) -> Any:
@@ -32,7 +33,7 @@ def grant(request: Request, key: str | None, needed: Scope) -> Grant:
     if granted.client:
         # Per visitor, not per key: an abuser of a key embedded in a page must not
         # get every honest visitor sending with it a 429.
-        address = client_address(request, request.app.state.address_header)
+        address = client_address(request)
         request.app.state.address_limiter.check(
             f"{granted.key_id}@{address}", "from this address for this key"
         )
@@ -42,12 +43,11 @@ def grant(request: Request, key: str | None, needed: Scope) -> Grant:
     return granted
 
 
-def client_address(request: Request, header: str | None) -> str:
-    if header:
-        forwarded = request.headers.get(header)
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.client.host if request.client else "unknown"
+def client_address(request: Request) -> str:
+    """The caller's address as the rate limit counts it (serving.web.client_address)."""
+    resolver: ClientAddress = request.app.state.client_address
+    forwarded = request.headers.get(resolver.header) if resolver.header else None
+    return resolver.resolve(request.client.host if request.client else None, forwarded)
 
 
 def source_refusal(event: Event, caller: Grant) -> FieldError | None:

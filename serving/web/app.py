@@ -14,6 +14,7 @@ from serving.series import SamplerStats, sample_forever
 from serving.web import admin, collect, customers, models, ops, reports
 from serving.web.answers import install_error_handlers
 from serving.web.backends import Backends
+from serving.web.client_address import ClientAddress
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,9 @@ def attach(app: FastAPI, backends: Backends) -> None:
     app.state.address_limiter = RateLimiter(
         config.rate_limit_per_address_per_s, config.rate_limit_per_address_burst
     )
-    app.state.address_header = config.client_address_header
+    app.state.client_address = ClientAddress.of(
+        config.client_address_header, config.trusted_proxies
+    )
     app.state.edge = EdgeConfig(config.max_body_bytes, config.cors_origins)
     if app.state.keys.open:
         log.warning("no API keys configured: the API is open (development only)")

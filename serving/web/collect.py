@@ -270,6 +270,8 @@ async def _browser(request: Request, backends: Backends, kind: str | None) -> JS
         payload = json.loads(await request.body())
     except ValueError as error:
         raise ApiError(400, "bad_request", f"body is not JSON: {error}") from None
+    except RecursionError:
+        raise ApiError(400, "bad_request", "body is JSON nested too deep") from None
     if not isinstance(payload, dict):
         raise ApiError(400, "bad_request", "body is not a JSON object")
     body_key = payload.get("writeKey")

@@ -3,6 +3,7 @@ Segment's and RudderStack's SDKs read (no Ray: a bare app behind the middleware)
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 from typing import Any
@@ -107,3 +108,36 @@ def test_a_preflight_allows_the_headers_the_sdks_send_and_nothing_else() -> None
         headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
     )
     assert "access-control-allow-origin" not in elsewhere.headers
+
+
+async def call_edge(headers: list[tuple[bytes, bytes]]) -> int:
+    """One request through the middleware alone, with headers as raw bytes (HTTP clients
+    in tests normalise them; a real client's bytes reach the ASGI scope as sent)."""
+
+    async def ok(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    class State:
+        edge = EdgeConfig()
+
+    class App:
+        state = State()
+
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "headers": headers, "app": App()}
+    await EdgeMiddleware(ok)(scope, receive, send)
+    return int(sent[0]["status"])
+
+
+def test_a_header_that_is_not_utf8_is_read_not_a_server_error() -> None:
+    # Header values are bytes; a proxy or a client may send any of them.
+    status = asyncio.run(call_edge([(b"x-odd", b"\xff\xfe caf\xe9"), (b"origin", b"\xe9")]))
+    assert status == 200

@@ -63,6 +63,11 @@ def test_missing_or_mistyped_values_make_a_condition_false_not_an_error(source: 
         ("(event.amount > 1", "expected ')'"),
         ("open('/etc/passwd')", "unknown function"),
         ("event.amount > 1; drop", "unexpected character"),
+        # a function called with the wrong number of arguments is refused at load, not
+        # raised on every event of the rule's trigger
+        ("len(customer.traits, 2) > 0", "len() takes 1 argument(s), 2 given"),
+        ("abs() > 0", "abs() takes 1 argument(s), 0 given"),
+        ("min(event.amount) > 1", "min() takes at least 2 argument(s), 1 given"),
     ],
 )
 def test_anything_but_the_language_is_a_syntax_error(source: str, reason: str) -> None:

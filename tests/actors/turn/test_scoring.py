@@ -71,3 +71,15 @@ def test_what_each_model_is_asked_is_counted_per_feature_bin() -> None:
     assert counter.rows == 2
     assert counter.split(counter.to_list())["new_country"] == [1, 1]
     assert "other" not in scorer.feature_counts  # no bins for a model no shard asks
+
+
+def test_a_model_server_that_does_not_answer_fails_the_call_as_an_outage() -> None:
+    class Silent:
+        async def score(self, model: str, rows: Sequence[Sequence[float]]) -> list[Score]:
+            await asyncio.Event().wait()  # never answers
+            raise AssertionError("unreachable")
+
+    scorer = CoalescingScorer(Silent(), timeout_s=0.05)
+    with pytest.raises(ScorerUnavailableError) as caught:
+        asyncio.run(scorer.score("fraud", [[0.0]]))
+    assert "no answer within 0.05 s" in caught.value.cause

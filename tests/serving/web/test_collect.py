@@ -164,3 +164,19 @@ def test_fraud_outcomes_come_from_servers_only(api: Fakes) -> None:
     assert accepted.status_code == 200
     (published,) = api.publisher.published
     assert published.type == "fraud_report"
+
+
+def test_json_nested_too_deep_is_a_400_on_every_collection_path(api: Fakes) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    browser = f'{{"writeKey": "{CLIENT}", "batch": {deep}}}'
+    cases = [
+        ("/v1/b", None, browser, "text/plain"),
+        ("/v1/p", None, browser, "text/plain"),
+        ("/beacon/v1/batch", None, browser, "text/plain"),
+        ("/v1/events", WRITE, f'{{"events": {deep}}}', "application/json"),
+        ("/v1/batch", WRITE, f'{{"batch": {deep}}}', "application/json"),
+    ]
+    for path, key, body, kind in cases:
+        answer = api.request("POST", path, key, content=body, headers={"content-type": kind})
+        assert answer.status_code == 400, (path, answer.text[:200])
+    assert api.publisher.published == []
