@@ -154,6 +154,11 @@ class ActorConfig(_Config):
     # `trace_turns` turns of each customer whose trigger has rules (0: none kept), each
     # list kept `trace_retention_s` after its last turn; forgotten with the customer.
     trace_turns: int = Field(default=50, ge=0, le=1000)
+    # How long a forgotten customer's tombstone lasts (DELETE /v1/customers/{id}): while it
+    # does, their events (and their visitors') are not applied, nothing of them is written
+    # back, and export and training leave them out. Keep it at least as long as the event
+    # broker keeps events, so no replay can bring a forgotten customer back.
+    forget_tombstone_s: int = Field(default=30 * 86_400, ge=60)
     trace_retention_s: int = Field(default=7 * 86_400, ge=60)
     # Event time bounds (actors.model.event_time): beyond them an event is dead-lettered.
     event_max_ahead_s: float = Field(default=300.0, ge=0)

@@ -67,6 +67,8 @@ class IngestStats:
     records: int = 0
     processed: int = 0
     duplicates: int = 0
+    # Events of forgotten customers, not applied (their tombstone lasts).
+    suppressed: int = 0
     dead_lettered: int = 0
     actions: int = 0
     shard_retries: int = 0
@@ -98,6 +100,7 @@ class IngestStats:
             "records": self.records,
             "processed": self.processed,
             "duplicates": self.duplicates,
+            "suppressed": self.suppressed,
             "dead_lettered": self.dead_lettered,
             "actions": self.actions,
             "shard_retries": self.shard_retries,
@@ -391,6 +394,7 @@ class IngestLoop:
     def _count(self, result: BatchResult) -> None:
         self.stats.processed += result.processed
         self.stats.duplicates += result.duplicates
+        self.stats.suppressed += result.suppressed
         self.stats.actions += result.actions
 
     def _note_failure(self, shard: int, error: Exception) -> None:

@@ -109,11 +109,29 @@ def load_source(args: argparse.Namespace, settings: Settings) -> TrainingData:
             else broker_of(source, settings.kafka, settings.rabbitmq)
         )
         offsets = OffsetRange(args.from_offsets, args.to_offsets)
+        forgotten = forgotten_of(settings, required=True)
         with tqdm(desc=f"reading {broker.name}'s events", unit="rec", file=sys.stderr) as bar:
             return sources.from_broker(
-                broker, since=args.since, until=args.until, offsets=offsets, progress=bar.update
+                broker,
+                since=args.since,
+                until=args.until,
+                offsets=offsets,
+                progress=bar.update,
+                forgotten=forgotten,
             )
-    return sources.from_file(Path(source), args.since, args.until)
+    forgotten = forgotten_of(settings, required=False)
+    return sources.from_file(Path(source), args.since, args.until, forgotten)
+
+
+def forgotten_of(settings: Settings, required: bool) -> set[str]:
+    """Customers forgotten lately, whose events export and training leave out. Reading
+    the broker's history needs them (ENGAGE_REDIS_URL), so a forgotten customer never
+    comes back through training; a file is filtered when Redis is known."""
+    from actors.storage.forgotten import forgotten_actors
+
+    if settings.redis.url is None and not required:
+        return set()
+    return forgotten_actors(settings.redis.require_url(), settings.redis.prefix)
 
 
 def _train(args: argparse.Namespace, settings: Settings) -> int:
@@ -192,7 +210,10 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     data = load_source(args, settings)
     out = Path(args.out)
     written = write_events(data.events, out)
-    print(f"exported {written:,} events to {out} ({data.rejected:,} invalid records skipped)")
+    print(
+        f"exported {written:,} events to {out} ({data.rejected:,} invalid records skipped, "
+        f"{data.forgotten:,} of forgotten customers left out)"
+    )
     if data.first_rejection:
         print(f"first invalid record: {data.first_rejection}", file=sys.stderr)
     return 0

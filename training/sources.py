@@ -17,14 +17,14 @@ data.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from actors.brokers.base import Broker, OffsetRange
 from actors.errors import InvalidEventError, TrainingDataError
-from actors.model.events import Event, parse_event
+from actors.model.events import ANON_PREFIX, Event, parse_event
 from training.cdnow import read_cdnow
 from training.synthetic import generate
 
@@ -46,6 +46,8 @@ class TrainingData:
     rejected: int = 0
     first_rejection: str | None = None
     counterfactuals: Counterfactuals = field(default_factory=list)
+    # Events of customers forgotten lately (DELETE /v1/customers/{id}), left out.
+    forgotten: int = 0
 
     def provenance(self) -> dict[str, Any]:
         return {
@@ -53,18 +55,24 @@ class TrainingData:
             "events": len(self.events),
             "rejected": self.rejected,
             "first_rejection": self.first_rejection,
+            "forgotten": self.forgotten,
             "as_of": self.as_of,
         }
 
 
 class _Collector:
-    """Validates raw records, keeps those in the event-time range, counts the rest."""
+    """Validates raw records, keeps those in the event-time range and of customers not
+    forgotten, counts the rest."""
 
-    def __init__(self, since: float | None, until: float | None) -> None:
+    def __init__(
+        self, since: float | None, until: float | None, forgotten: Collection[str] = ()
+    ) -> None:
         self.since = since
         self.until = until
+        self.forgotten_ids = forgotten
         self.events: list[Event] = []
         self.rejected = 0
+        self.forgotten = 0
         self.first_rejection: str | None = None
 
     def add_raw(self, raw: bytes | str, where: str) -> None:
@@ -82,6 +90,9 @@ class _Collector:
             return
         if self.until is not None and event.ts > self.until:
             return
+        if self.forgotten_ids and _names_forgotten(event, self.forgotten_ids):
+            self.forgotten += 1
+            return
         self.events.append(event)
 
     def finish(self, source: dict[str, Any]) -> TrainingData:
@@ -97,7 +108,15 @@ class _Collector:
             as_of,
             self.rejected,
             self.first_rejection,
+            forgotten=self.forgotten,
         )
+
+
+def _names_forgotten(event: Event, forgotten: Collection[str]) -> bool:
+    """Whether the event is of a forgotten customer or visitor (either id it names)."""
+    if event.customer_id is not None and event.customer_id in forgotten:
+        return True
+    return event.anonymous_id is not None and ANON_PREFIX + event.anonymous_id in forgotten
 
 
 def generated(customers: int = 2000, days: float = 60.0, seed: int = 7) -> TrainingData:
@@ -112,10 +131,15 @@ def cdnow() -> TrainingData:
     return TrainingData(events, {"kind": "cdnow"}, max(e.ts for e in events))
 
 
-def from_file(path: Path, since: float | None = None, until: float | None = None) -> TrainingData:
+def from_file(
+    path: Path,
+    since: float | None = None,
+    until: float | None = None,
+    forgotten: Collection[str] = (),
+) -> TrainingData:
     if not path.exists():
         raise TrainingDataError(f"{path}: no such file")
-    collector = _Collector(since, until)
+    collector = _Collector(since, until, forgotten)
     if path.suffix == ".parquet":
         for n, raw in enumerate(_parquet_payloads(path), start=1):
             collector.add_raw(raw, f"{path} row {n}")
@@ -145,9 +169,11 @@ def from_broker(
     offsets: OffsetRange | None = None,
     idle_timeout_s: float = 30.0,
     progress: Progress | None = None,
+    forgotten: Collection[str] = (),
 ) -> TrainingData:
-    """What the broker keeps between two event times (or, on Kafka, partition offsets)."""
-    collector = _Collector(since, until)
+    """What the broker keeps between two event times (or, on Kafka, partition offsets),
+    without the events of `forgotten` actors (actors.storage.forgotten)."""
+    collector = _Collector(since, until, forgotten)
 
     def seen(where: str, raw: bytes) -> None:
         collector.add_raw(raw, where)

@@ -69,6 +69,8 @@ class BatchResult:
 
     processed: int = 0
     duplicates: int = 0
+    # Events of forgotten actors, not applied (their tombstone lasts).
+    suppressed: int = 0
     actions: int = 0
     # (index in the batch, reason): events that failed; ingest dead-letters them.
     rejected: list[tuple[int, str]] = field(default_factory=list)
@@ -98,6 +100,7 @@ class _CustomerWork:
     # Visitors merged into this customer by these turns, taken over by its commit.
     merges: list[MergeSource] = field(default_factory=list)
     redirected: list[tuple[int, str]] = field(default_factory=list)
+    suppressed: int = 0
 
     def arrival(self, index: int) -> Arrival:
         return Arrival(
@@ -281,6 +284,11 @@ class ShardHost:
             for index, reason in w.failed.items():
                 result.rejected.append((index, reason))
             result.redirected += w.redirected
+            result.suppressed += w.suppressed
+            if w.suppressed:
+                # Not kept live: the next batch reads the tombstone again, and finds the
+                # customer anew once it has ended.
+                self._evict(w.customer_id)
             for turn in w.outcomes:
                 if turn.duplicate:
                     result.duplicates += 1
@@ -304,6 +312,11 @@ class ShardHost:
         self, w: _CustomerWork, prefetching: asyncio.Future[BatchScores] | None
     ) -> None:
         state = w.state = self._live(w.customer_id)
+        if state.forgotten_at is not None:
+            # Forgotten: nothing of it is applied or kept while its tombstone lasts.
+            w.suppressed = len(w.events)
+            self.stats["suppressed_forgotten"] += len(w.events)
+            return
         if state.merged_into is not None:
             # A visitor merged into a customer: its events are that customer's now.
             w.redirected = [(index, state.merged_into) for index, _ in w.events]
@@ -446,6 +459,7 @@ class ShardHost:
             state = state_from_json(stored.data) if stored.data else CustomerState()
             state.version = stored.version
             state.merged_into = stored.linked_to
+            state.forgotten_at = stored.forgotten_at
             self.live.put(cid, state)
         self.stats["activations"] += len(missing)
 
@@ -544,8 +558,9 @@ class ShardHost:
         for _attempt in range(MAX_CONFLICT_RETRIES + len(reminders)):
             await self._activate([(slot, customer_id)])
             state = self._live(customer_id)
-            if state.merged_into is not None:
-                # Read due just before its visitor's merge moved it to the customer.
+            if state.merged_into is not None or state.forgotten_at is not None:
+                # Read due just before its visitor's merge moved it to the customer, or
+                # just before the customer was forgotten (its reminders went with it).
                 return 0
             commit = Commit(
                 slot,
@@ -669,23 +684,36 @@ class ShardHost:
     def _suppression_s(self) -> float:
         return self.actor.rules.policy.suppress_marketing_after_fraud
 
-    async def forget(self, customer_id: str, reminder_kinds: Sequence[str]) -> None:
+    async def forget(self, customer_id: str, reminder_kinds: Sequence[str]) -> list[str]:
         """Erase the customer and every visitor merged into it (the visitors first: their
         list is in the customer's state, so a forget that fails half-way can be
-        repeated)."""
+        repeated), each leaving a tombstone for `forget_tombstone_s`: no shard applies
+        their later events or writes them back, no visitor links to them again. Returns
+        every id forgotten: their own shards may hold live copies to `evict`."""
+        keep = self.config.forget_tombstone_s
         async with self._customer_lock(customer_id):
             state = await self.activate_one(customer_id)
             for visitor in state.linked or ():
                 self.dispatcher.forget_customer(visitor)
                 await self.store.forget(
-                    slot_of(visitor, self.config.slots), visitor, reminder_kinds
+                    slot_of(visitor, self.config.slots), visitor, reminder_kinds, keep
                 )
             slot = slot_of(customer_id, self.config.slots)
             # Queued and deferred actions first: none may reach an address being erased.
             self.dispatcher.forget_customer(customer_id)
-            await self.store.forget(slot, customer_id, reminder_kinds)
+            await self.store.forget(slot, customer_id, reminder_kinds, keep)
             self._evict(customer_id)
             self.stats["forgotten"] += 1
+            return [customer_id, *(state.linked or ())]
+
+    def evict(self, customer_id: str) -> bool:
+        """Drop a live copy another shard made stale (it merged or forgot this actor): the
+        next message or read loads it again. A customer in a turn is left alone (its
+        commit's compare-and-set refuses a stale write)."""
+        if customer_id in self._locks:
+            return False
+        self._evict(customer_id)
+        return True
 
     def introspect(self) -> dict[str, Any]:
         return {

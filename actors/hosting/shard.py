@@ -108,9 +108,12 @@ class CustomerShard:
     async def offer_inputs(self, customer_id: str) -> dict[str, Any]:
         return await self.host.offer_inputs(customer_id)
 
-    async def forget(self, customer_id: str) -> None:
+    async def forget(self, customer_id: str) -> list[str]:
         kinds = [r.spec.kind for r in self.host.actor.rules.reminders]
-        await self.host.forget(customer_id, kinds)
+        return await self.host.forget(customer_id, kinds)
+
+    async def evict(self, customer_id: str) -> bool:
+        return self.host.evict(customer_id)
 
     async def reminders_of(self, customer_id: str) -> dict[str, float]:
         from actors.storage.slots import slot_of

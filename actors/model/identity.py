@@ -18,7 +18,9 @@ the anonymous id and a customer id, the visitor is *linked* to the customer:
   shared computer must not pour one person's browsing into the next person's profile);
   the later customer's own event still applies to it, and the refusal is counted;
 - only visitors are merged, never two known customers; a customer absorbs at most
-  MAX_LINKED visitors, later ones stay separate visitors.
+  MAX_LINKED visitors, later ones stay separate visitors;
+- a forgotten visitor (its tombstone lasts: actors.storage.store `forget`) is linked to no
+  one, so a forgotten person's device cannot bring them back into another profile.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ class Visitor:
     data: bytes | None
     linked_to: str | None
     reminders: dict[str, float]
+    # Forgotten (its tombstone lasts): nothing of it may be taken, nor a link made to it.
+    forgotten: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +74,12 @@ class Link(Enum):
     LINKED = "linked"  # already merged here (its data is gone): nothing to take
     CONFLICT = "conflict"  # linked to another customer: first link wins
     FULL = "full"  # the customer has MAX_LINKED visitors already
+    FORGOTTEN = "forgotten"  # the visitor was forgotten: it is linked to no one
 
 
 def decide(customer_id: str, state: CustomerState, visitor: Visitor) -> Link:
+    if visitor.forgotten:
+        return Link.FORGOTTEN
     if visitor.linked_to is not None:
         return Link.LINKED if visitor.linked_to == customer_id else Link.CONFLICT
     if len(state.linked or ()) >= MAX_LINKED:

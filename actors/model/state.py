@@ -114,6 +114,7 @@ class CustomerState:
         "failed_logins",
         "fired",
         "first_seen",
+        "forgotten_at",
         "fraud_alert_at",
         "fraud_confirmed_at",
         "fraud_reports",
@@ -208,6 +209,9 @@ class CustomerState:
         # Set on a visitor merged into a customer, from the link kept beside the data
         # (never saved in it): its events go to that customer.
         self.merged_into: str | None = None
+        # Set on an actor forgotten lately, from its tombstone (never saved in the data):
+        # its events are not applied.
+        self.forgotten_at: float | None = None
         # Compare-and-set version of the stored copy; kept beside the data, not in it.
         self.version = 0
 
@@ -529,7 +533,7 @@ class CustomerState:
         return all(
             getattr(self, name) == getattr(other, name)
             for name in self.__slots__
-            if name not in ("version", "merged_into")
+            if name not in ("version", "merged_into", "forgotten_at")
         )
 
     __hash__ = None  # type: ignore[assignment]

@@ -33,7 +33,7 @@ from actors.model.state import ActionRecord, CustomerState
 STATE_FORMAT = 2
 
 # Kept beside the data, not in it.
-_NOT_SAVED = frozenset({"version", "merged_into"})
+_NOT_SAVED = frozenset({"version", "merged_into", "forgotten_at"})
 _FIELDS = frozenset(CustomerState.__slots__) - _NOT_SAVED
 
 

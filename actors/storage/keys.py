@@ -40,6 +40,11 @@ class Keys:
     def sent(self, idempotency_key: str) -> str:
         return f"{self.prefix}:sent:{idempotency_key}"
 
+    def forgotten(self) -> str:
+        """Actors forgotten lately, scored by when: what export and training leave out
+        (the tombstone in each state key is what shards honour)."""
+        return f"{self.prefix}:forgotten"
+
     def slot_table(self) -> str:
         return f"{self.prefix}:slot-table"
 

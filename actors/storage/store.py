@@ -14,6 +14,7 @@ none are.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,9 @@ class Loaded:
     version: int
     # The customer a visitor was merged into (actors.model.identity); its data is gone then.
     linked_to: str | None = None
+    # When the actor was forgotten, while its tombstone lasts: nothing of it is kept, its
+    # events are not applied and no commit for it is taken (see `forget`).
+    forgotten_at: float | None = None
 
 
 @dataclass(slots=True)
@@ -112,8 +116,18 @@ class StateStore(Protocol):
         """Record that delivery of these outbox entries is starting."""
         ...
 
-    async def forget(self, slot: int, customer_id: str, reminder_kinds: Sequence[str]) -> None:
-        """Delete state, reminders, guardrail counters and pending actions of a customer."""
+    async def forget(
+        self, slot: int, customer_id: str, reminder_kinds: Sequence[str], tombstone_s: int
+    ) -> None:
+        """Delete state, reminders, guardrail counters, traces and pending actions of a
+        customer, and leave a tombstone in the state's place for `tombstone_s`: every
+        later load sees the actor forgotten, every commit for it is refused (a host that
+        had it live cannot write it back), a visitor's link to it is gone, and export and
+        training leave its events out (`forgotten`)."""
+        ...
+
+    async def forgotten(self, now: float) -> dict[str, float]:
+        """The actors whose tombstone still lasts at `now`, with when each one ends."""
         ...
 
     async def visitor(self, slot: int, actor_id: str) -> Visitor:
@@ -187,19 +201,31 @@ class MemoryStateStore:
         self.ttls: dict[tuple[int, str], int] = {}  # set, not enforced: tests read it
         self.traces: dict[tuple[int, str], list[bytes]] = {}  # newest first
         self.links: dict[tuple[int, str], str] = {}  # visitor -> customer merged into
+        self.tombstones: dict[tuple[int, str], tuple[float, float]] = {}  # (at, until)
+        self.clock = time.time
         self.table: SlotTable | None = None
 
     async def load_many(self, items: Sequence[tuple[int, str]]) -> list[Loaded]:
         out = []
         for item in items:
             version, data = self.states.get(item, (0, None))
-            out.append(Loaded(data or None, version, self.links.get(item)))
+            forgotten = self._forgotten_at(item)
+            out.append(Loaded(data or None, version, self.links.get(item), forgotten))
         return out
+
+    def _forgotten_at(self, item: tuple[int, str]) -> float | None:
+        tombstone = self.tombstones.get(item)
+        if tombstone is None or tombstone[1] <= self.clock():
+            return None
+        return tombstone[0]
 
     async def visitor(self, slot: int, actor_id: str) -> Visitor:
         version, data = self.states.get((slot, actor_id), (0, None))
         reminders = await self.reminders_of(slot, actor_id)
-        return Visitor(version, data or None, self.links.get((slot, actor_id)), reminders)
+        forgotten = self._forgotten_at((slot, actor_id)) is not None
+        return Visitor(
+            version, data or None, self.links.get((slot, actor_id)), reminders, forgotten
+        )
 
     async def linked_to(self, slot: int, actor_id: str) -> str | None:
         return self.links.get((slot, actor_id))
@@ -209,7 +235,12 @@ class MemoryStateStore:
         for c in commits:
             key = (c.slot, c.customer_id)
             current = self.states.get(key, (0, b""))[0]
-            if current != c.expected_version or not all(self._mergeable(c, m) for m in c.merges):
+            forgotten = self._forgotten_at(key) is not None
+            if (
+                forgotten
+                or current != c.expected_version
+                or not all(self._mergeable(c, m) for m in c.merges)
+            ):
                 results.append(None)
                 continue
             self.states[key] = (current + 1, c.state)
@@ -304,8 +335,13 @@ class MemoryStateStore:
         for slot, key in entries:
             self.attempts.setdefault(slot, {}).setdefault(key, at)
 
-    async def forget(self, slot: int, customer_id: str, reminder_kinds: Sequence[str]) -> None:
-        self.states.pop((slot, customer_id), None)
+    async def forget(
+        self, slot: int, customer_id: str, reminder_kinds: Sequence[str], tombstone_s: int
+    ) -> None:
+        version = self.states.get((slot, customer_id), (0, b""))[0]
+        self.states[(slot, customer_id)] = (version + 1, b"")
+        now = self.clock()
+        self.tombstones[(slot, customer_id)] = (now, now + tombstone_s)
         self.links.pop((slot, customer_id), None)
         self.guards.pop((slot, customer_id), None)
         self.traces.pop((slot, customer_id), None)
@@ -319,6 +355,9 @@ class MemoryStateStore:
                 del outbox[key]
                 self.attempts.get(slot, {}).pop(key, None)
 
+    async def forgotten(self, now: float) -> dict[str, float]:
+        return {cid: until for (_, cid), (_, until) in self.tombstones.items() if until > now}
+
     async def trace_of(self, slot: int, customer_id: str, limit: int) -> list[bytes]:
         return self.traces.get((slot, customer_id), [])[:limit]
 
@@ -326,8 +365,9 @@ class MemoryStateStore:
         self, items: Sequence[tuple[int, str, bytes]], keep: int, ttl_s: int
     ) -> None:
         for slot, customer_id, entry in items:
-            if (slot, customer_id) in self.states:
-                self._push_traces((slot, customer_id), [entry], keep)
+            key = (slot, customer_id)
+            if key in self.states and self._forgotten_at(key) is None:
+                self._push_traces(key, [entry], keep)
 
     def _push_traces(self, key: tuple[int, str], entries: Sequence[bytes], keep: int) -> None:
         """As LPUSH then LTRIM do: newest first, at most `keep`."""
@@ -336,7 +376,7 @@ class MemoryStateStore:
         del kept[keep:]
 
     async def retention_of(self, slot: int, customer_id: str) -> int | None:
-        if (slot, customer_id) not in self.states:
+        if (slot, customer_id) not in self.states or self._forgotten_at((slot, customer_id)):
             return None
         return self.ttls.get((slot, customer_id))
 
@@ -361,7 +401,9 @@ class MemoryStateStore:
 # guard facts (field, value), traces.
 # A trace entry for a customer who still has a saved state (not one forgotten meanwhile).
 _ADD_TRACE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 't') == 1 then
+  return 0
+end
 redis.call('LPUSH', KEYS[2], ARGV[1])
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
@@ -371,6 +413,8 @@ return 1
 _COMMIT = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if current ~= tonumber(ARGV[1]) then return -1 - current end
+-- A forgotten actor's tombstone (field t): no commit for it is ever taken.
+if redis.call('HEXISTS', KEYS[1], 't') == 1 then return -1 - current end
 local cid = ARGV[3]
 local ttl = tonumber(ARGV[4])
 -- Visitors merged by this commit (KEYS[7 + 3k], [8 + 3k], [9 + 3k]: state, reminders,
@@ -491,19 +535,25 @@ class RedisStateStore:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for slot, customer_id in items:
-                    pipe.hmget(self.keys.state(slot, customer_id), "v", "d", "m")
+                    pipe.hmget(self.keys.state(slot, customer_id), "v", "d", "m", "t")
                 rows = await pipe.execute()
         except RedisError as error:
             raise StoreUnavailableError("load", str(error)) from error
         return [
-            Loaded(data, int(version) if version else 0, linked.decode() if linked else None)
-            for version, data, linked in rows
+            Loaded(
+                data,
+                int(version) if version else 0,
+                linked.decode() if linked else None,
+                float(forgotten) if forgotten else None,
+            )
+            for version, data, linked, forgotten in rows
         ]
 
     async def visitor(self, slot: int, actor_id: str) -> Visitor:
         (loaded,) = await self.load_many([(slot, actor_id)])
         reminders = await self.reminders_of(slot, actor_id)
-        return Visitor(loaded.version, loaded.data, loaded.linked_to, reminders)
+        forgotten = loaded.forgotten_at is not None
+        return Visitor(loaded.version, loaded.data, loaded.linked_to, reminders, forgotten)
 
     async def linked_to(self, slot: int, actor_id: str) -> str | None:
         try:
@@ -655,7 +705,10 @@ class RedisStateStore:
         except RedisError as error:
             raise StoreUnavailableError("outbox", str(error)) from error
 
-    async def forget(self, slot: int, customer_id: str, reminder_kinds: Sequence[str]) -> None:
+    async def forget(
+        self, slot: int, customer_id: str, reminder_kinds: Sequence[str], tombstone_s: int
+    ) -> None:
+        now = time.time()
         try:
             outbox = await self.redis.hgetall(self.keys.outbox(slot))
             # Every reminder of the customer, whatever its kind: kinds of retired rules too.
@@ -666,12 +719,17 @@ class RedisStateStore:
                 )
                 if _split_member(member.decode())[1] == customer_id
             ]
+            state = self.keys.state(slot, customer_id)
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.delete(
-                    self.keys.state(slot, customer_id),
-                    self.keys.guard(slot, customer_id),
-                    self.keys.trace(slot, customer_id),
-                )
+                # The data and any link go; the version moves on, so a host holding the
+                # actor live can no longer commit it, and the tombstone stays.
+                pipe.hdel(state, "d", "m")
+                pipe.hincrby(state, "v", 1)
+                pipe.hset(state, "t", repr(now))
+                pipe.expire(state, tombstone_s)
+                pipe.zadd(self.keys.forgotten(), {customer_id: now + tombstone_s})
+                pipe.zremrangebyscore(self.keys.forgotten(), "-inf", now)
+                pipe.delete(self.keys.guard(slot, customer_id), self.keys.trace(slot, customer_id))
                 if reminders:
                     pipe.zrem(self.keys.reminders(slot), *reminders)
                 for key, action in outbox.items():
@@ -681,6 +739,18 @@ class RedisStateStore:
                 await pipe.execute()
         except RedisError as error:
             raise StoreUnavailableError("forget", str(error)) from error
+
+    async def forgotten(self, now: float) -> dict[str, float]:
+        try:
+            rows: Any = await self.redis.zrangebyscore(
+                self.keys.forgotten(), f"({now}", "+inf", withscores=True
+            )
+        except RedisError as error:
+            raise StoreUnavailableError("forgotten", str(error)) from error
+        return {
+            (member.decode() if isinstance(member, bytes) else str(member)): float(score)
+            for member, score in rows
+        }
 
     async def add_traces(
         self, items: Sequence[tuple[int, str, bytes]], keep: int, ttl_s: int
@@ -704,8 +774,11 @@ class RedisStateStore:
         return [r if isinstance(r, bytes) else r.encode() for r in rows]
 
     async def retention_of(self, slot: int, customer_id: str) -> int | None:
+        key = self.keys.state(slot, customer_id)
         try:
-            ttl = int(await self.redis.ttl(self.keys.state(slot, customer_id)))
+            if await self.redis.hexists(key, "t"):
+                return None  # forgotten: nothing kept but the tombstone
+            ttl = int(await self.redis.ttl(key))
         except RedisError as error:
             raise StoreUnavailableError("retention", str(error)) from error
         return ttl if ttl >= 0 else None

@@ -139,9 +139,13 @@ class Backends:
 
     async def forget(self, customer_id: str) -> str:
         """Forget the customer (a visitor's id: the customer it was merged into) and every
-        visitor merged into it; the customer forgotten."""
+        visitor merged into it; the customer forgotten. The visitors' own shards drop their
+        live copies, so no read answers from what was erased."""
         resolved = await self.resolve(customer_id)
-        await self._call_shard(resolved, "forget")
+        forgotten: list[str] = await self._call_shard(resolved, "forget")
+        for actor in forgotten:
+            if actor != resolved:
+                await self._call_shard(actor, "evict")
         return resolved
 
     async def _call_shard(self, customer_id: str, method: str) -> Any:

@@ -45,6 +45,12 @@ def wait_events(app: App, actor: str, events: int, timeout_s: float) -> dict[str
         time.sleep(0.2)
 
 
+def suppressed(app: App) -> int:
+    """Events of forgotten customers that ingest's replicas saw refused, in all."""
+    replicas = app.get("/v1/ingest").json()["replicas"]
+    return sum(int(r.get("suppressed", 0)) for r in replicas)
+
+
 def visit(kind: str, visitor: str, at: float, **fields: Any) -> Any:
     return event(kind, customer=None, anonymous_id=visitor, at=at, **fields)
 
@@ -104,5 +110,47 @@ def test_a_visitor_is_merged_once_across_shards_though_the_customers_shard_dies(
         for actor in (customer, f"anon:{visitor}"):
             after = engage_app.get(f"/v1/customers/{actor}/context").json()
             assert (after["known"], after["customer_id"]) == (False, actor)
+    finally:
+        router.close()
+
+
+def test_a_forgotten_customer_stays_forgotten_when_their_visitor_comes_back(
+    engage_app: App,
+) -> None:
+    router = ShardRouter(
+        engage_app.settings.ray.namespace, engage_app.settings.actors, engage_app.settings.redis
+    )
+    try:
+        visitor, customer = ids_on_two_shards(router)
+        now = time.time()
+        produce(engage_app.kafka, [visit("product_view", visitor, now, product_id="p1")])
+        wait_known(engage_app, f"anon:{visitor}", 1)
+        produce(
+            engage_app.kafka,
+            [event("identify", customer=customer, anonymous_id=visitor, at=now + 1)],
+        )
+        wait_events(engage_app, customer, 2, timeout_s=60)
+        # The visitor's shard has it live, linked to the customer; the customer is forgotten.
+        gone = engage_app.request("DELETE", f"/v1/customers/{customer}", key=ADMIN_TOKEN)
+        assert gone.json() == {"forgotten": customer}
+        before = suppressed(engage_app)
+        # One more anonymous page view from the same browser, and the same sign-in again
+        produce(
+            engage_app.kafka,
+            [
+                visit("page_view", visitor, now + 2),
+                event("identify", customer=customer, anonymous_id=visitor, at=now + 3),
+            ],
+        )
+        # then both are refused as a forgotten customer's, and neither id came back
+        deadline = time.monotonic() + 30
+        while suppressed(engage_app) < before + 2:
+            assert time.monotonic() < deadline, "the forgotten customer's events never came"
+            time.sleep(0.5)
+        for actor in (customer, f"anon:{visitor}"):
+            after = engage_app.get(f"/v1/customers/{actor}/context").json()
+            assert after["known"] is False, actor
+        store = engage_app.get(f"/v1/customers/{customer}/timeline").json()
+        assert store["turns"] == []
     finally:
         router.close()

@@ -68,3 +68,20 @@ def test_no_events_or_no_file_or_a_foreign_parquet_file_is_an_error(tmp_path: Pa
     pq.write_table(pa.table({"x": [1, 2]}), foreign)
     with pytest.raises(TrainingDataError, match="not an engage export"):
         from_file(foreign)
+
+
+def test_forgotten_customers_and_their_visitors_are_left_out_and_counted(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.jsonl"
+    kept = event("page_view", customer="c2", at=T0)
+    gone = [
+        event("page_view", customer="c1", at=T0),
+        event("page_view", customer=None, anonymous_id="v9", at=T0 + 1),
+        event("identify", customer="c3", anonymous_id="v9", at=T0 + 2),  # names the visitor
+    ]
+    path.write_bytes(b"\n".join(event_to_json(e) for e in [kept, *gone]) + b"\n")
+    data = from_file(path, forgotten={"c1", "anon:v9"})
+    assert [e.event_id for e in data.events] == [kept.event_id]
+    assert data.forgotten == 3
+    assert data.provenance()["forgotten"] == 3

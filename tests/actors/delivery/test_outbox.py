@@ -447,7 +447,7 @@ def test_no_trace_note_is_kept_for_a_customer_forgotten_meanwhile() -> None:
     async def scenario() -> list[bytes]:
         store, sink = MemoryStateStore(), FlakySink()
         entries = await saved(store, make_action("k1"))
-        await store.forget(0, "c1", [])
+        await store.forget(0, "c1", [], 3600)
         dispatcher = Dispatcher(
             {"kafka": sink}, MemoryIdempotencyStore(), store, MemoryDeadLetters(), trace_keep=10
         )

@@ -256,13 +256,14 @@ def test_forgetting_the_customer_forgets_every_linked_visitor() -> None:
         await run(visitors, browsing())
         await run(customers, [login()])
         await customers.forget("c1", ["cart_abandonment"])
-        assert (slot_of("c1", 16), "c1") not in store.states
-        assert (slot_of(VISITOR, 16), VISITOR) not in store.states
+        assert store.states[(slot_of("c1", 16), "c1")][1] == b""
+        assert store.states[(slot_of(VISITOR, 16), VISITOR)][1] == b""
         assert (slot_of(VISITOR, 16), VISITOR) not in store.links
-        # The visitor's id starts afresh, as a stranger.
+        # One more page view from the visitor's browser brings nobody back: not applied,
+        # not sent on, the customer not written again.
         result = await run(visitors, [visit("page_view", T0 + 900)])
-        assert result.processed == 1
-        assert result.redirected == []
+        assert (result.processed, result.suppressed, result.redirected) == (0, 1, [])
+        assert store.states[(slot_of("c1", 16), "c1")][1] == b""
 
     asyncio.run(scenario())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -141,9 +142,10 @@ def test_forget_deletes_state_reminders_and_pending_actions(
                 Commit(2, "c2", 0, b"s", actions=[action("k2", "c2")]),
             ]
         )
-        await store.forget(2, "c1", ["cart"])
+        await store.forget(2, "c1", ["cart"], 3600)
         (loaded,) = await store.load_many([(2, "c1")])
-        assert (loaded.data, loaded.version) == (None, 0)
+        assert loaded.data is None
+        assert loaded.forgotten_at is not None
         assert await store.reminders_of(2, "c1") == {}
         assert [e.key for e in await store.outbox([2], 10)] == ["k2"]
 
@@ -190,7 +192,7 @@ def test_counters_and_guard_facts_are_committed_with_the_state(
         await guards.count([(4, "c1", ["cap|channel|push|d|2026-06-01"])])
         (facts,) = await guards.facts([(4, "c1")])
         assert facts["cap|channel|push|d|2026-06-01"] == "2"
-        await store.forget(4, "c1", [])
+        await store.forget(4, "c1", [], 3600)
         assert await guards.facts([(4, "c1")]) == [{}]
 
     run(scenario)
@@ -221,7 +223,7 @@ def test_forget_removes_reminders_of_any_kind_and_the_customers_dead_letters(
         commit = Commit(3, "c1", 0, b"s", actions=[action("k1"), ("dlq.k2", rejected)])
         commit.reminders_set = [("retired_kind", 100.0), ("cart_abandonment", 200.0)]
         await store.commit_many([commit, Commit(3, "c2", 0, b"s", actions=[action("k3", "c2")])])
-        await store.forget(3, "c1", ["cart_abandonment"])
+        await store.forget(3, "c1", ["cart_abandonment"], 3600)
         assert await store.reminders_of(3, "c1") == {}
         assert [e.key for e in await store.outbox([3], 10)] == ["k3"]
 
@@ -240,7 +242,7 @@ def test_a_commit_keeps_the_latest_traces_newest_first_and_forget_removes_them(
         refused = Commit(4, "c1", 0, b"s", trace=[b"stale"], trace_keep=2, trace_ttl_s=60)
         assert await store.commit_many([refused]) == [None]  # a refused commit traces nothing
         assert await store.trace_of(4, "c1", 1) == [b"t3"]
-        await store.forget(4, "c1", [])
+        await store.forget(4, "c1", [], 3600)
         assert await store.trace_of(4, "c1", 10) == []
 
     run(scenario)
@@ -347,9 +349,41 @@ def test_forgetting_a_visitor_removes_its_link(run: Callable[[Scenario], None]) 
         merge = MergeSource(2, "anon:v1", 0, ())
         await store.commit_many([Commit(5, "c1", 0, b"m", merges=[merge])])
         assert await store.linked_to(2, "anon:v1") == "c1"
-        await store.forget(2, "anon:v1", [])
+        await store.forget(2, "anon:v1", [], 3600)
         assert await store.linked_to(2, "anon:v1") is None
         (loaded,) = await store.load_many([(2, "anon:v1")])
-        assert (loaded.data, loaded.version, loaded.linked_to) == (None, 0, None)
+        assert (loaded.data, loaded.linked_to) == (None, None)
+        assert loaded.forgotten_at is not None
+        # and nothing links to it again while its tombstone lasts
+        assert (await store.visitor(2, "anon:v1")).forgotten
+
+    run(scenario)
+
+
+def test_a_forgotten_customer_leaves_a_tombstone_that_refuses_every_commit_until_it_ends(
+    run: Callable[[Scenario], None],
+) -> None:
+    async def scenario(store: StateStore) -> None:
+        (v1,) = await store.commit_many([Commit(6, "c1", 0, b"s1", trace=[b"t"], trace_keep=5)])
+        assert v1 is not None
+        before = time.time()
+        await store.forget(6, "c1", [], 1)
+        (loaded,) = await store.load_many([(6, "c1")])
+        assert loaded.data is None
+        assert loaded.forgotten_at is not None
+        assert loaded.forgotten_at >= before - 1
+        # a host that held it live cannot write it back, nor can a fresh one
+        assert await store.commit_many([Commit(6, "c1", v1, b"back")]) == [None]
+        fresh = Commit(6, "c1", loaded.version, b"again")
+        assert await store.commit_many([fresh]) == [None]
+        await store.add_traces([(6, "c1", b"note")], 5, 60)
+        assert await store.trace_of(6, "c1", 5) == []
+        assert "c1" in await store.forgotten(time.time())
+        # once the tombstone has ended the id is a new customer's
+        await asyncio.sleep(2.1)
+        (ended,) = await store.load_many([(6, "c1")])
+        assert ended.forgotten_at is None
+        assert "c1" not in await store.forgotten(time.time())
+        assert await store.commit_many([Commit(6, "c1", ended.version, b"new")]) != [None]
 
     run(scenario)

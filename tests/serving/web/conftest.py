@@ -53,6 +53,9 @@ class FakePublisher:
 class FakeShards:
     snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
     forgotten: list[str] = field(default_factory=list)
+    evicted: list[str] = field(default_factory=list)
+    # Visitors merged into a customer, by customer (what a shard's forget also erases).
+    linked: dict[str, list[str]] = field(default_factory=dict)
     down: bool = False
     epoch: int = 3
 
@@ -61,7 +64,10 @@ class FakeShards:
             raise ShardUnavailableError(0, "actor died")
         if method == "forget":
             self.forgotten.append(customer_id)
-            return None
+            return [customer_id, *self.linked.get(customer_id, [])]
+        if method == "evict":
+            self.evicted.append(customer_id)
+            return True
         return dict(self.snapshots[customer_id])
 
     async def each_shard(self, method: str, *args: Any) -> dict[int, Any]:
