@@ -133,6 +133,10 @@ class ActorConfig(_Config):
     # bounds how late a reminder written behind its back (a slot move) can fire.
     reminder_rescan_s: float = Field(default=10.0, gt=0)
     outbox_recovery_s: float = Field(default=5.0, gt=0)
+    # After a slot move, how long the new owner leaves an action whose delivery began at
+    # the previous owner before it asks the sink and sends it: longer than any sink's
+    # own deadline (the Kafka sink waits up to 30 s), so the two never deliver at once.
+    handover_grace_s: float = Field(default=35.0, ge=0)
     # Actions waiting for a sink per shard; when full the shard's ack waits (backpressure).
     sink_queue_size: int = Field(default=10_000, ge=1)
     # Actions per shard waiting for the end of quiet hours in memory; past it they wait

@@ -190,16 +190,17 @@ def rabbitmq() -> Iterator[Any]:
 
 
 def deploy_test_app(
-    prefix: str, redis_url: str, fast_rules: str, api: ApiConfig, **broker: Any
+    prefix: str, redis_url: str, fast_rules: str, api: ApiConfig, **parts: Any
 ) -> App:
     """engage as the end-to-end tests run it: two shards over 64 slots, the test rules,
-    bootstrap champions trained as a first start does; `broker` sets the event broker."""
+    bootstrap champions trained as a first start does; `parts` set the event broker and
+    any other part of the settings (sinks, say)."""
     from engage.runtime import deploy
     from training.pipeline import ensure_models
     from training.registry import ModelRegistry
 
     settings = Settings(
-        **broker,
+        **parts,
         redis=RedisConfig(url=redis_url, prefix=prefix),
         ray=RayConfig(namespace="engage-tests"),
         actors=ActorConfig(

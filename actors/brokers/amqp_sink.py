@@ -106,6 +106,9 @@ class AmqpSink:
                         "rule-id": action.rule_id,
                         "customer-id": action.customer_id,
                         "schema-version": action.schema_version,
+                        # The AMQP timestamp has whole seconds: consumers that measure
+                        # how long an action took read this one.
+                        "published-at": repr(sent_at),
                     },
                 ),
                 mandatory=True,

@@ -130,6 +130,9 @@ class Dispatcher:
         self._waiting: set[str] = set()
         self._sequence = itertools.count()
         self._lanes: dict[str, _Lane] = {}
+        # Slots handed to another shard (`forget_slots`): nothing of theirs is delivered
+        # from here any more, not even what was already taken from a lane.
+        self._lost_slots: set[int] = set()
         # Made in `start`: an asyncio.Event belongs to the loop that first waits on it.
         self._wake: asyncio.Event | None = None
         self._outages = 0
@@ -199,9 +202,14 @@ class Dispatcher:
     def forget_slots(self, slots: set[int]) -> int:
         """Drop queued and waiting entries of slots this shard no longer owns (a slot
         move): the new owner delivers them from the outbox. Returns how many."""
+        self._lost_slots |= slots
         dropped = self._drop(lambda entry: entry.slot in slots)
         self.stats["handed_off"] += dropped
         return dropped
+
+    def adopt_slots(self, slots: set[int]) -> None:
+        """Slots this shard owns (again): their actions are delivered from here."""
+        self._lost_slots -= slots
 
     def forget_customer(self, customer_id: str) -> int:
         """Drop queued and waiting entries of a customer being forgotten."""
@@ -383,11 +391,9 @@ class Dispatcher:
         while True:
             await lane.ready.wait()
             lane.ready.clear()
+            size = min(self.max_batch, getattr(lane.sink, "batch_size", self.max_batch))
             while lane.deliveries:
-                batch = [
-                    lane.deliveries.popleft()
-                    for _ in range(min(self.max_batch, len(lane.deliveries)))
-                ]
+                batch = [lane.deliveries.popleft() for _ in range(min(size, len(lane.deliveries)))]
                 try:
                     await self._deliver(lane, batch)
                 except Exception:  # a fault of the code: the entries stay in the outbox
@@ -397,6 +403,14 @@ class Dispatcher:
                         self._wait(entry, self.base_backoff_s * 5)
 
     async def _deliver(self, lane: _Lane, batch: list[tuple[OutboxEntry, Action]]) -> None:
+        # A slot handed over meanwhile is its new owner's to deliver, from the outbox.
+        gone = [e for e, _ in batch if e.slot in self._lost_slots]
+        for entry in gone:
+            self.stats["handed_off"] += 1
+            self._release(entry)
+        batch = [(e, a) for e, a in batch if e.slot not in self._lost_slots]
+        if not batch:
+            return
         # 3. note that delivery is starting: a crash from here on leaves the action to be
         # looked up at the sink before it is sent again
         try:

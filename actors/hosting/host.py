@@ -147,6 +147,8 @@ class ShardHost:
         self._next_due: dict[int, float] = {}
         self._scanned_at = float("-inf")
         self._scanned_slots: frozenset[int] = frozenset()
+        # When slots were taken over from another (live) shard: see `recover_outbox`.
+        self._gained_at: dict[int, float] = {}
 
     # ---- ingest path ---------------------------------------------------------------
 
@@ -634,11 +636,28 @@ class ShardHost:
     # ---- outbox recovery -------------------------------------------------------------
 
     async def recover_outbox(self, limit: int = 10_000) -> int:
-        """Re-queue actions saved but not delivered (a previous host died, or a retry)."""
+        """Re-queue actions saved but not delivered (a previous host died, or a retry).
+
+        An action of a slot this shard took over lately, whose delivery began at its
+        previous owner moments ago, waits out `handover_grace_s` first: that owner, alive
+        (a slot move, not a crash), may still be delivering it, and a sink that cannot be
+        asked would get it twice."""
         if not self.owned_slots:
             return 0
         entries = await self.store.outbox(sorted(self.owned_slots), limit)
-        fresh = [e for e in entries if e.key not in self.dispatcher.pending]
+        now = self.clock()
+        grace = self.config.handover_grace_s
+        self._gained_at = {s: t for s, t in self._gained_at.items() if now - t < grace}
+        fresh = [
+            e
+            for e in entries
+            if e.key not in self.dispatcher.pending
+            and not (
+                e.slot in self._gained_at
+                and e.attempted_at is not None
+                and now - e.attempted_at < grace
+            )
+        ]
         await self.dispatcher.submit(fresh)
         self.stats["outbox_recovered"] += len(fresh)
         return len(fresh)
@@ -650,6 +669,11 @@ class ShardHost:
         their queued and waiting actions (the new owner delivers them from the outbox;
         keeping them here too would race it)."""
         lost = self.owned_slots - slots
+        gained = slots - self.owned_slots
+        if gained and self.owned_slots:  # taken over from another shard, not a start
+            now = self.clock()
+            self._gained_at.update(dict.fromkeys(gained, now))
+        self.dispatcher.adopt_slots(gained)
         self.owned_slots = set(slots)
         if lost:
             self.dispatcher.forget_slots(lost)

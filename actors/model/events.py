@@ -97,6 +97,15 @@ class _EventBase(BaseModel):
         # SDKs that send naive times mean UTC; keeping every time aware avoids silent shifts.
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
+    @field_validator("customer_id")
+    @classmethod
+    def _not_a_visitor(cls, value: str | None) -> str | None:
+        # `anon:<id>` is a visitor's actor: a customer id of that form would let one visitor
+        # be merged into another, and chains of them built.
+        if value is not None and value.startswith(ANON_PREFIX):
+            raise ValueError(f"a customer id cannot start with {ANON_PREFIX!r} (visitors' ids)")
+        return value
+
     @model_validator(mode="after")
     def _has_identity(self) -> _EventBase:
         if self.customer_id is None and self.anonymous_id is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import redis
@@ -17,21 +17,28 @@ from kafka.structs import TopicPartition
 from actors.config import KafkaConfig
 from actors.storage.keys import Keys
 from actors.storage.slots import slot_of
-from engage.chaos.stream import customer_id
 from engage.settings import Settings
 
 
-def states(settings: Settings, prefix: str, customers: int) -> dict[str, dict[str, Any]]:
-    """Each customer's saved state, keyed by its number (the prefix differs per run)."""
+def actor_of(prefix: str, name: str) -> str:
+    """A run's actor id from its name without the prefix (a visitor keeps `anon:` first)."""
+    if name.startswith("anon:"):
+        return "anon:" + prefix + name.removeprefix("anon:")
+    return prefix + name
+
+
+def states(settings: Settings, prefix: str, actors: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Each actor's saved state, keyed by its id without the run's prefix."""
     keys = Keys(settings.redis.prefix)
+    names = list(actors)
     client = redis.Redis.from_url(settings.redis.url or "", socket_timeout=30)
     try:
         pipe = client.pipeline(transaction=False)
-        for n in range(customers):
-            cid = customer_id(prefix, n)
+        for name in names:
+            cid = actor_of(prefix, name)
             pipe.hget(keys.state(slot_of(cid, settings.actors.slots), cid), "d")
         out = {}
-        for n, raw in enumerate(pipe.execute()):
+        for name, raw in zip(names, pipe.execute(), strict=True):
             state = json.loads(raw) if raw else {}
             # Where and when each event was read differs between the runs (other offsets,
             # other times): the ids applied are compared, not their marks and stamps.
@@ -41,7 +48,65 @@ def states(settings: Settings, prefix: str, customers: int) -> dict[str, dict[st
             # Action ids derive from the customer id, which differs between the two runs.
             for record in state.get("recent_actions", []):
                 record[0] = "<action id>"
-            out[f"{n:05d}"] = state
+            # So do the visitors a customer absorbed, and addresses made from the id.
+            if "email" in state:
+                state["email"] = state["email"].replace(prefix, "", 1)
+            if "linked" in state:
+                state["linked"] = [v.replace(prefix, "", 1) for v in state["linked"]]
+            out[name] = state
+        return out
+    finally:
+        client.close()
+
+
+def state_sizes(settings: Settings, prefix: str, actors: Iterable[str]) -> dict[str, int]:
+    """Bytes of each actor's saved state."""
+    keys = Keys(settings.redis.prefix)
+    names = list(actors)
+    client = redis.Redis.from_url(settings.redis.url or "", socket_timeout=30)
+    try:
+        pipe = client.pipeline(transaction=False)
+        for name in names:
+            cid = actor_of(prefix, name)
+            pipe.hstrlen(keys.state(slot_of(cid, settings.actors.slots), cid), "d")
+        return {name: int(size) for name, size in zip(names, pipe.execute(), strict=True)}
+    finally:
+        client.close()
+
+
+def links(settings: Settings, prefix: str, visitors: Iterable[str]) -> dict[str, str]:
+    """The customer each visitor (`anon:` id without the prefix) is linked to, if any."""
+    keys = Keys(settings.redis.prefix)
+    names = list(visitors)
+    client = redis.Redis.from_url(settings.redis.url or "", socket_timeout=30)
+    try:
+        pipe = client.pipeline(transaction=False)
+        for name in names:
+            actor = actor_of(prefix, name)
+            pipe.hget(keys.state(slot_of(actor, settings.actors.slots), actor), "m")
+        return {
+            name: raw.decode().removeprefix(prefix)
+            for name, raw in zip(names, pipe.execute(), strict=True)
+            if raw
+        }
+    finally:
+        client.close()
+
+
+def outboxes(settings: Settings, prefix: str) -> list[dict[str, Any]]:
+    """The actions still saved in every slot's outbox (deferred, waiting) of the run."""
+    keys = Keys(settings.redis.prefix)
+    client = redis.Redis.from_url(settings.redis.url or "", socket_timeout=30)
+    try:
+        pipe = client.pipeline(transaction=False)
+        for slot in range(settings.actors.slots):
+            pipe.hvals(keys.outbox(slot))
+        out = []
+        for values in pipe.execute():
+            for raw in values:
+                body = json.loads(raw)
+                if str(body.get("customer_id", "")).startswith(prefix):
+                    out.append(body)
         return out
     finally:
         client.close()
@@ -58,13 +123,15 @@ def customer_state(settings: Settings, customer: str) -> dict[str, Any]:
 
 
 def wait_until_applied(
-    settings: Settings, prefix: str, customers: int, per_customer: int, timeout_s: float
+    settings: Settings, prefix: str, expected: Mapping[str, int], timeout_s: float
 ) -> dict[str, dict[str, Any]]:
+    """The states of every actor of `expected` once each counts its events (or at the
+    deadline, as they are)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        found = states(settings, prefix, customers)
-        done = sum(1 for s in found.values() if s.get("events_total", 0) >= per_customer)
-        if done == customers or time.monotonic() > deadline:
+        found = states(settings, prefix, expected)
+        done = all(found[a].get("events_total", 0) >= n for a, n in expected.items())
+        if done or time.monotonic() > deadline:
             return found
         time.sleep(1.0)
 
@@ -105,23 +172,6 @@ class TopicReader:
         self.consumer.close()
 
 
-def actions(settings: Settings, prefix: str, at_least: int = 0) -> list[dict[str, Any]]:
-    """Every action record of the customers with `prefix` on the actions topic."""
-    reader = TopicReader(settings.kafka, settings.kafka.actions_topic)
-    try:
-        reader.read_until(
-            lambda rs: (
-                sum(bool(r.key and r.key.decode().startswith(prefix)) for r in rs) >= at_least
-            ),
-            180,
-        )
-        reader.read_until_quiet()  # anything duplicated would arrive right behind
-        values = [json.loads(r.value) for r in reader.records]
-        return [v for v in values if str(v.get("customer_id", "")).startswith(prefix)]
-    finally:
-        reader.close()
-
-
 def comparable(action: dict[str, Any], prefix: str) -> tuple[Any, ...]:
     """An action without what differs between the two runs (its customer's prefix)."""
     return (
@@ -133,9 +183,9 @@ def comparable(action: dict[str, Any], prefix: str) -> tuple[Any, ...]:
     )
 
 
-def dead_letters(settings: Settings, keys: set[bytes]) -> dict[bytes, str]:
+def dead_letters_of(kafka: KafkaConfig, topic: str, keys: set[bytes]) -> dict[bytes, str]:
     """The reason each of `keys` was dead-lettered with (records keyed that way)."""
-    reader = TopicReader(settings.kafka, settings.kafka.events_dlq_topic)
+    reader = TopicReader(kafka, topic)
     try:
         reader.read_until(lambda rs: keys <= {r.key for r in rs}, 120)
         reader.read_until_quiet(quiet_s=2.0)
@@ -147,6 +197,19 @@ def dead_letters(settings: Settings, keys: set[bytes]) -> dict[bytes, str]:
         return out
     finally:
         reader.close()
+
+
+def stall_after(samples: list[tuple[float, int]], ended: float, target: int) -> float:
+    """Seconds from `ended` until the sampled progress moved (0 if nothing was left to
+    do then); the time to the last sample if it never moved."""
+    before = [v for t, v in samples if t <= ended]
+    level = before[-1] if before else 0
+    if level >= target:
+        return 0.0
+    for t, v in samples:
+        if t > ended and v > level:
+            return t - ended
+    return (samples[-1][0] - ended) if samples else 0.0
 
 
 class Progress:
@@ -196,13 +259,4 @@ class Progress:
             self._stop.wait(self.period_s)
 
     def stall_after(self, ended: float, target: int) -> float:
-        """Seconds from `ended` until the committed offsets moved (0 if nothing was left
-        to commit then); the time to the last sample if they never moved."""
-        before = [v for t, v in self.samples if t <= ended]
-        level = before[-1] if before else 0
-        if level >= target:
-            return 0.0
-        for t, v in self.samples:
-            if t > ended and v > level:
-                return t - ended
-        return (self.samples[-1][0] - ended) if self.samples else 0.0
+        return stall_after(self.samples, ended, target)

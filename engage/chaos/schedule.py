@@ -1,16 +1,22 @@
 """Run the seeded stream twice, undisturbed and under the fault schedule, and compare.
 
-The schedule, each fault injected while a new part of the stream arrives:
+Each run first has its visitors browse and the early ones sign in, applied before
+anything else (so every merge takes the same history in both runs); then the rest of the
+stream arrives, in the second run part by part, each part under a fault:
 
 1. every Redis client connection killed, three times in a row;
 2. Redis paused (SIGSTOP) for longer than every client timeout, then resumed;
 3. a shard process SIGKILLed (Ray restarts it);
-4. an ingest replica SIGKILLed (Serve restarts it; the group hands its partitions over);
+4. an ingest replica SIGKILLed (Serve restarts it; its partitions or queues go over);
 5. a slot move: one shard added live (`engage scale`), retired again at the end;
-6. the broker stopped and restarted (only where a restart keeps the log: Apache Kafka).
+6. the broker stopped and restarted (where a restart keeps the log: Apache Kafka).
 
+The stream holds visitors merged into customers before and during the faults, customers
+with months of history, and customers of every kind; the rules have quiet hours on and,
+where the target has them, a slow sink and a failing one beside the actions topic.
 Hostile records are mixed into every part. Expected: the same final state for every
-customer, the same actions, none twice on the actions topic, every hostile record on the
+customer, the same merges, the same actions (on the topic, at the slow sink, deferred in
+the outbox, dead-lettered by the failing sink), none twice, every hostile record on the
 dead-letter topic with its reason, and ingest moving again soon after each fault ends.
 """
 
@@ -22,25 +28,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from kafka import KafkaProducer
-
-from actors.model.events import Event, event_to_json
 from engage import explain
 from engage.chaos import observe
-from engage.chaos.injectors import (
-    FaultLog,
-    kill_process,
-    kill_redis_clients,
-    pause_process,
-)
-from engage.chaos.stream import Hostile, StreamSpec, hostile_records, huge_cart, stream
+from engage.chaos.channels import Channels, KafkaChannels, Record
+from engage.chaos.injectors import FaultLog, kill_process, kill_redis_clients, pause_process
+from engage.chaos.stream import Run, StreamSpec, hostile_records, huge_cart, run_stream
 from engage.settings import Settings
+
+# Actions whose latency from event to action is reported under faults: those no guardrail
+# holds back (marketing waits for quiet hours and caps by design).
+PROMPT_KINDS = ("fraud", "service")
 
 
 class Broker(Protocol):
     def stop_for(self, seconds: float, during: Callable[[], None]) -> None:
         """Stop the broker, run `during`, wait out `seconds`, start it with its log kept."""
         ...
+
+
+class SinkRecorder(Protocol):
+    """A receiving end of the actions a sink delivers (a webhook server)."""
+
+    def received(self, prefix: str) -> list[dict[str, Any]]: ...
 
 
 @dataclass
@@ -53,8 +62,16 @@ class Target:
     ingest_pid: Callable[[], int]
     scale: Callable[[int], Any]
     broker: Broker | None = None
+    channels: Channels | None = None
+    # The webhook behind the rules' `sink: webhook` (slow), if the target has one.
+    webhook: SinkRecorder | None = None
+    # The rules have a rule sending to a sink that always fails (e-mail).
+    failing_sink: bool = False
     redis_pause_s: float = 12.0
     broker_down_s: float = 30.0
+
+    def channel(self) -> Channels:
+        return self.channels or KafkaChannels(self.settings.kafka)
 
 
 @dataclass
@@ -66,10 +83,31 @@ class Report:
     lost_events: int = 0
     double_applied: int = 0
     states_differing: int = 0
+    # Visitors merged into customers in the disturbed run, and merges that differ.
+    merges: int = 0
+    merges_differing: int = 0
+    # The largest saved state of a compared customer (bytes).
+    max_state_bytes: int = 0
     expected_actions: int = 0
     missing_actions: int = 0
     unexpected_actions: int = 0
     duplicate_actions: int = 0
+    # Event to action (broker's timestamp) for fraud and service actions on the topic
+    # whose events arrived while the faults ran.
+    max_action_latency_s_under_faults: float = 0.0
+    p99_action_latency_s_under_faults: float = 0.0
+    # Marketing actions deferred by quiet hours, still in the outbox after both runs.
+    deferred_expected: int = 0
+    deferred_missing: int = 0
+    deferred_unexpected: int = 0
+    # Actions of the slow sink (a webhook) and the failing one (dead-lettered).
+    slow_sink_expected: int = 0
+    slow_sink_missing: int = 0
+    slow_sink_unexpected: int = 0
+    slow_sink_duplicates: int = 0
+    failing_sink_expected: int = 0
+    failing_sink_missing: int = 0
+    failing_sink_unexpected: int = 0
     hostile_sent: int = 0
     dlq_hostile: int = 0
     hostile_missing: list[str] = field(default_factory=list)
@@ -88,57 +126,55 @@ class Report:
         return asdict(self)
 
 
-def produce(settings: Settings, items: Sequence[Event | Hostile]) -> int:
-    """Send records to the events topic, keyed like engage's producers; returns how many."""
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka.bootstrap,
-        acks="all",
-        linger_ms=5,
-        max_request_size=2 * 1024 * 1024,
-        retries=10,
-    )
-    try:
-        for item in items:
-            if isinstance(item, Hostile):
-                producer.send(settings.kafka.events_topic, key=item.key, value=item.value)
-            else:
-                producer.send(
-                    settings.kafka.events_topic,
-                    key=item.actor_id.encode(),
-                    value=event_to_json(item),
-                )
-        producer.flush(timeout=60)
-    finally:
-        producer.close(timeout=5)
-    return len(items)
-
-
 def _parts(items: list[Any], n: int) -> list[list[Any]]:
     size = -(-len(items) // n)
     return [items[i * size : (i + 1) * size] for i in range(n)]
 
 
+def _prepare(
+    target: Target, channels: Channels, prefix: str, run: Run, say: Callable[[str], None]
+) -> None:
+    """Visitors browse, then the early ones sign in; each step applied before the next."""
+    settings = target.settings
+    channels.produce(run.visits)
+    visited = Counter("anon:" + e.actor_id.removeprefix("anon:" + prefix) for e in run.visits)
+    _wait_applied(settings, prefix, dict(visited), say)
+    channels.produce(run.early_links)
+    signed = {e.customer_id.removeprefix(prefix): 1 for e in run.early_links if e.customer_id}
+    _wait_applied(settings, prefix, signed, say)
+
+
+def _wait_applied(
+    settings: Settings, prefix: str, expected: dict[str, int], say: Callable[[str], None]
+) -> dict[str, dict[str, Any]]:
+    found = observe.wait_until_applied(settings, prefix, expected, timeout_s=300)
+    short = [a for a, n in expected.items() if found[a].get("events_total", 0) < n]
+    if short:
+        say(f"{len(short)} of {prefix}'s actors short of their events, e.g. {short[:3]}")
+    return found
+
+
 def run(target: Target, spec: StreamSpec, say: Callable[[str], None] = print) -> Report:
     settings = target.settings
-    report = Report(customers=spec.customers)
+    channels = target.channel()
     now = time.time()
-    per_customer = spec.events_per_customer
+    calm_run, faulty_run = run_stream("calm-", spec, now), run_stream("fault-", spec, now)
+    report = Report(customers=len(calm_run.expected))
 
     # 1. the undisturbed run
     started = time.monotonic()
-    produce(settings, stream("calm-", spec, now))
-    calm_states = observe.wait_until_applied(
-        settings, "calm-", spec.customers, per_customer, timeout_s=300
-    )
+    _prepare(target, channels, "calm-", calm_run, say)
+    channels.produce(calm_run.events)
+    calm_states = _wait_applied(settings, "calm-", calm_run.expected, say)
     report.calm_s = time.monotonic() - started
     say(f"undisturbed run applied in {report.calm_s:.1f}s")
-    calm_actions = observe.actions(settings, "calm-")
-    expected = Counter(observe.comparable(a, "calm-") for a in calm_actions)
-    report.expected_actions = sum(expected.values())
+    calm_actions = channels.actions("calm-")
+    report.expected_actions = len(calm_actions)
 
     # 2. the same stream for other customers, under the fault schedule
-    events = stream("fault-", spec, now)
-    report.events = len(events)
+    _prepare(target, channels, "fault-", faulty_run, say)
+    events = faulty_run.events
+    report.events = len(events) + len(faulty_run.visits) + len(faulty_run.early_links)
     hostile = hostile_records("fault-")
     report.hostile_sent = len(hostile)
     faults: list[tuple[str, Callable[[Callable[[], None]], None]]] = [
@@ -158,21 +194,35 @@ def run(target: Target, spec: StreamSpec, say: Callable[[str], None] = print) ->
         )
     parts = _parts(events, len(faults) + 2)
     bad_parts = _parts([*hostile, *huge_cart("fault-")], len(faults) + 2)
-    progress = observe.Progress(settings.kafka).start()
+    # When each part was on the broker: the start of its actions' event-to-action time.
+    sent_at: dict[str, float] = {}
+
+    def send(items: Sequence[Record]) -> int:
+        count = channels.produce(items)
+        at = time.time()
+        for item in items:
+            event_id = getattr(item, "event_id", None)
+            if event_id is not None:
+                sent_at[event_id] = at
+        return count
+
+    progress = channels.progress()
     time.sleep(1.0)
     base = progress.samples[-1][1] if progress.samples else 0
     produced = base
     log = FaultLog()
     started = time.monotonic()
+    faults_began = faults_ended = time.time()
     try:
-        produced += produce(settings, [*parts[0], *bad_parts[0]])
+        produced += send([*parts[0], *bad_parts[0]])
+        faults_began = time.time()
         for index, (name, fault) in enumerate(faults, start=1):
             sent: list[int] = []
 
             def during(index: int = index, sent: list[int] = sent) -> None:
                 # Broker faults cannot produce while the broker is down: they call this
                 # before stopping it.
-                sent.append(produce(settings, [*parts[index], *bad_parts[index]]))
+                sent.append(send([*parts[index], *bad_parts[index]]))
 
             began = time.monotonic()
             fault(during)
@@ -181,10 +231,9 @@ def run(target: Target, spec: StreamSpec, say: Callable[[str], None] = print) ->
             log.record(name, began, ended)
             say(f"fault: {name} ({ended - began:.1f}s)")
             time.sleep(2.0)
-        produced += produce(settings, [*parts[-1], *bad_parts[-1]])
-        faulty_states = observe.wait_until_applied(
-            settings, "fault-", spec.customers, per_customer, timeout_s=420
-        )
+        faults_ended = time.time()
+        produced += send([*parts[-1], *bad_parts[-1]])
+        faulty_states = _wait_applied(settings, "fault-", faulty_run.expected, say)
         report.faulty_s = time.monotonic() - started
         say(f"disturbed run applied in {report.faulty_s:.1f}s")
         _wait_committed(progress, produced, timeout_s=120)
@@ -200,7 +249,132 @@ def run(target: Target, spec: StreamSpec, say: Callable[[str], None] = print) ->
         report.stalls_s[name] = round(progress.stall_after(ended, produced), 2)
     report.max_stall_s = max(report.stalls_s.values(), default=0.0)
 
-    # 3. compare states
+    # 3. compare states, merges and sizes
+    _compare_states(report, calm_states, faulty_states)
+    calm_links = observe.links(settings, "calm-", calm_run.links)
+    fault_links = observe.links(settings, "fault-", faulty_run.links)
+    report.merges = len(fault_links)
+    report.merges_differing = sum(
+        1 for v in faulty_run.links if calm_links.get(v) != fault_links.get(v)
+    )
+    sizes = observe.state_sizes(settings, "fault-", faulty_run.expected)
+    report.max_state_bytes = max(sizes.values(), default=0)
+    report.max_cart_lines = _cart_lines(settings)
+
+    # 4. compare actions, by what they are and by idempotency key. The undisturbed run's
+    # actions are read again first: one that reached the topic after its first read went
+    # quiet (a slow moment of a loaded machine) is late, not missing, and would otherwise
+    # count as unexpected here. An action the undisturbed run never took still does.
+    calm_actions = channels.actions("calm-", at_least=report.expected_actions)
+    expected = Counter(observe.comparable(a, "calm-") for a, _ in calm_actions)
+    if sum(expected.values()) != report.expected_actions:
+        say(f"{sum(expected.values()) - report.expected_actions} undisturbed actions came late")
+        report.expected_actions = sum(expected.values())
+    faulty_actions = channels.actions("fault-", at_least=report.expected_actions)
+    faulty_actions = [(a, t) for a, t in faulty_actions if not a["customer_id"].endswith("bigcart")]
+    got = Counter(observe.comparable(a, "fault-") for a, _ in faulty_actions)
+    report.missing_actions = sum((expected - got).values())
+    report.unexpected_actions = sum((got - expected).values())
+    missing = list((expected - got).elements())[:3]
+    unexpected = list((got - expected).elements())[:3]
+    report.missing_examples = [repr(a) for a in missing]
+    report.unexpected_examples = [repr(a) for a in unexpected]
+    # How each run decided the first differing trigger: the customers' decision traces.
+    for customer, _, trigger, *_ in [*missing, *unexpected][:1]:
+        for prefix in ("calm-", "fault-"):
+            turns = explain.read(settings, prefix + customer, 200)
+            report.difference_traces[prefix] = [t for t in turns if t.get("trigger_id") == trigger]
+    keys = Counter(a["idempotency_key"] for a, _ in faulty_actions)
+    report.duplicate_actions = sum(n - 1 for n in keys.values() if n > 1)
+    latencies = sorted(
+        at - sent_at[a["trigger_event_id"]]
+        for a, at in faulty_actions
+        if a["kind"] in PROMPT_KINDS
+        and faults_began <= sent_at.get(a["trigger_event_id"], 0.0) <= faults_ended
+    )
+    if latencies:
+        report.max_action_latency_s_under_faults = round(latencies[-1], 3)
+        report.p99_action_latency_s_under_faults = round(
+            latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 3
+        )
+
+    # 5. marketing deferred by quiet hours: the same actions still saved in both runs
+    deferred_calm = Counter(
+        observe.comparable(a, "calm-")
+        for a in observe.outboxes(settings, "calm-")
+        if a.get("kind") == "marketing"
+    )
+    deferred_fault = Counter(
+        observe.comparable(a, "fault-")
+        for a in observe.outboxes(settings, "fault-")
+        if a.get("kind") == "marketing"
+    )
+    report.deferred_expected = sum(deferred_calm.values())
+    report.deferred_missing = sum((deferred_calm - deferred_fault).values())
+    report.deferred_unexpected = sum((deferred_fault - deferred_calm).values())
+
+    # 6. the slow sink and the failing one
+    if target.webhook is not None:
+        received = target.webhook.received
+        # A webhook cannot be asked what it has: a delivery cut by a crash is sent again
+        # (a receiver dedups on the idempotency key). Compared as a receiver sees them:
+        # each action once, the copies counted apart.
+        calm_hook = Counter(observe.comparable(a, "calm-") for a in _distinct(received("calm-")))
+        fault_received = _wait_for(
+            lambda: received("fault-"), sum(calm_hook.values()), distinct=True
+        )
+        fault_hook = Counter(observe.comparable(a, "fault-") for a in _distinct(fault_received))
+        report.slow_sink_expected = sum(calm_hook.values())
+        report.slow_sink_missing = sum((calm_hook - fault_hook).values())
+        report.slow_sink_unexpected = sum((fault_hook - calm_hook).values())
+        hooks = Counter(a["idempotency_key"] for a in fault_received)
+        report.slow_sink_duplicates = sum(n - 1 for n in hooks.values() if n > 1)
+    if target.failing_sink:
+
+        def failed(prefix: str) -> list[dict[str, Any]]:
+            letters = channels.action_dead_letters(prefix)
+            return [a for a, _ in letters if a.get("sink") == "email"]
+
+        calm_failed = Counter(observe.comparable(a, "calm-") for a in failed("calm-"))
+        # Retried with backoff before it is dead-lettered: the last ones come late.
+        fault_letters = _wait_for(lambda: failed("fault-"), sum(calm_failed.values()))
+        fault_failed = Counter(observe.comparable(a, "fault-") for a in fault_letters)
+        report.failing_sink_expected = sum(calm_failed.values())
+        report.failing_sink_missing = sum((calm_failed - fault_failed).values())
+        report.failing_sink_unexpected = sum((fault_failed - calm_failed).values())
+
+    # 7. every hostile record on the dead-letter topic, with a reason
+    reasons = channels.dead_letters({h.key for h in hostile})
+    report.dlq_hostile = sum(1 for h in hostile if reasons.get(h.key))
+    report.hostile_missing = [h.name for h in hostile if not reasons.get(h.key)]
+    return report
+
+
+def _wait_for(
+    read: Callable[[], list[dict[str, Any]]],
+    count: int,
+    timeout_s: float = 120.0,
+    distinct: bool = False,
+) -> list[dict[str, Any]]:
+    """`read()` once it holds `count` items (different actions, with `distinct`), or at
+    the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = read()
+        held = len(_distinct(found)) if distinct else len(found)
+        if held >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(1.0)
+
+
+def _distinct(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One of each action (by idempotency key), as a receiver that dedups keeps them."""
+    return list({a["idempotency_key"]: a for a in actions}.values())
+
+
+def _compare_states(
+    report: Report, calm_states: dict[str, dict[str, Any]], faulty_states: dict[str, dict[str, Any]]
+) -> None:
     for key, calm in calm_states.items():
         faulty = faulty_states[key]
         calm_n, faulty_n = calm.get("events_total", 0), faulty.get("events_total", 0)
@@ -215,39 +389,6 @@ def run(target: Target, spec: StreamSpec, say: Callable[[str], None] = print) ->
                     if calm.get(k) != faulty.get(k)
                 }
                 report.first_difference = f"{key}: {diff}"[:2000]
-    report.max_cart_lines = _cart_lines(settings)
-
-    # 4. compare actions, by what they are and by idempotency key. The undisturbed run's
-    # actions are read again first: one that reached the topic after its first read went
-    # quiet (a slow moment of a loaded machine) is late, not missing, and would otherwise
-    # count as unexpected here. An action the undisturbed run never took still does.
-    calm_actions = observe.actions(settings, "calm-", at_least=report.expected_actions)
-    expected = Counter(observe.comparable(a, "calm-") for a in calm_actions)
-    if sum(expected.values()) != report.expected_actions:
-        say(f"{sum(expected.values()) - report.expected_actions} undisturbed actions came late")
-        report.expected_actions = sum(expected.values())
-    faulty_actions = observe.actions(settings, "fault-", at_least=report.expected_actions)
-    faulty_actions = [a for a in faulty_actions if not a["customer_id"].endswith("bigcart")]
-    got = Counter(observe.comparable(a, "fault-") for a in faulty_actions)
-    report.missing_actions = sum((expected - got).values())
-    report.unexpected_actions = sum((got - expected).values())
-    missing = list((expected - got).elements())[:3]
-    unexpected = list((got - expected).elements())[:3]
-    report.missing_examples = [repr(a) for a in missing]
-    report.unexpected_examples = [repr(a) for a in unexpected]
-    # How each run decided the first differing trigger: the customers' decision traces.
-    for customer, _, trigger, *_ in [*missing, *unexpected][:1]:
-        for run in ("calm-", "fault-"):
-            turns = explain.read(settings, run + customer, 200)
-            report.difference_traces[run] = [t for t in turns if t.get("trigger_id") == trigger]
-    keys = Counter(a["idempotency_key"] for a in faulty_actions)
-    report.duplicate_actions = sum(n - 1 for n in keys.values() if n > 1)
-
-    # 5. every hostile record on the dead-letter topic, with a reason
-    reasons = observe.dead_letters(settings, {h.key for h in hostile})
-    report.dlq_hostile = sum(1 for h in hostile if reasons.get(h.key))
-    report.hostile_missing = [h.name for h in hostile if not reasons.get(h.key)]
-    return report
 
 
 def _then(action: Callable[[], object]) -> Callable[[Callable[[], None]], None]:
@@ -269,7 +410,7 @@ def _kill_clients(target: Target, during: Callable[[], None]) -> None:
         kill_redis_clients(url)
 
 
-def _wait_committed(progress: observe.Progress, produced: int, timeout_s: float) -> None:
+def _wait_committed(progress: Any, produced: int, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if progress.samples and progress.samples[-1][1] >= produced:

@@ -49,6 +49,9 @@ class Delivery:
 
 class Sink(Protocol):
     name: str
+    # Optional (`batch_size`): the most actions the dispatcher hands it at once. A sink
+    # that cannot tell what it has (`delivered` answers the empty set) keeps it small:
+    # what is in flight when a process dies may be delivered twice.
 
     async def deliver(self, actions: Sequence[Action]) -> list[Delivery]: ...
 

@@ -38,6 +38,8 @@ def compose(action: Action, sender: str) -> EmailMessage:
 
 class EmailSink:
     name = "email"
+    # An SMTP server cannot be asked what it has: at most this many e-mails in flight.
+    batch_size = 20
 
     def __init__(
         self,

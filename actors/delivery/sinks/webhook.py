@@ -46,6 +46,9 @@ def verify(
 
 class WebhookSink:
     name = "webhook"
+    # A webhook cannot be asked what it has: a delivery cut by a crash is sent again, so
+    # at most this many actions are in flight at once (what a crash can send twice).
+    batch_size = 50
 
     def __init__(self, url: str, secret: bytes, timeout_s: float = 5.0) -> None:
         self.url = url

@@ -639,3 +639,53 @@ def test_a_lane_past_its_bound_leaves_the_rest_in_the_outbox() -> None:
         await dispatcher.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_sink_that_cannot_be_asked_gets_small_batches() -> None:
+    class Webhook(FlakySink):
+        name = "webhook"
+        batch_size = 2
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.batches: list[int] = []
+
+        async def deliver(self, actions: Sequence[Action]) -> list[Delivery]:
+            self.batches.append(len(actions))
+            return await super().deliver(actions)
+
+    async def scenario() -> Webhook:
+        store, hook = MemoryStateStore(), Webhook()
+        entries = await saved(store, *(make_action(f"w{i}", sink="webhook") for i in range(5)))
+        dispatcher = Dispatcher(
+            {"webhook": hook}, MemoryIdempotencyStore(), store, MemoryDeadLetters()
+        )
+        await run_dispatcher(dispatcher, entries)
+        return hook
+
+    hook = asyncio.run(scenario())
+    assert max(hook.batches) <= 2  # what a crash could send twice
+    assert sorted(hook.got) == [f"w{i}" for i in range(5)]
+
+
+def test_actions_of_a_slot_handed_over_are_not_delivered_even_if_already_taken() -> None:
+    async def scenario() -> tuple[GatedSink, Dispatcher]:
+        store, email = MemoryStateStore(), GatedSink("email", gate_deliveries=True)
+        entries = await saved(
+            store, make_action("m1", sink="email"), make_action("m2", sink="email")
+        )
+        dispatcher = Dispatcher(
+            {"email": email}, MemoryIdempotencyStore(), store, MemoryDeadLetters(), max_batch=1
+        )
+        dispatcher.start()
+        await dispatcher.submit(entries)
+        await until(lambda: dispatcher.depth == 1, "m1 not taken")  # m1 at the sink, m2 queued
+        dispatcher.forget_slots({0})  # the slot moves to another shard
+        email.gate.set()
+        await dispatcher.drain(2.0)
+        await dispatcher.stop()
+        return email, dispatcher
+
+    email, dispatcher = asyncio.run(scenario())
+    assert email.got == ["m1"]  # already being delivered when the slot moved
+    assert dispatcher.pending == set()

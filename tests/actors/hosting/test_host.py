@@ -487,7 +487,8 @@ rules:
 def test_anonymous_visitors_expire_sooner_than_known_customers() -> None:
     store = MemoryStateStore()
     host = make_host(store, anonymous_ttl_s=3600, customer_retention_s=86_400)
-    events = [event("page_view", customer="c1"), event("page_view", customer="anon:v1")]
+    visitor = event("page_view", customer=None, anonymous_id="v1")
+    events = [event("page_view", customer="c1"), visitor]
     asyncio.run(process(host, events))
     assert store.ttls[(slot_of("c1", 16), "c1")] == 86_400
     assert store.ttls[(slot_of("anon:v1", 16), "anon:v1")] == 3600
@@ -629,3 +630,25 @@ def test_a_reminder_turn_that_raises_is_dead_lettered_and_holds_back_no_other_cu
     assert b'"customer_id":"a"' in raw
     assert "reminder turn failed: KeyError" in reason
     assert host.stats["reminder_errors"] == 1
+
+
+def test_a_slot_taken_over_leaves_its_previous_owners_deliveries_a_grace_period() -> None:
+    # Given a shard that owns slots 0-14 and then takes slot 15 over from a live shard,
+    # whose delivery of an action of it began a moment ago
+    clock, store = Clock(), MemoryStateStore()
+    host = make_host(store, clock=clock, handover_grace_s=35.0)
+    host.set_owned_slots(set(range(15)))
+    slot = 15
+
+    async def scenario() -> list[int]:
+        action = ("k-moved", b'{"customer_id": "x"}')
+        await store.commit_many([Commit(slot, "x", 0, b"s", actions=[action])])
+        await store.mark_attempted([(slot, "k-moved")], clock.now)
+        host.set_owned_slots(set(range(16)))
+        offered = [await host.recover_outbox()]
+        clock.now += 36
+        offered.append(await host.recover_outbox())
+        return offered
+
+    # then the action is offered only once the previous owner's attempt is surely over
+    assert asyncio.run(scenario()) == [0, 1]

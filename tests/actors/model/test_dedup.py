@@ -65,7 +65,7 @@ def test_after_a_merge_the_ids_stay_bounded_as_the_customer_goes_on() -> None:
     visitor = CustomerState()
     for offset in range(5):
         visitor.apply(
-            event("page_view", customer="anon:v", at=T0 + offset),
+            event("page_view", customer=None, anonymous_id="v", at=T0 + offset),
             Arrival(pack_position(0, offset), T0 + offset),
         )
     customer = merged(CustomerState(), "anon:v", Visitor(1, state_to_json(visitor), None, {}))

@@ -10,6 +10,7 @@ from actors.errors import InvalidCustomerIdError, InvalidEventError
 from actors.model.events import (
     CardPayment,
     ProductView,
+    event_from_dict,
     event_to_json,
     parse_event,
     validate_customer_id,
@@ -104,3 +105,19 @@ def test_well_formed_customer_ids_are_accepted(customer_id: str) -> None:
 def test_malformed_customer_ids_are_refused(customer_id: str) -> None:
     with pytest.raises(InvalidCustomerIdError):
         validate_customer_id(customer_id)
+
+
+def test_a_customer_id_cannot_take_a_visitors_actor() -> None:
+    # `anon:v2` is visitor v2's actor: as a customer id it would merge visitor v1 into
+    # visitor v2, and chains of visitors could be built.
+    with pytest.raises(InvalidEventError) as refused:
+        event_from_dict(
+            {
+                "type": "identify",
+                "event_id": "x1",
+                "customer_id": "anon:v2",
+                "anonymous_id": "v1",
+                "timestamp": "2026-12-01T00:00:00Z",
+            }
+        )
+    assert refused.value.field == "customer_id"
