@@ -405,7 +405,8 @@ class IngestLoop:
         """Where the record was read, as the customer's dedup keeps it (actors.model.dedup):
         its offset where the broker keeps offsets, else whether it came again."""
         if self.consumer.stable_positions:
-            return pack_position(item.tp.partition, item.record.offset)
+            tag = self.consumer.topic_tag(item.tp)
+            return pack_position(item.tp.partition, item.record.offset, tag)
         return REDELIVERED if redelivered(item.record) else NO_POSITION
 
     def _dead_letter(self, tp: Partition, record: Record, reason: str) -> None:

@@ -358,6 +358,9 @@ class AmqpConsumer:
     def assignment(self) -> set[Partition]:
         return set(self._partitions)
 
+    def topic_tag(self, partition: Partition) -> int:
+        return 0  # queues keep no offsets: judged by ids (`stable_positions` is false)
+
     def highwater(self, tp: Partition) -> int | None:
         """The offset the queue's last event would have once delivered: the next offset
         plus what the queue still holds ready, so the loop's lag (this less its committed

@@ -71,6 +71,12 @@ class Consumer(Protocol):
 
     def assignment(self) -> set[Partition]: ...
 
+    def topic_tag(self, partition: Partition) -> int:
+        """Which incarnation of the topic the partition's offsets belong to (a 32-bit tag
+        of Kafka's topic id), 0 when the broker cannot say. A topic deleted and created
+        again restarts its offsets under another tag."""
+        ...
+
     def highwater(self, partition: Partition) -> int | None:
         """The offset after the partition's last record, if known without a broker call
         that could outlive a deadline; None: unknown."""

@@ -92,6 +92,13 @@ class KafkaEventsConsumer:
     def assignment(self) -> set[Partition]:
         return {Partition(tp.topic, tp.partition) for tp in self.consumer.assignment()}
 
+    def topic_tag(self, partition: Partition) -> int:
+        # The consumer's cluster metadata carries each topic's id (a UUID, new for every
+        # incarnation of the topic) and refreshes itself; kafka-python offers it on the
+        # cluster object only, reached through the client (version pinned).
+        topic_id = self.consumer._client.cluster.topic_id(partition.topic)
+        return 0 if topic_id is None else int(topic_id.int & 0xFFFFFFFF) or 1
+
     def highwater(self, partition: Partition) -> int | None:
         end: int | None = self.consumer.highwater(TopicPartition(*partition))
         return end

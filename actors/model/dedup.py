@@ -4,7 +4,9 @@ second copy of an event a no-op.
 Two records, each bounded whatever the customer's age, its merges or the broker's layout:
 
 - **Marks**, per stream: the offset after the last event applied from one partition of
-  the events topic, for the customer's own records and, separately, for each visitor merged
+  one incarnation of the events topic (Kafka's topic id: a recreated or new topic, whose
+  offsets start again, has streams of its own), for the customer's own records and,
+  separately, for each visitor merged
   into it whose records are sent on to it (actors.model.identity). A stream is read in
   offset order and ingest applies one actor's events in that order, so an event read at
   an offset below its stream's mark was applied already (or refused): any replay the
@@ -77,13 +79,20 @@ class Seen(Enum):
     UNKNOWN = "unknown"
 
 
-def pack_position(partition: int, offset: int) -> int:
-    """A record's place in its topic as one int64: partition in the top bits."""
-    return (partition << _OFFSET_BITS) | offset
+_PARTITION_BITS = 16
 
 
-def split_position(position: int) -> tuple[int, int]:
-    return position >> _OFFSET_BITS, position & ((1 << _OFFSET_BITS) - 1)
+def pack_position(partition: int, offset: int, topic: int = 0) -> int:
+    """A record's place as one int: the topic's incarnation (`topic`, a 32-bit tag of
+    Kafka's topic id; 0 when the broker has none), the partition, the offset."""
+    return (((topic << _PARTITION_BITS) | partition) << _OFFSET_BITS) | offset
+
+
+def split_position(position: int) -> tuple[int, int, int]:
+    """(topic tag, partition, offset) of a packed position."""
+    offset = position & ((1 << _OFFSET_BITS) - 1)
+    rest = position >> _OFFSET_BITS
+    return rest >> _PARTITION_BITS, rest & ((1 << _PARTITION_BITS) - 1), offset
 
 
 def key_hash(text: str, client: bool = False) -> int:
@@ -105,9 +114,13 @@ def _stamp(at: float) -> int:
 _intern = sys.intern
 
 
-def stream_of(partition: int, origin: str | None) -> str:
-    """The mark's name: a partition of the customer's own records, or of a visitor's."""
-    return _intern(str(partition) if origin is None else f"{partition}|{origin}")
+def stream_of(topic: int, partition: int, origin: str | None) -> str:
+    """The mark's name: a partition of one incarnation of the events topic, with the
+    customer's own records or a visitor's. A topic recreated (or replaced by a new one)
+    starts streams of its own: its offsets start again, and must not be taken for a
+    replay of the old topic's."""
+    name = f"{topic:08x}.{partition}" if topic else str(partition)
+    return _intern(name if origin is None else f"{name}|{origin}")
 
 
 class Applied:
@@ -145,8 +158,8 @@ class Applied:
         """Whether the event keyed `key`, read at `position` from the stream of `origin`
         (None: the customer's own) and arriving at `at`, was applied."""
         if position >= 0:
-            partition, offset = split_position(position)
-            mark = self.marks.get(stream_of(partition, origin))
+            topic, partition, offset = split_position(position)
+            mark = self.marks.get(stream_of(topic, partition, origin))
             if mark is not None and offset < mark:
                 return Seen.DUPLICATE
         if self.has(key):
@@ -161,8 +174,8 @@ class Applied:
 
     def record(self, key: int, position: int, at: float, origin: str | None = None) -> None:
         if position >= 0:
-            partition, offset = split_position(position)
-            stream = stream_of(partition, origin)
+            topic, partition, offset = split_position(position)
+            stream = stream_of(topic, partition, origin)
             mark = self.marks.pop(stream, 0)  # re-inserted last: the latest advanced
             self.marks[stream] = max(mark, offset + 1)
             while len(self.marks) > MAX_MARKS:
@@ -212,9 +225,7 @@ class Applied:
         """This visitor's record as its customer keeps it: its own streams become the
         streams of `origin` (later records of it reach the customer sent on)."""
         out = self.copy()
-        out.marks = {
-            (stream_of(int(s), origin) if "|" not in s else s): m for s, m in self.marks.items()
-        }
+        out.marks = {(s if "|" in s else f"{s}|{origin}"): m for s, m in self.marks.items()}
         return out
 
     # ---- saved form ------------------------------------------------------------------

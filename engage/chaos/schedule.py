@@ -319,10 +319,9 @@ def run(target: Target, spec: StreamSpec, say: Callable[[str], None] = print) ->
         # A webhook cannot be asked what it has: a delivery cut by a crash is sent again
         # (a receiver dedups on the idempotency key). Compared as a receiver sees them:
         # each action once, the copies counted apart.
-        calm_hook = Counter(observe.comparable(a, "calm-") for a in _distinct(received("calm-")))
-        fault_received = _wait_for(
-            lambda: received("fault-"), sum(calm_hook.values()), distinct=True
-        )
+        calm_received = _settled(lambda: received("calm-"))
+        calm_hook = Counter(observe.comparable(a, "calm-") for a in _distinct(calm_received))
+        fault_received = _settled(lambda: received("fault-"))
         fault_hook = Counter(observe.comparable(a, "fault-") for a in _distinct(fault_received))
         report.slow_sink_expected = sum(calm_hook.values())
         report.slow_sink_missing = sum((calm_hook - fault_hook).values())
@@ -335,9 +334,11 @@ def run(target: Target, spec: StreamSpec, say: Callable[[str], None] = print) ->
             letters = channels.action_dead_letters(prefix)
             return [a for a, _ in letters if a.get("sink") == "email"]
 
-        calm_failed = Counter(observe.comparable(a, "calm-") for a in failed("calm-"))
         # Retried with backoff before it is dead-lettered: the last ones come late.
-        fault_letters = _wait_for(lambda: failed("fault-"), sum(calm_failed.values()))
+        calm_failed = Counter(
+            observe.comparable(a, "calm-") for a in _settled(lambda: failed("calm-"))
+        )
+        fault_letters = _settled(lambda: failed("fault-"))
         fault_failed = Counter(observe.comparable(a, "fault-") for a in fault_letters)
         report.failing_sink_expected = sum(calm_failed.values())
         report.failing_sink_missing = sum((calm_failed - fault_failed).values())
@@ -350,21 +351,21 @@ def run(target: Target, spec: StreamSpec, say: Callable[[str], None] = print) ->
     return report
 
 
-def _wait_for(
-    read: Callable[[], list[dict[str, Any]]],
-    count: int,
-    timeout_s: float = 120.0,
-    distinct: bool = False,
+def _settled(
+    read: Callable[[], list[dict[str, Any]]], quiet_s: float = 10.0, timeout_s: float = 300.0
 ) -> list[dict[str, Any]]:
-    """`read()` once it holds `count` items (different actions, with `distinct`), or at
-    the deadline."""
+    """What `read()` holds once it has stopped growing for `quiet_s` (a slow sink works
+    through its backlog after the events are applied), or at the deadline."""
     deadline = time.monotonic() + timeout_s
-    while True:
-        found = read()
-        held = len(_distinct(found)) if distinct else len(found)
-        if held >= count or time.monotonic() > deadline:
-            return found
+    found = read()
+    still_since = time.monotonic()
+    while time.monotonic() - still_since < quiet_s and time.monotonic() < deadline:
         time.sleep(1.0)
+        again = read()
+        if len(again) != len(found):
+            still_since = time.monotonic()
+        found = again
+    return found
 
 
 def _distinct(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -42,7 +42,13 @@ class SlowWebhook:
             def log_message(self, format: str, *args: Any) -> None:
                 return None
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        class Server(ThreadingHTTPServer):
+            # socketserver listens with a backlog of 5: a sink's batch of concurrent
+            # posts would be refused, which is not the slowness this server stands for.
+            request_queue_size = 256
+            daemon_threads = True
+
+        self._server = Server(("127.0.0.1", self.port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -92,8 +98,12 @@ class RefusingSmtp:
                     else:  # MAIL, RCPT, RSET, NOOP
                         self.wfile.write(b"250 OK\r\n")
 
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), Session)
-        self._server.daemon_threads = True
+        class Server(socketserver.ThreadingTCPServer):
+            request_queue_size = 256
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self._server = Server(("127.0.0.1", self.port), Session)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def start(self) -> RefusingSmtp:

@@ -79,6 +79,9 @@ class ScriptedConsumer:
     def assignment(self) -> set[Partition]:
         return {TP}
 
+    def topic_tag(self, tp: Partition) -> int:
+        return 7  # one incarnation of the topic
+
     def highwater(self, tp: Partition) -> int | None:
         return 10
 

@@ -167,3 +167,18 @@ def test_the_kept_ids_survive_the_saved_form() -> None:
     assert again == state
     assert again.applied is not None
     assert again.applied.marks == {"1": 10}
+
+
+def test_a_recreated_events_topic_starts_streams_of_its_own() -> None:
+    # Given a customer with 100 events read from partition 0 of the events topic
+    state = CustomerState()
+    for offset in range(100):
+        state.apply(event("page_view", at=T0 + offset), Arrival(pack_position(0, offset, 0xA1)))
+    # when the topic is deleted and created again (or replaced by a new one), its offsets
+    # start at 0 under a new topic id
+    fresh = event("page_view", at=T0 + 200)
+    # then its records are new, not taken for a replay of the old topic's
+    assert state.seen(fresh, Arrival(pack_position(0, 5, 0xB2))) is Seen.NEW
+    # while the old topic's are still known
+    again = event("page_view", at=T0 + 201)
+    assert state.seen(again, Arrival(pack_position(0, 5, 0xA1))) is Seen.DUPLICATE
