@@ -1,8 +1,11 @@
 """The fault-injection comparison as a benchmark: figures of one run of the schedule.
 
 Starts engage as `make demo` does (embedded broker and Redis, local Ray), with rules whose
-decisions do not depend on the hour or the customer id, then runs engage.chaos: the
-seeded stream undisturbed, then under the fault schedule, and compares.
+decisions do not depend on the hour or the customer id (quiet hours on for New York's
+time zone), a slow webhook and a failing SMTP server as the rules' other sinks, then runs
+engage.chaos: the seeded stream undisturbed, then under the fault schedule, and compares.
+(The test, tests/e2e/test_faults.py, also gives the actions topic quiet partitions of
+history, which needs the broker before engage creates its topics.)
 
     .venv/bin/python bench/faults.py [--customers 2000] [--broker apache]
 
@@ -17,6 +20,7 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -28,6 +32,7 @@ from actors.hosting.router import ShardRouter
 from actors.hosting.supervisor import supervisor_name
 from engage.chaos.rules import write_deterministic_rules
 from engage.chaos.schedule import Broker, Target, run
+from engage.chaos.sinks import RefusingSmtp, SlowWebhook
 from engage.chaos.stream import StreamSpec
 from engage.runtime import running_engage
 from engage.settings import load_settings
@@ -41,9 +46,24 @@ def main() -> int:
     args = parser.parse_args()
     with ExitStack() as stack:
         rules = write_deterministic_rules(
-            Path(stack.enter_context(tempfile.TemporaryDirectory())) / "rules.yaml"
+            Path(stack.enter_context(tempfile.TemporaryDirectory())) / "rules.yaml",
+            quiet_now=time.time(),
+            extra_sinks=True,
         )
-        overrides: dict[str, Any] = {"actors": {"rules_file": rules}}
+        webhook = SlowWebhook(delay_s=0.3).start()
+        stack.callback(webhook.stop)
+        smtp = RefusingSmtp().start()
+        stack.callback(smtp.stop)
+        overrides: dict[str, Any] = {
+            "actors": {"rules_file": rules},
+            "sinks": {
+                "webhook_url": webhook.url,
+                "smtp_host": "127.0.0.1",
+                "smtp_port": smtp.port,
+                "max_attempts": 3,
+                "base_backoff_s": 0.2,
+            },
+        }
         broker: Broker | None = None
         if args.broker == "apache":
             sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -70,6 +90,8 @@ def main() -> int:
             ingest_pid=lambda: int(ingest.pid.remote().result(timeout_s=60)),
             scale=lambda shards: ray.get(supervisor.scale.remote(shards), timeout=120),
             broker=broker,
+            webhook=webhook,
+            failing_sink=True,
         )
         spec = StreamSpec(customers=args.customers, events_per_customer=args.events_per_customer)
         report = run(target, spec, say=lambda line: print(line, file=sys.stderr))
@@ -83,6 +105,11 @@ def main() -> int:
         == report.missing_actions
         == report.unexpected_actions
         == report.duplicate_actions
+        == report.merges_differing
+        == report.deferred_missing
+        == report.deferred_unexpected
+        == report.slow_sink_missing
+        == report.failing_sink_missing
         == 0
     )
     return 0 if clean and report.dlq_hostile == report.hostile_sent else 1

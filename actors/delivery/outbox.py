@@ -293,7 +293,7 @@ class Dispatcher:
         entries: list[OutboxEntry] = []
         actions: list[Action] = []
         done: list[OutboxEntry] = []
-        for entry in batch:
+        for entry in self._handed_off(batch):
             if entry.key.startswith(REJECTED_PREFIX):
                 reason = orjson.loads(entry.action).get("reason", "rejected by its rule")
                 await self.dead_letters.action_failed(entry.action, reason, "")
@@ -402,13 +402,24 @@ class Dispatcher:
                     for entry, _ in batch:
                         self._wait(entry, self.base_backoff_s * 5)
 
+    def _handed_off(self, batch: Sequence[OutboxEntry]) -> list[OutboxEntry]:
+        """`batch` without the entries of slots handed to another shard meanwhile: theirs
+        to deliver or dead-letter, from the outbox; released here."""
+        if not self._lost_slots:
+            return list(batch)
+        kept = []
+        for entry in batch:
+            if entry.slot in self._lost_slots:
+                self.stats["handed_off"] += 1
+                self._release(entry)
+            else:
+                kept.append(entry)
+        return kept
+
     async def _deliver(self, lane: _Lane, batch: list[tuple[OutboxEntry, Action]]) -> None:
         # A slot handed over meanwhile is its new owner's to deliver, from the outbox.
-        gone = [e for e, _ in batch if e.slot in self._lost_slots]
-        for entry in gone:
-            self.stats["handed_off"] += 1
-            self._release(entry)
-        batch = [(e, a) for e, a in batch if e.slot not in self._lost_slots]
+        ours = set(map(id, self._handed_off([e for e, _ in batch])))
+        batch = [(e, a) for e, a in batch if id(e) in ours]
         if not batch:
             return
         # 3. note that delivery is starting: a crash from here on leaves the action to be
@@ -428,7 +439,12 @@ class Dispatcher:
         delivered: list[tuple[OutboxEntry, Action]] = []
         done: list[OutboxEntry] = []
         for (entry, action), result in zip(batch, results, strict=True):
-            if result.ok:
+            if not result.ok and entry.slot in self._lost_slots:
+                # Handed over while it was being sent: retrying or dead-lettering it is
+                # the new owner's, from the outbox (both here would do it twice).
+                self.stats["handed_off"] += 1
+                self._release(entry)
+            elif result.ok:
                 delivered.append((entry, action))
                 self.unmarked[action.idempotency_key] = action
                 self.stats[f"delivered_{lane.name}"] += 1

@@ -28,6 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+import requests
+
 from engage import explain
 from engage.chaos import observe
 from engage.chaos.channels import Channels, KafkaChannels, Record
@@ -108,10 +110,15 @@ class Report:
     failing_sink_expected: int = 0
     failing_sink_missing: int = 0
     failing_sink_unexpected: int = 0
+    # A dead letter written by a shard killed before it cleared the action is written again
+    # (with the action's idempotency key): counted apart, as for the webhook.
+    failing_sink_copies: int = 0
     hostile_sent: int = 0
     dlq_hostile: int = 0
     hostile_missing: list[str] = field(default_factory=list)
     max_cart_lines: int = 0
+    # One POST /v1/events (which needs the broker only) while Redis is paused: seconds.
+    collect_s_during_redis_pause: float | None = None
     max_stall_s: float = 0.0
     stalls_s: dict[str, float] = field(default_factory=dict)
     calm_s: float = 0.0
@@ -181,7 +188,9 @@ def run(target: Target, spec: StreamSpec, say: Callable[[str], None] = print) ->
         ("redis clients killed", lambda during: _kill_clients(target, during)),
         (
             "redis paused",
-            lambda during: pause_process(target.redis_pid, target.redis_pause_s, during),
+            lambda during: pause_process(
+                target.redis_pid, target.redis_pause_s, _and_collect(target, report, during)
+            ),
         ),
         ("shard killed", _then(lambda: kill_process(target.shard_pid(0)))),
         ("ingest killed", _then(lambda: kill_process(target.ingest_pid()))),
@@ -319,9 +328,11 @@ def run(target: Target, spec: StreamSpec, say: Callable[[str], None] = print) ->
         # A webhook cannot be asked what it has: a delivery cut by a crash is sent again
         # (a receiver dedups on the idempotency key). Compared as a receiver sees them:
         # each action once, the copies counted apart.
-        calm_received = _settled(lambda: received("calm-"))
+        calm_received = _settled(lambda: received("calm-"), _waiting(settings, "calm-", "webhook"))
         calm_hook = Counter(observe.comparable(a, "calm-") for a in _distinct(calm_received))
-        fault_received = _settled(lambda: received("fault-"))
+        fault_received = _settled(
+            lambda: received("fault-"), _waiting(settings, "fault-", "webhook")
+        )
         fault_hook = Counter(observe.comparable(a, "fault-") for a in _distinct(fault_received))
         report.slow_sink_expected = sum(calm_hook.values())
         report.slow_sink_missing = sum((calm_hook - fault_hook).values())
@@ -336,10 +347,14 @@ def run(target: Target, spec: StreamSpec, say: Callable[[str], None] = print) ->
 
         # Retried with backoff before it is dead-lettered: the last ones come late.
         calm_failed = Counter(
-            observe.comparable(a, "calm-") for a in _settled(lambda: failed("calm-"))
+            observe.comparable(a, "calm-")
+            for a in _distinct(
+                _settled(lambda: failed("calm-"), _waiting(settings, "calm-", "email"))
+            )
         )
-        fault_letters = _settled(lambda: failed("fault-"))
-        fault_failed = Counter(observe.comparable(a, "fault-") for a in fault_letters)
+        fault_letters = _settled(lambda: failed("fault-"), _waiting(settings, "fault-", "email"))
+        fault_failed = Counter(observe.comparable(a, "fault-") for a in _distinct(fault_letters))
+        report.failing_sink_copies = len(fault_letters) - len(_distinct(fault_letters))
         report.failing_sink_expected = sum(calm_failed.values())
         report.failing_sink_missing = sum((calm_failed - fault_failed).values())
         report.failing_sink_unexpected = sum((fault_failed - calm_failed).values())
@@ -352,20 +367,34 @@ def run(target: Target, spec: StreamSpec, say: Callable[[str], None] = print) ->
 
 
 def _settled(
-    read: Callable[[], list[dict[str, Any]]], quiet_s: float = 10.0, timeout_s: float = 300.0
+    read: Callable[[], list[dict[str, Any]]],
+    waiting: Callable[[], int],
+    quiet_s: float = 3.0,
+    timeout_s: float = 300.0,
 ) -> list[dict[str, Any]]:
-    """What `read()` holds once it has stopped growing for `quiet_s` (a slow sink works
-    through its backlog after the events are applied), or at the deadline."""
+    """What `read()` holds once nothing is `waiting` in the outboxes any more and it has
+    stopped growing for `quiet_s` (a slow sink works through its backlog after the events
+    are applied; a failing one retries with backoff, after a slot move once the new owner's
+    grace is over), or at the deadline."""
     deadline = time.monotonic() + timeout_s
     found = read()
     still_since = time.monotonic()
-    while time.monotonic() - still_since < quiet_s and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
         time.sleep(1.0)
         again = read()
         if len(again) != len(found):
             still_since = time.monotonic()
         found = again
+        if time.monotonic() - still_since >= quiet_s and waiting() == 0:
+            break
     return found
+
+
+def _waiting(settings: Settings, prefix: str, sink: str) -> Callable[[], int]:
+    def count() -> int:
+        return sum(1 for a in observe.outboxes(settings, prefix) if a.get("sink") == sink)
+
+    return count
 
 
 def _distinct(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -390,6 +419,30 @@ def _compare_states(
                     if calm.get(k) != faulty.get(k)
                 }
                 report.first_difference = f"{key}: {diff}"[:2000]
+
+
+def _and_collect(target: Target, report: Report, during: Callable[[], None]) -> Callable[[], None]:
+    """`during`, then one event sent over HTTP, timed: collection needs the broker only,
+    so a paused Redis must not hold it."""
+
+    def both() -> None:
+        during()
+        settings = target.settings
+        keys = settings.api.write_keys
+        event = {
+            "type": "page_view",
+            "event_id": f"collect-{time.time_ns()}",
+            "customer_id": "collect-probe",
+            "timestamp": time.time(),
+        }
+        headers = {"Authorization": f"Bearer {keys[0].get_secret_value()}"} if keys else {}
+        url = f"http://{settings.serve.host}:{settings.serve.port}/v1/events"
+        began = time.monotonic()
+        answer = requests.post(url, json={"events": [event]}, headers=headers, timeout=60)
+        if answer.status_code == 200:
+            report.collect_s_during_redis_pause = round(time.monotonic() - began, 3)
+
+    return both
 
 
 def _then(action: Callable[[], object]) -> Callable[[Callable[[], None]], None]:

@@ -689,3 +689,31 @@ def test_actions_of_a_slot_handed_over_are_not_delivered_even_if_already_taken()
     email, dispatcher = asyncio.run(scenario())
     assert email.got == ["m1"]  # already being delivered when the slot moved
     assert dispatcher.pending == set()
+
+
+def test_an_action_handed_over_while_it_fails_is_left_to_the_new_owner() -> None:
+    class FailingGate(GatedSink):
+        async def deliver(self, actions: Sequence[Action]) -> list[Delivery]:
+            await self.gate.wait()
+            return [Delivery.failed("451 try again later") for _ in actions]
+
+    async def scenario() -> tuple[MemoryDeadLetters, Dispatcher, MemoryStateStore]:
+        store, letters = MemoryStateStore(), MemoryDeadLetters()
+        email = FailingGate("email", gate_deliveries=True)
+        entries = await saved(store, make_action("m1", sink="email"))
+        dispatcher = Dispatcher(
+            {"email": email}, MemoryIdempotencyStore(), store, letters, max_attempts=1
+        )
+        dispatcher.start()
+        await dispatcher.submit(entries)
+        await until(lambda: dispatcher.depth == 0, "m1 not taken")
+        dispatcher.forget_slots({0})  # the slot moves while m1 is being sent
+        email.gate.set()
+        await dispatcher.drain(2.0)
+        await dispatcher.stop()
+        return letters, dispatcher, store
+
+    letters, dispatcher, store = asyncio.run(scenario())
+    # then its last failed attempt dead-letters nothing here: the new owner does, once
+    assert letters.letters == []
+    assert [e.key for e in asyncio.run(store.outbox([0], 10))] == ["m1"]
