@@ -63,6 +63,8 @@ from actors.storage.store import OutboxEntry, StateStore, owner_of
 
 log = logging.getLogger(__name__)
 
+MAX_OUTAGE_PAUSE_S = 5.0
+
 
 @dataclass(eq=False)
 class _Lane:
@@ -125,6 +127,9 @@ class Dispatcher:
         self.latency_ms = Histogram()
         # Delivered, not yet marked sent (the marks failed): never delivered again.
         self.unmarked: dict[str, Action] = {}
+        # Dead-lettered, not yet cleared from the outbox (Redis failed meanwhile): never
+        # dead-lettered again.
+        self.buried: set[str] = set()
         # (due, sequence, entry): retries and deferrals, woken by one timer task.
         self._later: list[tuple[float, int, OutboxEntry]] = []
         self._waiting: set[str] = set()
@@ -261,7 +266,10 @@ class Dispatcher:
                 log.warning("dispatch failed, retrying: %s", error)
                 self.stats["dispatch_errors"] += 1
                 self._outages += 1
-                delay = min(self.base_backoff_s * 2**self._outages, 30.0)
+                # At most a few seconds apart: actions delivered but not yet marked wait
+                # in this round, and the sooner they are marked after the outage, the
+                # smaller the window in which a crash would send them again.
+                delay = min(self.base_backoff_s * 2**self._outages, MAX_OUTAGE_PAUSE_S)
                 for entry in batch:
                     self._wait(entry, delay * random.uniform(0.5, 1.5))
             except Exception as error:
@@ -294,9 +302,13 @@ class Dispatcher:
         actions: list[Action] = []
         done: list[OutboxEntry] = []
         for entry in self._handed_off(batch):
+            if entry.key in self.buried:
+                done.append(entry)  # its dead letter is written; only the clear is owed
+                continue
             if entry.key.startswith(REJECTED_PREFIX):
                 reason = orjson.loads(entry.action).get("reason", "rejected by its rule")
                 await self.dead_letters.action_failed(entry.action, reason, "")
+                self.buried.add(entry.key)
                 self.stats["dead_lettered"] += 1
                 done.append(entry)
                 continue
@@ -305,6 +317,7 @@ class Dispatcher:
                 entries.append(entry)
             except ValidationError as error:
                 await self.dead_letters.action_failed(entry.action, f"invalid action: {error}", "")
+                self.buried.add(entry.key)
                 self.stats["dead_lettered"] += 1
                 done.append(entry)
         # 1. already sent before a crash, or delivered here but not yet marked
@@ -571,6 +584,7 @@ class Dispatcher:
     def _release(self, entry: OutboxEntry) -> None:
         self._waiting.discard(entry.key)
         self.pending.discard(entry.key)
+        self.buried.discard(entry.key)
         self.attempts.pop(entry.key, None)
 
     async def _failed_attempt(self, entry: OutboxEntry, reason: str, sink: str) -> bool:
@@ -609,6 +623,7 @@ class Dispatcher:
         self, entry: OutboxEntry, reason: str, sink: str, action: Action | None = None
     ) -> None:
         await self.dead_letters.action_failed(entry.action, reason, sink)
+        self.buried.add(entry.key)
         self.stats["dead_lettered"] += 1
         if not entry.key.startswith(REJECTED_PREFIX):
             self._note(entry, action, f"dead-lettered: {reason}")

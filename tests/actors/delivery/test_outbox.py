@@ -713,7 +713,41 @@ def test_an_action_handed_over_while_it_fails_is_left_to_the_new_owner() -> None
         await dispatcher.stop()
         return letters, dispatcher, store
 
-    letters, dispatcher, store = asyncio.run(scenario())
+    letters, _dispatcher, store = asyncio.run(scenario())
     # then its last failed attempt dead-letters nothing here: the new owner does, once
     assert letters.letters == []
     assert [e.key for e in asyncio.run(store.outbox([0], 10))] == ["m1"]
+
+
+class ClearDownOnce(MemoryStateStore):
+    """Redis goes away once, as the outbox is cleared of a dead-lettered action."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    async def clear_outbox(self, entries: Sequence[tuple[int, str]]) -> None:
+        if self.failures and entries:
+            self.failures -= 1
+            raise StoreUnavailableError("outbox", "Timeout reading from socket")
+        await super().clear_outbox(entries)
+
+
+def test_a_dead_letter_whose_clear_failed_is_not_written_twice() -> None:
+    async def scenario() -> tuple[MemoryDeadLetters, ClearDownOnce]:
+        store, letters = ClearDownOnce(), MemoryDeadLetters()
+        entries = await saved(store, make_action("k1"))
+        dispatcher = Dispatcher(
+            {"kafka": FlakySink(failures=10)},
+            MemoryIdempotencyStore(),
+            store,
+            letters,
+            max_attempts=1,
+            base_backoff_s=0.01,
+        )
+        await run_dispatcher(dispatcher, entries)
+        return letters, store
+
+    letters, store = asyncio.run(scenario())
+    assert len(letters.letters) == 1
+    assert asyncio.run(store.outbox([0], 10)) == []
