@@ -46,7 +46,7 @@ import logging
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -130,6 +130,8 @@ class Dispatcher:
         # Dead-lettered, not yet cleared from the outbox (Redis failed meanwhile): never
         # dead-lettered again.
         self.buried: set[str] = set()
+        # Keys finished while an outbox recovery reads (see `recover`).
+        self._watches: list[set[str]] = []
         # (due, sequence, entry): retries and deferrals, woken by one timer task.
         self._later: list[tuple[float, int, OutboxEntry]] = []
         self._waiting: set[str] = set()
@@ -145,13 +147,30 @@ class Dispatcher:
 
     # ---- intake --------------------------------------------------------------------
 
-    async def submit(self, entries: Sequence[OutboxEntry]) -> None:
-        """Queue entries for delivery; waits while the queue is full (backpressure)."""
+    async def submit(
+        self, entries: Sequence[OutboxEntry], finished: set[str] | None = None
+    ) -> None:
+        """Queue entries for delivery; waits while the queue is full (backpressure).
+        Entries in `finished` are stale (see `recover`) and not queued."""
         for entry in entries:
-            if entry.key in self.pending:
+            if entry.key in self.pending or (finished is not None and entry.key in finished):
                 continue
             self.pending.add(entry.key)
             await self.queue.put(entry)
+
+    async def recover(self, read: Callable[[], Awaitable[Sequence[OutboxEntry]]]) -> int:
+        """Offer again what `read()` finds in the outbox, but for what is in hand and what
+        finished while the read was under way: the read saw it before it was cleared, and
+        offering it again would dead-letter or hold it twice. How many were offered."""
+        finished: set[str] = set()
+        self._watches.append(finished)
+        try:
+            entries = [e for e in await read() if e.key not in self.pending]
+            fresh = [e for e in entries if e.key not in finished]
+            await self.submit(fresh, finished)
+        finally:
+            self._watches.remove(finished)
+        return len(fresh)
 
     @property
     def depth(self) -> int:
@@ -292,7 +311,7 @@ class Dispatcher:
                 self._wait(entry, self.base_backoff_s * 5)
             return
         for entry in finished:
-            self._release(entry)
+            self._done(entry)
 
     async def dispatch(self, batch: Sequence[OutboxEntry]) -> None:
         """Steps 1 and 2 for a batch, then each action to its lane. Every call to Redis or
@@ -374,7 +393,7 @@ class Dispatcher:
         for action in remembered:
             self.unmarked.pop(action.idempotency_key, None)
         for entry in done:
-            self._release(entry)
+            self._done(entry)
         # Handed on last: nothing can fail after this.
         for entry, action in lookups:
             self._hand(self._lanes[action.sink].lookups, entry, action)
@@ -508,7 +527,7 @@ class Dispatcher:
         for action in to_mark:
             self.unmarked.pop(action.idempotency_key, None)
         for entry in finished:
-            self._release(entry)
+            self._done(entry)
 
     async def _lookup_loop(self, lane: _Lane) -> None:
         """Step 1's look-ups at the sink, apart from its deliveries."""
@@ -580,6 +599,12 @@ class Dispatcher:
         heapq.heappush(self._later, (self.clock() + delay_s, next(self._sequence), entry))
         if self._wake is not None:
             self._wake.set()
+
+    def _done(self, entry: OutboxEntry) -> None:
+        """Finished and cleared from the outbox: released, and told to recoveries under way."""
+        for finished in self._watches:
+            finished.add(entry.key)
+        self._release(entry)
 
     def _release(self, entry: OutboxEntry) -> None:
         self._waiting.discard(entry.key)

@@ -644,23 +644,26 @@ class ShardHost:
         asked would get it twice."""
         if not self.owned_slots:
             return 0
-        entries = await self.store.outbox(sorted(self.owned_slots), limit)
-        now = self.clock()
-        grace = self.config.handover_grace_s
-        self._gained_at = {s: t for s, t in self._gained_at.items() if now - t < grace}
-        fresh = [
-            e
-            for e in entries
-            if e.key not in self.dispatcher.pending
-            and not (
-                e.slot in self._gained_at
-                and e.attempted_at is not None
-                and now - e.attempted_at < grace
-            )
-        ]
-        await self.dispatcher.submit(fresh)
-        self.stats["outbox_recovered"] += len(fresh)
-        return len(fresh)
+        slots = sorted(self.owned_slots)
+
+        async def read() -> list[OutboxEntry]:
+            entries = await self.store.outbox(slots, limit)
+            now = self.clock()
+            grace = self.config.handover_grace_s
+            self._gained_at = {s: t for s, t in self._gained_at.items() if now - t < grace}
+            return [
+                e
+                for e in entries
+                if not (
+                    e.slot in self._gained_at
+                    and e.attempted_at is not None
+                    and now - e.attempted_at < grace
+                )
+            ]
+
+        offered = await self.dispatcher.recover(read)
+        self.stats["outbox_recovered"] += offered
+        return offered
 
     # ---- slots -----------------------------------------------------------------------
 

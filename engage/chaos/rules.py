@@ -30,10 +30,10 @@ import yaml
 SINK_RULES: list[dict[str, Any]] = [
     {
         "id": "slow_sink_receipt",
-        "description": "A title half watched, told to the webhook (slow in the fault test).",
+        "description": "A title finished, told to the webhook (slow in the fault test).",
         "kind": "service",
         "triggers": ["content_view"],
-        "when": "event.completion >= 0.5",
+        "when": "event.completion >= 0.9",
         "priority": 25,
         "action": {
             "type": "content_recommendation",

@@ -113,6 +113,8 @@ class Report:
     # A dead letter written by a shard killed before it cleared the action is written again
     # (with the action's idempotency key): counted apart, as for the webhook.
     failing_sink_copies: int = 0
+    # The reasons both copies of a few dead letters were written with.
+    failing_sink_copy_reasons: list[list[str]] = field(default_factory=list)
     hostile_sent: int = 0
     dlq_hostile: int = 0
     hostile_missing: list[str] = field(default_factory=list)
@@ -340,9 +342,13 @@ def run(target: Target, spec: StreamSpec, say: Callable[[str], None] = print) ->
         hooks = Counter(a["idempotency_key"] for a in fault_received)
         report.slow_sink_duplicates = sum(n - 1 for n in hooks.values() if n > 1)
     if target.failing_sink:
+        letter_reasons: dict[str, list[str]] = {}
 
         def failed(prefix: str) -> list[dict[str, Any]]:
             letters = channels.action_dead_letters(prefix)
+            letter_reasons.clear()
+            for action, reason in letters:
+                letter_reasons.setdefault(action["idempotency_key"], []).append(reason)
             return [a for a, _ in letters if a.get("sink") == "email"]
 
         # Retried with backoff before it is dead-lettered: the last ones come late.
@@ -355,6 +361,8 @@ def run(target: Target, spec: StreamSpec, say: Callable[[str], None] = print) ->
         fault_letters = _settled(lambda: failed("fault-"), _waiting(settings, "fault-", "email"))
         fault_failed = Counter(observe.comparable(a, "fault-") for a in _distinct(fault_letters))
         report.failing_sink_copies = len(fault_letters) - len(_distinct(fault_letters))
+        copied = [r for r in letter_reasons.values() if len(r) > 1]
+        report.failing_sink_copy_reasons = copied[:5]
         report.failing_sink_expected = sum(calm_failed.values())
         report.failing_sink_missing = sum((calm_failed - fault_failed).values())
         report.failing_sink_unexpected = sum((fault_failed - calm_failed).values())

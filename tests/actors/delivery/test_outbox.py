@@ -751,3 +751,33 @@ def test_a_dead_letter_whose_clear_failed_is_not_written_twice() -> None:
     letters, store = asyncio.run(scenario())
     assert len(letters.letters) == 1
     assert asyncio.run(store.outbox([0], 10)) == []
+
+
+def test_an_action_finished_while_recovery_reads_the_outbox_is_not_offered_again() -> None:
+    # Recovery reads the outbox while the action is being dead-lettered: its read holds
+    # the entry, which is cleared and released before the read returns.
+    async def scenario() -> tuple[MemoryDeadLetters, int]:
+        store, letters = MemoryStateStore(), MemoryDeadLetters()
+        entries = await saved(store, make_action("k1"))
+        dispatcher = Dispatcher(
+            {"kafka": FlakySink(failures=10, retryable=False)},
+            MemoryIdempotencyStore(),
+            store,
+            letters,
+        )
+        dispatcher.start()
+        await dispatcher.submit(entries)
+
+        async def stale_read() -> list[OutboxEntry]:
+            read = await store.outbox([0], 10)  # still there
+            await dispatcher.drain(2.0)  # meanwhile it is dead-lettered and cleared
+            return read
+
+        offered = await dispatcher.recover(stale_read)
+        await dispatcher.drain(1.0)
+        await dispatcher.stop()
+        return letters, offered
+
+    letters, offered = asyncio.run(scenario())
+    assert offered == 0
+    assert len(letters.letters) == 1
