@@ -304,6 +304,8 @@ class Dispatcher:
             for entry in batch:
                 if entry.key in self.pending and await self._failed_attempt(entry, reason, ""):
                     finished.append(entry)
+            if finished:
+                await self.sent.mark_sent([e.key for e in finished])
             await self.store.clear_outbox([(e.slot, e.key) for e in finished])
         except Exception:  # an outage meanwhile: the outbox still holds them, retry later
             log.exception("cannot settle a crashed dispatch; retrying later")
@@ -320,9 +322,14 @@ class Dispatcher:
         entries: list[OutboxEntry] = []
         actions: list[Action] = []
         done: list[OutboxEntry] = []
-        for entry in self._handed_off(batch):
-            if entry.key in self.buried:
-                done.append(entry)  # its dead letter is written; only the clear is owed
+        ours = self._handed_off(batch)
+        # 1. finished before (delivered or dead-lettered, and marked so): only the clear
+        # of the outbox may be owed, by a crash or a stale read of it
+        sent = await self.sent.already_sent([e.key for e in ours])
+        for entry in ours:
+            if entry.key in sent or entry.key in self.buried:
+                self.stats["duplicates_skipped"] += 1
+                done.append(entry)
                 continue
             if entry.key.startswith(REJECTED_PREFIX):
                 reason = orjson.loads(entry.action).get("reason", "rejected by its rule")
@@ -339,8 +346,7 @@ class Dispatcher:
                 self.buried.add(entry.key)
                 self.stats["dead_lettered"] += 1
                 done.append(entry)
-        # 1. already sent before a crash, or delivered here but not yet marked
-        sent = await self.sent.already_sent([a.idempotency_key for a in actions])
+        # ... or delivered here but not yet marked
         remembered = [a for a in actions if a.idempotency_key in self.unmarked]
         sent |= {a.idempotency_key for a in remembered}
         lookups: list[tuple[OutboxEntry, Action]] = []
@@ -380,8 +386,11 @@ class Dispatcher:
                 self.stats[decision.verdict] += 1
                 self._note(entry, action, f"held ({decision.verdict}): {decision.reason}")
                 done.append(entry)
-        # Marks of what was delivered earlier, and the outbox cleared of what is done.
+        # Marks of what was delivered earlier or dead-lettered now, and the outbox cleared
+        # of what is done.
         marks = []
+        if buried := [e.key for e in done if e.key in self.buried]:
+            marks.append(self.sent.mark_sent(buried))
         if remembered:
             marks += [
                 self.sent.mark_sent([a.idempotency_key for a in remembered]),
@@ -508,6 +517,9 @@ class Dispatcher:
         finished = done + [e for e, _ in delivered]
         try:
             marks = []
+            # A dead letter is marked as a delivery is: nothing acts on it twice.
+            if buried := [e.key for e in done if e.key in self.buried]:
+                marks.append(self.sent.mark_sent(buried))
             if to_mark:
                 marks += [
                     self.sent.mark_sent([a.idempotency_key for a in to_mark]),

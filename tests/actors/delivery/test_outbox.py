@@ -781,3 +781,21 @@ def test_an_action_finished_while_recovery_reads_the_outbox_is_not_offered_again
     letters, offered = asyncio.run(scenario())
     assert offered == 0
     assert len(letters.letters) == 1
+
+
+def test_a_dead_lettered_action_is_marked_so_no_later_offer_acts_on_it_again() -> None:
+    # A copy of the entry offered again later (another shard's stale read of the outbox,
+    # a restart before the clear) finds the action done.
+    async def scenario() -> tuple[MemoryDeadLetters, MemoryIdempotencyStore]:
+        store, letters, sent = MemoryStateStore(), MemoryDeadLetters(), MemoryIdempotencyStore()
+        entries = await saved(store, make_action("k1"))
+        sink = FlakySink(failures=10, retryable=False)
+        first = Dispatcher({"kafka": sink}, sent, store, letters)
+        await run_dispatcher(first, entries)
+        second = Dispatcher({"kafka": sink}, sent, store, letters)
+        await run_dispatcher(second, entries)
+        return letters, sent
+
+    letters, sent = asyncio.run(scenario())
+    assert len(letters.letters) == 1
+    assert "k1" in sent.sent
