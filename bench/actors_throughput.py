@@ -39,8 +39,9 @@ from actors.model.events import event_to_json, parse_event
 from actors.model.state import CustomerState
 from actors.model.state_format import state_from_json, state_to_json
 from actors.rules.ruleset import load_rules
+from actors.storage.redis_store import RedisStateStore
 from actors.storage.slots import slot_of
-from actors.storage.store import Commit, RedisStateStore
+from actors.storage.store import Commit
 from actors.turn.actor import CustomerActor
 from actors.turn.scoring import Score
 from engage.stack import start_redis

@@ -41,7 +41,7 @@ from actors.delivery.outbox import Dispatcher
 from actors.hosting.host import ShardHost
 from actors.model.events import event_to_json
 from actors.rules.ruleset import parse_rules
-from actors.storage.store import RedisStateStore
+from actors.storage.redis_store import RedisStateStore
 from actors.turn.actor import CustomerActor
 from actors.turn.scoring import CoalescingScorer
 from engage.chaos.rules import deterministic_rules

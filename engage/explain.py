@@ -14,8 +14,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from actors.storage.redis_store import RedisStateStore
 from actors.storage.slots import slot_of
-from actors.storage.store import RedisStateStore
 from engage.settings import Settings
 
 

@@ -24,7 +24,7 @@ from actors.logs import configure as configure_logs
 from actors.outcomes.reports import read_counters
 from actors.rules.ruleset import PolicySpec
 from actors.rules.source import RulesFile
-from actors.storage.store import RedisStateStore
+from actors.storage.redis_store import RedisStateStore
 from actors.turn.scoring import RECOMMENDER, Score
 from serving.config import ApiConfig
 from serving.figures import ingest_figures

@@ -31,8 +31,8 @@ from actors.errors import StoreUnavailableError
 from actors.model.actions import Action
 from actors.rules.ruleset import CapSpec, PolicySpec
 from actors.storage.keys import Keys
+from actors.storage.memory_store import MemoryStateStore
 from actors.storage.slots import slot_of
-from actors.storage.store import MemoryStateStore
 
 CAP_TTL_S = 9 * 86_400  # a week's counter must outlive the week
 

@@ -28,8 +28,8 @@ from actors.errors import ShardUnavailableError
 from actors.hosting.recipe import ShardRecipe
 from actors.hosting.shard import CustomerShard, shard_name
 from actors.logs import configure as configure_logs
+from actors.storage.redis_store import RedisStateStore
 from actors.storage.slots import SlotTable
-from actors.storage.store import RedisStateStore
 
 log = logging.getLogger(__name__)
 

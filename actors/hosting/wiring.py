@@ -22,7 +22,7 @@ from actors.delivery.sinks.base import Sink
 from actors.hosting.host import ShardHost
 from actors.hosting.recipe import ShardRecipe
 from actors.rules.source import RulesFile
-from actors.storage.store import RedisStateStore
+from actors.storage.redis_store import RedisStateStore
 from actors.turn.actor import CustomerActor
 from actors.turn.scoring import CoalescingScorer
 

@@ -9,8 +9,8 @@ from typing import Any
 from actors.delivery.guardrails import Guardrails, MemoryGuardrailStore, quiet_until
 from actors.model.actions import FraudAlertAction, OfferAction
 from actors.rules.ruleset import PolicySpec
+from actors.storage.memory_store import MemoryStateStore
 from actors.storage.slots import slot_of
-from actors.storage.store import MemoryStateStore
 
 NOON_UTC = datetime(2026, 6, 1, 12, 0, tzinfo=UTC).timestamp()
 POLICY = PolicySpec.model_validate(

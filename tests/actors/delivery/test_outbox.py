@@ -15,7 +15,8 @@ from actors.delivery.policy import Decision
 from actors.delivery.sinks.base import Delivery
 from actors.errors import StoreUnavailableError
 from actors.model.actions import Action, ContentRecommendationAction, action_to_json
-from actors.storage.store import Commit, MemoryStateStore, OutboxEntry
+from actors.storage.memory_store import MemoryStateStore
+from actors.storage.store import Commit, OutboxEntry
 
 
 def make_action(key: str, sink: str = "kafka") -> Action:

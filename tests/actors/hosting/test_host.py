@@ -25,8 +25,9 @@ from actors.model.events import Event, event_to_json
 from actors.model.state import CustomerState
 from actors.model.state_format import state_from_json, state_to_json
 from actors.rules.ruleset import load_rules, parse_rules
+from actors.storage.memory_store import MemoryStateStore
 from actors.storage.slots import SlotTable, slot_of
-from actors.storage.store import Commit, MemoryStateStore
+from actors.storage.store import Commit
 from actors.turn.actor import CustomerActor
 from tests.support import T0, FakeScorer, event
 

@@ -14,8 +14,9 @@ from actors.model.events import Event, event_to_json
 from actors.model.identity import Visitor, redirected
 from actors.model.state import CustomerState
 from actors.model.state_format import state_from_json
+from actors.storage.memory_store import MemoryStateStore
 from actors.storage.slots import slot_of
-from actors.storage.store import Commit, MemoryStateStore
+from actors.storage.store import Commit
 from tests.actors.hosting.test_host import RecordingSink, live, make_host
 from tests.support import T0, event
 

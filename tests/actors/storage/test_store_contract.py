@@ -11,8 +11,10 @@ import pytest
 
 from actors.delivery.guardrails import GuardrailStore
 from actors.model.identity import MergeSource
+from actors.storage.memory_store import MemoryStateStore
+from actors.storage.redis_store import RedisStateStore
 from actors.storage.slots import SlotTable
-from actors.storage.store import Commit, MemoryStateStore, RedisStateStore, StateStore
+from actors.storage.store import Commit, StateStore
 
 Scenario = Callable[[StateStore], Awaitable[None]]
 

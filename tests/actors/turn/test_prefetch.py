@@ -20,7 +20,7 @@ from actors.model.events import Event
 from actors.model.state import CustomerState
 from actors.model.state_format import state_to_dict
 from actors.rules.ruleset import load_rules
-from actors.storage.store import MemoryStateStore
+from actors.storage.memory_store import MemoryStateStore
 from actors.turn.actor import CustomerActor
 from actors.turn.prefetch import CustomerEvents, prefetch
 from actors.turn.scoring import CoalescingScorer

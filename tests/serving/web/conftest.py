@@ -26,7 +26,7 @@ from actors.errors import (
 from actors.model.catalog import OFFERS
 from actors.model.events import Event
 from actors.rules.ruleset import PolicySpec
-from actors.storage.store import MemoryStateStore
+from actors.storage.memory_store import MemoryStateStore
 from actors.turn.scoring import Score
 from serving.config import ApiConfig
 from serving.publisher import PublishError

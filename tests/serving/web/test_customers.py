@@ -11,8 +11,9 @@ from actors.errors import StoreUnavailableError
 from actors.model.catalog import OFFERS
 from actors.model.state import CustomerState
 from actors.model.state_format import state_to_json
+from actors.storage.memory_store import MemoryStateStore
 from actors.storage.slots import slot_of
-from actors.storage.store import Loaded, MemoryStateStore
+from actors.storage.store import Loaded
 from tests.serving.web.conftest import READ, WRITE, Fakes
 
 SLOTS = ActorConfig().slots  # as the fixture's backends
