@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 from actors.brokers.base import Consumer, EventDeadLetters, Partition, Record, redelivered
 from actors.errors import IngestRetryExhaustedError, InvalidEventError, OutageError
-from actors.hosting.host import BatchResult
+from actors.hosting.batch import BatchResult
 from actors.metrics import Histogram
 from actors.model.dedup import NO_POSITION, REDELIVERED, pack_position
 from actors.model.event_time import EventTimeBounds

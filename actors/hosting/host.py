@@ -29,91 +29,36 @@ If anything fails before step 5 completes, the batch's customers are dropped fro
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
-
-import orjson
 
 from actors.config import ActorConfig
 from actors.delivery.letters import rejection_entry
 from actors.delivery.outbox import Dispatcher
 from actors.errors import ContentionError, EngageError, InvalidEventError, SlotMovedError
+from actors.hosting.batch import BatchResult, CustomerWork, commit_of, traces_of
+from actors.hosting.due import DueIndex
+from actors.hosting.locks import CustomerLocks
+from actors.hosting.reads import offer_inputs_of, snapshot_of
 from actors.hosting.residency import LiveSet
 from actors.metrics import Histogram
 from actors.model.actions import action_to_json
-from actors.model.dedup import NO_POSITION, Arrival, Seen
-from actors.model.events import ANON_PREFIX, Event, parse_event
-from actors.model.features import feature_dict, features
+from actors.model.dedup import Seen
+from actors.model.events import ANON_PREFIX, parse_event
 from actors.model.identity import Link, MergeSource, decide, link_source, merged, noted
 from actors.model.state import CustomerState
 from actors.model.state_format import state_from_json, state_to_json
-from actors.rules.context import cart_view, customer_view, marketing_suppressed, session_view
 from actors.storage.slots import slot_of
 from actors.storage.store import Commit, DueReminder, OutboxEntry, StateStore
-from actors.turn.actor import CustomerActor, RejectedAction, TurnOutcome
+from actors.turn.actor import CustomerActor, RejectedAction
 from actors.turn.prefetch import NO_SCORES, BatchScores, CustomerEvents, needs_replay, prefetch
 
 log = logging.getLogger(__name__)
 
 MAX_CONFLICT_RETRIES = 5
-
-
-@dataclass
-class BatchResult:
-    """What a shard tells ingest about one batch."""
-
-    processed: int = 0
-    duplicates: int = 0
-    # Events of forgotten actors, not applied (their tombstone lasts).
-    suppressed: int = 0
-    actions: int = 0
-    # (index in the batch, reason): events that failed; ingest dead-letters them.
-    rejected: list[tuple[int, str]] = field(default_factory=list)
-    rejected_actions: list[RejectedAction] = field(default_factory=list)
-    # (index in the batch, customer): events of a visitor merged into that customer
-    # (actors.model.identity); ingest sends them on to the customer's shard.
-    redirected: list[tuple[int, str]] = field(default_factory=list)
-
-
-@dataclass
-class _CustomerWork:
-    customer_id: str
-    slot: int
-    events: list[tuple[int, Event]]
-    # Where each event of the batch was read (actors.model.dedup.pack_position) and the
-    # visitor whose records brought it (sent on after a merge), by batch index.
-    positions: Sequence[int] = ()
-    origins: Sequence[str | None] = ()
-    read_at: float | None = None
-    outcomes: list[TurnOutcome] = field(default_factory=list)
-    failed: dict[int, str] = field(default_factory=dict)
-    # Actions as committed to the outbox: (idempotency key, json), serialised once.
-    saved_actions: list[tuple[str, bytes]] = field(default_factory=list)
-    # The state the turns ran on: the commit saves this object, whatever the live set
-    # holds by then.
-    state: CustomerState | None = None
-    # Visitors merged into this customer by these turns, taken over by its commit.
-    merges: list[MergeSource] = field(default_factory=list)
-    redirected: list[tuple[int, str]] = field(default_factory=list)
-    suppressed: int = 0
-
-    def arrival(self, index: int) -> Arrival:
-        return Arrival(
-            self.positions[index] if self.positions else NO_POSITION,
-            self.read_at,
-            self.origins[index] if self.origins else None,
-        )
-
-    def restart(self) -> None:
-        """Forget what the turns did: they run again from the saved state."""
-        self.outcomes.clear()
-        self.merges.clear()
-        self.redirected.clear()
 
 
 class ShardHost:
@@ -133,8 +78,7 @@ class ShardHost:
         self.dispatcher = dispatcher
         self.clock = clock
         self.live = LiveSet(config.idle_passivation_s, config.max_live_customers, clock)
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._lock_users: Counter[str] = Counter()
+        self.locks = CustomerLocks()
         self.owned_slots: set[int] = set()
         self.stats: Counter[str] = Counter()
         self.turn_ms = Histogram()
@@ -142,11 +86,7 @@ class ShardHost:
         self.mailbox = 0
         self.by_type: Counter[str] = Counter()
         self.by_rule: Counter[str] = Counter()
-        # When each owned slot next has a reminder due, as last read from the store and
-        # lowered by this host's own commits; read in full every `reminder_rescan_s`.
-        self._next_due: dict[int, float] = {}
-        self._scanned_at = float("-inf")
-        self._scanned_slots: frozenset[int] = frozenset()
+        self.due = DueIndex(config.reminder_rescan_s)
         # When slots were taken over from another (live) shard: see `recover_outbox`.
         self._gained_at: dict[int, float] = {}
 
@@ -169,7 +109,7 @@ class ShardHost:
         came: Sequence[str | None] = origins if origins is not None else ()
         result = BatchResult()
         # 1. parse and group
-        work: dict[str, _CustomerWork] = {}
+        work: dict[str, CustomerWork] = {}
         for index, raw in enumerate(raw_events):
             try:
                 event = parse_event(raw)
@@ -180,9 +120,7 @@ class ShardHost:
             item = work.get(customer_id)
             if item is None:
                 slot = slot_of(customer_id, self.config.slots)
-                item = work[customer_id] = _CustomerWork(
-                    customer_id, slot, [], where, came, read_at
-                )
+                item = work[customer_id] = CustomerWork(customer_id, slot, [], where, came, read_at)
             item.events.append((index, event))
         unowned = sorted({w.slot for w in work.values()} - self.owned_slots)
         if unowned:
@@ -198,29 +136,19 @@ class ShardHost:
         return result
 
     async def _run_locked(
-        self, work: list[_CustomerWork], result: BatchResult, read_at: float | None
+        self, work: list[CustomerWork], result: BatchResult, read_at: float | None
     ) -> None:
-        ids = sorted(w.customer_id for w in work)
-        # 2. lock
-        locks = [self._lock(cid) for cid in ids]
-        acquired: list[asyncio.Lock] = []
+        ids = [w.customer_id for w in work]
         try:
-            for lock in locks:
-                await lock.acquire()
-                acquired.append(lock)
-            await self._run(work, result, read_at)
+            async with self.locks.holding(ids):  # 2. lock
+                await self._run(work, result, read_at)
         except BaseException:
             for cid in ids:
                 self._evict(cid)
             raise
-        finally:
-            for lock in acquired:
-                lock.release()
-            for cid in ids:
-                self._unlock(cid)
 
     async def _run(
-        self, work: list[_CustomerWork], result: BatchResult, read_at: float | None
+        self, work: list[CustomerWork], result: BatchResult, read_at: float | None
     ) -> None:
         pending = work
         conflicts = 0
@@ -259,14 +187,14 @@ class ShardHost:
                     ahead_task.cancel()
             self.stats["scores_prefetched"] += ahead.taken
             self.stats["scores_rescored"] += ahead.rescored
-            retry: list[_CustomerWork] = []
+            retry: list[CustomerWork] = []
             for w, outcome in zip(pending, finished, strict=True):
                 if isinstance(outcome, _PoisonEventError):
                     # Start this customer again from its saved state, without the event
                     # that broke its turn (it is dead-lettered with the reason).
                     self._evict(w.customer_id)
                     w.restart()
-                    w.events = [(i, e) for i, e in w.events if i not in w.failed]
+                    w.without_failed()
                     retry.append(w)
                 elif isinstance(outcome, BaseException):
                     raise outcome
@@ -311,7 +239,7 @@ class ShardHost:
         await self.dispatcher.submit(entries)
 
     async def _turns(
-        self, w: _CustomerWork, prefetching: asyncio.Future[BatchScores] | None
+        self, w: CustomerWork, prefetching: asyncio.Future[BatchScores] | None
     ) -> None:
         state = w.state = self._live(w.customer_id)
         if state.forgotten_at is not None:
@@ -348,7 +276,7 @@ class ShardHost:
                 w.failed[index] = f"turn failed: {type(error).__name__}: {error}"
                 self.stats["turn_errors"] += 1
                 # Restart this customer's turns without the poison event.
-                raise _PoisonEventError(w) from error
+                raise _PoisonEventError from error
             if outcome.refused is not None:
                 w.failed[index] = outcome.refused
                 self.stats["refused"] += 1
@@ -356,7 +284,7 @@ class ShardHost:
             w.outcomes.append(outcome)
             self.turn_ms.observe((time.perf_counter() - started) * 1000)
 
-    async def _link(self, w: _CustomerWork, state: CustomerState, source: str) -> CustomerState:
+    async def _link(self, w: CustomerWork, state: CustomerState, source: str) -> CustomerState:
         """Merge the visitor `source` into this customer (actors.model.identity); the state the
         customer's turns go on with. The store takes the visitor over in the commit."""
         slot = slot_of(source, self.config.slots)
@@ -381,39 +309,19 @@ class ShardHost:
         )
         return combined
 
-    async def _commit(self, work: list[_CustomerWork]) -> list[_CustomerWork]:
+    async def _commit(self, work: list[CustomerWork]) -> list[CustomerWork]:
         commits: list[Commit] = []
-        owners: list[_CustomerWork] = []
+        owners: list[CustomerWork] = []
         for w in work:
-            changed = [o for o in w.outcomes if not o.duplicate]
-            if not changed and not w.merges:
-                continue
-            state = w.state
-            assert state is not None, "turns ran before the commit"
-            commit = Commit(
-                w.slot,
-                w.customer_id,
-                state.version,
-                state_to_json(state),
-                ttl_s=self._ttl(w.customer_id),
-                trace=self._traces(changed),
-                trace_keep=self.config.trace_turns,
-                trace_ttl_s=self.config.trace_retention_s,
-                merges=list(w.merges),
+            commit = commit_of(
+                w,
+                self._ttl(w.customer_id),
+                self.config.trace_turns,
+                self.config.trace_retention_s,
             )
-            for outcome in changed:
-                commit.actions += [(a.idempotency_key, action_to_json(a)) for a in outcome.actions]
-                commit.actions += [rejection_entry(r) for r in outcome.rejected]
+            if commit is None:
+                continue
             w.saved_actions = commit.actions
-            for outcome in changed:
-                for kind in outcome.reminders_cancelled:
-                    commit.reminders_cancelled.append(kind)
-                    commit.reminders_set = [(k, d) for k, d in commit.reminders_set if k != kind]
-                for kind, due in outcome.reminders_set:
-                    commit.reminders_set = [(k, d) for k, d in commit.reminders_set if k != kind]
-                    commit.reminders_set.append((kind, due))
-                commit.counters += outcome.counters
-                commit.guard.update(outcome.guard)
             commits.append(commit)
             owners.append(w)
         versions = await self.store.commit_many(commits)
@@ -426,11 +334,6 @@ class ShardHost:
                 w.state.version = version
                 self._note_reminders(commit)
         return conflicted
-
-    @staticmethod
-    def _traces(outcomes: Sequence[TurnOutcome]) -> list[bytes]:
-        """The turns' decision traces as saved (none when the actor keeps none)."""
-        return [orjson.dumps(o.trace) for o in outcomes if o.trace is not None]
 
     def _ttl(self, customer_id: str) -> int:
         if customer_id.startswith(ANON_PREFIX):
@@ -475,22 +378,9 @@ class ShardHost:
 
     def passivate(self) -> int:
         """Drop idle customers and those over the live limit. Their state is already saved."""
-        dropped = self.live.passivate(busy=self._locks)
+        dropped = self.live.passivate(busy=self.locks)
         self.stats["passivations"] += dropped
         return dropped
-
-    def _lock(self, customer_id: str) -> asyncio.Lock:
-        lock = self._locks.get(customer_id)
-        if lock is None:
-            lock = self._locks[customer_id] = asyncio.Lock()
-        self._lock_users[customer_id] += 1
-        return lock
-
-    def _unlock(self, customer_id: str) -> None:
-        self._lock_users[customer_id] -= 1
-        if self._lock_users[customer_id] <= 0:
-            del self._lock_users[customer_id]
-            self._locks.pop(customer_id, None)
 
     # ---- reminders -----------------------------------------------------------------------
 
@@ -499,36 +389,25 @@ class ShardHost:
         if not self.owned_slots:
             return 0
         now = self.clock()
-        if (
-            self.owned_slots != self._scanned_slots
-            or now - self._scanned_at >= self.config.reminder_rescan_s
-        ):
-            # Reading every slot each poll cost about 8% of a shard's CPU under load.
-            slots = frozenset(self.owned_slots)
-            self._next_due = await self.store.earliest_reminders(sorted(slots))
-            self._scanned_at, self._scanned_slots = now, slots
-        ready = sorted(s for s, at in self._next_due.items() if at <= now and s in self.owned_slots)
+        slots = frozenset(self.owned_slots)
+        if self.due.stale(slots, now):
+            self.due.rescanned(slots, await self.store.earliest_reminders(sorted(slots)), now)
+        ready = self.due.take_ready(slots, now)
         if not ready:
             return 0
-        # Forget what we knew of these slots: from here on an entry for one of them is a
-        # reminder a turn set meanwhile.
-        for slot in ready:
-            del self._next_due[slot]
         try:
             fired = await self._fire(ready, now, limit)
             left = await self.store.earliest_reminders(ready)
         except BaseException:
-            for slot in ready:  # read them again next poll
-                self._next_due[slot] = min(now, self._next_due.get(slot, now))
+            self.due.retry(ready, now)
             raise
         for slot, at in left.items():
-            self._next_due[slot] = min(at, self._next_due.get(slot, at))
+            self.due.lower(slot, at)
         return fired
 
     def _note_reminders(self, commit: Commit) -> None:
         for _, due in commit.reminders_set:
-            if due < self._next_due.get(commit.slot, float("inf")):
-                self._next_due[commit.slot] = due
+            self.due.lower(commit.slot, due)
 
     async def _fire(self, slots: list[int], now: float, limit: int) -> int:
         due = await self.store.due_reminders(slots, now, limit)
@@ -540,7 +419,7 @@ class ShardHost:
         fired = 0
         for cid in sorted(by_customer):
             reminders = by_customer[cid]
-            async with self._customer_lock(cid):
+            async with self.locks.holding([cid]):
                 try:
                     fired += await self._run_reminders(cid, reminders)
                 except BaseException:
@@ -601,7 +480,7 @@ class ShardHost:
                         )
                         self.stats["reminder_errors"] += 1
                         raise _PoisonReminderError from error
-                    commit.trace += self._traces([outcome])
+                    commit.trace += traces_of([outcome])
                     commit.counters += outcome.counters
                     commit.guard.update(outcome.guard)
                     for action in outcome.actions:
@@ -623,15 +502,6 @@ class ShardHost:
             await self.dispatcher.submit(entries)
             return len(reminders) - len(poisoned)
         raise ContentionError([customer_id])
-
-    @contextlib.asynccontextmanager
-    async def _customer_lock(self, customer_id: str) -> Any:
-        lock = self._lock(customer_id)
-        try:
-            async with lock:
-                yield
-        finally:
-            self._unlock(customer_id)
 
     # ---- outbox recovery -------------------------------------------------------------
 
@@ -681,7 +551,7 @@ class ShardHost:
         if lost:
             self.dispatcher.forget_slots(lost)
             for cid in list(self.live):
-                if slot_of(cid, self.config.slots) in lost and cid not in self._locks:
+                if slot_of(cid, self.config.slots) in lost and cid not in self.locks:
                     self.live.discard(cid)
                     self.stats["handed_off"] += 1
 
@@ -691,15 +561,7 @@ class ShardHost:
         state = await self.activate_one(customer_id)
         when = at if at is not None else (state.last_event_at or self.clock())
         return {
-            "customer_id": customer_id,
-            "known": state.events_total > 0,
-            "version": state.version,
-            "at": when,
-            "customer": customer_view(customer_id, state, when, 0.0, self._suppression_s()),
-            "session": session_view(state, when, None),
-            "cart": cart_view(state),
-            "features": feature_dict(state, when),
-            "vector": features(state, when),
+            **snapshot_of(customer_id, state, when, self._suppression_s()),
             "shard": self.shard_id,
         }
 
@@ -718,7 +580,7 @@ class ShardHost:
         their later events or writes them back, no visitor links to them again. Returns
         every id forgotten: their own shards may hold live copies to `evict`."""
         keep = self.config.forget_tombstone_s
-        async with self._customer_lock(customer_id):
+        async with self.locks.holding([customer_id]):
             state = await self.activate_one(customer_id)
             for visitor in state.linked or ():
                 self.dispatcher.forget_customer(visitor)
@@ -737,7 +599,7 @@ class ShardHost:
         """Drop a live copy another shard made stale (it merged or forgot this actor): the
         next message or read loads it again. A customer in a turn is left alone (its
         commit's compare-and-set refuses a stale write)."""
-        if customer_id in self._locks:
+        if customer_id in self.locks:
             return False
         self._evict(customer_id)
         return True
@@ -762,26 +624,8 @@ class ShardHost:
         }
 
 
-def offer_inputs_of(
-    state: CustomerState, now: float, suppress_after_fraud_s: float
-) -> dict[str, Any]:
-    """What next-best-offer reads of a customer: the model's features and the consent
-    and fraud facts that suppress outbound offers (for the rules' policy window after a
-    fraud alert). Used by shards (live state) and by the API (committed state read from
-    the store)."""
-    when = state.last_event_at or now
-    return {
-        "known": state.events_total > 0,
-        "vector": features(state, when),
-        "consent_marketing": state.consent_marketing,
-        "marketing_suppressed": marketing_suppressed(state, when, suppress_after_fraud_s),
-        "top_affinity": state.top_affinity(when),
-    }
-
-
 class _PoisonEventError(Exception):
-    def __init__(self, work: _CustomerWork) -> None:
-        self.work = work
+    """A turn raised: the customer's events run again without the one that broke it."""
 
 
 class _PoisonReminderError(Exception):

@@ -27,7 +27,7 @@ from ray.exceptions import RayError, RayTaskError
 
 from actors.config import ActorConfig, RedisConfig
 from actors.errors import ShardUnavailableError, StoreUnavailableError
-from actors.hosting.host import BatchResult
+from actors.hosting.batch import BatchResult
 from actors.hosting.recipe import ShardRecipe
 from actors.hosting.shard import shard_name
 from actors.hosting.supervisor import ShardSupervisor, alive_nodes, start_shard, supervisor_name

@@ -22,7 +22,7 @@ import ray
 
 from actors.errors import SlotMovedError
 from actors.gc_tuning import tune_gc
-from actors.hosting.host import BatchResult
+from actors.hosting.batch import BatchResult
 from actors.hosting.recipe import ShardRecipe
 from actors.hosting.wiring import build_shard
 from actors.logs import configure as configure_logs

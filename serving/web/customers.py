@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from actors.hosting.host import offer_inputs_of
+from actors.hosting.reads import offer_inputs_of
 from actors.model.actions import Channel
 from actors.model.catalog import Domain
 from actors.model.events import ID_PATTERN

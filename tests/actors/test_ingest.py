@@ -23,7 +23,7 @@ from actors.errors import (
     ShardUnavailableError,
     StoreUnavailableError,
 )
-from actors.hosting.host import BatchResult
+from actors.hosting.batch import BatchResult
 from actors.ingest import IngestLoop
 from actors.model.event_time import EventTimeBounds
 from actors.model.events import event_to_json

@@ -19,7 +19,7 @@ from actors.brokers.dead_letters import KafkaDeadLetters
 from actors.brokers.kafka import KafkaEventsConsumer, ensure_topics, make_consumer, make_producer
 from actors.config import KafkaConfig
 from actors.errors import ShardUnavailableError
-from actors.hosting.host import BatchResult
+from actors.hosting.batch import BatchResult
 from actors.hosting.router import ShardRouter
 from actors.ingest import IngestLoop
 from actors.model.events import event_to_json

@@ -24,7 +24,7 @@ from actors.errors import (
     IngestRetryExhaustedError,
     ShardUnavailableError,
 )
-from actors.hosting.host import BatchResult
+from actors.hosting.batch import BatchResult
 from actors.ingest import IngestLoop
 from actors.model.events import event_to_json
 from engage.rabbitmq_server import RabbitMQ

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 import pytest
 
 from actors.errors import StoreUnavailableError
-from actors.hosting.host import BatchResult, ShardHost
+from actors.hosting.batch import BatchResult
+from actors.hosting.host import ShardHost
 from actors.model.events import Event, event_to_json
 from actors.model.identity import Visitor, redirected
 from actors.model.state import CustomerState

@@ -1,0 +1,46 @@
+"""What reads of a customer answer: a snapshot of its whole context, and the narrower
+inputs of next-best-offer. Pure functions of a state, used by shards (live state) and by
+the API (committed state read from the store); reads never wait for a customer's turn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.model.features import feature_dict, features
+from actors.model.state import CustomerState
+from actors.rules.context import cart_view, customer_view, marketing_suppressed, session_view
+
+
+def snapshot_of(
+    customer_id: str,
+    state: CustomerState,
+    at: float,
+    suppress_after_fraud_s: float,
+) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "known": state.events_total > 0,
+        "version": state.version,
+        "at": at,
+        "customer": customer_view(customer_id, state, at, 0.0, suppress_after_fraud_s),
+        "session": session_view(state, at, None),
+        "cart": cart_view(state),
+        "features": feature_dict(state, at),
+        "vector": features(state, at),
+    }
+
+
+def offer_inputs_of(
+    state: CustomerState, now: float, suppress_after_fraud_s: float
+) -> dict[str, Any]:
+    """What next-best-offer reads of a customer: the model's features and the consent
+    and fraud facts that suppress outbound offers (for the rules' policy window after a
+    fraud alert)."""
+    when = state.last_event_at or now
+    return {
+        "known": state.events_total > 0,
+        "vector": features(state, when),
+        "consent_marketing": state.consent_marketing,
+        "marketing_suppressed": marketing_suppressed(state, when, suppress_after_fraud_s),
+        "top_affinity": state.top_affinity(when),
+    }
