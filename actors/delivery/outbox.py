@@ -40,23 +40,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import heapq
-import itertools
 import logging
 import random
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 import orjson
 from pydantic import ValidationError
 
 from actors.delivery.idempotency import IdempotencyStore
+from actors.delivery.lane import Lane
 from actors.delivery.letters import REJECTED_PREFIX, DeadLetters
+from actors.delivery.notes import DeliveryNotes
 from actors.delivery.policy import ActionPolicy, AllowAll
 from actors.delivery.sinks.base import Delivery, Sink
-from actors.errors import OutageError, StoreUnavailableError
+from actors.delivery.waiting import WaitQueue
+from actors.errors import OutageError
 from actors.metrics import Histogram
 from actors.model.actions import Action, action_from_json
 from actors.storage.store import OutboxEntry, StateStore, owner_of
@@ -64,25 +64,6 @@ from actors.storage.store import OutboxEntry, StateStore, owner_of
 log = logging.getLogger(__name__)
 
 MAX_OUTAGE_PAUSE_S = 5.0
-
-
-@dataclass(eq=False)
-class _Lane:
-    """One sink's backlog: actions to deliver, and actions to look up first."""
-
-    name: str
-    sink: Sink
-    deliveries: deque[tuple[OutboxEntry, Action]] = field(default_factory=deque)
-    lookups: deque[tuple[OutboxEntry, Action]] = field(default_factory=deque)
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    lookup_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    # Look-ups that failed in a row: the next waits longer.
-    lookup_failures: int = 0
-    last_lookup_error: str | None = None
-
-    @property
-    def backlog(self) -> int:
-        return len(self.deliveries) + len(self.lookups)
 
 
 class Dispatcher:
@@ -118,11 +99,11 @@ class Dispatcher:
         # writes the turns'): held by a guardrail, deferred, delivered, dead-lettered.
         self.trace_keep = trace_keep
         self.trace_ttl_s = trace_ttl_s
-        self._notes: list[tuple[int, str, bytes]] = []
+        self.stats: Counter[str] = Counter()
+        self.notes = DeliveryNotes(store, trace_keep, trace_ttl_s, clock, self.stats)
         # Keys queued, in a lane, or waiting for a retry: outbox recovery skips them.
         self.pending: set[str] = set()
         self.attempts: Counter[str] = Counter()
-        self.stats: Counter[str] = Counter()
         # Milliseconds from ingest reading an event to its action accepted by the sink.
         self.latency_ms = Histogram()
         # Delivered, not yet marked sent (the marks failed): never delivered again.
@@ -132,16 +113,12 @@ class Dispatcher:
         self.buried: set[str] = set()
         # Keys finished while an outbox recovery reads (see `recover`).
         self._watches: list[set[str]] = []
-        # (due, sequence, entry): retries and deferrals, woken by one timer task.
-        self._later: list[tuple[float, int, OutboxEntry]] = []
-        self._waiting: set[str] = set()
-        self._sequence = itertools.count()
-        self._lanes: dict[str, _Lane] = {}
+        # Retries and deferrals, woken by one timer task.
+        self._later = WaitQueue(clock)
+        self._lanes: dict[str, Lane] = {}
         # Slots handed to another shard (`forget_slots`): nothing of theirs is delivered
         # from here any more, not even what was already taken from a lane.
         self._lost_slots: set[int] = set()
-        # Made in `start`: an asyncio.Event belongs to the loop that first waits on it.
-        self._wake: asyncio.Event | None = None
         self._outages = 0
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -196,13 +173,12 @@ class Dispatcher:
     def start(self) -> None:
         if self._tasks:
             return
-        self._wake = asyncio.Event()
         self._tasks = [
             asyncio.create_task(self._run(), name="outbox-dispatcher"),
-            asyncio.create_task(self._timer(), name="outbox-timer"),
+            asyncio.create_task(self._later.run(self.queue.put), name="outbox-timer"),
         ]
         for name, sink in self.sinks.items():
-            lane = self._lanes[name] = _Lane(name, sink)
+            lane = self._lanes[name] = Lane(name, sink)
             self._tasks += [
                 asyncio.create_task(self._deliver_loop(lane), name=f"outbox-{name}"),
                 asyncio.create_task(self._lookup_loop(lane), name=f"outbox-{name}-lookup"),
@@ -251,21 +227,12 @@ class Dispatcher:
             else:
                 self.queue.put_nowait(entry)
         for lane in self._lanes.values():
-            for backlog in (lane.deliveries, lane.lookups):
-                kept = [(e, a) for e, a in backlog if not doomed(e)]
-                for entry, _ in backlog:
-                    if doomed(entry):
-                        dropped += 1
-                        self._release(entry)
-                backlog.clear()
-                backlog.extend(kept)
-        waiting = [item for item in self._later if not doomed(item[2])]
-        for item in self._later:
-            if doomed(item[2]):
+            for entry in lane.drop(doomed):
                 dropped += 1
-                self._release(item[2])
-        self._later = waiting
-        heapq.heapify(self._later)
+                self._release(entry)
+        for entry in self._later.drop(doomed):
+            dropped += 1
+            self._release(entry)
         return dropped
 
     # ---- the intake loop: steps 1 and 2 --------------------------------------------------
@@ -372,7 +339,7 @@ class Dispatcher:
                     done.append(entry)
             elif decision.verdict == "defer":
                 self.stats["deferred"] += 1
-                self._note(entry, action, f"deferred: {decision.reason}")
+                self.notes.note(entry, action, f"deferred: {decision.reason}")
                 if len(self._later) >= self.max_deferred:
                     # Left in the outbox; recovery offers it again once there is room.
                     self.stats["deferred_over_limit"] += 1
@@ -384,7 +351,7 @@ class Dispatcher:
                 done.append(entry)
             else:
                 self.stats[decision.verdict] += 1
-                self._note(entry, action, f"held ({decision.verdict}): {decision.reason}")
+                self.notes.note(entry, action, f"held ({decision.verdict}): {decision.reason}")
                 done.append(entry)
         # Marks of what was delivered earlier or dead-lettered now, and the outbox cleared
         # of what is done.
@@ -397,7 +364,7 @@ class Dispatcher:
                 self.policy.delivered(remembered),
             ]
         await asyncio.gather(
-            *marks, self.store.clear_outbox([(e.slot, e.key) for e in done]), self._write_notes()
+            *marks, self.store.clear_outbox([(e.slot, e.key) for e in done]), self.notes.write()
         )
         for action in remembered:
             self.unmarked.pop(action.idempotency_key, None)
@@ -428,11 +395,11 @@ class Dispatcher:
 
     # ---- a sink's lane: steps 3 to 6 ------------------------------------------------------
 
-    async def _deliver_loop(self, lane: _Lane) -> None:
+    async def _deliver_loop(self, lane: Lane) -> None:
         while True:
             await lane.ready.wait()
             lane.ready.clear()
-            size = min(self.max_batch, getattr(lane.sink, "batch_size", self.max_batch))
+            size = lane.batch_size(self.max_batch)
             while lane.deliveries:
                 batch = [lane.deliveries.popleft() for _ in range(min(size, len(lane.deliveries)))]
                 try:
@@ -457,7 +424,7 @@ class Dispatcher:
                 kept.append(entry)
         return kept
 
-    async def _deliver(self, lane: _Lane, batch: list[tuple[OutboxEntry, Action]]) -> None:
+    async def _deliver(self, lane: Lane, batch: list[tuple[OutboxEntry, Action]]) -> None:
         # A slot handed over meanwhile is its new owner's to deliver, from the outbox.
         ours = set(map(id, self._handed_off([e for e, _ in batch])))
         batch = [(e, a) for e, a in batch if id(e) in ours]
@@ -489,7 +456,7 @@ class Dispatcher:
                 delivered.append((entry, action))
                 self.unmarked[action.idempotency_key] = action
                 self.stats[f"delivered_{lane.name}"] += 1
-                self._note(entry, action, f"delivered ({lane.name})")
+                self.notes.note(entry, action, f"delivered ({lane.name})")
                 if entry.read_at is not None:
                     self.latency_ms.observe((self.clock() - entry.read_at) * 1000)
             elif result.unsure:
@@ -528,7 +495,7 @@ class Dispatcher:
             await asyncio.gather(
                 *marks,
                 self.store.clear_outbox([(e.slot, e.key) for e in finished]),
-                self._write_notes(),
+                self.notes.write(),
             )
         except OutageError as error:
             log.warning("cannot mark delivered actions yet: %s", error)
@@ -541,7 +508,7 @@ class Dispatcher:
         for entry in finished:
             self._done(entry)
 
-    async def _lookup_loop(self, lane: _Lane) -> None:
+    async def _lookup_loop(self, lane: Lane) -> None:
         """Step 1's look-ups at the sink, apart from its deliveries."""
         while True:
             await lane.lookup_ready.wait()
@@ -558,7 +525,7 @@ class Dispatcher:
                     for entry, _ in batch:
                         self._wait(entry, self.base_backoff_s * 5)
 
-    async def _look_up(self, lane: _Lane, batch: list[tuple[OutboxEntry, Action]]) -> None:
+    async def _look_up(self, lane: Lane, batch: list[tuple[OutboxEntry, Action]]) -> None:
         keys = {a.idempotency_key for _, a in batch}
         since = min(e.attempted_at or self.clock() for e, _ in batch)
         try:
@@ -590,27 +557,8 @@ class Dispatcher:
 
     # ---- retries and waiting -------------------------------------------------------------
 
-    async def _timer(self) -> None:
-        """Moves retries and deferrals whose time has come back into the queue."""
-        while True:
-            now = self.clock()
-            while self._later and self._later[0][0] <= now:
-                _, _, entry = heapq.heappop(self._later)
-                self._waiting.discard(entry.key)
-                await self.queue.put(entry)
-            delay = self._later[0][0] - now if self._later else 3600.0
-            assert self._wake is not None, "started"
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(0.001, min(delay, 1.0)))
-
     def _wait(self, entry: OutboxEntry, delay_s: float) -> None:
-        if entry.key in self._waiting:
-            return  # already waiting (a deferral, then an outage in the same round)
-        self._waiting.add(entry.key)
-        heapq.heappush(self._later, (self.clock() + delay_s, next(self._sequence), entry))
-        if self._wake is not None:
-            self._wake.set()
+        self._later.add(entry, delay_s)
 
     def _done(self, entry: OutboxEntry) -> None:
         """Finished and cleared from the outbox: released, and told to recoveries under way."""
@@ -619,7 +567,7 @@ class Dispatcher:
         self._release(entry)
 
     def _release(self, entry: OutboxEntry) -> None:
-        self._waiting.discard(entry.key)
+        self._later.forget(entry.key)
         self.pending.discard(entry.key)
         self.buried.discard(entry.key)
         self.attempts.pop(entry.key, None)
@@ -663,30 +611,4 @@ class Dispatcher:
         self.buried.add(entry.key)
         self.stats["dead_lettered"] += 1
         if not entry.key.startswith(REJECTED_PREFIX):
-            self._note(entry, action, f"dead-lettered: {reason}")
-
-    # ---- decision traces ------------------------------------------------------------------
-
-    def _note(self, entry: OutboxEntry, action: Action | None, what: str) -> None:
-        """Note what became of an action for its customer's trace. `action` is the parsed
-        entry where the caller has it; only a dead letter's entry is read again here."""
-        if self.trace_keep <= 0:
-            return
-        if action is None:
-            try:
-                action = action_from_json(entry.action)
-            except ValidationError:
-                return  # not an action: nobody's trace
-        note = {"at": self.clock(), "action_id": action.action_id, "delivery": what}
-        self._notes.append((entry.slot, action.customer_id, orjson.dumps(note)))
-
-    async def _write_notes(self) -> None:
-        notes, self._notes = self._notes, []
-        if not notes:
-            return
-        try:
-            await self.store.add_traces(notes, self.trace_keep, self.trace_ttl_s)
-        except StoreUnavailableError:
-            # The trace is an account of delivery, not part of it: the actions stand
-            # whether or not their notes are written; the count shows what went missing.
-            self.stats["trace_notes_lost"] += len(notes)
+            self.notes.note(entry, action, f"dead-lettered: {reason}")
