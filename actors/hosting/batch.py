@@ -18,6 +18,10 @@ from actors.model.state_format import state_to_json
 from actors.storage.store import Commit
 from actors.turn.actor import RejectedAction, TurnOutcome
 
+# Rounds in which a commit may meet a conflict (another host wrote one of the customers)
+# before the batch gives up with ContentionError.
+MAX_CONFLICT_RETRIES = 5
+
 
 @dataclass
 class BatchResult:

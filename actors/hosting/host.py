@@ -36,29 +36,27 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from actors.config import ActorConfig
-from actors.delivery.letters import rejection_entry
 from actors.delivery.outbox import Dispatcher
 from actors.errors import ContentionError, EngageError, InvalidEventError, SlotMovedError
-from actors.hosting.batch import BatchResult, CustomerWork, commit_of, traces_of
-from actors.hosting.due import DueIndex
+from actors.hosting.batch import MAX_CONFLICT_RETRIES, BatchResult, CustomerWork, commit_of
+from actors.hosting.linking import link_visitor
 from actors.hosting.locks import CustomerLocks
 from actors.hosting.reads import offer_inputs_of, snapshot_of
+from actors.hosting.reminders import ReminderTurns
 from actors.hosting.residency import LiveSet
 from actors.metrics import Histogram
-from actors.model.actions import action_to_json
+from actors.model.actions import Action
 from actors.model.dedup import Seen
 from actors.model.events import ANON_PREFIX, parse_event
-from actors.model.identity import Link, MergeSource, decide, link_source, merged, noted
+from actors.model.identity import Link, link_source
 from actors.model.state import CustomerState
-from actors.model.state_format import state_from_json, state_to_json
+from actors.model.state_format import state_from_json
 from actors.storage.slots import slot_of
-from actors.storage.store import Commit, DueReminder, OutboxEntry, StateStore
-from actors.turn.actor import CustomerActor, RejectedAction
+from actors.storage.store import Commit, OutboxEntry, StateStore
+from actors.turn.actor import CustomerActor
 from actors.turn.prefetch import NO_SCORES, BatchScores, CustomerEvents, needs_replay, prefetch
 
 log = logging.getLogger(__name__)
-
-MAX_CONFLICT_RETRIES = 5
 
 
 class ShardHost:
@@ -86,7 +84,7 @@ class ShardHost:
         self.mailbox = 0
         self.by_type: Counter[str] = Counter()
         self.by_rule: Counter[str] = Counter()
-        self.due = DueIndex(config.reminder_rescan_s)
+        self.reminders = ReminderTurns(self)
         # When slots were taken over from another (live) shard: see `recover_outbox`.
         self._gained_at: dict[int, float] = {}
 
@@ -144,7 +142,7 @@ class ShardHost:
                 await self._run(work, result, read_at)
         except BaseException:
             for cid in ids:
-                self._evict(cid)
+                self.drop_live(cid)
             raise
 
     async def _run(
@@ -156,14 +154,14 @@ class ShardHost:
         # event, at most once per event), or counts a conflict (bounded below).
         while pending:
             # 3. activate
-            await self._activate([(w.slot, w.customer_id) for w in pending])
+            await self.activate([(w.slot, w.customer_id) for w in pending])
             # 4. scores for the whole batch, then the turns. The prefetch and the turns
             # start in this one tick: the first row of each customer that is not replayed
             # joins the prefetched rows in the coalescing scorer's one request per model.
             batch = [
                 CustomerEvents(
                     w.customer_id,
-                    self._live(w.customer_id),
+                    self.live_state(w.customer_id),
                     [(e, w.arrival(i)) for i, e in w.events],
                 )
                 for w in pending
@@ -192,7 +190,7 @@ class ShardHost:
                 if isinstance(outcome, _PoisonEventError):
                     # Start this customer again from its saved state, without the event
                     # that broke its turn (it is dead-lettered with the reason).
-                    self._evict(w.customer_id)
+                    self.drop_live(w.customer_id)
                     w.restart()
                     w.without_failed()
                     retry.append(w)
@@ -202,7 +200,7 @@ class ShardHost:
             conflicted = await self._commit([w for w in pending if w not in retry])
             self.stats["conflicts"] += len(conflicted)
             for w in conflicted:
-                self._evict(w.customer_id)
+                self.drop_live(w.customer_id)
                 w.restart()
             if conflicted:
                 conflicts += 1
@@ -218,16 +216,14 @@ class ShardHost:
             if w.suppressed:
                 # Not kept live: the next batch reads the tombstone again, and finds the
                 # customer anew once it has ended.
-                self._evict(w.customer_id)
+                self.drop_live(w.customer_id)
             for turn in w.outcomes:
                 if turn.duplicate:
                     result.duplicates += 1
                     continue
                 result.processed += 1
                 result.rejected_actions.extend(turn.rejected)
-                for action in turn.actions:
-                    self.by_type[action.type] += 1
-                    self.by_rule[action.rule_id] += 1
+                self.count_actions(turn.actions)
             entries += [
                 OutboxEntry(w.slot, key, raw, read_at=read_at) for key, raw in w.saved_actions
             ]
@@ -241,7 +237,7 @@ class ShardHost:
     async def _turns(
         self, w: CustomerWork, prefetching: asyncio.Future[BatchScores] | None
     ) -> None:
-        state = w.state = self._live(w.customer_id)
+        state = w.state = self.live_state(w.customer_id)
         if state.forgotten_at is not None:
             # Forgotten: nothing of it is applied or kept while its tombstone lasts.
             w.suppressed = len(w.events)
@@ -285,29 +281,11 @@ class ShardHost:
             self.turn_ms.observe((time.perf_counter() - started) * 1000)
 
     async def _link(self, w: CustomerWork, state: CustomerState, source: str) -> CustomerState:
-        """Merge the visitor `source` into this customer (actors.model.identity); the state the
-        customer's turns go on with. The store takes the visitor over in the commit."""
-        slot = slot_of(source, self.config.slots)
-        visitor = await self.store.visitor(slot, source)
-        decision = decide(w.customer_id, state, visitor)
+        decision, state = await link_visitor(self.store, self.config.slots, w, state, source)
         self.stats[f"links_{decision.value}"] += 1
-        if decision is Link.LINKED:
-            noted(state, source)
-        if decision is not Link.MERGE:
-            if decision is not Link.LINKED:
-                log.info(
-                    "visitor not linked (%s)",
-                    decision.value,
-                    extra={"customer_id": w.customer_id, "visitor": source},
-                )
-            return state
-        combined = merged(state, source, visitor)
-        self.live.put(w.customer_id, combined)
-        w.state = combined
-        w.merges.append(
-            MergeSource(slot, source, visitor.version, tuple(sorted(visitor.reminders.items())))
-        )
-        return combined
+        if decision is Link.MERGE:
+            self.live.put(w.customer_id, state)
+        return state
 
     async def _commit(self, work: list[CustomerWork]) -> list[CustomerWork]:
         commits: list[Commit] = []
@@ -315,7 +293,7 @@ class ShardHost:
         for w in work:
             commit = commit_of(
                 w,
-                self._ttl(w.customer_id),
+                self.ttl(w.customer_id),
                 self.config.trace_turns,
                 self.config.trace_retention_s,
             )
@@ -332,22 +310,22 @@ class ShardHost:
             else:
                 assert w.state is not None
                 w.state.version = version
-                self._note_reminders(commit)
+                self.reminders.committed(commit)
         return conflicted
 
-    def _ttl(self, customer_id: str) -> int:
+    def ttl(self, customer_id: str) -> int:
         if customer_id.startswith(ANON_PREFIX):
             return self.config.anonymous_ttl_s
         return self.config.customer_retention_s or 0
 
     # ---- activation and passivation ----------------------------------------------------
 
-    def _live(self, customer_id: str) -> CustomerState:
+    def live_state(self, customer_id: str) -> CustomerState:
         state = self.live.peek(customer_id)
         assert state is not None, "activated before use"
         return state
 
-    async def _activate(self, items: list[tuple[int, str]]) -> None:
+    async def activate(self, items: list[tuple[int, str]]) -> None:
         missing = [(slot, cid) for slot, cid in items if self.live.get(cid) is None]
         if not missing:
             return
@@ -368,11 +346,16 @@ class ShardHost:
             self.live.put(cid, state)
         self.stats["activations"] += len(missing)
 
-    async def activate_one(self, customer_id: str) -> CustomerState:
-        await self._activate([(slot_of(customer_id, self.config.slots), customer_id)])
-        return self._live(customer_id)
+    def count_actions(self, actions: Sequence[Action]) -> None:
+        for action in actions:
+            self.by_type[action.type] += 1
+            self.by_rule[action.rule_id] += 1
 
-    def _evict(self, customer_id: str) -> None:
+    async def activate_one(self, customer_id: str) -> CustomerState:
+        await self.activate([(slot_of(customer_id, self.config.slots), customer_id)])
+        return self.live_state(customer_id)
+
+    def drop_live(self, customer_id: str) -> None:
         if self.live.discard(customer_id):
             self.stats["evictions"] += 1
 
@@ -386,122 +369,7 @@ class ShardHost:
 
     async def fire_due_reminders(self, limit: int = 1000) -> int:
         """Run the turns of reminders that are due on this shard's slots."""
-        if not self.owned_slots:
-            return 0
-        now = self.clock()
-        slots = frozenset(self.owned_slots)
-        if self.due.stale(slots, now):
-            self.due.rescanned(slots, await self.store.earliest_reminders(sorted(slots)), now)
-        ready = self.due.take_ready(slots, now)
-        if not ready:
-            return 0
-        try:
-            fired = await self._fire(ready, now, limit)
-            left = await self.store.earliest_reminders(ready)
-        except BaseException:
-            self.due.retry(ready, now)
-            raise
-        for slot, at in left.items():
-            self.due.lower(slot, at)
-        return fired
-
-    def _note_reminders(self, commit: Commit) -> None:
-        for _, due in commit.reminders_set:
-            self.due.lower(commit.slot, due)
-
-    async def _fire(self, slots: list[int], now: float, limit: int) -> int:
-        due = await self.store.due_reminders(slots, now, limit)
-        if not due:
-            return 0
-        by_customer: dict[str, list[DueReminder]] = {}
-        for reminder in due:
-            by_customer.setdefault(reminder.customer_id, []).append(reminder)
-        fired = 0
-        for cid in sorted(by_customer):
-            reminders = by_customer[cid]
-            async with self.locks.holding([cid]):
-                try:
-                    fired += await self._run_reminders(cid, reminders)
-                except BaseException:
-                    self._evict(cid)
-                    raise
-        self.stats["reminders_fired"] += fired
-        return fired
-
-    async def _run_reminders(self, customer_id: str, reminders: list[DueReminder]) -> int:
-        """Run a customer's due reminders in one commit. A reminder whose turn raises (a
-        bug, data its rule cannot handle) is isolated as a poison event is: the others run
-        again from the saved state without it, and it is removed in their commit with its
-        dead letter (the reason, through the outbox), so it neither fires for ever nor
-        holds back the later customers of its slot."""
-        slot = reminders[0].slot
-        poisoned: dict[tuple[str, float], str] = {}
-        for _attempt in range(MAX_CONFLICT_RETRIES + len(reminders)):
-            await self._activate([(slot, customer_id)])
-            state = self._live(customer_id)
-            if state.merged_into is not None or state.forgotten_at is not None:
-                # Read due just before its visitor's merge moved it to the customer, or
-                # just before the customer was forgotten (its reminders went with it).
-                return 0
-            commit = Commit(
-                slot,
-                customer_id,
-                state.version,
-                b"",
-                ttl_s=self._ttl(customer_id),
-                trace_keep=self.config.trace_turns,
-                trace_ttl_s=self.config.trace_retention_s,
-            )
-            entries: list[OutboxEntry] = []
-            try:
-                for reminder in reminders:
-                    commit.reminders_fired.append((reminder.kind, reminder.due_at))
-                    reason = poisoned.get((reminder.kind, reminder.due_at))
-                    if reason is not None:
-                        key, raw = rejection_entry(
-                            _rejected_reminder(customer_id, reminder, reason)
-                        )
-                        commit.actions.append((key, raw))
-                        entries.append(OutboxEntry(slot, key, raw))
-                        continue
-                    try:
-                        outcome = await self.actor.on_reminder(
-                            customer_id, state, reminder.kind, reminder.due_at
-                        )
-                    except EngageError:
-                        raise
-                    except Exception as error:  # a poison reminder must not stall its slot
-                        log.exception(
-                            "reminder turn failed; reminder dead-lettered",
-                            extra={"customer_id": customer_id, "reminder": reminder.kind},
-                        )
-                        poisoned[(reminder.kind, reminder.due_at)] = (
-                            f"reminder turn failed: {type(error).__name__}: {error}"
-                        )
-                        self.stats["reminder_errors"] += 1
-                        raise _PoisonReminderError from error
-                    commit.trace += traces_of([outcome])
-                    commit.counters += outcome.counters
-                    commit.guard.update(outcome.guard)
-                    for action in outcome.actions:
-                        raw = action_to_json(action)
-                        commit.actions.append((action.idempotency_key, raw))
-                        entries.append(OutboxEntry(slot, action.idempotency_key, raw))
-                        self.by_type[action.type] += 1
-                        self.by_rule[action.rule_id] += 1
-            except _PoisonReminderError:
-                self._evict(customer_id)  # the others run again from the saved state
-                continue
-            commit.state = state_to_json(state)
-            (version,) = await self.store.commit_many([commit])
-            if version is None:
-                self._evict(customer_id)
-                continue
-            state.version = version
-            self.stats["actions"] += len(entries)
-            await self.dispatcher.submit(entries)
-            return len(reminders) - len(poisoned)
-        raise ContentionError([customer_id])
+        return await self.reminders.fire_due(limit)
 
     # ---- outbox recovery -------------------------------------------------------------
 
@@ -591,7 +459,7 @@ class ShardHost:
             # Queued and deferred actions first: none may reach an address being erased.
             self.dispatcher.forget_customer(customer_id)
             await self.store.forget(slot, customer_id, reminder_kinds, keep)
-            self._evict(customer_id)
+            self.drop_live(customer_id)
             self.stats["forgotten"] += 1
             return [customer_id, *(state.linked or ())]
 
@@ -601,7 +469,7 @@ class ShardHost:
         commit's compare-and-set refuses a stale write)."""
         if customer_id in self.locks:
             return False
-        self._evict(customer_id)
+        self.drop_live(customer_id)
         return True
 
     def introspect(self) -> dict[str, Any]:
@@ -626,16 +494,3 @@ class ShardHost:
 
 class _PoisonEventError(Exception):
     """A turn raised: the customer's events run again without the one that broke it."""
-
-
-class _PoisonReminderError(Exception):
-    """A reminder turn raised: the customer's reminders run again without it."""
-
-
-def _rejected_reminder(customer_id: str, reminder: DueReminder, reason: str) -> RejectedAction:
-    return RejectedAction(
-        f"reminder:{reminder.kind}",
-        customer_id,
-        f"reminder.{reminder.kind}.{reminder.due_at:.3f}",
-        reason,
-    )
