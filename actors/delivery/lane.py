@@ -1,17 +1,23 @@
 """A sink's lane in the dispatcher: its own backlog of actions to deliver and of actions to
-look up at the sink first, each worked by its own task, so a slow sink or a slow look-up
-holds back nothing else."""
+look up at the sink first, each worked by its own task. A slow e-mail server holds back
+e-mails only, and a slow look-up holds back only the actions being looked up: fraud
+alerts on the actions topic keep their latency."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from actors.delivery.sinks.base import Sink
 from actors.model.actions import Action
 from actors.storage.store import OutboxEntry
+
+log = logging.getLogger(__name__)
+
+Batch = list[tuple[OutboxEntry, Action]]
 
 
 @dataclass(eq=False)
@@ -44,3 +50,25 @@ class Lane:
             backlog.clear()
             backlog.extend(kept)
         return dropped
+
+
+async def work_backlog(
+    backlog: deque[tuple[OutboxEntry, Action]],
+    ready: asyncio.Event,
+    size: int,
+    handle: Callable[[Batch], Awaitable[None]],
+    crashed: Callable[[Batch], None],
+) -> None:
+    """Hand `backlog` to `handle` in batches of `size` whenever `ready` is set (runs until
+    cancelled). A batch whose handling raises goes to `crashed` (a fault of the code: the
+    entries stay in the outbox) and the rest go on."""
+    while True:
+        await ready.wait()
+        ready.clear()
+        while backlog:
+            batch = [backlog.popleft() for _ in range(min(size, len(backlog)))]
+            try:
+                await handle(batch)
+            except Exception:
+                log.exception("a lane's batch crashed; retrying later")
+                crashed(batch)

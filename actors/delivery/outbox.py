@@ -17,11 +17,9 @@ customer's state, before acking the batch that produced it):
 5. mark its idempotency key sent;
 6. remove it from the outbox.
 
-Each sink has a lane of its own: one task delivers its actions, another looks up the ones
-that may have reached it. A slow e-mail server holds back e-mails only, and a slow look-up
-holds back only the actions being looked up: fraud alerts on the actions topic keep their
-latency. A sink or guardrail that raises fails the actions it was handling (each counts
-an attempt), never the rest. An action delivered in step 4 is remembered in memory before
+Each sink has a lane of its own (actors.delivery.lane). A sink or guardrail that raises
+fails the actions it was handling (each counts an attempt), never the rest. An action
+delivered in step 4 is remembered in memory before
 step 5, so when Redis is out of reach for the marks and the action comes round again, it
 is marked instead of sent again.
 
@@ -40,25 +38,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import random
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-import orjson
-from pydantic import ValidationError
-
+from actors.delivery.attempts import Attempts
 from actors.delivery.idempotency import IdempotencyStore
-from actors.delivery.lane import Lane
-from actors.delivery.letters import REJECTED_PREFIX, DeadLetters
+from actors.delivery.intake import sort_batch
+from actors.delivery.lane import Batch, Lane, work_backlog
+from actors.delivery.letters import DeadLetters
 from actors.delivery.notes import DeliveryNotes
 from actors.delivery.policy import ActionPolicy, AllowAll
 from actors.delivery.sinks.base import Delivery, Sink
 from actors.delivery.waiting import WaitQueue
 from actors.errors import OutageError
 from actors.metrics import Histogram
-from actors.model.actions import Action, action_from_json
+from actors.model.actions import Action
 from actors.storage.store import OutboxEntry, StateStore, owner_of
 
 log = logging.getLogger(__name__)
@@ -90,27 +88,22 @@ class Dispatcher:
         self.policy = policy or AllowAll()
         self.queue: asyncio.Queue[OutboxEntry] = asyncio.Queue(maxsize=queue_size)
         self.queue_size = queue_size
-        self.max_attempts = max_attempts
         self.base_backoff_s = base_backoff_s
         self.max_batch = max_batch
         self.max_deferred = max_deferred
         self.clock = clock
-        # What became of each action goes into its customer's decision trace (actors.hosting.host
-        # writes the turns'): held by a guardrail, deferred, delivered, dead-lettered.
-        self.trace_keep = trace_keep
-        self.trace_ttl_s = trace_ttl_s
         self.stats: Counter[str] = Counter()
+        # What became of each action, for its customer's decision trace.
         self.notes = DeliveryNotes(store, trace_keep, trace_ttl_s, clock, self.stats)
         # Keys queued, in a lane, or waiting for a retry: outbox recovery skips them.
         self.pending: set[str] = set()
-        self.attempts: Counter[str] = Counter()
         # Milliseconds from ingest reading an event to its action accepted by the sink.
         self.latency_ms = Histogram()
         # Delivered, not yet marked sent (the marks failed): never delivered again.
         self.unmarked: dict[str, Action] = {}
-        # Dead-lettered, not yet cleared from the outbox (Redis failed meanwhile): never
-        # dead-lettered again.
-        self.buried: set[str] = set()
+        self.tries = Attempts(
+            dead_letters, max_attempts, base_backoff_s, self._wait, self.notes, self.stats
+        )
         # Keys finished while an outbox recovery reads (see `recover`).
         self._watches: list[set[str]] = []
         # Retries and deferrals, woken by one timer task.
@@ -179,9 +172,24 @@ class Dispatcher:
         ]
         for name, sink in self.sinks.items():
             lane = self._lanes[name] = Lane(name, sink)
+            deliver = work_backlog(
+                lane.deliveries,
+                lane.ready,
+                lane.batch_size(self.max_batch),
+                functools.partial(self._deliver, lane),
+                self._crashed_in_lane,
+            )
+            # Step 1's look-ups at the sink, apart from its deliveries.
+            look_up = work_backlog(
+                lane.lookups,
+                lane.lookup_ready,
+                self.max_batch,
+                functools.partial(self._look_up, lane),
+                self._crashed_in_lane,
+            )
             self._tasks += [
-                asyncio.create_task(self._deliver_loop(lane), name=f"outbox-{name}"),
-                asyncio.create_task(self._lookup_loop(lane), name=f"outbox-{name}-lookup"),
+                asyncio.create_task(deliver, name=f"outbox-{name}"),
+                asyncio.create_task(look_up, name=f"outbox-{name}-lookup"),
             ]
 
     async def stop(self) -> None:
@@ -216,24 +224,16 @@ class Dispatcher:
         return self._drop(lambda entry: owner_of(entry.action) == customer_id)
 
     def _drop(self, doomed: Callable[[OutboxEntry], bool]) -> int:
-        dropped = 0
-        queued: list[OutboxEntry] = []
-        while not self.queue.empty():
-            queued.append(self.queue.get_nowait())
+        queued = [self.queue.get_nowait() for _ in range(self.queue.qsize())]
         for entry in queued:
-            if doomed(entry):
-                dropped += 1
-                self._release(entry)
-            else:
+            if not doomed(entry):
                 self.queue.put_nowait(entry)
+        dropped = [e for e in queued if doomed(e)] + self._later.drop(doomed)
         for lane in self._lanes.values():
-            for entry in lane.drop(doomed):
-                dropped += 1
-                self._release(entry)
-        for entry in self._later.drop(doomed):
-            dropped += 1
+            dropped += lane.drop(doomed)
+        for entry in dropped:
             self._release(entry)
-        return dropped
+        return len(dropped)
 
     # ---- the intake loop: steps 1 and 2 --------------------------------------------------
 
@@ -269,73 +269,39 @@ class Dispatcher:
         finished = []
         try:
             for entry in batch:
-                if entry.key in self.pending and await self._failed_attempt(entry, reason, ""):
+                if entry.key in self.pending and await self.tries.failed(entry, reason, ""):
                     finished.append(entry)
-            if finished:
-                await self.sent.mark_sent([e.key for e in finished])
-            await self.store.clear_outbox([(e.slot, e.key) for e in finished])
+            await self._settle(finished, [])  # dead-lettered: marked, then cleared
         except Exception:  # an outage meanwhile: the outbox still holds them, retry later
             log.exception("cannot settle a crashed dispatch; retrying later")
             for entry in batch:
                 self._wait(entry, self.base_backoff_s * 5)
-            return
-        for entry in finished:
-            self._done(entry)
 
     async def dispatch(self, batch: Sequence[OutboxEntry]) -> None:
         """Steps 1 and 2 for a batch, then each action to its lane. Every call to Redis or
         a dead-letter topic comes before anything is handed on, so an outage leaves the
         whole batch to be tried again and nothing in two places."""
-        entries: list[OutboxEntry] = []
-        actions: list[Action] = []
-        done: list[OutboxEntry] = []
         ours = self._handed_off(batch)
-        # 1. finished before (delivered or dead-lettered, and marked so): only the clear
-        # of the outbox may be owed, by a crash or a stale read of it
+        # 1. finished before, to dead-letter unread, to look up, to judge
         sent = await self.sent.already_sent([e.key for e in ours])
-        for entry in ours:
-            if entry.key in sent or entry.key in self.buried:
-                self.stats["duplicates_skipped"] += 1
-                done.append(entry)
-                continue
-            if entry.key.startswith(REJECTED_PREFIX):
-                reason = orjson.loads(entry.action).get("reason", "rejected by its rule")
-                await self.dead_letters.action_failed(entry.action, reason, "")
-                self.buried.add(entry.key)
-                self.stats["dead_lettered"] += 1
-                done.append(entry)
-                continue
-            try:
-                actions.append(action_from_json(entry.action))
-                entries.append(entry)
-            except ValidationError as error:
-                await self.dead_letters.action_failed(entry.action, f"invalid action: {error}", "")
-                self.buried.add(entry.key)
-                self.stats["dead_lettered"] += 1
-                done.append(entry)
-        # ... or delivered here but not yet marked
-        remembered = [a for a in actions if a.idempotency_key in self.unmarked]
-        sent |= {a.idempotency_key for a in remembered}
-        lookups: list[tuple[OutboxEntry, Action]] = []
-        judge: list[tuple[OutboxEntry, Action]] = []
-        for entry, action in zip(entries, actions, strict=True):
-            if action.idempotency_key in sent:
-                done.append(entry)
-            elif entry.attempted_at is not None and action.sink in self.sinks:
-                lookups.append((entry, action))
-            else:
-                judge.append((entry, action))
-        self.stats["duplicates_skipped"] += len(entries) - len(lookups) - len(judge)
+        step = sort_batch(ours, sent, self.tries.buried, self.unmarked, self.sinks)
+        self.stats["duplicates_skipped"] += step.duplicates
+        done, remembered, lookups, judge = step.done, step.remembered, step.lookups, step.judge
+        for entry, reason in step.letters:
+            await self.dead_letters.action_failed(entry.action, reason, "")
+            self.tries.buried.add(entry.key)
+            self.stats["dead_lettered"] += 1
+            done.append(entry)
         # 2. guardrails
         decisions = await self.policy.decide([a for _, a in judge]) if judge else []
-        deliveries: list[tuple[OutboxEntry, Action]] = []
+        deliveries: Batch = []
         for (entry, action), decision in zip(judge, decisions, strict=True):
             if decision.verdict == "deliver":
                 if action.sink in self.sinks:
                     deliveries.append((entry, action))
                 else:
                     reason = f"sink {action.sink!r} is not configured"
-                    await self._give_up(entry, reason, action.sink, action)
+                    await self.tries.give_up(entry, reason, action.sink, action)
                     done.append(entry)
             elif decision.verdict == "defer":
                 self.stats["deferred"] += 1
@@ -347,7 +313,7 @@ class Dispatcher:
                 else:
                     self._wait(entry, max(0.0, decision.until - self.clock()))
             elif decision.verdict == "reject":
-                await self._give_up(entry, decision.reason, "", action)
+                await self.tries.give_up(entry, decision.reason, "", action)
                 done.append(entry)
             else:
                 self.stats[decision.verdict] += 1
@@ -355,21 +321,7 @@ class Dispatcher:
                 done.append(entry)
         # Marks of what was delivered earlier or dead-lettered now, and the outbox cleared
         # of what is done.
-        marks = []
-        if buried := [e.key for e in done if e.key in self.buried]:
-            marks.append(self.sent.mark_sent(buried))
-        if remembered:
-            marks += [
-                self.sent.mark_sent([a.idempotency_key for a in remembered]),
-                self.policy.delivered(remembered),
-            ]
-        await asyncio.gather(
-            *marks, self.store.clear_outbox([(e.slot, e.key) for e in done]), self.notes.write()
-        )
-        for action in remembered:
-            self.unmarked.pop(action.idempotency_key, None)
-        for entry in done:
-            self._done(entry)
+        await self._settle(done, remembered)
         # Handed on last: nothing can fail after this.
         for entry, action in lookups:
             self._hand(self._lanes[action.sink].lookups, entry, action)
@@ -395,21 +347,6 @@ class Dispatcher:
 
     # ---- a sink's lane: steps 3 to 6 ------------------------------------------------------
 
-    async def _deliver_loop(self, lane: Lane) -> None:
-        while True:
-            await lane.ready.wait()
-            lane.ready.clear()
-            size = lane.batch_size(self.max_batch)
-            while lane.deliveries:
-                batch = [lane.deliveries.popleft() for _ in range(min(size, len(lane.deliveries)))]
-                try:
-                    await self._deliver(lane, batch)
-                except Exception:  # a fault of the code: the entries stay in the outbox
-                    log.exception("delivery through %s crashed; retrying later", lane.name)
-                    self.stats["dispatch_errors"] += 1
-                    for entry, _ in batch:
-                        self._wait(entry, self.base_backoff_s * 5)
-
     def _handed_off(self, batch: Sequence[OutboxEntry]) -> list[OutboxEntry]:
         """`batch` without the entries of slots handed to another shard meanwhile: theirs
         to deliver or dead-letter, from the outbox; released here."""
@@ -424,7 +361,7 @@ class Dispatcher:
                 kept.append(entry)
         return kept
 
-    async def _deliver(self, lane: Lane, batch: list[tuple[OutboxEntry, Action]]) -> None:
+    async def _deliver(self, lane: Lane, batch: Batch) -> None:
         # A slot handed over meanwhile is its new owner's to deliver, from the outbox.
         ours = set(map(id, self._handed_off([e for e, _ in batch])))
         batch = [(e, a) for e, a in batch if id(e) in ours]
@@ -444,7 +381,7 @@ class Dispatcher:
             results = await lane.sink.deliver([a for _, a in batch])
         except Exception as error:  # a sink that raises fails these actions alone
             results = [Delivery.failed(f"{lane.name}: {error!r}")] * len(batch)
-        delivered: list[tuple[OutboxEntry, Action]] = []
+        delivered: Batch = []
         done: list[OutboxEntry] = []
         for (entry, action), result in zip(batch, results, strict=True):
             if not result.ok and entry.slot in self._lost_slots:
@@ -464,12 +401,12 @@ class Dispatcher:
                 looked_up = dataclasses.replace(entry, attempted_at=self.clock())
                 self._wait(looked_up, self.base_backoff_s * random.uniform(0.5, 1.5))
             elif not result.retryable:
-                if await self._settle_give_up(entry, result.reason, lane.name, action):
+                if await self.tries.settle_give_up(entry, result.reason, lane.name, action):
                     done.append(entry)
             elif not result.counts:  # an outage: wait, attempts untouched
                 self.stats["waiting"] += 1
                 self._wait(entry, self.base_backoff_s * 4 * random.uniform(0.5, 1.5))
-            elif await self._settle_failed_attempt(entry, result.reason, lane.name):
+            elif await self.tries.settle_failed(entry, result.reason, lane.name):
                 done.append(entry)
         await self._finish(delivered, done)
 
@@ -480,52 +417,43 @@ class Dispatcher:
         with the marks: a crash between them leaves an entry in the outbox that step 1
         finds marked (or at the sink) and does not send again. When Redis is out of reach,
         the delivered actions stay remembered and come round to be marked."""
-        to_mark = [a for _, a in delivered]
         finished = done + [e for e, _ in delivered]
         try:
-            marks = []
-            # A dead letter is marked as a delivery is: nothing acts on it twice.
-            if buried := [e.key for e in done if e.key in self.buried]:
-                marks.append(self.sent.mark_sent(buried))
-            if to_mark:
-                marks += [
-                    self.sent.mark_sent([a.idempotency_key for a in to_mark]),
-                    self.policy.delivered(to_mark),
-                ]
-            await asyncio.gather(
-                *marks,
-                self.store.clear_outbox([(e.slot, e.key) for e in finished]),
-                self.notes.write(),
-            )
+            await self._settle(finished, [a for _, a in delivered])
         except OutageError as error:
             log.warning("cannot mark delivered actions yet: %s", error)
             self.stats["dispatch_errors"] += 1
             for entry in finished:
                 self._wait(entry, self.base_backoff_s * 4 * random.uniform(0.5, 1.5))
-            return
-        for action in to_mark:
+
+    async def _settle(self, finished: list[OutboxEntry], delivered: list[Action]) -> None:
+        """Mark the delivered actions sent (and count them against caps) and the dead
+        letters among `finished` too (nothing acts on them twice), clear the outbox of
+        `finished`, and write the notes of the round; then release them."""
+        marks = []
+        if buried := [e.key for e in finished if e.key in self.tries.buried]:
+            marks.append(self.sent.mark_sent(buried))
+        if delivered:
+            marks += [
+                self.sent.mark_sent([a.idempotency_key for a in delivered]),
+                self.policy.delivered(delivered),
+            ]
+        await asyncio.gather(
+            *marks,
+            self.store.clear_outbox([(e.slot, e.key) for e in finished]),
+            self.notes.write(),
+        )
+        for action in delivered:
             self.unmarked.pop(action.idempotency_key, None)
         for entry in finished:
             self._done(entry)
 
-    async def _lookup_loop(self, lane: Lane) -> None:
-        """Step 1's look-ups at the sink, apart from its deliveries."""
-        while True:
-            await lane.lookup_ready.wait()
-            lane.lookup_ready.clear()
-            while lane.lookups:
-                batch = [
-                    lane.lookups.popleft() for _ in range(min(self.max_batch, len(lane.lookups)))
-                ]
-                try:
-                    await self._look_up(lane, batch)
-                except Exception:  # a fault of the code: the entries stay in the outbox
-                    log.exception("look-up at %s crashed; retrying later", lane.name)
-                    self.stats["dispatch_errors"] += 1
-                    for entry, _ in batch:
-                        self._wait(entry, self.base_backoff_s * 5)
+    def _crashed_in_lane(self, batch: Batch) -> None:
+        self.stats["dispatch_errors"] += 1
+        for entry, _ in batch:
+            self._wait(entry, self.base_backoff_s * 5)
 
-    async def _look_up(self, lane: Lane, batch: list[tuple[OutboxEntry, Action]]) -> None:
+    async def _look_up(self, lane: Lane, batch: Batch) -> None:
         keys = {a.idempotency_key for _, a in batch}
         since = min(e.attempted_at or self.clock() for e, _ in batch)
         try:
@@ -569,46 +497,4 @@ class Dispatcher:
     def _release(self, entry: OutboxEntry) -> None:
         self._later.forget(entry.key)
         self.pending.discard(entry.key)
-        self.buried.discard(entry.key)
-        self.attempts.pop(entry.key, None)
-
-    async def _failed_attempt(self, entry: OutboxEntry, reason: str, sink: str) -> bool:
-        """Count a failed attempt: wait and retry, or dead-letter when out of attempts.
-        Returns whether the entry is finished (dead-lettered)."""
-        self.attempts[entry.key] += 1
-        if self.attempts[entry.key] >= self.max_attempts:
-            await self._give_up(entry, f"{reason} (after {self.max_attempts} attempts)", sink)
-            return True
-        self.stats["retries"] += 1
-        backoff = self.base_backoff_s * 2 ** (self.attempts[entry.key] - 1)
-        self._wait(entry, backoff * random.uniform(0.5, 1.5))
-        return False
-
-    async def _settle_failed_attempt(self, entry: OutboxEntry, reason: str, sink: str) -> bool:
-        """`_failed_attempt` in a lane: a dead-letter topic out of reach leaves the entry
-        waiting (in the outbox) instead of failing the lane's batch."""
-        try:
-            return await self._failed_attempt(entry, reason, sink)
-        except OutageError:
-            self.attempts[entry.key] -= 1  # the dead letter is owed, not another attempt
-            self._wait(entry, self.base_backoff_s * 4)
-            return False
-
-    async def _settle_give_up(
-        self, entry: OutboxEntry, reason: str, sink: str, action: Action
-    ) -> bool:
-        try:
-            await self._give_up(entry, reason, sink, action)
-        except OutageError:
-            self._wait(entry, self.base_backoff_s * 4)
-            return False
-        return True
-
-    async def _give_up(
-        self, entry: OutboxEntry, reason: str, sink: str, action: Action | None = None
-    ) -> None:
-        await self.dead_letters.action_failed(entry.action, reason, sink)
-        self.buried.add(entry.key)
-        self.stats["dead_lettered"] += 1
-        if not entry.key.startswith(REJECTED_PREFIX):
-            self.notes.note(entry, action, f"dead-lettered: {reason}")
+        self.tries.release(entry.key)
