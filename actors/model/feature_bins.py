@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from actors.model.bounds import CUSTOM_BUCKETS
 from actors.model.catalog import AFFINITY_KEYS
 from actors.model.features import CUSTOMER_FEATURES, PAYMENT_FEATURES
-from actors.model.state import CUSTOM_BUCKETS
 
 # Upper edges; a value equal to an edge falls in the bin above it, and the last bin holds
 # everything past the last edge.

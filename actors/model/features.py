@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from actors.model.bounds import CUSTOM_BUCKETS
 from actors.model.catalog import (
     AFFINITY_KEYS,
     OFFERS,
@@ -26,7 +27,7 @@ from actors.model.catalog import (
     domain_of,
 )
 from actors.model.events import CardPayment
-from actors.model.state import CUSTOM_BUCKETS, CustomerState
+from actors.model.state import CustomerState
 
 # 2: custom events per name (hashed into CUSTOM_BUCKETS) over the last week.
 FEATURE_SPEC_VERSION = 2

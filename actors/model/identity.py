@@ -30,9 +30,10 @@ from enum import Enum
 
 import orjson
 
+from actors.model.bounds import MAX_LINKED
 from actors.model.events import ANON_PREFIX, Alias, Event, Identify
 from actors.model.merge import merge_states
-from actors.model.state import MAX_LINKED, CustomerState
+from actors.model.state import CustomerState
 from actors.model.state_format import state_from_json
 
 

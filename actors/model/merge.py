@@ -4,8 +4,7 @@ every per-customer bound however many visitors a customer absorbs."""
 
 from __future__ import annotations
 
-from actors.model.dedup import Applied
-from actors.model.state import (
+from actors.model.bounds import (
     CUSTOM_BUCKETS,
     MAX_CART_LINES,
     MAX_CART_QUANTITY,
@@ -17,13 +16,14 @@ from actors.model.state import (
     MAX_SESSION_ITEMS,
     PAYMENT_WINDOW_S,
     SESSION_GAP_S,
-    CustomerState,
     max_opt,
     merge_traits,
     min_opt,
     push_bounded,
     recent_days,
 )
+from actors.model.dedup import Applied
+from actors.model.state import CustomerState
 
 
 def merge_states(first: CustomerState, second: CustomerState) -> CustomerState:

@@ -10,16 +10,34 @@ keeps hundreds of thousands of these alive (see bench/actors_memory.py).
 
 from __future__ import annotations
 
-import hashlib
 import math
-import sys
-from collections.abc import Mapping
-from typing import NamedTuple
 
+from actors.model.action_record import ActionRecord
+from actors.model.bounds import (
+    CUSTOM_BUCKETS,
+    CUSTOM_WINDOW_DAYS,
+    MAX_CART_LINES,
+    MAX_CART_QUANTITY,
+    MAX_KNOWN,
+    MAX_PAYMENTS,
+    MAX_RECENT_ACTIONS,
+    MAX_SESSION_CATEGORIES,
+    MAX_SESSION_CUSTOM,
+    MAX_SESSION_ITEMS,
+    PAYMENT_WINDOW_S,
+    SESSION_GAP_S,
+    count_bounded,
+    custom_bucket,
+    decayed,
+    max_opt,
+    merge_traits,
+    push_bounded,
+    recent_days,
+    shared,
+)
 from actors.model.catalog import AFFINITY_INDEX
 from actors.model.dedup import NO_ARRIVAL, Applied, Arrival, Seen, dedup_key, key_hash
 from actors.model.events import (
-    MAX_TRAITS,
     Alias,
     CardPayment,
     CartAdd,
@@ -36,64 +54,6 @@ from actors.model.events import (
     ProductView,
     Purchase,
 )
-
-SESSION_GAP_S = 30 * 60.0
-AFFINITY_HALF_LIFE_S = 7 * 24 * 3600.0
-PAYMENT_WINDOW_S = 24 * 3600.0
-MAX_SESSION_ITEMS = 20
-# Bounds on what one customer's events can make the state hold. They shape features, so
-# they are part of the feature spec (the same in training and live), not settings: a
-# cart holds at most MAX_CART_LINES products (a further product is not added, as a shop
-# refuses a full cart) of at most MAX_CART_QUANTITY each; a session counts at most
-# MAX_SESSION_CATEGORIES categories (views of further ones still count as page views).
-MAX_CART_LINES = 100
-MAX_CART_QUANTITY = 999
-MAX_SESSION_CATEGORIES = 32
-MAX_SESSION_CUSTOM = 32
-# Visitors one customer can absorb (browsers, devices); past it a visitor stays separate.
-MAX_LINKED = 100
-# Custom events are counted for models per name in a window: each name hashed into one of
-# CUSTOM_BUCKETS counters per event-time day, CUSTOM_WINDOW_DAYS days kept. Hashing keeps
-# the vector fixed whatever names a site invents (actors.model.features).
-CUSTOM_BUCKETS = 8
-CUSTOM_WINDOW_DAYS = 7
-MAX_PAYMENTS = 100
-MAX_KNOWN = 16
-MAX_RECENT_ACTIONS = 5
-
-# Outcome flags of an ActionRecord.
-SHOWN, CLICKED, CONVERTED = 1, 2, 4
-
-
-class ActionRecord(NamedTuple):
-    """A marketing action as attribution needs it: which offer, rule and model, when, and
-    whether the customer was held out (no action sent: the control group)."""
-
-    action_id: str
-    offer_id: str
-    rule_id: str
-    campaign: str
-    model_version: str
-    at: float
-    held_out: bool
-    outcomes: int = 0
-
-    @property
-    def group(self) -> str:
-        return "holdout" if self.held_out else "treated"
-
-
-# Categories, products, genres and countries repeat across customers: one shared copy of
-# each string instead of one per customer keeps a live customer under 2 KB.
-_intern = sys.intern
-
-
-def push_bounded(items: list[str], item: str, limit: int) -> None:
-    if item in items:
-        items.remove(item)
-    items.append(item)
-    if len(items) > limit:
-        del items[0]
 
 
 class CustomerState:
@@ -274,16 +234,16 @@ class CustomerState:
         self._advance_session(ts)
         self.events_total += 1
         if isinstance(event, ProductView):
-            category = _intern(event.category)
-            self._view_product(_intern(event.product_id), category)
+            category = shared(event.category)
+            self._view_product(shared(event.product_id), category)
             self._bump_affinity(category, 1.0, ts)
         elif isinstance(event, PageView):
             self.session_page_views += 1
             if event.category:
-                self._count_category(_intern(event.category))
+                self._count_category(shared(event.category))
         elif isinstance(event, CartAdd):
-            category = _intern(event.category)
-            self._add_to_cart(_intern(event.product_id), category, event.price, event.quantity, ts)
+            category = shared(event.category)
+            self._add_to_cart(shared(event.product_id), category, event.price, event.quantity, ts)
             self._bump_affinity(category, 3.0, ts)
         elif isinstance(event, CartRemove):
             self._remove_from_cart(event.product_id, event.quantity, ts)
@@ -295,8 +255,8 @@ class CustomerState:
             self.content_views += 1
             if self.session_content is None:
                 self.session_content = []
-            push_bounded(self.session_content, _intern(event.content_id), MAX_SESSION_ITEMS)
-            genre = _intern(event.genre)
+            push_bounded(self.session_content, shared(event.content_id), MAX_SESSION_ITEMS)
+            genre = shared(event.genre)
             self._count_category(genre)
             self._bump_affinity(genre, 1.0 + event.completion, ts)
         elif isinstance(event, Login):
@@ -355,7 +315,7 @@ class CustomerState:
         self._count_category(category)
 
     def _count_custom(self, name: str, ts: float) -> None:
-        self.session_custom = _count_bounded(self.session_custom, _intern(name), MAX_SESSION_CUSTOM)
+        self.session_custom = count_bounded(self.session_custom, shared(name), MAX_SESSION_CUSTOM)
         day = int(ts // 86_400)
         rows = self.custom_days if self.custom_days is not None else []
         row = next((r for r in rows if r[0] == day), None)
@@ -379,7 +339,7 @@ class CustomerState:
         return totals
 
     def _count_category(self, category: str) -> None:
-        self.session_categories = _count_bounded(
+        self.session_categories = count_bounded(
             self.session_categories, category, MAX_SESSION_CATEGORIES
         )
 
@@ -442,7 +402,7 @@ class CustomerState:
             self.last_payment_at = ts
         if self.countries is None:
             self.countries = []
-        push_bounded(self.countries, _intern(event.country), MAX_KNOWN)
+        push_bounded(self.countries, shared(event.country), MAX_KNOWN)
         if event.device_id:
             self._remember_device(event.device_id)
         if event.merchant_category in AFFINITY_INDEX:
@@ -470,12 +430,11 @@ class CustomerState:
             self.affinities = {}
             self.affinity_at = ts
         if ts > self.affinity_at:
-            factor = 0.5 ** ((ts - self.affinity_at) / AFFINITY_HALF_LIFE_S)
             for k in self.affinities:
-                self.affinities[k] *= factor
+                self.affinities[k] = decayed(self.affinities[k], self.affinity_at, ts)
             self.affinity_at = ts
         else:
-            weight *= 0.5 ** ((self.affinity_at - ts) / AFFINITY_HALF_LIFE_S)
+            weight = decayed(weight, ts, self.affinity_at)
         self.affinities[key] = self.affinities.get(key, 0.0) + weight
 
     # ---- rule bookkeeping (used by the actor's turn, also deterministic) -------------
@@ -505,10 +464,7 @@ class CustomerState:
         """The key's affinity decayed to time `at`."""
         if not self.affinities or self.affinity_at is None:
             return 0.0
-        score = self.affinities.get(key, 0.0)
-        if at > self.affinity_at:
-            score *= 0.5 ** ((at - self.affinity_at) / AFFINITY_HALF_LIFE_S)
-        return score
+        return decayed(self.affinities.get(key, 0.0), self.affinity_at, max(at, self.affinity_at))
 
     def top_affinity(self, at: float) -> str | None:
         if not self.affinities:
@@ -540,51 +496,3 @@ class CustomerState:
 
     def __repr__(self) -> str:
         return f"CustomerState(events={self.events_total}, session={self.session_index})"
-
-
-def custom_bucket(name: str) -> int:
-    """The counter a custom event name is counted in (stable across processes)."""
-    return hashlib.blake2b(name.encode(), digest_size=2).digest()[0] % CUSTOM_BUCKETS
-
-
-def recent_days(rows: list[list[int]]) -> list[list[int]]:
-    """The rows of the last CUSTOM_WINDOW_DAYS days up to the newest (sorted by day)."""
-    newest = rows[-1][0]
-    return [r for r in rows if r[0] > newest - CUSTOM_WINDOW_DAYS]
-
-
-def _count_bounded(counts: dict[str, int] | None, key: str, limit: int) -> dict[str, int]:
-    """`counts` with one more `key`; a key not yet counted is left out once `limit` keys
-    are (the first ones seen in a session are kept)."""
-    if counts is None:
-        counts = {}
-    held = counts.get(key)
-    if held is not None:
-        counts[key] = held + 1
-    elif len(counts) < limit:
-        counts[key] = 1
-    return counts
-
-
-def merge_traits(
-    kept: dict[str, str | int | float | bool] | None,
-    given: Mapping[str, str | int | float | bool | None],
-) -> dict[str, str | int | float | bool] | None:
-    """`given` over `kept` (None removes a trait); past MAX_TRAITS the traits set longest
-    ago go first, so a customer's newest traits are always readable."""
-    traits = dict(kept or {})
-    for name, value in given.items():
-        traits.pop(name, None)  # re-inserted last: the newest
-        if value is not None:
-            traits[name] = value
-    while len(traits) > MAX_TRAITS:
-        del traits[next(iter(traits))]
-    return traits or None
-
-
-def min_opt(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else min(a, b)
-
-
-def max_opt(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else max(a, b)

@@ -27,8 +27,9 @@ from typing import Any
 import orjson
 
 from actors.errors import StateFormatError
+from actors.model.action_record import ActionRecord
 from actors.model.dedup import Applied
-from actors.model.state import ActionRecord, CustomerState
+from actors.model.state import CustomerState
 
 STATE_FORMAT = 2
 

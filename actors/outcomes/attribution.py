@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import hashlib
 
+from actors.model.action_record import CLICKED, CONVERTED, SHOWN, ActionRecord
 from actors.model.actions import Action, OfferAction, WelcomeBackAction
 from actors.model.catalog import offer as find_offer
 from actors.model.events import Event, OfferFeedback, Purchase
-from actors.model.state import CLICKED, CONVERTED, SHOWN, ActionRecord, CustomerState
+from actors.model.state import CustomerState
 
 _FLAG = {"shown": SHOWN, "clicked": CLICKED, "converted": CONVERTED}
 CONVERTED_BY_ANY_PURCHASE = frozenset({"cart_reminder", "welcome_back", "reengagement"})

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
+from actors.model.bounds import CUSTOM_BUCKETS, custom_bucket
 from actors.model.features import CUSTOMER_FEATURES, feature_dict
-from actors.model.state import CUSTOM_BUCKETS, CustomerState, custom_bucket
+from actors.model.state import CustomerState
 from tests.support import T0, event
 
 DAY = 86_400.0

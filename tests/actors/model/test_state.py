@@ -7,17 +7,17 @@ import math
 import pytest
 
 from actors.errors import InvalidEventError
-from actors.model.events import MAX_TRAITS
-from actors.model.merge import merge_states
-from actors.model.state import (
+from actors.model.bounds import (
     AFFINITY_HALF_LIFE_S,
     MAX_CART_LINES,
     MAX_CART_QUANTITY,
     MAX_SESSION_CATEGORIES,
     SESSION_GAP_S,
-    CustomerState,
     custom_bucket,
 )
+from actors.model.events import MAX_TRAITS
+from actors.model.merge import merge_states
+from actors.model.state import CustomerState
 from actors.model.state_format import state_from_json, state_to_dict, state_to_json
 from tests.support import T0, event
 

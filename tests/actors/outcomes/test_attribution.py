@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from actors.model.state import CLICKED, CONVERTED, ActionRecord, CustomerState
+from actors.model.action_record import CLICKED, CONVERTED, ActionRecord
+from actors.model.state import CustomerState
 from actors.outcomes.attribution import attribute, in_holdout
 from actors.rules.ruleset import parse_rules
 from actors.turn.actor import CustomerActor

@@ -1,0 +1,27 @@
+"""What a customer's state remembers of the marketing actions sent to it, for attribution
+(actors.outcomes.attribution)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+# Outcome flags of an ActionRecord.
+SHOWN, CLICKED, CONVERTED = 1, 2, 4
+
+
+class ActionRecord(NamedTuple):
+    """A marketing action as attribution needs it: which offer, rule and model, when, and
+    whether the customer was held out (no action sent: the control group)."""
+
+    action_id: str
+    offer_id: str
+    rule_id: str
+    campaign: str
+    model_version: str
+    at: float
+    held_out: bool
+    outcomes: int = 0
+
+    @property
+    def group(self) -> str:
+        return "holdout" if self.held_out else "treated"

@@ -1,0 +1,103 @@
+"""Bounds on what one customer's events can make its state hold, and the helpers that keep
+them. They shape features, so they are part of the feature spec (the same in training and
+live), not settings."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Mapping
+
+from actors.model.events import MAX_TRAITS
+
+SESSION_GAP_S = 30 * 60.0
+AFFINITY_HALF_LIFE_S = 7 * 24 * 3600.0
+PAYMENT_WINDOW_S = 24 * 3600.0
+MAX_SESSION_ITEMS = 20
+# Bounds on what one customer's events can make the state hold. They shape features, so
+# they are part of the feature spec (the same in training and live), not settings: a
+# cart holds at most MAX_CART_LINES products (a further product is not added, as a shop
+# refuses a full cart) of at most MAX_CART_QUANTITY each; a session counts at most
+# MAX_SESSION_CATEGORIES categories (views of further ones still count as page views).
+MAX_CART_LINES = 100
+MAX_CART_QUANTITY = 999
+MAX_SESSION_CATEGORIES = 32
+MAX_SESSION_CUSTOM = 32
+# Visitors one customer can absorb (browsers, devices); past it a visitor stays separate.
+MAX_LINKED = 100
+# Custom events are counted for models per name in a window: each name hashed into one of
+# CUSTOM_BUCKETS counters per event-time day, CUSTOM_WINDOW_DAYS days kept. Hashing keeps
+# the vector fixed whatever names a site invents (actors.model.features).
+CUSTOM_BUCKETS = 8
+CUSTOM_WINDOW_DAYS = 7
+MAX_PAYMENTS = 100
+MAX_KNOWN = 16
+MAX_RECENT_ACTIONS = 5
+
+
+def push_bounded(items: list[str], item: str, limit: int) -> None:
+    if item in items:
+        items.remove(item)
+    items.append(item)
+    if len(items) > limit:
+        del items[0]
+
+
+def custom_bucket(name: str) -> int:
+    """The counter a custom event name is counted in (stable across processes)."""
+    return hashlib.blake2b(name.encode(), digest_size=2).digest()[0] % CUSTOM_BUCKETS
+
+
+def recent_days(rows: list[list[int]]) -> list[list[int]]:
+    """The rows of the last CUSTOM_WINDOW_DAYS days up to the newest (sorted by day)."""
+    newest = rows[-1][0]
+    return [r for r in rows if r[0] > newest - CUSTOM_WINDOW_DAYS]
+
+
+def count_bounded(counts: dict[str, int] | None, key: str, limit: int) -> dict[str, int]:
+    """`counts` with one more `key`; a key not yet counted is left out once `limit` keys
+    are (the first ones seen in a session are kept)."""
+    if counts is None:
+        counts = {}
+    held = counts.get(key)
+    if held is not None:
+        counts[key] = held + 1
+    elif len(counts) < limit:
+        counts[key] = 1
+    return counts
+
+
+def merge_traits(
+    kept: dict[str, str | int | float | bool] | None,
+    given: Mapping[str, str | int | float | bool | None],
+) -> dict[str, str | int | float | bool] | None:
+    """`given` over `kept` (None removes a trait); past MAX_TRAITS the traits set longest
+    ago go first, so a customer's newest traits are always readable."""
+    traits = dict(kept or {})
+    for name, value in given.items():
+        traits.pop(name, None)  # re-inserted last: the newest
+        if value is not None:
+            traits[name] = value
+    while len(traits) > MAX_TRAITS:
+        del traits[next(iter(traits))]
+    return traits or None
+
+
+def min_opt(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def max_opt(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def shared(text: str) -> str:
+    """One copy of a string that repeats across customers (categories, products, genres,
+    countries) instead of one per customer: it keeps a live customer under 2 KB."""
+    return sys.intern(text)
+
+
+def decayed(value: float, since: float, at: float) -> float:
+    """An affinity `value` as of `since`, halved every AFFINITY_HALF_LIFE_S until `at`."""
+    factor: float = 0.5 ** ((at - since) / AFFINITY_HALF_LIFE_S)
+    return value * factor
