@@ -17,7 +17,8 @@ from typing import Any
 
 import pika
 
-from actors.brokers.amqp import declare_events, publish_events, queue_names
+from actors.brokers.amqp import declare_events, queue_names
+from actors.brokers.amqp_publish import publish_events
 
 
 class AmqpLoad:

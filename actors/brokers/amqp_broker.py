@@ -12,16 +12,18 @@ import pika
 from pika.exceptions import AMQPError
 
 from actors.brokers.amqp import (
-    AmqpActionDeadLetters,
     AmqpConsumer,
-    AmqpDeadLetters,
-    AmqpPublisher,
     address_of,
     declare_dead_letters,
     declare_events,
     events_log,
     parameters,
     read_events_log,
+)
+from actors.brokers.amqp_publish import (
+    AmqpActionDeadLetters,
+    AmqpDeadLetters,
+    AmqpPublisher,
 )
 from actors.brokers.amqp_sink import AmqpSink
 from actors.brokers.base import Consumer, EventDeadLetters, EventPublisher, OffsetRange

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 import engage.simulate
-from actors.brokers.amqp import AmqpPublisher
+from actors.brokers.amqp_publish import AmqpPublisher
 from actors.errors import BrokerUnavailableError, ConfigError
 from engage.settings import load_settings
 from engage.simulate import TrafficProducer, outlet_for

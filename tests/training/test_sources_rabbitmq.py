@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from actors.brokers.amqp import AmqpConsumer, AmqpPublisher, EventsLog
+from actors.brokers.amqp import AmqpConsumer, EventsLog
 from actors.brokers.amqp_broker import RabbitBroker
+from actors.brokers.amqp_publish import AmqpPublisher
 from actors.config import RabbitMQConfig
 from actors.errors import BrokerUnavailableError, TrainingDataError
 from actors.model.events import event_to_json

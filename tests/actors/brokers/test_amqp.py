@@ -16,10 +16,11 @@ from typing import Any
 
 import pika
 import pytest
-from pika.exceptions import AMQPError
 
-from actors.brokers.amqp import AmqpConsumer, AmqpDeadLetters, AmqpPublisher, queue_names
+from actors.brokers.amqp import AmqpConsumer, queue_names
+from actors.brokers.amqp_publish import AmqpDeadLetters, AmqpPublisher
 from actors.errors import (
+    BrokerUnavailableError,
     DeadLetterUnavailableError,
     IngestRetryExhaustedError,
     ShardUnavailableError,
@@ -351,7 +352,7 @@ def test_publishing_to_a_frozen_broker_fails_within_its_bound_then_works_again(
     thaw.start()
     started = time.monotonic()
     try:
-        with pytest.raises(AMQPError):
+        with pytest.raises(BrokerUnavailableError):
             publisher.publish(as_published(sequence(customers=1, each=1)))
         waited = time.monotonic() - started
     finally:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from actors.brokers.amqp import AmqpActionDeadLetters
 from actors.brokers.amqp_broker import RabbitBroker
+from actors.brokers.amqp_publish import AmqpActionDeadLetters
 from actors.brokers.amqp_sink import AmqpSink
 from actors.brokers.dead_letters import KafkaDeadLetters
 from actors.brokers.kafka_broker import KafkaBroker
