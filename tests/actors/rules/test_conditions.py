@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from actors.errors import ConditionSyntaxError
-from actors.rules.conditions import UNKNOWN, parse_condition
+from actors.rules.condition_syntax import ARITY
+from actors.rules.conditions import FUNCTIONS, UNKNOWN, parse_condition
 
 CONTEXT: dict[str, Any] = {
     "event": {"type": "product_view", "category": "electronics", "amount": 120.0},
@@ -92,3 +93,7 @@ def test_partial_evaluation_decides_without_unknown_scores_when_it_can() -> None
 def test_paths_lists_every_field_read() -> None:
     condition = parse_condition("a.b > 1 and c['x'] == d.e.f")
     assert condition.paths == [("a", "b"), ("c",), ("d", "e", "f")]
+
+
+def test_every_function_has_its_argument_count_checked_at_load() -> None:
+    assert set(FUNCTIONS) == set(ARITY)
