@@ -33,7 +33,8 @@ from ray import serve
 
 from actors.model.features import CUSTOMER_FEATURES, PAYMENT_FEATURES
 from actors.turn.scoring import CoalescingScorer
-from engage.stack import free_port, start_redis
+from engage.processes import free_port
+from engage.stack import start_redis
 from serving.scorer import Scorer
 from serving.scorer_client import HandleScorer
 from training.pipeline import bootstrap_models

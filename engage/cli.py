@@ -14,19 +14,20 @@ from redis.exceptions import RedisError
 
 from actors.errors import ConfigError, EngageError, MissingBinaryError, RuleError
 from engage.local_stack import adopt
+from engage.processes import StartupError
 from engage.settings import Settings, load_settings
-from engage.stack import StartupError
 from engage.training_commands import add_commands as add_training_commands
 from engage.training_commands import (
     add_source_arguments,
     add_split_arguments,
     compare_offline,
     models_drift,
+    registry_of,
     window,
 )
 
 if TYPE_CHECKING:
-    from training.registry import ModelRegistry
+    pass
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 HEADLINE_METRICS = ("pr_auc", "roc_auc", "recall_at_1pct_fpr", "precision_at_1", "ndcg_at_3")
@@ -181,12 +182,6 @@ def _explain(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     print(format_turns(turns))
     return 0
-
-
-def registry_of(settings: Settings) -> ModelRegistry:
-    from training.registry import ModelRegistry
-
-    return ModelRegistry(settings.redis.require_url(), settings.redis.prefix)
 
 
 def _models(args: argparse.Namespace, settings: Settings) -> int:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engage.stack import ServerProcess, StartupError, _start, free_port
+from engage.processes import ServerProcess, StartupError, free_port, start_process
 
 # The node itself, run as the caller (the /usr/sbin wrapper switches to the rabbitmq user).
 SERVER = os.environ.get("RABBITMQ_SERVER", "/usr/lib/rabbitmq/bin/rabbitmq-server")
@@ -88,9 +88,9 @@ def rabbitmq(timeout_s: float = 90.0) -> Iterator[RabbitMQ]:
     broker = RabbitMQ(f"amqp://guest:guest@127.0.0.1:{port}/%2F", port, 0)
     try:
         broker.servers.append(
-            _start("epmd", [epmd, "-port", str(epmd_port)], epmd_port, 10.0, env=env)
+            start_process("epmd", [epmd, "-port", str(epmd_port)], epmd_port, 10.0, env=env)
         )
-        broker.servers.append(_start("rabbitmq", [SERVER], port, timeout_s, env=env))
+        broker.servers.append(start_process("rabbitmq", [SERVER], port, timeout_s, env=env))
         broker.pid = _vm_pid(home / "pid", timeout_s)
         yield broker
     finally:

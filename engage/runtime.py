@@ -19,8 +19,9 @@ from actors.hosting.shard import shard_name
 from actors.hosting.supervisor import supervisor_name
 from engage.deploy import application
 from engage.local_stack import published, settings_of
+from engage.processes import free_port
 from engage.settings import Settings
-from engage.stack import LocalStack, embedded_stack, free_port
+from engage.stack import LocalStack, embedded_stack
 from training.pipeline import ensure_models
 from training.registry import ModelRegistry
 

@@ -23,9 +23,16 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from engage.settings import Settings
+    from training.registry import ModelRegistry
     from training.sources import TrainingData
 
     Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def registry_of(settings: Settings) -> ModelRegistry:
+    from training.registry import ModelRegistry
+
+    return ModelRegistry(settings.redis.require_url(), settings.redis.prefix)
 
 
 def parse_when(text: str) -> float:
@@ -137,7 +144,6 @@ def forgotten_of(settings: Settings, required: bool) -> set[str]:
 def _train(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from engage.cli import registry_of
     from training.pipeline import train
 
     registry = registry_of(settings)
@@ -221,7 +227,6 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
 
 def compare_offline(args: argparse.Namespace, settings: Settings) -> int:
     """`engage models compare MODEL --candidate N --from ...`: on the data's recent window."""
-    from engage.cli import registry_of
     from training.pipeline import compare_versions
 
     registry = registry_of(settings)
@@ -280,7 +285,6 @@ def models_drift(args: argparse.Namespace, settings: Settings) -> int:
     Exit 4 when anything moved past the threshold, for a scheduler to act on."""
     import asyncio
 
-    from engage.cli import registry_of
     from serving.drift import MIN_SCORES, champion_drift
     from serving.series import feature_series
 

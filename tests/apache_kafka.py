@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engage.stack import ServerProcess, StartupError, _start, free_port
+from engage.processes import ServerProcess, StartupError, free_port, start_process
 
 ROOT = Path(__file__).resolve().parents[1]
 POM = ROOT / "tests" / "kafka" / "pom.xml"
@@ -101,7 +101,7 @@ class ApacheKafka:
         during()
         self.server.stop(timeout_s=30.0)
         time.sleep(seconds)
-        self.server = _start("apache-kafka", self.argv, self.port, 90.0, cwd=self.workdir)
+        self.server = start_process("apache-kafka", self.argv, self.port, 90.0, cwd=self.workdir)
 
 
 def start(sasl_users: dict[str, str] | None = None, timeout_s: float = 60.0) -> ApacheKafka:
@@ -170,7 +170,7 @@ def start(sasl_users: dict[str, str] | None = None, timeout_s: float = 60.0) -> 
         str(properties),
     ]
     try:
-        server = _start("apache-kafka", argv, port, timeout_s, cwd=workdir)
+        server = start_process("apache-kafka", argv, port, timeout_s, cwd=workdir)
     except StartupError:
         shutil.rmtree(workdir, ignore_errors=True)
         raise

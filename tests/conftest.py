@@ -18,8 +18,9 @@ import requests
 from pydantic import SecretStr
 
 from actors.config import ActorConfig, KafkaConfig, RedisConfig
+from engage.processes import ServerProcess, free_port
 from engage.settings import RayConfig, Settings
-from engage.stack import ServerProcess, free_port, start_broker, start_redis
+from engage.stack import start_broker, start_redis
 from serving.config import ApiConfig, ServeConfig
 
 

@@ -15,7 +15,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from engage.stack import free_port
+from engage.processes import free_port
 
 
 class SlowWebhook:

@@ -31,9 +31,9 @@ from actors.hosting.router import ShardRouter
 from actors.hosting.supervisor import supervisor_name
 from actors.storage.keys import Keys
 from actors.storage.slots import slot_of
+from engage.processes import free_port
 from engage.runtime import deploy
 from engage.settings import RayConfig, Settings
-from engage.stack import free_port
 from serving.config import ServeConfig
 from tests.kafka_support import TopicReader, produce
 from tests.support import event

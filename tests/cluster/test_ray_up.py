@@ -25,7 +25,7 @@ import pytest
 import requests
 import yaml
 
-from engage.stack import _die_with_parent, free_port
+from engage.processes import die_with_parent, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
@@ -80,7 +80,7 @@ def ssh_server(tmp_path: Path) -> Iterator[Path]:
         [sshd, "-D", "-e", "-f", str(config)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
     deadline = time.monotonic() + 10
     while not _port_open(22):

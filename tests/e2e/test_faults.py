@@ -31,7 +31,7 @@ from engage.chaos.rules import write_deterministic_rules
 from engage.chaos.schedule import Report, Target, run
 from engage.chaos.sinks import RefusingSmtp, SlowWebhook
 from engage.chaos.stream import StreamSpec
-from engage.stack import ServerProcess
+from engage.processes import ServerProcess
 from serving.config import ApiConfig
 from tests.conftest import ADMIN_TOKEN, BROKER, READ_KEY, WRITE_KEY, App, deploy_test_app
 

@@ -24,8 +24,8 @@ from engage.chaos.rules import write_deterministic_rules
 from engage.chaos.schedule import Target, run
 from engage.chaos.sinks import RefusingSmtp, SlowWebhook
 from engage.chaos.stream import StreamSpec
+from engage.processes import ServerProcess
 from engage.rabbitmq_server import RabbitMQ
-from engage.stack import ServerProcess
 from serving.config import ApiConfig
 from tests.conftest import ADMIN_TOKEN, READ_KEY, WRITE_KEY, App, deploy_test_app
 from tests.e2e.test_faults import assert_nothing_lost_or_doubled, assert_other_sinks_agree

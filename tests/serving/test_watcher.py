@@ -15,7 +15,8 @@ import pytest
 import redis
 
 from actors.storage.keys import Keys
-from engage.stack import ServerProcess, start_redis
+from engage.processes import ServerProcess
+from engage.stack import start_redis
 from serving.watcher import ModelWatcher
 
 pytestmark = pytest.mark.integration

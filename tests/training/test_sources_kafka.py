@@ -15,7 +15,8 @@ from actors.brokers.kafka import ensure_topics
 from actors.brokers.kafka_broker import KafkaBroker
 from actors.config import KafkaConfig
 from actors.errors import BrokerUnavailableError
-from engage.stack import ServerProcess, start_broker
+from engage.processes import ServerProcess
+from engage.stack import start_broker
 from tests.kafka_support import produce
 from tests.support import T0, event
 from training.dataset import fingerprint

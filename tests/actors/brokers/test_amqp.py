@@ -28,8 +28,8 @@ from actors.errors import (
 from actors.hosting.batch import BatchResult
 from actors.ingest import IngestLoop
 from actors.model.events import event_to_json
+from engage.processes import free_port
 from engage.rabbitmq_server import RabbitMQ
-from engage.stack import free_port
 from tests.support import event
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]

@@ -26,7 +26,8 @@ from actors.hosting.router import ShardRouter, ensure_slot_table, shard_failure
 from actors.storage.keys import Keys
 from actors.storage.redis_clients import connect
 from actors.storage.slots import SlotTable
-from engage.stack import ServerProcess, start_redis
+from engage.processes import ServerProcess
+from engage.stack import start_redis
 
 
 @pytest.mark.parametrize(

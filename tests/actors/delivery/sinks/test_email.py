@@ -11,7 +11,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from actors.delivery.sinks.email import EmailSink
-from engage.stack import free_port
+from engage.processes import free_port
 from tests.actors.delivery.test_outbox import make_action
 
 

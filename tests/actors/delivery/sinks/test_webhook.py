@@ -15,7 +15,7 @@ from actors.delivery.letters import MemoryDeadLetters
 from actors.delivery.outbox import Dispatcher
 from actors.delivery.sinks.webhook import WebhookSink, verify
 from actors.storage.memory_store import MemoryStateStore
-from engage.stack import free_port
+from engage.processes import free_port
 from tests.actors.delivery.test_outbox import make_action, saved
 
 SECRET = b"s3cret"
