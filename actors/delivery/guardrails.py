@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 from actors.delivery.policy import DELIVER, Decision
 from actors.errors import StoreUnavailableError
 from actors.model.actions import Action
+from actors.model.consent import marketing_blocked
 from actors.rules.ruleset import CapSpec, PolicySpec
 from actors.storage.keys import Keys
 from actors.storage.memory_store import MemoryStateStore
@@ -200,13 +201,15 @@ class Guardrails:
         facts: dict[str, str],
         pending: Counter[tuple[str, str]],
     ) -> Decision:
-        if facts.get("optout") == "1":
-            return Decision("suppress", "customer opted out of marketing")
         fraud_at = facts.get("fraud_at")
-        if fraud_at is not None:
-            gap = abs(action.event_time.timestamp() - float(fraud_at))
-            if gap < policy.suppress_marketing_after_fraud:
-                return Decision("suppress", "fraud alert: marketing suppressed")
+        blocked = marketing_blocked(
+            facts.get("optout") != "1",
+            float(fraud_at) if fraud_at is not None else None,
+            action.event_time.timestamp(),
+            policy.suppress_marketing_after_fraud,
+        )
+        if blocked is not None:
+            return Decision("suppress", blocked)
         local = self._local(action, policy)
         if policy.quiet_hours is not None:
             until = quiet_until(local, policy.quiet_hours.start, policy.quiet_hours.end)

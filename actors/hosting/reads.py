@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from actors.model.consent import marketing_blocked
 from actors.model.features import feature_dict, features
 from actors.model.state import CustomerState
-from actors.rules.context import cart_view, customer_view, marketing_suppressed, session_view
+from actors.rules.context import cart_view, customer_view, session_view
 
 
 def snapshot_of(
@@ -40,7 +41,9 @@ def offer_inputs_of(
     return {
         "known": state.events_total > 0,
         "vector": features(state, when),
-        "consent_marketing": state.consent_marketing,
-        "marketing_suppressed": marketing_suppressed(state, when, suppress_after_fraud_s),
+        # Why marketing may not go to the customer now (None: it may).
+        "marketing_blocked": marketing_blocked(
+            state.consent_marketing, state.fraud_alert_at, when, suppress_after_fraud_s
+        ),
         "top_affinity": state.top_affinity(when),
     }

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from actors.model.consent import near_fraud_alert
 from actors.model.events import ANON_PREFIX, Event
 from actors.model.features import PAYMENT_FEATURES, feature_dict
 from actors.model.state import CustomerState
@@ -58,11 +59,6 @@ class _View(Mapping[str, Any]):
         return {key: self[key] for key in self.FIELDS}
 
 
-def marketing_suppressed(state: CustomerState, at: float, suppress_after_fraud_s: float) -> bool:
-    alert = state.fraud_alert_at
-    return alert is not None and at - alert < suppress_after_fraud_s
-
-
 class CustomerView(_View):
     __slots__ = ("at", "customer_id", "days_away", "state", "suppress_s")
 
@@ -104,7 +100,9 @@ class CustomerView(_View):
         "usual_amount": lambda v: (
             round(math.expm1(v.state.pay_mean), 2) if v.state.pay_count else None
         ),
-        "marketing_suppressed": lambda v: marketing_suppressed(v.state, v.at, v.suppress_s),
+        "marketing_suppressed": lambda v: near_fraud_alert(
+            v.state.fraud_alert_at, v.at, v.suppress_s
+        ),
         "top_affinity": lambda v: v.state.top_affinity(v.at),
         "content_views": lambda v: v.state.content_views,
         "card_payments": lambda v: v.state.pay_count,

@@ -42,13 +42,14 @@ from actors.model.actions import (
     idempotency_key,
 )
 from actors.model.catalog import OFFERS
+from actors.model.consent import marketing_blocked
 from actors.model.dedup import NO_ARRIVAL, Arrival, Seen
 from actors.model.events import CardPayment, Event, Identify, OfferFeedback, Purchase
 from actors.model.features import features, payment_features
 from actors.model.state import CustomerState
 from actors.outcomes.attribution import attribute, counter, in_holdout, record_of
 from actors.rules.conditions import UNKNOWN
-from actors.rules.context import Before, LazyContext, build_context, marketing_suppressed
+from actors.rules.context import Before, LazyContext, build_context
 from actors.rules.ruleset import REMINDER_PREFIX, Rule, RuleSet
 from actors.rules.templates import render
 from actors.turn.offers import RankedOffer, rank_offers
@@ -306,12 +307,14 @@ class CustomerActor:
         """Why `rule` cannot fire on this turn whatever the scores, or None if it may."""
         spec = rule.spec
         if spec.kind == "marketing":
-            if not state.consent_marketing:
-                return "no marketing consent"
-            if marketing_suppressed(
-                state, trigger.at, self.rules.policy.suppress_marketing_after_fraud
-            ):
-                return "marketing suppressed after a fraud alert"
+            blocked = marketing_blocked(
+                state.consent_marketing,
+                state.fraud_alert_at,
+                trigger.at,
+                self.rules.policy.suppress_marketing_after_fraud,
+            )
+            if blocked is not None:
+                return blocked
         fired = (state.fired or {}).get(spec.id)
         if fired is not None:
             fired_at, fired_session = fired

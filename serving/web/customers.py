@@ -105,12 +105,7 @@ async def next_best_offer(
     read = time.perf_counter()
     score = backends.recommend(inputs["vector"])
     scored = time.perf_counter()
-    suppressed = None
-    if channel in OUTBOUND_CHANNELS:
-        if not inputs["consent_marketing"]:
-            suppressed = "customer opted out of marketing"
-        elif inputs["marketing_suppressed"]:
-            suppressed = "recent fraud alert"
+    suppressed = inputs["marketing_blocked"] if channel in OUTBOUND_CHANNELS else None
     ranked = [] if suppressed else rank_offers(inputs["vector"], score.values, k, domain)
     answer = NextBestOfferOut(
         customer_id=customer_id,

@@ -108,7 +108,7 @@ def test_a_customer_search_shows_actions_and_suppressions_and_charts_draw(
         found = browser.find_elements("css selector", f"#customer-timeline tr.{kind}")
         return [row.text for row in found]
 
-    assert wait(lambda: any("no marketing consent" in r for r in rows("suppressed")))
+    assert wait(lambda: any("customer opted out of marketing" in r for r in rows("suppressed")))
     assert any("fired" in r for r in rows("action"))
     assert any("delivered (kafka)" in r for r in rows("action"))
     context = browser.find_element("id", "customer-context").text

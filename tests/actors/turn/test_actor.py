@@ -258,4 +258,4 @@ def test_a_turn_says_why_each_rule_of_its_trigger_fired_or_not() -> None:
     shy = CustomerState()
     turn(a, shy, event("identify", at=T0, consent_marketing=False))
     (trace,) = [turn(a, shy, event("product_view", at=T0 + 1)).trace]
-    assert trace["rules"]["browse_offer"] == "no marketing consent"
+    assert trace["rules"]["browse_offer"] == "customer opted out of marketing"

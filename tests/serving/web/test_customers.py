@@ -113,8 +113,7 @@ def test_offers_come_from_the_shard_while_the_store_is_out_of_reach(api: Fakes) 
     api.shards.snapshots["c1"] = {
         "known": True,
         "vector": [0.0],
-        "consent_marketing": True,
-        "marketing_suppressed": False,
+        "marketing_blocked": None,
         "top_affinity": "electronics",
     }
     body = api.request("GET", "/v1/customers/c1/next-best-offer", READ).json()
