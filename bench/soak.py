@@ -55,15 +55,22 @@ def rss_kb(pid: int) -> int | None:
 
 
 def processes(servers: list[Any]) -> dict[str, int]:
-    """RSS (kB) of every Ray actor of the run and of the servers it started."""
-    from ray.util.state import list_actors
-
+    """RSS (kB) of every Ray worker of the run that hosts an actor (its process title is
+    `ray::<Class>`, idle workers' `ray::IDLE`) and of the servers it started; keyed by
+    title and pid, so a process restarted by a fault is a new entry."""
     out: dict[str, int] = {}
-    for actor in list_actors(filters=[("state", "=", "ALIVE")], limit=1000):
-        rss = rss_kb(int(actor.pid)) if actor.pid else None
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+        except OSError:
+            continue
+        if not title.startswith("ray::") or title.startswith("ray::IDLE"):
+            continue
+        rss = rss_kb(int(entry.name))
         if rss is not None:
-            name = actor.name or actor.class_name
-            out[f"{actor.class_name}:{name}"] = rss
+            out[f"{title.split()[0]}:{entry.name}"] = rss
     for server in servers:
         rss = rss_kb(server.process.pid)
         if rss is not None:

@@ -40,7 +40,8 @@ from tests.support import event
 from training.pipeline import ensure_models
 from training.registry import ModelRegistry
 
-pytestmark = [pytest.mark.integration, pytest.mark.cluster]
+# A cluster of its own starts and stops within the test.
+pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.timeout(1800)]
 
 CUSTOMERS = 300
 PER_CUSTOMER = 10

@@ -27,7 +27,8 @@ import yaml
 
 from engage.processes import die_with_parent, free_port
 
-pytestmark = [pytest.mark.integration, pytest.mark.cluster]
+# A cluster of its own starts and stops within the test.
+pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).parents[2]
 VENV_BIN = Path(sys.executable).parent

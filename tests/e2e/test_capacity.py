@@ -18,7 +18,8 @@ from actors.hosting.supervisor import supervisor_name
 from tests.conftest import WRITE_KEY, App
 from tests.serving.test_api import valid_event, wait_context
 
-pytestmark = [pytest.mark.integration, pytest.mark.faults]
+# The capacity runs load engage for minutes on purpose.
+pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(1800)]
 
 
 def test_events_are_applied_right_after_shards_are_added_and_retired(engage_app: App) -> None:

@@ -35,7 +35,13 @@ from engage.processes import ServerProcess
 from serving.config import ApiConfig
 from tests.conftest import ADMIN_TOKEN, BROKER, READ_KEY, WRITE_KEY, App, deploy_test_app
 
-pytestmark = [pytest.mark.integration, pytest.mark.kafka, pytest.mark.faults]
+# The fault schedule runs for minutes on purpose.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.kafka,
+    pytest.mark.faults,
+    pytest.mark.timeout(1800),
+]
 
 # Ingest must move again within this long after a fault ends. The slowest recovery is a
 # killed ingest replica: Serve restarts it within 2 s, then the consumer group hands its

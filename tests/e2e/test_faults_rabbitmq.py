@@ -30,7 +30,8 @@ from serving.config import ApiConfig
 from tests.conftest import ADMIN_TOKEN, READ_KEY, WRITE_KEY, App, deploy_test_app
 from tests.e2e.test_faults import assert_nothing_lost_or_doubled, assert_other_sinks_agree
 
-pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
+# The fault schedule runs for minutes on purpose.
+pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq, pytest.mark.timeout(1800)]
 
 SPEC = StreamSpec(customers=1000, linked_before=50, linked_during=50, veterans=20)
 
