@@ -15,7 +15,9 @@ class NeverHappenedError(AssertionError):
     pass
 
 
-def eventually(probe: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.1) -> T:
+def eventually(
+    probe: Callable[[], T | None], timeout_s: float, what: str, interval_s: float = 0.1
+) -> T:
     """Call `probe` until it returns a truthy value and return that value. A probe that
     raises AssertionError counts as not yet; after `timeout_s` the test fails, naming
     `what` and the last value or assertion seen."""
@@ -35,7 +37,7 @@ def eventually(probe: Callable[[], T], timeout_s: float, what: str, interval_s: 
 
 
 async def eventually_async(
-    probe: Callable[[], Awaitable[T]], timeout_s: float, what: str, interval_s: float = 0.05
+    probe: Callable[[], Awaitable[T | None]], timeout_s: float, what: str, interval_s: float = 0.05
 ) -> T:
     """`eventually` for a coroutine probe, without blocking the event loop."""
     deadline = time.monotonic() + timeout_s

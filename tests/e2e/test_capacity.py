@@ -16,6 +16,7 @@ import ray
 from actors.hosting.shard import shard_name
 from actors.hosting.supervisor import supervisor_name
 from tests.conftest import WRITE_KEY, App
+from tests.eventually import NeverHappenedError, eventually
 from tests.serving.test_api import valid_event, wait_context
 
 # The capacity runs load engage for minutes on purpose.
@@ -86,11 +87,15 @@ def test_engage_scale_adds_and_retires_shards_from_the_command_line(engage_app: 
 
 def stopped(name: str, namespace: str, timeout_s: float = 15.0) -> bool:
     """Whether the named actor is gone within `timeout_s` (a kill takes a moment)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def gone() -> bool:
         try:
             ray.get_actor(name, namespace=namespace)
         except ValueError:
             return True
-        time.sleep(0.2)
-    return False
+        return False
+
+    try:
+        return eventually(gone, timeout_s, f"{name} stopped", 0.2)
+    except NeverHappenedError:
+        return False

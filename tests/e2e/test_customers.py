@@ -39,12 +39,11 @@ def actions_for(app: App, customer: str, wanted: str, timeout_s: float) -> list[
 
 
 def wait_known(app: App, customer: str, events: int, timeout_s: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
+    def probe() -> dict[str, Any] | None:
         context: dict[str, Any] = app.get(f"/v1/customers/{customer}/context").json()
-        if context["session"]["events"] >= events or time.monotonic() > deadline:
-            return context
-        time.sleep(0.2)
+        return context if context["session"]["events"] >= events else None
+
+    return eventually(probe, timeout_s, f"{customer} counting {events} events", 0.2)
 
 
 def test_a_cart_reminder_fires_on_time_even_after_its_shard_was_killed(engage_app: App) -> None:

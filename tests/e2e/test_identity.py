@@ -15,6 +15,7 @@ import ray
 from actors.hosting.router import ShardRouter
 from tests.conftest import ADMIN_TOKEN, App
 from tests.e2e.test_customers import actions_for, wait_known
+from tests.eventually import eventually
 from tests.kafka_support import produce
 from tests.support import event
 
@@ -36,13 +37,14 @@ def ids_on_two_shards(router: ShardRouter) -> tuple[str, str]:
 def wait_events(app: App, actor: str, events: int, timeout_s: float) -> dict[str, Any]:
     """The actor's context once it counts `events` session events; a shard restarting
     meanwhile answers 503, which is waited out too."""
-    deadline = time.monotonic() + timeout_s
-    while True:
+
+    def probe() -> dict[str, Any]:
         answer = app.get(f"/v1/customers/{actor}/context")
-        if answer.status_code == 200 and answer.json()["session"]["events"] >= events:
-            return dict(answer.json())
-        assert time.monotonic() < deadline, f"{actor}: {answer.status_code} {answer.text}"
-        time.sleep(0.2)
+        assert answer.status_code == 200, f"{answer.status_code} {answer.text}"
+        assert answer.json()["session"]["events"] >= events, answer.text
+        return dict(answer.json())
+
+    return eventually(probe, timeout_s, f"{actor} counting {events} events", 0.2)
 
 
 def suppressed(app: App) -> int:

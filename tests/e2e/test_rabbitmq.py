@@ -26,6 +26,7 @@ from actors.hosting.router import ShardRouter
 from engage.rabbitmq_server import RabbitMQ
 from serving.config import ApiConfig
 from tests.conftest import READ_KEY, WRITE_KEY, App, deploy_test_app
+from tests.eventually import eventually
 from tests.serving.test_api import valid_event
 from tests.support import event
 from training.sources import from_broker
@@ -68,12 +69,12 @@ def events_of(app: App, customer: str) -> int:
 
 
 def wait_counts(app: App, expected: dict[str, int], timeout_s: float = 90) -> dict[str, int]:
-    deadline = time.monotonic() + timeout_s
-    while True:
+    def probe() -> dict[str, int]:
         seen = {c: events_of(app, c) for c in expected}
-        if seen == expected or time.monotonic() > deadline:
-            return seen
-        time.sleep(0.5)
+        assert seen == expected, seen
+        return seen
+
+    return eventually(probe, timeout_s, "every customer's events applied", 0.5)
 
 
 def channel(rabbitmq: RabbitMQ) -> Any:

@@ -22,6 +22,7 @@ from tests.engage.test_up import (
     own_ray_environment,
     stop_with_sigterm,
 )
+from tests.eventually import eventually
 from tests.support import event
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
@@ -32,12 +33,14 @@ def on_rabbitmq() -> dict[str, str]:
 
 
 def wait_for(path: Path, text: str, process: subprocess.Popen[bytes], timeout_s: float) -> str:
-    deadline = time.monotonic() + timeout_s
-    while text not in (log := path.read_text()):
+    def probe() -> str | None:
+        log = path.read_text()
+        if text in log:
+            return log
         assert process.poll() is None, log[-3000:]
-        assert time.monotonic() < deadline, log[-3000:]
-        time.sleep(0.5)
-    return log
+        return None
+
+    return eventually(probe, timeout_s, f"{text!r} in {path.name}", 0.5)
 
 
 def test_the_demo_on_rabbitmq_applies_every_event_it_sent(tmp_path: Path) -> None:

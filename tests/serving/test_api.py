@@ -11,18 +11,18 @@ import pytest
 
 from engage.cli import main
 from tests.conftest import ADMIN_TOKEN, CLIENT_KEY, READ_KEY, WRITE_KEY, App
+from tests.eventually import eventually
 from tests.support import event
 
 pytestmark = pytest.mark.integration
 
 
 def wait_context(app: App, customer: str, done: Any, timeout_s: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
+    def probe() -> dict[str, Any] | None:
         context: dict[str, Any] = app.get(f"/v1/customers/{customer}/context").json()
-        if done(context) or time.monotonic() > deadline:
-            return context
-        time.sleep(0.25)
+        return context if done(context) else None
+
+    return eventually(probe, timeout_s, f"{customer}'s context as expected", 0.25)
 
 
 def valid_event(customer: str, **extra: Any) -> dict[str, Any]:

@@ -9,7 +9,6 @@ context over the API."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 
 from tests.chromium import chromium, static_site
 from tests.conftest import CLIENT_KEY, SDK_PAGES_PORT, App
+from tests.eventually import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -44,13 +44,7 @@ def browser() -> Iterator[Any]:
 
 
 def wait(predicate: Callable[[], Any], what: str, timeout_s: float = 45) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"never: {what} (last: {value!r})"
-        time.sleep(0.25)
+    return eventually(predicate, timeout_s, what, 0.25)
 
 
 def open_page(browser: Any, site: str, app: App, page: str, **flags: str) -> str:

@@ -14,6 +14,7 @@ import pytest
 
 from tests.chromium import chromium
 from tests.conftest import READ_KEY, App
+from tests.eventually import eventually
 from tests.kafka_support import produce
 from tests.support import event
 
@@ -32,13 +33,7 @@ def number(driver: Any, element_id: str) -> int | None:
 
 
 def wait(predicate: Any, timeout_s: float = 30) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError("the dashboard never showed it")
+    return eventually(predicate, timeout_s, "the dashboard showing it", 0.25)
 
 
 def test_the_dashboard_shows_live_figures_that_change(engage_app: App, browser: Any) -> None:

@@ -17,6 +17,7 @@ from actors.errors import StoreUnavailableError
 from actors.model.actions import Action, ContentRecommendationAction, action_to_json
 from actors.storage.memory_store import MemoryStateStore
 from actors.storage.store import Commit, OutboxEntry
+from tests.eventually import eventually_async
 
 
 def make_action(key: str, sink: str = "kafka") -> Action:
@@ -505,10 +506,10 @@ class GatedSink(FlakySink):
 
 
 async def until(predicate: Callable[[], bool], what: str, timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.005)
+    async def probe() -> bool:
+        return predicate()
+
+    await eventually_async(probe, timeout_s, what, 0.005)
 
 
 def test_a_slow_sink_holds_back_its_own_actions_only() -> None:
