@@ -55,12 +55,13 @@ def test_servers_die_with_their_parent_even_on_sigkill(tmp_path: object) -> None
         time.sleep(60)
         """
     )
-    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert parent.stdout is not None
-    pids = [int(p) for p in parent.stdout.readline().split()]
-    assert all(_alive(pid) for pid in pids)
-    parent.send_signal(signal.SIGKILL)
-    parent.wait()
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
+    ) as parent:
+        assert parent.stdout is not None
+        pids = [int(p) for p in parent.stdout.readline().split()]
+        assert all(_alive(pid) for pid in pids)
+        parent.send_signal(signal.SIGKILL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
         time.sleep(0.1)
