@@ -25,7 +25,7 @@ from actors.brokers.kafka import make_producer
 from actors.model.events import event_to_json
 from engage.runtime import running_engage
 from engage.settings import load_settings
-from training.synthetic import LiveTraffic
+from training.live_traffic import LiveTraffic
 
 
 def percentile(values: list[float], q: float) -> float:

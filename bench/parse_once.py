@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 
 from actors.model.events import event_to_json, parse_event
-from training.synthetic import LiveTraffic
+from training.live_traffic import LiveTraffic
 
 
 def per_event_us(job: Callable[[], object], count: int, rounds: int = 5) -> float:

@@ -48,9 +48,9 @@ from engage.chaos.rules import deterministic_rules
 from engage.stack import start_broker, start_redis
 from serving.embedded_scorer import EmbeddedScorer
 from serving.watcher import ModelWatcher
+from training.live_traffic import LiveTraffic
 from training.pipeline import ensure_models
 from training.registry import ModelRegistry
-from training.synthetic import LiveTraffic
 
 # Stage of a profiled function, by the first matching fragment of its file path.
 STAGES: list[tuple[str, str]] = [

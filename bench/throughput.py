@@ -59,7 +59,7 @@ from kafka.structs import TopicPartition
 from actors.model.events import ContentView, event_to_json
 from engage.runtime import running_engage
 from engage.settings import load_settings
-from training.synthetic import LiveTraffic
+from training.live_traffic import LiveTraffic
 
 
 def machine_cpu_s() -> float:

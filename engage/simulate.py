@@ -11,7 +11,7 @@ from actors.brokers.base import EventPublisher
 from actors.errors import BrokerUnavailableError
 from actors.model.events import event_to_json
 from engage.settings import Settings
-from training.synthetic import LiveTraffic
+from training.live_traffic import LiveTraffic
 
 
 def outlet_for(settings: Settings) -> EventPublisher:

@@ -8,15 +8,14 @@ patterns fraud teams see: a burst of payments, a payment from a new country or d
 a large amount after months of dormancy. Every fraudulent payment is labelled.
 
 The same `Behaviour` drives offline datasets (`generate`) and the live traffic of
-`engage simulate` / `make demo` (`LiveTraffic`), so the demo's models see the traffic
-they were trained for.
+`engage simulate` / `make demo` (`training.live_traffic`), so the demo's models see the
+traffic they were trained for.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -88,7 +87,7 @@ PRICE_BASE = {
 }
 
 
-def _iso(ts: float) -> datetime:
+def iso_time(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
@@ -180,7 +179,7 @@ class Behaviour:
         return Identify(
             event_id=self._id("e"),
             customer_id=traits.customer_id,
-            timestamp=_iso(at),
+            timestamp=iso_time(at),
             email=f"{traits.customer_id}@example.com",
             timezone=TIMEZONES[traits.country],
             consent_marketing=traits.consent_marketing,
@@ -205,7 +204,7 @@ class Behaviour:
                 PageView(
                     event_id=self._id("e"),
                     customer_id=cid,
-                    timestamp=_iso(step()),
+                    timestamp=iso_time(step()),
                     url=f"/c/{category}",
                     category=category,
                     context=self._context(traits),
@@ -222,7 +221,7 @@ class Behaviour:
                     ProductView(
                         event_id=self._id("e"),
                         customer_id=cid,
-                        timestamp=_iso(step()),
+                        timestamp=iso_time(step()),
                         product_id=product,
                         category=category,
                         price=price,
@@ -235,7 +234,7 @@ class Behaviour:
                     CartAdd(
                         event_id=self._id("e"),
                         customer_id=cid,
-                        timestamp=_iso(step()),
+                        timestamp=iso_time(step()),
                         product_id=product,
                         category=category,
                         price=price,
@@ -247,7 +246,7 @@ class Behaviour:
                         Purchase(
                             event_id=self._id("e"),
                             customer_id=cid,
-                            timestamp=_iso(step()),
+                            timestamp=iso_time(step()),
                             order_id=self._id("o"),
                             items=(LineItem(product_id=product, category=category, price=price),),
                             total=price,
@@ -262,7 +261,7 @@ class Behaviour:
                     ContentView(
                         event_id=self._id("e"),
                         customer_id=cid,
-                        timestamp=_iso(step(60, 3000)),
+                        timestamp=iso_time(step(60, 3000)),
                         content_id=f"{genre[:3]}-{rng.randrange(200):03d}",
                         genre=genre,
                         duration_s=round(2700 * completion, 1),
@@ -275,7 +274,7 @@ class Behaviour:
                 Login(
                     event_id=self._id("e"),
                     customer_id=cid,
-                    timestamp=_iso(step()),
+                    timestamp=iso_time(step()),
                     context=self._context(traits, "app"),
                 )
             )
@@ -292,7 +291,7 @@ class Behaviour:
         return CardPayment(
             event_id=self._id("e"),
             customer_id=traits.customer_id,
-            timestamp=_iso(at),
+            timestamp=iso_time(at),
             payment_id=self._id("p"),
             amount=amount,
             merchant=merchant,
@@ -319,7 +318,7 @@ class Behaviour:
                 CardPayment(
                     event_id=self._id("e"),
                     customer_id=traits.customer_id,
-                    timestamp=_iso(at),
+                    timestamp=iso_time(at),
                     payment_id=self._id("p"),
                     amount=amount,
                     merchant=rng.choice(FRAUD_MERCHANTS[category]),
@@ -343,7 +342,7 @@ class Behaviour:
                 Login(
                     event_id=self._id("e"),
                     customer_id=traits.customer_id,
-                    timestamp=_iso(at),
+                    timestamp=iso_time(at),
                     success=False,
                     context=self._context(traits, "web"),
                 )
@@ -369,14 +368,14 @@ class Behaviour:
             return FraudReport(
                 event_id=self._id("e"),
                 customer_id=payment.customer_id,
-                timestamp=_iso(payment.ts + rng.uniform(1_800, min(2 * 86_400, within_s))),
+                timestamp=iso_time(payment.ts + rng.uniform(1_800, min(2 * 86_400, within_s))),
                 payment_id=payment.payment_id,
                 reported_by="customer",
             )
         return Chargeback(
             event_id=self._id("e"),
             customer_id=payment.customer_id,
-            timestamp=_iso(payment.ts + rng.uniform(86_400, max(86_400, within_s))),
+            timestamp=iso_time(payment.ts + rng.uniform(86_400, max(86_400, within_s))),
             payment_id=payment.payment_id,
             amount=payment.amount,
             currency=payment.currency,
@@ -388,7 +387,7 @@ class Behaviour:
         shown: Event = OfferFeedback(
             event_id=self._id("e"),
             customer_id=customer_id,
-            timestamp=_iso(at),
+            timestamp=iso_time(at),
             outcome="shown",
             offer_id=offer_id,
         )
@@ -398,7 +397,7 @@ class Behaviour:
         clicked = OfferFeedback(
             event_id=self._id("e"),
             customer_id=customer_id,
-            timestamp=_iso(click_at),
+            timestamp=iso_time(click_at),
             outcome="clicked",
             offer_id=offer_id,
         )
@@ -499,47 +498,3 @@ def generate(
         events += shown
     events.sort(key=lambda e: (e.ts, e.event_id))
     return SyntheticDataset(events, labels, trials, counterfactuals, traits_by_id)
-
-
-class LiveTraffic:
-    """An endless stream of events stamped with the current time, for the demo.
-
-    Customers come back session after session (the same traits), so their actors build
-    real context; now and then a card is compromised.
-    """
-
-    def __init__(self, customers: int = 1000, seed: int = 11, fraud_rate: float = 0.01) -> None:
-        self.rng = random.Random(seed)
-        self.behaviour = Behaviour(self.rng)
-        self.population = [self.behaviour.traits(f"c{n:06d}") for n in range(customers)]
-        self.fraud_rate = fraud_rate
-        self.introduced: set[str] = set()
-
-    def next_session(self, now: float) -> list[Event]:
-        """One customer's next session, compressed so that it ends at `now`."""
-        traits = self.rng.choice(self.population)
-        events: list[Event] = []
-        if traits.customer_id not in self.introduced:
-            self.introduced.add(traits.customer_id)
-            events.append(self.behaviour.identify(traits, now - 3600))
-        if "banking" in traits.domains and self.rng.random() < self.fraud_rate * 5:
-            events += self.behaviour.fraud(traits, now)
-        else:
-            events += self.behaviour.session(traits, now)
-        return _compress(events, now)
-
-    def sessions(self, clock: Callable[[], float]) -> Iterator[list[Event]]:
-        while True:
-            yield self.next_session(clock())
-
-
-def _compress(events: list[Event], now: float) -> list[Event]:
-    """Squeeze a session 60-fold so that it ends now: the demo shows whole sessions live."""
-    if not events:
-        return events
-    last = events[-1].ts
-    out = []
-    for event in events:
-        at = now - (last - event.ts) / 60.0
-        out.append(event.model_copy(update={"timestamp": _iso(at)}))
-    return out

@@ -13,7 +13,7 @@ from typing import Protocol
 import orjson
 
 from actors.model.actions import idempotency_key
-from actors.turn.actor import RejectedAction
+from actors.turn.outcome import RejectedAction
 
 REJECTED_PREFIX = "dlq."
 

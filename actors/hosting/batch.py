@@ -16,7 +16,7 @@ from actors.model.identity import MergeSource
 from actors.model.state import CustomerState
 from actors.model.state_format import state_to_json
 from actors.storage.store import Commit
-from actors.turn.actor import RejectedAction, TurnOutcome
+from actors.turn.outcome import RejectedAction, TurnOutcome
 
 # Rounds in which a commit may meet a conflict (another host wrote one of the customers)
 # before the batch gives up with ContentionError.

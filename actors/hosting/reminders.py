@@ -24,7 +24,8 @@ from actors.model.actions import Action, action_to_json
 from actors.model.state import CustomerState
 from actors.model.state_format import state_to_json
 from actors.storage.store import Commit, DueReminder, OutboxEntry, StateStore
-from actors.turn.actor import CustomerActor, RejectedAction
+from actors.turn.actor import CustomerActor
+from actors.turn.outcome import RejectedAction
 
 log = logging.getLogger(__name__)
 

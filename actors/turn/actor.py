@@ -23,7 +23,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,45 +53,11 @@ from actors.rules.context import Before, LazyContext, build_context
 from actors.rules.ruleset import REMINDER_PREFIX, Rule, RuleSet
 from actors.rules.templates import render
 from actors.turn.offers import RankedOffer, rank_offers
+from actors.turn.outcome import UNKNOWN_REDELIVERY, RejectedAction, TurnOutcome
 from actors.turn.prefetch import NO_SCORES, BatchScores
 from actors.turn.scoring import FRAUD, RECOMMENDER, WINBACK, Score, Scorer
 
 log = logging.getLogger(__name__)
-
-
-UNKNOWN_REDELIVERY = (
-    "redelivered after its id left the customer's kept ids: not applied, since it cannot"
-    " be told whether it was (replay it if it was not)"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class RejectedAction:
-    """An action a rule wanted but could not build (e.g. a template field is missing)."""
-
-    rule_id: str
-    customer_id: str
-    trigger_event_id: str
-    reason: str
-
-
-@dataclass(slots=True)
-class TurnOutcome:
-    duplicate: bool = False
-    # Why the event was not applied though not known as a duplicate (a redelivery the
-    # kept ids cannot judge, actors.model.dedup): it is dead-lettered with this reason.
-    refused: str | None = None
-    actions: list[Action] = field(default_factory=list)
-    rejected: list[RejectedAction] = field(default_factory=list)
-    reminders_set: list[tuple[str, float]] = field(default_factory=list)
-    reminders_cancelled: list[str] = field(default_factory=list)
-    scores: dict[str, float] = field(default_factory=dict)
-    # Outcome counters to increment and guardrail facts to record, in the same commit.
-    counters: list[str] = field(default_factory=list)
-    guard: dict[str, str] = field(default_factory=dict)
-    # Why the turn decided what it did, rule by rule, when its trigger has rules and the
-    # actor keeps traces (`GET /v1/customers/{id}/timeline`).
-    trace: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
