@@ -32,7 +32,7 @@ from serving.model_set import score_batch
 from serving.publisher import BrokerEvents
 from serving.series import RedisSeries, feature_series
 from serving.watcher import ModelWatcher
-from serving.web.app import attach, create_app
+from serving.web.app import create_app
 from serving.web.backends import Backends
 from training.registry import ModelRegistry
 
@@ -141,6 +141,4 @@ class Api:
         tune_gc()
 
     def __serve_build_asgi_app__(self) -> FastAPI:
-        app = create_app()
-        attach(app, self.backends)
-        return app
+        return create_app(self.backends)

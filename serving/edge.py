@@ -4,9 +4,8 @@ Segment's and RudderStack's SDKs gzip their batches (RudderStack's by default); 
 gzip body is inflated here, bounded by the same size limit as a plain one, so a small
 compressed body cannot inflate past it.
 
-A pure ASGI middleware, configured at run time through `app.state.edge` (the Serve
-replica sets it from the settings), because Serve builds the FastAPI app before the
-replica's constructor runs.
+A pure ASGI middleware, given its limits by `serving.web.app.create_app` from the
+settings.
 """
 
 from __future__ import annotations
@@ -60,14 +59,15 @@ async def _json(
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, config: EdgeConfig | None = None) -> None:
         self.app = app
+        self.config = config or EdgeConfig()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        config: EdgeConfig = getattr(scope["app"].state, "edge", EdgeConfig())
+        config = self.config
         # HTTP header values are bytes: latin-1 reads any of them (as Starlette does), where
         # UTF-8 would fail a request carrying one odd byte.
         headers = {

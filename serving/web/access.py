@@ -1,7 +1,7 @@
 """Who may call a route: the key presented, what it may do, and its rate limit.
 
-Keys and limiters live on `app.state` (set by `serving.web.app.attach`), so the same
-routes serve any configuration.
+Keys and limiters come with the application (`serving.web.served`), so the same routes
+serve any configuration.
 """
 
 from typing import Annotated, Any
@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 
 from actors.model.events import Event
-from serving.security import ApiError, Grant, KeyRing, RateLimiter, Scope, presented_key
+from serving.security import ApiError, Grant, Scope, presented_key
 from serving.sources import client_refusal
 from serving.web.answers import FieldError
-from serving.web.client_address import ClientAddress
+from serving.web.served import served_of
 
 
 def _access(needed: Scope) -> Any:
@@ -28,24 +28,23 @@ def _access(needed: Scope) -> Any:
 
 def grant(request: Request, key: str | None, needed: Scope) -> Grant:
     """What `key` may do, if it may do `needed`, within its rate limit (ApiError if not)."""
-    keys: KeyRing = request.app.state.keys
-    granted = keys.check(key, needed)
+    served = served_of(request)
+    granted = served.keys.check(key, needed)
     if granted.client:
         # Per visitor, not per key: an abuser of a key embedded in a page must not
         # get every honest visitor sending with it a 429.
         address = client_address(request)
-        request.app.state.address_limiter.check(
+        served.address_limiter.check(
             f"{granted.key_id}@{address}", "from this address for this key"
         )
     else:
-        limiter: RateLimiter = request.app.state.limiter
-        limiter.check(granted.key_id)
+        served.limiter.check(granted.key_id)
     return granted
 
 
 def client_address(request: Request) -> str:
     """The caller's address as the rate limit counts it (serving.web.client_address)."""
-    resolver: ClientAddress = request.app.state.client_address
+    resolver = served_of(request).client_address
     forwarded = request.headers.get(resolver.header) if resolver.header else None
     return resolver.resolve(request.client.host if request.client else None, forwarded)
 

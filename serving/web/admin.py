@@ -8,8 +8,8 @@ from pydantic import BaseModel
 from serving.security import Grant
 from serving.web.access import ADMIN
 from serving.web.answers import ERRORS, UNAVAILABLE
-from serving.web.backends import Live
 from serving.web.customers import CustomerId
+from serving.web.served import Live
 
 router = APIRouter()
 

@@ -2,15 +2,15 @@
 translated once into HTTP answers.
 
 `serving.api` attaches the live ones (shards through Ray, Kafka, Redis, the registry);
-tests attach fakes. A route takes `Live` and calls these methods, never a client.
+tests give fakes. A route takes `serving.web.served.Live` and calls these methods, never a
+client.
 """
 
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol
+from typing import Any, Protocol
 
-from fastapi import Depends, Request
 from redis.exceptions import RedisError
 
 from actors.errors import (
@@ -227,12 +227,3 @@ class Backends:
             return await self.scorer.status()
         except Exception as error:  # any failure of the call is reported in the answer
             return {"error": str(error)}
-
-
-async def _backends(request: Request) -> Backends:
-    # async: FastAPI runs a sync dependency in a worker thread.
-    backends: Backends = request.app.state.backends
-    return backends
-
-
-Live = Annotated[Backends, Depends(_backends)]

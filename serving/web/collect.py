@@ -30,8 +30,9 @@ from serving.web.answers import (
     field_errors,
     rejected,
 )
-from serving.web.backends import Backends, Live
+from serving.web.backends import Backends
 from serving.web.customers import CustomerId
+from serving.web.served import Live
 
 router = APIRouter()
 

@@ -16,7 +16,8 @@ from actors.turn.offers import rank_offers
 from serving.security import ApiError, Grant
 from serving.web.access import READ
 from serving.web.answers import ERRORS, UNAVAILABLE
-from serving.web.backends import Backends, Live
+from serving.web.backends import Backends
+from serving.web.served import Live
 
 router = APIRouter()
 

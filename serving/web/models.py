@@ -13,7 +13,8 @@ from actors.rules.durations import parse_duration
 from serving.security import ApiError, Grant
 from serving.web.access import ADMIN, READ
 from serving.web.answers import ERRORS, ErrorOut
-from serving.web.backends import Backends, Live
+from serving.web.backends import Backends
+from serving.web.served import Live
 from training.registry import CHALLENGER
 
 router = APIRouter()

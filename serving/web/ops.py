@@ -16,7 +16,7 @@ from serving.security import ApiError, Grant
 from serving.series import EVERY_S
 from serving.web.access import READ
 from serving.web.answers import ERRORS, UNAVAILABLE, ErrorOut
-from serving.web.backends import Live
+from serving.web.served import Live
 
 router = APIRouter()
 

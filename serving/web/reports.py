@@ -9,7 +9,7 @@ from actors.outcomes.reports import GroupBy, report
 from serving.security import Grant
 from serving.web.access import READ
 from serving.web.answers import ERRORS
-from serving.web.backends import Live
+from serving.web.served import Live
 
 router = APIRouter()
 

@@ -16,10 +16,9 @@ from serving.edge import EdgeConfig, EdgeMiddleware, error_body
 LIMIT = 10_000
 
 
-def client() -> TestClient:
+def client(config: EdgeConfig | None = None) -> TestClient:
     app = FastAPI()
-    app.add_middleware(EdgeMiddleware)
-    app.state.edge = EdgeConfig(max_body_bytes=LIMIT)
+    app.add_middleware(EdgeMiddleware, config=config or EdgeConfig(max_body_bytes=LIMIT))
 
     @app.post("/echo")
     async def echo(request: Request) -> dict[str, Any]:
@@ -82,8 +81,7 @@ def test_a_preflight_allows_the_headers_the_sdks_send_and_nothing_else() -> None
     """RudderStack sends `Authorization`, `AnonymousId`, `SentAt` and `Rsa-*` notes on a
     retry, analytics.js `X-Retry-Count`: a preflight from an allowed origin allows
     those, never others."""
-    app = client()
-    app.app.state.edge = EdgeConfig(max_body_bytes=LIMIT, cors_origins=("https://shop.example",))  # type: ignore[attr-defined]
+    app = client(EdgeConfig(max_body_bytes=LIMIT, cors_origins=("https://shop.example",)))
     asked = "authorization, anonymousid, content-type, sentat, rsa-retry-attempt, x-evil"
     answer = app.options(
         "/echo",

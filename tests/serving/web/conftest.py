@@ -31,7 +31,7 @@ from actors.turn.scoring import Score
 from serving.config import ApiConfig
 from serving.publisher import PublishError
 from serving.series import features_sample_of, sample_of
-from serving.web.app import attach, create_app
+from serving.web.app import create_app
 from serving.web.backends import Backends
 from training.registry import ModelVersion
 
@@ -229,9 +229,7 @@ def api() -> Iterator[Fakes]:
         FakeSeries(),
     )
     feature_series = FakeSeries(sample=features_sample_of)
-    app = create_app()
-    attach(
-        app,
+    app = create_app(
         Backends(
             config=config,
             event_time=actors.event_time_bounds(),
@@ -246,7 +244,7 @@ def api() -> Iterator[Fakes]:
             policy=PolicySpec,
             series=series,
             feature_series=feature_series,
-        ),
+        )
     )
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Fakes(

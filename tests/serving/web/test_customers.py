@@ -108,7 +108,7 @@ class UnreachableStore(MemoryStateStore):
 
 
 def test_offers_come_from_the_shard_while_the_store_is_out_of_reach(api: Fakes) -> None:
-    backends = api.client.app.state.backends  # type: ignore[attr-defined]
+    backends = api.client.app.state.served.backends  # type: ignore[attr-defined]
     backends.states = UnreachableStore()
     api.shards.snapshots["c1"] = {
         "known": True,
@@ -122,7 +122,7 @@ def test_offers_come_from_the_shard_while_the_store_is_out_of_reach(api: Fakes) 
 
 
 def test_the_timeline_while_the_store_is_out_of_reach_is_a_503(api: Fakes) -> None:
-    backends = api.client.app.state.backends  # type: ignore[attr-defined]
+    backends = api.client.app.state.served.backends  # type: ignore[attr-defined]
     backends.states = UnreachableStore()
     answer = api.request("GET", "/v1/customers/c1/timeline", READ)
     assert answer.status_code == 503
