@@ -19,9 +19,8 @@ customer's state, before acking the batch that produced it):
 
 Each sink has a lane of its own (actors.delivery.lane). A sink or guardrail that raises
 fails the actions it was handling (each counts an attempt), never the rest. An action
-delivered in step 4 is remembered in memory before
-step 5, so when Redis is out of reach for the marks and the action comes round again, it
-is marked instead of sent again.
+delivered in step 4 is remembered in memory before step 5, so when Redis is out of reach
+for the marks and the action comes round again, it is marked instead of sent again.
 
 A crash between 4 and 5 is the only window in which an action can be delivered twice;
 step 1 asks the sink (the actions topic can tell) and the record carries its idempotency
@@ -423,8 +422,9 @@ class Dispatcher:
         except OutageError as error:
             log.warning("cannot mark delivered actions yet: %s", error)
             self.stats["dispatch_errors"] += 1
+            # Soon (a paused Redis spaces tries by its timeouts): unmarked, a crash repeats them.
             for entry in finished:
-                self._wait(entry, self.base_backoff_s * 4 * random.uniform(0.5, 1.5))
+                self._wait(entry, self.base_backoff_s * random.uniform(0.5, 1.0))
 
     async def _settle(self, finished: list[OutboxEntry], delivered: list[Action]) -> None:
         """Mark the delivered actions sent (and count them against caps) and the dead
