@@ -147,6 +147,8 @@ class ActorConfig(_Config):
     score_timeout_s: float = Field(default=10.0, gt=0, le=300)
     rules_file: str | None = None
     rules_reload_s: float = Field(default=2.0, gt=0)
+    # How often a shard or API replica asks Redis whether the offer catalogue moved.
+    catalog_poll_s: float = Field(default=1.0, gt=0)
     shard_cpus: float = Field(default=0.0, ge=0)
     shard_memory_limit_mb: int | None = None
     # How long a customer's saved state lives after its last activity: anonymous visitors

@@ -16,6 +16,8 @@ from fastapi import FastAPI
 from ray import serve
 
 from actors.brokers.base import Broker
+from actors.catalog.follower import CatalogFollower
+from actors.catalog.store import CatalogStore
 from actors.config import ActorConfig, RedisConfig
 from actors.errors import EngageError
 from actors.gc_tuning import tune_gc
@@ -107,6 +109,7 @@ class ApiRecipe:
 def live_backends(recipe: ApiRecipe, scorer: Any) -> Backends:
     actors, redis_config, api = recipe.actors, recipe.redis, recipe.api
     url = redis_config.require_url()
+    catalog_store = CatalogStore.connect(url, redis_config.prefix)
     return Backends(
         config=api,
         event_time=actors.event_time_bounds(),
@@ -124,6 +127,9 @@ def live_backends(recipe: ApiRecipe, scorer: Any) -> Backends:
         policy=ReloadingPolicy(actors),
         series=RedisSeries(url, redis_config.prefix),
         feature_series=feature_series(url, redis_config.prefix, api.feature_sample_s),
+        catalog=CatalogFollower(catalog_store),
+        catalog_store=catalog_store,
+        catalog_poll_s=actors.catalog_poll_s,
     )
 
 

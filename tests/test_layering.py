@@ -25,6 +25,7 @@ ACTORS_LAYERS: list[set[str]] = [
     {"model"},
     {"config"},
     {"rules", "storage"},
+    {"catalog"},
     {"outcomes"},
     {"turn"},
     {"delivery"},

@@ -10,6 +10,7 @@ from actors.model.consent import marketing_blocked
 from actors.model.features import feature_dict, features
 from actors.model.state import CustomerState
 from actors.rules.context import cart_view, customer_view, session_view
+from actors.turn.offers import offered_counts
 
 
 def snapshot_of(
@@ -32,7 +33,7 @@ def snapshot_of(
 
 
 def offer_inputs_of(
-    state: CustomerState, now: float, suppress_after_fraud_s: float
+    customer_id: str, state: CustomerState, now: float, suppress_after_fraud_s: float
 ) -> dict[str, Any]:
     """What next-best-offer reads of a customer: the model's features and the consent
     and fraud facts that suppress outbound offers (for the rules' policy window after a
@@ -46,4 +47,7 @@ def offer_inputs_of(
             state.consent_marketing, state.fraud_alert_at, when, suppress_after_fraud_s
         ),
         "top_affinity": state.top_affinity(when),
+        # For the catalogue's eligibility conditions and per-customer caps.
+        "customer": customer_view(customer_id, state, when, 0.0, suppress_after_fraud_s),
+        "offered": offered_counts(state),
     }

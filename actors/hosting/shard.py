@@ -73,6 +73,7 @@ class CustomerShard:
         self.scorer = parts.scorer
         self.dispatcher = parts.dispatcher
         self.host = parts.host
+        self.catalog = parts.catalog
         self.table_epoch = 0
         self.dispatcher.start()
         self.loops = [
@@ -81,6 +82,7 @@ class CustomerShard:
             _Loop("passivation", actors.passivation_sweep_s, self._passivate),
             _Loop("outbox-recovery", actors.outbox_recovery_s, self.host.recover_outbox),
             _Loop("rules-reload", actors.rules_reload_s, self._reload_rules),
+            _Loop("catalog", actors.catalog_poll_s, self._follow_catalog),
         ]
         tune_gc()
 
@@ -129,6 +131,7 @@ class CustomerShard:
             table_epoch=self.table_epoch,
             rules_source=self.host.actor.rules.source,
             rules_error=self.rules_file.error,
+            catalog=self.catalog.status(),
             scoring_ms=self.scorer.latency_ms.to_dict(),
             score_distributions={
                 model: histogram.to_dict() for model, histogram in self.scorer.distributions.items()
@@ -179,6 +182,9 @@ class CustomerShard:
 
     async def _passivate(self) -> None:
         self.host.passivate()
+
+    async def _follow_catalog(self) -> None:
+        await asyncio.to_thread(self.catalog.refresh)
 
     async def _reload_rules(self) -> None:
         rules = self.rules_file.reload()

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from actors.brokers.amqp_sink import AmqpSink
+from actors.catalog.follower import CatalogFollower
+from actors.catalog.store import CatalogStore
 from actors.config import SinkConfig
 from actors.delivery.guardrails import Guardrails, RedisGuardrailStore
 from actors.delivery.idempotency import RedisIdempotencyStore
@@ -36,6 +38,7 @@ class ShardParts:
     scorer: CoalescingScorer
     dispatcher: Dispatcher
     host: ShardHost
+    catalog: CatalogFollower
 
 
 def shard_sinks(recipe: ShardRecipe) -> dict[str, Sink]:
@@ -65,7 +68,8 @@ def build_shard(
     store = RedisStateStore(redis.require_url(), redis.prefix, redis.socket_timeout_s)
     rules_file = RulesFile(actors.rules_file)
     scorer = CoalescingScorer(recipe.scorer_factory(), timeout_s=actors.score_timeout_s)
-    actor = CustomerActor(rules_file.rules, scorer, trace=actors.trace_turns > 0)
+    catalog = CatalogFollower(CatalogStore.connect(redis.require_url(), redis.prefix))
+    actor = CustomerActor(rules_file.rules, scorer, trace=actors.trace_turns > 0, catalog=catalog)
     dispatcher = Dispatcher(
         shard_sinks(recipe),
         RedisIdempotencyStore(store.redis, store.keys),
@@ -85,4 +89,4 @@ def build_shard(
         trace_ttl_s=actors.trace_retention_s,
     )
     host = ShardHost(shard_id, actors, store, actor, dispatcher)
-    return ShardParts(store, rules_file, scorer, dispatcher, host)
+    return ShardParts(store, rules_file, scorer, dispatcher, host, catalog)

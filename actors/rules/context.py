@@ -96,6 +96,8 @@ class CustomerView(_View):
         "consent_marketing": lambda v: v.state.consent_marketing,
         "email": lambda v: v.state.email,
         "timezone": lambda v: v.state.timezone,
+        # The country the customer was last seen in (events' context), None if never.
+        "country": lambda v: v.state.countries[-1] if v.state.countries else None,
         "traits": lambda v: dict(v.state.traits or {}),
         "usual_amount": lambda v: (
             round(math.expm1(v.state.pay_mean), 2) if v.state.pay_count else None

@@ -75,6 +75,11 @@ class Keys:
         """One part (a version's artifact or metadata, the aliases) of a model."""
         return f"{self.prefix}:model:{name}:{part}"
 
+    def catalog(self, part: str) -> str:
+        """The offer catalogue's keys (versions, current, history, audit), all under one
+        hash tag so that a load changes them in one transaction on a Redis Cluster too."""
+        return f"{self.prefix}:{{catalog}}:{part}"
+
     def models(self) -> str:
         """The names of the registered models."""
         return f"{self.prefix}:models"

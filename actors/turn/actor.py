@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from actors.catalog.follower import CatalogFollower
 from actors.errors import ModelError, TemplateError
 from actors.model.actions import (
     Action,
@@ -52,7 +53,7 @@ from actors.rules.conditions import UNKNOWN
 from actors.rules.context import Before, LazyContext, build_context
 from actors.rules.ruleset import REMINDER_PREFIX, Rule, RuleSet
 from actors.rules.templates import render
-from actors.turn.offers import RankedOffer, rank_offers
+from actors.turn.offers import Audience, RankedOffer, offered_counts, rank_offers
 from actors.turn.outcome import UNKNOWN_REDELIVERY, RejectedAction, TurnOutcome
 from actors.turn.prefetch import NO_SCORES, BatchScores
 from actors.turn.scoring import FRAUD, RECOMMENDER, WINBACK, Score, Scorer
@@ -77,9 +78,12 @@ class CustomerActor:
         scorer: Scorer,
         clock: Callable[[], float] = time.time,
         trace: bool = True,
+        catalog: CatalogFollower | None = None,
     ) -> None:
         self.rules = rules
         self.scorer = scorer
+        # The offers ranked for `offer.*` in templates and `scores.offer_*` in conditions.
+        self.catalog = catalog or CatalogFollower(None)
         self.clock = clock
         # Whether turns record why they decided what they did (TurnOutcome.trace).
         self.trace = trace
@@ -177,8 +181,9 @@ class CustomerActor:
         needed: set[str] = set()
         for rule in candidates:
             needed |= rule.models
+        audience = Audience(context["customer"], offered_counts(state))
         scores, versions, best = await self._score(
-            needed, customer_id, state, trigger, before, ahead
+            needed, customer_id, state, trigger, before, ahead, audience
         )
         outcome.scores = scores
         if outcome.trace is not None:
@@ -302,6 +307,7 @@ class CustomerActor:
         trigger: _Trigger,
         before: Before,
         ahead: BatchScores,
+        audience: Audience,
     ) -> tuple[dict[str, float], dict[str, str], RankedOffer | None]:
         scores: dict[str, float] = {}
         versions: dict[str, str] = {}
@@ -337,7 +343,14 @@ class CustomerActor:
             if recommended is None:
                 (recommended,) = answers.pop(0)
             versions[RECOMMENDER] = recommended.version
-            ranked = rank_offers(customer, recommended.values, k=1)
+            ranked = rank_offers(
+                customer,
+                recommended.values,
+                k=1,
+                catalog=self.catalog.catalog,
+                at=self.clock(),
+                audience=audience,
+            )
             if ranked:
                 best = ranked[0]
                 scores["offer_p"] = best.probability

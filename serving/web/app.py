@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from serving.edge import EdgeConfig, EdgeMiddleware
 from serving.series import sample_forever
-from serving.web import admin, collect, customers, models, ops, reports
+from serving.web import admin, catalog, collect, customers, models, ops, reports
 from serving.web.answers import install_error_handlers
 from serving.web.backends import Backends
 from serving.web.served import Served
@@ -23,6 +23,7 @@ ROUTERS = (
     models.router,
     reports.router,
     admin.router,
+    catalog.router,
     ops.router,
 )
 
@@ -49,6 +50,8 @@ def create_app(backends: Backends) -> FastAPI:
                     config.feature_sample_s,
                 )
             ),
+            # The catalogue version every shard and replica serves, within a poll.
+            asyncio.create_task(backends.catalog.follow(backends.catalog_poll_s)),
         ]
         try:
             yield

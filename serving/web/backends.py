@@ -13,6 +13,9 @@ from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
+from actors.catalog.follower import CatalogFollower
+from actors.catalog.offer import CatalogOffer
+from actors.catalog.store import Published
 from actors.errors import (
     EngageError,
     ModelError,
@@ -97,6 +100,18 @@ class Figures(Protocol):
         ...
 
 
+class CatalogWriter(Protocol):
+    """actors.catalog.store.CatalogStore, as the API uses it (blocking calls)."""
+
+    def put_offer(self, offer: CatalogOffer, by: str) -> Published: ...
+
+    def delete_offer(self, offer_id: str, by: str) -> Published: ...
+
+    def rollback(self, by: str) -> Published: ...
+
+    def audit(self, limit: int = 50) -> list[dict[str, Any]]: ...
+
+
 @dataclass
 class Backends:
     config: ApiConfig
@@ -114,6 +129,10 @@ class Backends:
     series: Series
     # The live feature counts, a sample every `config.feature_sample_s` (a minute).
     feature_series: Series
+    # The offer catalogue this replica serves, and where changes to it are written.
+    catalog: CatalogFollower
+    catalog_store: CatalogWriter
+    catalog_poll_s: float = 1.0
 
     async def publish(self, events: Sequence[Event]) -> None:
         try:

@@ -10,9 +10,8 @@ from pydantic import BaseModel, Field
 
 from actors.hosting.reads import offer_inputs_of
 from actors.model.actions import Channel
-from actors.model.catalog import Domain
 from actors.model.events import ID_PATTERN
-from actors.turn.offers import rank_offers
+from actors.turn.offers import Audience, rank_offers
 from serving.security import ApiError, Grant
 from serving.web.access import READ
 from serving.web.answers import ERRORS, UNAVAILABLE
@@ -81,7 +80,9 @@ async def _offer_inputs(backends: Backends, customer_id: str) -> dict[str, Any]:
     state = await backends.saved_state(customer_id)
     if state is None:  # the store unreachable from here: the owning shard may still answer
         return await backends.on_shard(customer_id, "offer_inputs")
-    return offer_inputs_of(state, time.time(), backends.policy().suppress_marketing_after_fraud)
+    return offer_inputs_of(
+        customer_id, state, time.time(), backends.policy().suppress_marketing_after_fraud
+    )
 
 
 @router.get(
@@ -93,8 +94,10 @@ async def next_best_offer(
     customer_id: CustomerId,
     backends: Live,
     _key: Grant = READ,
-    k: Annotated[int, Query(ge=1, le=15, description="How many offers")] = 3,
-    domain: Annotated[Domain | None, Query(description="Only offers of this domain")] = None,
+    k: Annotated[int, Query(ge=1, le=50, description="How many offers")] = 3,
+    domain: Annotated[
+        str | None, Query(max_length=64, description="Only offers of this domain")
+    ] = None,
     channel: Annotated[
         Channel | None,
         Query(description="Where the offer will be shown; outbound channels honour consent"),
@@ -107,7 +110,20 @@ async def next_best_offer(
     score = backends.recommend(inputs["vector"])
     scored = time.perf_counter()
     suppressed = inputs["marketing_blocked"] if channel in OUTBOUND_CHANNELS else None
-    ranked = [] if suppressed else rank_offers(inputs["vector"], score.values, k, domain)
+    ranked = (
+        []
+        if suppressed
+        else rank_offers(
+            inputs["vector"],
+            score.values,
+            k,
+            domain,
+            catalog=backends.catalog.catalog,
+            at=time.time(),
+            channel=channel,
+            audience=Audience(inputs.get("customer"), inputs.get("offered")),
+        )
+    )
     answer = NextBestOfferOut(
         customer_id=customer_id,
         known=inputs["known"],

@@ -23,6 +23,10 @@ from actors.errors import (
     ScorerUnavailableError,
     ShardUnavailableError,
 )
+from actors.catalog.catalog import Catalog, built_in
+from actors.catalog.follower import CatalogFollower
+from actors.catalog.offer import CatalogOffer
+from actors.catalog.store import NoPreviousVersionError, Published, UnknownOfferError
 from actors.model.catalog import OFFERS
 from actors.model.events import Event
 from actors.rules.ruleset import PolicySpec
@@ -192,6 +196,46 @@ class FakeSeries:
 
 
 @dataclass
+class FakeCatalogStore:
+    """The catalogue's versions in memory (the Redis store has its own tests)."""
+
+    versions: list[Catalog] = field(default_factory=lambda: [built_in()])
+    audits: list[dict[str, Any]] = field(default_factory=list)
+
+    def current_version(self) -> int:
+        return self.versions[-1].version
+
+    def load(self, version: int) -> Catalog:
+        return next(c for c in self.versions if c.version == version)
+
+    def _publish(self, offers: list[CatalogOffer], by: str, action: str) -> Published:
+        before = self.versions[-1]
+        after = Catalog.of(before.version + 1, offers)
+        self.versions.append(after)
+        self.audits.insert(0, {"version": after.version, "by": by, "action": action})
+        return Published(after.version, before.change_to(after))
+
+    def put_offer(self, offer: CatalogOffer, by: str) -> Published:
+        kept = [o for o in self.versions[-1].offers if o.offer_id != offer.offer_id]
+        return self._publish([*kept, offer], by, "put")
+
+    def delete_offer(self, offer_id: str, by: str) -> Published:
+        offers = self.versions[-1].offers
+        if offer_id not in {o.offer_id for o in offers}:
+            raise UnknownOfferError(offer_id)
+        return self._publish([o for o in offers if o.offer_id != offer_id], by, "delete")
+
+    def rollback(self, by: str) -> Published:
+        if len(self.versions) < 2:
+            raise NoPreviousVersionError()
+        before = self.versions.pop()
+        return Published(self.versions[-1].version, before.change_to(self.versions[-1]))
+
+    def audit(self, limit: int = 50) -> list[dict[str, Any]]:
+        return self.audits[:limit]
+
+
+@dataclass
 class Fakes:
     publisher: FakePublisher
     shards: FakeShards
@@ -203,6 +247,8 @@ class Fakes:
     series: FakeSeries
     feature_series: FakeSeries
     client: TestClient
+    catalog_store: FakeCatalogStore
+    catalog: CatalogFollower
 
     def request(self, method: str, path: str, key: str | None = None, **options: Any) -> Any:
         headers = dict(options.pop("headers", {}))
@@ -229,6 +275,8 @@ def api() -> Iterator[Fakes]:
         FakeSeries(),
     )
     feature_series = FakeSeries(sample=features_sample_of)
+    catalog_store = FakeCatalogStore()
+    catalog = CatalogFollower(catalog_store)
     app = create_app(
         Backends(
             config=config,
@@ -244,6 +292,8 @@ def api() -> Iterator[Fakes]:
             policy=PolicySpec,
             series=series,
             feature_series=feature_series,
+            catalog=catalog,
+            catalog_store=catalog_store,
         )
     )
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -258,4 +308,6 @@ def api() -> Iterator[Fakes]:
             series,
             feature_series,
             client,
+            catalog_store,
+            catalog,
         )

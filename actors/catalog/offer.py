@@ -1,0 +1,110 @@
+"""One offer of the catalogue: what it promotes, where, when, to whom, and its worth.
+
+Categories are the site's own taxonomy (any strings); eligibility is a condition in the
+rules language over `customer.*`, checked at load so that a typo is refused with the
+offer, not discovered when nobody gets it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from functools import cached_property
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from actors.errors import ConditionSyntaxError
+from actors.model.actions import Channel
+from actors.rules.conditions import Condition, parse_condition
+from actors.rules.context import CustomerView
+
+OfferId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+Category = Annotated[str, Field(min_length=1, max_length=128)]
+ALL_CHANNELS: tuple[Channel, ...] = ("email", "push", "sms", "in_app")
+# What an eligibility condition may read: the customer, as the rules see it.
+ELIGIBILITY_ROOTS = frozenset({"customer"})
+
+
+class CatalogOffer(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    offer_id: OfferId
+    title: str = Field(min_length=1, max_length=300)
+    categories: tuple[Category, ...] = Field(min_length=1, max_length=50)
+    domain: str = Field(min_length=1, max_length=64, description="e.g. retail, banking, media")
+    channels: tuple[Channel, ...] = Field(default=ALL_CHANNELS, min_length=1)
+    value: float = Field(ge=0, description="expected margin of an accepted offer")
+    price: float | None = Field(default=None, ge=0)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    active: bool = True
+    eligibility: str | None = Field(default=None, max_length=2000)
+    cap_per_customer: int | None = Field(
+        default=None, ge=1, description="times one customer may be offered it, at most"
+    )
+
+    @field_validator("categories")
+    @classmethod
+    def _distinct_categories(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Categories are compared as the site sends them, trimmed and lower-cased.
+        cleaned = tuple(dict.fromkeys(c.strip().lower() for c in value))
+        if any(not c for c in cleaned):
+            raise ValueError("a category may not be blank")
+        return cleaned
+
+    @field_validator("starts_at", "ends_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone (e.g. 2026-12-01T00:00:00Z)")
+        return value
+
+    @field_validator("eligibility")
+    @classmethod
+    def _valid_condition(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        eligibility_condition(value)  # raises ValueError naming what is wrong
+        return value
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> CatalogOffer:
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+    @cached_property
+    def condition(self) -> Condition | None:
+        return None if self.eligibility is None else eligibility_condition(self.eligibility)
+
+    def live_at(self, at: float) -> bool:
+        """Active and within its dates at `at` (seconds since the epoch)."""
+        if not self.active:
+            return False
+        if self.starts_at is not None and at < self.starts_at.timestamp():
+            return False
+        return self.ends_at is None or at < self.ends_at.timestamp()
+
+    def eligible(self, customer: Mapping[str, Any]) -> bool:
+        """Whether a customer (the rules' `customer` view) may be offered it."""
+        condition = self.condition
+        return condition is None or condition.evaluate({"customer": customer})
+
+
+def eligibility_condition(source: str) -> Condition:
+    """Parse an eligibility condition; ValueError if it is invalid or reads anything but a
+    known `customer.<field>`."""
+    try:
+        condition = parse_condition(source)
+    except ConditionSyntaxError as error:
+        raise ValueError(f"{error.reason} at position {error.position}") from None
+    for path in condition.paths:
+        if not path:
+            continue
+        if path[0] not in ELIGIBILITY_ROOTS:
+            raise ValueError(f"eligibility reads only customer.<field>, not {path[0]!r}")
+        if len(path) > 1 and path[1] not in CustomerView.FIELDS:
+            known = ", ".join(sorted(CustomerView.FIELDS))
+            raise ValueError(f"unknown customer field {path[1]!r} (known: {known})")
+    return condition
