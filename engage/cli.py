@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import RedisError
 
 from actors.errors import ConfigError, EngageError, MissingBinaryError, RuleError
+from engage.catalog_commands import add_catalog_parser, catalog_command
 from engage.local_stack import adopt
 from engage.processes import StartupError
 from engage.settings import Settings, load_settings
@@ -341,6 +342,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     check = rules_sub.add_parser("check", help="validate a rules file offline")
     check.add_argument("file")
     handlers["rules check"] = _rules_check
+
+    add_catalog_parser(sub)
+    for command in ("load", "list", "rollback", "history"):
+        handlers[f"catalog {command}"] = catalog_command
     return parser, handlers
 
 
@@ -352,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     key = args.command
-    for attr in ("rules_command", "models_command", "schema_command"):
+    for attr in ("rules_command", "models_command", "schema_command", "catalog_command"):
         if getattr(args, attr, None):
             key = f"{key} {getattr(args, attr)}"
     # A run started by `make demo` / `engage up` from this directory: its settings for

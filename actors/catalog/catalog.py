@@ -74,7 +74,6 @@ class Catalog:
         )
 
 
-EMPTY = Catalog(0, ())  # what a store holds before its first load
 
 
 DEMO_FILE = Path(__file__).parent / "catalogs" / "demo.jsonl"

@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from actors.catalog.catalog import EMPTY, Catalog, CatalogChange
+from actors.catalog.catalog import Catalog, CatalogChange, built_in
 from actors.catalog.offer import CatalogOffer
 from actors.errors import EngageError, StoreUnavailableError
 from actors.storage.keys import Keys
@@ -72,8 +72,8 @@ class CatalogStore:
         return int(raw) if raw else 0
 
     def load(self, version: int) -> Catalog:
-        if version == 0:
-            return EMPTY
+        if version == 0:  # nothing loaded yet: the built-in offers are served
+            return built_in()
         raw = self._call("read", lambda: self._redis.get(self._key(f"v:{version}")))
         if raw is None:
             raise StoreUnavailableError("catalog", f"version {version} is missing")
@@ -175,8 +175,8 @@ class CatalogStore:
         raise CatalogConflictError(action)
 
     def _load_with(self, pipe: Any, version: int) -> Catalog:
-        if version == 0:
-            return EMPTY
+        if version == 0:  # nothing loaded yet: the built-in offers are served
+            return built_in()
         raw = pipe.get(self._key(f"v:{version}"))
         if raw is None:
             raise StoreUnavailableError("catalog", f"version {version} is missing")

@@ -15,6 +15,10 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from redis.exceptions import RedisError
 
+from actors.catalog.catalog import Catalog, built_in
+from actors.catalog.follower import CatalogFollower
+from actors.catalog.offer import CatalogOffer
+from actors.catalog.store import NoPreviousVersionError, Published, UnknownOfferError
 from actors.config import ActorConfig
 from actors.errors import (
     ModelError,
@@ -23,10 +27,6 @@ from actors.errors import (
     ScorerUnavailableError,
     ShardUnavailableError,
 )
-from actors.catalog.catalog import Catalog, built_in
-from actors.catalog.follower import CatalogFollower
-from actors.catalog.offer import CatalogOffer
-from actors.catalog.store import NoPreviousVersionError, Published, UnknownOfferError
 from actors.model.catalog import OFFERS
 from actors.model.events import Event
 from actors.rules.ruleset import PolicySpec

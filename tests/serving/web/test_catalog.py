@@ -1,0 +1,87 @@
+"""The catalogue over HTTP, without Ray: what is served, one offer changed or retired by
+an admin key (a new version this replica serves before it answers), a rollback, and
+next-best-offer ranking the served catalogue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.serving.web.conftest import ADMIN, READ, WRITE, Fakes
+
+CRIME = {
+    "offer_id": "crime_week",
+    "title": "Crime week: 3 for 2",
+    "categories": ["crime", "fiction"],
+    "domain": "books",
+    "value": 500.0,  # worth more than any demo offer: it ranks first once served
+}
+
+
+def put(api: Fakes, body: dict[str, Any], key: str = ADMIN, offer_id: str | None = None) -> Any:
+    path = f"/v1/catalog/offers/{offer_id or body['offer_id']}"
+    return api.request("PUT", path, key, json=body)
+
+
+def offers(api: Fakes, query: str = "") -> list[str]:
+    body = api.request("GET", f"/v1/catalog/offers{query}", READ).json()
+    return [o["offer_id"] for o in body["offers"]]
+
+
+def test_the_built_in_offers_are_served_until_a_catalogue_is_loaded(api: Fakes) -> None:
+    body = api.request("GET", "/v1/catalog", READ).json()
+    assert (body["version"], body["offers"]) == (0, 15)
+    assert len(offers(api)) == 15
+
+
+def test_an_offer_put_is_served_at_once_and_next_best_offer_ranks_it(api: Fakes) -> None:
+    answer = put(api, CRIME)
+    assert answer.status_code == 200
+    assert answer.json() == {"version": 1, "added": ["crime_week"], "changed": [], "removed": []}
+    assert "crime_week" in offers(api, "?category=Crime")
+    nbo = api.request("GET", "/v1/customers/c1/next-best-offer?k=1", READ).json()
+    (best,) = nbo["offers"]
+    assert best["offer_id"] == "crime_week"
+    assert best["domain"] == "books"
+    assert any("new to the model" in reason for reason in best["reasons"])
+    audit = api.request("GET", "/v1/catalog", READ).json()["audit"]
+    assert audit[0]["action"] == "put"
+    assert audit[0]["by"]
+
+
+def test_an_inactive_or_retired_offer_is_never_offered(api: Fakes) -> None:
+    put(api, {**CRIME, "active": False})
+    assert "crime_week" not in offers(api, "?live=true")
+    nbo = api.request("GET", "/v1/customers/c1/next-best-offer?k=50", READ).json()
+    assert "crime_week" not in {o["offer_id"] for o in nbo["offers"]}
+    put(api, CRIME)
+    assert api.request("DELETE", "/v1/catalog/offers/crime_week", ADMIN).status_code == 200
+    nbo = api.request("GET", "/v1/customers/c1/next-best-offer?k=50", READ).json()
+    assert "crime_week" not in {o["offer_id"] for o in nbo["offers"]}
+
+
+def test_a_rollback_serves_the_previous_version_again(api: Fakes) -> None:
+    put(api, CRIME)
+    answer = api.request("POST", "/v1/catalog/rollback", ADMIN)
+    assert answer.status_code == 200
+    assert answer.json()["removed"] == ["crime_week"]
+    assert "crime_week" not in offers(api)
+    refused = api.request("POST", "/v1/catalog/rollback", ADMIN)
+    assert refused.status_code == 409
+
+
+def test_a_bad_offer_is_a_4xx_naming_the_field(api: Fakes) -> None:
+    answer = put(api, {**CRIME, "value": -1})
+    assert answer.status_code == 422
+    assert "value" in answer.text
+    answer = put(api, {**CRIME, "eligibility": "customer.shoe_size > 40"})
+    assert answer.status_code == 422
+    assert "unknown customer field 'shoe_size'" in answer.text
+    mismatch = put(api, CRIME, offer_id="other")
+    assert mismatch.status_code == 422
+    assert api.request("DELETE", "/v1/catalog/offers/nope", ADMIN).status_code == 404
+
+
+def test_only_admin_keys_change_the_catalogue(api: Fakes) -> None:
+    assert put(api, CRIME, key=READ).status_code == 403
+    assert put(api, CRIME, key=WRITE).status_code == 403
+    assert api.request("GET", "/v1/catalog/offers", WRITE).status_code == 403
