@@ -15,6 +15,9 @@ import requests
 from pydantic import SecretStr
 from ray import serve
 
+from actors.catalog.catalog import DEMO_FILE
+from actors.catalog.parsing import read_catalog_file
+from actors.catalog.store import CatalogStore
 from actors.hosting.shard import shard_name
 from actors.hosting.supervisor import supervisor_name
 from engage.deploy import application
@@ -170,6 +173,14 @@ def with_generated_keys(settings: Settings) -> Settings:
     return settings.model_copy(update={"api": generated})
 
 
+def ensure_catalog(settings: Settings) -> None:
+    """Load the demo's catalogue file when no catalogue was ever loaded, so that the
+    demo's offers are a catalogue version like any shop's (docs/catalog.md)."""
+    store = CatalogStore.connect(settings.redis.require_url(), settings.redis.prefix)
+    if store.current_version() == 0:
+        store.publish(read_catalog_file(DEMO_FILE), by="engage demo", note=str(DEMO_FILE.name))
+
+
 @contextlib.contextmanager
 def running_engage(
     settings: Settings, train_customers: int = 800, quiet: bool = True
@@ -192,6 +203,7 @@ def running_engage(
             ensure_models(registry, customers=train_customers)
         finally:
             registry.close()
+        ensure_catalog(resolved)
         try:
             start_ray(resolved, quiet=quiet)
             url = deploy(resolved)

@@ -74,8 +74,6 @@ class Catalog:
         )
 
 
-
-
 DEMO_FILE = Path(__file__).parent / "catalogs" / "demo.jsonl"
 
 
