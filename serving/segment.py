@@ -27,7 +27,6 @@ customer (actors.model.identity). Any other call type is refused with the reason
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -35,9 +34,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actors.errors import InvalidEventError
-from actors.model.events import MAX_TRAITS, Event, event_from_dict, known_zone
-
-_SLUG = re.compile(r"[^a-z0-9_\-]+")
+from actors.model.events import MAX_TRAITS, Event, event_from_dict, known_zone, slug
 
 
 class SegmentMessage(BaseModel):
@@ -80,13 +77,6 @@ TRACKED = {
     "Offer Clicked": "offer_feedback",
     "Offer Converted": "offer_feedback",
 }
-
-
-def slug(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = _SLUG.sub("_", str(value).strip().lower()).strip("_")
-    return text or None
 
 
 def _context(message: SegmentMessage) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from actors.errors import ConditionSyntaxError
 from actors.model.actions import Channel
+from actors.model.events import slug
 from actors.rules.conditions import Condition, parse_condition
 from actors.rules.context import CustomerView
 
@@ -47,11 +48,12 @@ class CatalogOffer(BaseModel):
     @field_validator("categories")
     @classmethod
     def _distinct_categories(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        # Categories are compared as the site sends them, trimmed and lower-cased.
-        cleaned = tuple(dict.fromkeys(c.strip().lower() for c in value))
-        if any(not c for c in cleaned):
-            raise ValueError("a category may not be blank")
-        return cleaned
+        # As events name them ("Home & Garden" -> "home_garden"), so that a customer's
+        # affinity to a category is found for the offers of that category.
+        cleaned = [slug(c) for c in value]
+        if any(c is None for c in cleaned):
+            raise ValueError("a category needs a letter or digit")
+        return tuple(dict.fromkeys(c for c in cleaned if c is not None))
 
     @field_validator("starts_at", "ends_at")
     @classmethod

@@ -10,7 +10,7 @@ from actors.model.consent import marketing_blocked
 from actors.model.features import feature_dict, features
 from actors.model.state import CustomerState
 from actors.rules.context import cart_view, customer_view, session_view
-from actors.turn.offers import offered_counts
+from actors.turn.offers import affinities_of, offered_counts
 
 
 def snapshot_of(
@@ -50,4 +50,5 @@ def offer_inputs_of(
         # For the catalogue's eligibility conditions and per-customer caps.
         "customer": customer_view(customer_id, state, when, 0.0, suppress_after_fraud_s),
         "offered": offered_counts(state),
+        "affinities": affinities_of(state, when),
     }

@@ -33,6 +33,19 @@ CUSTOM_WINDOW_DAYS = 7
 MAX_PAYMENTS = 100
 MAX_KNOWN = 16
 MAX_RECENT_ACTIONS = 5
+# Categories a customer keeps an affinity for: any string a site sends counts (its own
+# taxonomy), the weakest dropped past this, so a client key cannot grow a state with
+# invented categories. The built-in keys' affinities are model features; any category's
+# is read at ranking time against the offers' own categories.
+MAX_AFFINITIES = 48
+
+
+def strongest(weights: dict[str, float], limit: int) -> dict[str, float]:
+    """The `limit` largest weights (ties broken by key, so that replays agree)."""
+    if len(weights) <= limit:
+        return weights
+    kept = sorted(weights, key=lambda k: (-weights[k], k))[:limit]
+    return {k: weights[k] for k in sorted(kept)}
 
 
 def push_bounded(items: list[str], item: str, limit: int) -> None:

@@ -8,6 +8,7 @@ and training all pass the same validation.
 from __future__ import annotations
 
 import functools
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -33,6 +34,18 @@ ANON_PREFIX = "anon:"
 
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 Category = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_\-]+$")]
+_NOT_IN_CATEGORY = re.compile(r"[^a-z0-9_\-]+")
+
+
+def slug(value: Any) -> str | None:
+    """A site's category as events carry it: "Home & Garden" -> "home_garden". Segment's
+    events and catalogue offers go through it, so both name a category alike."""
+    if value is None:
+        return None
+    text = _NOT_IN_CATEGORY.sub("_", str(value).strip().lower()).strip("_")[:64]
+    return text or None
+
+
 Money = Annotated[float, Field(ge=0, le=10_000_000)]
 
 

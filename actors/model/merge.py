@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from actors.model.bounds import (
     CUSTOM_BUCKETS,
+    MAX_AFFINITIES,
     MAX_CART_LINES,
     MAX_CART_QUANTITY,
     MAX_KNOWN,
@@ -21,6 +22,7 @@ from actors.model.bounds import (
     min_opt,
     push_bounded,
     recent_days,
+    strongest,
 )
 from actors.model.dedup import Applied
 from actors.model.state import CustomerState
@@ -81,7 +83,9 @@ def merge_states(first: CustomerState, second: CustomerState) -> CustomerState:
     if merged.affinity_at is not None:
         at = merged.affinity_at
         keys = set(a.affinities or ()) | set(b.affinities or ())
-        merged.affinities = {k: a.affinity(k, at) + b.affinity(k, at) for k in sorted(keys)}
+        merged.affinities = strongest(
+            {k: a.affinity(k, at) + b.affinity(k, at) for k in sorted(keys)}, MAX_AFFINITIES
+        )
     payments = sorted((a.payments or []) + (b.payments or []))
     if payments:
         newest = payments[-1][0]

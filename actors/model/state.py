@@ -16,6 +16,7 @@ from actors.model.action_record import ActionRecord
 from actors.model.bounds import (
     CUSTOM_BUCKETS,
     CUSTOM_WINDOW_DAYS,
+    MAX_AFFINITIES,
     MAX_CART_LINES,
     MAX_CART_QUANTITY,
     MAX_KNOWN,
@@ -34,6 +35,7 @@ from actors.model.bounds import (
     push_bounded,
     recent_days,
     shared,
+    strongest,
 )
 from actors.model.catalog import AFFINITY_INDEX
 from actors.model.dedup import NO_ARRIVAL, Applied, Arrival, Seen, dedup_key, key_hash
@@ -424,8 +426,6 @@ class CustomerState:
             self.traits = merge_traits(self.traits, event.traits)
 
     def _bump_affinity(self, key: str, weight: float, ts: float) -> None:
-        if key not in AFFINITY_INDEX:
-            return
         if self.affinities is None or self.affinity_at is None:
             self.affinities = {}
             self.affinity_at = ts
@@ -436,6 +436,8 @@ class CustomerState:
         else:
             weight = decayed(weight, ts, self.affinity_at)
         self.affinities[key] = self.affinities.get(key, 0.0) + weight
+        if len(self.affinities) > MAX_AFFINITIES:
+            self.affinities = strongest(self.affinities, MAX_AFFINITIES)
 
     # ---- rule bookkeeping (used by the actor's turn, also deterministic) -------------
 

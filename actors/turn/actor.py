@@ -53,7 +53,14 @@ from actors.rules.conditions import UNKNOWN
 from actors.rules.context import Before, LazyContext, build_context
 from actors.rules.ruleset import REMINDER_PREFIX, Rule, RuleSet
 from actors.rules.templates import render
-from actors.turn.offers import Audience, RankedOffer, offered_counts, rank_offers
+from actors.turn.action_details import fraud_reasons, offer_view, severity
+from actors.turn.offers import (
+    Audience,
+    RankedOffer,
+    affinities_of,
+    offered_counts,
+    rank_offers,
+)
 from actors.turn.outcome import UNKNOWN_REDELIVERY, RejectedAction, TurnOutcome
 from actors.turn.prefetch import NO_SCORES, BatchScores
 from actors.turn.scoring import FRAUD, RECOMMENDER, WINBACK, Score, Scorer
@@ -181,7 +188,9 @@ class CustomerActor:
         needed: set[str] = set()
         for rule in candidates:
             needed |= rule.models
-        audience = Audience(context["customer"], offered_counts(state))
+        audience = Audience(
+            context["customer"], offered_counts(state), affinities_of(state, trigger.at)
+        )
         scores, versions, best = await self._score(
             needed, customer_id, state, trigger, before, ahead, audience
         )
@@ -194,7 +203,7 @@ class CustomerActor:
             score_view["offer"] = best.offer_id
             score_view["offer_category"] = best.category
         context.set("scores", score_view)
-        context.set("offer", _offer_view(best))
+        context.set("offer", offer_view(best))
         # 6. evaluate and pick
         marketing_left = policy.max_marketing_per_trigger
         for rule in candidates:
@@ -432,8 +441,8 @@ class CustomerActor:
                 amount=event.amount,
                 merchant=event.merchant,
                 country=event.country,
-                severity=_severity(scores.get("fraud", 0.0)),
-                reasons=_fraud_reasons(context),
+                severity=severity(scores.get("fraud", 0.0)),
+                reasons=fraud_reasons(context),
             )
         if spec.type == "cart_reminder":
             cart = context["cart"]
@@ -465,42 +474,6 @@ def _before(state: CustomerState, event: Event) -> Before:
     days_away = max(0.0, (event.ts - last) / 86_400.0) if last is not None else 0.0
     payment = payment_features(state, event) if isinstance(event, CardPayment) else None
     return Before(days_away=days_away, payment=payment)
-
-
-def _offer_view(best: RankedOffer | None) -> dict[str, Any] | None:
-    if best is None:
-        return None
-    return {
-        "offer_id": best.offer_id,
-        "title": best.title,
-        "p": best.probability,
-        "expected_value": best.expected_value,
-        "category": best.category,
-    }
-
-
-def _severity(score: float) -> str:
-    return "high" if score >= 0.9 else "medium" if score >= 0.7 else "low"
-
-
-def _fraud_reasons(context: LazyContext) -> tuple[str, ...]:
-    if "payment" not in context:
-        return ()
-    p = context["payment"]
-    reasons = []
-    if p["new_country"]:
-        reasons.append("new country")
-    if p["new_device"]:
-        reasons.append("new device")
-    if p["payments_1h"] >= 3:
-        reasons.append(f"{int(p['payments_1h'])} payments in the last hour")
-    if p["amount_vs_usual"] >= 2.0:
-        reasons.append("amount far above usual")
-    if p["dormant_days_log"] >= 4.0:
-        reasons.append("first payment after a long dormancy")
-    if p["risky_merchant"]:
-        reasons.append("high-risk merchant category")
-    return tuple(reasons)
 
 
 __all__ = ["OFFERS", "CustomerActor", "RejectedAction", "TurnOutcome"]

@@ -3,10 +3,12 @@
 The candidates are the served catalogue's offers that are live now (active, within their
 dates), on the channel asked for, of the domain asked for, that the customer is eligible
 for and not yet capped on. The recommender gives p(accept) for the offers it was trained
-on; an offer it has not seen yet is scored as the trained offer of its category the
-customer would most likely accept (or the average of its domain), and says so. Ranking is
-by expected value p x value. The reasons say, in words a marketer can read, what in the
-customer's context drove it.
+on. An offer it has not seen yet gets a stated prior, in this order: the p of the trained
+offer of one of its categories; for a category of the site's own taxonomy the customer
+has an affinity for, the customer's best p in the offer's domain scaled by that affinity
+relative to the customer's strongest; the average p of its domain; the average p. Ranking
+is by expected value p x value. The reasons say, in words a marketer can read, what in
+the customer's context drove it, and name a prior as one.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ class Audience:
 
     customer: Mapping[str, Any] | None = None
     offered: Mapping[str, int] | None = None
+    # The customer's affinity to each category it showed interest in (any site category,
+    # actors.model.state), decayed to now.
+    affinities: Mapping[str, float] | None = None
 
 
 def offered_counts(state: CustomerState) -> dict[str, int]:
@@ -54,6 +59,11 @@ def offered_counts(state: CustomerState) -> dict[str, int]:
         if not record.held_out:
             counts[record.offer_id] = counts.get(record.offer_id, 0) + 1
     return counts
+
+
+def affinities_of(state: CustomerState, at: float) -> dict[str, float]:
+    """The customer's affinity to every category it keeps one for, decayed to `at`."""
+    return {category: state.affinity(category, at) for category in state.affinities or ()}
 
 
 def rank_offers(
@@ -70,10 +80,8 @@ def rank_offers(
     """Top `k` offers by expected value. `probabilities` are the recommender's, in the
     order of the offers it was trained on (`actors.model.catalog.OFFERS`)."""
     catalog = catalog or built_in()
-    trained = dict(zip((o.offer_id for o in OFFERS), map(float, probabilities), strict=True))
-    by_key = _best_by_category(trained)
-    by_domain = _mean_by_domain(trained)
-    cold = not any(customer[_AFFINITY : _AFFINITY + len(AFFINITY_KEYS)])
+    prior = _Prior(probabilities, audience.affinities or {})
+    cold = not any(customer[_AFFINITY : _AFFINITY + len(AFFINITY_KEYS)]) and not prior.affinities
     offered = audience.offered or {}
     scored: list[tuple[float, str, CatalogOffer, float, str | None]] = []
     for offer in catalog.offers:
@@ -83,73 +91,93 @@ def rank_offers(
             continue
         if at is not None and not offer.live_at(at):
             continue
-        if (
-            offer.cap_per_customer is not None
-            and offered.get(offer.offer_id, 0) >= offer.cap_per_customer
-        ):
+        cap = offer.cap_per_customer
+        if cap is not None and offered.get(offer.offer_id, 0) >= cap:
             continue
         if audience.customer is not None and not offer.eligible(audience.customer):
             continue
-        p, proxy = _probability(offer, trained, by_key, by_domain)
+        p, proxy = prior.probability(offer)
         scored.append((-(p * offer.value), offer.offer_id, offer, p, proxy))
     scored.sort(key=lambda row: (row[0], row[1]))
-    return [_explain(customer, offer, p, proxy, cold) for _, _, offer, p, proxy in scored[:k]]
+    return [
+        _explain(customer, prior.affinities, offer, p, proxy, cold)
+        for _, _, offer, p, proxy in scored[:k]
+    ]
 
 
-def _best_by_category(trained: Mapping[str, float]) -> dict[str, tuple[float, str]]:
-    best: dict[str, tuple[float, str]] = {}
-    for offer in OFFERS:
-        p = trained[offer.offer_id]
-        if offer.affinity_key not in best or p > best[offer.affinity_key][0]:
-            best[offer.affinity_key] = (p, offer.offer_id)
-    return best
+class _Prior:
+    """p(accept) for any offer: the model's for the offers it knows, a stated prior for
+    the others (see the module's docstring)."""
+
+    def __init__(self, probabilities: Sequence[float], affinities: Mapping[str, float]) -> None:
+        self.trained = {o.offer_id: float(p) for o, p in zip(OFFERS, probabilities, strict=True)}
+        self.affinities = {c: a for c, a in affinities.items() if a > 0}
+        self.strongest = max(self.affinities.values(), default=0.0)
+        self.by_key: dict[str, tuple[float, str]] = {}
+        by_domain: dict[str, list[float]] = {}
+        for offer in OFFERS:
+            p = self.trained[offer.offer_id]
+            if offer.affinity_key not in self.by_key or p > self.by_key[offer.affinity_key][0]:
+                self.by_key[offer.affinity_key] = (p, offer.offer_id)
+            by_domain.setdefault(offer.domain, []).append(p)
+        self.domain_mean = {d: sum(ps) / len(ps) for d, ps in by_domain.items()}
+        self.domain_best = {d: max(ps) for d, ps in by_domain.items()}
+        values = list(self.trained.values())
+        self.mean = sum(values) / len(values) if values else 0.0
+
+    def probability(self, offer: CatalogOffer) -> tuple[float, str | None]:
+        """p(accept), and what it was borrowed from when the model has not seen the offer."""
+        if offer.offer_id in self.trained:
+            return self.trained[offer.offer_id], None
+        known = [self.by_key[c] for c in offer.categories if c in self.by_key]
+        if known:
+            p, like = max(known)
+            return p, f"new to the model: scored as {like} (same category)"
+        drawn = max((self.affinities.get(c, 0.0), c) for c in offer.categories)
+        if drawn[0] > 0:
+            best = self.domain_best.get(offer.domain, max(self.trained.values(), default=0.0))
+            share = drawn[0] / self.strongest
+            return best * share, (
+                f"new to the model: your best {offer.domain} p x your {drawn[1]} affinity "
+                f"({share:.0%} of your strongest)"
+            )
+        if offer.domain in self.domain_mean:
+            return self.domain_mean[offer.domain], (
+                f"new to the model: the average of {offer.domain} offers"
+            )
+        return self.mean, "new to the model: the average offer"
 
 
-def _mean_by_domain(trained: Mapping[str, float]) -> dict[str, float]:
-    sums: dict[str, list[float]] = {}
-    for offer in OFFERS:
-        sums.setdefault(offer.domain, []).append(trained[offer.offer_id])
-    return {d: sum(ps) / len(ps) for d, ps in sums.items()}
-
-
-def _probability(
-    offer: CatalogOffer,
-    trained: Mapping[str, float],
-    by_key: Mapping[str, tuple[float, str]],
-    by_domain: Mapping[str, float],
-) -> tuple[float, str | None]:
-    """p(accept), and what it was borrowed from when the model has not seen the offer."""
-    if offer.offer_id in trained:
-        return trained[offer.offer_id], None
-    known = [by_key[c] for c in offer.categories if c in by_key]
-    if known:
-        p, like = max(known)
-        return p, f"new to the model: scored as {like} (same category)"
-    if offer.domain in by_domain:
-        return by_domain[offer.domain], f"new to the model: the average of {offer.domain} offers"
-    mean = sum(trained.values()) / len(trained) if trained else 0.0
-    return mean, "new to the model: the average offer"
-
-
-def _category(offer: CatalogOffer) -> str:
-    """The offer's category the customer features know, else its first."""
+def _category(offer: CatalogOffer, affinities: Mapping[str, float]) -> str:
+    """The offer's category the customer is most drawn to, else one the customer features
+    know, else its first."""
+    drawn = max(offer.categories, key=lambda c: affinities.get(c, 0.0))
+    if affinities.get(drawn, 0.0) > 0:
+        return drawn
     return next((c for c in offer.categories if c in _KEY_POS), offer.categories[0])
 
 
 def _explain(
-    customer: Sequence[float], offer: CatalogOffer, p: float, proxy: str | None, cold: bool
+    customer: Sequence[float],
+    affinities: Mapping[str, float],
+    offer: CatalogOffer,
+    p: float,
+    proxy: str | None,
+    cold: bool,
 ) -> RankedOffer:
-    category = _category(offer)
+    category = _category(offer, affinities)
     reasons = []
     if cold:
         reasons.append("new customer: ranked by what customers accept most")
-    elif category in _KEY_POS:
-        position = _KEY_POS[category]
-        session_views = customer[_SESSION + position]
-        if session_views:
-            reasons.append(f"{int(session_views)} {category} views this session")
-        affinity = customer[_AFFINITY + position]
-        if affinity >= 0.5:
+    else:
+        if category in _KEY_POS:
+            session_views = customer[_SESSION + _KEY_POS[category]]
+            if session_views:
+                reasons.append(f"{int(session_views)} {category} views this session")
+        affinity = affinities.get(category)
+        if affinity is None and category in _KEY_POS:
+            affinity = customer[_AFFINITY + _KEY_POS[category]]
+        if affinity is not None and affinity >= 0.5:
             reasons.append(f"{category} affinity {affinity:.1f}")
     if proxy:
         reasons.append(proxy)

@@ -17,6 +17,7 @@ from actors.catalog.store import (
     UnknownOfferError,
 )
 from actors.errors import OutageError
+from actors.model.events import slug
 from serving.security import ApiError, Grant
 from serving.web.access import ADMIN, READ
 from serving.web.answers import ERRORS, UNAVAILABLE
@@ -67,7 +68,7 @@ async def offers(
     served = backends.catalog.catalog
     found = served.live(time.time()) if live else list(served.offers)
     if category is not None:
-        found = [o for o in found if category.strip().lower() in o.categories]
+        found = [o for o in found if slug(category) in o.categories]
     return OffersOut(version=served.version, offers=found)
 
 

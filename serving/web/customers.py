@@ -121,7 +121,9 @@ async def next_best_offer(
             catalog=backends.catalog.catalog,
             at=time.time(),
             channel=channel,
-            audience=Audience(inputs.get("customer"), inputs.get("offered")),
+            audience=Audience(
+                inputs.get("customer"), inputs.get("offered"), inputs.get("affinities")
+            ),
         )
     )
     answer = NextBestOfferOut(

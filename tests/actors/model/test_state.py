@@ -9,6 +9,7 @@ import pytest
 from actors.errors import InvalidEventError
 from actors.model.bounds import (
     AFFINITY_HALF_LIFE_S,
+    MAX_AFFINITIES,
     MAX_CART_LINES,
     MAX_CART_QUANTITY,
     MAX_SESSION_CATEGORIES,
@@ -72,6 +73,29 @@ def test_affinities_decay_with_a_half_life_in_event_time() -> None:
     state.apply(event("product_view", category="sports", at=T0 + AFFINITY_HALF_LIFE_S))
     assert math.isclose(state.affinity("sports", T0 + AFFINITY_HALF_LIFE_S), 1.5)
     assert state.top_affinity(T0) == "sports"
+
+
+def test_any_category_a_site_sends_counts_towards_the_customers_affinities() -> None:
+    state = CustomerState()
+    for i in range(3):
+        state.apply(event("product_view", category="crime", at=T0 + i))
+    state.apply(event("product_view", category="electronics", at=T0 + 3))
+    assert math.isclose(state.affinity("crime", T0 + 3), 3.0, rel_tol=1e-4)
+    assert state.top_affinity(T0 + 3) == "crime"
+
+
+def test_affinities_keep_the_strongest_categories_only() -> None:
+    state = CustomerState()
+    state.apply(event("product_view", category="favourite", at=T0))
+    state.apply(event("product_view", category="favourite", at=T0 + 1))
+    for i in range(MAX_AFFINITIES + 10):
+        state.apply(event("product_view", category=f"invented-{i:03d}", at=T0 + 2 + i))
+    assert state.affinities is not None
+    assert len(state.affinities) == MAX_AFFINITIES
+    assert "favourite" in state.affinities
+    merged = merge_states(state, state)
+    assert merged.affinities is not None
+    assert len(merged.affinities) == MAX_AFFINITIES
 
 
 def test_fraud_velocity_counts_payments_in_the_last_hour_and_day() -> None:

@@ -99,3 +99,26 @@ def test_reasons_name_the_customers_affinity_to_the_offers_category() -> None:
     assert best.category == "books"  # the category the customer's features know
     assert "books affinity 3.0" in best.reasons
     assert AFFINITY_KEYS  # the fixed keys the features count today
+
+
+def test_a_category_never_seen_before_today_lifts_its_offers_for_a_customer_drawn_to_it() -> None:
+    catalog = Catalog.of(
+        2,
+        [
+            offer("crime_week", categories=["crime"], domain="books", value=10.0),
+            offer("cookery_club", categories=["cookery"], domain="books", value=10.0),
+        ],
+    )
+    audience = Audience(affinities={"crime": 3.0, "cookery": 1.0})
+    crime, cookery = rank_offers(customer(), probabilities(), 2, catalog=catalog, audience=audience)
+    assert (crime.offer_id, cookery.offer_id) == ("crime_week", "cookery_club")
+    assert crime.category == "crime"
+    assert "crime affinity 3.0" in crime.reasons
+    best = max(probabilities())
+    assert crime.probability == best  # the customer's best p, at its strongest affinity
+    assert cookery.probability == best / 3
+    assert any("your cookery affinity (33% of your strongest)" in r for r in cookery.reasons)
+
+
+def test_a_catalogue_names_categories_as_events_do() -> None:
+    assert offer("x", categories=["Home & Garden", "home_garden"]).categories == ("home_garden",)
