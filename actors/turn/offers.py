@@ -3,10 +3,11 @@
 The candidates are the served catalogue's offers that are live now (active, within their
 dates), on the channel asked for, of the domain asked for, that the customer is eligible
 for and not yet capped on. The recommender gives p(accept) for the offers it was trained
-on. An offer it has not seen yet gets a stated prior, in this order: the p of the trained
-offer of one of its categories; for a category of the site's own taxonomy the customer
-has an affinity for, the customer's best p in the offer's domain scaled by that affinity
-relative to the customer's strongest; the average p of its domain; the average p. Ranking
+on. An offer it has not seen yet gets a stated prior from the offer's category the
+customer is most drawn to: the p of the trained offer of that category if there is one,
+else the customer's best p in the offer's domain scaled by that affinity relative to the
+customer's strongest. With no interest in any of its categories: the p of a trained offer
+sharing one of them, else the average p of its domain, else the average p. Ranking
 is by expected value p x value. The reasons say, in words a marketer can read, what in
 the customer's context drove it, and name a prior as one.
 """
@@ -129,11 +130,13 @@ class _Prior:
         """p(accept), and what it was borrowed from when the model has not seen the offer."""
         if offer.offer_id in self.trained:
             return self.trained[offer.offer_id], None
-        known = [self.by_key[c] for c in offer.categories if c in self.by_key]
-        if known:
-            p, like = max(known)
-            return p, f"new to the model: scored as {like} (same category)"
+        # The offer's category the customer is most drawn to decides; a broad category it
+        # shares with every offer of a shop ("books") only when the customer shows no
+        # interest in any of its categories.
         drawn = max((self.affinities.get(c, 0.0), c) for c in offer.categories)
+        if drawn[0] > 0 and drawn[1] in self.by_key:
+            p, like = self.by_key[drawn[1]]
+            return p, f"new to the model: scored as {like} (same category)"
         if drawn[0] > 0:
             best = self.domain_best.get(offer.domain, max(self.trained.values(), default=0.0))
             share = drawn[0] / self.strongest
@@ -141,6 +144,10 @@ class _Prior:
                 f"new to the model: your best {offer.domain} p x your {drawn[1]} affinity "
                 f"({share:.0%} of your strongest)"
             )
+        known = [self.by_key[c] for c in offer.categories if c in self.by_key]
+        if known:
+            p, like = max(known)
+            return p, f"new to the model: scored as {like} (same category)"
         if offer.domain in self.domain_mean:
             return self.domain_mean[offer.domain], (
                 f"new to the model: the average of {offer.domain} offers"

@@ -122,3 +122,21 @@ def test_a_category_never_seen_before_today_lifts_its_offers_for_a_customer_draw
 
 def test_a_catalogue_names_categories_as_events_do() -> None:
     assert offer("x", categories=["Home & Garden", "home_garden"]).categories == ("home_garden",)
+
+
+def test_the_category_a_customer_is_drawn_to_decides_not_a_broad_shared_one() -> None:
+    # A bookshop tags every offer "books" (a built-in key): the reader's crime affinity
+    # still ranks the crime offers first.
+    catalog = Catalog.of(
+        2,
+        [
+            offer("art_pick", categories=["art", "books"], domain="bookshop"),
+            offer("crime_pick", categories=["crime", "books"], domain="bookshop"),
+        ],
+    )
+    audience = Audience(affinities={"crime": 3.0})
+    ranked = rank_offers(
+        customer(), probabilities(books_3for2=0.05), 2, catalog=catalog, audience=audience
+    )
+    assert ids(ranked) == ["crime_pick", "art_pick"]
+    assert ranked[1].probability == 0.05  # no interest in art: the trained books offer's p
