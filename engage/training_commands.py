@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actors.brokers.select import BROKER_NAMES
+from actors.model.model_names import MODEL_NAMES
 from actors.rules.durations import parse_duration
 
 if TYPE_CHECKING:
@@ -246,7 +247,7 @@ def compare_offline(args: argparse.Namespace, settings: Settings) -> int:
 
 def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     training = sub.add_parser("train", help="train, evaluate, compare, report and register")
-    training.add_argument("model", choices=["recommender", "fraud", "winback"])
+    training.add_argument("model", choices=MODEL_NAMES)
     add_source_arguments(training, default=None)
     add_split_arguments(training)
     training.add_argument("--reports", default="reports", help="folder for the HTML reports")

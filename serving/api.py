@@ -23,11 +23,12 @@ from actors.errors import EngageError
 from actors.gc_tuning import tune_gc
 from actors.hosting.router import ShardRouter
 from actors.logs import configure as configure_logs
+from actors.model.model_names import RECOMMENDER
 from actors.outcomes.reports import read_counters
 from actors.rules.ruleset import PolicySpec
 from actors.rules.source import RulesFile
 from actors.storage.redis_store import RedisStateStore
-from actors.turn.scoring import RECOMMENDER, Score
+from actors.turn.scoring import Score
 from serving.config import ApiConfig
 from serving.figures import ingest_figures
 from serving.model_set import score_batch

@@ -16,6 +16,7 @@ import numpy as np
 from actors.errors import FeatureVersionMismatchError, ModelError
 from actors.model.catalog import OFFERS
 from actors.model.features import FEATURE_SPEC_VERSION, offer_matrix
+from actors.model.model_names import RECOMMENDER
 from serving.linear_probability import LinearProbability
 from serving.tree_probability import MAX_ROWS as TREE_MAX_ROWS
 from serving.tree_probability import TreeEnsembleProbability
@@ -45,7 +46,7 @@ class ServedModel:
         """One tuple of probabilities per row (recommender: one per catalogue offer)."""
         if not rows:
             return []
-        if self.meta.kind == "recommender":
+        if self.meta.kind == RECOMMENDER:
             expanded = np.asarray(offer_matrix(rows), dtype=float)
             p = self._probability(expanded).reshape(len(rows), len(OFFERS))
             return [tuple(float(x) for x in line) for line in p]

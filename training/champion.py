@@ -15,20 +15,21 @@ from typing import Any
 
 import numpy as np
 
+from actors.model.model_names import FRAUD, RECOMMENDER, WINBACK
 from training.metrics import pr_auc, recall_at_fpr, roc_auc
 
 Metric = Callable[[Sequence[int], Sequence[float]], float]
 
 # The metric each model is judged by, and the others shown beside it.
-PRIMARY: dict[str, str] = {"fraud": "pr_auc", "recommender": "roc_auc", "winback": "pr_auc"}
+PRIMARY: dict[str, str] = {FRAUD: "pr_auc", RECOMMENDER: "roc_auc", WINBACK: "pr_auc"}
 METRICS: dict[str, dict[str, Metric]] = {
-    "fraud": {
+    FRAUD: {
         "pr_auc": pr_auc,
         "roc_auc": roc_auc,
         "recall_at_1pct_fpr": lambda y, s: recall_at_fpr(y, s, 0.01),
     },
-    "recommender": {"roc_auc": roc_auc, "pr_auc": pr_auc},
-    "winback": {"pr_auc": pr_auc, "roc_auc": roc_auc},
+    RECOMMENDER: {"roc_auc": roc_auc, "pr_auc": pr_auc},
+    WINBACK: {"pr_auc": pr_auc, "roc_auc": roc_auc},
 }
 BETTER, WORSE, UNCLEAR = "better", "worse", "no clear difference"
 

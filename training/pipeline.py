@@ -22,14 +22,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from actors.errors import ModelError
 from actors.model.features import FEATURE_SPEC_VERSION
 from actors.model.labels import LABELS, LabelSpec
-from actors.turn.scoring import FRAUD, RECOMMENDER, WINBACK
+from actors.model.model_names import FRAUD, MODEL_NAMES, RECOMMENDER, WINBACK, ModelName
 from training.cdnow import DatasetMissingError
 from training.champion import compare_on_window
 from training.dataset import (
@@ -55,8 +55,7 @@ from training.winback import cutoffs, rows_at, train_winback
 
 log = logging.getLogger(__name__)
 
-ModelName = Literal["recommender", "fraud", "winback"]
-MODEL_NAMES: tuple[ModelName, ...] = ("recommender", "fraud", "winback")
+__all__ = ["MODEL_NAMES", "ModelName"]  # named once in actors.model.model_names
 Progress = Callable[[str], None]
 
 

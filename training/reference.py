@@ -16,7 +16,8 @@ from actors.metrics import Histogram
 from actors.model.catalog import OFFERS
 from actors.model.feature_bins import counter_for
 from actors.model.features import offer_matrix
-from actors.turn.scoring import RECOMMENDER, SCORE_BUCKETS
+from actors.model.model_names import RECOMMENDER
+from actors.turn.scoring import SCORE_BUCKETS
 
 
 def live_scores(model: str, estimator: Any, vectors: Sequence[Sequence[float]]) -> list[float]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -101,6 +101,14 @@ class ReengagementAction(_ActionBase):
     days_inactive: float
 
 
+ActionType = Literal[
+    "offer",
+    "cart_reminder",
+    "fraud_alert",
+    "content_recommendation",
+    "welcome_back",
+    "reengagement",
+]
 Action = Annotated[
     OfferAction
     | CartReminderAction
@@ -110,14 +118,7 @@ Action = Annotated[
     | ReengagementAction,
     Field(discriminator="type"),
 ]
-ACTION_TYPES: tuple[str, ...] = (
-    "offer",
-    "cart_reminder",
-    "fraud_alert",
-    "content_recommendation",
-    "welcome_back",
-    "reengagement",
-)
+ACTION_TYPES: tuple[ActionType, ...] = get_args(ActionType)
 ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from actors.model.bounds import CUSTOM_BUCKETS
 from actors.model.catalog import AFFINITY_KEYS
 from actors.model.features import CUSTOMER_FEATURES, PAYMENT_FEATURES
+from actors.model.model_names import FRAUD, RECOMMENDER
 
 # Upper edges; a value equal to an edge falls in the bin above it, and the last bin holds
 # everything past the last edge.
@@ -66,8 +67,8 @@ EDGES: dict[str, tuple[float, ...]] = {
 
 # The vector each live model is asked about, by model name.
 MODEL_FEATURES: dict[str, tuple[str, ...]] = {
-    "fraud": PAYMENT_FEATURES,
-    "recommender": CUSTOMER_FEATURES,
+    FRAUD: PAYMENT_FEATURES,
+    RECOMMENDER: CUSTOMER_FEATURES,
 }
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from actors.model import model_names
 from actors.model.events import Chargeback, Event, FraudReport, OfferFeedback, Purchase
 
 _DAY = 86_400.0
@@ -59,9 +60,11 @@ class LabelSpec:
         return 0
 
 
-FRAUD = LabelSpec("fraud", 7 * _DAY, "a fraud report or a fraud chargeback naming the payment")
-OFFER = LabelSpec("recommender", 3 * _DAY, "a click or conversion on the offer shown")
-WINBACK = LabelSpec("winback", 90 * _DAY, "a purchase", quiet_s=7 * _DAY)
+FRAUD = LabelSpec(
+    model_names.FRAUD, 7 * _DAY, "a fraud report or a fraud chargeback naming the payment"
+)
+OFFER = LabelSpec(model_names.RECOMMENDER, 3 * _DAY, "a click or conversion on the offer shown")
+WINBACK = LabelSpec(model_names.WINBACK, 90 * _DAY, "a purchase", quiet_s=7 * _DAY)
 
 LABELS: dict[str, LabelSpec] = {spec.model: spec for spec in (FRAUD, OFFER, WINBACK)}
 

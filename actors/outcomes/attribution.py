@@ -21,6 +21,7 @@ from actors.model.action_record import CLICKED, CONVERTED, SHOWN, ActionRecord
 from actors.model.actions import Action, OfferAction, WelcomeBackAction
 from actors.model.catalog import offer as find_offer
 from actors.model.events import Event, OfferFeedback, Purchase
+from actors.model.model_names import RECOMMENDER
 from actors.model.state import CustomerState
 
 _FLAG = {"shown": SHOWN, "clicked": CLICKED, "converted": CONVERTED}
@@ -59,7 +60,7 @@ def record_of(action: Action) -> ActionRecord:
         offer_id=offer_id,
         rule_id=action.rule_id,
         campaign=action.campaign or "",
-        model_version=action.model_versions.get("recommender", ""),
+        model_version=action.model_versions.get(RECOMMENDER, ""),
         at=action.event_time.timestamp(),
         held_out=action.held_out,
     )

@@ -18,9 +18,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from actors.errors import ConditionSyntaxError, RuleError
-from actors.model.actions import ACTION_TYPES, ActionKind, Channel, SinkName
+from actors.model.actions import ACTION_TYPES, ActionKind, ActionType, Channel, SinkName
 from actors.model.events import EVENT_MODELS, EVENT_TYPES
 from actors.model.features import CUSTOMER_FEATURES, PAYMENT_FEATURES
+from actors.model.model_names import FRAUD, RECOMMENDER, WINBACK
 from actors.rules.conditions import Condition, parse_condition
 from actors.rules.context import CustomerView, SessionView
 from actors.rules.durations import Duration
@@ -37,7 +38,7 @@ CONTEXT_FIELDS: dict[str, frozenset[str] | None] = {
     "cart": frozenset({"items", "value", "products"}),
     "features": frozenset(CUSTOMER_FEATURES),
     "payment": frozenset(PAYMENT_FEATURES),
-    "scores": frozenset({"fraud", "winback", "offer", "offer_p", "offer_value", "offer_category"}),
+    "scores": frozenset({FRAUD, WINBACK, "offer", "offer_p", "offer_value", "offer_category"}),
     "offer": frozenset({"offer_id", "title", "p", "expected_value", "category"}),
     "reminder": frozenset({"kind", "due_at", "set_at"}),
     "rule": frozenset({"id", "campaign"}),
@@ -68,14 +69,7 @@ class ReminderSpec(_Spec):
 
 
 class ActionSpec(_Spec):
-    type: Literal[
-        "offer",
-        "cart_reminder",
-        "fraud_alert",
-        "content_recommendation",
-        "welcome_back",
-        "reengagement",
-    ]
+    type: ActionType
     channel: Channel
     sink: SinkName = "kafka"
     campaign: str | None = None
@@ -256,11 +250,11 @@ def _models_used(paths: list[tuple[str, ...]], action: ActionSpec) -> frozenset[
     models: set[str] = set()
     for path in paths:
         if path[0] == "scores" and len(path) > 1:
-            models.add("recommender" if path[1] in RECOMMENDER_FIELDS else path[1])
+            models.add(RECOMMENDER if path[1] in RECOMMENDER_FIELDS else path[1])
         if path[0] == "offer":
-            models.add("recommender")
+            models.add(RECOMMENDER)
     if action.type in ("offer", "welcome_back"):
-        models.add("recommender")
+        models.add(RECOMMENDER)
     return frozenset(models)
 
 

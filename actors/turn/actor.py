@@ -47,6 +47,7 @@ from actors.model.consent import marketing_blocked
 from actors.model.dedup import NO_ARRIVAL, Arrival, Seen
 from actors.model.events import CardPayment, Event, Identify, OfferFeedback, Purchase
 from actors.model.features import features, payment_features
+from actors.model.model_names import FRAUD, RECOMMENDER, WINBACK
 from actors.model.state import CustomerState
 from actors.outcomes.attribution import attribute, counter, in_holdout, record_of
 from actors.rules.conditions import UNKNOWN
@@ -63,7 +64,7 @@ from actors.turn.offers import (
 )
 from actors.turn.outcome import UNKNOWN_REDELIVERY, RejectedAction, TurnOutcome
 from actors.turn.prefetch import NO_SCORES, BatchScores
-from actors.turn.scoring import FRAUD, RECOMMENDER, WINBACK, Score, Scorer
+from actors.turn.scoring import Score, Scorer
 
 log = logging.getLogger(__name__)
 
@@ -346,7 +347,7 @@ class CustomerActor:
         if fraud_row is not None:
             if fraud is None:
                 (fraud,) = answers.pop(0)
-            scores["fraud"] = fraud.values[0]
+            scores[FRAUD] = fraud.values[0]
             versions[FRAUD] = fraud.version
         if RECOMMENDER in needed and customer is not None:
             if recommended is None:
@@ -367,7 +368,7 @@ class CustomerActor:
         if WINBACK in needed and customer is not None:
             winback = answers.pop(0)  # empty when no win-back model is served
             if winback:
-                scores["winback"] = winback[0].values[0]
+                scores[WINBACK] = winback[0].values[0]
                 versions[WINBACK] = winback[0].version
         return scores, versions, best
 
@@ -441,7 +442,7 @@ class CustomerActor:
                 amount=event.amount,
                 merchant=event.merchant,
                 country=event.country,
-                severity=severity(scores.get("fraud", 0.0)),
+                severity=severity(scores.get(FRAUD, 0.0)),
                 reasons=fraud_reasons(context),
             )
         if spec.type == "cart_reminder":

@@ -31,10 +31,11 @@ from typing import Protocol
 from actors.model.dedup import Arrival, Seen
 from actors.model.events import Event
 from actors.model.features import features
+from actors.model.model_names import FRAUD, RECOMMENDER
 from actors.model.state import CustomerState
 from actors.rules.context import Before
 from actors.rules.ruleset import RuleSet
-from actors.turn.scoring import FRAUD, RECOMMENDER, Score, Scorer
+from actors.turn.scoring import Score, Scorer
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,17 +12,14 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Protocol
 
 from actors.errors import EngageError, ScorerUnavailableError
 from actors.metrics import Histogram
 from actors.model.feature_bins import FeatureCounter, counter_for
+from actors.model.model_names import FRAUD, RECOMMENDER
 
-FRAUD = "fraud"
-RECOMMENDER = "recommender"
-# Asked only when a rule reads `scores.winback`; optional: a deployment without a win-back
-# champion takes no decision that needs one (actors/turn/actor.py).
-WINBACK: Literal["winback"] = "winback"
+# The models every batch may prefetch; WINBACK is asked only by rules that read it.
 MODELS = (FRAUD, RECOMMENDER)
 
 
