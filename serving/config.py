@@ -12,6 +12,15 @@ class _Part(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# The scorer's batching, named once: the settings' defaults, the deployment's and its
+# reconfiguration's.
+SCORER_MAX_BATCH = 256
+# How long the scorer holds a request for others to join its batch. Shards already send
+# one request per model per batch, so waiting only adds latency: 0 still batches the
+# requests that queued while the previous batch was scored (docs/benchmarks.md).
+SCORER_BATCH_WAIT_S = 0.0
+
+
 class ServeConfig(_Part):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -19,11 +28,8 @@ class ServeConfig(_Part):
     ingest_replicas: int = Field(default=1, ge=1, le=256)
     scorer_replicas: int = Field(default=1, ge=1, le=256)
     api_replicas: int = Field(default=1, ge=1, le=256)
-    scorer_max_batch: int = Field(default=256, ge=1)
-    # How long the scorer holds a request for others to join its batch. Shards already send
-    # one request per model per batch, so waiting only adds latency: 0 still batches the
-    # requests that queued while the previous batch was scored (docs/benchmarks.md).
-    scorer_batch_wait_s: float = Field(default=0.0, ge=0)
+    scorer_max_batch: int = Field(default=SCORER_MAX_BATCH, ge=1)
+    scorer_batch_wait_s: float = Field(default=SCORER_BATCH_WAIT_S, ge=0)
     # Where customer shards score. "serve": rows go to the Scorer deployment, one model
     # server for every shard. "embedded": each shard process loads the same registry
     # models and scores in place (no round trip per scored event; more memory per shard).

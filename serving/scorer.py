@@ -15,6 +15,7 @@ from ray import serve
 from actors.errors import EngageError
 from actors.gc_tuning import tune_gc
 from actors.turn.scoring import Score
+from serving.config import SCORER_BATCH_WAIT_S, SCORER_MAX_BATCH
 from serving.model_set import score_batch
 from serving.watcher import ModelWatcher
 
@@ -31,8 +32,8 @@ class Scorer:
         redis_url: str,
         prefix: str = "engage",
         poll_s: float = 0.5,
-        max_batch_size: int = 256,
-        batch_wait_timeout_s: float = 0.0,
+        max_batch_size: int = SCORER_MAX_BATCH,
+        batch_wait_timeout_s: float = SCORER_BATCH_WAIT_S,
     ) -> None:
         self.watcher = ModelWatcher(redis_url, prefix, poll_s)
         self._configure_batching(max_batch_size, batch_wait_timeout_s)
@@ -48,8 +49,8 @@ class Scorer:
         """`user_config` from serve_config.yaml: batching and registry polling."""
         self.watcher.poll_s = float(config.get("poll_s", self.watcher.poll_s))
         self._configure_batching(
-            int(config.get("max_batch_size", 256)),
-            float(config.get("batch_wait_timeout_s", 0.0)),
+            int(config.get("max_batch_size", SCORER_MAX_BATCH)),
+            float(config.get("batch_wait_timeout_s", SCORER_BATCH_WAIT_S)),
         )
 
     async def score(self, model: str, rows: list[list[float]]) -> list[Score]:
@@ -66,7 +67,7 @@ class Scorer:
             raise result
         return result
 
-    @serve.batch(max_batch_size=256, batch_wait_timeout_s=0.0)
+    @serve.batch(max_batch_size=SCORER_MAX_BATCH, batch_wait_timeout_s=SCORER_BATCH_WAIT_S)
     async def _score_batch(
         self, requests: list[tuple[str, list[list[float]]]]
     ) -> list[list[Score] | EngageError]:

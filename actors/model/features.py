@@ -90,6 +90,12 @@ OFFER_FEATURES: tuple[str, ...] = (
 _AFFINITY_START = CUSTOMER_FEATURES.index(f"affinity_{AFFINITY_KEYS[0]}")
 _SESSION_START = CUSTOMER_FEATURES.index(f"session_{AFFINITY_KEYS[0]}")
 _KEY_POS = {key: i for i, key in enumerate(AFFINITY_KEYS)}
+# The columns that say a customer is active in a domain (offer_domain_active), by name.
+_ORDERS, _SESSION_PRODUCTS, _CART = (
+    CUSTOMER_FEATURES.index(name) for name in ("orders", "session_products", "cart_items")
+)
+_PAYMENTS = CUSTOMER_FEATURES.index("card_payments_log")
+_CONTENT = CUSTOMER_FEATURES.index("content_views_log")
 _OFFER_KEY_POS = np.array([_KEY_POS[o.affinity_key] for o in OFFERS])
 _DOMAIN_COLUMN = {"retail": 0, "banking": 1, "media": 2}
 _OFFER_DOMAIN = np.array([_DOMAIN_COLUMN[domain_of(o.affinity_key) or o.domain] for o in OFFERS])
@@ -180,9 +186,10 @@ def offer_matrix(customers: Sequence[Sequence[float]]) -> np.ndarray:
     session = base[:, _SESSION_START + _OFFER_KEY_POS]
     active = np.stack(
         [
-            (base[:, 7] > 0) | (base[:, 3] > 0) | (base[:, 5] > 0),  # retail
-            base[:, 12] > 0,  # banking
-            base[:, 11] > 0,  # media
+            # retail, banking, media
+            (base[:, _ORDERS] > 0) | (base[:, _SESSION_PRODUCTS] > 0) | (base[:, _CART] > 0),
+            base[:, _PAYMENTS] > 0,
+            base[:, _CONTENT] > 0,
         ],
         axis=1,
     ).astype(float)[:, _OFFER_DOMAIN]
