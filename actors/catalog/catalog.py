@@ -39,9 +39,12 @@ class Catalog:
     version: int
     offers: tuple[CatalogOffer, ...]
     by_id: dict[str, CatalogOffer] = field(init=False, repr=False, compare=False)
+    domains: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Computed once per version: read on every next-best-offer.
         object.__setattr__(self, "by_id", {o.offer_id: o for o in self.offers})
+        object.__setattr__(self, "domains", frozenset(o.domain for o in self.offers))
 
     @classmethod
     def of(cls, version: int, offers: Iterable[CatalogOffer]) -> Catalog:

@@ -79,6 +79,12 @@ def field_errors(error: ValidationError | InvalidEventError) -> list[FieldError]
     ]
 
 
+def invalid(location: tuple[str, ...], message: str) -> RequestValidationError:
+    """A refusal of one parameter or field the route checks itself (beyond its schema),
+    answered in the same envelope as the schema's own: a 422 naming the field."""
+    return RequestValidationError([{"loc": location, "msg": message, "type": "value_error"}])
+
+
 async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
     return JSONResponse(error_body(exc.error, exc.detail), exc.status, headers=exc.headers)
 

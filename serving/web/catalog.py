@@ -20,7 +20,7 @@ from actors.errors import OutageError
 from actors.model.events import slug
 from serving.security import ApiError, Grant
 from serving.web.access import ADMIN, READ
-from serving.web.answers import ERRORS, UNAVAILABLE
+from serving.web.answers import ERRORS, UNAVAILABLE, ErrorOut, invalid
 from serving.web.backends import Backends
 from serving.web.served import Live
 
@@ -73,7 +73,9 @@ async def offers(
 
 
 @router.put(
-    "/v1/catalog/offers/{offer_id}", response_model=ChangeOut, responses={**ERRORS, **UNAVAILABLE}
+    "/v1/catalog/offers/{offer_id}",
+    response_model=ChangeOut,
+    responses={**ERRORS, **UNAVAILABLE, 409: {"model": ErrorOut}},
 )
 async def put_offer(
     offer_id: Annotated[str, Path(max_length=128)],
@@ -83,12 +85,14 @@ async def put_offer(
 ) -> Any:
     """Add the offer, or replace the one with its id: a new catalogue version."""
     if offer.offer_id != offer_id:
-        raise ApiError(422, "invalid_request", f"offer_id {offer.offer_id!r} is not {offer_id!r}")
+        raise invalid(("body", "offer_id"), f"{offer.offer_id!r} is not the path's {offer_id!r}")
     return await _changed(backends, lambda: backends.catalog_store.put_offer(offer, key.key_id))
 
 
 @router.delete(
-    "/v1/catalog/offers/{offer_id}", response_model=ChangeOut, responses={**ERRORS, **UNAVAILABLE}
+    "/v1/catalog/offers/{offer_id}",
+    response_model=ChangeOut,
+    responses={**ERRORS, **UNAVAILABLE, 404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
 )
 async def delete_offer(offer_id: OfferId, backends: Live, key: Grant = ADMIN) -> Any:
     """Retire the offer now (to keep it but stop serving it, PUT it with active false)."""
@@ -100,7 +104,11 @@ async def delete_offer(offer_id: OfferId, backends: Live, key: Grant = ADMIN) ->
         raise ApiError(404, "not_found", f"no offer {offer_id!r} in the catalogue") from None
 
 
-@router.post("/v1/catalog/rollback", response_model=ChangeOut, responses={**ERRORS, **UNAVAILABLE})
+@router.post(
+    "/v1/catalog/rollback",
+    response_model=ChangeOut,
+    responses={**ERRORS, **UNAVAILABLE, 409: {"model": ErrorOut}},
+)
 async def rollback(backends: Live, key: Grant = ADMIN) -> Any:
     """Serve the version served before the current one again."""
     try:

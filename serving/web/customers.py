@@ -14,7 +14,7 @@ from actors.model.events import ID_PATTERN
 from actors.turn.offers import Audience, rank_offers
 from serving.security import ApiError, Grant
 from serving.web.access import READ
-from serving.web.answers import ERRORS, UNAVAILABLE
+from serving.web.answers import ERRORS, UNAVAILABLE, invalid
 from serving.web.backends import Backends
 from serving.web.served import Live
 
@@ -104,6 +104,10 @@ async def next_best_offer(
     ] = None,
 ) -> Any:
     started = time.perf_counter()
+    catalog = backends.catalog.catalog
+    if domain is not None and domain not in catalog.domains:
+        known = ", ".join(sorted(catalog.domains))
+        raise invalid(("query", "domain"), f"no offer of domain {domain!r} (served: {known})")
     customer_id = await backends.resolve(customer_id)  # a linked visitor: its customer
     inputs = await _offer_inputs(backends, customer_id)
     read = time.perf_counter()
@@ -118,7 +122,7 @@ async def next_best_offer(
             score.values,
             k,
             domain,
-            catalog=backends.catalog.catalog,
+            catalog=catalog,
             at=time.time(),
             channel=channel,
             audience=Audience(

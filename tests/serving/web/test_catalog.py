@@ -78,7 +78,18 @@ def test_a_bad_offer_is_a_4xx_naming_the_field(api: Fakes) -> None:
     assert "unknown customer field 'shoe_size'" in answer.text
     mismatch = put(api, CRIME, offer_id="other")
     assert mismatch.status_code == 422
+    assert mismatch.json()["fields"][0]["field"] == "body.offer_id"
     assert api.request("DELETE", "/v1/catalog/offers/nope", ADMIN).status_code == 404
+
+
+def test_next_best_offer_refuses_a_domain_no_offer_is_of(api: Fakes) -> None:
+    answer = api.request("GET", "/v1/customers/c1/next-best-offer?domain=space", READ)
+    assert answer.status_code == 422
+    assert answer.json()["fields"][0]["field"] == "query.domain"
+    put(api, {**CRIME, "domain": "space"})
+    answer = api.request("GET", "/v1/customers/c1/next-best-offer?domain=space", READ)
+    assert answer.status_code == 200
+    assert [o["offer_id"] for o in answer.json()["offers"]] == ["crime_week"]
 
 
 def test_only_admin_keys_change_the_catalogue(api: Fakes) -> None:
