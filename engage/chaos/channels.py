@@ -139,6 +139,8 @@ class KafkaChannels:
                 body = json.loads(record.value)
                 if str(body.get("customer_id", "")).startswith(prefix):
                     reason = dict(record.headers or ()).get("error-reason", b"").decode()
+                    # When it was written: lets the report say which fault a copy follows.
+                    body["_written_at"] = record.timestamp / 1000
                     out.append((body, reason))
             return out
         finally:

@@ -115,6 +115,9 @@ class Report:
     failing_sink_copies: int = 0
     # The reasons both copies of a few dead letters were written with.
     failing_sink_copy_reasons: list[list[str]] = field(default_factory=list)
+    # How many copies were written after each fault (before the next), where the broker
+    # says when a record was written (Kafka).
+    failing_sink_copies_after: dict[str, int] = field(default_factory=dict)
     hostile_sent: int = 0
     dlq_hostile: int = 0
     hostile_missing: list[str] = field(default_factory=list)
@@ -222,6 +225,7 @@ def run(target: Target, spec: StreamSpec, say: Callable[[str], None] = print) ->
     base = progress.samples[-1][1] if progress.samples else 0
     produced = base
     log = FaultLog()
+    clock_offset = time.time() - time.monotonic()  # the fault log's clock to wall time
     started = time.monotonic()
     faults_began = faults_ended = time.time()
     try:
@@ -363,6 +367,7 @@ def run(target: Target, spec: StreamSpec, say: Callable[[str], None] = print) ->
         report.failing_sink_copies = len(fault_letters) - len(_distinct(fault_letters))
         copied = [r for r in letter_reasons.values() if len(r) > 1]
         report.failing_sink_copy_reasons = copied[:5]
+        report.failing_sink_copies_after = _copies_after(fault_letters, log, clock_offset)
         report.failing_sink_expected = sum(calm_failed.values())
         report.failing_sink_missing = sum((calm_failed - fault_failed).values())
         report.failing_sink_unexpected = sum((fault_failed - calm_failed).values())
@@ -403,6 +408,21 @@ def _waiting(settings: Settings, prefix: str, sink: str) -> Callable[[], int]:
         return sum(1 for a in observe.outboxes(settings, prefix) if a.get("sink") == sink)
 
     return count
+
+
+def _copies_after(letters: list[dict[str, Any]], log: FaultLog, offset: float) -> dict[str, int]:
+    """For each dead letter written more than once, the fault last begun before its second
+    writing ("before faults" if none had)."""
+    written: dict[str, list[float]] = {}
+    for letter in letters:
+        if "_written_at" in letter:
+            written.setdefault(letter["idempotency_key"], []).append(letter["_written_at"])
+    after: Counter[str] = Counter()
+    for times in written.values():
+        for at in sorted(times)[1:]:
+            begun = [name for name, start, _ in log.faults if start + offset <= at]
+            after[begun[-1] if begun else "before faults"] += 1
+    return dict(after)
 
 
 def _distinct(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
