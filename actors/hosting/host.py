@@ -39,6 +39,7 @@ from actors.config import ActorConfig
 from actors.delivery.outbox import Dispatcher
 from actors.errors import ContentionError, EngageError, InvalidEventError, SlotMovedError
 from actors.hosting.batch import MAX_CONFLICT_RETRIES, BatchResult, CustomerWork, commit_of
+from actors.hosting.handover import Handover
 from actors.hosting.linking import link_visitor
 from actors.hosting.locks import CustomerLocks
 from actors.hosting.reads import offer_inputs_of, snapshot_of
@@ -85,8 +86,8 @@ class ShardHost:
         self.by_type: Counter[str] = Counter()
         self.by_rule: Counter[str] = Counter()
         self.reminders = ReminderTurns(self)
-        # When slots were taken over from another (live) shard: see `recover_outbox`.
-        self._gained_at: dict[int, float] = {}
+        # Slots changing hands with another live shard (actors.hosting.handover).
+        self.handover = Handover(store, config.handover_grace_s)
 
     # ---- ingest path ---------------------------------------------------------------
 
@@ -376,28 +377,15 @@ class ShardHost:
     async def recover_outbox(self, limit: int = 10_000) -> int:
         """Re-queue actions saved but not delivered (a previous host died, or a retry).
 
-        An action of a slot this shard took over lately, whose delivery began at its
-        previous owner moments ago, waits out `handover_grace_s` first: that owner, alive
-        (a slot move, not a crash), may still be delivering it, and a sink that cannot be
-        asked would get it twice."""
+        The actions of a slot taken over lately from a live shard wait until that shard
+        let it go (actors.hosting.handover)."""
         if not self.owned_slots:
             return 0
         slots = sorted(self.owned_slots)
 
         async def read() -> list[OutboxEntry]:
             entries = await self.store.outbox(slots, limit)
-            now = self.clock()
-            grace = self.config.handover_grace_s
-            self._gained_at = {s: t for s, t in self._gained_at.items() if now - t < grace}
-            return [
-                e
-                for e in entries
-                if not (
-                    e.slot in self._gained_at
-                    and e.attempted_at is not None
-                    and now - e.attempted_at < grace
-                )
-            ]
+            return await self.handover.deliverable(entries, self.clock())
 
         offered = await self.dispatcher.recover(read)
         self.stats["outbox_recovered"] += offered
@@ -405,23 +393,27 @@ class ShardHost:
 
     # ---- slots -----------------------------------------------------------------------
 
-    def set_owned_slots(self, slots: set[int]) -> None:
-        """Adopt a new slot table: forget live customers of slots no longer ours, and drop
-        their queued and waiting actions (the new owner delivers them from the outbox;
-        keeping them here too would race it)."""
+    def set_owned_slots(self, slots: set[int], epoch: int = 0) -> None:
+        """Adopt a new slot table (of `epoch`): forget live customers of slots no longer
+        ours, and drop their queued and waiting actions (the new owner delivers them from
+        the outbox; keeping them here too would race it), then say so
+        (`release_lost_slots`)."""
         lost = self.owned_slots - slots
         gained = slots - self.owned_slots
         if gained and self.owned_slots:  # taken over from another shard, not a start
-            now = self.clock()
-            self._gained_at.update(dict.fromkeys(gained, now))
+            self.handover.gained(gained, self.clock(), epoch)
         self.dispatcher.adopt_slots(gained)
         self.owned_slots = set(slots)
         if lost:
             self.dispatcher.forget_slots(lost)
+            self.handover.lost(lost, epoch)
             for cid in list(self.live):
                 if slot_of(cid, self.config.slots) in lost and cid not in self.locks:
                     self.live.discard(cid)
                     self.stats["handed_off"] += 1
+
+    async def release_lost_slots(self) -> None:
+        await self.handover.release()
 
     # ---- reads (never wait for another customer's turn) --------------------------------
 

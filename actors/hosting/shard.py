@@ -173,8 +173,10 @@ class CustomerShard:
     async def _refresh_table(self) -> None:
         table = await self.store.load_slot_table()
         if table is None or table.epoch == self.table_epoch:
+            await self.host.release_lost_slots()  # any still owed
             return
-        self.host.set_owned_slots(set(table.slots_of(self.shard_id)))
+        self.host.set_owned_slots(set(table.slots_of(self.shard_id)), table.epoch)
+        await self.host.release_lost_slots()
         first = self.table_epoch == 0
         self.table_epoch = table.epoch
         if first:

@@ -48,6 +48,10 @@ class Keys:
     def slot_table(self) -> str:
         return f"{self.prefix}:slot-table"
 
+    def slot_releases(self) -> str:
+        """Slot -> the table epoch at which its previous owner let it go (a hash)."""
+        return f"{self.prefix}:slot-releases"
+
     def ingest_figures(self, replica: str) -> str:
         """One ingest replica's latest figures (expire unless republished)."""
         return f"{self.prefix}:ingest:{replica}"

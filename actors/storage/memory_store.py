@@ -37,6 +37,7 @@ class MemoryStateStore:
         self.tombstones: dict[tuple[int, str], tuple[float, float]] = {}  # (at, until)
         self.clock = time.time
         self.table: SlotTable | None = None
+        self.releases: dict[int, int] = {}
 
     async def load_many(self, items: Sequence[tuple[int, str]]) -> list[Loaded]:
         out = []
@@ -215,6 +216,12 @@ class MemoryStateStore:
 
     async def load_slot_table(self) -> SlotTable | None:
         return self.table
+
+    async def release_slots(self, slots: Sequence[int], epoch: int) -> None:
+        self.releases.update(dict.fromkeys(slots, epoch))
+
+    async def slot_releases(self, slots: Sequence[int]) -> dict[int, int]:
+        return {s: self.releases[s] for s in slots if s in self.releases}
 
     async def save_slot_table(self, table: SlotTable, expected_epoch: int | None) -> bool:
         current = self.table.epoch if self.table else None

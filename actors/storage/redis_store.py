@@ -405,6 +405,23 @@ class RedisStateStore:
             raise StoreUnavailableError("slot-table", str(error)) from error
         return SlotTable.from_json(raw) if raw else None
 
+    async def release_slots(self, slots: Sequence[int], epoch: int) -> None:
+        if not slots:
+            return
+        try:
+            await self.redis.hset(self.keys.slot_releases(), mapping=dict.fromkeys(slots, epoch))
+        except RedisError as error:
+            raise StoreUnavailableError("slot-releases", str(error)) from error
+
+    async def slot_releases(self, slots: Sequence[int]) -> dict[int, int]:
+        if not slots:
+            return {}
+        try:
+            raw = await self.redis.hmget(self.keys.slot_releases(), [str(s) for s in slots])
+        except RedisError as error:
+            raise StoreUnavailableError("slot-releases", str(error)) from error
+        return {slot: int(value) for slot, value in zip(slots, raw, strict=True) if value}
+
     async def save_slot_table(self, table: SlotTable, expected_epoch: int | None) -> bool:
         try:
             done = await self._save_table(

@@ -148,6 +148,15 @@ class StateStore(Protocol):
 
     async def load_slot_table(self) -> SlotTable | None: ...
 
+    async def release_slots(self, slots: Sequence[int], epoch: int) -> None:
+        """Say that this shard stopped delivering the actions of `slots` once it adopted
+        the slot table of `epoch`: their new owner may deliver them now."""
+        ...
+
+    async def slot_releases(self, slots: Sequence[int]) -> dict[int, int]:
+        """The epoch each of `slots` was last released at (absent: never)."""
+        ...
+
     async def save_slot_table(self, table: SlotTable, expected_epoch: int | None) -> bool:
         """Store the table if the stored epoch is still `expected_epoch` (None: absent)."""
         ...

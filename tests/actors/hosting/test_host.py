@@ -633,6 +633,49 @@ def test_a_reminder_turn_that_raises_is_dead_lettered_and_holds_back_no_other_cu
     assert host.stats["reminder_errors"] == 1
 
 
+def test_a_slot_taken_over_from_a_live_shard_waits_for_its_release() -> None:
+    # Given two shards on one store: A owns slot 15 with an action queued, not yet begun;
+    # the slot table moves slot 15 to B (epoch 2)
+    clock, store = Clock(), MemoryStateStore()
+    old = make_host(store, clock=clock, handover_grace_s=35.0)
+    new = make_host(store, clock=clock, handover_grace_s=35.0)
+    old.set_owned_slots(set(range(16)), epoch=1)
+    new.set_owned_slots(set(range(15)), epoch=1)
+    slot = 15
+
+    async def scenario() -> list[int]:
+        action = ("k-queued", b'{"customer_id": "x"}')
+        await store.commit_many([Commit(slot, "x", 0, b"s", actions=[action])])
+        new.set_owned_slots(set(range(16)), epoch=2)
+        offered = [await new.recover_outbox()]  # A may still deliver it: fenced
+        old.set_owned_slots(set(range(15)), epoch=2)  # A adopts the table...
+        offered.append(await new.recover_outbox())  # ...but has not said so yet
+        await old.release_lost_slots()
+        offered.append(await new.recover_outbox())
+        return offered
+
+    # then B offers the action only once A has let the slot go
+    assert asyncio.run(scenario()) == [0, 0, 1]
+    assert asyncio.run(store.slot_releases([slot])) == {slot: 2}
+
+
+def test_a_slot_whose_previous_owner_never_releases_it_is_delivered_after_the_grace() -> None:
+    clock, store = Clock(), MemoryStateStore()
+    host = make_host(store, clock=clock, handover_grace_s=35.0)
+    host.set_owned_slots(set(range(15)), epoch=1)
+
+    async def scenario() -> list[int]:
+        action = ("k-orphan", b'{"customer_id": "x"}')
+        await store.commit_many([Commit(15, "x", 0, b"s", actions=[action])])
+        host.set_owned_slots(set(range(16)), epoch=2)  # its owner died: no release comes
+        offered = [await host.recover_outbox()]
+        clock.now += 36
+        offered.append(await host.recover_outbox())
+        return offered
+
+    assert asyncio.run(scenario()) == [0, 1]
+
+
 def test_a_slot_taken_over_leaves_its_previous_owners_deliveries_a_grace_period() -> None:
     # Given a shard that owns slots 0-14 and then takes slot 15 over from a live shard,
     # whose delivery of an action of it began a moment ago

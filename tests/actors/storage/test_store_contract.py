@@ -389,3 +389,15 @@ def test_a_forgotten_customer_leaves_a_tombstone_that_refuses_every_commit_until
         assert await store.commit_many([Commit(6, "c1", ended.version, b"new")]) != [None]
 
     run(scenario)
+
+
+def test_a_slot_release_records_the_epoch_it_was_let_go_at(
+    run: Callable[[Scenario], None],
+) -> None:
+    async def scenario(store: StateStore) -> None:
+        assert await store.slot_releases([3, 4]) == {}
+        await store.release_slots([3, 4], 2)
+        await store.release_slots([4], 5)
+        assert await store.slot_releases([3, 4, 9]) == {3: 2, 4: 5}
+
+    run(scenario)
