@@ -21,7 +21,13 @@ from collections import Counter
 from typing import Any
 
 import ray
-from ray.exceptions import ActorDiedError, ActorUnschedulableError, GetTimeoutError, RayActorError
+from ray.exceptions import (
+    ActorDiedError,
+    ActorUnavailableError,
+    ActorUnschedulableError,
+    GetTimeoutError,
+    RayActorError,
+)
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.errors import ShardUnavailableError
@@ -30,6 +36,9 @@ from actors.hosting.shard import CustomerShard, shard_name
 from actors.logs import configure as configure_logs
 from actors.storage.redis_store import RedisStateStore
 from actors.storage.slots import SlotTable
+
+# How long a scale waits for a shard Ray is restarting before it gives up on the scale.
+RESTART_WAIT_S = 120.0
 
 log = logging.getLogger(__name__)
 
@@ -189,9 +198,20 @@ class ShardSupervisor:
                     ray.kill(self._handle(shard), no_restart=True)
             return {"shards": keep, "retired": retired, "undrained": undrained}
 
-    async def _node_of(self, shard: int) -> str:
-        info = await self._handle(shard).introspect.remote()
-        return str(info["node_id"])
+    async def _node_of(self, shard: int, wait_s: float = RESTART_WAIT_S) -> str:
+        """The node a shard runs on; a shard Ray is restarting (a crash moments ago) is
+        waited for, up to `wait_s`, then reported unavailable."""
+        deadline = asyncio.get_running_loop().time() + wait_s
+        delay = 0.2
+        while True:
+            try:
+                info = await self._handle(shard).introspect.remote()
+                return str(info["node_id"])
+            except ActorUnavailableError as error:
+                if asyncio.get_running_loop().time() + delay > deadline:
+                    raise ShardUnavailableError(shard, f"still restarting: {error}") from error
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     async def status(self) -> dict[str, Any]:
         table = await self.store.load_slot_table()
