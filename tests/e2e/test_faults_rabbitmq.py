@@ -80,9 +80,13 @@ def rabbit_fault_app(
         ),
         sinks=sinks,
     )
-    yield app, webhook
-    webhook.stop()
-    smtp.stop()
+    try:
+        yield app, webhook
+    finally:
+        webhook.stop()
+        smtp.stop()
+        # Its application holds "/": the session's other RabbitMQ tests deploy their own.
+        serve.shutdown()  # type: ignore[no-untyped-call]
 
 
 def test_the_fault_schedule_on_rabbitmq_loses_doubles_and_halts_nothing(
