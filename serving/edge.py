@@ -93,7 +93,9 @@ class EdgeMiddleware:
             return
         too_large = error_body("too_large", f"request body over {config.max_body_bytes} bytes")
         length = headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > config.max_body_bytes:
+        # isdecimal() alone admits digits int() refuses ("²"): ASCII digits only.
+        declared = length is not None and length.isascii() and length.isdecimal()
+        if declared and int(length or 0) > config.max_body_bytes:
             await _json(send, 413, too_large, cors)
             return
         received = 0

@@ -139,3 +139,28 @@ def test_a_header_that_is_not_utf8_is_read_not_a_server_error() -> None:
     # Header values are bytes; a proxy or a client may send any of them.
     status = asyncio.run(call_edge([(b"x-odd", b"\xff\xfe caf\xe9"), (b"origin", b"\xe9")]))
     assert status == 200
+
+
+def test_a_content_length_of_non_ascii_digits_is_not_a_server_error() -> None:
+    # "²".isdigit() is True in Python, but int("²") fails. (Sent as raw ASGI: an HTTP
+    # client would write its own Content-Length.)
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/echo",
+        "headers": [(b"content-length", "²".encode("latin-1"))],
+    }
+    asyncio.run(EdgeMiddleware(app, EdgeConfig(max_body_bytes=LIMIT))(scope, receive, send))
+    assert sent[0]["status"] == 200
