@@ -27,8 +27,9 @@ from actors.delivery.sinks.webhook import WebhookSink
 from actors.hosting.router import ShardRouter
 from actors.hosting.supervisor import supervisor_name
 from engage.chaos.channels import quiet_actions_topic
+from engage.chaos.report import Report
 from engage.chaos.rules import write_deterministic_rules
-from engage.chaos.schedule import Report, Target, run
+from engage.chaos.schedule import Target, run
 from engage.chaos.sinks import RefusingSmtp, SlowWebhook
 from engage.chaos.stream import StreamSpec
 from engage.processes import ServerProcess
