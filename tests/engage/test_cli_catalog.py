@@ -18,13 +18,6 @@ cookery_club,Cookery club,cookery,books,3,,customer.orders >= 1
 """
 
 
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, redis_url: str, prefix: str) -> str:
-    monkeypatch.setenv("ENGAGE_REDIS_URL", redis_url)
-    monkeypatch.setenv("ENGAGE_REDIS_PREFIX", prefix)
-    return prefix
-
-
 def test_a_dry_run_says_what_would_change_and_loads_nothing(
     env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

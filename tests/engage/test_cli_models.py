@@ -15,13 +15,6 @@ from engage.cli import main
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, redis_url: str, prefix: str) -> str:
-    monkeypatch.setenv("ENGAGE_REDIS_URL", redis_url)
-    monkeypatch.setenv("ENGAGE_REDIS_PREFIX", prefix)
-    return prefix
-
-
 def test_train_evaluates_reports_and_registers(
     env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
