@@ -17,7 +17,7 @@ from actors.delivery.idempotency import MemoryIdempotencyStore
 from actors.delivery.letters import MemoryDeadLetters
 from actors.delivery.outbox import Dispatcher
 from actors.delivery.sinks.base import Delivery
-from actors.errors import ScorerUnavailableError, SlotMovedError
+from actors.errors import ScorerUnavailableError, SlotMovedError, StoreUnavailableError
 from actors.hosting.host import ShardHost
 from actors.model.actions import Action
 from actors.model.dedup import NO_ARRIVAL, Arrival
@@ -657,6 +657,31 @@ def test_a_slot_taken_over_from_a_live_shard_waits_for_its_release() -> None:
     # then B offers the action only once A has let the slot go
     assert asyncio.run(scenario()) == [0, 0, 1]
     assert asyncio.run(store.slot_releases([slot])) == {slot: 2}
+
+
+def test_a_release_redis_refused_is_written_on_the_next_refresh() -> None:
+    class RefusingOnce(MemoryStateStore):
+        refused = False
+
+        async def release_slots(self, slots: Sequence[int], epoch: int) -> None:
+            if not self.refused:
+                self.refused = True
+                raise StoreUnavailableError("slot-releases", "Connection refused")
+            await super().release_slots(slots, epoch)
+
+    store = RefusingOnce()
+    host = make_host(store, clock=Clock())
+    host.set_owned_slots(set(range(16)), epoch=1)
+    host.set_owned_slots(set(range(15)), epoch=2)
+
+    async def scenario() -> dict[int, int]:
+        with pytest.raises(StoreUnavailableError):
+            await host.release_lost_slots()
+        await host.release_lost_slots()  # the shard's next table refresh
+        return await store.slot_releases([15])
+
+    # then the release is not lost with the failed call: the new owner gets it
+    assert asyncio.run(scenario()) == {15: 2}
 
 
 def test_a_slot_whose_previous_owner_never_releases_it_is_delivered_after_the_grace() -> None:

@@ -96,3 +96,16 @@ def test_only_admin_keys_change_the_catalogue(api: Fakes) -> None:
     assert put(api, CRIME, key=READ).status_code == 403
     assert put(api, CRIME, key=WRITE).status_code == 403
     assert api.request("GET", "/v1/catalog/offers", WRITE).status_code == 403
+
+
+def test_a_change_while_redis_is_out_of_reach_is_a_503_and_changes_nothing(api: Fakes) -> None:
+    from actors.errors import StoreUnavailableError
+
+    def refuse(*_: Any) -> Any:
+        raise StoreUnavailableError("catalog", "Connection refused")
+
+    api.catalog_store.put_offer = refuse  # type: ignore[method-assign,assignment]
+    answer = put(api, CRIME)
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "store_unavailable"
+    assert "crime_week" not in offers(api)  # the version in hand keeps serving
