@@ -189,8 +189,11 @@ class CustomerActor:
         needed: set[str] = set()
         for rule in candidates:
             needed |= rule.models
-        audience = Audience(
-            context["customer"], offered_counts(state), affinities_of(state, trigger.at)
+        # Who the offers are for: read only when an offer is ranked (fraud turns are not).
+        audience = (
+            Audience(context["customer"], offered_counts(state), affinities_of(state, trigger.at))
+            if RECOMMENDER in needed
+            else Audience()
         )
         scores, versions, best = await self._score(
             needed, customer_id, state, trigger, before, ahead, audience
