@@ -72,12 +72,8 @@ class CatalogStore:
         return int(raw) if raw else 0
 
     def load(self, version: int) -> Catalog:
-        if version == 0:  # nothing loaded yet: the built-in offers are served
-            return built_in()
-        raw = self._call("read", lambda: self._redis.get(self._key(f"v:{version}")))
-        if raw is None:
-            raise StoreUnavailableError("catalog", f"version {version} is missing")
-        return Catalog.from_json(version, raw)
+        catalog: Catalog = self._call("read", lambda: self._load_with(self._redis, version))
+        return catalog
 
     def current(self) -> Catalog:
         return self.load(self.current_version())
@@ -174,10 +170,11 @@ class CatalogStore:
                 return Published(version, before.change_to(after))
         raise CatalogConflictError(action)
 
-    def _load_with(self, pipe: Any, version: int) -> Catalog:
+    def _load_with(self, client: Any, version: int) -> Catalog:
+        """A version's offers, read with `client` (the connection, or a watching pipe)."""
         if version == 0:  # nothing loaded yet: the built-in offers are served
             return built_in()
-        raw = pipe.get(self._key(f"v:{version}"))
+        raw = client.get(self._key(f"v:{version}"))
         if raw is None:
             raise StoreUnavailableError("catalog", f"version {version} is missing")
         return Catalog.from_json(version, raw)
