@@ -49,6 +49,14 @@ class KafkaConfig(_Config):
     # as soon as a record arrives; the embedded broker holds every fetch for the whole
     # wait, so each hop costs ~130 ms p50 at 500 ms and ~7 ms at 20 ms (docs/kafka.md).
     fetch_max_wait_ms: int = Field(default=20, ge=0, le=10_000)
+    # The wait while a consumer is behind by `catch_up_after_records` or more, and for bulk
+    # reads (training, the sink's scan). The embedded broker fills a fetch one record batch
+    # at a time until the wait runs out, and each batch costs more the more it holds: past
+    # ~300,000 small batches a 20 ms fetch brings one batch, slower than traffic arrives,
+    # so a consumer that fell behind never caught up. With records waiting, a longer wait
+    # costs no latency on any broker: the answer carries records either way (docs/kafka.md).
+    fetch_catch_up_wait_ms: int = Field(default=500, ge=0, le=10_000)
+    catch_up_after_records: int = Field(default=200, ge=1)
     reconnect_backoff_max_ms: int = Field(default=2000, ge=50)
     # kafka-python's own log level (actors.logs): DEBUG logs every request and response.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"

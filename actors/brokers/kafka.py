@@ -67,6 +67,13 @@ def make_consumer(config: KafkaConfig, *topics: str, **overrides: Any) -> KafkaC
         raise BrokerUnavailableError(config.require_bootstrap(), str(error)) from error
 
 
+def set_fetch_wait(consumer: KafkaConsumer, wait_ms: int) -> None:
+    """Change how long the broker may hold this consumer's next fetches. kafka-python has
+    no public setter; its fetcher reads the value from its own config for each request
+    (version pinned)."""
+    consumer._fetcher.config["fetch_max_wait_ms"] = wait_ms
+
+
 class KafkaEventsConsumer:
     """The events topic as the ingest loop reads it (actors.brokers.base.Consumer): a
     consumer-group member of `config.group_id`, committing only what the loop commits."""
@@ -75,10 +82,31 @@ class KafkaEventsConsumer:
 
     def __init__(self, config: KafkaConfig, consumer: KafkaConsumer | None = None) -> None:
         self.consumer = consumer or make_consumer(config, config.events_topic)
+        self._config = config
+        self.catching_up = False
 
     def poll(self, timeout_ms: int, max_records: int) -> Mapping[Partition, Sequence[Record]]:
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        self._pace(polled)
         return {Partition(tp.topic, tp.partition): records for tp, records in polled.items()}
+
+    def _pace(self, polled: Mapping[TopicPartition, Sequence[Any]]) -> None:
+        """Short fetch waits at the end of the topic (latency), long ones while behind
+        (throughput), judged by how many records this poll left behind it."""
+        behind = 0
+        for tp, records in polled.items():
+            end = self.consumer.highwater(tp)
+            if records and end is not None:
+                behind += max(0, end - (records[-1].offset + 1))
+        catching_up = behind >= self._config.catch_up_after_records
+        if polled and catching_up != self.catching_up:
+            self.catching_up = catching_up
+            set_fetch_wait(self.consumer, self._fetch_wait())
+
+    def _fetch_wait(self) -> int:
+        if self.catching_up:
+            return self._config.fetch_catch_up_wait_ms
+        return self._config.fetch_max_wait_ms
 
     def commit(self, offsets: Mapping[Partition, int], timeout_ms: int) -> None:
         self.consumer.commit(

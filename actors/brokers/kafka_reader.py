@@ -51,6 +51,8 @@ def read_topic(
         enable_auto_commit=False,
         request_timeout_ms=timeout_ms,
         bootstrap_timeout_ms=timeout_ms,
+        # A bulk read: records are waiting, so the longer wait costs nothing (KafkaConfig).
+        fetch_max_wait_ms=config.fetch_catch_up_wait_ms,
     )
     began_ms = int((time.time() + CLOCK_SLACK_S) * 1000)
     try:

@@ -148,7 +148,13 @@ class KafkaSink:
         assert self._config is not None
         started = time.time()
         deadline = time.monotonic() + self._scan_timeout_s
-        consumer = make_consumer(self._config, group_id=None, enable_auto_commit=False)
+        consumer = make_consumer(
+            self._config,
+            group_id=None,
+            enable_auto_commit=False,
+            # A bulk read: records are waiting, so the longer wait costs nothing (KafkaConfig).
+            fetch_max_wait_ms=self._config.fetch_catch_up_wait_ms,
+        )
         found: set[str] = set()
         try:
             partitions = [

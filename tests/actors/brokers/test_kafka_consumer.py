@@ -48,3 +48,43 @@ def test_a_recreated_topic_reads_under_another_tag(kafka_config: KafkaConfig) ->
         admin.close()
     assert first != 0
     assert second not in (0, first)
+
+
+def fetch_wait(consumer: KafkaEventsConsumer) -> int:
+    wait: int = consumer.consumer._fetcher.config["fetch_max_wait_ms"]
+    return wait
+
+
+def test_a_consumer_behind_waits_longer_per_fetch_and_returns_to_short_waits_at_the_end(
+    kafka_config: KafkaConfig,
+) -> None:
+    # Behind the end, a long wait costs nothing (records are there to answer with) and
+    # keeps a consumer that fell behind on the embedded broker from never catching up;
+    # at the end a short wait keeps each event's hop short.
+    config = kafka_config.model_copy(
+        update={"fetch_catch_up_wait_ms": 400, "catch_up_after_records": 100}
+    )
+    admin = KafkaAdminClient(bootstrap_servers=config.bootstrap)
+    admin.create_topics([NewTopic(config.events_topic, 1, 1)])
+    admin.close()
+    producer = make_producer(config)
+    for i in range(2000):
+        producer.send(config.events_topic, key=b"c1", value=b'{"n": %d}' % i, partition=0)
+    producer.flush(timeout=30)
+    producer.close()
+    consumer = KafkaEventsConsumer(config)
+    try:
+        assert fetch_wait(consumer) == config.fetch_max_wait_ms
+        read = 0
+        deadline = time.monotonic() + 60
+        waits = []
+        while read < 2000:
+            assert time.monotonic() < deadline, f"read {read} of 2000"
+            polled = consumer.poll(timeout_ms=500, max_records=50)
+            read += sum(len(records) for records in polled.values())
+            waits.append(fetch_wait(consumer))
+        assert config.fetch_catch_up_wait_ms in waits
+        assert waits[-1] == config.fetch_max_wait_ms
+        assert not consumer.catching_up
+    finally:
+        consumer.close()
