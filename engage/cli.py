@@ -161,6 +161,8 @@ def _rules_check(args: argparse.Namespace, settings: Settings) -> int:
 def _report(args: argparse.Namespace, settings: Settings) -> int:
     from actors.outcomes.reports import format_table, read_counters, report
 
+    if args.what == "collect":
+        return _report_collect(args, settings)
     counters = read_counters(
         settings.redis.require_url(), settings.redis.prefix, range(settings.actors.slots)
     )
@@ -171,6 +173,16 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(rows, indent=2))
     else:
         print(format_table(rows, args.by))
+    return 0
+
+
+def _report_collect(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from serving.refusals import RefusalStore, format_report
+
+    refused = RefusalStore(settings.redis.require_url(), settings.redis.prefix).read()
+    print(json.dumps(refused, indent=2) if args.json else format_report(refused, args.samples))
     return 0
 
 
@@ -298,7 +310,17 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     for name in ("list", "show", "promote", "rollback", "shadow", "compare", "drift"):
         handlers[f"models {name}"] = _models
 
-    report = sub.add_parser("report", help="offer conversion and uplift against holdouts")
+    report = sub.add_parser(
+        "report", help="offer conversion and uplift against holdouts; refused collection calls"
+    )
+    report.add_argument(
+        "what",
+        nargs="?",
+        choices=["outcomes", "collect"],
+        default="outcomes",
+        help="outcomes (default): conversion and uplift; collect: refused calls and samples",
+    )
+    report.add_argument("--samples", type=int, default=5, help="collect: payloads to print")
     report.add_argument("--by", choices=["rule", "offer", "model", "campaign"], default="rule")
     report.add_argument("--json", action="store_true", help="rows as JSON")
     handlers["report"] = _report

@@ -33,6 +33,7 @@ from serving.config import ApiConfig
 from serving.figures import ingest_figures
 from serving.model_set import score_batch
 from serving.publisher import BrokerEvents
+from serving.refusals import RefusalStore
 from serving.series import RedisSeries, feature_series
 from serving.watcher import ModelWatcher
 from serving.web.app import create_app
@@ -131,6 +132,7 @@ def live_backends(recipe: ApiRecipe, scorer: Any) -> Backends:
         catalog=CatalogFollower(catalog_store),
         catalog_store=catalog_store,
         catalog_poll_s=actors.catalog_poll_s,
+        refusal_store=RefusalStore(url, redis_config.prefix),
     )
 
 

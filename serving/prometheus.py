@@ -81,6 +81,15 @@ def render(figures: dict[str, Any]) -> str:
         [({}, figures["events_rejected"])],
     )
     w.metric(
+        "engage_collect_refused_total",
+        "counter",
+        "Collection calls refused, by source (events, segment) and the field at fault.",
+        [
+            ({"source": row["source"], "field": row["field"]}, row["count"])
+            for row in figures.get("collect_refused", [])
+        ],
+    )
+    w.metric(
         "engage_consumer_lag",
         "gauge",
         "Records behind the end of engage.events.",

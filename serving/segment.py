@@ -11,6 +11,11 @@ Each call becomes one engage event, validated by the same schema as every other 
 | track "Product Viewed" | `product_view` |
 | track "Product Added" / "Product Removed" | `cart_add` / `cart_remove` |
 | track "Order Completed" | `purchase` (`order_id`, `revenue` or `total`, `products`) |
+
+Every property of the e-commerce spec is optional, as in the spec: a price or category
+left out is taken from the catalogue by the shard (actors.turn.prices) or kept unknown;
+a product call naming no product is a `custom` event of its name; an order without an id
+or total is named by its call and totals its priced lines.
 | track "Signed In" / "Sign In Failed" | `login` |
 | track "Card Payment" | `card_payment` |
 | track "Content Viewed", "Video Content Playing", "Video Playback Completed" | `content_view` |
@@ -79,6 +84,9 @@ TRACKED = {
 }
 
 
+_PRODUCT_KINDS = frozenset({"product_view", "cart_add", "cart_remove"})
+
+
 def _context(message: SegmentMessage) -> dict[str, Any]:
     ctx = message.context
     out: dict[str, Any] = {}
@@ -111,10 +119,18 @@ def _identity(message: SegmentMessage) -> dict[str, Any]:
     return out
 
 
-def _track_fields(kind: str, event_name: str, p: dict[str, Any]) -> dict[str, Any]:
+def _product_id(p: dict[str, Any]) -> Any:
+    return p.get("product_id") or p.get("sku") or p.get("id")
+
+
+def _track_fields(kind: str, event_name: str, p: dict[str, Any], message_id: str) -> dict[str, Any]:
     if kind in ("product_view", "cart_add", "cart_remove"):
-        fields = {"product_id": p.get("product_id") or p.get("sku"), "quantity": p.get("quantity")}
+        fields = {"product_id": _product_id(p)}
+        if kind != "product_view":  # a view has no quantity, though the spec's example sends one
+            fields["quantity"] = p.get("quantity")
         if kind != "cart_remove":
+            # Both optional in the spec: the shard takes them from the catalogue where it
+            # knows the product, else the cart keeps the line with its value unknown.
             fields.update(category=slug(p.get("category")), price=p.get("price"))
         return fields
     if kind == "purchase":
@@ -126,17 +142,24 @@ def _track_fields(kind: str, event_name: str, p: dict[str, Any]) -> dict[str, An
             )
         items = [
             {
-                "product_id": item.get("product_id") or item.get("sku"),
+                "product_id": _product_id(item),
                 "category": slug(item.get("category")),
                 "price": item.get("price"),
                 "quantity": item.get("quantity", 1),
             }
             for item in products or []
-            if isinstance(item, dict)
+            if isinstance(item, dict) and _product_id(item) not in (None, "")
         ]
+        total = p.get("revenue", p.get("total"))
+        if total is None:
+            # Optional in the spec: what the lines of known price add up to.
+            total = sum(
+                float(i["price"]) * int(i["quantity"]) for i in items if i["price"] is not None
+            )
         return {
-            "order_id": p.get("order_id"),
-            "total": p.get("revenue", p.get("total")),
+            # Optional in the spec: without one, the call's own id names the order.
+            "order_id": p.get("order_id") or p.get("checkout_id") or message_id,
+            "total": total,
             "currency": p.get("currency"),
             "items": items,
         }
@@ -224,10 +247,13 @@ def _to_event(raw: dict[str, Any], received_at: datetime | None) -> Event:
         )
     elif kind == "track":
         name = message.event or ""
-        if name in TRACKED:
+        product_less = TRACKED.get(name) in _PRODUCT_KINDS and not _product_id(message.properties)
+        if name in TRACKED and not product_less:
             data["type"] = TRACKED[name]
-            data.update(_track_fields(TRACKED[name], name, message.properties))
+            data.update(_track_fields(TRACKED[name], name, message.properties, data["event_id"]))
         else:
+            # A product call that names no product (the spec requires none) cannot touch
+            # a cart line: it is kept as what it is, a custom event of its name.
             # Any other name is a custom event that keeps its name and properties.
             data.update(type="custom", name=name[:128], properties=_flat(message.properties))
     elif kind == "alias":

@@ -40,11 +40,20 @@ class Catalog:
     offers: tuple[CatalogOffer, ...]
     by_id: dict[str, CatalogOffer] = field(init=False, repr=False, compare=False)
     domains: frozenset[str] = field(init=False, repr=False, compare=False)
+    products: dict[str, CatalogOffer] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Computed once per version: read on every next-best-offer.
         object.__setattr__(self, "by_id", {o.offer_id: o for o in self.offers})
         object.__setattr__(self, "domains", frozenset(o.domain for o in self.offers))
+        # A product's offer: the first given that names it, else an offer of its id.
+        products: dict[str, CatalogOffer] = {}
+        for offer in self.offers:
+            for product_id in offer.product_ids:
+                products.setdefault(product_id, offer)
+        for offer in self.offers:
+            products.setdefault(offer.offer_id, offer)
+        object.__setattr__(self, "products", products)
 
     @classmethod
     def of(cls, version: int, offers: Iterable[CatalogOffer]) -> Catalog:

@@ -37,6 +37,9 @@ class CatalogOffer(BaseModel):
     channels: tuple[Channel, ...] = Field(default=ALL_CHANNELS, min_length=1)
     value: float = Field(ge=0, description="expected margin of an accepted offer")
     price: float | None = Field(default=None, ge=0)
+    # The products it promotes, by the ids events name them with: a cart add or view of
+    # one that arrives without a price or category takes the offer's (actors.turn.prices).
+    product_ids: tuple[OfferId, ...] = Field(default=(), max_length=1000)
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     active: bool = True

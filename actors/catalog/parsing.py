@@ -2,7 +2,8 @@
 
 Every bad line is reported with its number and field (up to `MAX_PROBLEMS`), so one run
 of `engage catalog load --dry-run` shows everything to fix. In CSV, list fields
-(`categories`, `channels`) are separated by `|` and an empty cell means "not given".
+(`categories`, `channels`, `product_ids`) are separated by `|` and an empty cell means
+"not given".
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from actors.errors import EngageError
 
 Format = Literal["jsonl", "csv"]
 MAX_PROBLEMS = 50
-_LIST_FIELDS = ("categories", "channels")
+_LIST_FIELDS = ("categories", "channels", "product_ids")
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,7 @@ from actors.storage.slots import slot_of
 from actors.storage.store import Commit, OutboxEntry, StateStore
 from actors.turn.actor import CustomerActor
 from actors.turn.prefetch import NO_SCORES, BatchScores, CustomerEvents, needs_replay, prefetch
+from actors.turn.prices import completed
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ class ShardHost:
         work: dict[str, CustomerWork] = {}
         for index, raw in enumerate(raw_events):
             try:
-                event = parse_event(raw)
+                event = completed(parse_event(raw), self.actor.catalog.catalog)
             except InvalidEventError as error:
                 result.rejected.append((index, error.reason))
                 continue

@@ -147,7 +147,10 @@ class PageView(_EventBase):
 class ProductView(_EventBase):
     type: Literal["product_view"] = "product_view"
     product_id: Id
-    category: Category
+    # Optional, as in Segment's e-commerce spec: the shard takes it from the catalogue
+    # where a live offer names the product (actors.turn.prices), else it counts for no
+    # category's interest.
+    category: Category | None = None
     # Optional, as in Segment's e-commerce spec: a view changes no money (a cart add does).
     price: Money | None = None
 
@@ -155,8 +158,11 @@ class ProductView(_EventBase):
 class CartAdd(_EventBase):
     type: Literal["cart_add"] = "cart_add"
     product_id: Id
-    category: Category
-    price: Money
+    category: Category | None = None  # optional as for a product view
+    # Optional, as in Segment's e-commerce spec. The shard takes a missing price from the
+    # catalogue where a live offer names the product (actors.turn.prices); otherwise the
+    # line is kept with its value unknown and the cart's value is flagged partial.
+    price: Money | None = None
     quantity: Annotated[int, Field(ge=1, le=1000)] = 1
 
 
@@ -170,8 +176,8 @@ class LineItem(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     product_id: Id
-    category: Category
-    price: Money
+    category: Category | None = None  # optional as for a cart add
+    price: Money | None = None  # optional as for a cart add
     quantity: Annotated[int, Field(ge=1, le=1000)] = 1
 
 

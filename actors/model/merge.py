@@ -4,11 +4,10 @@ every per-customer bound however many visitors a customer absorbs."""
 
 from __future__ import annotations
 
+from actors.model import cart
 from actors.model.bounds import (
     CUSTOM_BUCKETS,
     MAX_AFFINITIES,
-    MAX_CART_LINES,
-    MAX_CART_QUANTITY,
     MAX_KNOWN,
     MAX_LINKED,
     MAX_PAYMENTS,
@@ -64,14 +63,7 @@ def merge_states(first: CustomerState, second: CustomerState) -> CustomerState:
     merged.custom_days = recent_days(sorted(days.values())) if days else None
     if same_session and a.session_start is not None and b.session_start is not None:
         merged.session_start = min(a.session_start, b.session_start)
-    cart: dict[str, tuple[str, float, int]] = {}
-    for source in (a.cart, b.cart):
-        for pid, (cat, price, qty) in (source or {}).items():
-            if pid not in cart and len(cart) >= MAX_CART_LINES:
-                continue
-            held = cart[pid][2] if pid in cart else 0
-            cart[pid] = (cat, price, min(held + qty, MAX_CART_QUANTITY))
-    merged.cart = cart or None
+    merged.cart = cart.merged(a.cart, b.cart)
     merged.cart_updated_at = max_opt(a.cart_updated_at, b.cart_updated_at)
     merged.orders = a.orders + b.orders
     merged.spend = a.spend + b.spend

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import math
 
+from actors.model import cart
 from actors.model.action_record import ActionRecord
 from actors.model.bounds import (
     CUSTOM_BUCKETS,
     CUSTOM_WINDOW_DAYS,
     MAX_AFFINITIES,
-    MAX_CART_LINES,
-    MAX_CART_QUANTITY,
     MAX_KNOWN,
     MAX_PAYMENTS,
     MAX_RECENT_ACTIONS,
@@ -124,8 +123,9 @@ class CustomerState:
         # custom events per event-time day: [day, count of bucket 0, ..., bucket 7], oldest
         # first, the last CUSTOM_WINDOW_DAYS days (see `custom_bucket`)
         self.custom_days: list[list[int]] | None = None
-        # cart: product_id -> (category, unit price, quantity); carts outlive sessions
-        self.cart: dict[str, tuple[str, float, int]] | None = None
+        # cart: product_id -> (category, unit price or None when unknown, quantity); carts
+        # outlive sessions
+        self.cart: cart.Cart | None = None
         self.cart_updated_at: float | None = None
         # lifetime
         self.orders = 0
@@ -236,17 +236,21 @@ class CustomerState:
         self._advance_session(ts)
         self.events_total += 1
         if isinstance(event, ProductView):
-            category = shared(event.category)
+            category = shared(event.category) if event.category else None
             self._view_product(shared(event.product_id), category)
-            self._bump_affinity(category, 1.0, ts)
+            if category:
+                self._bump_affinity(category, 1.0, ts)
         elif isinstance(event, PageView):
             self.session_page_views += 1
             if event.category:
                 self._count_category(shared(event.category))
         elif isinstance(event, CartAdd):
-            category = shared(event.category)
+            # A category or price the site did not send (and the catalogue could not
+            # give, actors.turn.prices) is unknown: the line is kept all the same.
+            category = shared(event.category) if event.category else ""
             self._add_to_cart(shared(event.product_id), category, event.price, event.quantity, ts)
-            self._bump_affinity(category, 3.0, ts)
+            if category:
+                self._bump_affinity(category, 3.0, ts)
         elif isinstance(event, CartRemove):
             self._remove_from_cart(event.product_id, event.quantity, ts)
         elif isinstance(event, Purchase):
@@ -309,12 +313,13 @@ class CustomerState:
         if last is None or ts > last:
             self.last_event_at = ts
 
-    def _view_product(self, product_id: str, category: str) -> None:
+    def _view_product(self, product_id: str, category: str | None) -> None:
         self.session_page_views += 1
         if self.session_products is None:
             self.session_products = []
         push_bounded(self.session_products, product_id, MAX_SESSION_ITEMS)
-        self._count_category(category)
+        if category:
+            self._count_category(category)
 
     def _count_custom(self, name: str, ts: float) -> None:
         self.session_custom = count_bounded(self.session_custom, shared(name), MAX_SESSION_CUSTOM)
@@ -346,28 +351,15 @@ class CustomerState:
         )
 
     def _add_to_cart(
-        self, product_id: str, category: str, price: float, quantity: int, ts: float
+        self, product_id: str, category: str, price: float | None, quantity: int, ts: float
     ) -> None:
-        if self.cart is None:
-            self.cart = {}
-        previous = self.cart.get(product_id)
-        if previous is None and len(self.cart) >= MAX_CART_LINES:
-            return  # a full cart: the add is refused, the cart unchanged
-        held = previous[2] if previous else 0
-        self.cart[product_id] = (category, price, min(held + quantity, MAX_CART_QUANTITY))
+        self.cart = cart.add(self.cart, product_id, category, price, quantity)
         self.cart_updated_at = ts
 
     def _remove_from_cart(self, product_id: str, quantity: int, ts: float) -> None:
-        if not self.cart or product_id not in self.cart:
-            return
-        category, price, held = self.cart[product_id]
-        if held > quantity:
-            self.cart[product_id] = (category, price, held - quantity)
-        else:
-            del self.cart[product_id]
-        if not self.cart:
-            self.cart = None
-        self.cart_updated_at = ts
+        if self.cart and product_id in self.cart:
+            self.cart = cart.remove(self.cart, product_id, quantity)
+            self.cart_updated_at = ts
 
     def _purchase(self, event: Purchase, ts: float) -> None:
         self.orders += 1
@@ -375,7 +367,8 @@ class CustomerState:
         if self.last_purchase_at is None or ts > self.last_purchase_at:
             self.last_purchase_at = ts
         for item in event.items:
-            self._bump_affinity(item.category, 5.0, ts)
+            if item.category:
+                self._bump_affinity(item.category, 5.0, ts)
             if self.cart and item.product_id in self.cart:
                 del self.cart[item.product_id]
         # A purchase without item detail empties the cart: the checkout took it.
@@ -456,11 +449,16 @@ class CustomerState:
 
     @property
     def cart_items(self) -> int:
-        return sum(q for _, _, q in self.cart.values()) if self.cart else 0
+        return cart.items(self.cart)
 
     @property
     def cart_value(self) -> float:
-        return sum(p * q for _, p, q in self.cart.values()) if self.cart else 0.0
+        """The value of the cart's lines whose price is known (see `cart_value_partial`)."""
+        return cart.value(self.cart)
+
+    @property
+    def cart_value_partial(self) -> bool:
+        return cart.partial(self.cart)
 
     def affinity(self, key: str, at: float) -> float:
         """The key's affinity decayed to time `at`."""

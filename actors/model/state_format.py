@@ -74,7 +74,7 @@ def state_from_dict(data: dict[str, Any], now: float | None = None) -> CustomerS
         if name == "applied":
             value = Applied.from_dict(value)
         elif name == "cart":
-            value = {k: (v[0], float(v[1]), int(v[2])) for k, v in value.items()}
+            value = {k: (v[0], _price(v[1]), int(v[2])) for k, v in value.items()}
         elif name == "payments":
             value = [(float(t), float(a)) for t, a in value]
         elif name == "fired":
@@ -106,3 +106,7 @@ def _format_1_to_2(data: dict[str, Any], now: float) -> dict[str, Any]:
 MIGRATIONS: dict[int, Callable[[dict[str, Any], float], dict[str, Any]]] = {
     1: _format_1_to_2,
 }
+
+
+def _price(value: Any) -> float | None:
+    return None if value is None else float(value)

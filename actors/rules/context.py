@@ -93,6 +93,9 @@ class CustomerView(_View):
         ),
         "cart_items": lambda v: v.state.cart_items,
         "cart_value": lambda v: round(v.state.cart_value, 2),
+        # True when a cart line's price is unknown (an add without one the catalogue
+        # could not fill): `cart_value` then counts less than the cart holds.
+        "cart_value_partial": lambda v: v.state.cart_value_partial,
         "consent_marketing": lambda v: v.state.consent_marketing,
         "email": lambda v: v.state.email,
         "timezone": lambda v: v.state.timezone,
@@ -170,6 +173,7 @@ def cart_view(state: CustomerState) -> dict[str, Any]:
     return {
         "items": state.cart_items,
         "value": round(state.cart_value, 2),
+        "partial": state.cart_value_partial,
         "products": sorted(state.cart or ()),
     }
 

@@ -69,6 +69,11 @@ class Keys:
         which would walk every customer's keys on each refresh of the dashboard."""
         return f"{self.prefix}:ingest-replicas"
 
+    def refusals(self, part: str) -> str:
+        """Refused collection calls: counts by source and field, a day's samples
+        (serving.refusals)."""
+        return f"{self.prefix}:refusals:{part}"
+
     def outcomes(self, slot: int) -> str:
         """Outcome counters of the slot's customers (see actors.outcomes.reports)."""
         return f"{self.slot_tag(slot)}:outcomes"

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from serving.edge import EdgeConfig, EdgeMiddleware
+from serving.refusals import flush, flush_forever
 from serving.series import sample_forever
 from serving.web import admin, catalog, collect, customers, models, ops, reports
 from serving.web.answers import install_error_handlers
@@ -53,6 +54,10 @@ def create_app(backends: Backends) -> FastAPI:
             # The catalogue version every shard and replica serves, within a poll.
             asyncio.create_task(backends.catalog.follow(backends.catalog_poll_s)),
         ]
+        # Refused calls, counted where a site owner looks (serving.refusals).
+        store = backends.refusal_store
+        if store is not None:
+            tasks.append(asyncio.create_task(flush_forever(backends.refusals, store)))
         try:
             yield
         finally:
@@ -61,6 +66,10 @@ def create_app(backends: Backends) -> FastAPI:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if store is not None:
+                # What the last interval refused, written before the replica goes.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(flush(backends.refusals, store), 10)
 
     app = FastAPI(
         lifespan=sampling,

@@ -8,7 +8,7 @@ client.
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from redis.exceptions import RedisError
@@ -36,6 +36,7 @@ from serving.config import ApiConfig
 from serving.drift import BASELINE_S, CURRENT_S, LIVE_S, champion_drift, score_drift
 from serving.figures import summarize
 from serving.publisher import PublishError
+from serving.refusals import RefusalLog, RefusalStore
 from serving.security import ApiError
 from serving.series import Series
 from training.registry import ModelVersion
@@ -133,6 +134,9 @@ class Backends:
     catalog: CatalogFollower
     catalog_store: CatalogWriter
     catalog_poll_s: float = 1.0
+    # Refused calls: recorded per request, flushed to `refusal_store` by the app's loop.
+    refusals: RefusalLog = field(default_factory=RefusalLog)
+    refusal_store: RefusalStore | None = None
 
     async def publish(self, events: Sequence[Event]) -> None:
         try:
@@ -204,7 +208,21 @@ class Backends:
         ingest = await asyncio.to_thread(self.figures.ingest)
         models = await self.scorer_status()
         # A scorer that cannot say what it serves leaves the model figures out, not the rest.
-        return summarize(ingest, shards, {} if "error" in models else models)
+        figures = summarize(ingest, shards, {} if "error" in models else models)
+        refused = await self.refused()
+        if refused is not None:
+            figures["collect_refused"] = refused["by_field"]
+        return figures
+
+    async def refused(self) -> dict[str, Any] | None:
+        """Refused collection calls of every replica (serving.refusals); None while Redis
+        is out of reach."""
+        if self.refusal_store is None:
+            return self.refusals.report()
+        try:
+            return await asyncio.to_thread(self.refusal_store.read)
+        except (RedisError, OSError):
+            return None
 
     async def score_drift(self) -> dict[str, float]:
         """Per model, how far its live scores of the last hour moved from the day before

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from actors.errors import InvalidEventError
 from actors.model.events import EVENT_ADAPTER, ID_PATTERN, Event, event_from_dict
 from serving import pixel, segment
+from serving.refusals import Refusal
 from serving.security import ApiError, Grant, Scope, presented_key
 from serving.web.access import COLLECT, grant, refuse_for_source, source_refusal, stamped
 from serving.web.answers import (
@@ -89,6 +90,7 @@ class _Admitted:
 
     backends: Backends
     caller: Grant
+    source: str  # the collection path, as refusals are counted (serving.refusals)
     accepted: list[Event] = field(default_factory=list)
     rejected: list[RejectedEvent] = field(default_factory=list)
     forbidden: int = 0  # refused for what the key's kind may send
@@ -98,6 +100,9 @@ class _Admitted:
     ) -> None:
         self.rejected.append(rejected(index, raw, errors))
         self.forbidden += forbidden
+        # Counted and sampled where a site owner looks: an SDK never reads this answer.
+        refusals = [Refusal(self.source, e.field, e.message) for e in errors]
+        self.backends.refusals.record(refusals, raw, self.caller.key_id)
 
     def too_big(self, index: int, raw: Any) -> bool:
         """Refuses an event over the size limit; True if it was."""
@@ -144,7 +149,7 @@ async def events(batch: EventBatchIn, backends: Live, caller: Grant = COLLECT) -
     """Typed events. Valid ones are accepted (on the broker when this answers); the
     invalid ones are listed with the fields at fault."""
     _check_count(backends, len(batch.events))
-    admitted = _Admitted(backends, caller)
+    admitted = _Admitted(backends, caller, "events")
     for index, raw in enumerate(batch.events):
         if admitted.too_big(index, raw):
             continue
@@ -164,7 +169,7 @@ async def _segment(
     backends: Backends, calls: list[tuple[str | None, Any]], caller: Grant
 ) -> JSONResponse:
     _check_count(backends, len(calls))
-    admitted = _Admitted(backends, caller)
+    admitted = _Admitted(backends, caller, "segment")
     now = datetime.now(UTC)
     for index, (kind, raw) in enumerate(calls):
         if not isinstance(raw, dict):

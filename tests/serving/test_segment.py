@@ -131,15 +131,6 @@ def test_segment_calls_map_onto_engage_events() -> None:
         ({"type": "alias", "previousId": "v"}, "userId"),
         ({"type": "group", "userId": "u"}, "groupId"),
         ({"type": "merge", "userId": "u"}, "type"),
-        (
-            {
-                "type": "track",
-                "event": "Product Viewed",
-                "userId": "u",
-                "properties": {"category": "x"},
-            },
-            "product_id",
-        ),
         ({"type": "page"}, "<root>"),
     ],
 )

@@ -721,3 +721,32 @@ def test_a_slot_taken_over_leaves_its_previous_owners_deliveries_a_grace_period(
 
     # then the action is offered only once the previous owner's attempt is surely over
     assert asyncio.run(scenario()) == [0, 1]
+
+
+def test_a_cart_add_without_a_price_takes_the_price_of_the_catalogues_product() -> None:
+    from actors.catalog.catalog import Catalog
+    from actors.catalog.offer import CatalogOffer
+
+    host = make_host()
+    host.actor.catalog.catalog = Catalog.of(
+        2,
+        [
+            CatalogOffer(
+                offer_id="crime_week",
+                title="Crime week",
+                categories=("crime",),
+                domain="books",
+                value=3.0,
+                price=9.5,
+                product_ids=("isbn-1",),
+            )
+        ],
+    )
+    added = [
+        event("cart_add", customer="a", product_id="isbn-1", price=None, category=None),
+        event("cart_add", customer="a", product_id="isbn-404", price=None, at=T0 + 1),
+    ]
+    asyncio.run(process(host, added))
+    state = live(host, "a")
+    assert state.cart == {"isbn-1": ("crime", 9.5, 1), "isbn-404": ("electronics", None, 1)}
+    assert state.cart_value_partial

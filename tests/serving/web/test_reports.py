@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.serving.web.conftest import READ, WRITE, Fakes
+from tests.serving.web.conftest import CLIENT, READ, WRITE, Fakes
 
 
 def test_outcomes_are_grouped_by_what_is_asked(api: Fakes) -> None:
@@ -19,3 +19,38 @@ def test_an_unknown_grouping_is_422_naming_the_parameter(api: Fakes) -> None:
 
 def test_outcomes_need_a_read_key(api: Fakes) -> None:
     assert api.request("GET", "/v1/reports/outcomes", WRITE).status_code == 403
+
+
+def test_a_refused_segment_call_is_counted_by_field_and_sampled_where_a_site_owner_looks(
+    api: Fakes,
+) -> None:
+    # An SDK reads only the batch's status (200 here): the refusal must show elsewhere.
+    calls = [
+        {"type": "track", "userId": "u1", "event": "Products Searched", "properties": {}},
+        {
+            "type": "track",
+            "userId": "u2",
+            "event": "Order Completed",
+            "properties": {"products": 5},
+        },
+    ]
+    assert api.request("POST", "/v1/batch", WRITE, json={"batch": calls}).status_code == 200
+    api.request("POST", "/v1/events", WRITE, json={"events": [{"type": "nope"}]})
+    report = api.request("GET", "/v1/reports/collect", READ).json()
+    assert report["total"] == 2
+    assert {(r["source"], r["field"]) for r in report["by_field"]} == {
+        ("segment", "properties.products"),
+        ("events", "<event>"),
+    }
+    latest, first = report["samples"]
+    assert first["source"] == "segment"
+    assert '"products": 5' in first["payload"]
+    assert latest["source"] == "events"
+    metrics = api.request("GET", "/metrics", READ).text
+    assert 'engage_collect_refused_total{source="segment",field="properties.products"} 1' in metrics
+    dashboard = api.request("GET", "/v1/dashboard/data", READ).json()
+    assert dashboard["collect_refused"][0]["count"] == 1
+
+
+def test_the_refusal_report_needs_a_read_key(api: Fakes) -> None:
+    assert api.request("GET", "/v1/reports/collect", CLIENT).status_code == 403
