@@ -49,7 +49,12 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     from engage.simulate import TrafficProducer
 
-    producer = TrafficProducer(settings, rate=args.rate, customers=args.customers)
+    producer = TrafficProducer(
+        settings,
+        rate=args.rate,
+        customers=args.customers,
+        outcome_delay_scale=args.outcome_delay_scale,
+    )
     last = [0.0]
 
     def progress(sent: int) -> None:
@@ -64,7 +69,11 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         sent = producer.run(args.duration, on_tick=progress)
     except KeyboardInterrupt:
         sent = producer.sent
-    print(f"\rsent {sent:,} events", file=sys.stderr)
+    print(
+        f"\rsent {sent:,} events and {producer.outcomes_sent:,} outcomes "
+        f"({producer.traffic.pending:,} not yet due)",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -270,6 +279,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     simulate.add_argument("--rate", type=float, default=200.0)
     simulate.add_argument("--customers", type=int, default=1000)
     simulate.add_argument("--duration", type=float, default=None)
+    simulate.add_argument(
+        "--outcome-delay-scale",
+        type=float,
+        default=1 / 6000,
+        help="the demo clock for outcomes: their real delays (a fraud report within hours, "
+        "a chargeback within days) times this; the default passes a week in about 100 s",
+    )
     handlers["simulate"] = _simulate
 
     add_training_commands(sub, handlers)

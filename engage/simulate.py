@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 from actors.brokers.base import EventPublisher
 from actors.errors import BrokerUnavailableError
-from actors.model.events import event_to_json
+from actors.model.events import Event, event_to_json
 from engage.settings import Settings
-from training.live_traffic import LiveTraffic
+from training.live_traffic import DEMO_DELAY_SCALE, LiveTraffic
 
 
 def outlet_for(settings: Settings) -> EventPublisher:
@@ -22,7 +22,9 @@ def outlet_for(settings: Settings) -> EventPublisher:
 
 
 class TrafficProducer:
-    """Sends whole customer sessions to the event broker at about `rate` events per second.
+    """Sends whole customer sessions to the event broker at about `rate` events per second,
+    and the outcomes that follow them (fraud reports, chargebacks, offer clicks and
+    conversions) when they fall due on the demo clock (`outcome_delay_scale`).
 
     A session the broker does not acknowledge is sent again after a pause (its events keep
     their ids, so a copy that did arrive is a no-op), until the run ends; `errors` counts
@@ -36,11 +38,18 @@ class TrafficProducer:
         seed: int = 11,
         fraud_rate: float = 0.01,
         retry_pause_s: float = 1.0,
+        outcome_delay_scale: float = DEMO_DELAY_SCALE,
     ) -> None:
         self.settings = settings
         self.rate = rate
-        self.traffic = LiveTraffic(customers=customers, seed=seed, fraud_rate=fraud_rate)
+        self.traffic = LiveTraffic(
+            customers=customers,
+            seed=seed,
+            fraud_rate=fraud_rate,
+            outcome_delay_scale=outcome_delay_scale,
+        )
         self.sent = 0
+        self.outcomes_sent = 0
         self.errors = 0
         self.retry_pause_s = retry_pause_s
         self._stop = threading.Event()
@@ -56,22 +65,30 @@ class TrafficProducer:
             ended = duration_s is not None and time.monotonic() - started >= duration_s
             return ended or self._stop.is_set()
 
+        def send(events: list[Event]) -> bool:
+            while not over():
+                try:
+                    outlet.publish([(e.actor_id, event_to_json(e)) for e in events])
+                except BrokerUnavailableError:
+                    self.errors += 1
+                    self._stop.wait(self.retry_pause_s)
+                    continue
+                return True
+            return False
+
         try:
             while not over():
+                # Outcomes whose (demo) time has come: reports, clicks, conversions.
+                due = self.traffic.due(time.time())
+                if due and send(due):
+                    self.outcomes_sent += len(due)
                 behind = self.rate * (time.monotonic() - started) - self.sent
                 if behind < 1:
                     time.sleep(min(0.05, (1 - behind) / self.rate))
                     continue
                 session = self.traffic.next_session(time.time())
-                while not over():
-                    try:
-                        outlet.publish([(e.actor_id, event_to_json(e)) for e in session])
-                    except BrokerUnavailableError:
-                        self.errors += 1
-                        self._stop.wait(self.retry_pause_s)
-                        continue
+                if send(session):
                     self.sent += len(session)
-                    break
                 if on_tick is not None:
                     on_tick(self.sent)
         finally:

@@ -1,16 +1,33 @@
-"""The demo's live traffic: endless sessions of the synthetic population, stamped now.
+"""The demo's live traffic: endless sessions of the synthetic population, stamped now, and
+the outcomes that follow them later.
 
 It reuses `training.synthetic.Behaviour`, so the live models see the traffic they were
-trained for.
+trained for, and the live topic can teach a model something: a share of fraudulent
+payments is reported (a fraud report within hours, or a chargeback within days), and
+offers shown on the site are clicked and converted as the customers' hidden preferences
+say. The outcomes' delays are the history's, multiplied by `outcome_delay_scale` (the
+demo clock: at the default a week's reporting delay passes in about 100 s). The truth
+(`fraud_truth`, `offer_truth`) stays here, for benchmarks and tests; the events carry
+only what a bank or a site would learn.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import random
 from collections.abc import Callable, Iterator
 
-from actors.model.events import Event
-from training.synthetic import Behaviour, iso_time
+from actors.model.catalog import OFFERS
+from actors.model.events import CardPayment, Event, OfferFeedback
+from actors.model.labels import FRAUD
+from training.synthetic import Behaviour, Traits, iso_time
+
+# A week (the longest a chargeback takes) in about 100 s.
+DEMO_DELAY_SCALE = 1 / 6000
+# Sessions that end with an offer shown on the site, and clicks that go on to buy.
+OFFER_SHOWN_SHARE = 0.3
+CONVERTED_SHARE = 0.4
 
 
 class LiveTraffic:
@@ -20,12 +37,27 @@ class LiveTraffic:
     real context; now and then a card is compromised.
     """
 
-    def __init__(self, customers: int = 1000, seed: int = 11, fraud_rate: float = 0.01) -> None:
+    def __init__(
+        self,
+        customers: int = 1000,
+        seed: int = 11,
+        fraud_rate: float = 0.01,
+        outcome_delay_scale: float = DEMO_DELAY_SCALE,
+        reported_share: float = 0.95,
+    ) -> None:
         self.rng = random.Random(seed)
         self.behaviour = Behaviour(self.rng)
         self.population = [self.behaviour.traits(f"c{n:06d}") for n in range(customers)]
         self.fraud_rate = fraud_rate
+        self.outcome_delay_scale = outcome_delay_scale
+        self.reported_share = reported_share
         self.introduced: set[str] = set()
+        # Outcomes not due yet: (due time, order, event).
+        self._later: list[tuple[float, int, Event]] = []
+        self._order = itertools.count()
+        # The truth, never sent: payment id -> fraudulent; (customer, offer) -> taken.
+        self.fraud_truth: dict[str, bool] = {}
+        self.offer_truth: list[tuple[str, str, bool]] = []
 
     def next_session(self, now: float) -> list[Event]:
         """One customer's next session, compressed so that it ends at `now`."""
@@ -34,11 +66,59 @@ class LiveTraffic:
         if traits.customer_id not in self.introduced:
             self.introduced.add(traits.customer_id)
             events.append(self.behaviour.identify(traits, now - 3600))
-        if "banking" in traits.domains and self.rng.random() < self.fraud_rate * 5:
+        fraudulent = "banking" in traits.domains and self.rng.random() < self.fraud_rate * 5
+        if fraudulent:
             events += self.behaviour.fraud(traits, now)
         else:
             events += self.behaviour.session(traits, now)
-        return _compress(events, now)
+        session = _compress(events, now)
+        for event in session:
+            if isinstance(event, CardPayment):
+                self.fraud_truth[event.payment_id] = fraudulent
+                if fraudulent and self.rng.random() < self.reported_share:
+                    self._later_outcome(self.behaviour.reported(event, FRAUD.window_s), event.ts)
+        if not fraudulent and self.rng.random() < OFFER_SHOWN_SHARE:
+            session += self._offer_shown(traits, session, now)
+        return session
+
+    def due(self, now: float) -> list[Event]:
+        """The outcomes whose time has come, in time order."""
+        out = []
+        while self._later and self._later[0][0] <= now:
+            out.append(heapq.heappop(self._later)[2])
+        return out
+
+    @property
+    def pending(self) -> int:
+        return len(self._later)
+
+    def _offer_shown(self, traits: Traits, session: list[Event], now: float) -> list[Event]:
+        """An offer the site shows as the session ends; the click and the purchase that
+        follow if the customer takes it (their hidden preference decides)."""
+        offer = self.rng.choice(OFFERS)
+        engaged = min(len(session) / 5.0, 1.0)
+        taken = self.behaviour.accepts(traits, offer, engaged)
+        self.offer_truth.append((traits.customer_id, offer.offer_id, taken))
+        shown, *clicked = self.behaviour.feedback(traits.customer_id, offer.offer_id, now, taken)
+        for click in clicked:
+            self._later_outcome(click, now)
+            if self.rng.random() < CONVERTED_SHARE:
+                converted = OfferFeedback(
+                    event_id=f"{click.event_id}-c",
+                    customer_id=traits.customer_id,
+                    timestamp=iso_time(click.ts + self.rng.uniform(60, 3_600)),
+                    outcome="converted",
+                    offer_id=offer.offer_id,
+                    value=offer.value,
+                )
+                self._later_outcome(converted, now)
+        return [shown]
+
+    def _later_outcome(self, event: Event, since: float) -> None:
+        """Queue `event` at its delay after `since`, on the demo clock."""
+        due = since + max(0.0, event.ts - since) * self.outcome_delay_scale
+        stamped = event.model_copy(update={"timestamp": iso_time(due)})
+        heapq.heappush(self._later, (due, next(self._order), stamped))
 
     def sessions(self, clock: Callable[[], float]) -> Iterator[list[Event]]:
         while True:
