@@ -57,6 +57,7 @@ class KafkaConfig(_Config):
     # costs no latency on any broker: the answer carries records either way (docs/kafka.md).
     fetch_catch_up_wait_ms: int = Field(default=500, ge=0, le=10_000)
     catch_up_after_records: int = Field(default=200, ge=1)
+    catch_up_hold_s: float = Field(default=10.0, ge=0)
     reconnect_backoff_max_ms: int = Field(default=2000, ge=50)
     # kafka-python's own log level (actors.logs): DEBUG logs every request and response.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"

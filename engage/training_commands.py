@@ -21,8 +21,9 @@ from actors.model.model_names import MODEL_NAMES
 from actors.rules.durations import parse_duration
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
+    from actors.model.events import Event
     from engage.settings import Settings
     from training.registry import ModelRegistry
     from training.sources import TrainingData
@@ -216,6 +217,8 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
         args.source = "broker"
     data = load_source(args, settings)
     out = Path(args.out)
+    if args.labels is not None:
+        return _export_labelled(args, data.events, out)
     written = write_events(data.events, out)
     print(
         f"exported {written:,} events to {out} ({data.rejected:,} invalid records skipped, "
@@ -223,6 +226,18 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     )
     if data.first_rejection:
         print(f"first invalid record: {data.first_rejection}", file=sys.stderr)
+    return 0
+
+
+def _export_labelled(args: argparse.Namespace, events: Sequence[Event], out: Path) -> int:
+    from training.labelled_export import labelled_table, write_labelled
+
+    table = labelled_table(events, args.labels, args.label_window)
+    write_labelled(table, out)
+    print(
+        f"exported {table.rows:,} {args.labels} rows to {out}: {table.count(1):,} positive, "
+        f"{table.count(0):,} negative, {table.count(None):,} pending (label window still open)"
+    )
     return 0
 
 
@@ -255,8 +270,18 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     training.add_argument("--force", action="store_true", help="promote even if worse")
     handlers["train"] = _with_default_source(_train)
 
-    export = sub.add_parser("export", help="write events to JSON lines or Parquet")
-    export.add_argument("--out", required=True, help="a .jsonl or .parquet file")
+    export = sub.add_parser("export", help="write events (or labelled training rows)")
+    export.add_argument(
+        "--out", required=True, help="a .jsonl or .parquet file (with --labels: .parquet or .csv)"
+    )
+    export.add_argument(
+        "--labels",
+        choices=["fraud", "recommender"],
+        help="write the model's training rows (features and joined label) instead of events",
+    )
+    export.add_argument(
+        "--label-window", type=window, help="with --labels: how long to wait for the outcome"
+    )
     add_source_arguments(export, default=None)  # the event broker in use
     handlers["export"] = _export
 

@@ -84,24 +84,39 @@ class KafkaEventsConsumer:
         self.consumer = consumer or make_consumer(config, config.events_topic)
         self._config = config
         self.catching_up = False
+        self._behind_at = float("-inf")  # when a poll last left it far behind
 
     def poll(self, timeout_ms: int, max_records: int) -> Mapping[Partition, Sequence[Record]]:
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
-        self._pace(polled)
+        self._pace()
         return {Partition(tp.topic, tp.partition): records for tp, records in polled.items()}
 
-    def _pace(self, polled: Mapping[TopicPartition, Sequence[Any]]) -> None:
+    def _pace(self) -> None:
         """Short fetch waits at the end of the topic (latency), long ones while behind
-        (throughput), judged by how many records this poll left behind it."""
-        behind = 0
-        for tp, records in polled.items():
-            end = self.consumer.highwater(tp)
-            if records and end is not None:
-                behind += max(0, end - (records[-1].offset + 1))
-        catching_up = behind >= self._config.catch_up_after_records
-        if polled and catching_up != self.catching_up:
+        (throughput). Judged after every poll, an empty one too: on the embedded broker a
+        consumer far behind may get nothing at all from a short wait, and would never
+        learn it is behind from the records it got."""
+        now = time.monotonic()
+        if self.behind() >= self._config.catch_up_after_records:
+            self._behind_at = now
+        # Held for `catch_up_hold_s` after the consumer was last that far behind: near its
+        # end a big embedded broker's short fetches bring less than arrives meanwhile, so
+        # a consumer that went back to them at once would fall behind again at once.
+        catching_up = now - self._behind_at < self._config.catch_up_hold_s
+        if catching_up != self.catching_up:
             self.catching_up = catching_up
             set_fetch_wait(self.consumer, self._fetch_wait())
+
+    def behind(self) -> int:
+        """Records between this consumer's positions and the ends it last heard of, from
+        what the consumer knows (no broker call: see actors.ingest `_measure_lag`)."""
+        behind = 0
+        positions = self.consumer._subscription.assignment  # kafka-python pinned
+        for tp, state in list(positions.items()):
+            end = self.consumer.highwater(tp)
+            if end is not None and state.has_valid_position:
+                behind += max(0, end - state.position.offset)
+        return behind
 
     def _fetch_wait(self) -> int:
         if self.catching_up:

@@ -210,3 +210,30 @@ def test_models_drift_flags_the_features_that_moved_from_the_training_window(
     assert result["drifted_features"][0] == "new_country"
     assert result["features"]["amount_log"] < 0.01
     assert result["live_rows"] == len(moved)
+
+
+def test_export_with_labels_writes_the_rows_training_joins(
+    env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pyarrow.parquet as pq
+
+    from actors.model.features import PAYMENT_FEATURES
+    from training.dataset import fraud_rows
+    from training.sources import from_file
+
+    archive = tmp_path / "history.jsonl"
+    history = ["--from", "generated", "--customers", "300", "--days", "30", "--seed", "4"]
+    assert main(["export", *history, "--out", str(archive)]) == 0
+    rows = tmp_path / "fraud.parquet"
+    assert main(["export", "--from", str(archive), "--labels", "fraud", "--out", str(rows)]) == 0
+    said = capsys.readouterr().out
+    table = pq.read_table(rows).to_pydict()
+    expected = fraud_rows(from_file(archive).events)
+    assert table["payment_id"] == expected.payment_ids
+    assert table["label"] == expected.y  # pending rows are there, as null
+    assert [table[name][0] for name in PAYMENT_FEATURES] == expected.X[0]
+    positive = sum(1 for y in expected.y if y == 1)
+    assert positive > 0
+    assert f"{positive:,} positive" in said
+    with pytest.raises(SystemExit):  # argparse names the choices
+        main(["export", *history, "--labels", "winback", "--out", str(rows)])
