@@ -70,8 +70,8 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     except KeyboardInterrupt:
         sent = producer.sent
     print(
-        f"\rsent {sent:,} events and {producer.outcomes_sent:,} outcomes "
-        f"({producer.traffic.pending:,} not yet due)",
+        f"\rsent {sent:,} events ({producer.outcomes_sent:,} of them outcomes; "
+        f"{producer.traffic.pending:,} outcomes not yet due)",
         file=sys.stderr,
     )
     return 0

@@ -24,7 +24,8 @@ def outlet_for(settings: Settings) -> EventPublisher:
 class TrafficProducer:
     """Sends whole customer sessions to the event broker at about `rate` events per second,
     and the outcomes that follow them (fraud reports, chargebacks, offer clicks and
-    conversions) when they fall due on the demo clock (`outcome_delay_scale`).
+    conversions) when they fall due on the demo clock (`outcome_delay_scale`); `sent`
+    counts both, `outcomes_sent` the outcomes among them.
 
     A session the broker does not acknowledge is sent again after a pause (its events keep
     their ids, so a copy that did arrive is a no-op), until the run ends; `errors` counts
@@ -82,6 +83,7 @@ class TrafficProducer:
                 due = self.traffic.due(time.time())
                 if due and send(due):
                     self.outcomes_sent += len(due)
+                    self.sent += len(due)
                 behind = self.rate * (time.monotonic() - started) - self.sent
                 if behind < 1:
                     time.sleep(min(0.05, (1 - behind) / self.rate))

@@ -4,6 +4,7 @@ engage applies, `engage report` prints what the outcomes endpoint answers."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -38,7 +39,9 @@ def test_simulate_sends_sessions_that_engage_applies(
     before = processed(engage_app)
     assert main(["simulate", "--rate", "100", "--customers", "40", "--duration", "2"]) == 0
     printed = capsys.readouterr().err.strip().split("\r")[-1]
-    sent = int(printed.removeprefix("sent ").removesuffix(" events").replace(",", ""))
+    said = re.match(r"sent ([\d,]+) events", printed)
+    assert said is not None, printed
+    sent = int(said.group(1).replace(",", ""))
     assert 100 <= sent <= 300  # about 2 s at 100 events/s, whole sessions
     deadline = time.monotonic() + 60
     while processed(engage_app) - before < sent and time.monotonic() < deadline:

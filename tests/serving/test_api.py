@@ -88,7 +88,8 @@ def test_a_batch_is_accepted_in_part_with_field_level_reasons(engage_app: App) -
     assert body["accepted"] == 1
     (rejected,) = body["rejected"]
     assert rejected["index"] == 1
-    assert {e["field"] for e in rejected["errors"]} == {"price", "category"}
+    # A missing category is not a fault (Segment's spec makes it optional); a bad price is.
+    assert {e["field"] for e in rejected["errors"]} == {"price"}
     context = wait_context(engage_app, customer, lambda c: c["session"]["events"] >= 1)
     assert context["session"]["page_views"] == 1
 

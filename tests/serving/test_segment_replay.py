@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 USERS = 600
 SESSIONS = (3, 6)
-CALLS_PER_SESSION = (7, 14)
+CALLS_PER_SESSION = (8, 16)
 
 
 @dataclass(frozen=True)
