@@ -147,5 +147,6 @@ def test_every_call_of_a_30000_event_clickstream_is_applied_through_both_sdks(
         return True
 
     eventually(all_applied, 300, "every user's events and sessions as counted", 1.0)
+    # Nothing of this run was refused (the app is shared: other tests' refusals are there).
     refused = engage_app.get("/v1/reports/collect").json()
-    assert [r for r in refused["by_field"] if r["source"] == "segment"] == []
+    assert [s for s in refused["samples"] if run in s["payload"]] == []
