@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.serving.web.conftest import CLIENT, READ, WRITE, Fakes
 
 
@@ -54,3 +56,25 @@ def test_a_refused_segment_call_is_counted_by_field_and_sampled_where_a_site_own
 
 def test_the_refusal_report_needs_a_read_key(api: Fakes) -> None:
     assert api.request("GET", "/v1/reports/collect", CLIENT).status_code == 403
+
+
+class UnreachableRefusals:
+    """A refusal store whose Redis is out of reach."""
+
+    def read(self) -> dict[str, object]:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        raise RedisConnectionError("connection refused")
+
+
+def test_the_refusal_report_is_a_503_while_redis_is_out_of_reach_and_metrics_still_answer(
+    api: Fakes,
+) -> None:
+    app: Any = api.client.app
+    app.state.served.backends.refusal_store = UnreachableRefusals()
+    answer = api.request("GET", "/v1/reports/collect", READ)
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "store_unavailable"
+    metrics = api.request("GET", "/metrics", READ)
+    assert metrics.status_code == 200
+    assert "engage_collect_refused_total" in metrics.text
