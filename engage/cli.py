@@ -46,6 +46,14 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     return run_up(settings)
 
 
+def _share(value: str) -> float:
+    """A share of sessions: more than 0, at most 1."""
+    share = float(value)
+    if not 0 < share <= 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a share in (0, 1]")
+    return share
+
+
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     from engage.simulate import TrafficProducer
 
@@ -54,6 +62,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         rate=args.rate,
         customers=args.customers,
         outcome_delay_scale=args.outcome_delay_scale,
+        takeover_share=args.drift_share if args.drift == "takeover" else 0.0,
     )
     last = [0.0]
 
@@ -285,6 +294,19 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
         default=1 / 6000,
         help="the demo clock for outcomes: their real delays (a fraud report within hours, "
         "a chargeback within days) times this; the default passes a week in about 100 s",
+    )
+    simulate.add_argument(
+        "--drift",
+        choices=("takeover",),
+        default=None,
+        help="a pattern the first models never saw: takeover (account takeovers, failed "
+        "logins then ordinary payments, reported like other fraud)",
+    )
+    simulate.add_argument(
+        "--drift-share",
+        type=_share,
+        default=0.15,
+        help="the share of banking customers' sessions the drift takes (default 0.15)",
     )
     handlers["simulate"] = _simulate
 

@@ -3,6 +3,7 @@ broker in use (Kafka's events topic, or RabbitMQ's events exchange)."""
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ class TrafficProducer:
         fraud_rate: float = 0.01,
         retry_pause_s: float = 1.0,
         outcome_delay_scale: float = DEMO_DELAY_SCALE,
+        takeover_share: float = 0.0,
     ) -> None:
         self.settings = settings
         self.rate = rate
@@ -48,6 +50,9 @@ class TrafficProducer:
             seed=seed,
             fraud_rate=fraud_rate,
             outcome_delay_scale=outcome_delay_scale,
+            takeover_share=takeover_share,
+            # Each run's own event ids: a second simulator beside the demo's adds traffic.
+            run_id=secrets.token_hex(3),
         )
         self.sent = 0
         self.outcomes_sent = 0

@@ -14,15 +14,29 @@ from actors.config import KafkaConfig
 from actors.model.events import Event, event_to_json
 
 
-def produce(kafka: KafkaConfig, events: Sequence[Event | bytes], key: str | None = None) -> None:
+def produce(
+    kafka: KafkaConfig,
+    events: Sequence[Event | bytes],
+    key: str | None = None,
+    timestamp_ms: int | None = None,
+) -> None:
+    """Send to the events topic; `timestamp_ms` stamps every record (a producer's clock)."""
     producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all", linger_ms=2)
     try:
         for item in events:
             if isinstance(item, bytes):
-                producer.send(kafka.events_topic, key=(key or "x").encode(), value=item)
+                producer.send(
+                    kafka.events_topic,
+                    key=(key or "x").encode(),
+                    value=item,
+                    timestamp_ms=timestamp_ms,
+                )
             else:
                 producer.send(
-                    kafka.events_topic, key=item.actor_id.encode(), value=event_to_json(item)
+                    kafka.events_topic,
+                    key=item.actor_id.encode(),
+                    value=event_to_json(item),
+                    timestamp_ms=timestamp_ms,
                 )
         producer.flush(timeout=30)
     finally:

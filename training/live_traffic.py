@@ -5,10 +5,12 @@ It reuses `training.synthetic.Behaviour`, so the live models see the traffic the
 trained for, and the live topic can teach a model something: a share of fraudulent
 payments is reported (a fraud report within hours, or a chargeback within days), and
 offers shown on the site are clicked and converted as the customers' hidden preferences
-say. The outcomes' delays are the history's, multiplied by `outcome_delay_scale` (the
-demo clock: at the default a week's reporting delay passes in about 100 s). The truth
-(`fraud_truth`, `offer_truth`) stays here, for benchmarks and tests; the events carry
-only what a bank or a site would learn.
+say. With `takeover_share`, that share of the banking customers' sessions are account
+takeovers (failed logins, then ordinary payments): the drift the first models never saw.
+The outcomes' delays are the history's, multiplied by `outcome_delay_scale` (the demo
+clock: at the default a week's reporting delay passes in about 100 s). The truth
+(`fraud_truth`, `offer_truth`, `takeover_truth`) stays here, for benchmarks and tests;
+the events carry only what a bank or a site would learn.
 """
 
 from __future__ import annotations
@@ -44,11 +46,19 @@ class LiveTraffic:
         fraud_rate: float = 0.01,
         outcome_delay_scale: float = DEMO_DELAY_SCALE,
         reported_share: float = 0.95,
+        takeover_share: float = 0.0,
+        run_id: str | None = None,
     ) -> None:
         self.rng = random.Random(seed)
         self.behaviour = Behaviour(self.rng)
+        # The population is the seed's whatever the run: the demo's models know it.
         self.population = [self.behaviour.traits(f"c{n:06d}") for n in range(customers)]
+        if run_id is not None:
+            # A run of its own: other sessions, and event ids no other run sends.
+            self.rng.seed(f"{seed}:{run_id}")
+            self.behaviour.tag = f"{run_id}-"
         self.fraud_rate = fraud_rate
+        self.takeover_share = takeover_share
         self.outcome_delay_scale = outcome_delay_scale
         self.reported_share = reported_share
         self.introduced: set[str] = set()
@@ -58,6 +68,7 @@ class LiveTraffic:
         # The truth, never sent: payment id -> fraudulent; (customer, offer) -> taken.
         self.fraud_truth: dict[str, bool] = {}
         self.offer_truth: list[tuple[str, str, bool]] = []
+        self.takeover_truth: set[str] = set()
 
     def next_session(self, now: float) -> list[Event]:
         """One customer's next session, compressed so that it ends at `now`."""
@@ -66,8 +77,12 @@ class LiveTraffic:
         if traits.customer_id not in self.introduced:
             self.introduced.add(traits.customer_id)
             events.append(self.behaviour.identify(traits, now - 3600))
-        fraudulent = "banking" in traits.domains and self.rng.random() < self.fraud_rate * 5
-        if fraudulent:
+        banking = "banking" in traits.domains
+        takeover = banking and self.rng.random() < self.takeover_share
+        fraudulent = takeover or (banking and self.rng.random() < self.fraud_rate * 5)
+        if takeover:
+            events += self.behaviour.takeover(traits, now)
+        elif fraudulent:
             events += self.behaviour.fraud(traits, now)
         else:
             events += self.behaviour.session(traits, now)
@@ -75,6 +90,8 @@ class LiveTraffic:
         for event in session:
             if isinstance(event, CardPayment):
                 self.fraud_truth[event.payment_id] = fraudulent
+                if takeover:
+                    self.takeover_truth.add(event.payment_id)
                 if fraudulent and self.rng.random() < self.reported_share:
                     self._later_outcome(self.behaviour.reported(event, FRAUD.window_s), event.ts)
         if not fraudulent and self.rng.random() < OFFER_SHOWN_SHARE:

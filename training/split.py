@@ -90,6 +90,21 @@ def time_split(
         if positives == 0 or positives == len(rows):
             raise TrainingDataError(
                 f"{model}: the {side} window has {len(rows):,} rows and {positives:,} "
-                f"positives; both classes are needed (label counts: {counts.as_dict()})"
+                f"positives; both classes are needed{_span_hint(first, last, test_from, window_s)}"
+                f" (label counts: {counts.as_dict()})"
             )
     return TimeSplit(train, test, counts)
+
+
+def _span_hint(first: float, last: float, test_from: float, window_s: float) -> str:
+    """What to change when the data is too short for the split: a label window is kept
+    between training and test, so a range barely longer than it leaves training nothing."""
+    train_span = test_from - window_s - first
+    if train_span >= window_s:
+        return ""
+    return (
+        f". The labelled rows span {last - first:,.0f} s, and a {window_s:g} s label window "
+        f"lies between training and test, which leaves {max(train_span, 0.0):,.0f} s to train "
+        "on: read a longer range (--since), or, if outcomes come sooner, pass a shorter "
+        "--label-window"
+    )

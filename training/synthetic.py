@@ -129,13 +129,16 @@ class SyntheticDataset:
 class Behaviour:
     """Generates one customer's sessions from its traits."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, tag: str = "") -> None:
         self.rng = rng
+        # In every id: two runs of the same seed (a demo and a second simulator, or a
+        # restarted demo) must not send the same event ids, which engage drops as copies.
+        self.tag = tag
         self._event_seq = 0
 
     def _id(self, prefix: str) -> str:
         self._event_seq += 1
-        return f"{prefix}{self._event_seq:x}{self.rng.getrandbits(24):06x}"
+        return f"{prefix}{self.tag}{self._event_seq:x}{self.rng.getrandbits(24):06x}"
 
     def traits(self, customer_id: str) -> Traits:
         rng = self.rng

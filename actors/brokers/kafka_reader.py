@@ -18,9 +18,10 @@ from actors.brokers.kafka import make_consumer
 from actors.config import KafkaConfig
 from actors.errors import BrokerUnavailableError, TrainingDataError
 
-# A record stamped this much after reading began still belongs to the read: producers'
-# clocks are not the reader's.
-CLOCK_SLACK_S = 60.0
+# A record past the end the broker reported, stamped at most this much after reading
+# began, still belongs to the read: producers' clocks are not the reader's. Kept short, as
+# the read follows the live tail for that long.
+CLOCK_SLACK_S = 5.0
 
 
 def read_topic(
@@ -39,9 +40,10 @@ def read_topic(
     offsets below the records they hold. A partition ends at a record appended after the
     read began (its timestamp, with `CLOCK_SLACK_S` for producers' clocks), at
     `to_offsets`, or when a fetch brings nothing and the broker confirms the position is
-    at its end. That confirmation is a request, so a broker that stops answering ends the
-    read with `BrokerUnavailableError` (after at most `idle_timeout_s`) instead of a
-    silently shorter data set."""
+    at its end. A record below the end the broker reported when reading began is always
+    read, whatever its timestamp. That confirmation is a request, so a broker that stops
+    answering ends the read with `BrokerUnavailableError` (after at most `idle_timeout_s`)
+    instead of a silently shorter data set."""
     # Every request is bounded by the idle timeout too: kafka-python's own default would
     # let a paused broker hold the first connection for 30 s and a request for five minutes.
     timeout_ms = max(int(idle_timeout_s * 1000), config.session_timeout_ms + 1)
@@ -62,6 +64,7 @@ def read_topic(
         assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(assigned)
         starts = dict(consumer.beginning_offsets(assigned))
+        reported_ends = dict(consumer.end_offsets(assigned))
         if seek_ms is not None:
             found = consumer.offsets_for_times(dict.fromkeys(assigned, seek_ms))
             ends = consumer.end_offsets(assigned)
@@ -82,7 +85,10 @@ def read_topic(
             for tp, records in batches.items():
                 for record in records:
                     stop = stops[tp]
-                    if (stop is not None and record.offset >= stop) or record.timestamp > began_ms:
+                    appended_since = (
+                        record.offset >= reported_ends[tp] and record.timestamp > began_ms
+                    )
+                    if (stop is not None and record.offset >= stop) or appended_since:
                         done.add(tp)
                         break
                     read_to[tp] = record.offset + 1

@@ -169,10 +169,10 @@ def check_actions(settings: Settings, prefix: str) -> None:
     # until the slot's new owner, after the handover grace (the old owner never says it let
     # go), finds it on the sink and clears it: wait for that, not for a fixed time.
     client = redis.Redis.from_url(settings.redis.url or "")
-    keys = Keys(settings.redis.prefix)
+    outbox = Keys(settings.redis.prefix).outbox
     try:
         eventually(
-            lambda: sum(client.hlen(keys.outbox(s)) for s in range(settings.actors.slots)) == 0,
+            lambda: sum(client.hlen(outbox(s)) for s in range(settings.actors.slots)) == 0,
             timeout_s=settings.actors.handover_grace_s + 60,
             what="no pending action left in the outbox",
             interval_s=1.0,

@@ -1,10 +1,16 @@
-"""The data scientist's loop on real parts, end to end.
+"""The data scientist's loop on the demo's own traffic, on real parts, with a compressed clock.
 
-A new fraud pattern the champion misses (account takeover: failed logins, then ordinary
-payments) reaches engage over Kafka with its chargebacks; `engage models drift fraud`
-flags the feature that carries it; `engage train fraud --from kafka` produces a candidate
-that catches it on the recent window; shadow scoring on live traffic shows it; `promote`
-swaps it in with no failed request; and the next takeover payments raise fraud alerts.
+What a newcomer runs against `make demo` (docs/models.md, "The loop on the demo"): the
+simulated traffic, with account takeovers started (`engage simulate --drift takeover`, a
+pattern the champion never saw), reaches engage over Kafka with the outcomes the demo
+sends; `engage models drift fraud` flags `failed_logins`; `engage train fraud --from kafka
+--since 10m --label-window 2m` produces a candidate better than the champion; shadow
+scoring shows it catching live takeovers the champion misses; `promote` swaps it in with
+no failed request; the next takeovers raise fraud alerts scored by the new version. The
+recommender learns from the demo's offer feedback with the same commands.
+
+The compressed clock: ten minutes of demo traffic, stamped and followed by outcomes as the
+demo's simulator stamps them, are sent as fast as engage takes them, ending now.
 """
 
 from __future__ import annotations
@@ -22,15 +28,20 @@ import pytest
 from actors.model.events import Event
 from engage.cli import main
 from tests.conftest import App
+from tests.eventually import eventually
 from tests.kafka_support import TopicReader, produce
 from tests.support import event
 from training.compare import read_shadow
+from training.live_traffic import LiveTraffic
 from training.registry import ModelRegistry
-from training.synthetic import Traits, generate
+from training.synthetic import Traits
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
-DAY = 86_400.0
+# The demo's traffic for ten minutes, at a rate the shared test app takes quickly.
+MINUTES = 10
+RATE = 60.0
+TAKEOVER_SHARE = 0.15
 
 
 def processed(app: App) -> int:
@@ -38,18 +49,28 @@ def processed(app: App) -> int:
     return sum(int(s.get("events", 0)) for s in shards)
 
 
-def send_and_wait(app: App, events: list[Event], timeout_s: float = 240) -> None:
+def send_and_wait(app: App, events: list[Event], timeout_s: float = 300) -> None:
     before = processed(app)
     produce(app.kafka, events)
-    deadline = time.monotonic() + timeout_s
-    while processed(app) < before + len(events):
-        assert time.monotonic() < deadline, "the events were not all processed"
-        time.sleep(0.5)
+    eventually(
+        lambda: processed(app) >= before + len(events),
+        timeout_s,
+        "the events were all processed",
+        interval_s=0.5,
+    )
 
 
-def up_to_now(events: list[Event], now: float) -> list[Event]:
-    """What has happened by now: reports of recent fraud are still to come."""
-    return [e for e in events if e.ts <= now]
+def demo_traffic(traffic: LiveTraffic, until: float) -> list[Event]:
+    """`MINUTES` of the demo's traffic at `RATE` events a second ending at `until`, with
+    every outcome that fell due by then on the demo clock."""
+    now = until - MINUTES * 60
+    sent: list[Event] = []
+    while now < until:
+        session = traffic.next_session(now)
+        sent += session
+        sent += traffic.due(now)
+        now += len(session) / RATE
+    return sent + traffic.due(until)
 
 
 def takeover(traits: Traits, at: float, n: int) -> list[Event]:
@@ -63,7 +84,7 @@ def takeover(traits: Traits, at: float, n: int) -> list[Event]:
         "card_payment",
         customer,
         at + 60,
-        payment_id=f"{customer}-ato-{n}",
+        payment_id=f"{customer}-ato-live-{n}",
         amount=round(traits.usual_amount * 1.2, 2),
         merchant="FreshMart",
         merchant_category="grocery",
@@ -76,7 +97,7 @@ def takeover(traits: Traits, at: float, n: int) -> list[Event]:
 
 @pytest.fixture
 def cli(engage_app: App, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModelRegistry]:
-    """`engage` commands against the session's engage; the fraud champion put back after."""
+    """`engage` commands against the session's engage; the champions put back after."""
     settings = engage_app.settings
     monkeypatch.setenv("ENGAGE_REDIS_URL", settings.redis.require_url())
     monkeypatch.setenv("ENGAGE_REDIS_PREFIX", settings.redis.prefix)
@@ -84,77 +105,63 @@ def cli(engage_app: App, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModelRegis
     monkeypatch.setenv("ENGAGE_KAFKA_EVENTS_TOPIC", settings.kafka.events_topic)
     monkeypatch.setenv("ENGAGE_API_FEATURE_SAMPLE_S", str(settings.api.feature_sample_s))
     registry = ModelRegistry(settings.redis.require_url(), settings.redis.prefix)
-    champion = registry.alias("fraud", "champion")
-    assert champion is not None
+    champions = {name: registry.alias(name, "champion") for name in ("fraud", "recommender")}
+    assert None not in champions.values()
     try:
         yield registry
     finally:
-        registry.set_alias("fraud", "challenger", None)
-        if registry.alias("fraud", "champion") != champion:
-            registry.promote("fraud", champion, force=True)
+        for name, champion in champions.items():
+            registry.set_alias(name, "challenger", None)
+            if champion is not None and registry.alias(name, "champion") != champion:
+                registry.promote(name, champion, force=True)
         registry.close()
 
 
-def test_a_new_fraud_pattern_is_seen_learned_from_the_topic_proven_and_then_caught(
+def registered(output: str, model: str) -> int:
+    found = re.search(rf"registered {model} v(\d+)", output)
+    assert found is not None, output
+    return int(found.group(1))
+
+
+def test_the_demo_traffic_teaches_a_candidate_that_catches_the_takeovers_the_champion_misses(
     engage_app: App, cli: ModelRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     registry = cli
     champion = registry.alias("fraud", "champion")
     sample_s = engage_app.settings.api.feature_sample_s
 
-    # 1. Fifty days of customers; from day 15 account takeovers start, reported by
-    #    chargebacks and fraud reports days later, as a bank learns of them.
-    now = time.time()
-    start = now - 50 * DAY
-    history = generate(
-        customers=800,
-        days=50,
-        seed=21,
-        start=start,
-        takeover_from=start + 15 * DAY,
-        takeover_share=0.15,
-        prefix="loop",
-    )
-    send_and_wait(engage_app, up_to_now(history.events, now))
-    history_end = time.time()
-    time.sleep(2.5 * sample_s)  # a sample of the live counts after the history
+    # 1. Ten minutes of the demo with takeovers started (`engage simulate --drift
+    #    takeover`), its fraud reports, chargebacks and offer feedback among them.
+    traffic = LiveTraffic(customers=500, takeover_share=TAKEOVER_SHARE, run_id="loop")
+    sent_from = time.time()
+    send_and_wait(engage_app, demo_traffic(traffic, sent_from))
+    assert len(traffic.takeover_truth) > 100
+    time.sleep(2.5 * sample_s)  # a sample of the live features after the traffic
 
-    # 2. A wave of the new pattern now: drift against the training window flags it.
-    wave_started = time.time()
-    wave = generate(
-        customers=300,
-        days=2,
-        seed=5,
-        start=wave_started - 2 * DAY,
-        takeover_from=wave_started - 2 * DAY,
-        takeover_share=0.5,
-        prefix="wave",
-    )
-    send_and_wait(engage_app, up_to_now(wave.events, wave_started))
-    time.sleep(2.5 * sample_s)
-    window = f"{time.time() - wave_started + sample_s:.0f}s"
+    # 2. Drift against the champion's training window names the feature of the pattern.
+    window = f"{time.time() - sent_from + sample_s:.0f}s"
     capsys.readouterr()
     assert main(["models", "drift", "fraud", "--window", window, "--json"]) == 4
     drift = json.loads(capsys.readouterr().out)
     assert drift["version"] == champion
     assert "failed_logins" in drift["drifted_features"], drift
-    assert drift["live_rows"] >= 200
 
-    # 3. Retrain from the topic: the events engage received, labelled by their reports.
-    train = ["train", "fraud", "--from", "kafka", "--since", str(start)]
-    assert main([*train, "--until", str(history_end), "--reports", str(tmp_path)]) == 0
+    # 3. Retrain from the topic, as the newcomer types it.
+    train = ["train", "fraud", "--from", "kafka", "--since", "10m", "--label-window", "2m"]
+    assert main([*train, "--reports", str(tmp_path)]) == 0
     trained = capsys.readouterr().out
-    candidate = int(re.search(r"registered fraud v(\d+)", trained).group(1))  # type: ignore[union-attr]
+    candidate = registered(trained, "fraud")
     assert f"better than v{champion} on pr_auc" in trained, trained
     meta = registry.get("fraud", candidate)
     assert meta.data["kind"] == "kafka"
-    assert meta.data["counts"]["test_positives"] > 10
+    assert meta.data["counts"]["train_positives"] > 20
     assert meta.data["comparison"]["verdict"] == "better"
 
     # 4. Shadow: on live takeovers the candidate disagrees with the champion, rightly.
     assert main(["models", "shadow", "fraud", str(candidate)]) == 0
     wait_for_scorer(engage_app, "challenger", str(candidate))
-    victims = [history.traits[c] for c in sorted(history.traits)[:40]]
+    banking = [t for t in traffic.population if "banking" in t.domains]
+    victims = banking[:40]
     send_and_wait(
         engage_app,
         [e for n, t in enumerate(victims[:20]) for e in takeover(t, time.time(), n)],
@@ -217,15 +224,26 @@ def test_a_new_fraud_pattern_is_seen_learned_from_the_topic_proven_and_then_caug
         reader.close()
     assert len(alerted(reader.records)) >= 16
 
+    # 7. The recommender, from the demo's offer feedback, with the same commands.
+    capsys.readouterr()
+    recommend = ["train", "recommender", "--from", "kafka", "--since", "10m"]
+    assert main([*recommend, "--label-window", "2m", "--reports", str(tmp_path)]) == 0
+    trained = capsys.readouterr().out
+    version = registered(trained, "recommender")
+    counts = registry.get("recommender", version).data["counts"]
+    assert counts["train_positives"] > 20, counts
+    assert main(["models", "shadow", "recommender", str(version)]) == 0
+    wait_for_scorer(engage_app, "challenger", str(version), model="recommender")
 
-def wait_for_scorer(app: App, alias: str, version: str, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        served = app.get("/v1/models").json()["scorer"].get("versions", {}).get("fraud", {})
-        if served.get(alias) == version:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"the scorer never served fraud v{version} as {alias}")
+
+def wait_for_scorer(
+    app: App, alias: str, version: str, model: str = "fraud", timeout_s: float = 30
+) -> None:
+    def served() -> bool:
+        versions = app.get("/v1/models").json()["scorer"].get("versions", {})
+        return bool(versions.get(model, {}).get(alias) == version)
+
+    eventually(served, timeout_s, f"the scorer serving {model} v{version} as {alias}", 0.2)
 
 
 def wait_for_shadow(

@@ -3,7 +3,14 @@ hidden truth says, on a demo clock."""
 
 from __future__ import annotations
 
-from actors.model.events import CardPayment, Chargeback, Event, FraudReport, OfferFeedback
+from actors.model.events import (
+    CardPayment,
+    Chargeback,
+    Event,
+    FraudReport,
+    Login,
+    OfferFeedback,
+)
 from actors.model.labels import FRAUD
 from training.live_traffic import LiveTraffic
 
@@ -62,3 +69,30 @@ def test_nothing_is_sent_before_its_time_and_due_outcomes_come_in_time_order() -
         assert all(e.ts <= now for e in due)
         assert [e.ts for e in due] == sorted(e.ts for e in due)
     assert traffic.pending > 0  # chargebacks take days, even on the demo clock
+
+
+def test_a_takeover_drift_sends_failed_logins_then_payments_reported_as_fraud() -> None:
+    traffic = LiveTraffic(customers=300, fraud_rate=0.0, takeover_share=0.2)
+    sent = run(traffic, 2000)
+    assert len(traffic.takeover_truth) > 50
+    assert all(traffic.fraud_truth[p] for p in traffic.takeover_truth)
+    reported = {e.payment_id for e in sent if isinstance(e, FraudReport | Chargeback)}
+    assert len(reported & traffic.takeover_truth) >= 0.8 * len(traffic.takeover_truth)
+    # Without fraud of another kind, every fraudulent payment is a takeover's, and each
+    # takeover's customer failed to log in before paying.
+    assert {p for p, truth in traffic.fraud_truth.items() if truth} == traffic.takeover_truth
+    failed = {e.customer_id for e in sent if isinstance(e, Login) and not e.success}
+    payers = {e.customer_id for e in sent if isinstance(e, CardPayment)}
+    taken_over = {
+        e.customer_id for e in sent if getattr(e, "payment_id", None) in traffic.takeover_truth
+    }
+    assert taken_over <= failed & payers
+
+
+def test_two_runs_of_one_population_send_the_same_customers_but_never_the_same_event_ids() -> None:
+    demo, second = LiveTraffic(customers=300, run_id="a1"), LiveTraffic(customers=300, run_id="b2")
+    first_ids = {e.event_id for e in run(demo, 300)}
+    second_events = run(second, 300)
+    assert not first_ids & {e.event_id for e in second_events}
+    assert {t.customer_id for t in demo.population} == {t.customer_id for t in second.population}
+    assert [t.usual_amount for t in demo.population] == [t.usual_amount for t in second.population]

@@ -7,14 +7,17 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from kafka import KafkaProducer
 
 from actors.brokers.base import OffsetRange
-from actors.brokers.kafka import ensure_topics
+from actors.brokers.kafka import ensure_topics, make_consumer
 from actors.brokers.kafka_broker import KafkaBroker
 from actors.config import KafkaConfig
 from actors.errors import BrokerUnavailableError
+from actors.model.events import event_to_json
 from engage.processes import ServerProcess
 from engage.stack import start_broker
 from tests.kafka_support import produce
@@ -60,6 +63,55 @@ def test_an_event_time_range_and_offsets_limit_the_read(kafka_config: KafkaConfi
     nothing_past = {p: 0 for p in range(kafka_config.partitions)}
     with pytest.raises(Exception, match="no events"):
         from_broker(KafkaBroker(kafka_config), offsets=OffsetRange(stop=nothing_past))
+
+
+def test_a_read_ends_at_what_was_there_when_it_began_whatever_the_producers_clocks(
+    kafka_config: KafkaConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ensure_topics(kafka_config)
+    before = _events(100)
+    # A producer whose clock runs two minutes ahead: its records were there all the same.
+    # (Others follow them: the embedded broker reports the end of a partition as the start
+    # of its last batch, so only records before that are known to be there.)
+    produce(kafka_config, before[:50], timestamp_ms=int((time.time() + 120) * 1000))
+    produce(kafka_config, before[50:])
+    # Once the read has begun, a live tail keeps coming, stamped by a clock 30 s ahead:
+    # not part of the read, which must not follow it.
+    began = threading.Event()
+
+    def consumer(*args: Any, **kwargs: Any) -> Any:
+        began.set()
+        return make_consumer(*args, **kwargs)
+
+    monkeypatch.setattr("actors.brokers.kafka_reader.make_consumer", consumer)
+    tail = [event("page_view", "live", T0 + n, event_id=f"tail-{n}") for n in range(1000)]
+
+    def keep_producing() -> None:
+        began.wait(timeout=60)
+        producer = KafkaProducer(bootstrap_servers=kafka_config.bootstrap, linger_ms=0)
+        try:
+            for live in tail:
+                stamp = int((time.time() + 30) * 1000)
+                producer.send(
+                    kafka_config.events_topic,
+                    key=b"live",
+                    value=event_to_json(live),
+                    timestamp_ms=stamp,
+                ).get(timeout=30)
+                time.sleep(0.005)
+        finally:
+            producer.close(timeout=5)
+
+    producer = threading.Thread(target=keep_producing)
+    producer.start()
+    try:
+        data = from_broker(KafkaBroker(kafka_config))
+    finally:
+        producer.join(timeout=120)
+    read = {e.event_id for e in data.events}
+    assert {e.event_id for e in before} <= read
+    tail_read = read & {e.event_id for e in tail}
+    assert len(tail_read) < len(tail) / 2, "the read followed the live tail"
 
 
 @pytest.fixture

@@ -36,3 +36,24 @@ def test_a_side_without_both_classes_is_an_error_naming_the_counts() -> None:
 def test_nothing_settled_is_an_error_that_says_the_labels_are_pending() -> None:
     with pytest.raises(TrainingDataError, match="3 pending"):
         time_split([0.0, 1.0, 2.0], [None, None, None], window_s=DAY, as_of=2.0)
+
+
+def test_a_range_barely_longer_than_the_label_window_says_what_to_change() -> None:
+    # Under three minutes of a demo with a two-minute label window: the window kept
+    # between training and test leaves nothing to train on.
+    times = [float(s) for s in range(0, 160, 2)]
+    labels: list[int | None] = [s % 10 == 0 for s in range(80)]
+    with pytest.raises(TrainingDataError) as refused:
+        time_split(times, labels, window_s=120, as_of=280, model="fraud")
+    message = str(refused.value)
+    assert "a 120 s label window lies between training and test" in message
+    assert "read a longer range (--since)" in message
+    assert "shorter --label-window" in message
+
+
+def test_a_range_long_enough_for_the_window_gets_no_hint() -> None:
+    times = [i * DAY for i in range(50)]
+    labels: list[int | None] = [1 if i < 10 else 0 for i in range(50)]
+    with pytest.raises(TrainingDataError) as refused:
+        time_split(times, labels, window_s=DAY, as_of=60 * DAY)
+    assert "--label-window" not in str(refused.value)
