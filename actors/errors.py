@@ -106,6 +106,19 @@ class RuleError(EngageError):
         self.reason = reason
 
 
+class RulesRefusedError(RuleError):
+    """Rules refused as a whole: `faults` holds every fault found, and `rule`, `field` and
+    `reason` are the first one's (so a caller that names one fault still can)."""
+
+    def __init__(self, faults: list[RuleError]) -> None:
+        first = faults[0]
+        super().__init__(first.rule, first.field, first.reason)
+        self.faults = faults
+
+    def __str__(self) -> str:
+        return "; ".join(f"rule {f.rule!r}, field {f.field!r}: {f.reason}" for f in self.faults)
+
+
 class ConditionSyntaxError(EngageError):
     def __init__(self, expression: str, position: int, reason: str) -> None:
         self.expression = expression

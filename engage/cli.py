@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
-from actors.errors import ConfigError, EngageError, MissingBinaryError, RuleError
+from actors.errors import ConfigError, EngageError, MissingBinaryError
 from engage.catalog_commands import add_catalog_parser, catalog_command
 from engage.local_stack import adopt
 from engage.processes import StartupError
+from engage.rules_commands import add_rules_parser, rules_command
 from engage.settings import Settings, load_settings
 from engage.training_commands import add_commands as add_training_commands
 from engage.training_commands import (
@@ -161,18 +162,6 @@ def _cluster_env(args: argparse.Namespace, settings: Settings) -> int:
     out.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items()))
     out.chmod(0o600)  # it holds secrets
     print(f"wrote {len(values)} settings to {out}")
-    return 0
-
-
-def _rules_check(args: argparse.Namespace, settings: Settings) -> int:
-    from actors.rules.ruleset import load_rules
-
-    try:
-        rules = load_rules(args.file)
-    except RuleError as error:
-        print(f"{args.file}: rule {error.rule!r}, field {error.field!r}: {error.reason}")
-        return 1
-    print(f"{args.file}: {len(rules.rules)} rules, {len(rules.reminders)} reminders: OK")
     return 0
 
 
@@ -397,11 +386,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     exporting.add_argument("--out", default="docs/schemas")
     handlers["schema export"] = _schema_export
 
-    rules = sub.add_parser("rules", help="rules files")
-    rules_sub = rules.add_subparsers(dest="rules_command", required=True)
-    check = rules_sub.add_parser("check", help="validate a rules file offline")
-    check.add_argument("file")
-    handlers["rules check"] = _rules_check
+    add_rules_parser(sub)
+    for command in ("check", "push", "list", "show", "diff", "rollback"):
+        handlers[f"rules {command}"] = rules_command
 
     add_catalog_parser(sub)
     for command in ("load", "list", "rollback", "history"):

@@ -8,7 +8,6 @@ need Ray.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,8 @@ from fastapi import FastAPI
 from ray import serve
 
 from actors.brokers.base import Broker
+from actors.campaigns.rules_follower import RulesFollower
+from actors.campaigns.rules_store import RulesStore
 from actors.catalog.follower import CatalogFollower
 from actors.catalog.store import CatalogStore
 from actors.config import ActorConfig, RedisConfig
@@ -25,7 +26,6 @@ from actors.hosting.router import ShardRouter
 from actors.logs import configure as configure_logs
 from actors.model.model_names import RECOMMENDER
 from actors.outcomes.reports import read_counters
-from actors.rules.ruleset import PolicySpec
 from actors.rules.source import RulesFile
 from actors.storage.redis_store import RedisStateStore
 from actors.turn.scoring import Score
@@ -81,22 +81,6 @@ class RedisFigures:
         return read_counters(self.url, self.prefix, range(self.slots))
 
 
-class ReloadingPolicy:
-    """The rules' policy (the marketing suppression after a fraud alert), read from the
-    same file as the shards and reloaded the same way."""
-
-    def __init__(self, actors: ActorConfig) -> None:
-        self.rules_file = RulesFile(actors.rules_file)
-        self.reload_s = actors.rules_reload_s
-        self.checked = time.monotonic()
-
-    def __call__(self) -> PolicySpec:
-        if time.monotonic() - self.checked >= self.reload_s:
-            self.checked = time.monotonic()
-            self.rules_file.reload()
-        return self.rules_file.rules.policy
-
-
 @dataclass(frozen=True)
 class ApiRecipe:
     """What an API replica is made of, named once (built from the settings)."""
@@ -112,6 +96,9 @@ def live_backends(recipe: ApiRecipe, scorer: Any) -> Backends:
     actors, redis_config, api = recipe.actors, recipe.redis, recipe.api
     url = redis_config.require_url()
     catalog_store = CatalogStore.connect(url, redis_config.prefix)
+    rules_store = RulesStore.connect(url, redis_config.prefix)
+    # The rules' policy, as the shards run it: the version in force, or the file.
+    rules = RulesFollower(rules_store, RulesFile(actors.rules_file), lambda _: None)
     return Backends(
         config=api,
         event_time=actors.event_time_bounds(),
@@ -126,7 +113,10 @@ def live_backends(recipe: ApiRecipe, scorer: Any) -> Backends:
         registry=ModelRegistry(url, redis_config.prefix),
         scorer=HandleStatus(scorer),
         figures=RedisFigures(redis_config, actors.slots),
-        policy=ReloadingPolicy(actors),
+        policy=lambda: rules.rules.policy,
+        rules=rules,
+        rules_store=rules_store,
+        rules_poll_s=actors.rules_reload_s,
         series=RedisSeries(url, redis_config.prefix),
         feature_series=feature_series(url, redis_config.prefix, api.feature_sample_s),
         catalog=CatalogFollower(catalog_store),

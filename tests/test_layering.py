@@ -25,7 +25,7 @@ ACTORS_LAYERS: list[set[str]] = [
     {"model"},
     {"config"},
     {"rules", "storage"},
-    {"catalog"},
+    {"catalog", "campaigns"},
     {"outcomes"},
     {"turn"},
     {"delivery"},

@@ -23,6 +23,7 @@ from actors.catalog.offer import CatalogOffer
 from actors.errors import EngageError, StoreUnavailableError
 from actors.storage.keys import Keys
 from actors.storage.redis_clients import connect
+from actors.storage.watched import watched
 
 # Versions kept for rollback; older ones are deleted as new ones are written.
 KEEP_VERSIONS = 20
@@ -106,28 +107,22 @@ class CatalogStore:
 
     def rollback(self, by: str) -> Published:
         """Serve the version served before the current one again."""
-        for _ in range(MAX_RACES):
-            with self._redis.pipeline(transaction=True) as pipe:
-                try:
-                    pipe.watch(self._key("current"), self._key("history"))  # type: ignore[no-untyped-call]
-                    history = [int(v) for v in pipe.lrange(self._key("history"), 0, -1)]
-                    if len(history) < 2:
-                        raise NoPreviousVersionError()
-                    current, previous = history[-1], history[-2]
-                    before = self._load_with(pipe, current)
-                    after = self._load_with(pipe, previous)
-                    pipe.multi()
-                    pipe.rpop(self._key("history"))
-                    pipe.set(self._key("current"), previous)
-                    pipe.delete(self._key(f"v:{current}"))  # no longer reachable
-                    self._audit(pipe, previous, "rollback", by, f"from {current}", before, after)
-                    pipe.execute()
-                except redis.WatchError:
-                    continue
-                except redis.RedisError as error:
-                    raise StoreUnavailableError("catalog", str(error)) from error
-                return Published(previous, before.change_to(after))
-        raise CatalogConflictError("rollback")
+
+        def change(pipe: Any) -> Published:
+            history = [int(v) for v in pipe.lrange(self._key("history"), 0, -1)]
+            if len(history) < 2:
+                raise NoPreviousVersionError()
+            current, previous = history[-1], history[-2]
+            before = self._load_with(pipe, current)
+            after = self._load_with(pipe, previous)
+            pipe.multi()
+            pipe.rpop(self._key("history"))
+            pipe.set(self._key("current"), previous)
+            pipe.delete(self._key(f"v:{current}"))  # no longer reachable
+            self._audit(pipe, previous, "rollback", by, f"from {current}", before, after)
+            return Published(previous, before.change_to(after))
+
+        return self._watched("rollback", change)
 
     def audit(self, limit: int = 50) -> list[dict[str, Any]]:
         rows = self._call("read", lambda: self._redis.lrange(self._key("audit"), 0, limit - 1))
@@ -140,35 +135,32 @@ class CatalogStore:
         note: str,
         edit: Callable[[tuple[CatalogOffer, ...]], list[CatalogOffer]],
     ) -> Published:
-        for _ in range(MAX_RACES):
-            with self._redis.pipeline(transaction=True) as pipe:
-                try:
-                    pipe.watch(self._key("current"), self._key("history"))  # type: ignore[no-untyped-call]
-                    history = [int(v) for v in pipe.lrange(self._key("history"), 0, -1)]
-                    raw = pipe.get(self._key("current"))
-                    before = self._load_with(pipe, int(raw) if raw else 0)
-                    after = Catalog.of(0, edit(before.offers))
-                    if before.version and after.digest() == before.digest():
-                        pipe.unwatch()
-                        return Published(before.version, CatalogChange())
-                    version = int(pipe.incr(self._key("next")))
-                    pipe.multi()
-                    pipe.set(self._key(f"v:{version}"), after.to_json())
-                    pipe.set(self._key("current"), version)
-                    pipe.rpush(self._key("history"), version)
-                    self._audit(pipe, version, action, by, note, before, after)
-                    # Versions that fall out of the kept history go with their offers
-                    # (a rollback that far back is a load of the owner's file).
-                    pipe.ltrim(self._key("history"), -KEEP_VERSIONS, -1)
-                    for dropped in [*history, version][:-KEEP_VERSIONS]:
-                        pipe.delete(self._key(f"v:{dropped}"))
-                    pipe.execute()
-                except redis.WatchError:
-                    continue
-                except redis.RedisError as error:
-                    raise StoreUnavailableError("catalog", str(error)) from error
-                return Published(version, before.change_to(after))
-        raise CatalogConflictError(action)
+        def change(pipe: Any) -> Published:
+            history = [int(v) for v in pipe.lrange(self._key("history"), 0, -1)]
+            raw = pipe.get(self._key("current"))
+            before = self._load_with(pipe, int(raw) if raw else 0)
+            after = Catalog.of(0, edit(before.offers))
+            if before.version and after.digest() == before.digest():
+                return Published(before.version, CatalogChange())
+            version = int(pipe.incr(self._key("next")))
+            pipe.multi()
+            pipe.set(self._key(f"v:{version}"), after.to_json())
+            pipe.set(self._key("current"), version)
+            pipe.rpush(self._key("history"), version)
+            self._audit(pipe, version, action, by, note, before, after)
+            # Versions that fall out of the kept history go with their offers
+            # (a rollback that far back is a load of the owner's file).
+            pipe.ltrim(self._key("history"), -KEEP_VERSIONS, -1)
+            for dropped in [*history, version][:-KEEP_VERSIONS]:
+                pipe.delete(self._key(f"v:{dropped}"))
+            return Published(version, before.change_to(after))
+
+        return self._watched(action, change)
+
+    def _watched(self, action: str, change: Callable[[Any], Published]) -> Published:
+        keys = [self._key("current"), self._key("history")]
+        conflict = lambda: CatalogConflictError(action)  # noqa: E731
+        return watched(self._redis, keys, change, "catalog", MAX_RACES, conflict)
 
     def _load_with(self, client: Any, version: int) -> Catalog:
         """A version's offers, read with `client` (the connection, or a watching pipe)."""

@@ -20,6 +20,7 @@ from typing import Any
 
 import ray
 
+from actors.campaigns.rules_follower import RulesFollower
 from actors.errors import SlotMovedError
 from actors.gc_tuning import tune_gc
 from actors.hosting.batch import BatchResult
@@ -69,19 +70,25 @@ class CustomerShard:
         self.started_at = time.time()
         parts = build_shard(shard_id, recipe)
         self.store = parts.store
-        self.rules_file = parts.rules_file
+        # The rules in force: the pushed version, or the file while none is; a new version
+        # goes into force between two batches (actors.campaigns.rules_follower).
+        self.rules = RulesFollower(parts.rules_store, parts.rules_file, self._use_rules)
         self.scorer = parts.scorer
         self.dispatcher = parts.dispatcher
         self.host = parts.host
         self.catalog = parts.catalog
         self.table_epoch = 0
+        # The version in force before the first batch (a bounded read: on an outage the
+        # file's rules run, and the loop below catches up).
+        self.rules.refresh()
+        self.rules.switch_if_idle()
         self.dispatcher.start()
         self.loops = [
             _Loop("slot-table", 1.0, self._refresh_table),
-            _Loop("reminders", actors.reminder_poll_s, self.host.fire_due_reminders),
+            _Loop("reminders", actors.reminder_poll_s, self.fire_reminders),
             _Loop("passivation", actors.passivation_sweep_s, self._passivate),
             _Loop("outbox-recovery", actors.outbox_recovery_s, self.host.recover_outbox),
-            _Loop("rules-reload", actors.rules_reload_s, self._reload_rules),
+            _Loop("rules", actors.rules_reload_s, self._follow_rules),
             _Loop("catalog", actors.catalog_poll_s, self._follow_catalog),
         ]
         tune_gc()
@@ -97,12 +104,15 @@ class CustomerShard:
     ) -> BatchResult:
         if not self.host.owned_slots:
             await self._refresh_table()
+        self.rules.batch_started()
         try:
             return await self.host.process(raw_events, positions, read_at, origins)
         except SlotMovedError:
             # The router may know a newer table than this shard: read it, and try once more.
             await self._refresh_table()
             return await self.host.process(raw_events, positions, read_at, origins)
+        finally:
+            self.rules.batch_ended()
 
     async def snapshot(self, customer_id: str) -> dict[str, Any]:
         return await self.host.snapshot(customer_id)
@@ -130,7 +140,8 @@ class CustomerShard:
             started_at=self.started_at,
             table_epoch=self.table_epoch,
             rules_source=self.host.actor.rules.source,
-            rules_error=self.rules_file.error,
+            rules_error=self.rules.error,
+            rules=self.rules.status(),
             catalog=self.catalog.status(),
             scoring_ms=self.scorer.latency_ms.to_dict(),
             score_distributions={
@@ -158,15 +169,12 @@ class CustomerShard:
         return await self.dispatcher.drain(timeout_s)
 
     async def fire_reminders(self) -> int:
-        return await self.host.fire_due_reminders()
-
-    async def set_rules(self, text: str) -> str:
-        """Replace the rules with `text` (validated first; the old rules stay on error)."""
-        from actors.rules.ruleset import parse_rules
-
-        rules = parse_rules(text, "<api>")
-        self._use_rules(rules)
-        return rules.source
+        # A round of reminder turns runs under one version of the rules, as a batch does.
+        self.rules.batch_started()
+        try:
+            return await self.host.fire_due_reminders()
+        finally:
+            self.rules.batch_ended()
 
     # ---- background ----------------------------------------------------------------------
 
@@ -188,10 +196,9 @@ class CustomerShard:
     async def _follow_catalog(self) -> None:
         await asyncio.to_thread(self.catalog.refresh)
 
-    async def _reload_rules(self) -> None:
-        rules = self.rules_file.reload()
-        if rules is not None:
-            self._use_rules(rules)
+    async def _follow_rules(self) -> None:
+        await asyncio.to_thread(self.rules.refresh)
+        self.rules.switch_if_idle()
 
     def _use_rules(self, rules: RuleSet) -> None:
         self.host.actor.rules = rules

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from actors.brokers.amqp_sink import AmqpSink
+from actors.campaigns.rules_store import RulesStore
 from actors.catalog.follower import CatalogFollower
 from actors.catalog.store import CatalogStore
 from actors.config import SinkConfig
@@ -39,6 +40,7 @@ class ShardParts:
     dispatcher: Dispatcher
     host: ShardHost
     catalog: CatalogFollower
+    rules_store: RulesStore
 
 
 def shard_sinks(recipe: ShardRecipe) -> dict[str, Sink]:
@@ -89,4 +91,5 @@ def build_shard(
         trace_ttl_s=actors.trace_retention_s,
     )
     host = ShardHost(shard_id, actors, store, actor, dispatcher)
-    return ShardParts(store, rules_file, scorer, dispatcher, host, catalog)
+    rules_store = RulesStore.connect(redis.require_url(), redis.prefix)
+    return ShardParts(store, rules_file, scorer, dispatcher, host, catalog, rules_store)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from actors.errors import ConditionSyntaxError, RuleError
+from actors.errors import ConditionSyntaxError, RuleError, RulesRefusedError
 from actors.model.actions import ACTION_TYPES, ActionKind, ActionType, Channel, SinkName
 from actors.model.events import EVENT_MODELS, EVENT_TYPES
 from actors.model.features import CUSTOMER_FEATURES, PAYMENT_FEATURES
@@ -268,36 +268,52 @@ def compile_rules(spec: RulesFile, source: str = "<memory>") -> RuleSet:
     )
     seen: set[str] = set()
     rules = []
+    faults: list[RuleError] = []
     for rule_spec in spec.rules:
         if rule_spec.id in seen:
-            raise RuleError(rule_spec.id, "id", "duplicate rule id")
+            faults.append(RuleError(rule_spec.id, "id", "duplicate rule id"))
+            continue
         seen.add(rule_spec.id)
-        for trigger in rule_spec.triggers:
-            if trigger.startswith(REMINDER_PREFIX):
-                if trigger.removeprefix(REMINDER_PREFIX) not in reminder_kinds:
-                    raise RuleError(rule_spec.id, "triggers", f"no reminder named {trigger!r}")
-            elif trigger not in EVENT_TYPES:
-                raise RuleError(rule_spec.id, "triggers", f"unknown event type {trigger!r}")
-        if (rule_spec.action.type == "fraud_alert") != (rule_spec.kind == "fraud"):
-            raise RuleError(rule_spec.id, "kind", "fraud_alert actions and kind fraud go together")
-        if rule_spec.action.type == "fraud_alert" and rule_spec.triggers != ("card_payment",):
-            raise RuleError(rule_spec.id, "triggers", "fraud_alert rules trigger on card_payment")
-        condition = _compile_condition(rule_spec.id, "when", rule_spec.when)
-        paths = list(condition.paths) if condition else []
-        texts = [rule_spec.action.template or ""]
-        texts += [v for v in rule_spec.action.payload.values() if isinstance(v, str)]
-        for text in texts:
-            for name in template_fields(text):
-                template_path = tuple(name.split("."))
-                _check_path(rule_spec.id, "action.template", template_path)
-                paths.append(template_path)
-        _check_event_fields(rule_spec.id, rule_spec.triggers, paths)
-        rules.append(Rule(rule_spec, condition, _models_used(paths, rule_spec.action)))
+        try:
+            rules.append(_compile_rule(rule_spec, reminder_kinds))
+        except RuleError as fault:  # every rule is checked: the author sees all faults
+            faults.append(fault)
+    if faults:
+        raise RulesRefusedError(faults)
     return RuleSet(tuple(rules), reminders, spec.policy, source)
 
 
-def _rule_error_from(error: ValidationError, data: Mapping[str, Any]) -> RuleError:
-    item = error.errors(include_url=False)[0]
+def _compile_rule(rule_spec: RuleSpec, reminder_kinds: set[str]) -> Rule:
+    for trigger in rule_spec.triggers:
+        if trigger.startswith(REMINDER_PREFIX):
+            if trigger.removeprefix(REMINDER_PREFIX) not in reminder_kinds:
+                raise RuleError(rule_spec.id, "triggers", f"no reminder named {trigger!r}")
+        elif trigger not in EVENT_TYPES:
+            raise RuleError(rule_spec.id, "triggers", f"unknown event type {trigger!r}")
+    if (rule_spec.action.type == "fraud_alert") != (rule_spec.kind == "fraud"):
+        raise RuleError(rule_spec.id, "kind", "fraud_alert actions and kind fraud go together")
+    if rule_spec.action.type == "fraud_alert" and rule_spec.triggers != ("card_payment",):
+        raise RuleError(rule_spec.id, "triggers", "fraud_alert rules trigger on card_payment")
+    condition = _compile_condition(rule_spec.id, "when", rule_spec.when)
+    paths = list(condition.paths) if condition else []
+    texts = [rule_spec.action.template or ""]
+    texts += [v for v in rule_spec.action.payload.values() if isinstance(v, str)]
+    for text in texts:
+        for name in template_fields(text):
+            template_path = tuple(name.split("."))
+            _check_path(rule_spec.id, "action.template", template_path)
+            paths.append(template_path)
+    _check_event_fields(rule_spec.id, rule_spec.triggers, paths)
+    return Rule(rule_spec, condition, _models_used(paths, rule_spec.action))
+
+
+def _rule_errors_from(error: ValidationError, data: Mapping[str, Any]) -> RulesRefusedError:
+    return RulesRefusedError(
+        [_rule_error_from(item, data) for item in error.errors(include_url=False)]
+    )
+
+
+def _rule_error_from(item: Any, data: Mapping[str, Any]) -> RuleError:
     loc = list(item["loc"])
     owner = "<file>"
     if len(loc) >= 2 and loc[0] in ("rules", "reminders") and isinstance(loc[1], int):
@@ -319,7 +335,7 @@ def parse_rules(text: str, source: str = "<memory>") -> RuleSet:
     try:
         spec = RulesFile.model_validate(data)
     except ValidationError as error:
-        raise _rule_error_from(error, data) from None
+        raise _rule_errors_from(error, data) from None
     return compile_rules(spec, source)
 
 

@@ -89,6 +89,11 @@ class Keys:
         hash tag so that a load changes them in one transaction on a Redis Cluster too."""
         return f"{self.prefix}:{{catalog}}:{part}"
 
+    def rules(self, part: str) -> str:
+        """The rules' versions, current version and history, under one hash tag (one
+        transaction per push on a Redis Cluster too)."""
+        return f"{self.prefix}:{{rules}}:{part}"
+
     def models(self) -> str:
         """The names of the registered models."""
         return f"{self.prefix}:models"

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from serving.edge import EdgeConfig, EdgeMiddleware
 from serving.refusals import flush, flush_forever
 from serving.series import sample_forever
-from serving.web import admin, catalog, collect, customers, models, ops, reports
+from serving.web import admin, catalog, collect, customers, models, ops, reports, rules
 from serving.web.answers import install_error_handlers
 from serving.web.backends import Backends
 from serving.web.served import Served
@@ -25,6 +25,7 @@ ROUTERS = (
     reports.router,
     admin.router,
     catalog.router,
+    rules.router,
     ops.router,
 )
 
@@ -54,6 +55,8 @@ def create_app(backends: Backends) -> FastAPI:
             # The catalogue version every shard and replica serves, within a poll.
             asyncio.create_task(backends.catalog.follow(backends.catalog_poll_s)),
         ]
+        if backends.rules is not None:  # the rules version in force, within a poll
+            tasks.append(asyncio.create_task(backends.rules.follow(backends.rules_poll_s)))
         # Refused calls, counted where a site owner looks (serving.refusals).
         store = backends.refusal_store
         if store is not None:

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
+from actors.campaigns.rules_follower import RulesFollower
+from actors.campaigns.rules_store import RulesVersion
 from actors.catalog.follower import CatalogFollower
 from actors.catalog.offer import CatalogOffer
 from actors.catalog.store import Published
@@ -113,6 +115,20 @@ class CatalogWriter(Protocol):
     def audit(self, limit: int = 50) -> list[dict[str, Any]]: ...
 
 
+class RulesWriter(Protocol):
+    """actors.campaigns.rules_store.RulesStore, as the API uses it (blocking calls)."""
+
+    def current_version(self) -> int: ...
+
+    def load(self, version: int) -> RulesVersion: ...
+
+    def versions(self, limit: int = 20) -> list[RulesVersion]: ...
+
+    def push(self, text: str, by: str, comment: str = "") -> tuple[RulesVersion, bool]: ...
+
+    def rollback(self, by: str, comment: str = "") -> RulesVersion: ...
+
+
 @dataclass
 class Backends:
     config: ApiConfig
@@ -134,6 +150,10 @@ class Backends:
     catalog: CatalogFollower
     catalog_store: CatalogWriter
     catalog_poll_s: float = 1.0
+    # The rules in force (followed by the app's loop) and where versions are pushed.
+    rules: RulesFollower | None = None
+    rules_store: RulesWriter | None = None
+    rules_poll_s: float = 1.0
     # Refused calls: recorded per request, flushed to `refusal_store` by the app's loop.
     refusals: RefusalLog = field(default_factory=RefusalLog)
     refusal_store: RefusalStore | None = None

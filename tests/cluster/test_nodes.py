@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from ray import serve
 from ray.cluster_utils import Cluster
 
 from actors.brokers.kafka import ensure_topics
+from actors.campaigns.rules_store import RulesStore
 from actors.config import ActorConfig, KafkaConfig, RedisConfig
 from actors.hosting.router import ShardRouter
 from actors.hosting.supervisor import supervisor_name
@@ -232,3 +234,19 @@ def test_shards_spread_a_node_leaves_and_a_node_joins(cluster: tuple[Cluster, Se
     placed = shard_nodes(settings)
     assert placed[result["added"][0]] == joined.node_id
     assert len(placed) == 3
+
+    # 3. A rules version pushed once is in force on every shard, on every node.
+    rules = RulesStore.connect(settings.redis.url or "", settings.redis.prefix)
+    text = Path(settings.actors.rules_file or "").read_text()
+    pushed, _ = rules.push(text + "\n# pushed to every node\n", by="test", comment="cluster")
+    router = ShardRouter(settings.ray.namespace, settings.actors, settings.redis)
+    try:
+
+        def versions() -> set[int]:
+            table = router.refresh(force=True)
+            found = [ray.get(router.handle(s).introspect.remote()) for s in table.shards]
+            return {info["rules"]["version"] for info in found}
+
+        eventually(lambda: versions() == {pushed.version}, 30, "every shard on the new rules")
+    finally:
+        router.close()

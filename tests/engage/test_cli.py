@@ -29,6 +29,27 @@ def test_rules_check_names_the_rule_and_field_at_fault(
     assert "field 'when'" in out
 
 
+def test_rules_check_names_every_fault_not_only_the_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "rules.yaml"
+    rule = "  - id: {id}\n    kind: service\n    triggers: [{trigger}]\n    when: {when}\n"
+    rule += "    action: {{type: content_recommendation, channel: in_app}}\n"
+    bad.write_text(
+        "rules:\n"
+        + rule.format(id="r1", trigger="page_view", when="scores.mood > 1")
+        + rule.format(id="r2", trigger="page_veiw", when="event.url == '/'")
+        + rule.format(id="r3", trigger="page_view", when="customer.orders >")
+    )
+    assert main(["rules", "check", str(bad)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[0].split(": ")[1] for line in out] == [
+        "rule 'r1'",
+        "rule 'r2'",
+        "rule 'r3'",
+    ]
+
+
 def test_a_bad_setting_stops_with_its_name(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

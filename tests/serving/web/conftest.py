@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from redis.exceptions import RedisError
 
+from actors.campaigns.rules_store import NoPreviousRulesError, RulesVersion
 from actors.catalog.catalog import Catalog, built_in
 from actors.catalog.follower import CatalogFollower
 from actors.catalog.offer import CatalogOffer
@@ -29,7 +30,7 @@ from actors.errors import (
 )
 from actors.model.catalog import OFFERS
 from actors.model.events import Event
-from actors.rules.ruleset import PolicySpec
+from actors.rules.ruleset import PolicySpec, parse_rules
 from actors.storage.memory_store import MemoryStateStore
 from actors.turn.scoring import Score
 from serving.config import ApiConfig
@@ -236,6 +237,39 @@ class FakeCatalogStore:
 
 
 @dataclass
+class FakeRulesStore:
+    """The rules' versions in memory, validated as a push is (the Redis store has its own
+    tests)."""
+
+    kept: list[RulesVersion] = field(default_factory=list)
+    in_force: list[int] = field(default_factory=list)
+
+    def current_version(self) -> int:
+        return self.in_force[-1] if self.in_force else 0
+
+    def load(self, version: int) -> RulesVersion:
+        return next(v for v in self.kept if v.version == version)
+
+    def versions(self, limit: int = 20) -> list[RulesVersion]:
+        return list(reversed(self.kept[-limit:]))
+
+    def push(self, text: str, by: str, comment: str = "") -> tuple[RulesVersion, bool]:
+        parse_rules(text)
+        if self.in_force and self.load(self.in_force[-1]).text == text:
+            return self.load(self.in_force[-1]), False
+        pushed = RulesVersion(len(self.kept) + 1, text, by, 0.0, comment)
+        self.kept.append(pushed)
+        self.in_force.append(pushed.version)
+        return pushed, True
+
+    def rollback(self, by: str, comment: str = "") -> RulesVersion:
+        if len(self.in_force) < 2:
+            raise NoPreviousRulesError()
+        self.in_force.pop()
+        return self.load(self.in_force[-1])
+
+
+@dataclass
 class Fakes:
     publisher: FakePublisher
     shards: FakeShards
@@ -249,6 +283,7 @@ class Fakes:
     client: TestClient
     catalog_store: FakeCatalogStore
     catalog: CatalogFollower
+    rules_store: FakeRulesStore
 
     def request(self, method: str, path: str, key: str | None = None, **options: Any) -> Any:
         headers = dict(options.pop("headers", {}))
@@ -277,6 +312,7 @@ def api() -> Iterator[Fakes]:
     feature_series = FakeSeries(sample=features_sample_of)
     catalog_store = FakeCatalogStore()
     catalog = CatalogFollower(catalog_store)
+    rules_store = FakeRulesStore()
     app = create_app(
         Backends(
             config=config,
@@ -294,6 +330,7 @@ def api() -> Iterator[Fakes]:
             feature_series=feature_series,
             catalog=catalog,
             catalog_store=catalog_store,
+            rules_store=rules_store,
         )
     )
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -310,4 +347,5 @@ def api() -> Iterator[Fakes]:
             client,
             catalog_store,
             catalog,
+            rules_store,
         )

@@ -1,0 +1,115 @@
+"""`engage rules ...`: check a rules file offline; push it as the version every shard runs,
+list the versions kept, show one, diff a file against the version in force, roll back."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import getpass
+import socket
+import time
+from pathlib import Path
+
+from actors.campaigns.rules_store import NoPreviousRulesError, RulesStore
+from actors.errors import RuleError, RulesRefusedError
+from actors.rules.ruleset import load_rules
+from engage.settings import Settings
+
+
+def add_rules_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rules = sub.add_parser("rules", help="rules: check, push, list, show, diff, rollback")
+    commands = rules.add_subparsers(dest="rules_command", required=True)
+    check = commands.add_parser("check", help="validate a rules file offline")
+    check.add_argument("file")
+    push = commands.add_parser("push", help="put a rules file in force on every shard")
+    push.add_argument("file", type=Path)
+    push.add_argument("--comment", "-m", default="", help="why: kept with the version")
+    push.add_argument("--by", default=None, help="who pushes it (default: user@host)")
+    listing = commands.add_parser("list", help="the versions kept, newest first")
+    listing.add_argument("--limit", type=int, default=20)
+    show = commands.add_parser("show", help="a version's YAML (default: the one in force)")
+    show.add_argument("version", type=int, nargs="?", default=None)
+    diff = commands.add_parser("diff", help="a file against the version in force")
+    diff.add_argument("file", type=Path)
+    rollback = commands.add_parser("rollback", help="the previous version back in force")
+    rollback.add_argument("--comment", "-m", default="")
+    rollback.add_argument("--by", default=None)
+
+
+def _faults(source: object, error: RuleError) -> list[str]:
+    faults = error.faults if isinstance(error, RulesRefusedError) else [error]
+    return [f"{source}: rule {f.rule!r}, field {f.field!r}: {f.reason}" for f in faults]
+
+
+def _when(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+
+
+def rules_command(args: argparse.Namespace, settings: Settings) -> int:
+    command = args.rules_command
+    if command == "check":
+        try:
+            rules = load_rules(args.file)
+        except RuleError as error:
+            print("\n".join(_faults(args.file, error)))
+            return 1
+        print(f"{args.file}: {len(rules.rules)} rules, {len(rules.reminders)} reminders: OK")
+        return 0
+    store = RulesStore.connect(settings.redis.require_url(), settings.redis.prefix)
+    by = getattr(args, "by", None) or f"{getpass.getuser()}@{socket.gethostname()}"
+    if command == "push":
+        try:
+            pushed, created = store.push(args.file.read_text(), by, args.comment)
+        except RuleError as error:
+            print("\n".join(_faults(args.file, error)))
+            print("refused: nothing was pushed")
+            return 1
+        if not created:
+            print(f"rules unchanged: {args.file} is version {pushed.version}, in force")
+        else:
+            print(f"rules version {pushed.version} pushed: every shard runs it within seconds")
+        return 0
+    if command == "list":
+        current = store.current_version()
+        versions = store.versions(args.limit)
+        if not versions:
+            print("no version pushed: each shard runs the deployment's rules file")
+        rolled_back = {r["from"]: r for r in store.rollbacks(args.limit)}
+        for v in versions:
+            mark = "*" if v.version == current else " "
+            print(f"{mark} v{v.version:<4} {_when(v.at)}  {v.by:<24} {v.comment}")
+            undone = rolled_back.get(v.version)
+            if undone is not None:
+                why = f": {undone['comment']}" if undone["comment"] else ""
+                print(f"         rolled back {_when(undone['at'])} by {undone['by']}{why}")
+        return 0
+    if command == "show":
+        version = args.version if args.version is not None else store.current_version()
+        if version == 0:
+            print("no version pushed: each shard runs the deployment's rules file")
+            return 1
+        print(store.load(version).text, end="")
+        return 0
+    if command == "diff":
+        current = store.current_version()
+        before = store.load(current).text if current else ""
+        after = args.file.read_text()
+        label = f"version {current}" if current else "nothing pushed"
+        lines = difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            fromfile=label,
+            tofile=str(args.file),
+        )
+        text = "".join(lines)
+        print(text if text else f"{args.file} is {label}", end="" if text else "\n")
+        return 0
+    if command == "rollback":
+        try:
+            found = store.rollback(by, args.comment)
+        except NoPreviousRulesError:
+            print("no earlier version is kept")
+            return 1
+        print(f"rules version {found.version} back in force (pushed by {found.by})")
+        return 0
+    raise AssertionError(command)
