@@ -387,7 +387,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     handlers["schema export"] = _schema_export
 
     add_rules_parser(sub)
-    for command in ("check", "push", "list", "show", "diff", "rollback"):
+    for command in ("check", "push", "list", "show", "diff", "backtest", "rollback"):
         handlers[f"rules {command}"] = rules_command
 
     add_catalog_parser(sub)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import getpass
+import json
 import socket
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from actors.campaigns.rules_store import NoPreviousRulesError, RulesStore
 from actors.errors import RuleError, RulesRefusedError
 from actors.rules.ruleset import load_rules
 from engage.settings import Settings
+from engage.training_commands import add_source_arguments
 
 
 def add_rules_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,6 +33,11 @@ def add_rules_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     show.add_argument("version", type=int, nargs="?", default=None)
     diff = commands.add_parser("diff", help="a file against the version in force")
     diff.add_argument("file", type=Path)
+    backtest = commands.add_parser(
+        "backtest", help="what a rules file would have done on collected events, vs live"
+    )
+    backtest.add_argument("file", type=Path)
+    add_source_arguments(backtest, default="broker")
     rollback = commands.add_parser("rollback", help="the previous version back in force")
     rollback.add_argument("--comment", "-m", default="")
     rollback.add_argument("--by", default=None)
@@ -104,6 +111,8 @@ def rules_command(args: argparse.Namespace, settings: Settings) -> int:
         text = "".join(lines)
         print(text if text else f"{args.file} is {label}", end="" if text else "\n")
         return 0
+    if command == "backtest":
+        return _backtest(args, settings, store)
     if command == "rollback":
         try:
             found = store.rollback(by, args.comment)
@@ -113,3 +122,48 @@ def rules_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"rules version {found.version} back in force (pushed by {found.by})")
         return 0
     raise AssertionError(command)
+
+
+def _backtest(args: argparse.Namespace, settings: Settings, store: RulesStore) -> int:
+    import asyncio
+
+    from actors.model.model_names import MODEL_NAMES
+    from engage.backtest import ChampionScorer, Outcomes, compare, figures, replay, table
+    from engage.training_commands import load_source, registry_of
+    from serving.models import load_served
+
+    try:
+        candidate = load_rules(args.file)
+    except RuleError as error:
+        print("\n".join(_faults(args.file, error)))
+        return 1
+    current = store.current_version()
+    if current:
+        live, live_name = store.load(current).compile(), f"version {current}"
+    else:
+        live = load_rules(settings.actors.rules_file)
+        live_name = settings.actors.rules_file or "the shipped rules"
+    data = load_source(args, settings)
+    events = sorted(data.events, key=lambda e: e.ts)
+    registry = registry_of(settings)
+    champions = {name: registry.alias(name, "champion") for name in MODEL_NAMES}
+    scorer = ChampionScorer(
+        {name: load_served(registry, name, v) for name, v in champions.items() if v is not None}
+    )
+    outcomes = Outcomes(events, candidate.policy.attribution_window)
+    mine = figures(asyncio.run(replay(events, candidate, scorer, data.as_of)), outcomes)
+    theirs = figures(asyncio.run(replay(events, live, scorer, data.as_of)), outcomes)
+    rows = compare(mine, theirs)
+    print(f"{args.file} against {live_name}, on {len(events):,} events:")
+    table(rows, print)
+    summary = {
+        "candidate": str(args.file),
+        "live": live_name,
+        "events": len(events),
+        "customers": len({e.actor_id for e in events}),
+        "source": data.source.get("kind"),
+        "as_of": data.as_of,
+        "rules": rows,
+    }
+    print(json.dumps(summary))
+    return 0
