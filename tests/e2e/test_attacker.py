@@ -142,6 +142,7 @@ def test_rotating_the_forwarded_addresses_it_writes_does_not_escape_the_rate_lim
     # The attacker writes any address it likes at the left of X-Forwarded-For; the load
     # balancer appends the one it saw (the right-most), which is what is limited.
     statuses = []
+    started = time.monotonic()
     for n in range(40):
         page = {
             "type": "page_view",
@@ -151,6 +152,12 @@ def test_rotating_the_forwarded_addresses_it_writes_does_not_escape_the_rate_lim
         }
         forged = f"10.{n}.{n}.{n}, 203.0.113.77"
         statuses.append(post_as_client(engage_app, body(page), forged).status_code)
-    # at most the burst (20 in the tests' settings, and 5/s refill) gets through
-    assert statuses.count(200) <= 25
-    assert statuses.count(429) >= 15
+    # At most the burst, plus what the bucket refilled while the requests went, gets
+    # through: the bound follows the time the 40 requests took, however slow the machine.
+    api = engage_app.settings.api
+    allowed = api.rate_limit_per_address_burst + api.rate_limit_per_address_per_s * (
+        time.monotonic() - started
+    )
+    assert statuses.count(200) <= allowed + 1
+    assert statuses.count(429) >= 40 - (allowed + 1)
+    assert set(statuses) <= {200, 429}
