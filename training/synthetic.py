@@ -44,47 +44,15 @@ from actors.model.events import (
     Purchase,
 )
 from actors.model.labels import FRAUD
-
-COUNTRIES = ("US", "GB", "DE", "FR", "NL", "ES", "IT", "SE", "PL", "CA")
-FRAUD_COUNTRIES = ("NG", "RU", "BR", "VN", "RO", "UA")
-TIMEZONES = {
-    "US": "America/New_York",
-    "GB": "Europe/London",
-    "DE": "Europe/Berlin",
-    "FR": "Europe/Paris",
-    "NL": "Europe/Amsterdam",
-    "ES": "Europe/Madrid",
-    "IT": "Europe/Rome",
-    "SE": "Europe/Stockholm",
-    "PL": "Europe/Warsaw",
-    "CA": "America/Toronto",
-}
-EVERYDAY_MERCHANTS = {
-    "grocery": ("FreshMart", "CornerShop"),
-    "dining": ("Bistro 21", "NoodleBar", "CafeLumen"),
-    "travel": ("SkyAir", "RailCo", "StayInn"),
-    "fuel": ("FuelUp",),
-    "fashion": ("Threads",),
-    "electronics": ("VoltStore",),
-    "luxury": ("Maison Or",),
-    "entertainment": ("CinemaMax",),
-}
-FRAUD_MERCHANTS = {
-    "gift_cards": ("GiftHub",),
-    "crypto": ("CoinSwap",),
-    "electronics": ("MegaTech Online",),
-    "luxury": ("Watches4U",),
-}
-PRODUCTS_PER_CATEGORY = 40
-PRICE_BASE = {
-    "electronics": 220.0,
-    "fashion": 60.0,
-    "home": 80.0,
-    "beauty": 30.0,
-    "sports": 70.0,
-    "grocery": 12.0,
-    "books": 18.0,
-}
+from training.synthetic_world import (
+    COUNTRIES,
+    EVERYDAY_MERCHANTS,
+    FRAUD_COUNTRIES,
+    FRAUD_MERCHANTS,
+    PRICE_BASE,
+    PRODUCTS_PER_CATEGORY,
+    TIMEZONES,
+)
 
 
 def iso_time(ts: float) -> datetime:
