@@ -4,15 +4,14 @@ back, and read who changed what."""
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import socket
 import time
 from pathlib import Path
 
 from actors.catalog.catalog import Catalog
 from actors.catalog.parsing import CatalogFileError, read_catalog_file
 from actors.catalog.store import CatalogStore
+from engage.operator import operator
 from engage.settings import Settings
 
 
@@ -35,7 +34,7 @@ def add_catalog_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 def catalog_command(args: argparse.Namespace, settings: Settings) -> int:
     store = CatalogStore.connect(settings.redis.require_url(), settings.redis.prefix)
-    by = getattr(args, "by", None) or f"{getpass.getuser()}@{socket.gethostname()}"
+    by = operator(getattr(args, "by", None))
     command = args.catalog_command
     if command == "load":
         try:

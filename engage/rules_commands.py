@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import getpass
 import json
-import socket
 import time
 from pathlib import Path
 
 from actors.campaigns.rules_store import NoPreviousRulesError, RulesStore
 from actors.errors import RuleError, RulesRefusedError
 from actors.rules.ruleset import load_rules
+from engage.operator import operator
 from engage.settings import Settings
 from engage.training_commands import add_source_arguments
 
@@ -63,7 +62,7 @@ def rules_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{args.file}: {len(rules.rules)} rules, {len(rules.reminders)} reminders: OK")
         return 0
     store = RulesStore.connect(settings.redis.require_url(), settings.redis.prefix)
-    by = getattr(args, "by", None) or f"{getpass.getuser()}@{socket.gethostname()}"
+    by = operator(getattr(args, "by", None))
     if command == "push":
         try:
             pushed, created = store.push(args.file.read_text(), by, args.comment)

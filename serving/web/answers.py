@@ -5,7 +5,9 @@ invalid field is named; no answer ever carries a stack trace.
 signatures at run time.)
 """
 
+import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
@@ -14,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from actors.errors import InvalidEventError
+from actors.errors import InvalidEventError, OutageError
 from actors.model.events import field_path
 from serving.edge import error_body
 from serving.security import ApiError
@@ -117,3 +119,14 @@ def install_error_handlers(app: FastAPI) -> None:
     app.exception_handler(RequestValidationError)(_invalid_request)
     app.exception_handler(StarletteHTTPException)(_http_error)
     app.exception_handler(Exception)(_unexpected)
+
+
+async def store_call(call: Callable[[], Any], conflict: type[Exception], what: str) -> Any:
+    """A blocking call to a store of versioned data (the catalogue, the rules), off the
+    event loop: an outage is a 503, losing the race to other writers a 409."""
+    try:
+        return await asyncio.to_thread(call)
+    except OutageError as error:
+        raise ApiError(503, "store_unavailable", str(error)) from error
+    except conflict:
+        raise ApiError(409, "conflict", f"the {what} kept changing; try again") from None

@@ -16,11 +16,10 @@ from actors.catalog.store import (
     Published,
     UnknownOfferError,
 )
-from actors.errors import OutageError
 from actors.model.events import slug
 from serving.security import ApiError, Grant
 from serving.web.access import ADMIN, READ
-from serving.web.answers import ERRORS, UNAVAILABLE, ErrorOut, invalid
+from serving.web.answers import ERRORS, UNAVAILABLE, ErrorOut, invalid, store_call
 from serving.web.backends import Backends
 from serving.web.served import Live
 
@@ -125,9 +124,4 @@ async def _changed(backends: Backends, change: Any) -> ChangeOut:
 
 
 async def _store_call(call: Any) -> Any:
-    try:
-        return await asyncio.to_thread(call)
-    except OutageError as error:
-        raise ApiError(503, "store_unavailable", str(error)) from error
-    except CatalogConflictError:
-        raise ApiError(409, "conflict", "the catalogue kept changing; try again") from None
+    return await store_call(call, CatalogConflictError, "catalogue")

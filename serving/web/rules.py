@@ -3,7 +3,6 @@ versions kept, push a new version (validated in full: refused as a whole, each f
 named), roll back. Every shard runs a pushed version within a poll, between two batches
 (actors.campaigns.rules_follower); this replica's policy follows it the same way."""
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -11,10 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from actors.campaigns.rules_store import NoPreviousRulesError, RulesConflictError, RulesVersion
-from actors.errors import OutageError, RuleError, RulesRefusedError
+from actors.errors import RuleError, RulesRefusedError
 from serving.security import ApiError, Grant
 from serving.web.access import ADMIN
-from serving.web.answers import ERRORS, UNAVAILABLE, ErrorOut
+from serving.web.answers import ERRORS, UNAVAILABLE, ErrorOut, store_call
 from serving.web.backends import Backends, RulesWriter
 from serving.web.served import Live
 
@@ -122,9 +121,4 @@ async def rollback(backends: Live, key: Grant = ADMIN) -> Any:
 
 
 async def _store_call(call: Any) -> Any:
-    try:
-        return await asyncio.to_thread(call)
-    except OutageError as error:
-        raise ApiError(503, "store_unavailable", str(error)) from error
-    except RulesConflictError:
-        raise ApiError(409, "conflict", "the rules kept changing; try again") from None
+    return await store_call(call, RulesConflictError, "rules")
