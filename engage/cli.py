@@ -17,6 +17,7 @@ from engage.catalog_commands import add_catalog_parser, catalog_command
 from engage.local_stack import adopt
 from engage.processes import StartupError
 from engage.rules_commands import add_rules_parser, rules_command
+from engage.segments_commands import add_segments_parser, segments_command
 from engage.settings import Settings, load_settings
 from engage.training_commands import add_commands as add_training_commands
 from engage.training_commands import (
@@ -393,6 +394,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     add_catalog_parser(sub)
     for command in ("load", "list", "rollback", "history"):
         handlers[f"catalog {command}"] = catalog_command
+
+    add_segments_parser(sub)
+    for command in ("list", "export"):
+        handlers[f"segments {command}"] = segments_command
     return parser, handlers
 
 
@@ -404,7 +409,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     key = args.command
-    for attr in ("rules_command", "models_command", "schema_command", "catalog_command"):
+    for attr in (
+        "rules_command",
+        "models_command",
+        "schema_command",
+        "catalog_command",
+        "segments_command",
+    ):
         if getattr(args, attr, None):
             key = f"{key} {getattr(args, attr)}"
     # A run started by `make demo` / `engage up` from this directory: its settings for

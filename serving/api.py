@@ -8,6 +8,7 @@ need Ray.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from fastapi import FastAPI
 from ray import serve
 
 from actors.brokers.base import Broker
+from actors.campaigns.audiences import AudienceStore
 from actors.campaigns.rules_follower import RulesFollower
 from actors.campaigns.rules_store import RulesStore
 from actors.catalog.follower import CatalogFollower
@@ -73,12 +75,16 @@ class RedisFigures:
         self.url = redis_config.require_url()
         self.prefix = redis_config.prefix
         self.slots = slots
+        self.audiences = AudienceStore.connect(self.url, self.prefix, slots)
 
     def ingest(self) -> list[dict[str, Any]]:
         return ingest_figures(self.url, self.prefix)
 
     def counters(self) -> dict[str, int]:
         return read_counters(self.url, self.prefix, range(self.slots))
+
+    def segments(self, names: Sequence[str]) -> dict[str, int]:
+        return self.audiences.counts(names)
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,7 @@ def live_backends(recipe: ApiRecipe, scorer: Any) -> Backends:
     url = redis_config.require_url()
     catalog_store = CatalogStore.connect(url, redis_config.prefix)
     rules_store = RulesStore.connect(url, redis_config.prefix)
-    # The rules' policy, as the shards run it: the version in force, or the file.
+    # The rules as the shards run them: the version in force, or the file.
     rules = RulesFollower(rules_store, RulesFile(actors.rules_file), lambda _: None)
     return Backends(
         config=api,
@@ -113,7 +119,7 @@ def live_backends(recipe: ApiRecipe, scorer: Any) -> Backends:
         registry=ModelRegistry(url, redis_config.prefix),
         scorer=HandleStatus(scorer),
         figures=RedisFigures(redis_config, actors.slots),
-        policy=lambda: rules.rules.policy,
+        ruleset=lambda: rules.rules,
         rules=rules,
         rules_store=rules_store,
         rules_poll_s=actors.rules_reload_s,

@@ -90,6 +90,12 @@ def render(figures: dict[str, Any]) -> str:
         ],
     )
     w.metric(
+        "engage_segment_members",
+        "gauge",
+        "Customers in each segment of the rules in force, as their latest turns left them.",
+        [({"segment": name}, count) for name, count in figures.get("segments", {}).items()],
+    )
+    w.metric(
         "engage_consumer_lag",
         "gauge",
         "Records behind the end of engage.events.",

@@ -23,8 +23,9 @@ from actors.rules.context import CustomerView
 OfferId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 Category = Annotated[str, Field(min_length=1, max_length=128)]
 ALL_CHANNELS: tuple[Channel, ...] = ("email", "push", "sms", "in_app")
-# What an eligibility condition may read: the customer, as the rules see it.
-ELIGIBILITY_ROOTS = frozenset({"customer"})
+# What an eligibility condition may read: the customer as the rules see it, and the
+# segments of the rules in force (a segment no rule file names holds for no one).
+ELIGIBILITY_ROOTS = frozenset({"customer", "segment"})
 
 
 class CatalogOffer(BaseModel):
@@ -91,10 +92,15 @@ class CatalogOffer(BaseModel):
             return False
         return self.ends_at is None or at < self.ends_at.timestamp()
 
-    def eligible(self, customer: Mapping[str, Any]) -> bool:
-        """Whether a customer (the rules' `customer` view) may be offered it."""
+    def eligible(
+        self, customer: Mapping[str, Any], segments: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Whether a customer (the rules' `customer` view, the segments it is in) may be
+        offered it."""
         condition = self.condition
-        return condition is None or condition.evaluate({"customer": customer})
+        return condition is None or condition.evaluate(
+            {"customer": customer, "segment": segments or {}}
+        )
 
 
 def eligibility_condition(source: str) -> Condition:
@@ -108,8 +114,12 @@ def eligibility_condition(source: str) -> Condition:
         if not path:
             continue
         if path[0] not in ELIGIBILITY_ROOTS:
-            raise ValueError(f"eligibility reads only customer.<field>, not {path[0]!r}")
-        if len(path) > 1 and path[1] not in CustomerView.FIELDS:
+            raise ValueError(
+                f"eligibility reads only customer.<field> and segment.<name>, not {path[0]!r}"
+            )
+        if path[0] == "segment" and len(path) < 2:
+            raise ValueError("name the segment: segment.<name>")
+        if path[0] == "customer" and len(path) > 1 and path[1] not in CustomerView.FIELDS:
             known = ", ".join(sorted(CustomerView.FIELDS))
             raise ValueError(f"unknown customer field {path[1]!r} (known: {known})")
     return condition

@@ -104,6 +104,7 @@ def commit_of(w: CustomerWork, ttl_s: int, trace_keep: int, trace_ttl_s: int) ->
         trace_keep=trace_keep,
         trace_ttl_s=trace_ttl_s,
         merges=list(w.merges),
+        segments=tuple(state.segments or ()),
     )
     for outcome in changed:
         commit.actions += [(a.idempotency_key, action_to_json(a)) for a in outcome.actions]

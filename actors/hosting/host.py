@@ -429,7 +429,7 @@ class ShardHost:
     async def offer_inputs(self, customer_id: str) -> dict[str, Any]:
         """Just what next-best-offer needs: cheaper to build and to ship than a snapshot."""
         state = await self.activate_one(customer_id)
-        return offer_inputs_of(customer_id, state, self.clock(), self._suppression_s())
+        return offer_inputs_of(customer_id, state, self.clock(), self.actor.rules)
 
     def _suppression_s(self) -> float:
         return self.actor.rules.policy.suppress_marketing_after_fraud

@@ -9,7 +9,9 @@ from typing import Any
 from actors.model.consent import marketing_blocked
 from actors.model.features import feature_dict, features
 from actors.model.state import CustomerState
-from actors.rules.context import cart_view, customer_view, session_view
+from actors.rules.context import Before, build_context, cart_view, customer_view, session_view
+from actors.rules.ruleset import RuleSet
+from actors.rules.segments import SegmentView
 from actors.turn.offers import affinities_of, offered_counts
 
 
@@ -27,18 +29,25 @@ def snapshot_of(
         "customer": customer_view(customer_id, state, at, 0.0, suppress_after_fraud_s),
         "session": session_view(state, at, None),
         "cart": cart_view(state),
+        # The segments its latest event left it in (actors.rules.segments).
+        "segments": list(state.segments or ()),
         "features": feature_dict(state, at),
         "vector": features(state, at),
     }
 
 
 def offer_inputs_of(
-    customer_id: str, state: CustomerState, now: float, suppress_after_fraud_s: float
+    customer_id: str, state: CustomerState, now: float, rules: RuleSet
 ) -> dict[str, Any]:
-    """What next-best-offer reads of a customer: the model's features and the consent
-    and fraud facts that suppress outbound offers (for the rules' policy window after a
-    fraud alert)."""
+    """What next-best-offer reads of a customer: the model's features, the consent and
+    fraud facts that suppress outbound offers (for the rules' policy window after a fraud
+    alert), and the segments it is in (offers' eligibility may name them)."""
     when = state.last_event_at or now
+    suppress_after_fraud_s = rules.policy.suppress_marketing_after_fraud
+    context = build_context(
+        customer_id, state, when, None, Before(0.0, None), suppress_after_fraud_s, rules.segments
+    )
+    segments: SegmentView = context["segment"]
     return {
         "known": state.events_total > 0,
         "vector": features(state, when),
@@ -51,4 +60,5 @@ def offer_inputs_of(
         "customer": customer_view(customer_id, state, when, 0.0, suppress_after_fraud_s),
         "offered": offered_counts(state),
         "affinities": affinities_of(state, when),
+        "segments": dict.fromkeys(segments.members_of(), True),
     }

@@ -120,6 +120,8 @@ class ReminderTurns:
                 ttl_s=host.ttl(customer_id),
                 trace_keep=host.config.trace_turns,
                 trace_ttl_s=host.config.trace_retention_s,
+                # Unchanged by reminders; given so that their expiry moves with the state's.
+                segments=tuple(state.segments or ()),
             )
             entries: list[OutboxEntry] = []
             try:

@@ -1,8 +1,7 @@
 """CustomerState: everything a customer actor remembers, built only from its events.
 
 `apply(event)` is deterministic: the same events in the same order give the same state,
-whether they arrive live from Kafka or are replayed from history by training. Time is
-the event's own timestamp, never the clock.
+live from Kafka or replayed by training. Time is the event's own timestamp, never the clock.
 
 The class uses `__slots__` and creates containers only when first needed, because a shard
 keeps hundreds of thousands of these alive (see bench/actors_memory.py).
@@ -94,6 +93,7 @@ class CustomerState:
         "pay_mean",
         "payments",
         "recent_actions",
+        "segments",
         "session_categories",
         "session_content",
         "session_custom",
@@ -156,6 +156,8 @@ class CustomerState:
         self.fraud_alert_at: float | None = None
         # marketing actions decided lately, for attribution of outcomes: see ActionRecord
         self.recent_actions: list[ActionRecord] | None = None
+        # The audiences (actors.rules.segments) it was in after its latest event, by name.
+        self.segments: list[str] | None = None
         # offer outcomes
         self.offers_shown = 0
         self.offer_clicks = 0

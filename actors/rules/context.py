@@ -16,6 +16,7 @@ from actors.model.consent import near_fraud_alert
 from actors.model.events import ANON_PREFIX, Event
 from actors.model.features import PAYMENT_FEATURES, feature_dict
 from actors.model.state import CustomerState
+from actors.rules.segments import Segment, SegmentView
 
 _DAY = 86_400.0
 
@@ -222,6 +223,7 @@ def build_context(
     event: Event | None,
     before: Before,
     suppress_after_fraud_s: float,
+    segments: tuple[Segment, ...] = (),
 ) -> LazyContext:
     """Everything but `scores` and `offer`, which the turn adds after scoring."""
     category = getattr(event, "category", None) or getattr(event, "genre", None)
@@ -237,4 +239,7 @@ def build_context(
     payment = before.payment
     if payment is not None:
         factories["payment"] = lambda: dict(zip(PAYMENT_FEATURES, payment, strict=True))
-    return LazyContext(factories)
+    context = LazyContext(factories)
+    # Segments read the customer, session and cart of this same context.
+    factories["segment"] = lambda: SegmentView(segments, context)
+    return context

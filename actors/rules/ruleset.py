@@ -8,6 +8,7 @@ never replaces the rules in force.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -25,6 +26,7 @@ from actors.model.model_names import FRAUD, RECOMMENDER, WINBACK
 from actors.rules.conditions import Condition, parse_condition
 from actors.rules.context import CustomerView, SessionView
 from actors.rules.durations import Duration
+from actors.rules.segments import Segment
 from actors.rules.templates import template_fields
 
 REMINDER_PREFIX = "reminder:"
@@ -42,7 +44,13 @@ CONTEXT_FIELDS: dict[str, frozenset[str] | None] = {
     "offer": frozenset({"offer_id", "title", "p", "expected_value", "category"}),
     "reminder": frozenset({"kind", "due_at", "set_at"}),
     "rule": frozenset({"id", "campaign"}),
+    # The audiences the file names (checked against its `segments` when it compiles).
+    "segment": None,
 }
+# What a segment's condition may read: the customer's state, never one event or score,
+# so that membership is a fact about the customer whatever turn it is taken at.
+SEGMENT_ROOTS = frozenset({"customer", "session", "cart", "features"})
+SEGMENT_NAME = r"^[a-z][a-z0-9_]*$"
 RECOMMENDER_FIELDS = frozenset({"offer", "offer_p", "offer_value", "offer_category"})
 
 
@@ -146,8 +154,18 @@ class PolicySpec(_Spec):
 class RulesFile(_Spec):
     version: Literal[1] = 1
     policy: PolicySpec = PolicySpec()
+    # Audiences: name -> condition over the customer's state (`segment.<name>` in rules).
+    segments: dict[str, str] = Field(default_factory=dict)
     reminders: tuple[ReminderSpec, ...] = ()
     rules: tuple[RuleSpec, ...] = ()
+
+    @field_validator("segments")
+    @classmethod
+    def _segment_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not re.match(SEGMENT_NAME, name):
+                raise ValueError(f"segment name {name!r}: lower case letters, digits and _")
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +193,7 @@ class RuleSet:
     reminders: tuple[Reminder, ...]
     policy: PolicySpec = field(default_factory=PolicySpec)
     source: str = "<memory>"
+    segments: tuple[Segment, ...] = ()
     by_trigger: dict[str, tuple[Rule, ...]] = field(default_factory=dict)
     # The models any rule of a trigger may score: asked for every event by prefetching.
     models_by_trigger: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -258,7 +277,40 @@ def _models_used(paths: list[tuple[str, ...]], action: ActionSpec) -> frozenset[
     return frozenset(models)
 
 
+def _compile_segment(name: str, source: str) -> Segment:
+    owner = f"segment:{name}"
+    try:
+        condition = parse_condition(source)
+    except ConditionSyntaxError as error:
+        raise RuleError(owner, "condition", f"at {error.position}: {error.reason}") from None
+    for path in condition.paths:
+        if path[0] not in SEGMENT_ROOTS:
+            known = ", ".join(sorted(SEGMENT_ROOTS))
+            reason = f"a segment reads the customer's state ({known}), not {path[0]!r}"
+            raise RuleError(owner, "condition", reason)
+        _check_path(owner, "condition", path)
+    return Segment(name, condition)
+
+
+def _check_segments_used(
+    owner: str, field_name: str, condition: Condition | None, names: frozenset[str]
+) -> None:
+    for path in condition.paths if condition else ():
+        if path[0] == "segment" and (len(path) < 2 or path[1] not in names):
+            known = ", ".join(sorted(names)) or "none defined"
+            named = path[1] if len(path) > 1 else ""
+            raise RuleError(owner, field_name, f"no segment named {named!r} (segments: {known})")
+
+
 def compile_rules(spec: RulesFile, source: str = "<memory>") -> RuleSet:
+    faults: list[RuleError] = []
+    segments = []
+    for name, condition_source in spec.segments.items():
+        try:
+            segments.append(_compile_segment(name, condition_source))
+        except RuleError as fault:
+            faults.append(fault)
+    segment_names = frozenset(spec.segments)
     reminder_kinds = {r.kind for r in spec.reminders}
     if len(reminder_kinds) != len(spec.reminders):
         raise RuleError("<reminders>", "kind", "reminder kinds must be unique")
@@ -266,21 +318,29 @@ def compile_rules(spec: RulesFile, source: str = "<memory>") -> RuleSet:
         Reminder(r, _compile_condition(f"reminder:{r.kind}", "when", r.when))
         for r in spec.reminders
     )
+    for reminder in reminders:
+        try:
+            _check_segments_used(
+                f"reminder:{reminder.spec.kind}", "when", reminder.condition, segment_names
+            )
+        except RuleError as fault:
+            faults.append(fault)
     seen: set[str] = set()
     rules = []
-    faults: list[RuleError] = []
     for rule_spec in spec.rules:
         if rule_spec.id in seen:
             faults.append(RuleError(rule_spec.id, "id", "duplicate rule id"))
             continue
         seen.add(rule_spec.id)
         try:
-            rules.append(_compile_rule(rule_spec, reminder_kinds))
+            rule = _compile_rule(rule_spec, reminder_kinds)
+            _check_segments_used(rule.id, "when", rule.condition, segment_names)
+            rules.append(rule)
         except RuleError as fault:  # every rule is checked: the author sees all faults
             faults.append(fault)
     if faults:
         raise RulesRefusedError(faults)
-    return RuleSet(tuple(rules), reminders, spec.policy, source)
+    return RuleSet(tuple(rules), reminders, spec.policy, source, tuple(segments))
 
 
 def _compile_rule(rule_spec: RuleSpec, reminder_kinds: set[str]) -> Rule:
@@ -316,7 +376,9 @@ def _rule_errors_from(error: ValidationError, data: Mapping[str, Any]) -> RulesR
 def _rule_error_from(item: Any, data: Mapping[str, Any]) -> RuleError:
     loc = list(item["loc"])
     owner = "<file>"
-    if len(loc) >= 2 and loc[0] in ("rules", "reminders") and isinstance(loc[1], int):
+    if len(loc) >= 2 and loc[0] == "segments":
+        owner, loc = f"segment:{loc[1]}", loc[2:] or ["condition"]
+    elif len(loc) >= 2 and loc[0] in ("rules", "reminders") and isinstance(loc[1], int):
         entries = data.get(loc[0]) or []
         entry = entries[loc[1]] if loc[1] < len(entries) else {}
         name = entry.get("id") or entry.get("kind") if isinstance(entry, dict) else None
@@ -352,4 +414,4 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
     return parse_rules(text, str(file))
 
 
-__all__ = ["ACTION_TYPES", "Reminder", "Rule", "RuleSet", "load_rules", "parse_rules"]
+__all__ = ["ACTION_TYPES", "Reminder", "Rule", "RuleSet", "Segment", "load_rules", "parse_rules"]

@@ -74,6 +74,12 @@ class Keys:
         (serving.refusals)."""
         return f"{self.prefix}:refusals:{part}"
 
+    def segment(self, slot: int, name: str) -> str:
+        """The slot's members of an audience (actors.rules.segments): a sorted set of
+        customer ids scored by when each one's state expires (+inf: never). The commit
+        script builds the same name from the state key's hash tag."""
+        return f"{self.slot_tag(slot)}:seg:{name}"
+
     def outcomes(self, slot: int) -> str:
         """Outcome counters of the slot's customers (see actors.outcomes.reports)."""
         return f"{self.slot_tag(slot)}:outcomes"

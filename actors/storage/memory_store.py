@@ -38,6 +38,10 @@ class MemoryStateStore:
         self.clock = time.time
         self.table: SlotTable | None = None
         self.releases: dict[int, int] = {}
+        # (slot, segment) -> customer -> when its state expires; (slot, customer) -> its
+        # segments (the state key's field g in Redis).
+        self.members_by_segment: dict[tuple[int, str], dict[str, float]] = {}
+        self.memberships: dict[tuple[int, str], tuple[str, ...]] = {}
 
     async def load_many(self, items: Sequence[tuple[int, str]]) -> list[Loaded]:
         out = []
@@ -99,10 +103,22 @@ class MemoryStateStore:
                 self.guards.setdefault(key, {}).update(c.guard)
             if c.trace and c.trace_keep > 0:
                 self._push_traces(key, c.trace, c.trace_keep)
+            self._set_memberships(c.slot, c.customer_id, c.segments, c.ttl_s)
             for merge in c.merges:
                 self._take_over(c, merge)
             results.append(current + 1)
         return results
+
+    def _set_memberships(
+        self, slot: int, customer_id: str, segments: Sequence[str], ttl_s: int
+    ) -> None:
+        expiry = self.clock() + ttl_s if ttl_s > 0 else float("inf")
+        for name in self.memberships.pop((slot, customer_id), ()):
+            self.members_by_segment.get((slot, name), {}).pop(customer_id, None)
+        for name in segments:
+            self.members_by_segment.setdefault((slot, name), {})[customer_id] = expiry
+        if segments:
+            self.memberships[(slot, customer_id)] = tuple(segments)
 
     def _mergeable(self, c: Commit, merge: MergeSource) -> bool:
         source = (merge.slot, merge.actor_id)
@@ -117,6 +133,7 @@ class MemoryStateStore:
         guardrail counters moved to the customer."""
         source = (merge.slot, merge.actor_id)
         self.states[source] = (self.states.get(source, (0, b""))[0] + 1, b"")
+        self._set_memberships(merge.slot, merge.actor_id, (), 0)
         self.links[source] = c.customer_id
         visiting = self.reminders.setdefault(merge.slot, {})
         reminders = self.reminders.setdefault(c.slot, {})
@@ -179,6 +196,7 @@ class MemoryStateStore:
         self.links.pop((slot, customer_id), None)
         self.guards.pop((slot, customer_id), None)
         self.traces.pop((slot, customer_id), None)
+        self._set_memberships(slot, customer_id, (), 0)
         reminders = self.reminders.get(slot, {})
         for member in list(reminders):
             if split_reminder(member)[1] == customer_id:
@@ -188,6 +206,9 @@ class MemoryStateStore:
             if owner_of(action) == customer_id:
                 del outbox[key]
                 self.attempts.get(slot, {}).pop(key, None)
+
+    async def segment_members(self, slot: int, name: str) -> dict[str, float]:
+        return dict(self.members_by_segment.get((slot, name), {}))
 
     async def forgotten(self, now: float) -> dict[str, float]:
         return {cid: until for (_, cid), (_, until) in self.tombstones.items() if until > now}

@@ -28,7 +28,7 @@ from actors.storage.store import (
 # visitor. ARGV: expected version, state, customer id, time to live of the state (0:
 # none), then counted lists: merged visitors (id, version, reminders), reminders fired
 # (kind, due), cancelled (kind), set (kind, due), actions (key, json), counters (field),
-# guard facts (field, value), traces.
+# guard facts (field, value), traces, then segments (count, expiry score, names).
 # A trace entry for a customer who still has a saved state (not one forgotten meanwhile).
 _ADD_TRACE = """
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 't') == 1 then
@@ -88,6 +88,27 @@ if n > 0 then
   redis.call('LTRIM', KEYS[6], 0, keep - 1)
   redis.call('EXPIRE', KEYS[6], ttl)
 end
+-- Audiences: one sorted set per segment in the slot's hash tag, member the customer,
+-- score when its state expires; field g of the state lists the segments it is in.
+n = tonumber(ARGV[i]); local expiry = ARGV[i + 1]; i = i + 2
+local tag = string.match(KEYS[1], '^(.-}):s:')
+local now_in, names = {}, {}
+for _ = 1, n do now_in[ARGV[i]] = true; names[#names + 1] = ARGV[i]; i = i + 1 end
+local held = redis.call('HGET', KEYS[1], 'g')
+if held then
+  for name in string.gmatch(held, '[^,]+') do
+    if not now_in[name] then redis.call('ZREM', tag .. ':seg:' .. name, cid) end
+  end
+end
+local listed = table.concat(names, ',')
+if n > 0 then
+  if listed ~= held or ttl > 0 then
+    for _, name in ipairs(names) do redis.call('ZADD', tag .. ':seg:' .. name, expiry, cid) end
+  end
+  if listed ~= held then redis.call('HSET', KEYS[1], 'g', listed) end
+elseif held then
+  redis.call('HDEL', KEYS[1], 'g')
+end
 -- Take each visitor over: the link in its place (its data dropped, its version bumped so
 -- its host's copy can no longer commit), its reminders and guardrail counters moved.
 i = merged_from
@@ -95,7 +116,14 @@ for k = 0, merges - 1 do
   local skey, rkey, gkey = KEYS[7 + 3 * k], KEYS[8 + 3 * k], KEYS[9 + 3 * k]
   local aid = ARGV[i]
   local r = tonumber(ARGV[i + 2]); i = i + 3
-  redis.call('HDEL', skey, 'd')
+  local vheld = redis.call('HGET', skey, 'g')
+  if vheld then
+    local vtag = string.match(skey, '^(.-}):s:')
+    for name in string.gmatch(vheld, '[^,]+') do
+      redis.call('ZREM', vtag .. ':seg:' .. name, aid)
+    end
+  end
+  redis.call('HDEL', skey, 'd', 'g')
   redis.call('HSET', skey, 'm', cid)
   redis.call('HINCRBY', skey, 'v', 1)
   if ttl > 0 then redis.call('EXPIRE', skey, ttl) else redis.call('PERSIST', skey) end
@@ -180,6 +208,7 @@ class RedisStateStore:
     async def commit_many(self, commits: Sequence[Commit]) -> list[int | None]:
         if not commits:
             return []
+        now = time.time()
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for c in commits:
@@ -209,6 +238,8 @@ class RedisStateStore:
                     args.append(len(traced))
                     if traced:
                         args += [c.trace_keep, c.trace_ttl_s, *traced]
+                    expiry = repr(now + c.ttl_s) if c.ttl_s > 0 else "+inf"
+                    args += [len(c.segments), expiry, *c.segments]
                     keys = [
                         self.keys.state(c.slot, c.customer_id),
                         self.keys.reminders(c.slot),
@@ -326,6 +357,7 @@ class RedisStateStore:
         now = time.time()
         try:
             outbox = await self.redis.hgetall(self.keys.outbox(slot))
+            held = await self.redis.hget(self.keys.state(slot, customer_id), "g")
             # Every reminder of the customer, whatever its kind: kinds of retired rules too.
             reminders = [
                 member
@@ -338,7 +370,9 @@ class RedisStateStore:
             async with self.redis.pipeline(transaction=True) as pipe:
                 # The data and any link go; the version moves on, so a host holding the
                 # actor live can no longer commit it, and the tombstone stays.
-                pipe.hdel(state, "d", "m")
+                pipe.hdel(state, "d", "m", "g")
+                for name in _text(held).split(",") if held else ():
+                    pipe.zrem(self.keys.segment(slot, name), customer_id)
                 pipe.hincrby(state, "v", 1)
                 pipe.hset(state, "t", repr(now))
                 pipe.expire(state, tombstone_s)
@@ -398,6 +432,15 @@ class RedisStateStore:
             raise StoreUnavailableError("retention", str(error)) from error
         return ttl if ttl >= 0 else None
 
+    async def segment_members(self, slot: int, name: str) -> dict[str, float]:
+        try:
+            rows: Any = await self.redis.zrange(
+                self.keys.segment(slot, name), 0, -1, withscores=True
+            )
+        except RedisError as error:
+            raise StoreUnavailableError("segments", str(error)) from error
+        return {_text(member): float(score) for member, score in rows}
+
     async def load_slot_table(self) -> SlotTable | None:
         try:
             raw = await self.redis.get(self.keys.slot_table())
@@ -434,3 +477,7 @@ class RedisStateStore:
 
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -58,6 +58,9 @@ class Commit:
     # Visitors merged into this customer by this commit (actors.model.identity): each must still
     # be at the version read, else the whole commit is a version conflict.
     merges: list[MergeSource] = field(default_factory=list)
+    # The audiences the customer is in now (actors.rules.segments): the slot's member sets
+    # follow, the ones it left drop it, and a merged visitor leaves all of its own.
+    segments: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +147,11 @@ class StateStore(Protocol):
     ) -> None:
         """Add entries (slot, customer, JSON) to the traces of customers that still have a
         saved state (never to one forgotten meanwhile)."""
+        ...
+
+    async def segment_members(self, slot: int, name: str) -> dict[str, float]:
+        """The slot's customers in segment `name`, each with when its state expires
+        (inf: never), as the commits left them (actors.campaigns.audiences reads them)."""
         ...
 
     async def load_slot_table(self) -> SlotTable | None: ...

@@ -130,9 +130,16 @@ class CustomerActor:
             outcome.reminders_cancelled.append(reminder.spec.kind)
         for reminder in self.rules.reminders_set_by(event.type):
             if reminder.condition is None or reminder.condition.evaluate(
-                build_context(customer_id, state, at, event, before, 0.0)
+                build_context(customer_id, state, at, event, before, 0.0, self.rules.segments)
             ):
                 outcome.reminders_set.append((reminder.spec.kind, now + reminder.spec.after))
+        if self.rules.segments or state.segments:
+            # Saved with the state: the commit that saves it keeps the slot's member sets.
+            suppress_s = self.rules.policy.suppress_marketing_after_fraud
+            context = build_context(
+                customer_id, state, at, event, before, suppress_s, self.rules.segments
+            )
+            state.segments = context["segment"].members_of() or None
         return outcome
 
     async def on_reminder(
@@ -191,7 +198,12 @@ class CustomerActor:
             needed |= rule.models
         # Who the offers are for: read only when an offer is ranked (fraud turns are not).
         audience = (
-            Audience(context["customer"], offered_counts(state), affinities_of(state, trigger.at))
+            Audience(
+                context["customer"],
+                offered_counts(state),
+                affinities_of(state, trigger.at),
+                context["segment"],
+            )
             if RECOMMENDER in needed
             else Audience()
         )
@@ -277,6 +289,7 @@ class CustomerActor:
             trigger.event,
             before,
             self.rules.policy.suppress_marketing_after_fraud,
+            self.rules.segments,
         )
         if reminder is not None:
             context.set("reminder", reminder)

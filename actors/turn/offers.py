@@ -50,6 +50,8 @@ class Audience:
     # The customer's affinity to each category it showed interest in (any site category,
     # actors.model.state), decayed to now.
     affinities: Mapping[str, float] | None = None
+    # `segment.<name>` for eligibility conditions: the segments the customer is in.
+    segments: Mapping[str, Any] | None = None
 
 
 def offered_counts(state: CustomerState) -> dict[str, int]:
@@ -95,7 +97,9 @@ def rank_offers(
         cap = offer.cap_per_customer
         if cap is not None and offered.get(offer.offer_id, 0) >= cap:
             continue
-        if audience.customer is not None and not offer.eligible(audience.customer):
+        if audience.customer is not None and not offer.eligible(
+            audience.customer, audience.segments
+        ):
             continue
         p, proxy = prior.probability(offer)
         scored.append((-(p * offer.value), offer.offer_id, offer, p, proxy))

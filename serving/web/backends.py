@@ -30,7 +30,7 @@ from actors.model.events import ANON_PREFIX, Event
 from actors.model.feature_bins import MODEL_FEATURES
 from actors.model.state import CustomerState
 from actors.model.state_format import state_from_json
-from actors.rules.ruleset import PolicySpec
+from actors.rules.ruleset import RuleSet
 from actors.storage.slots import slot_of
 from actors.storage.store import StateStore
 from actors.turn.scoring import Score
@@ -102,6 +102,10 @@ class Figures(Protocol):
         """The outcome counters of every slot (actors.outcomes.reports)."""
         ...
 
+    def segments(self, names: Sequence[str]) -> dict[str, int]:
+        """Customers in each segment now (actors.campaigns.audiences)."""
+        ...
+
 
 class CatalogWriter(Protocol):
     """actors.catalog.store.CatalogStore, as the API uses it (blocking calls)."""
@@ -141,8 +145,8 @@ class Backends:
     registry: Registry
     scorer: ScorerStatus
     figures: Figures
-    # The rules' policy, as the shards read it (the file reloads while engage runs).
-    policy: Callable[[], PolicySpec]
+    # The rules in force (policy, segments), as the shards run them.
+    ruleset: Callable[[], RuleSet]
     series: Series
     # The live feature counts, a sample every `config.feature_sample_s` (a minute).
     feature_series: Series
@@ -232,7 +236,19 @@ class Backends:
         refused = await self.refused()
         if refused is not None:
             figures["collect_refused"] = refused["by_field"]
+        segments = await self.segment_counts()
+        if segments is not None:
+            figures["segments"] = segments
         return figures
+
+    async def segment_counts(self) -> dict[str, int] | None:
+        """Members of each segment of the rules in force; None while Redis is out of
+        reach (a missing figure, not a zero)."""
+        names = [segment.name for segment in self.ruleset().segments]
+        try:
+            return await asyncio.to_thread(self.figures.segments, names)
+        except (StoreUnavailableError, RedisError, OSError):
+            return None
 
     async def refused(self) -> dict[str, Any] | None:
         """Refused collection calls of every replica (serving.refusals); None while Redis

@@ -80,9 +80,7 @@ async def _offer_inputs(backends: Backends, customer_id: str) -> dict[str, Any]:
     state = await backends.saved_state(customer_id)
     if state is None:  # the store unreachable from here: the owning shard may still answer
         return await backends.on_shard(customer_id, "offer_inputs")
-    return offer_inputs_of(
-        customer_id, state, time.time(), backends.policy().suppress_marketing_after_fraud
-    )
+    return offer_inputs_of(customer_id, state, time.time(), backends.ruleset())
 
 
 @router.get(
@@ -126,7 +124,10 @@ async def next_best_offer(
             at=time.time(),
             channel=channel,
             audience=Audience(
-                inputs.get("customer"), inputs.get("offered"), inputs.get("affinities")
+                inputs.get("customer"),
+                inputs.get("offered"),
+                inputs.get("affinities"),
+                inputs.get("segments"),
             ),
         )
     )

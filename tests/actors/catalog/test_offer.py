@@ -44,11 +44,20 @@ def test_eligibility_reads_the_customer_as_rules_do() -> None:
     assert offer().eligible({})  # no condition: everyone
 
 
+def test_eligibility_may_name_a_segment_of_the_rules_in_force() -> None:
+    for_repeat_buyers = offer(eligibility='segment.repeat_buyers and customer.country == "DE"')
+    assert for_repeat_buyers.eligible({"country": "DE"}, {"repeat_buyers": True})
+    assert not for_repeat_buyers.eligible({"country": "DE"}, {})
+    # A segment no rules file defines holds for no one: the offer goes to nobody.
+    assert not offer(eligibility="segment.retired").eligible({}, {"repeat_buyers": True})
+
+
 @pytest.mark.parametrize(
     ("fields", "field", "says"),
     [
         ({"eligibility": "customer.nope > 1"}, "eligibility", "unknown customer field 'nope'"),
         ({"eligibility": "scores.fraud > 1"}, "eligibility", "only customer.<field>"),
+        ({"eligibility": "segment"}, "eligibility", "name the segment"),
         ({"eligibility": "customer.orders >"}, "eligibility", "position"),
         ({"value": -1}, "value", "greater than or equal to 0"),
         ({"categories": []}, "categories", "at least 1"),

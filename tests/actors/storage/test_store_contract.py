@@ -401,3 +401,56 @@ def test_a_slot_release_records_the_epoch_it_was_let_go_at(
         assert await store.slot_releases([3, 4, 9]) == {3: 2, 4: 5}
 
     run(scenario)
+
+
+def test_a_commit_keeps_the_slots_segment_members_in_step_with_the_customer(
+    run: Callable[[Scenario], None],
+) -> None:
+    """Joining, staying and leaving are written with the state: the member sets are
+    always what the saved states say."""
+
+    async def scenario(store: StateStore) -> None:
+        await store.commit_many([Commit(4, "c1", 0, b"s", segments=("buyers", "vip"))])
+        await store.commit_many([Commit(4, "c2", 0, b"s", segments=("buyers",))])
+        assert set(await store.segment_members(4, "buyers")) == {"c1", "c2"}
+        assert set(await store.segment_members(4, "vip")) == {"c1"}
+        await store.commit_many([Commit(4, "c1", 1, b"s", segments=("buyers",))])
+        assert await store.segment_members(4, "vip") == {}
+        await store.commit_many([Commit(4, "c2", 1, b"s")])
+        assert set(await store.segment_members(4, "buyers")) == {"c1"}
+        # A conflicting commit changes no membership.
+        assert await store.commit_many([Commit(4, "c2", 0, b"s", segments=("vip",))]) == [None]
+        assert await store.segment_members(4, "vip") == {}
+
+    run(scenario)
+
+
+def test_a_members_score_is_when_its_state_expires(run: Callable[[Scenario], None]) -> None:
+    async def scenario(store: StateStore) -> None:
+        before = time.time()
+        await store.commit_many([Commit(1, "anon:a", 0, b"s", segments=("s1",), ttl_s=600)])
+        await store.commit_many([Commit(1, "c1", 0, b"s", segments=("s1",))])
+        members = await store.segment_members(1, "s1")
+        assert before + 600 <= members["anon:a"] <= time.time() + 600
+        assert members["c1"] == float("inf")
+
+    run(scenario)
+
+
+def test_a_merged_visitor_and_a_forgotten_customer_leave_their_segments(
+    run: Callable[[Scenario], None],
+) -> None:
+    async def scenario(store: StateStore) -> None:
+        visitor = "anon:v1"
+        await store.commit_many([Commit(2, visitor, 0, b"v", segments=("browsers",))])
+        await store.commit_many([Commit(5, "c1", 0, b"c", segments=("buyers",))])
+        merge = MergeSource(2, visitor, 1, ())
+        merged = Commit(5, "c1", 1, b"merged", merges=[merge], segments=("browsers", "buyers"))
+        assert await store.commit_many([merged]) == [2]
+        assert await store.segment_members(2, "browsers") == {}
+        assert set(await store.segment_members(5, "browsers")) == {"c1"}
+        await store.forget(5, "c1", [], 60)
+        assert await store.segment_members(5, "browsers") == {}
+        assert await store.segment_members(5, "buyers") == {}
+
+    run(scenario)

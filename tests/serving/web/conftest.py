@@ -27,10 +27,11 @@ from actors.errors import (
     PromotionRefusedError,
     ScorerUnavailableError,
     ShardUnavailableError,
+    StoreUnavailableError,
 )
 from actors.model.catalog import OFFERS
 from actors.model.events import Event
-from actors.rules.ruleset import PolicySpec, parse_rules
+from actors.rules.ruleset import RuleSet, parse_rules
 from actors.storage.memory_store import MemoryStateStore
 from actors.turn.scoring import Score
 from serving.config import ApiConfig
@@ -161,12 +162,19 @@ class FakeScorer:
 @dataclass
 class FakeFigures:
     counters_seen: dict[str, int] = field(default_factory=dict)
+    members: dict[str, int] = field(default_factory=dict)
+    down: bool = False
 
     def ingest(self) -> list[dict[str, Any]]:
         return [{"replica": "a", "total_lag": 5}, {"replica": "b", "total_lag": 2}]
 
     def counters(self) -> dict[str, int]:
         return dict(self.counters_seen)
+
+    def segments(self, names: Sequence[str]) -> dict[str, int]:
+        if self.down:
+            raise StoreUnavailableError("segments", "Connection refused")
+        return {name: self.members.get(name, 0) for name in names}
 
 
 @dataclass
@@ -325,7 +333,7 @@ def api() -> Iterator[Fakes]:
             registry=registry,
             scorer=scorer,
             figures=figures,
-            policy=PolicySpec,
+            ruleset=lambda: RuleSet((), ()),
             series=series,
             feature_series=feature_series,
             catalog=catalog,

@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from actors.config import ActorConfig
+from actors.model.state import CustomerState
+from actors.model.state_format import state_to_json
+from actors.rules.ruleset import parse_rules
+from actors.storage.slots import slot_of
 from tests.serving.web.conftest import ADMIN, READ, WRITE, Fakes
+from tests.support import T0, event
 
 CRIME = {
     "offer_id": "crime_week",
@@ -109,3 +115,22 @@ def test_a_change_while_redis_is_out_of_reach_is_a_503_and_changes_nothing(api: 
     assert answer.status_code == 503
     assert answer.json()["error"] == "store_unavailable"
     assert "crime_week" not in offers(api)  # the version in hand keeps serving
+
+
+def test_an_offer_for_a_segment_goes_to_its_members_only(api: Fakes) -> None:
+    backends = api.client.app.state.served.backends  # type: ignore[attr-defined]
+    backends.ruleset = lambda: parse_rules(
+        'version: 1\nsegments: {repeat_buyers: "customer.orders >= 2"}\nrules: []\n'
+    )
+    put(api, {**CRIME, "eligibility": "segment.repeat_buyers"})
+    state = CustomerState()
+    for n in range(2):
+        state.apply(event("purchase", customer="c2", order_id=f"o{n}", at=T0 + n))
+    api.states.states[(slot_of("c2", ActorConfig().slots), "c2")] = (1, state_to_json(state))
+
+    def best(customer: str) -> str:
+        nbo = api.request("GET", f"/v1/customers/{customer}/next-best-offer?k=1", READ).json()
+        return str(nbo["offers"][0]["offer_id"])
+
+    assert best("c2") == "crime_week"
+    assert best("c1") != "crime_week"  # not a repeat buyer

@@ -3,6 +3,7 @@ ingest lag summed, metrics in Prometheus text, the error envelope for unknown pa
 
 from __future__ import annotations
 
+from actors.rules.ruleset import parse_rules
 from serving.series import sample_of
 from tests.serving.web.conftest import READ, Fakes
 
@@ -103,3 +104,27 @@ def test_metrics_answer_without_drift_while_redis_is_out(api: Fakes) -> None:
     answer = api.request("GET", "/metrics", READ)
     assert answer.status_code == 200
     assert "engage_model_score_psi{" not in answer.text
+
+
+def test_metrics_and_the_dashboard_count_the_members_of_each_segment(api: Fakes) -> None:
+    backends = api.client.app.state.served.backends  # type: ignore[attr-defined]
+    backends.ruleset = lambda: parse_rules(
+        'version: 1\nsegments: {buyers: "customer.orders >= 1", vip: "customer.spend > 900"}\n'
+    )
+    api.figures.members = {"buyers": 42}
+    text = api.request("GET", "/metrics", READ).text
+    assert 'engage_segment_members{segment="buyers"} 42' in text
+    assert 'engage_segment_members{segment="vip"} 0' in text
+    dashboard = api.request("GET", "/v1/dashboard/data", READ).json()
+    assert dashboard["segments"] == {"buyers": 42, "vip": 0}
+
+
+def test_segment_counts_are_left_out_not_zero_while_redis_is_out(api: Fakes) -> None:
+    backends = api.client.app.state.served.backends  # type: ignore[attr-defined]
+    backends.ruleset = lambda: parse_rules(
+        'version: 1\nsegments: {buyers: "customer.orders > 0"}\n'
+    )
+    api.figures.down = True
+    answer = api.request("GET", "/metrics", READ)
+    assert answer.status_code == 200
+    assert "engage_segment_members{" not in answer.text
