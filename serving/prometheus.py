@@ -95,6 +95,34 @@ def render(figures: dict[str, Any]) -> str:
         "Customers in each segment of the rules in force, as their latest turns left them.",
         [({"segment": name}, count) for name, count in figures.get("segments", {}).items()],
     )
+    journeys = figures.get("journeys", {})
+    w.metric(
+        "engage_journey_runs_total",
+        "counter",
+        "Journey runs started, and ended by how (completed, exited, exit_event, retired).",
+        [({"journey": j, "outcome": "started"}, row["started"]) for j, row in journeys.items()]
+        + [
+            ({"journey": j, "outcome": how}, count)
+            for j, row in journeys.items()
+            for how, count in row["ended"].items()
+        ],
+    )
+    w.metric(
+        "engage_journey_active",
+        "gauge",
+        "Journey runs in progress (started and not ended).",
+        [({"journey": j}, row["active"]) for j, row in journeys.items()],
+    )
+    w.metric(
+        "engage_journey_steps_total",
+        "counter",
+        "Times a journey's runs reached each step.",
+        [
+            ({"journey": j, "step": step}, count)
+            for j, row in journeys.items()
+            for step, count in row["steps"].items()
+        ],
+    )
     w.metric(
         "engage_consumer_lag",
         "gauge",

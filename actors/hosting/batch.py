@@ -85,6 +85,17 @@ def traces_of(outcomes: Sequence[TurnOutcome]) -> list[bytes]:
     return [orjson.dumps(o.trace) for o in outcomes if o.trace is not None]
 
 
+def add_reminder_changes(commit: Commit, outcome: TurnOutcome) -> None:
+    """A turn's reminder changes on top of the earlier turns' in `commit`: a later set
+    or cancel of a kind replaces an earlier one."""
+    for kind in outcome.reminders_cancelled:
+        commit.reminders_cancelled.append(kind)
+        commit.reminders_set = [(k, d) for k, d in commit.reminders_set if k != kind]
+    for kind, due in outcome.reminders_set:
+        commit.reminders_set = [(k, d) for k, d in commit.reminders_set if k != kind]
+        commit.reminders_set.append((kind, due))
+
+
 def commit_of(w: CustomerWork, ttl_s: int, trace_keep: int, trace_ttl_s: int) -> Commit | None:
     """The commit of a customer's turns in this batch (None: nothing changed). Its
     reminders are what the turns left in force, in turn order: a later set or cancel of a
@@ -110,12 +121,7 @@ def commit_of(w: CustomerWork, ttl_s: int, trace_keep: int, trace_ttl_s: int) ->
         commit.actions += [(a.idempotency_key, action_to_json(a)) for a in outcome.actions]
         commit.actions += [rejection_entry(r) for r in outcome.rejected]
     for outcome in changed:
-        for kind in outcome.reminders_cancelled:
-            commit.reminders_cancelled.append(kind)
-            commit.reminders_set = [(k, d) for k, d in commit.reminders_set if k != kind]
-        for kind, due in outcome.reminders_set:
-            commit.reminders_set = [(k, d) for k, d in commit.reminders_set if k != kind]
-            commit.reminders_set.append((kind, due))
+        add_reminder_changes(commit, outcome)
         commit.counters += outcome.counters
         commit.guard.update(outcome.guard)
     return commit

@@ -17,7 +17,7 @@ from actors.config import ActorConfig
 from actors.delivery.letters import rejection_entry
 from actors.delivery.outbox import Dispatcher
 from actors.errors import ContentionError, EngageError
-from actors.hosting.batch import MAX_CONFLICT_RETRIES, traces_of
+from actors.hosting.batch import MAX_CONFLICT_RETRIES, add_reminder_changes, traces_of
 from actors.hosting.due import DueIndex
 from actors.hosting.locks import CustomerLocks
 from actors.model.actions import Action, action_to_json
@@ -136,6 +136,7 @@ class ReminderTurns:
                 host.drop_live(customer_id)
                 continue
             state.version = version
+            self.committed(commit)  # a journey's next wake may be due before a rescan
             host.stats["actions"] += len(entries)
             await host.dispatcher.submit(entries)
             return len(reminders) - len(poisoned)
@@ -175,6 +176,8 @@ class ReminderTurns:
             host.stats["reminder_errors"] += 1
             raise _PoisonReminderError from error
         commit.trace += traces_of([outcome])
+        # A journey's wake may wait again (or end the run): saved with the step it reached.
+        add_reminder_changes(commit, outcome)
         commit.counters += outcome.counters
         commit.guard.update(outcome.guard)
         entries = []

@@ -114,6 +114,9 @@ def merge_states(first: CustomerState, second: CustomerState) -> CustomerState:
     merged.fraud_confirmed_at = max_opt(a.fraud_confirmed_at, b.fraud_confirmed_at)
     merged.applied = _merge_applied(a.applied, b.applied)
     merged.linked = _merge_lists([a.linked, b.linked], MAX_LINKED)
+    # One run per journey: the customer's own where both are on it (its reminder is the
+    # one kept when the visitor's reminders move over).
+    merged.journeys = {**(b.journeys or {}), **(a.journeys or {})} or None
     # Taken anew at the end of the turn that merges them; until then, the union.
     merged.segments = sorted(set(a.segments or ()) | set(b.segments or ())) or None
     return merged

@@ -78,6 +78,7 @@ class CustomerState:
         "fraud_alert_at",
         "fraud_confirmed_at",
         "fraud_reports",
+        "journeys",
         "last_event_at",
         "last_login_at",
         "last_payment_at",
@@ -158,6 +159,8 @@ class CustomerState:
         self.recent_actions: list[ActionRecord] | None = None
         # The audiences (actors.rules.segments) it was in after its latest event, by name.
         self.segments: list[str] | None = None
+        # Journeys it is on: id -> (step it waits at, run id, when the run began).
+        self.journeys: dict[str, tuple[str, str, float]] | None = None
         # offer outcomes
         self.offers_shown = 0
         self.offer_clicks = 0
@@ -435,7 +438,6 @@ class CustomerState:
             self.affinities = strongest(self.affinities, MAX_AFFINITIES)
 
     # ---- rule bookkeeping (used by the actor's turn, also deterministic) -------------
-
     def mark_fired(self, rule_id: str, at: float) -> None:
         if self.fired is None:
             self.fired = {}
@@ -482,8 +484,6 @@ class CustomerState:
     @property
     def pay_std(self) -> float:
         return math.sqrt(self.pay_m2 / (self.pay_count - 1)) if self.pay_count > 1 else 0.0
-
-    # ---- comparison ------------------------------------------------------------------
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CustomerState):

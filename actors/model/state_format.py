@@ -50,7 +50,7 @@ def state_to_dict(state: CustomerState) -> dict[str, Any]:
             value = {k: list(v) for k, v in value.items()}
         elif name == "payments":
             value = [list(p) for p in value]
-        elif name == "fired":
+        elif name in ("fired", "journeys"):
             value = {k: list(v) for k, v in value.items()}
         elif name == "recent_actions":
             value = [list(r) for r in value]
@@ -79,6 +79,8 @@ def state_from_dict(data: dict[str, Any], now: float | None = None) -> CustomerS
             value = [(float(t), float(a)) for t, a in value]
         elif name == "fired":
             value = {k: (float(v[0]), int(v[1])) for k, v in value.items()}
+        elif name == "journeys":
+            value = {k: (str(v[0]), str(v[1]), float(v[2])) for k, v in value.items()}
         elif name == "recent_actions":
             value = [ActionRecord(*r) for r in value]
         setattr(state, name, value)

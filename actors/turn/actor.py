@@ -19,62 +19,42 @@ A turn, step by step:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
 
 from actors.catalog.follower import CatalogFollower
-from actors.errors import ModelError, TemplateError
-from actors.model.actions import (
-    Action,
-    CartReminderAction,
-    ContentRecommendationAction,
-    FraudAlertAction,
-    OfferAction,
-    ReengagementAction,
-    WelcomeBackAction,
-    action_id_for,
-    idempotency_key,
-)
+from actors.errors import TemplateError
 from actors.model.catalog import OFFERS
 from actors.model.consent import marketing_blocked
 from actors.model.dedup import NO_ARRIVAL, Arrival, Seen
 from actors.model.events import CardPayment, Event, Identify, OfferFeedback, Purchase
-from actors.model.features import features, payment_features
-from actors.model.model_names import FRAUD, RECOMMENDER, WINBACK
+from actors.model.features import payment_features
+from actors.model.model_names import RECOMMENDER
 from actors.model.state import CustomerState
-from actors.outcomes.attribution import attribute, counter, in_holdout, record_of
+from actors.outcomes.attribution import attribute, counter, record_of
 from actors.rules.conditions import UNKNOWN
 from actors.rules.context import Before, LazyContext, build_context
+from actors.rules.journeys import JOURNEY_REMINDER_PREFIX
 from actors.rules.ruleset import REMINDER_PREFIX, Rule, RuleSet
-from actors.rules.templates import render
-from actors.turn.action_details import fraud_reasons, offer_view, severity
+from actors.turn import journeys
+from actors.turn.action_details import offer_view
+from actors.turn.build_action import Trigger, build_action
 from actors.turn.offers import (
     Audience,
     RankedOffer,
     affinities_of,
     offered_counts,
-    rank_offers,
 )
 from actors.turn.outcome import UNKNOWN_REDELIVERY, RejectedAction, TurnOutcome
 from actors.turn.prefetch import NO_SCORES, BatchScores
-from actors.turn.scoring import Score, Scorer
+from actors.turn.scoring import Scorer
+from actors.turn.turn_scoring import TurnScoring
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class _Trigger:
-    name: str
-    trigger_id: str
-    at: float
-    event: Event | None
 
 
 class CustomerActor:
@@ -118,12 +98,15 @@ class CustomerActor:
         before = _before(state, event)
         # 3. apply
         state.apply(event, arrival)
-        trigger = _Trigger(event.type, event.event_id, at, event)
+        trigger = Trigger(event.type, event.event_id, at, event)
         outcome = await self._run_rules(customer_id, state, trigger, before, ahead=scores)
         if isinstance(event, Purchase | OfferFeedback):
             outcome.counters += attribute(state, event, self.rules.policy.attribution_window)
         if isinstance(event, Identify) and event.consent_marketing is not None:
             outcome.guard["optout"] = "0" if event.consent_marketing else "1"
+        if self.rules.journeys:
+            turn = self._journey_turn(customer_id, state, trigger, before, outcome)
+            await journeys.on_event(self.rules.journeys, turn, event.type)
         # 7. reminders (wall clock: a reminder fires 30 minutes from *now*)
         now = self.clock()
         for reminder in self.rules.reminders_cancelled_by(event.type):
@@ -151,19 +134,112 @@ class CustomerActor:
         # A reminder has no event time of its own; the customer's clock stands where its
         # last event left it, plus the time the reminder waited.
         at = max(state.last_event_at or 0.0, due_at)
-        trigger = _Trigger(REMINDER_PREFIX + kind, trigger_id, at, None)
+        trigger = Trigger(REMINDER_PREFIX + kind, trigger_id, at, None)
         before = Before(days_away=0.0, payment=None)
-        outcome = await self._run_rules(
-            customer_id, state, trigger, before, reminder={"kind": kind, "due_at": due_at}
-        )
+        if kind.startswith(JOURNEY_REMINDER_PREFIX):
+            outcome = TurnOutcome()
+            turn = self._journey_turn(customer_id, state, trigger, before, outcome)
+            await journeys.on_wake(self.rules.journeys, turn, kind)
+        else:
+            outcome = await self._run_rules(
+                customer_id, state, trigger, before, reminder={"kind": kind, "due_at": due_at}
+            )
         state.record_trigger(trigger_id, due_at)
         return outcome
+
+    def _journey_turn(
+        self,
+        customer_id: str,
+        state: CustomerState,
+        trigger: Trigger,
+        before: Before,
+        outcome: TurnOutcome,
+    ) -> journeys.JourneyTurn:
+        context = self._state_only_context(customer_id, state, trigger, before, None)
+
+        async def send(rule: Rule, context: LazyContext) -> journeys.Sent:
+            return await self._send_step(
+                rule, customer_id, state, trigger, before, context, outcome
+            )
+
+        return journeys.JourneyTurn(
+            state,
+            trigger.name,
+            trigger.trigger_id,
+            trigger.at,
+            self.clock(),
+            context,
+            outcome,
+            send,
+            self.trace,
+        )
+
+    async def _send_step(
+        self,
+        rule: Rule,
+        customer_id: str,
+        state: CustomerState,
+        trigger: Trigger,
+        before: Before,
+        context: LazyContext,
+        outcome: TurnOutcome,
+    ) -> journeys.Sent:
+        """A journey's send: blocked as a marketing rule is, scored for what its template
+        reads, built and guarded as a rule's action."""
+        if rule.spec.kind == "marketing":
+            blocked = marketing_blocked(
+                state.consent_marketing,
+                state.fraud_alert_at,
+                trigger.at,
+                self.rules.policy.suppress_marketing_after_fraud,
+            )
+            if blocked is not None:
+                return f"not sent: {blocked}"
+        scores: dict[str, float] = {}
+        versions: dict[str, str] = {}
+        best = None
+        if rule.models:
+            audience = Audience(
+                context["customer"],
+                offered_counts(state),
+                affinities_of(state, trigger.at),
+                context["segment"],
+            )
+            scores, versions, best = await self._score(
+                set(rule.models), customer_id, state, trigger, before, NO_SCORES, audience
+            )
+            view: dict[str, Any] = dict(scores)
+            if best is not None:
+                view["offer"], view["offer_category"] = best.offer_id, best.category
+            context.set("scores", view)
+            context.set("offer", offer_view(best))
+        context.set("rule", {"id": rule.id, "campaign": rule.spec.action.campaign})
+        try:
+            action = build_action(
+                self.rules.policy,
+                self.clock(),
+                rule,
+                customer_id,
+                state,
+                trigger,
+                context,
+                scores,
+                versions,
+                best,
+            )
+        except (TemplateError, ValidationError) as error:
+            return RejectedAction(rule.id, customer_id, trigger.trigger_id, str(error))
+        if rule.spec.kind == "marketing" and action.campaign:
+            record = record_of(action)
+            state.remember_action(record)
+            outcome.counters.append(counter("sent", record))
+        return action
 
     async def _run_rules(
         self,
         customer_id: str,
         state: CustomerState,
-        trigger: _Trigger,
+        trigger: Trigger,
         before: Before,
         reminder: dict[str, Any] | None = None,
         ahead: BatchScores = NO_SCORES,
@@ -233,8 +309,17 @@ class CustomerActor:
                 marketing_left -= 1
             context.set("rule", {"id": rule.id, "campaign": rule.spec.action.campaign})
             try:
-                action = self._build_action(
-                    rule, customer_id, state, trigger, context, scores, versions, best
+                action = build_action(
+                    self.rules.policy,
+                    self.clock(),
+                    rule,
+                    customer_id,
+                    state,
+                    trigger,
+                    context,
+                    scores,
+                    versions,
+                    best,
                 )
             except (TemplateError, ValidationError) as error:
                 outcome.rejected.append(
@@ -266,7 +351,7 @@ class CustomerActor:
         if not self.rules.models_for(event.type):
             return set()
         rules = self.rules.for_trigger(event.type)
-        trigger = _Trigger(event.type, event.event_id, event.ts, event)
+        trigger = Trigger(event.type, event.event_id, event.ts, event)
         context = self._state_only_context(customer_id, state, trigger, before, None)
         needed: set[str] = set()
         for rule in rules:
@@ -278,7 +363,7 @@ class CustomerActor:
         self,
         customer_id: str,
         state: CustomerState,
-        trigger: _Trigger,
+        trigger: Trigger,
         before: Before,
         reminder: dict[str, Any] | None,
     ) -> LazyContext:
@@ -299,7 +384,7 @@ class CustomerActor:
         return context
 
     def _blocker(
-        self, rule: Rule, state: CustomerState, trigger: _Trigger, context: LazyContext
+        self, rule: Rule, state: CustomerState, trigger: Trigger, context: LazyContext
     ) -> str | None:
         """Why `rule` cannot fire on this turn whatever the scores, or None if it may."""
         spec = rule.spec
@@ -330,159 +415,14 @@ class CustomerActor:
         needed: set[str],
         customer_id: str,
         state: CustomerState,
-        trigger: _Trigger,
+        trigger: Trigger,
         before: Before,
         ahead: BatchScores,
         audience: Audience,
     ) -> tuple[dict[str, float], dict[str, str], RankedOffer | None]:
-        scores: dict[str, float] = {}
-        versions: dict[str, str] = {}
-        best: RankedOffer | None = None
-        fraud_row = before.payment if FRAUD in needed else None
-        wants_customer = RECOMMENDER in needed or WINBACK in needed
-        customer = features(state, trigger.at) if wants_customer else None
-        fraud = recommended = None
-        if fraud_row is not None:
-            fraud = ahead.take(customer_id, trigger.trigger_id, FRAUD, fraud_row)
-        if customer is not None:
-            recommended = ahead.take(customer_id, trigger.trigger_id, RECOMMENDER, customer)
-        requests = []
-        if fraud_row is not None and fraud is None:
-            requests.append(self.scorer.score(FRAUD, [fraud_row]))
-        if RECOMMENDER in needed and customer is not None and recommended is None:
-            requests.append(self.scorer.score(RECOMMENDER, [customer]))
-        if WINBACK in needed and customer is not None:
-            requests.append(self._optional_score(WINBACK, customer))
-        if len(requests) == 1:
-            answers = [await requests[0]]
-        elif requests:
-            # Both models at once: one round trip to the model server, not two in a row.
-            # (Only then: gather wraps each request in a task, which costs more than
-            # awaiting a single one.)
-            answers = list(await asyncio.gather(*requests))
-        if fraud_row is not None:
-            if fraud is None:
-                (fraud,) = answers.pop(0)
-            scores[FRAUD] = fraud.values[0]
-            versions[FRAUD] = fraud.version
-        if RECOMMENDER in needed and customer is not None:
-            if recommended is None:
-                (recommended,) = answers.pop(0)
-            versions[RECOMMENDER] = recommended.version
-            ranked = rank_offers(
-                customer,
-                recommended.values,
-                k=1,
-                catalog=self.catalog.catalog,
-                at=self.clock(),
-                audience=audience,
-            )
-            if ranked:
-                best = ranked[0]
-                scores["offer_p"] = best.probability
-                scores["offer_value"] = best.expected_value
-        if WINBACK in needed and customer is not None:
-            winback = answers.pop(0)  # empty when no win-back model is served
-            if winback:
-                scores[WINBACK] = winback[0].values[0]
-                versions[WINBACK] = winback[0].version
-        return scores, versions, best
-
-    async def _optional_score(self, model: str, row: Sequence[float]) -> list[Score]:
-        """A model a deployment may lack: without a champion the score is missing (a rule
-        reading it finds null and holds), and nothing else of the turn fails. An outage of
-        the scorer still fails the turn, to be retried."""
-        try:
-            return await self.scorer.score(model, [row])
-        except ModelError:
-            return []
-
-    def _build_action(
-        self,
-        rule: Rule,
-        customer_id: str,
-        state: CustomerState,
-        trigger: _Trigger,
-        context: LazyContext,
-        scores: dict[str, float],
-        versions: dict[str, str],
-        best: RankedOffer | None,
-    ) -> Action:
-        spec = rule.spec.action
-        key = idempotency_key(customer_id, rule.id, trigger.trigger_id)
-        policy = self.rules.policy
-        campaign = spec.campaign
-        held_out = (
-            rule.spec.kind == "marketing"
-            and campaign is not None
-            and in_holdout(customer_id, campaign, policy.holdout.get(campaign, 0.0))
-        )
-        common: dict[str, Any] = {
-            "action_id": action_id_for(key),
-            "idempotency_key": key,
-            "customer_id": customer_id,
-            "rule_id": rule.id,
-            "kind": rule.spec.kind,
-            "channel": spec.channel,
-            "sink": spec.sink,
-            "campaign": spec.campaign,
-            "trigger_event_id": trigger.trigger_id,
-            "trigger": trigger.name,
-            "event_time": datetime.fromtimestamp(trigger.at, UTC),
-            "created_at": datetime.fromtimestamp(self.clock(), UTC),
-            "message": render(spec.template, context) if spec.template else None,
-            "scores": {k: round(v, 6) for k, v in scores.items()},
-            "model_versions": versions,
-            "payload": {
-                k: render(v, context) if isinstance(v, str) else v for k, v in spec.payload.items()
-            },
-            "held_out": held_out,
-            "timezone": state.timezone,
-            "contact": state.email if spec.channel == "email" else None,
-        }
-        event = trigger.event
-        if spec.type == "offer":
-            if best is None:
-                raise TemplateError(spec.template or "", "scores.offer")
-            return OfferAction(
-                **common,
-                offer_id=best.offer_id,
-                offer_title=best.title,
-                expected_value=round(best.expected_value, 4),
-            )
-        if spec.type == "fraud_alert":
-            assert isinstance(event, CardPayment)  # rules validation guarantees it
-            return FraudAlertAction(
-                **common,
-                payment_id=event.payment_id,
-                amount=event.amount,
-                merchant=event.merchant,
-                country=event.country,
-                severity=severity(scores.get(FRAUD, 0.0)),
-                reasons=fraud_reasons(context),
-            )
-        if spec.type == "cart_reminder":
-            cart = context["cart"]
-            return CartReminderAction(
-                **common,
-                cart_items=cart["items"],
-                cart_value=cart["value"],
-                products=tuple(cart["products"]),
-            )
-        if spec.type == "content_recommendation":
-            genre = getattr(event, "genre", None) or state.top_affinity(trigger.at) or "drama"
-            return ContentRecommendationAction(
-                **common, genre=genre, recent_content=tuple(state.session_content or ())
-            )
-        if spec.type == "welcome_back":
-            return WelcomeBackAction(
-                **common,
-                days_away=round(context["customer"]["days_away"], 2),
-                offer_id=best.offer_id if best else None,
-            )
-        return ReengagementAction(
-            **common,
-            days_inactive=round((self.clock() - (state.last_event_at or self.clock())) / 86_400, 2),
+        asked = TurnScoring(self.scorer, self.catalog.catalog, self.clock())
+        return await asked.score(
+            needed, customer_id, state, trigger.at, trigger.trigger_id, before, ahead, audience
         )
 
 

@@ -30,6 +30,8 @@ from actors.model.events import ANON_PREFIX, Event
 from actors.model.feature_bins import MODEL_FEATURES
 from actors.model.state import CustomerState
 from actors.model.state_format import state_from_json
+from actors.outcomes.journey_report import journey_report
+from actors.outcomes.reports import report
 from actors.rules.ruleset import RuleSet
 from actors.storage.slots import slot_of
 from actors.storage.store import StateStore
@@ -239,7 +241,19 @@ class Backends:
         segments = await self.segment_counts()
         if segments is not None:
             figures["segments"] = segments
+        counters = await self.outcome_counters()
+        if counters is not None:
+            figures["conversion"] = report(counters, "offer")
+            journeys = {j.id: [step.id for step in j.steps] for j in self.ruleset().journeys}
+            figures["journeys"] = journey_report(counters, journeys)
         return figures
+
+    async def outcome_counters(self) -> dict[str, int] | None:
+        """Every slot's outcome counters; None while Redis is out of reach."""
+        try:
+            return await asyncio.to_thread(self.figures.counters)
+        except (StoreUnavailableError, RedisError, OSError):
+            return None
 
     async def segment_counts(self) -> dict[str, int] | None:
         """Members of each segment of the rules in force; None while Redis is out of

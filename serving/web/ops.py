@@ -10,7 +10,6 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 from redis.exceptions import RedisError
 
-from actors.outcomes.reports import report
 from serving import prometheus
 from serving.security import ApiError, Grant
 from serving.series import EVERY_S
@@ -52,8 +51,6 @@ async def ingest_stats(backends: Live, _key: Grant = READ) -> dict[str, Any]:
 @router.get("/v1/dashboard/data", responses=ERRORS)
 async def dashboard_data(backends: Live, _key: Grant = READ) -> dict[str, Any]:
     figures = await backends.figures_now()
-    counters = await asyncio.to_thread(backends.figures.counters)
-    figures["conversion"] = report(counters, "offer")
     for histogram in ("turn_ms", "scoring_ms", "action_latency_ms", "score_distributions"):
         figures.pop(histogram, None)
     return figures

@@ -118,3 +118,32 @@ def test_what_followed_an_action_is_counted_once_per_customer() -> None:
     assert rows["fraud_alert"].followed == {"robbed"}
     assert rows["browse_offer"].customers == {"buyer", "window-shopper"}
     assert rows["browse_offer"].followed == {"buyer"}
+
+
+def test_a_journeys_steps_are_replayed_on_the_replays_clock_each_as_its_own_line() -> None:
+    rules = parse_rules(
+        """
+version: 1
+journeys:
+  - id: cart_recovery
+    entry: {events: [cart_add]}
+    exit_on: [purchase]
+    steps:
+      - {id: settle, wait: 30m}
+      - id: email
+        send: {type: cart_reminder, channel: email}
+      - {id: a_day, wait: 1d}
+      - id: push
+        send: {type: reengagement, channel: push}
+"""
+    )
+    events = [
+        event("identify", "left", NOON - 60, email="left@example.com"),
+        event("cart_add", "left", NOON),
+        event("identify", "bought", NOON - 60, email="bought@example.com"),
+        event("cart_add", "bought", NOON),
+        event("purchase", "bought", NOON + 3 * 3600),  # after the e-mail, before the push
+    ]
+    decided = run(events, rules, until=NOON + 2 * 86_400)
+    assert sorted(fired(decided, "cart_recovery.email")) == ["bought", "left"]
+    assert fired(decided, "cart_recovery.push") == ["left"]

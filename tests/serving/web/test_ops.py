@@ -128,3 +128,25 @@ def test_segment_counts_are_left_out_not_zero_while_redis_is_out(api: Fakes) -> 
     answer = api.request("GET", "/metrics", READ)
     assert answer.status_code == 200
     assert "engage_segment_members{" not in answer.text
+
+
+def test_metrics_and_the_dashboard_count_each_journeys_runs_and_steps(api: Fakes) -> None:
+    backends = api.client.app.state.served.backends  # type: ignore[attr-defined]
+    backends.ruleset = lambda: parse_rules(
+        "version: 1\njourneys:\n"
+        "  - {id: cart, entry: {events: [cart_add]}, exit_on: [purchase],\n"
+        "     steps: [{id: settle, wait: 30m}, {id: done, exit: true}]}\n"
+    )
+    api.figures.counters_seen = {
+        "journey|cart|run|started": 5,
+        "journey|cart|run|exit_event": 2,
+        "journey|cart|step|settle": 5,
+    }
+    text = api.request("GET", "/metrics", READ).text
+    assert 'engage_journey_runs_total{journey="cart",outcome="started"} 5' in text
+    assert 'engage_journey_runs_total{journey="cart",outcome="exit_event"} 2' in text
+    assert 'engage_journey_active{journey="cart"} 3' in text
+    assert 'engage_journey_steps_total{journey="cart",step="settle"} 5' in text
+    assert 'engage_journey_steps_total{journey="cart",step="done"} 0' in text
+    dashboard = api.request("GET", "/v1/dashboard/data", READ).json()
+    assert dashboard["journeys"]["cart"]["active"] == 3

@@ -1,0 +1,98 @@
+"""The scores one turn needs: the rows taken from what the batch prefetched, the rest
+asked of the model server in one round trip, the best offer ranked from the catalogue."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from actors.catalog.catalog import Catalog
+from actors.errors import ModelError
+from actors.model.features import features
+from actors.model.model_names import FRAUD, RECOMMENDER, WINBACK
+from actors.model.state import CustomerState
+from actors.rules.context import Before
+from actors.turn.offers import Audience, RankedOffer, rank_offers
+from actors.turn.prefetch import BatchScores
+from actors.turn.scoring import Score, Scorer
+
+
+@dataclass(frozen=True, slots=True)
+class TurnScoring:
+    scorer: Scorer
+    catalog: Catalog
+    now: float
+
+    async def score(
+        self,
+        needed: set[str],
+        customer_id: str,
+        state: CustomerState,
+        at: float,
+        trigger_id: str,
+        before: Before,
+        ahead: BatchScores,
+        audience: Audience,
+    ) -> tuple[dict[str, float], dict[str, str], RankedOffer | None]:
+        scores: dict[str, float] = {}
+        versions: dict[str, str] = {}
+        best: RankedOffer | None = None
+        fraud_row = before.payment if FRAUD in needed else None
+        wants_customer = RECOMMENDER in needed or WINBACK in needed
+        customer = features(state, at) if wants_customer else None
+        fraud = recommended = None
+        if fraud_row is not None:
+            fraud = ahead.take(customer_id, trigger_id, FRAUD, fraud_row)
+        if customer is not None:
+            recommended = ahead.take(customer_id, trigger_id, RECOMMENDER, customer)
+        requests = []
+        if fraud_row is not None and fraud is None:
+            requests.append(self.scorer.score(FRAUD, [fraud_row]))
+        if RECOMMENDER in needed and customer is not None and recommended is None:
+            requests.append(self.scorer.score(RECOMMENDER, [customer]))
+        if WINBACK in needed and customer is not None:
+            requests.append(self._optional_score(WINBACK, customer))
+        if len(requests) == 1:
+            answers = [await requests[0]]
+        elif requests:
+            # Both models at once: one round trip to the model server, not two in a row.
+            # (Only then: gather wraps each request in a task, which costs more than
+            # awaiting a single one.)
+            answers = list(await asyncio.gather(*requests))
+        if fraud_row is not None:
+            if fraud is None:
+                (fraud,) = answers.pop(0)
+            scores[FRAUD] = fraud.values[0]
+            versions[FRAUD] = fraud.version
+        if RECOMMENDER in needed and customer is not None:
+            if recommended is None:
+                (recommended,) = answers.pop(0)
+            versions[RECOMMENDER] = recommended.version
+            ranked = rank_offers(
+                customer,
+                recommended.values,
+                k=1,
+                catalog=self.catalog,
+                at=self.now,
+                audience=audience,
+            )
+            if ranked:
+                best = ranked[0]
+                scores["offer_p"] = best.probability
+                scores["offer_value"] = best.expected_value
+        if WINBACK in needed and customer is not None:
+            winback = answers.pop(0)  # empty when no win-back model is served
+            if winback:
+                scores[WINBACK] = winback[0].values[0]
+                versions[WINBACK] = winback[0].version
+        return scores, versions, best
+
+    async def _optional_score(self, model: str, row: Sequence[float]) -> list[Score]:
+        """A model a deployment may lack: without a champion the score is missing (a rule
+        reading it finds null and holds), and nothing else of the turn fails. An outage of
+        the scorer still fails the turn, to be retried."""
+        try:
+            return await self.scorer.score(model, [row])
+        except ModelError:
+            return []
