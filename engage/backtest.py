@@ -173,13 +173,23 @@ def figures(decided: Iterable[Decided], outcomes: Outcomes) -> dict[str, RuleFig
     return dict(by_rule)
 
 
+def sources(rules: RuleSet) -> set[str]:
+    """What can act in `rules`: each enabled rule and each journey's send step, by the
+    rule id its actions carry (`<journey>.<step>`)."""
+    ids = {rule.id for rule in rules.rules if rule.spec.enabled}
+    return ids | {s.rule.id for j in rules.journeys for s in j.steps if s.rule is not None}
+
+
 def compare(
-    candidate: dict[str, RuleFigures], live: dict[str, RuleFigures]
+    candidate: dict[str, RuleFigures],
+    live: dict[str, RuleFigures],
+    named: Iterable[str] = (),
 ) -> dict[str, dict[str, Any]]:
-    """Per rule of either version: the candidate's figures, and how many more (or fewer)
-    times it fires, and on how many more customers, than the rules in force."""
+    """Per rule (or journey step) of either version: the candidate's figures, and how many
+    more (or fewer) times it fires, and on how many more customers, than the rules in
+    force. Those in `named` are listed even if they never fired (a step never reached)."""
     out = {}
-    for rule_id in sorted(candidate.keys() | live.keys()):
+    for rule_id in sorted(candidate.keys() | live.keys() | set(named)):
         mine, theirs = candidate.get(rule_id, RuleFigures()), live.get(rule_id, RuleFigures())
         out[rule_id] = {
             **mine.to_dict(),
@@ -191,15 +201,16 @@ def compare(
 
 
 def table(rows: dict[str, dict[str, Any]], write: Callable[[str], None]) -> None:
+    width = max([24, *(len(rule_id) for rule_id in rows)])
     write(
-        f"{'rule':<24} {'fired':>7} {'customers':>9} {'sent':>7} {'held':>7} "
+        f"{'rule':<{width}} {'fired':>7} {'customers':>9} {'sent':>7} {'held':>7} "
         f"{'followed':>8} {'vs live':>8}"
     )
     for rule_id, row in rows.items():
         verdicts = row["verdicts"]
         held = sum(n for verdict, n in verdicts.items() if verdict != "deliver")
         write(
-            f"{rule_id:<24} {row['fired']:>7,} {row['customers']:>9,} "
+            f"{rule_id:<{width}} {row['fired']:>7,} {row['customers']:>9,} "
             f"{verdicts.get('deliver', 0):>7,} {held:>7,} {row['confirmed_or_converted']:>8,} "
             f"{row['fired_vs_live']:>+8,}"
         )

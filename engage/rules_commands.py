@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import sys
 import time
+from importlib import resources
 from pathlib import Path
 
 from actors.campaigns.rules_store import NoPreviousRulesError, RulesStore
@@ -47,6 +49,19 @@ def _faults(source: object, error: RuleError) -> list[str]:
     return [f"{source}: rule {f.rule!r}, field {f.field!r}: {f.reason}" for f in faults]
 
 
+def _in_force(store: RulesStore, settings: Settings) -> tuple[str, str]:
+    """What every shard runs now, and its text: the version in force, or (none pushed)
+    the deployment's rules file, or the shipped rules."""
+    current = store.current_version()
+    if current:
+        return f"version {current}", store.load(current).text
+    path = settings.actors.rules_file
+    if path:
+        return f"no version pushed: the rules file {path}", Path(path).read_text()
+    shipped = resources.files("actors.rules").joinpath("rulesets/default.yaml").read_text()
+    return "no version pushed: the shipped rules", shipped
+
+
 def _when(at: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
 
@@ -59,7 +74,10 @@ def rules_command(args: argparse.Namespace, settings: Settings) -> int:
         except RuleError as error:
             print("\n".join(_faults(args.file, error)))
             return 1
-        print(f"{args.file}: {len(rules.rules)} rules, {len(rules.reminders)} reminders: OK")
+        print(
+            f"{args.file}: {len(rules.rules)} rules, {len(rules.reminders)} reminders, "
+            f"{len(rules.segments)} segments, {len(rules.journeys)} journeys: OK"
+        )
         return 0
     store = RulesStore.connect(settings.redis.require_url(), settings.redis.prefix)
     by = operator(getattr(args, "by", None))
@@ -90,17 +108,16 @@ def rules_command(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"         rolled back {_when(undone['at'])} by {undone['by']}{why}")
         return 0
     if command == "show":
-        version = args.version if args.version is not None else store.current_version()
-        if version == 0:
-            print("no version pushed: each shard runs the deployment's rules file")
-            return 1
-        print(store.load(version).text, end="")
+        if args.version is not None and args.version != 0:
+            print(store.load(args.version).text, end="")
+            return 0
+        label, text = _in_force(store, settings)
+        print(f"# {label}", file=sys.stderr)
+        print(text, end="")
         return 0
     if command == "diff":
-        current = store.current_version()
-        before = store.load(current).text if current else ""
+        label, before = _in_force(store, settings)
         after = args.file.read_text()
-        label = f"version {current}" if current else "nothing pushed"
         lines = difflib.unified_diff(
             before.splitlines(keepends=True),
             after.splitlines(keepends=True),
@@ -116,7 +133,10 @@ def rules_command(args: argparse.Namespace, settings: Settings) -> int:
         try:
             found = store.rollback(by, args.comment)
         except NoPreviousRulesError:
-            print("no earlier version is kept")
+            print(
+                "no earlier version is kept: this is the first version pushed; to run the "
+                "deployment's rules file again, push it (engage rules push FILE)"
+            )
             return 1
         print(f"rules version {found.version} back in force (pushed by {found.by})")
         return 0
@@ -127,7 +147,15 @@ def _backtest(args: argparse.Namespace, settings: Settings, store: RulesStore) -
     import asyncio
 
     from actors.model.model_names import MODEL_NAMES
-    from engage.backtest import ChampionScorer, Outcomes, compare, figures, replay, table
+    from engage.backtest import (
+        ChampionScorer,
+        Outcomes,
+        compare,
+        figures,
+        replay,
+        sources,
+        table,
+    )
     from engage.training_commands import load_source, registry_of
     from serving.models import load_served
 
@@ -152,7 +180,7 @@ def _backtest(args: argparse.Namespace, settings: Settings, store: RulesStore) -
     outcomes = Outcomes(events, candidate.policy.attribution_window)
     mine = figures(asyncio.run(replay(events, candidate, scorer, data.as_of)), outcomes)
     theirs = figures(asyncio.run(replay(events, live, scorer, data.as_of)), outcomes)
-    rows = compare(mine, theirs)
+    rows = compare(mine, theirs, sources(candidate) | sources(live))
     print(f"{args.file} against {live_name}, on {len(events):,} events:")
     table(rows, print)
     summary = {

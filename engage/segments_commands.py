@@ -4,6 +4,7 @@ holds now, and their members exported from the state store while traffic flows."
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -53,7 +54,11 @@ def segments_command(args: argparse.Namespace, settings: Settings) -> int:
             print(f"no segment named {args.name!r} in rules version {version} ({known})")
             return 1
         if args.out is None:
-            exported = _export(audiences, args.name, sys.stdout)
+            try:
+                exported = _export(audiences, args.name, sys.stdout)
+            except BrokenPipeError:  # `| head`: the reader has what it wanted
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return 0
         else:
             with args.out.open("w") as out:
                 exported = _export(audiences, args.name, out)

@@ -67,10 +67,10 @@ async def on_event(journeys: tuple[Journey, ...], turn: JourneyTurn, event_type:
     """An event's effect on each journey: it may end a run, cut a wait short, or start one."""
     for journey in journeys:
         run = (turn.state.journeys or {}).get(journey.id)
-        if run is not None:
-            if event_type in journey.spec.exit_on:
-                _end(journey, turn, "exit_event", f"ended by {event_type}")
-                continue
+        if run is not None and event_type in journey.spec.exit_on:
+            _end(journey, turn, "exit_event", f"ended by {event_type}")
+            run = None  # the same event may start the next run, as an entry event
+        elif run is not None:
             index = journey.step(run[0])
             if index is None:
                 _end(journey, turn, "retired", f"step {run[0]!r} is no longer in the journey")
@@ -151,7 +151,7 @@ def _end(journey: Journey, turn: JourneyTurn, how: str, why: str) -> None:
     # A wake-up still set would find no run; removed with the run, in the same commit.
     turn.outcome.reminders_cancelled.append(journey.reminder_kind)
     turn.outcome.counters.append(counter_name(journey.id, "run", how))
-    turn.note(journey.id, why)
+    turn.note(f"{journey.id} (end)", why)
 
 
 def _without(

@@ -116,7 +116,11 @@ async def rollback(backends: Live, key: Grant = ADMIN) -> Any:
     try:
         found = await _store_call(lambda: store.rollback(key.key_id))
     except NoPreviousRulesError:
-        raise ApiError(409, "no_previous_version", "no earlier rules version is kept") from None
+        raise ApiError(
+            409,
+            "no_previous_version",
+            "no earlier rules version is kept: to run the deployment's rules file again, push it",
+        ) from None
     return PushedOut(version=found.version, created=False)
 
 

@@ -170,3 +170,30 @@ def test_a_run_whose_journey_was_retired_ends_at_its_next_wake() -> None:
     assert woken.actions == []
     assert state.journeys is None
     assert "journey|cart_recovery|run|retired" in woken.counters
+
+
+def test_an_event_that_ends_a_run_may_start_the_next_one() -> None:
+    a, _ = actor(
+        """
+version: 1
+journeys:
+  - id: come_back
+    entry: {events: [content_view], when: "event.completion < 0.5"}
+    exit_on: [content_view]
+    steps: [{id: wait, wait: 20h}, {id: nudge, send: {type: reengagement, channel: push}}]
+"""
+    )
+    state = CustomerState()
+    first = on(a, state, event("content_view", completion=0.3, at=T0))
+    again = on(a, state, event("content_view", completion=0.2, at=T0 + 60))
+    assert journey_counters(again) == [
+        "journey|come_back|run|exit_event",
+        "journey|come_back|run|started",
+        "journey|come_back|step|wait",
+    ]
+    assert state.journeys is not None
+    assert state.journeys["come_back"][1] == again.trace["trigger_id"]  # type: ignore[index]
+    assert first.trace["trigger_id"] != again.trace["trigger_id"]  # type: ignore[index]
+    watched = on(a, state, event("content_view", completion=0.95, at=T0 + 120))
+    assert state.journeys is None
+    assert journey_counters(watched) == ["journey|come_back|run|exit_event"]
