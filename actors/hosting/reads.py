@@ -51,9 +51,10 @@ def offer_inputs_of(
     return {
         "known": state.events_total > 0,
         "vector": features(state, when),
-        # Why marketing may not go to the customer now (None: it may).
+        # Why marketing may not go to the customer now (None: it may): judged at the
+        # request, so a fraud alert's window ends with no new event of the customer.
         "marketing_blocked": marketing_blocked(
-            state.consent_marketing, state.fraud_alert_at, when, suppress_after_fraud_s
+            state.consent_marketing, state.fraud_alert_at, now, suppress_after_fraud_s
         ),
         "top_affinity": state.top_affinity(when),
         # For the catalogue's eligibility conditions and per-customer caps.

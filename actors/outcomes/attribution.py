@@ -2,7 +2,9 @@
 
 Holdouts: a stable share of each campaign's customers gets no action (the decision is
 still made and counted, as `holdout`), so the difference in conversion between treated
-and held-out customers measures what the campaign adds (uplift).
+and held-out customers measures what the campaign adds (uplift). The global control
+group (`policy.global_control`) gets no marketing at all; its actions are held the same
+way.
 
 Outcomes: an `offer_feedback` event names its action (or, without an id, the latest
 action for that offer within the attribution window); a purchase within the window
@@ -23,6 +25,7 @@ from actors.model.catalog import offer as find_offer
 from actors.model.events import Event, OfferFeedback, Purchase
 from actors.model.model_names import RECOMMENDER
 from actors.model.state import CustomerState
+from actors.rules.specs import PolicySpec
 
 _FLAG = {"shown": SHOWN, "clicked": CLICKED, "converted": CONVERTED}
 CONVERTED_BY_ANY_PURCHASE = frozenset({"cart_reminder", "welcome_back", "reengagement"})
@@ -34,6 +37,28 @@ def in_holdout(customer_id: str, campaign: str, share: float) -> bool:
         return False
     digest = hashlib.sha256(f"holdout\x1f{campaign}\x1f{customer_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def in_global_control(customer_id: str, share: float) -> bool:
+    """In the programme's control group: stable, and drawn apart from every campaign's
+    holdout (another salt), so the two groups are independent."""
+    if share <= 0.0:
+        return False
+    digest = hashlib.sha256(f"global-control\x1f{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def control_group(customer_id: str, campaign: str | None, policy: PolicySpec) -> str | None:
+    """Why no marketing of `campaign` may reach the customer by design, or None:
+    `global_control` (no marketing at all) or `holdout` (this campaign's control group).
+    The one answer for the turn's actions and for next-best-offer."""
+    if in_global_control(customer_id, policy.global_control):
+        return "global_control"
+    if campaign is not None and in_holdout(
+        customer_id, campaign, policy.holdout.get(campaign, 0.0)
+    ):
+        return "holdout"
+    return None
 
 
 def counter(metric: str, record: ActionRecord) -> str:

@@ -102,6 +102,10 @@ class PolicySpec(Spec):
     quiet_hours: QuietHoursSpec | None = None
     # Share of customers held out of each campaign (no action; measured for uplift).
     holdout: dict[str, float] = Field(default_factory=dict)
+    # Share of all customers that gets no marketing at all, from any rule, journey or
+    # next-best-offer answer: the control group of the whole programme. Stable per
+    # customer; their marketing actions are decided and held, as a holdout's are.
+    global_control: float = Field(default=0.0, ge=0.0, lt=1.0)
     # Outcomes (clicks, purchases) count for an offer this long after it (event time).
     attribution_window: Duration = 7 * 86_400.0
 

@@ -22,7 +22,7 @@ from actors.model.actions import (
 from actors.model.events import CardPayment, Event
 from actors.model.model_names import FRAUD
 from actors.model.state import CustomerState
-from actors.outcomes.attribution import in_holdout
+from actors.outcomes.attribution import control_group
 from actors.rules.context import LazyContext
 from actors.rules.specs import PolicySpec, Rule
 from actors.rules.templates import render
@@ -56,9 +56,7 @@ def build_action(
     key = idempotency_key(customer_id, rule.id, trigger.trigger_id)
     campaign = spec.campaign
     held_out = (
-        rule.spec.kind == "marketing"
-        and campaign is not None
-        and in_holdout(customer_id, campaign, policy.holdout.get(campaign, 0.0))
+        rule.spec.kind == "marketing" and control_group(customer_id, campaign, policy) is not None
     )
     common: dict[str, Any] = {
         "action_id": action_id_for(key),

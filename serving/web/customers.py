@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from actors.hosting.reads import offer_inputs_of
 from actors.model.actions import Channel
 from actors.model.events import ID_PATTERN
+from actors.outcomes.attribution import control_group
 from actors.turn.offers import Audience, rank_offers
 from serving.security import ApiError, Grant
 from serving.web.access import READ
@@ -54,6 +55,11 @@ class NextBestOfferOut(BaseModel):
     offers: list[OfferOut]
     top_affinity: str | None
     suppressed: str | None = Field(description="why no offer may go out on this channel")
+    control: str | None = Field(
+        default=None,
+        description="the control group the customer is in, answered with no offer: "
+        "global_control (no marketing at all) or holdout (of the campaign asked for)",
+    )
 
 
 class TurnTrace(BaseModel):
@@ -100,6 +106,10 @@ async def next_best_offer(
         Channel | None,
         Query(description="Where the offer will be shown; outbound channels honour consent"),
     ] = None,
+    campaign: Annotated[
+        str | None,
+        Query(max_length=64, description="The campaign the answer is for: its holdout applies"),
+    ] = None,
 ) -> Any:
     started = time.perf_counter()
     catalog = backends.catalog.catalog
@@ -112,9 +122,11 @@ async def next_best_offer(
     score = backends.recommend(inputs["vector"])
     scored = time.perf_counter()
     suppressed = inputs["marketing_blocked"] if channel in OUTBOUND_CHANNELS else None
+    # The control groups the turn's actions honour: one answer for both paths.
+    control = control_group(customer_id, campaign, backends.ruleset().policy)
     ranked = (
         []
-        if suppressed
+        if suppressed or control
         else rank_offers(
             inputs["vector"],
             score.values,
@@ -151,6 +163,7 @@ async def next_best_offer(
         ],
         top_affinity=inputs["top_affinity"],
         suppressed=suppressed,
+        control=control,
     )
     # Built and validated once here; FastAPI would validate it a second time.
     timing = f"state;dur={(read - started) * 1000:.2f}, score;dur={(scored - read) * 1000:.2f}"

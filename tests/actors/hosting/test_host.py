@@ -540,23 +540,28 @@ def test_a_read_activating_a_customer_during_its_first_batch_cannot_hide_the_bat
 def test_reads_suppress_marketing_for_the_rules_window_after_a_fraud_alert(
     window: str, suppressed: bool
 ) -> None:
-    """A fraud alert two hours before the customer's last event: the context and the
-    next-best-offer inputs answer by the rules' policy, as the turns do."""
+    """A fraud alert two hours before the customer's last event, read then: the context
+    and the next-best-offer inputs answer by the rules' policy, as the turns do. Read a
+    day later, with no new event, next-best-offer judges the window at the request."""
     text = resources.files("actors.rules").joinpath("rulesets/default.yaml").read_text()
     rules = yaml.safe_load(text)
     rules["policy"]["suppress_marketing_after_fraud"] = window
-    host = make_host()
+    clock = Clock()
+    host = make_host(clock=clock)
     host.actor.rules = parse_rules(yaml.safe_dump(rules))
 
-    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         state = await host.activate_one("a")
-        state.last_event_at = T0 + 7200
+        state.last_event_at = clock.now = T0 + 7200
         state.fraud_alert_at = T0
-        return await host.snapshot("a"), await host.offer_inputs("a")
+        read_then = await host.snapshot("a"), await host.offer_inputs("a")
+        clock.now += 86_400
+        return *read_then, await host.offer_inputs("a")
 
-    snapshot, inputs = asyncio.run(scenario())
+    snapshot, inputs, a_day_later = asyncio.run(scenario())
     assert snapshot["customer"]["marketing_suppressed"] is suppressed
     assert (inputs["marketing_blocked"] is not None) is suppressed
+    assert a_day_later["marketing_blocked"] is None
 
 
 def test_event_to_action_latency_runs_from_ingest_reading_the_event_to_the_sink() -> None:

@@ -6,7 +6,12 @@ import asyncio
 
 from actors.model.action_record import CLICKED, CONVERTED, ActionRecord
 from actors.model.state import CustomerState
-from actors.outcomes.attribution import attribute, in_holdout
+from actors.outcomes.attribution import (
+    attribute,
+    control_group,
+    in_global_control,
+    in_holdout,
+)
 from actors.rules.ruleset import parse_rules
 from actors.turn.actor import CustomerActor
 from tests.support import T0, FakeScorer, event
@@ -118,3 +123,42 @@ def test_turns_count_decisions_and_outcomes_and_hold_out_a_stable_share() -> Non
     assert len(converted) == 40
     assert 10 < held < 30
     assert sum(c.startswith("sent|holdout|") for c in sent) == held
+
+
+def test_the_global_control_group_is_stable_and_drawn_apart_from_the_holdouts() -> None:
+    customers = [f"c{n}" for n in range(4000)]
+    inside = {c for c in customers if in_global_control(c, 0.1)}
+    assert 300 < len(inside) < 500  # about a tenth
+    assert inside == {c for c in customers if in_global_control(c, 0.1)}
+    held = {c for c in customers if in_holdout(c, "spring", 0.1)}
+    assert 0 < len(inside & held) < 100  # independent draws: about a hundredth overlap
+
+
+def test_every_marketing_action_of_a_global_control_customer_is_held() -> None:
+    rules = parse_rules(
+        """
+version: 1
+policy: {global_control: 0.5, holdout: {spring: 0.5}}
+rules:
+  - id: hello
+    kind: marketing
+    triggers: [page_view]
+    action: {type: reengagement, channel: push}
+  - id: spring
+    kind: marketing
+    triggers: [product_view]
+    action: {type: reengagement, channel: push, campaign: spring}
+"""
+    )
+    actor = CustomerActor(rules, FakeScorer(), clock=lambda: T0)
+    policy = rules.policy
+    for n in range(40):
+        customer = f"c{n}"
+        (hello,) = asyncio.run(
+            actor.on_event(customer, CustomerState(), event("page_view", customer))
+        ).actions
+        (spring,) = asyncio.run(
+            actor.on_event(customer, CustomerState(), event("product_view", customer))
+        ).actions
+        assert hello.held_out is (control_group(customer, None, policy) == "global_control")
+        assert spring.held_out is (control_group(customer, "spring", policy) is not None)

@@ -4,13 +4,16 @@ outbound channels, the context and timeline from the backends, outages as named 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from actors.config import ActorConfig
 from actors.errors import StoreUnavailableError
 from actors.model.catalog import OFFERS
 from actors.model.state import CustomerState
 from actors.model.state_format import state_to_json
+from actors.outcomes.attribution import in_global_control, in_holdout
+from actors.rules.ruleset import parse_rules
 from actors.storage.memory_store import MemoryStateStore
 from actors.storage.slots import slot_of
 from actors.storage.store import Loaded
@@ -46,6 +49,58 @@ def test_no_outbound_offer_for_a_customer_who_opted_out(api: Fakes) -> None:
     assert body["known"] is True
     assert body["offers"] == []
     assert body["suppressed"] == "customer opted out of marketing"
+
+
+def test_a_fraud_alerts_window_is_judged_at_the_request_not_at_the_last_event(
+    api: Fakes,
+) -> None:
+    """Suppressed for the policy's window (a day) after the alert, then offered again
+    with no new event of the customer."""
+    state = CustomerState()
+    state.events_total = 3
+    state.fraud_alert_at = state.last_event_at = time.time() - 2 * 86_400
+    save(api, "c1", state)
+    body = api.request("GET", "/v1/customers/c1/next-best-offer?channel=email", READ).json()
+    assert body["suppressed"] is None
+    assert body["offers"]
+    state.fraud_alert_at = state.last_event_at = time.time() - 3600
+    save(api, "c1", state)
+    body = api.request("GET", "/v1/customers/c1/next-best-offer?channel=email", READ).json()
+    assert body["suppressed"] == "fraud alert within the suppression window"
+    assert body["offers"] == []
+
+
+def policy_of(api: Fakes, text: str) -> None:
+    backends = api.client.app.state.served.backends  # type: ignore[attr-defined]
+    backends.ruleset = lambda: parse_rules(f"version: 1\npolicy: {text}\n")
+
+
+def first(wanted: bool, test: Callable[[str], bool]) -> str:
+    return next(c for c in (f"c{n}" for n in range(1000)) if test(c) is wanted)
+
+
+def test_the_global_control_group_gets_no_offer_on_any_channel(api: Fakes) -> None:
+    policy_of(api, "{global_control: 0.5}")
+    inside = first(True, lambda c: in_global_control(c, 0.5))
+    outside = first(False, lambda c: in_global_control(c, 0.5))
+    for channel in ("", "?channel=in_app", "?channel=email"):
+        held = api.request("GET", f"/v1/customers/{inside}/next-best-offer{channel}", READ)
+        assert (held.json()["offers"], held.json()["control"]) == ([], "global_control")
+    answer = api.request("GET", f"/v1/customers/{outside}/next-best-offer", READ).json()
+    assert answer["offers"]
+    assert answer["control"] is None
+
+
+def test_a_campaigns_holdout_gets_the_control_answer_for_that_campaign_only(
+    api: Fakes,
+) -> None:
+    policy_of(api, "{holdout: {spring: 0.5}}")
+    held = first(True, lambda c: in_holdout(c, "spring", 0.5))
+    body = api.request("GET", f"/v1/customers/{held}/next-best-offer?campaign=spring", READ)
+    assert (body.json()["offers"], body.json()["control"]) == ([], "holdout")
+    other = api.request("GET", f"/v1/customers/{held}/next-best-offer?campaign=autumn", READ)
+    assert other.json()["offers"]
+    assert other.json()["control"] is None
 
 
 def test_a_scorer_outage_is_a_503_for_offers(api: Fakes) -> None:
