@@ -37,3 +37,27 @@ def test_the_table_is_readable() -> None:
     table = format_table(report(COUNTERS, "rule"), "rule")
     assert "browse_offer" in table
     assert "+10.0pt" in table
+
+
+def test_every_rate_and_uplift_says_how_sure_it_is() -> None:
+    (row,) = report(COUNTERS, "rule")
+    low, high = row["uplift_ci"]
+    assert low < 0.0 < high  # 20/100 against 1/10: too few held out to tell
+    assert row["significant"] is False
+    assert "not significant" in format_table([row], "rule")
+    low, high = row["conversion_rate_ci"]
+    assert low < 0.2 < high
+    sure = report(
+        {
+            "sent|treated|r|c|o|1": 2000,
+            "converted|treated|r|c|o|1": 400,
+            "sent|holdout|r|c|o|1": 2000,
+            "converted|holdout|r|c|o|1": 200,
+        },
+        "rule",
+    )[0]
+    assert sure["significant"] is True
+    assert sure["uplift_ci"][0] > 0.0
+    assert "not significant" not in format_table([sure], "rule")
+    alone = {r["key"]: r for r in report(COUNTERS, "offer")}["fashion_15"]
+    assert (alone["uplift_ci"], alone["significant"]) == (None, None)
