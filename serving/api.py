@@ -22,6 +22,7 @@ from actors.campaigns.rules_store import RulesStore
 from actors.catalog.follower import CatalogFollower
 from actors.catalog.store import CatalogStore
 from actors.config import ActorConfig, RedisConfig
+from actors.delivery.guardrails import RedisGuardrailStore
 from actors.errors import EngageError
 from actors.gc_tuning import tune_gc
 from actors.hosting.router import ShardRouter
@@ -29,6 +30,7 @@ from actors.logs import configure as configure_logs
 from actors.model.model_names import RECOMMENDER
 from actors.outcomes.reports import read_counters
 from actors.rules.source import RulesFile
+from actors.storage.keys import Keys
 from actors.storage.redis_store import RedisStateStore
 from actors.turn.scoring import Score
 from serving.config import ApiConfig
@@ -105,6 +107,7 @@ def live_backends(recipe: ApiRecipe, scorer: Any) -> Backends:
     rules_store = RulesStore.connect(url, redis_config.prefix)
     # The rules as the shards run them: the version in force, or the file.
     rules = RulesFollower(rules_store, RulesFile(actors.rules_file), lambda _: None)
+    states = RedisStateStore(url, redis_config.prefix)
     return Backends(
         config=api,
         event_time=actors.event_time_bounds(),
@@ -114,7 +117,8 @@ def live_backends(recipe: ApiRecipe, scorer: Any) -> Backends:
         # The customer's committed state straight from Redis: a shard acks a batch only
         # once its state is saved, so this is every acknowledged event, without a Ray call
         # to the shard (about 3 ms per query).
-        states=RedisStateStore(url, redis_config.prefix),
+        states=states,
+        guards=RedisGuardrailStore(states.redis, Keys(redis_config.prefix)),
         recommender=WatcherRecommender(ModelWatcher(url, redis_config.prefix)),
         registry=ModelRegistry(url, redis_config.prefix),
         scorer=HandleStatus(scorer),

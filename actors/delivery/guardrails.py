@@ -18,7 +18,7 @@ counters count delivered actions only, per local day and ISO week.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 
 from actors.delivery.policy import DELIVER, Decision
 from actors.errors import StoreUnavailableError
-from actors.model.actions import Action
+from actors.model.actions import Action, Channel
 from actors.model.consent import marketing_blocked
 from actors.rules.ruleset import CapSpec, PolicySpec
 from actors.storage.keys import Keys
@@ -126,16 +126,19 @@ def quiet_until(local: datetime, start: str, end: str) -> datetime | None:
     return until
 
 
-def cap_fields(action: Action, policy: PolicySpec, at: datetime) -> list[tuple[str, int, str]]:
-    """(counter field, limit, description) of every cap that applies to the action."""
+def cap_fields(
+    channel: Channel, campaign: str | None, policy: PolicySpec, at: datetime
+) -> list[tuple[str, int, str]]:
+    """(counter field, limit, description) of every cap that applies to marketing on
+    `channel` for `campaign` at local time `at`."""
     day = at.strftime("%Y-%m-%d")
     year, week, _ = at.isocalendar()
     caps = []
     scopes: list[tuple[str, str, CapSpec | None]] = [
-        ("channel", action.channel, policy.channel_caps.get(action.channel))
+        ("channel", channel, policy.channel_caps.get(channel))
     ]
-    if action.campaign:
-        scopes.append(("campaign", action.campaign, policy.campaign_caps.get(action.campaign)))
+    if campaign:
+        scopes.append(("campaign", campaign, policy.campaign_caps.get(campaign)))
     for scope, name, spec in scopes:
         if spec is None:
             continue
@@ -150,6 +153,25 @@ def cap_fields(action: Action, policy: PolicySpec, at: datetime) -> list[tuple[s
                 )
             )
     return caps
+
+
+def cap_reached(
+    caps: Sequence[tuple[str, int, str]],
+    facts: Mapping[str, str],
+    pending: Callable[[str], int] = lambda _: 0,
+) -> str | None:
+    """Which cap the counters (and `pending`, delivered but not yet counted) reached, or
+    None: the one answer for the dispatcher and for next-best-offer."""
+    for name, limit, description in caps:
+        if int(facts.get(name, "0")) + pending(name) >= limit:
+            return f"frequency cap: {description}"
+    return None
+
+
+def local_time(at: float, timezone: str | None, policy: PolicySpec) -> datetime:
+    """`at` in the customer's time zone (the policy's default when unknown)."""
+    default = policy.quiet_hours.default_timezone if policy.quiet_hours else "UTC"
+    return datetime.fromtimestamp(at, _zone(timezone, default))
 
 
 class Guardrails:
@@ -168,8 +190,7 @@ class Guardrails:
         self.clock = clock
 
     def _local(self, action: Action, policy: PolicySpec) -> datetime:
-        default = policy.quiet_hours.default_timezone if policy.quiet_hours else "UTC"
-        return datetime.fromtimestamp(self.clock(), _zone(action.timezone, default))
+        return local_time(self.clock(), action.timezone, policy)
 
     async def decide(self, actions: Sequence[Action]) -> list[Decision]:
         policy = self.policy()
@@ -215,11 +236,10 @@ class Guardrails:
             until = quiet_until(local, policy.quiet_hours.start, policy.quiet_hours.end)
             if until is not None:
                 return Decision("defer", "quiet hours", until=until.timestamp())
-        caps = cap_fields(action, policy, local)
-        for name, limit, description in caps:
-            used = int(facts.get(name, "0")) + pending[(action.customer_id, name)]
-            if used >= limit:
-                return Decision("suppress", f"frequency cap: {description}")
+        caps = cap_fields(action.channel, action.campaign, policy, local)
+        reached = cap_reached(caps, facts, lambda name: pending[(action.customer_id, name)])
+        if reached is not None:
+            return Decision("suppress", reached)
         for name, _, _ in caps:
             pending[(action.customer_id, name)] += 1
         return DELIVER
@@ -230,9 +250,9 @@ class Guardrails:
         for action in actions:
             if action.kind != "marketing" or action.held_out:
                 continue
-            fields = [
-                name for name, _, _ in cap_fields(action, policy, self._local(action, policy))
-            ]
+            local = self._local(action, policy)
+            caps = cap_fields(action.channel, action.campaign, policy, local)
+            fields = [name for name, _, _ in caps]
             if fields:
                 increments.append(
                     (slot_of(action.customer_id, self.slots), action.customer_id, fields)

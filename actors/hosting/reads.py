@@ -12,7 +12,7 @@ from actors.model.state import CustomerState
 from actors.rules.context import Before, build_context, cart_view, customer_view, session_view
 from actors.rules.ruleset import RuleSet
 from actors.rules.segments import SegmentView
-from actors.turn.offers import affinities_of, offered_counts
+from actors.turn.offers import affinities_of, offered_counts, recent_offers
 
 
 def snapshot_of(
@@ -61,5 +61,6 @@ def offer_inputs_of(
         "customer": customer_view(customer_id, state, when, 0.0, suppress_after_fraud_s),
         "offered": offered_counts(state),
         "affinities": affinities_of(state, when),
+        "recent": sorted(recent_offers(state, now, rules.policy.no_repeat_within)),
         "segments": dict.fromkeys(segments.members_of(), True),
     }

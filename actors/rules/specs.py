@@ -106,6 +106,9 @@ class PolicySpec(Spec):
     # next-best-offer answer: the control group of the whole programme. Stable per
     # customer; their marketing actions are decided and held, as a holdout's are.
     global_control: float = Field(default=0.0, ge=0.0, lt=1.0)
+    # An offer made to a customer (shown, ignored or declined) is not made again, by a
+    # rule or by next-best-offer, for this long (0: no such wait).
+    no_repeat_within: Duration = 0.0
     # Outcomes (clicks, purchases) count for an offer this long after it (event time).
     attribution_window: Duration = 7 * 86_400.0
 

@@ -48,6 +48,7 @@ from actors.turn.offers import (
     RankedOffer,
     affinities_of,
     offered_counts,
+    recent_offers,
 )
 from actors.turn.outcome import UNKNOWN_REDELIVERY, RejectedAction, TurnOutcome
 from actors.turn.prefetch import NO_SCORES, BatchScores
@@ -199,12 +200,7 @@ class CustomerActor:
         versions: dict[str, str] = {}
         best = None
         if rule.models:
-            audience = Audience(
-                context["customer"],
-                offered_counts(state),
-                affinities_of(state, trigger.at),
-                context["segment"],
-            )
+            audience = self._audience(state, trigger, context)
             scores, versions, best = await self._score(
                 set(rule.models), customer_id, state, trigger, before, NO_SCORES, audience
             )
@@ -273,16 +269,7 @@ class CustomerActor:
         for rule in candidates:
             needed |= rule.models
         # Who the offers are for: read only when an offer is ranked (fraud turns are not).
-        audience = (
-            Audience(
-                context["customer"],
-                offered_counts(state),
-                affinities_of(state, trigger.at),
-                context["segment"],
-            )
-            if RECOMMENDER in needed
-            else Audience()
-        )
+        audience = self._audience(state, trigger, context) if RECOMMENDER in needed else Audience()
         scores, versions, best = await self._score(
             needed, customer_id, state, trigger, before, ahead, audience
         )
@@ -338,6 +325,16 @@ class CustomerActor:
                 state.remember_action(record)
                 outcome.counters.append(counter("sent", record))
         return outcome
+
+    def _audience(self, state: CustomerState, trigger: Trigger, context: LazyContext) -> Audience:
+        """Who an offer is for, beyond the model's features: eligibility, caps, recency."""
+        return Audience(
+            context["customer"],
+            offered_counts(state),
+            affinities_of(state, trigger.at),
+            context["segment"],
+            recent_offers(state, trigger.at, self.rules.policy.no_repeat_within),
+        )
 
     def before(self, state: CustomerState, event: Event) -> Before:
         """What a turn takes from the state before `event` is applied."""

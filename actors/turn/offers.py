@@ -52,6 +52,8 @@ class Audience:
     affinities: Mapping[str, float] | None = None
     # `segment.<name>` for eligibility conditions: the segments the customer is in.
     segments: Mapping[str, Any] | None = None
+    # Offers made to the customer within the policy's `no_repeat_within`: not again yet.
+    recent: frozenset[str] = frozenset()
 
 
 def offered_counts(state: CustomerState) -> dict[str, int]:
@@ -62,6 +64,18 @@ def offered_counts(state: CustomerState) -> dict[str, int]:
         if not record.held_out:
             counts[record.offer_id] = counts.get(record.offer_id, 0) + 1
     return counts
+
+
+def recent_offers(state: CustomerState, at: float, window_s: float) -> frozenset[str]:
+    """The offers made to the customer (not held out) within `window_s` before `at`,
+    shown, ignored or declined alike: what `no_repeat_within` keeps from being made again."""
+    if window_s <= 0:
+        return frozenset()
+    return frozenset(
+        record.offer_id
+        for record in state.recent_actions or ()
+        if not record.held_out and at - record.at < window_s
+    )
 
 
 def affinities_of(state: CustomerState, at: float) -> dict[str, float]:
@@ -96,6 +110,8 @@ def rank_offers(
             continue
         cap = offer.cap_per_customer
         if cap is not None and offered.get(offer.offer_id, 0) >= cap:
+            continue
+        if offer.offer_id in audience.recent:
             continue
         if audience.customer is not None and not offer.eligible(
             audience.customer, audience.segments

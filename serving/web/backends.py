@@ -7,6 +7,7 @@ client.
 """
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -18,6 +19,7 @@ from actors.campaigns.rules_store import RulesVersion
 from actors.catalog.follower import CatalogFollower
 from actors.catalog.offer import CatalogOffer
 from actors.catalog.store import Published
+from actors.delivery.guardrails import GuardrailStore, cap_fields, cap_reached, local_time
 from actors.errors import (
     EngageError,
     ModelError,
@@ -25,6 +27,7 @@ from actors.errors import (
     ShardUnavailableError,
     StoreUnavailableError,
 )
+from actors.model.actions import Channel
 from actors.model.event_time import EventTimeBounds
 from actors.model.events import ANON_PREFIX, Event
 from actors.model.feature_bins import MODEL_FEATURES
@@ -160,6 +163,9 @@ class Backends:
     rules: RulesFollower | None = None
     rules_store: RulesWriter | None = None
     rules_poll_s: float = 1.0
+    # Each customer's guard facts (delivered-marketing counters for the caps), read by
+    # next-best-offer for the caps the dispatcher applies.
+    guards: GuardrailStore | None = None
     # Refused calls: recorded per request, flushed to `refusal_store` by the app's loop.
     refusals: RefusalLog = field(default_factory=RefusalLog)
     refusal_store: RefusalStore | None = None
@@ -254,6 +260,23 @@ class Backends:
             return await asyncio.to_thread(self.figures.counters)
         except (StoreUnavailableError, RedisError, OSError):
             return None
+
+    async def cap_reached(
+        self, customer_id: str, channel: Channel, campaign: str | None, timezone: str | None
+    ) -> str | None:
+        """The frequency cap of the channel (or campaign) the customer has reached now, as
+        the dispatcher would judge a delivery now; None if none applies or none is reached.
+        While the counters cannot be read, an outbound answer is held rather than risk
+        contacting the customer over a cap."""
+        policy = self.ruleset().policy
+        caps = cap_fields(channel, campaign, policy, local_time(time.time(), timezone, policy))
+        if not caps or self.guards is None:
+            return None
+        try:
+            (facts,) = await self.guards.facts([(slot_of(customer_id, self.slots), customer_id)])
+        except StoreUnavailableError:
+            return "frequency caps unknown: the state store is out of reach"
+        return cap_reached(caps, facts)
 
     async def segment_counts(self) -> dict[str, int] | None:
         """Members of each segment of the rules in force; None while Redis is out of

@@ -122,6 +122,9 @@ async def next_best_offer(
     score = backends.recommend(inputs["vector"])
     scored = time.perf_counter()
     suppressed = inputs["marketing_blocked"] if channel in OUTBOUND_CHANNELS else None
+    if suppressed is None and channel is not None:
+        timezone = (inputs.get("customer") or {}).get("timezone")
+        suppressed = await backends.cap_reached(customer_id, channel, campaign, timezone)
     # The control groups the turn's actions honour: one answer for both paths.
     control = control_group(customer_id, campaign, backends.ruleset().policy)
     ranked = (
@@ -140,6 +143,7 @@ async def next_best_offer(
                 inputs.get("offered"),
                 inputs.get("affinities"),
                 inputs.get("segments"),
+                frozenset(inputs.get("recent", ())),
             ),
         )
     )

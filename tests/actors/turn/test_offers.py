@@ -7,9 +7,11 @@ from typing import Any
 
 from actors.catalog.catalog import Catalog, built_in
 from actors.catalog.offer import CatalogOffer
+from actors.model.action_record import ActionRecord
 from actors.model.catalog import AFFINITY_KEYS, OFFERS
 from actors.model.features import CUSTOMER_FEATURES
-from actors.turn.offers import Audience, rank_offers
+from actors.model.state import CustomerState
+from actors.turn.offers import Audience, rank_offers, recent_offers
 
 NOW = 2_000_000_000.0
 
@@ -73,6 +75,25 @@ def test_eligibility_and_the_per_customer_cap_are_honoured() -> None:
     assert ranked("DE", 0) == ["germans", "twice", "anyone"]
     assert ranked("FR", 1) == ["twice", "anyone"]
     assert ranked("FR", 2) == ["anyone"]
+
+
+def test_an_offer_made_within_the_no_repeat_window_is_not_ranked_again() -> None:
+    state = CustomerState()
+    state.recent_actions = [
+        ActionRecord("a1", "premium_card", "r", "c", "1", NOW - 3600, False),
+        ActionRecord("a2", "travel_insurance", "r", "c", "1", NOW - 5 * 86_400, False),
+        ActionRecord("a3", "home_bundle", "r", "c", "1", NOW - 60, True),  # held out
+    ]
+    recent = recent_offers(state, NOW, 86_400)
+    assert recent == {"premium_card"}
+    assert recent_offers(state, NOW, 0) == frozenset()  # no window: no wait
+    ranked = rank_offers(
+        customer(books=2.0),
+        probabilities(premium_card=0.5),
+        k=1,
+        audience=Audience(recent=recent),
+    )
+    assert ids(ranked) == ["travel_insurance"]
 
 
 def test_an_offer_the_model_has_not_seen_borrows_the_p_of_its_category() -> None:

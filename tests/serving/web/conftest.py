@@ -21,6 +21,7 @@ from actors.catalog.follower import CatalogFollower
 from actors.catalog.offer import CatalogOffer
 from actors.catalog.store import NoPreviousVersionError, Published, UnknownOfferError
 from actors.config import ActorConfig
+from actors.delivery.guardrails import MemoryGuardrailStore
 from actors.errors import (
     ModelError,
     NoSuchModelVersionError,
@@ -339,6 +340,7 @@ def api() -> Iterator[Fakes]:
             catalog=catalog,
             catalog_store=catalog_store,
             rules_store=rules_store,
+            guards=MemoryGuardrailStore(states),
         )
     )
     with TestClient(app, raise_server_exceptions=False) as client:

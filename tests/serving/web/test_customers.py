@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from actors.config import ActorConfig
 from actors.errors import StoreUnavailableError
+from actors.model.action_record import ActionRecord
 from actors.model.catalog import OFFERS
 from actors.model.state import CustomerState
 from actors.model.state_format import state_to_json
@@ -101,6 +103,47 @@ def test_a_campaigns_holdout_gets_the_control_answer_for_that_campaign_only(
     other = api.request("GET", f"/v1/customers/{held}/next-best-offer?campaign=autumn", READ)
     assert other.json()["offers"]
     assert other.json()["control"] is None
+
+
+def test_a_channel_whose_cap_the_customer_reached_today_gets_no_offer(api: Fakes) -> None:
+    policy_of(api, "{channel_caps: {email: {day: 1}}}")
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    api.states.guards[(slot_of("c1", SLOTS), "c1")] = {f"cap|channel|email|d|{today}": "1"}
+    email = api.request("GET", "/v1/customers/c1/next-best-offer?channel=email", READ).json()
+    assert (email["offers"], email["suppressed"]) == ([], "frequency cap: channel email 1/day")
+    push = api.request("GET", "/v1/customers/c1/next-best-offer?channel=push", READ).json()
+    assert push["offers"]
+    assert push["suppressed"] is None
+
+
+def test_with_the_cap_counters_out_of_reach_an_outbound_answer_is_held(api: Fakes) -> None:
+    policy_of(api, "{channel_caps: {email: {day: 1}}}")
+    backends = api.client.app.state.served.backends  # type: ignore[attr-defined]
+    backends.guards = UnreachableGuards()
+    email = api.request("GET", "/v1/customers/c1/next-best-offer?channel=email", READ).json()
+    assert email["offers"] == []
+    assert email["suppressed"].startswith("frequency caps unknown")
+
+
+class UnreachableGuards:
+    async def facts(self, customers: Sequence[tuple[int, str]]) -> list[dict[str, str]]:
+        raise StoreUnavailableError("guardrails", "Connection refused")
+
+
+def test_an_offer_made_within_the_no_repeat_window_is_not_made_again(api: Fakes) -> None:
+    policy_of(api, "{no_repeat_within: 3d}")
+    first = api.request("GET", "/v1/customers/c1/next-best-offer?k=1", READ).json()
+    best = first["offers"][0]["offer_id"]
+    state = CustomerState()
+    state.events_total = 1
+    made = time.time() - 86_400
+    state.recent_actions = [ActionRecord("a1", best, "r", "c", "1", made, False)]
+    save(api, "c1", state)
+    again = api.request("GET", "/v1/customers/c1/next-best-offer?k=50", READ).json()
+    assert best not in {o["offer_id"] for o in again["offers"]}
+    policy_of(api, "{no_repeat_within: 12h}")
+    later = api.request("GET", "/v1/customers/c1/next-best-offer?k=50", READ).json()
+    assert best in {o["offer_id"] for o in later["offers"]}
 
 
 def test_a_scorer_outage_is_a_503_for_offers(api: Fakes) -> None:
