@@ -2,6 +2,8 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
+# The ten slowest tests of each run, so that a slow stage names its tests in the log.
+PYTEST_ARGS ?= --durations=10
 STAMP  := $(VENV)/.engage-installed
 
 .PHONY: install demo up test test-kafka test-rabbitmq test-faults lint typecheck unit bench clean
