@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 
 from actors.catalog.catalog import Catalog
+from actors.catalog.offer import CatalogOffer
 from actors.catalog.parsing import CatalogFileError, read_catalog_file
 from actors.catalog.store import CatalogStore
 from engage.operator import operator
+from engage.segments_commands import rules_in_force
 from engage.settings import Settings
 
 
@@ -32,6 +34,22 @@ def add_catalog_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     history.add_argument("--limit", type=int, default=20)
 
 
+def _warn_of_undefined_segments(offers: list[CatalogOffer], settings: Settings) -> None:
+    """An offer whose eligibility names a segment the rules in force do not define goes
+    to nobody: loaded all the same (the rules may define it next), but said."""
+    named = {offer.offer_id: offer.segments_named for offer in offers if offer.segments_named}
+    if not named:
+        return
+    version, rules = rules_in_force(settings)
+    defined = {segment.name for segment in rules.segments}
+    for offer_id, segments in sorted(named.items()):
+        for name in sorted(segments - defined):
+            print(
+                f"  warning: {offer_id}: eligibility names segment {name!r}, which rules "
+                f"version {version} does not define: it goes to nobody until a version does"
+            )
+
+
 def catalog_command(args: argparse.Namespace, settings: Settings) -> int:
     store = CatalogStore.connect(settings.redis.require_url(), settings.redis.prefix)
     by = operator(getattr(args, "by", None))
@@ -42,6 +60,7 @@ def catalog_command(args: argparse.Namespace, settings: Settings) -> int:
         except CatalogFileError as error:
             print(error)
             return 1
+        _warn_of_undefined_segments(offers, settings)
         current = store.current()
         change = current.change_to(Catalog.of(0, offers))
         counts = ", ".join(f"{len(ids)} {label}" for label, ids in change.summary().items())

@@ -84,6 +84,12 @@ class CatalogOffer(BaseModel):
     def condition(self) -> Condition | None:
         return None if self.eligibility is None else eligibility_condition(self.eligibility)
 
+    @cached_property
+    def segments_named(self) -> frozenset[str]:
+        """The segments its eligibility reads (`segment.<name>`)."""
+        paths = self.condition.paths if self.condition is not None else []
+        return frozenset(p[1] for p in paths if p[0] == "segment" and len(p) > 1)
+
     def live_at(self, at: float) -> bool:
         """Active and within its dates at `at` (seconds since the epoch)."""
         if not self.active:

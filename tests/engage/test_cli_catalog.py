@@ -67,3 +67,16 @@ def test_a_bad_file_is_refused_line_by_line_and_nothing_changes(
     assert "nothing loaded" in out
     assert main(["catalog", "list"]) == 0
     assert "version 0" in capsys.readouterr().out
+
+
+def test_an_offer_for_a_segment_the_rules_do_not_define_is_loaded_with_a_warning(
+    env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shop = tmp_path / "bookshop.csv"
+    shop.write_text(BOOKSHOP + "regulars,For regulars,crime,books,2,,segment.regulars\n")
+    assert main(["catalog", "load", str(shop), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "regulars: eligibility names segment 'regulars', which rules version 0" in out
+    assert "goes to nobody" in out
+    warnings = [line for line in out.splitlines() if "warning" in line]
+    assert len(warnings) == 1  # only the offer that names one
