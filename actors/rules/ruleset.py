@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -97,6 +98,17 @@ class RuleSet:
                 sorted(rules, key=lambda r: (-r.spec.priority, r.spec.id))
             )
             self.models_by_trigger[trigger] = frozenset().union(*(r.models for r in rules))
+
+    @cached_property
+    def journey_events(self) -> frozenset[str]:
+        """The event types any journey reacts to (entry, exit, a wait cut short): a turn
+        for any other event leaves every journey alone."""
+        found: set[str] = set()
+        for journey in self.journeys:
+            found |= set(journey.spec.entry.events) | set(journey.spec.exit_on)
+            for step in journey.steps:
+                found |= set(step.until)
+        return frozenset(found)
 
     def for_trigger(self, trigger: str) -> tuple[Rule, ...]:
         return self.by_trigger.get(trigger, ())

@@ -105,8 +105,12 @@ class CustomerActor:
             outcome.counters += attribute(state, event, self.rules.policy.attribution_window)
         if isinstance(event, Identify) and event.consent_marketing is not None:
             outcome.guard["optout"] = "0" if event.consent_marketing else "1"
-        if self.rules.journeys:
-            turn = self._journey_turn(customer_id, state, trigger, before, outcome)
+        # Journeys and segments read one context of the state after the event (built only
+        # when a journey reacts to this event type or segments are kept).
+        after: LazyContext | None = None
+        if event.type in self.rules.journey_events:
+            after = self._state_only_context(customer_id, state, trigger, before, None)
+            turn = self._journey_turn(customer_id, state, trigger, before, outcome, after)
             await journeys.on_event(self.rules.journeys, turn, event.type)
         # 7. reminders (wall clock: a reminder fires 30 minutes from *now*)
         now = self.clock()
@@ -119,11 +123,9 @@ class CustomerActor:
                 outcome.reminders_set.append((reminder.spec.kind, now + reminder.spec.after))
         if self.rules.segments or state.segments:
             # Saved with the state: the commit that saves it keeps the slot's member sets.
-            suppress_s = self.rules.policy.suppress_marketing_after_fraud
-            context = build_context(
-                customer_id, state, at, event, before, suppress_s, self.rules.segments
-            )
-            state.segments = context["segment"].members_of() or None
+            if after is None:
+                after = self._state_only_context(customer_id, state, trigger, before, None)
+            state.segments = after["segment"].members_of() or None
         return outcome
 
     async def on_reminder(
@@ -155,8 +157,10 @@ class CustomerActor:
         trigger: Trigger,
         before: Before,
         outcome: TurnOutcome,
+        context: LazyContext | None = None,
     ) -> journeys.JourneyTurn:
-        context = self._state_only_context(customer_id, state, trigger, before, None)
+        if context is None:
+            context = self._state_only_context(customer_id, state, trigger, before, None)
 
         async def send(rule: Rule, context: LazyContext) -> journeys.Sent:
             return await self._send_step(

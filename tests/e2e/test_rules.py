@@ -135,7 +135,9 @@ def push_and_roll_back(app: App, tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["rules", "diff", str(candidate)]) == 0
     assert "+  id: rules_probe" in capsys.readouterr().out
     assert main(["rules", "push", str(candidate), "-m", "probe", "--by", "ana"]) == 0
-    second = first + 1
+    # Not first + 1: versions rolled back by earlier tests of the session stay kept.
+    second = int(engage_app.request("GET", "/v1/rules", key=ADMIN_TOKEN).json()["version"])
+    assert second > first
     in_force_everywhere(engage_app, second)
     on = [f"rv-on-{i}" for i in range(12)]
     produce(engage_app.kafka, [event("page_view", c, time.time()) for c in on])
