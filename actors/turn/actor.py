@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from actors.catalog.follower import CatalogFollower
 from actors.errors import TemplateError
+from actors.model.actions import Action
 from actors.model.catalog import OFFERS
 from actors.model.consent import marketing_blocked
 from actors.model.dedup import NO_ARRIVAL, Arrival, Seen
@@ -191,15 +192,9 @@ class CustomerActor:
     ) -> journeys.Sent:
         """A journey's send: blocked as a marketing rule is, scored for what its template
         reads, built and guarded as a rule's action."""
-        if rule.spec.kind == "marketing":
-            blocked = marketing_blocked(
-                state.consent_marketing,
-                state.fraud_alert_at,
-                trigger.at,
-                self.rules.policy.suppress_marketing_after_fraud,
-            )
-            if blocked is not None:
-                return f"not sent: {blocked}"
+        blocked = self._marketing_blocked(rule, state, trigger)
+        if blocked is not None:
+            return f"not sent: {blocked}"
         scores: dict[str, float] = {}
         versions: dict[str, str] = {}
         best = None
@@ -213,7 +208,24 @@ class CustomerActor:
                 view["offer"], view["offer_category"] = best.offer_id, best.category
             context.set("scores", view)
             context.set("offer", offer_view(best))
+        return self._act(
+            rule, customer_id, state, trigger, context, (scores, versions, best), outcome
+        )
+
+    def _act(
+        self,
+        rule: Rule,
+        customer_id: str,
+        state: CustomerState,
+        trigger: Trigger,
+        context: LazyContext,
+        scored: tuple[dict[str, float], dict[str, str], RankedOffer | None],
+        outcome: TurnOutcome,
+    ) -> Action | RejectedAction:
+        """The action `rule` takes (a marketing one remembered for attribution and
+        counted as sent), or the rejection of one its template cannot build."""
         context.set("rule", {"id": rule.id, "campaign": rule.spec.action.campaign})
+        scores, versions, best = scored
         try:
             action = build_action(
                 self.rules.policy,
@@ -298,25 +310,12 @@ class CustomerActor:
                     verdicts[rule.id] = "a higher-priority marketing rule fired"
                     continue
                 marketing_left -= 1
-            context.set("rule", {"id": rule.id, "campaign": rule.spec.action.campaign})
-            try:
-                action = build_action(
-                    self.rules.policy,
-                    self.clock(),
-                    rule,
-                    customer_id,
-                    state,
-                    trigger,
-                    context,
-                    scores,
-                    versions,
-                    best,
-                )
-            except (TemplateError, ValidationError) as error:
-                outcome.rejected.append(
-                    RejectedAction(rule.id, customer_id, trigger.trigger_id, str(error))
-                )
-                verdicts[rule.id] = f"action refused: {error}"
+            action = self._act(
+                rule, customer_id, state, trigger, context, (scores, versions, best), outcome
+            )
+            if isinstance(action, RejectedAction):
+                outcome.rejected.append(action)
+                verdicts[rule.id] = f"action refused: {action.reason}"
                 continue
             verdicts[rule.id] = f"fired: {action.type} {action.action_id}"
             outcome.actions.append(action)
@@ -324,10 +323,6 @@ class CustomerActor:
             if rule.spec.kind == "fraud":
                 state.fraud_alert_at = trigger.at
                 outcome.guard["fraud_at"] = repr(trigger.at)
-            elif rule.spec.kind == "marketing" and action.campaign:
-                record = record_of(action)
-                state.remember_action(record)
-                outcome.counters.append(counter("sent", record))
         return outcome
 
     def _audience(self, state: CustomerState, trigger: Trigger, context: LazyContext) -> Audience:
@@ -384,20 +379,26 @@ class CustomerActor:
         context.set("offer", UNKNOWN)
         return context
 
+    def _marketing_blocked(self, rule: Rule, state: CustomerState, trigger: Trigger) -> str | None:
+        """Why a marketing rule (or send) may not go to the customer now: consent, the
+        fraud window (actors.model.consent). None for fraud and service, which always may."""
+        if rule.spec.kind != "marketing":
+            return None
+        return marketing_blocked(
+            state.consent_marketing,
+            state.fraud_alert_at,
+            trigger.at,
+            self.rules.policy.suppress_marketing_after_fraud,
+        )
+
     def _blocker(
         self, rule: Rule, state: CustomerState, trigger: Trigger, context: LazyContext
     ) -> str | None:
         """Why `rule` cannot fire on this turn whatever the scores, or None if it may."""
         spec = rule.spec
-        if spec.kind == "marketing":
-            blocked = marketing_blocked(
-                state.consent_marketing,
-                state.fraud_alert_at,
-                trigger.at,
-                self.rules.policy.suppress_marketing_after_fraud,
-            )
-            if blocked is not None:
-                return blocked
+        blocked = self._marketing_blocked(rule, state, trigger)
+        if blocked is not None:
+            return blocked
         fired = (state.fired or {}).get(spec.id)
         if fired is not None:
             fired_at, fired_session = fired

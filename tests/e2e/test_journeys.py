@@ -53,13 +53,6 @@ JOURNEY = {
 }
 
 
-@pytest.fixture
-def cli(engage_app: App, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = engage_app.settings
-    monkeypatch.setenv("ENGAGE_REDIS_URL", settings.redis.require_url())
-    monkeypatch.setenv("ENGAGE_REDIS_PREFIX", settings.redis.prefix)
-
-
 def journey_actions(app: App, customers: list[str]) -> list[dict[str, Any]]:
     reader = TopicReader(app.kafka.bootstrap or "", app.kafka.actions_topic)
     try:

@@ -33,13 +33,6 @@ PROBE = {
 }
 
 
-@pytest.fixture
-def cli(engage_app: App, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = engage_app.settings
-    monkeypatch.setenv("ENGAGE_REDIS_URL", settings.redis.require_url())
-    monkeypatch.setenv("ENGAGE_REDIS_PREFIX", settings.redis.prefix)
-
-
 class Traffic:
     """Page views of other customers, sent without pause until stopped."""
 

@@ -27,13 +27,6 @@ SEGMENTS = {"sg_buyers": "customer.orders >= 1", "sg_carts": "cart.items > 0"}
 PREFIX = f"sg-{int(time.time())}-"
 
 
-@pytest.fixture
-def cli(engage_app: App, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = engage_app.settings
-    monkeypatch.setenv("ENGAGE_REDIS_URL", settings.redis.require_url())
-    monkeypatch.setenv("ENGAGE_REDIS_PREFIX", settings.redis.prefix)
-
-
 def traffic(at: float) -> tuple[list[Any], dict[str, set[str]]]:
     """30 customers: some only browse, some leave a cart, some buy (which empties the
     cart); what each segment must hold once all of it is applied."""
