@@ -13,7 +13,7 @@ from actors.catalog.offer import CatalogOffer
 from actors.catalog.parsing import CatalogFileError, read_catalog_file
 from actors.catalog.store import CatalogStore
 from engage.operator import operator
-from engage.segments_commands import rules_in_force
+from engage.segments_commands import rules_of
 from engage.settings import Settings
 
 
@@ -40,7 +40,7 @@ def _warn_of_undefined_segments(offers: list[CatalogOffer], settings: Settings) 
     named = {offer.offer_id: offer.segments_named for offer in offers if offer.segments_named}
     if not named:
         return
-    version, rules = rules_in_force(settings)
+    version, rules = rules_of(settings)
     defined = {segment.name for segment in rules.segments}
     for offer_id, segments in sorted(named.items()):
         for name in sorted(segments - defined):

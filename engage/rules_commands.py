@@ -13,7 +13,7 @@ from pathlib import Path
 
 from actors.campaigns.rules_store import NoPreviousRulesError, RulesStore
 from actors.errors import RuleError, RulesRefusedError
-from actors.rules.ruleset import load_rules
+from actors.rules.ruleset import RuleSet, load_rules
 from engage.operator import operator
 from engage.settings import Settings
 from engage.training_commands import add_source_arguments
@@ -47,6 +47,15 @@ def add_rules_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _faults(source: object, error: RuleError) -> list[str]:
     faults = error.faults if isinstance(error, RulesRefusedError) else [error]
     return [f"{source}: rule {f.rule!r}, field {f.field!r}: {f.reason}" for f in faults]
+
+
+def rules_in_force(store: RulesStore, settings: Settings) -> tuple[int, RuleSet]:
+    """The version every shard runs (0: none pushed, the deployment's rules file or the
+    shipped rules) and its rules, compiled."""
+    current = store.current_version()
+    if current:
+        return current, store.load(current).compile()
+    return 0, load_rules(settings.actors.rules_file)
 
 
 def _in_force(store: RulesStore, settings: Settings) -> tuple[str, str]:
@@ -164,12 +173,10 @@ def _backtest(args: argparse.Namespace, settings: Settings, store: RulesStore) -
     except RuleError as error:
         print("\n".join(_faults(args.file, error)))
         return 1
-    current = store.current_version()
-    if current:
-        live, live_name = store.load(current).compile(), f"version {current}"
-    else:
-        live = load_rules(settings.actors.rules_file)
-        live_name = settings.actors.rules_file or "the shipped rules"
+    current, live = rules_in_force(store, settings)
+    live_name = (
+        f"version {current}" if current else settings.actors.rules_file or "the shipped rules"
+    )
     data = load_source(args, settings)
     events = sorted(data.events, key=lambda e: e.ts)
     registry = registry_of(settings)

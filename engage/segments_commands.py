@@ -11,7 +11,8 @@ from typing import TextIO
 
 from actors.campaigns.audiences import AudienceStore
 from actors.campaigns.rules_store import RulesStore
-from actors.rules.ruleset import RuleSet, load_rules
+from actors.rules.ruleset import RuleSet
+from engage.rules_commands import rules_in_force
 from engage.settings import Settings
 
 
@@ -24,17 +25,14 @@ def add_segments_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     export.add_argument("--out", type=Path, default=None, help="a file (default: stdout)")
 
 
-def rules_in_force(settings: Settings) -> tuple[int, RuleSet]:
-    """The version every shard runs (0: the deployment's rules file) and its rules."""
+def rules_of(settings: Settings) -> tuple[int, RuleSet]:
+    """The rules version every shard runs, and its rules."""
     store = RulesStore.connect(settings.redis.require_url(), settings.redis.prefix)
-    version = store.current_version()
-    if version == 0:
-        return 0, load_rules(settings.actors.rules_file)
-    return version, store.load(version).compile()
+    return rules_in_force(store, settings)
 
 
 def segments_command(args: argparse.Namespace, settings: Settings) -> int:
-    version, rules = rules_in_force(settings)
+    version, rules = rules_of(settings)
     names = [segment.name for segment in rules.segments]
     audiences = AudienceStore.connect(
         settings.redis.require_url(), settings.redis.prefix, settings.actors.slots
