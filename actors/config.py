@@ -26,6 +26,8 @@ class KafkaConfig(_Config):
     events_dlq_topic: str = "engage.events.dlq"
     actions_topic: str = "engage.actions"
     actions_dlq_topic: str = "engage.actions.dlq"
+    # The decision log (actors.model.decision): one record per offer decision.
+    decisions_topic: str = "engage.decisions"
     partitions: int = Field(default=4, ge=1, le=1024)
     replication_factor: int = Field(default=1, ge=1)
     group_id: str = "engage-ingest"
@@ -210,6 +212,11 @@ class RabbitMQConfig(_Config):
     actions_log: str = "engage.actions.log"
     actions_log_max_age: str = Field(default="7D", pattern=r"^\d+[YMDhms]$")
     actions_dlq: str = "engage.actions.dlq"
+    # The decision log: a topic exchange (routed `decision.<rule id>`) and its stream,
+    # which off-policy estimates and analysts read from any point.
+    decisions_exchange: str = "engage.decisions"
+    decisions_log: str = "engage.decisions.log"
+    decisions_log_max_age: str = Field(default="90D", pattern=r"^\d+[YMDhms]$")
     # Deliveries each queue's consumer holds unacked: at least one poll's worth.
     prefetch: int = Field(default=2000, ge=1, le=65_535)
     timeout_s: float = Field(default=10.0, gt=0)

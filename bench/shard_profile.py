@@ -108,6 +108,7 @@ def build(redis_url: str, bootstrap: str, prefix: str) -> tuple[ShardHost, Dispa
         events_dlq_topic=f"{prefix}.events.dlq",
         actions_topic=f"{prefix}.actions",
         actions_dlq_topic=f"{prefix}.actions.dlq",
+        decisions_topic=f"{prefix}.decisions",
     )
     ensure_topics(kafka)
     store = RedisStateStore(redis_url, prefix)

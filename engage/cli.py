@@ -383,7 +383,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
 
     schema = sub.add_parser("schema", help="JSON Schemas of the Kafka contract")
     schema_sub = schema.add_subparsers(dest="schema_command", required=True)
-    exporting = schema_sub.add_parser("export", help="write the event and action schemas")
+    exporting = schema_sub.add_parser("export", help="write the event, action and decision schemas")
     exporting.add_argument("--out", default="docs/schemas")
     handlers["schema export"] = _schema_export
 

@@ -100,6 +100,7 @@ def kafka_config(bootstrap: str, prefix: str) -> KafkaConfig:
         events_dlq_topic=f"{prefix}.events.dlq",
         actions_topic=f"{prefix}.actions",
         actions_dlq_topic=f"{prefix}.actions.dlq",
+        decisions_topic=f"{prefix}.decisions",
         group_id=f"{prefix}-ingest",
         partitions=4,
     )
@@ -227,6 +228,7 @@ def engage_app(ray_local: None, bootstrap: str, redis_url: str, fast_rules: str)
         events_dlq_topic=f"{prefix}.events.dlq",
         actions_topic=f"{prefix}.actions",
         actions_dlq_topic=f"{prefix}.actions.dlq",
+        decisions_topic=f"{prefix}.decisions",
         group_id=f"{prefix}-ingest",
         partitions=4,
     )

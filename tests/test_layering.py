@@ -26,7 +26,7 @@ ACTORS_LAYERS: list[set[str]] = [
     {"config"},
     {"rules", "storage"},
     {"catalog", "campaigns"},
-    {"outcomes"},
+    {"outcomes", "decisions"},
     {"turn"},
     {"delivery"},
     {"brokers"},

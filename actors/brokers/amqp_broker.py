@@ -82,12 +82,18 @@ class RabbitBroker:
             AmqpSink.declare(
                 channel, config.actions_exchange, config.actions_log, config.actions_log_max_age
             )
+            AmqpSink.declare(
+                channel,
+                config.decisions_exchange,
+                config.decisions_log,
+                config.decisions_log_max_age,
+            )
         except (AMQPError, OSError) as error:
             raise BrokerUnavailableError(self.address, repr(error)) from error
         finally:
             with contextlib.suppress(AMQPError, OSError):  # declared, or failed above
                 connection.close()
-        return [config.events_exchange, config.actions_exchange]
+        return [config.events_exchange, config.actions_exchange, config.decisions_exchange]
 
     def consumer(self) -> Consumer:
         config = self.config
@@ -119,6 +125,25 @@ class RabbitBroker:
         config = self.config
         return AmqpActionDeadLetters(config.require_url(), config.actions_dlq, config.timeout_s)
 
+    def decision_sink(self) -> Sink:
+        config = self.config
+        return AmqpSink(
+            config.require_url(),
+            exchange=config.decisions_exchange,
+            log_stream=config.decisions_log,
+            log_max_age=config.decisions_log_max_age,
+            timeout_s=config.timeout_s,
+        )
+
+    def read_decisions(
+        self, start_at: float | None, seen: Callable[[str, bytes], object], idle_timeout_s: float
+    ) -> dict[str, Any]:
+        """The decisions log stream, up to an end marker published first. Declared first
+        (as `prepare` does, idempotent): before the first decision there is nothing to
+        read, which is not an outage."""
+        self.prepare()
+        return self._read_log(self.config.decisions_log, start_at, seen, idle_timeout_s)
+
     def publisher(self) -> EventPublisher:
         return AmqpPublisher.of(self.config)
 
@@ -133,12 +158,22 @@ class RabbitBroker:
         to an end marker published first."""
         if offsets is not None and (offsets.start or offsets.stop):
             raise TrainingDataError("offsets are Kafka's: RabbitMQ's events log reads by time")
+        return self._read_log(self.config.events_log, start_at, seen, idle_timeout_s)
+
+    def _read_log(
+        self,
+        stream: str,
+        start_at: float | None,
+        seen: Callable[[str, bytes], object],
+        idle_timeout_s: float,
+    ) -> dict[str, Any]:
         config = self.config
-        stream = config.events_log
         read = 0
 
         def counted(raw: bytes) -> None:
             nonlocal read
+            if not raw:  # a sink's look-up marker (actors.brokers.amqp_sink): no record
+                return
             read += 1
             seen(f"{stream} message {read}", raw)
 

@@ -156,6 +156,19 @@ class Broker(Protocol):
 
     def action_dead_letters(self) -> DeadLetters: ...
 
+    def decision_sink(self) -> Sink:
+        """The decision log (`engage.decisions`): where each offer decision's record goes,
+        through the outbox like an action (actors.turn.decision_log)."""
+        ...
+
+    def read_decisions(
+        self, start_at: float | None, seen: Callable[[str, bytes], object], idle_timeout_s: float
+    ) -> dict[str, Any]:
+        """Every decision record the broker keeps from `start_at` (None: the first) up to
+        where the log stood when the read began, each to `seen(where, raw)`; returns what
+        was read. Raises BrokerUnavailableError when the broker stops answering."""
+        ...
+
     def publisher(self) -> EventPublisher: ...
 
     def read_events(

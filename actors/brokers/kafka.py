@@ -186,6 +186,7 @@ def topic_names(config: KafkaConfig) -> list[str]:
         config.events_dlq_topic,
         config.actions_topic,
         config.actions_dlq_topic,
+        config.decisions_topic,
     ]
 
 
@@ -207,6 +208,7 @@ def ensure_topics(config: KafkaConfig, timeout_s: float = 30.0) -> list[str]:
             partitions = {
                 config.events_topic: config.partitions,
                 config.actions_topic: config.partitions,
+                config.decisions_topic: config.partitions,
             }
             new = [NewTopic(t, partitions.get(t, 1), config.replication_factor) for t in missing]
             with contextlib.suppress(TopicAlreadyExistsError):

@@ -23,9 +23,10 @@ from actors.delivery.sinks.base import Sink
 
 
 class KafkaBroker:
-    """Events on `engage.events`, actions on `engage.actions`, dead letters on their
-    `.dlq` topics. The default sink and the dead letters of one process share one
-    producer, made on first use and never shipped with the broker to another process."""
+    """Events on `engage.events`, actions on `engage.actions`, decisions on
+    `engage.decisions`, dead letters on their `.dlq` topics. The default sink, the
+    decision log and the dead letters of one process share one producer, made on first
+    use and never shipped with the broker to another process."""
 
     name = "kafka"
     title = "Kafka"
@@ -67,6 +68,14 @@ class KafkaBroker:
     def action_dead_letters(self) -> DeadLetters:
         return self._dead_letters()
 
+    def decision_sink(self) -> Sink:
+        return KafkaSink(self._shared_producer(), self.config.decisions_topic, self.config)
+
+    def read_decisions(
+        self, start_at: float | None, seen: Callable[[str, bytes], object], idle_timeout_s: float
+    ) -> dict[str, Any]:
+        return self._read(self.config.decisions_topic, start_at, seen, None, idle_timeout_s)
+
     def publisher(self) -> EventPublisher:
         return KafkaEventPublisher(self.config)
 
@@ -77,7 +86,16 @@ class KafkaBroker:
         offsets: OffsetRange | None = None,
         idle_timeout_s: float = 30.0,
     ) -> dict[str, Any]:
-        topic = self.config.events_topic
+        return self._read(self.config.events_topic, start_at, seen, offsets, idle_timeout_s)
+
+    def _read(
+        self,
+        topic: str,
+        start_at: float | None,
+        seen: Callable[[str, bytes], object],
+        offsets: OffsetRange | None,
+        idle_timeout_s: float,
+    ) -> dict[str, Any]:
         seek_ms = None if start_at is None else int(start_at * 1000)
         bounds = offsets or OffsetRange()
         span: dict[str, Any] = {}

@@ -20,7 +20,8 @@ from actors.brokers.base import Consumer, EventDeadLetters, EventPublisher, Offs
 from actors.delivery.letters import MemoryDeadLetters
 from actors.delivery.sinks.base import Delivery, Sink
 from actors.errors import BrokerUnavailableError
-from actors.model.actions import Action
+from actors.model.actions import Action, DecisionAction
+from actors.model.decision import decision_to_json
 
 
 class StubRecord(NamedTuple):
@@ -153,6 +154,7 @@ class StubBroker:
         self.events = StubTopic("events", partitions)
         self.committed: dict[int, int] = {}
         self.sink = StubSink()
+        self.decisions = StubSink()
         self.event_letters = _EventLetters()
         self.action_letters = MemoryDeadLetters()
         self.publishing = _Publisher(self.events)
@@ -186,6 +188,17 @@ class StubBroker:
 
     def action_dead_letters(self) -> MemoryDeadLetters:
         return self.action_letters
+
+    def decision_sink(self) -> Sink:
+        return self.decisions
+
+    def read_decisions(
+        self, start_at: float | None, seen: Callable[[str, bytes], object], idle_timeout_s: float
+    ) -> dict[str, Any]:
+        for number, action in enumerate(self.decisions.actions):
+            if isinstance(action, DecisionAction):
+                seen(f"decisions@{number}", decision_to_json(action.decision))
+        return {"kind": "stub"}
 
     def publisher(self) -> EventPublisher:
         return self.publishing

@@ -118,7 +118,7 @@ def commit_of(w: CustomerWork, ttl_s: int, trace_keep: int, trace_ttl_s: int) ->
         segments=tuple(state.segments or ()),
     )
     for outcome in changed:
-        commit.actions += [(a.idempotency_key, action_to_json(a)) for a in outcome.actions]
+        commit.actions += [(a.idempotency_key, action_to_json(a)) for a in outcome.outbound]
         commit.actions += [rejection_entry(r) for r in outcome.rejected]
     for outcome in changed:
         add_reminder_changes(commit, outcome)

@@ -225,7 +225,7 @@ class ShardHost:
                     continue
                 result.processed += 1
                 result.rejected_actions.extend(turn.rejected)
-                self.count_actions(turn.actions)
+                self.count_actions(turn.outbound)
             entries += [
                 OutboxEntry(w.slot, key, raw, read_at=read_at) for key, raw in w.saved_actions
             ]

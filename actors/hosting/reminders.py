@@ -181,11 +181,11 @@ class ReminderTurns:
         commit.counters += outcome.counters
         commit.guard.update(outcome.guard)
         entries = []
-        for action in outcome.actions:
+        for action in outcome.outbound:
             raw = action_to_json(action)
             commit.actions.append((action.idempotency_key, raw))
             entries.append(OutboxEntry(slot, action.idempotency_key, raw))
-        host.count_actions(outcome.actions)
+        host.count_actions(outcome.outbound)
         return entries
 
 

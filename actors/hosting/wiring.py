@@ -2,8 +2,9 @@
 
 Which sinks a shard has: the event broker's actions stream as the default sink (rules'
 `sink: kafka`, whatever the broker), rules' `sink: amqp` when `ENGAGE_SINKS_AMQP_URL` is
-set, webhook and e-mail when configured, and the log. Actions that cannot be delivered go
-to the broker's actions dead letters: never to memory, where they would be lost.
+set, webhook and e-mail when configured, the log, and the decision log (`engage.decisions`).
+Actions that cannot be delivered go to the broker's actions dead letters: never to memory,
+where they would be lost.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from actors.turn.actor import CustomerActor
 from actors.turn.scoring import CoalescingScorer
 
 DEFAULT_SINK = "kafka"
+DECISIONS_SINK = "decisions"
 
 
 @dataclass
@@ -46,6 +48,9 @@ class ShardParts:
 def shard_sinks(recipe: ShardRecipe) -> dict[str, Sink]:
     sinks = build_sinks(recipe.sinks)
     sinks[DEFAULT_SINK] = recipe.broker.action_sink()
+    # Decision records (actors.turn.decision_log) have a lane of their own: a slow log
+    # holds back no action.
+    sinks[DECISIONS_SINK] = recipe.broker.decision_sink()
     if recipe.sinks.amqp_url is not None:
         sinks["amqp"] = amqp_sink(recipe.sinks)
     return sinks

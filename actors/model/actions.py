@@ -14,6 +14,8 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from actors.model.decision import DecisionRecord
+
 ACTION_SCHEMA_VERSION: Literal[1] = 1
 
 ActionKind = Literal["marketing", "fraud", "service"]
@@ -101,6 +103,18 @@ class ReengagementAction(_ActionBase):
     days_inactive: float
 
 
+class DecisionAction(_ActionBase):
+    """A decision's record on its way to the decision log (actors.model.decision): it goes
+    to the `decisions` sink only, reaches no customer and passes no guardrail."""
+
+    type: Literal["decision"] = "decision"
+    kind: Literal["service"] = "service"
+    channel: Literal["decision_log"] = "decision_log"  # type: ignore[assignment]
+    sink: Literal["decisions"] = "decisions"  # type: ignore[assignment]
+    decision: DecisionRecord
+
+
+# What a rule's action can be (a decision record is made by engage, never by a rule).
 ActionType = Literal[
     "offer",
     "cart_reminder",
@@ -115,7 +129,8 @@ Action = Annotated[
     | FraudAlertAction
     | ContentRecommendationAction
     | WelcomeBackAction
-    | ReengagementAction,
+    | ReengagementAction
+    | DecisionAction,
     Field(discriminator="type"),
 ]
 ACTION_TYPES: tuple[ActionType, ...] = get_args(ActionType)

@@ -32,7 +32,9 @@ CUSTOM_BUCKETS = 8
 CUSTOM_WINDOW_DAYS = 7
 MAX_PAYMENTS = 100
 MAX_KNOWN = 16
-MAX_RECENT_ACTIONS = 5
+# Marketing decisions kept for attribution and caps: a rule's action is one, a
+# next-best-offer answer one per offer shown (three by default).
+MAX_RECENT_ACTIONS = 16
 # Categories a customer keeps an affinity for: any string a site sends counts (its own
 # taxonomy), the weakest dropped past this, so a client key cannot grow a state with
 # invented categories. The built-in keys' affinities are model features; any category's

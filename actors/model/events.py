@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from actors.errors import InvalidCustomerIdError, InvalidEventError
+from actors.model.decision import DecisionRecord
 
 SCHEMA_VERSION: Literal[1] = 1
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@\-]{0,127}$"
@@ -249,13 +250,26 @@ class Alias(_EventBase):
 
 
 class OfferFeedback(_EventBase):
-    """What happened to an offer we sent: shown, clicked, converted."""
+    """What happened to an offer we sent: shown, clicked, converted. `decision_id` (from a
+    next-best-offer answer) or `action_id` (from an action) names the decision that showed
+    the offer; without either, the latest decision that showed it is credited."""
 
     type: Literal["offer_feedback"] = "offer_feedback"
     outcome: Literal["shown", "clicked", "converted"]
     offer_id: Id
     action_id: Id | None = None
+    decision_id: Id | None = None
     value: Money = 0.0
+
+
+class Decision(_EventBase):
+    """A next-best-offer answer, on its way into the customer's stream: the customer's
+    actor remembers the offers it showed (feedback is credited to it), counts it in the
+    outcome report and writes its record to the decision log. Written by the API only:
+    `POST /v1/events` refuses it, and rules cannot trigger on it."""
+
+    type: Literal["decision"] = "decision"
+    decision: DecisionRecord
 
 
 class FraudReport(_EventBase):
@@ -312,9 +326,11 @@ Event = Annotated[
     | OfferFeedback
     | Custom
     | FraudReport
-    | Chargeback,
+    | Chargeback
+    | Decision,
     Field(discriminator="type"),
 ]
+# The types a source sends and rules trigger on; `decision` is engage's own (the API's).
 EVENT_TYPES: tuple[str, ...] = (
     "page_view",
     "product_view",
@@ -350,7 +366,7 @@ def describe_validation_error(error: ValidationError) -> str:
 def field_path(loc: tuple[int | str, ...]) -> str:
     """`('card_payment', 'amount')` -> `amount`: the union's tag is not a field."""
     parts = [str(p) for p in loc]
-    if parts and parts[0] in EVENT_TYPES:
+    if parts and parts[0] in EVENT_MODELS:
         parts = parts[1:]
     return ".".join(parts)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.model.actions import ACTION_ADAPTER
+from actors.model.decision import DecisionRecord
 from actors.model.events import EVENT_ADAPTER
 
 
@@ -20,7 +21,13 @@ def schemas() -> dict[str, dict[str, Any]]:
     event["title"] = "engage event (value of engage.events)"
     action = ACTION_ADAPTER.json_schema(mode="serialization")
     action["title"] = "engage action (value of engage.actions)"
-    return {"engage.events.schema.json": event, "engage.actions.schema.json": action}
+    decision = DecisionRecord.model_json_schema(mode="serialization")
+    decision["title"] = "engage decision (value of engage.decisions)"
+    return {
+        "engage.events.schema.json": event,
+        "engage.actions.schema.json": action,
+        "engage.decisions.schema.json": decision,
+    }
 
 
 def export(folder: Path) -> list[Path]:

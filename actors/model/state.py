@@ -2,9 +2,8 @@
 
 `apply(event)` is deterministic: the same events in the same order give the same state,
 live from Kafka or replayed by training. Time is the event's own timestamp, never the clock.
-
-The class uses `__slots__` and creates containers only when first needed, because a shard
-keeps hundreds of thousands of these alive (see bench/actors_memory.py).
+`__slots__`, and containers made only when first needed: a shard keeps hundreds of
+thousands of these alive (see bench/actors_memory.py).
 """
 
 from __future__ import annotations
@@ -45,6 +44,7 @@ from actors.model.events import (
     Chargeback,
     ContentView,
     Custom,
+    Decision,
     Event,
     FraudReport,
     Identify,
@@ -234,8 +234,8 @@ class CustomerState:
             self._outcome(event, ts)
             self._record(key, arrival, at)
             return
-        if isinstance(event, Alias):
-            # Says who the customer is (the host merges the visitor), not what they did.
+        if isinstance(event, Alias | Decision):
+            # Who the customer is (merged by the host), or what engage decided for them.
             self._record(key, arrival, at)
             return
         self._advance_session(ts)

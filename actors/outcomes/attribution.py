@@ -6,10 +6,11 @@ and held-out customers measures what the campaign adds (uplift). The global cont
 group (`policy.global_control`) gets no marketing at all; its actions are held the same
 way.
 
-Outcomes: an `offer_feedback` event names its action (or, without an id, the latest
-action for that offer within the attribution window); a purchase within the window
-converts the retail offer of the purchased category and any cart reminder, welcome-back
-or re-engagement action. Each outcome counts once per action.
+Outcomes: an `offer_feedback` event names its decision (a next-best-offer answer's
+`decision_id`, a rule's `action_id`; credited only if that decision showed the offer) or,
+without a name, the latest decision that showed the offer within the attribution window;
+a purchase within the window converts the retail offer of the purchased category and any
+cart reminder, welcome-back or re-engagement action. Each outcome counts once per action.
 
 Everything here is a pure function of the customer's state and the event, so replays
 count nothing twice: counters are written in the same atomic commit as the state.
@@ -103,8 +104,12 @@ def attribute(state: CustomerState, event: Event, window_s: float) -> list[str]:
         fresh = 0 <= ts - record.at <= window_s
         gained = 0
         if isinstance(event, OfferFeedback) and not credited_feedback:
-            named = event.action_id is not None and event.action_id == record.action_id
-            implied = event.action_id is None and fresh and event.offer_id == record.offer_id
+            # The decision the feedback names, and only if it showed this offer; without a
+            # name, the latest decision that showed the offer within the window.
+            name = event.decision_id or event.action_id
+            same_offer = event.offer_id == record.offer_id
+            named = name is not None and name == record.action_id and same_offer
+            implied = name is None and fresh and same_offer
             if named or implied:
                 gained = _FLAG[event.outcome] & ~record.outcomes
                 credited_feedback = True

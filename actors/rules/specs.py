@@ -7,7 +7,7 @@ across parts (triggers, the fields conditions read) and compiles them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -88,6 +88,25 @@ class QuietHoursSpec(Spec):
         return value
 
 
+class ExplorationSpec(Spec):
+    """The share of offer decisions whose first offer is drawn rather than the best
+    (actors.decisions.exploration): `share` by default, a domain's own share where one is
+    given, and a channel's where one is given (0 on a channel that wants pure
+    exploitation)."""
+
+    share: float = Field(default=0.0, ge=0.0, lt=1.0)
+    domains: dict[str, Annotated[float, Field(ge=0.0, lt=1.0)]] = Field(default_factory=dict)
+    channels: dict[Channel, Annotated[float, Field(ge=0.0, lt=1.0)]] = Field(default_factory=dict)
+
+    def share_for(self, channel: str | None, domain: str | None) -> float:
+        for name, share in self.channels.items():
+            if name == channel:
+                return share
+        if domain is not None and domain in self.domains:
+            return self.domains[domain]
+        return self.share
+
+
 class PolicySpec(Spec):
     """Turn-wide policy and guardrails. Marketers tune these with the rules, so they
     reload with them."""
@@ -111,6 +130,8 @@ class PolicySpec(Spec):
     no_repeat_within: Duration = 0.0
     # Outcomes (clicks, purchases) count for an offer this long after it (event time).
     attribution_window: Duration = 7 * 86_400.0
+    # A share of offer decisions explores (the first offer drawn among the eligible).
+    exploration: ExplorationSpec = Field(default_factory=ExplorationSpec)
 
     @field_validator("holdout")
     @classmethod

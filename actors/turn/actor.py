@@ -31,12 +31,13 @@ from actors.errors import TemplateError
 from actors.model.actions import Action
 from actors.model.catalog import OFFERS
 from actors.model.consent import marketing_blocked
+from actors.model.decision import DecisionSource
 from actors.model.dedup import NO_ARRIVAL, Arrival, Seen
-from actors.model.events import CardPayment, Event, Identify, OfferFeedback, Purchase
+from actors.model.events import CardPayment, Decision, Event, Identify, OfferFeedback, Purchase
 from actors.model.features import payment_features
 from actors.model.model_names import RECOMMENDER
 from actors.model.state import CustomerState
-from actors.outcomes.attribution import attribute, counter, record_of
+from actors.outcomes.attribution import attribute, control_group, counter, record_of
 from actors.rules.conditions import UNKNOWN
 from actors.rules.context import Before, LazyContext, build_context
 from actors.rules.journeys import JOURNEY_REMINDER_PREFIX
@@ -44,17 +45,12 @@ from actors.rules.ruleset import REMINDER_PREFIX, Rule, RuleSet
 from actors.turn import journeys
 from actors.turn.action_details import offer_view
 from actors.turn.build_action import Trigger, build_action
-from actors.turn.offers import (
-    Audience,
-    RankedOffer,
-    affinities_of,
-    offered_counts,
-    recent_offers,
-)
+from actors.turn.decision_log import remember_answer, rule_decision
+from actors.turn.offers import Audience, affinities_of, offered_counts, recent_offers
 from actors.turn.outcome import UNKNOWN_REDELIVERY, RejectedAction, TurnOutcome
 from actors.turn.prefetch import NO_SCORES, BatchScores
 from actors.turn.scoring import Scorer
-from actors.turn.turn_scoring import TurnScoring
+from actors.turn.turn_scoring import Scored, TurnScoring
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +100,10 @@ class CustomerActor:
         outcome = await self._run_rules(customer_id, state, trigger, before, ahead=scores)
         if isinstance(event, Purchase | OfferFeedback):
             outcome.counters += attribute(state, event, self.rules.policy.attribution_window)
+        elif isinstance(event, Decision):
+            logged, counters = remember_answer(state, event, self.clock())
+            outcome.decisions.append(logged)
+            outcome.counters += counters
         if isinstance(event, Identify) and event.consent_marketing is not None:
             outcome.guard["optout"] = "0" if event.consent_marketing else "1"
         # Journeys and segments read one context of the state after the event (built only
@@ -195,22 +195,19 @@ class CustomerActor:
         blocked = self._marketing_blocked(rule, state, trigger)
         if blocked is not None:
             return f"not sent: {blocked}"
-        scores: dict[str, float] = {}
-        versions: dict[str, str] = {}
-        best = None
+        scored = Scored()
         if rule.models:
             audience = self._audience(state, trigger, context)
-            scores, versions, best = await self._score(
-                set(rule.models), customer_id, state, trigger, before, NO_SCORES, audience
+            scored = await self._score(
+                set(rule.models), customer_id, state, trigger, before, NO_SCORES, audience, rule
             )
-            view: dict[str, Any] = dict(scores)
+            view: dict[str, Any] = dict(scored.scores)
+            best = scored.best
             if best is not None:
                 view["offer"], view["offer_category"] = best.offer_id, best.category
             context.set("scores", view)
             context.set("offer", offer_view(best))
-        return self._act(
-            rule, customer_id, state, trigger, context, (scores, versions, best), outcome
-        )
+        return self._act(rule, customer_id, state, trigger, context, scored, outcome, "journey")
 
     def _act(
         self,
@@ -219,13 +216,14 @@ class CustomerActor:
         state: CustomerState,
         trigger: Trigger,
         context: LazyContext,
-        scored: tuple[dict[str, float], dict[str, str], RankedOffer | None],
+        scored: Scored,
         outcome: TurnOutcome,
+        source: DecisionSource = "rule",
     ) -> Action | RejectedAction:
         """The action `rule` takes (a marketing one remembered for attribution and
-        counted as sent), or the rejection of one its template cannot build."""
+        counted as sent, an offer's decision logged), or the rejection of one its
+        template cannot build."""
         context.set("rule", {"id": rule.id, "campaign": rule.spec.action.campaign})
-        scores, versions, best = scored
         try:
             action = build_action(
                 self.rules.policy,
@@ -235,9 +233,9 @@ class CustomerActor:
                 state,
                 trigger,
                 context,
-                scores,
-                versions,
-                best,
+                scored.scores,
+                scored.versions,
+                scored.best,
             )
         except (TemplateError, ValidationError) as error:
             return RejectedAction(rule.id, customer_id, trigger.trigger_id, str(error))
@@ -245,6 +243,20 @@ class CustomerActor:
             record = record_of(action)
             state.remember_action(record)
             outcome.counters.append(counter("sent", record))
+        control = None
+        if action.held_out:
+            control = control_group(customer_id, action.campaign, self.rules.policy)
+        logged = rule_decision(
+            action,
+            source,
+            scored,
+            control,
+            self.rules.source,
+            self.catalog.catalog.version,
+            self.clock(),
+        )
+        if logged is not None:
+            outcome.decisions.append(logged)
         return action
 
     async def _run_rules(
@@ -286,9 +298,11 @@ class CustomerActor:
             needed |= rule.models
         # Who the offers are for: read only when an offer is ranked (fraud turns are not).
         audience = self._audience(state, trigger, context) if RECOMMENDER in needed else Audience()
-        scores, versions, best = await self._score(
-            needed, customer_id, state, trigger, before, ahead, audience
+        offering = next((r for r in candidates if RECOMMENDER in r.models), None)
+        scored = await self._score(
+            needed, customer_id, state, trigger, before, ahead, audience, offering
         )
+        scores, versions, best = scored.scores, scored.versions, scored.best
         outcome.scores = scores
         if outcome.trace is not None:
             outcome.trace["scores"] = {k: round(v, 6) for k, v in scores.items()}
@@ -310,9 +324,7 @@ class CustomerActor:
                     verdicts[rule.id] = "a higher-priority marketing rule fired"
                     continue
                 marketing_left -= 1
-            action = self._act(
-                rule, customer_id, state, trigger, context, (scores, versions, best), outcome
-            )
+            action = self._act(rule, customer_id, state, trigger, context, scored, outcome)
             if isinstance(action, RejectedAction):
                 outcome.rejected.append(action)
                 verdicts[rule.id] = f"action refused: {action.reason}"
@@ -421,8 +433,13 @@ class CustomerActor:
         before: Before,
         ahead: BatchScores,
         audience: Audience,
-    ) -> tuple[dict[str, float], dict[str, str], RankedOffer | None]:
-        asked = TurnScoring(self.scorer, self.catalog.catalog, self.clock())
+        offering: Rule | None = None,
+    ) -> Scored:
+        """The scores `needed`; the offer decision explores at the share of the channel
+        of `offering`, the rule whose offer it is for (the turn's first that ranks one)."""
+        channel = offering.spec.action.channel if offering is not None else None
+        exploration = self.rules.policy.exploration
+        asked = TurnScoring(self.scorer, self.catalog.catalog, self.clock(), exploration, channel)
         return await asked.score(
             needed, customer_id, state, trigger.at, trigger.trigger_id, before, ahead, audience
         )

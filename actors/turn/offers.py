@@ -20,7 +20,9 @@ from typing import Any
 
 from actors.catalog.catalog import Catalog, built_in
 from actors.catalog.offer import CatalogOffer
+from actors.model.action_record import SHOWN, ActionRecord
 from actors.model.catalog import AFFINITY_KEYS, OFFERS
+from actors.model.decision import NEXT_BEST_OFFER
 from actors.model.features import CUSTOMER_FEATURES
 from actors.model.state import CustomerState
 
@@ -56,25 +58,34 @@ class Audience:
     recent: frozenset[str] = frozenset()
 
 
+def made(record: ActionRecord) -> bool:
+    """Whether the offer reached the customer: a rule's action that was not held out, or
+    a next-best-offer answer's offer once the app reported it shown (an answer the app
+    did not show made nothing, however often it asked)."""
+    if record.held_out:
+        return False
+    return record.rule_id != NEXT_BEST_OFFER or bool(record.outcomes & SHOWN)
+
+
 def offered_counts(state: CustomerState) -> dict[str, int]:
-    """How often each offer was made to the customer, over the marketing actions its
-    state keeps (the last `MAX_RECENT_ACTIONS`; held-out ones were not made)."""
+    """How often each offer was made to the customer, over the marketing decisions its
+    state keeps (the last `MAX_RECENT_ACTIONS`)."""
     counts: dict[str, int] = {}
     for record in state.recent_actions or ():
-        if not record.held_out:
+        if made(record):
             counts[record.offer_id] = counts.get(record.offer_id, 0) + 1
     return counts
 
 
 def recent_offers(state: CustomerState, at: float, window_s: float) -> frozenset[str]:
-    """The offers made to the customer (not held out) within `window_s` before `at`,
-    shown, ignored or declined alike: what `no_repeat_within` keeps from being made again."""
+    """The offers made to the customer within `window_s` before `at`, shown, ignored or
+    declined alike: what `no_repeat_within` keeps from being made again."""
     if window_s <= 0:
         return frozenset()
     return frozenset(
         record.offer_id
         for record in state.recent_actions or ()
-        if not record.held_out and at - record.at < window_s
+        if made(record) and at - record.at < window_s
     )
 
 
@@ -83,19 +94,39 @@ def affinities_of(state: CustomerState, at: float) -> dict[str, float]:
     return {category: state.affinity(category, at) for category in state.affinities or ()}
 
 
-def rank_offers(
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """Every eligible offer for one customer, best expected value first, explained on
+    demand (a decision shows a few; the rest are logged as candidates)."""
+
+    customer: Sequence[float]
+    affinities: Mapping[str, float]
+    cold: bool
+    scored: list[tuple[CatalogOffer, float, str | None]]  # (offer, p, what p borrowed)
+
+    def __len__(self) -> int:
+        return len(self.scored)
+
+    def explain(self, index: int) -> RankedOffer:
+        offer, p, proxy = self.scored[index]
+        return _explain(self.customer, self.affinities, offer, p, proxy, self.cold)
+
+    def top(self, k: int) -> list[RankedOffer]:
+        return [self.explain(i) for i in range(min(k, len(self.scored)))]
+
+
+def rank(
     customer: Sequence[float],
     probabilities: Sequence[float],
-    k: int = 3,
     domain: str | None = None,
     *,
     catalog: Catalog | None = None,
     at: float | None = None,
     channel: str | None = None,
     audience: Audience = Audience(),
-) -> list[RankedOffer]:
-    """Top `k` offers by expected value. `probabilities` are the recommender's, in the
-    order of the offers it was trained on (`actors.model.catalog.OFFERS`)."""
+) -> Ranking:
+    """The eligible offers by expected value. `probabilities` are the recommender's, in
+    the order of the offers it was trained on (`actors.model.catalog.OFFERS`)."""
     catalog = catalog or built_in()
     prior = _Prior(probabilities, audience.affinities or {})
     cold = not any(customer[_AFFINITY : _AFFINITY + len(AFFINITY_KEYS)]) and not prior.affinities
@@ -120,10 +151,33 @@ def rank_offers(
         p, proxy = prior.probability(offer)
         scored.append((-(p * offer.value), offer.offer_id, offer, p, proxy))
     scored.sort(key=lambda row: (row[0], row[1]))
-    return [
-        _explain(customer, prior.affinities, offer, p, proxy, cold)
-        for _, _, offer, p, proxy in scored[:k]
-    ]
+    return Ranking(
+        customer, prior.affinities, cold, [(offer, p, proxy) for _, _, offer, p, proxy in scored]
+    )
+
+
+def rank_offers(
+    customer: Sequence[float],
+    probabilities: Sequence[float],
+    k: int = 3,
+    domain: str | None = None,
+    *,
+    catalog: Catalog | None = None,
+    at: float | None = None,
+    channel: str | None = None,
+    audience: Audience = Audience(),
+) -> list[RankedOffer]:
+    """Top `k` offers by expected value (`rank`, explained)."""
+    ranking = rank(
+        customer,
+        probabilities,
+        domain,
+        catalog=catalog,
+        at=at,
+        channel=channel,
+        audience=audience,
+    )
+    return ranking.top(k)
 
 
 class _Prior:

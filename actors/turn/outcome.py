@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.model.actions import Action
+from actors.model.actions import Action, DecisionAction
 
 UNKNOWN_REDELIVERY = (
     "redelivered after its id left the customer's kept ids: not applied, since it cannot"
@@ -30,6 +30,9 @@ class TurnOutcome:
     # kept ids cannot judge, actors.model.dedup): it is dead-lettered with this reason.
     refused: str | None = None
     actions: list[Action] = field(default_factory=list)
+    # Records of the offer decisions the turn made or was told of, for the decision log
+    # (actors.turn.decision_log): saved in the outbox with the actions.
+    decisions: list[DecisionAction] = field(default_factory=list)
     rejected: list[RejectedAction] = field(default_factory=list)
     reminders_set: list[tuple[str, float]] = field(default_factory=list)
     reminders_cancelled: list[str] = field(default_factory=list)
@@ -40,3 +43,8 @@ class TurnOutcome:
     # Why the turn decided what it did, rule by rule, when its trigger has rules and the
     # actor keeps traces (`GET /v1/customers/{id}/timeline`).
     trace: dict[str, Any] | None = None
+
+    @property
+    def outbound(self) -> list[Action]:
+        """Everything the turn hands to the outbox: its actions and decision records."""
+        return [*self.actions, *self.decisions]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from actors.catalog.catalog import Catalog
 from actors.errors import ModelError
@@ -13,9 +13,27 @@ from actors.model.features import features
 from actors.model.model_names import FRAUD, RECOMMENDER, WINBACK
 from actors.model.state import CustomerState
 from actors.rules.context import Before
-from actors.turn.offers import Audience, RankedOffer, rank_offers
+from actors.rules.specs import ExplorationSpec
+from actors.turn.decide import Decided, decide
+from actors.turn.offers import Audience, RankedOffer, rank
 from actors.turn.prefetch import BatchScores
 from actors.turn.scoring import Score, Scorer
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """What a turn scored: the scores and model versions rules read, and the offer
+    decision (the offer to make first, drawn when the turn explores) with the features
+    the recommender saw, for the decision log."""
+
+    scores: dict[str, float] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    decided: Decided | None = None
+    features: list[float] | None = None
+
+    @property
+    def best(self) -> RankedOffer | None:
+        return self.decided.best if self.decided is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +41,10 @@ class TurnScoring:
     scorer: Scorer
     catalog: Catalog
     now: float
+    # How the turn's offer decision explores (actors.decisions.exploration), for the
+    # channel of the rule it is for.
+    exploration: ExplorationSpec = field(default_factory=ExplorationSpec)
+    channel: str | None = None
 
     async def score(
         self,
@@ -34,10 +56,10 @@ class TurnScoring:
         before: Before,
         ahead: BatchScores,
         audience: Audience,
-    ) -> tuple[dict[str, float], dict[str, str], RankedOffer | None]:
+    ) -> Scored:
         scores: dict[str, float] = {}
         versions: dict[str, str] = {}
-        best: RankedOffer | None = None
+        decided: Decided | None = None
         fraud_row = before.payment if FRAUD in needed else None
         wants_customer = RECOMMENDER in needed or WINBACK in needed
         customer = features(state, at) if wants_customer else None
@@ -69,24 +91,22 @@ class TurnScoring:
             if recommended is None:
                 (recommended,) = answers.pop(0)
             versions[RECOMMENDER] = recommended.version
-            ranked = rank_offers(
-                customer,
-                recommended.values,
-                k=1,
-                catalog=self.catalog,
-                at=self.now,
-                audience=audience,
+            ranking = rank(
+                customer, recommended.values, catalog=self.catalog, at=self.now, audience=audience
             )
-            if ranked:
-                best = ranked[0]
-                scores["offer_p"] = best.probability
-                scores["offer_value"] = best.expected_value
+            domain = ranking.scored[0][0].domain if len(ranking) else None
+            share = self.exploration.share_for(self.channel, domain)
+            # Fixed by the customer and the trigger: a replayed turn draws the same.
+            decided = decide(ranking, 1, share, f"{customer_id}\x1f{trigger_id}")
+            if decided.best is not None:
+                scores["offer_p"] = decided.best.probability
+                scores["offer_value"] = decided.best.expected_value
         if WINBACK in needed and customer is not None:
             winback = answers.pop(0)  # empty when no win-back model is served
             if winback:
                 scores[WINBACK] = winback[0].values[0]
                 versions[WINBACK] = winback[0].version
-        return scores, versions, best
+        return Scored(scores, versions, decided, customer)
 
     async def _optional_score(self, model: str, row: Sequence[float]) -> list[Score]:
         """A model a deployment may lack: without a champion the score is missing (a rule

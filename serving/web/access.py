@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
-from actors.model.events import Event
+from actors.model.events import Decision, Event
 from serving.security import ApiError, Grant, Scope, presented_key
 from serving.sources import client_refusal
 from serving.web.answers import FieldError
@@ -50,7 +50,11 @@ def client_address(request: Request) -> str:
 
 
 def source_refusal(event: Event, caller: Grant) -> FieldError | None:
-    """Why a client source may not send `event` (serving.sources), or None."""
+    """Why a client source may not send `event` (serving.sources), or None. No source
+    sends a `decision`: next-best-offer writes it, so every record in the decision log is
+    one engage made."""
+    if isinstance(event, Decision):
+        return FieldError(field="type", message="decision events are engage's own")
     if not caller.client:
         return None
     refusal = client_refusal(event)

@@ -2,6 +2,7 @@
 
 import json
 import time
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -10,9 +11,12 @@ from pydantic import BaseModel, Field
 
 from actors.hosting.reads import offer_inputs_of
 from actors.model.actions import Channel
-from actors.model.events import ID_PATTERN
+from actors.model.decision import NEXT_BEST_OFFER, DecisionRecord, new_decision_id
+from actors.model.events import ANON_PREFIX, ID_PATTERN, Decision
+from actors.model.model_names import RECOMMENDER
 from actors.outcomes.attribution import control_group
-from actors.turn.offers import Audience, rank_offers
+from actors.turn.decide import Context, Decided, decide, decision_record
+from actors.turn.offers import Audience, rank, rank_offers
 from serving.security import ApiError, Grant
 from serving.web.access import READ
 from serving.web.answers import ERRORS, UNAVAILABLE, invalid
@@ -39,6 +43,11 @@ class OfferOut(BaseModel):
     probability: float
     expected_value: float
     reasons: list[str]
+    propensity: float | None = Field(
+        default=None,
+        description="the first offer's probability of being put first by the policy in "
+        "force (exploration included); kept in the decision log for off-policy estimates",
+    )
 
 
 class ModelRef(BaseModel):
@@ -47,6 +56,15 @@ class ModelRef(BaseModel):
 
 
 class NextBestOfferOut(BaseModel):
+    decision_id: str = Field(
+        description="name it in offer_feedback (`decision_id`) to credit this answer"
+    )
+    logged: bool = Field(
+        description="the decision is in the customer's stream, so the decision log and "
+        "the outcome report will have it (false: the broker did not take it; feedback "
+        "naming it credits nothing)"
+    )
+    explored: bool = Field(description="the first offer was drawn, not the best (exploration)")
     customer_id: str
     known: bool
     cold_start: bool
@@ -125,18 +143,20 @@ async def next_best_offer(
     if suppressed is None and channel is not None:
         timezone = (inputs.get("customer") or {}).get("timezone")
         suppressed = await backends.cap_reached(customer_id, channel, campaign, timezone)
-    # The control groups the turn's actions honour: one answer for both paths.
-    control = control_group(customer_id, campaign, backends.ruleset().policy)
-    ranked = (
-        []
-        if suppressed or control
-        else rank_offers(
+    rules = backends.ruleset()
+    # The control groups the turn's actions honour: one answer for both paths. A control
+    # customer's decision is made and logged (the control arm), its offers never shown.
+    control = control_group(customer_id, campaign, rules.policy)
+    now = time.time()
+    decision_id = new_decision_id()
+    decided: Decided | None = None
+    if not suppressed:
+        ranking = rank(
             inputs["vector"],
             score.values,
-            k,
             domain,
             catalog=catalog,
-            at=time.time(),
+            at=now,
             channel=channel,
             audience=Audience(
                 inputs.get("customer"),
@@ -146,8 +166,32 @@ async def next_best_offer(
                 frozenset(inputs.get("recent", ())),
             ),
         )
+        first_domain = domain or (ranking.scored[0][0].domain if len(ranking) else None)
+        share = rules.policy.exploration.share_for(channel, first_domain)
+        decided = decide(ranking, k, share, decision_id)
+    context = Context(
+        decision_id=decision_id,
+        customer_id=customer_id,
+        at=now,
+        source="next_best_offer",
+        rule_id=NEXT_BEST_OFFER,
+        campaign=campaign,
+        channel=channel,
+        domain=domain,
+        model=RECOMMENDER,
+        model_version=score.version,
+        rules_version=rules.source,
+        catalog_version=str(catalog.version),
     )
+    record = decision_record(context, decided, inputs["vector"], control, suppressed)
+    ranked = time.perf_counter()
+    logged = await _log_decision(backends, record)
+    logging_done = time.perf_counter()
+    shown = [] if decided is None or control else decided.offers
     answer = NextBestOfferOut(
+        decision_id=decision_id,
+        logged=logged,
+        explored=record.explored and not control,
         customer_id=customer_id,
         known=inputs["known"],
         cold_start=not inputs["known"],
@@ -162,17 +206,48 @@ async def next_best_offer(
                 probability=round(r.probability, 6),
                 expected_value=round(r.expected_value, 6),
                 reasons=list(r.reasons),
+                propensity=record.propensity if i == 0 else None,
             )
-            for r in ranked
+            for i, r in enumerate(shown)
         ],
         top_affinity=inputs["top_affinity"],
         suppressed=suppressed,
         control=control,
     )
     # Built and validated once here; FastAPI would validate it a second time.
-    timing = f"state;dur={(read - started) * 1000:.2f}, score;dur={(scored - read) * 1000:.2f}"
+    timing = ", ".join(
+        f"{name};dur={ms * 1000:.2f}"
+        for name, ms in (
+            ("state", read - started),
+            ("score", scored - read),
+            ("rank", ranked - scored),
+            ("log", logging_done - ranked),
+        )
+    )
     headers = {"Server-Timing": timing}
     return Response(answer.model_dump_json(), media_type="application/json", headers=headers)
+
+
+async def _log_decision(backends: Backends, record: DecisionRecord) -> bool:
+    """The decision into the customer's stream (its actor logs and remembers it), or
+    False when the broker does not take it: the answer still goes out, says so, and is
+    counted (`engage_decisions_total{logged="false"}`)."""
+    customer = record.customer_id
+    visitor = customer.startswith(ANON_PREFIX)
+    event = Decision(
+        event_id=record.decision_id,
+        customer_id=None if visitor else customer,
+        anonymous_id=customer[len(ANON_PREFIX) :] if visitor else None,
+        timestamp=datetime.fromtimestamp(record.at, UTC),
+        decision=record,
+    )
+    try:
+        await backends.publish([event])
+    except ApiError:
+        backends.decisions["unlogged"] += 1
+        return False
+    backends.decisions["logged"] += 1
+    return True
 
 
 @router.get(

@@ -72,6 +72,7 @@ def cluster(bootstrap: str, redis_url: str, fast_rules: str) -> Iterator[tuple[C
             events_dlq_topic=f"{prefix}.events.dlq",
             actions_topic=f"{prefix}.actions",
             actions_dlq_topic=f"{prefix}.actions.dlq",
+            decisions_topic=f"{prefix}.decisions",
             group_id=f"{prefix}-ingest",
         ),
         redis=RedisConfig(url=redis_url, prefix=prefix),

@@ -68,6 +68,7 @@ def fault_app(
         events_dlq_topic=f"{prefix}.events.dlq",
         actions_topic=f"{prefix}.actions",
         actions_dlq_topic=f"{prefix}.actions.dlq",
+        decisions_topic=f"{prefix}.decisions",
         group_id=f"{prefix}-ingest",
         partitions=4,
     )

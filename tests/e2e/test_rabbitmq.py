@@ -5,6 +5,7 @@ actions of an undisturbed run."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -58,6 +59,8 @@ def rabbitmq_app(ray_local: None, rabbitmq: RabbitMQ, redis_url: str, fast_rules
             events_log=f"{prefix}.events.log",
             actions_exchange=f"{prefix}.actions",
             actions_dlq=f"{prefix}.actions.dlq",
+            decisions_exchange=f"{prefix}.decisions",
+            decisions_log=f"{prefix}.decisions.log",
             events_queues=3,
         ),
     )
@@ -147,6 +150,27 @@ def test_actions_are_published_to_the_actions_exchange(
     assert properties.headers["customer-id"] == customer
     assert properties.message_id  # the idempotency key
     ch.connection.close()
+
+
+def test_a_next_best_offer_answer_is_logged_on_the_decisions_exchange(
+    rabbitmq_app: App,
+) -> None:
+    customer = f"r-{uuid.uuid4().hex[:6]}"
+    answer = rabbitmq_app.get(f"/v1/customers/{customer}/next-best-offer?k=2").json()
+    assert answer["logged"] is True
+    broker = RabbitBroker(rabbitmq_app.settings.rabbitmq)
+
+    def logged() -> list[dict[str, object]] | None:
+        records: list[dict[str, object]] = []
+        broker.read_decisions(
+            None, lambda _, raw: records.append(json.loads(raw)["decision"]), 30.0
+        )
+        mine = [r for r in records if r["customer_id"] == customer]
+        return mine or None
+
+    (record,) = eventually(logged, 60, "the answer's record in the decisions log", 1.0)
+    assert record["decision_id"] == answer["decision_id"]
+    assert record["chosen"] == [o["offer_id"] for o in answer["offers"]]
 
 
 # One stream, played once undisturbed and once per fault: 20 customers, each with nine

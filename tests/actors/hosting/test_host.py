@@ -423,7 +423,8 @@ def test_introspection_reports_live_customers_and_latencies() -> None:
     assert info["events"] == 4
     assert info["activations"] == 2
     assert info["turn_ms"]["count"] == 4
-    assert info["actions_by_type"] == {"offer": 1}
+    # The offer, and its record on its way to the decision log.
+    assert info["actions_by_type"] == {"offer": 1, "decision": 1}
     assert json.dumps(info)
 
 

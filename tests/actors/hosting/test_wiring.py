@@ -37,7 +37,10 @@ def test_on_kafka_the_default_sink_and_the_dead_letters_are_the_topics() -> None
     parts = build_shard(0, recipe(broker, SinkConfig()))
     assert isinstance(parts.dispatcher.sinks["kafka"], KafkaSink)
     assert isinstance(parts.dispatcher.sinks["log"], LogSink)
-    assert set(parts.dispatcher.sinks) == {"kafka", "log"}
+    decisions = parts.dispatcher.sinks["decisions"]
+    assert isinstance(decisions, KafkaSink)
+    assert decisions._topic == "engage.decisions"
+    assert set(parts.dispatcher.sinks) == {"kafka", "log", "decisions"}
     assert isinstance(parts.dispatcher.dead_letters, KafkaDeadLetters)
 
 
@@ -51,6 +54,10 @@ def test_on_rabbitmq_with_a_sink_url_of_its_own_nothing_is_dropped() -> None:
     assert isinstance(default, AmqpSink)
     assert isinstance(other, AmqpSink)
     assert default._exchange == RABBITMQ.actions_exchange
+    # and decisions go to the broker's decisions exchange, kept in its stream
+    decisions = parts.dispatcher.sinks["decisions"]
+    assert isinstance(decisions, AmqpSink)
+    assert (decisions._exchange, decisions._stream) == ("engage.decisions", "engage.decisions.log")
     assert isinstance(parts.dispatcher.dead_letters, AmqpActionDeadLetters)
 
 

@@ -12,6 +12,7 @@ from actors.config import ActorConfig
 from actors.errors import StoreUnavailableError
 from actors.model.action_record import ActionRecord
 from actors.model.catalog import OFFERS
+from actors.model.events import Decision
 from actors.model.state import CustomerState
 from actors.model.state_format import state_to_json
 from actors.outcomes.attribution import in_global_control, in_holdout
@@ -225,3 +226,98 @@ def test_the_timeline_while_the_store_is_out_of_reach_is_a_503(api: Fakes) -> No
     answer = api.request("GET", "/v1/customers/c1/timeline", READ)
     assert answer.status_code == 503
     assert answer.json()["error"] == "store_unavailable"
+
+
+def test_each_answer_has_a_decision_id_and_goes_into_the_customer_s_stream(api: Fakes) -> None:
+    answer = api.request("GET", "/v1/customers/c1/next-best-offer?k=2&channel=push", READ)
+    body = answer.json()
+    assert body["decision_id"].startswith("dec_")
+    assert body["logged"] is True
+    assert body["explored"] is False
+    assert body["offers"][0]["propensity"] == 1.0
+    assert body["offers"][1]["propensity"] is None
+    assert "log;dur=" in answer.headers["Server-Timing"]
+    (published,) = api.publisher.published
+    assert isinstance(published, Decision)
+    assert (published.event_id, published.customer_id) == (body["decision_id"], "c1")
+    record = published.decision
+    assert record.chosen == [o["offer_id"] for o in body["offers"]]
+    assert (record.source, record.channel, record.model_version) == (
+        "next_best_offer",
+        "push",
+        "4",
+    )
+    assert len(record.candidates) == len(OFFERS)  # every eligible offer, for estimates
+    assert record.features  # what the model saw
+    again = api.request("GET", "/v1/customers/c1/next-best-offer?k=2", READ).json()
+    assert again["decision_id"] != body["decision_id"]
+
+
+def test_a_visitor_s_answer_goes_into_the_visitor_s_stream(api: Fakes) -> None:
+    api.request("GET", "/v1/customers/anon:v9/next-best-offer", READ)
+    (published,) = api.publisher.published
+    assert (published.customer_id, published.anonymous_id) == (None, "v9")
+
+
+def test_a_control_customer_s_decision_is_logged_with_what_it_would_have_shown(
+    api: Fakes,
+) -> None:
+    policy_of(api, "{global_control: 0.5}")
+    inside = first(True, lambda c: in_global_control(c, 0.5))
+    body = api.request("GET", f"/v1/customers/{inside}/next-best-offer", READ).json()
+    assert body["offers"] == []
+    (published,) = api.publisher.published
+    assert isinstance(published, Decision)
+    assert published.decision.control == "global_control"
+    assert len(published.decision.chosen) == 3  # the control arm's would-be offers
+
+
+def test_with_the_broker_down_the_answer_goes_out_and_says_it_was_not_logged(
+    api: Fakes,
+) -> None:
+    api.publisher.down = "broker unreachable"
+    body = api.request("GET", "/v1/customers/c1/next-best-offer", READ).json()
+    assert body["offers"]
+    assert body["logged"] is False
+    backends = api.client.app.state.served.backends  # type: ignore[attr-defined]
+    assert backends.decisions["unlogged"] == 1
+
+
+def test_exploration_draws_a_first_offer_with_its_propensity(api: Fakes) -> None:
+    policy_of(api, "{exploration: {share: 0.9}}")
+    bodies = [
+        api.request("GET", f"/v1/customers/c{i}/next-best-offer?k=1", READ).json()
+        for i in range(40)
+    ]
+    explored = [b for b in bodies if b["explored"]]
+    assert explored
+    for body in explored:
+        (offer,) = body["offers"]
+        assert offer["offer_id"] != OFFERS[0].offer_id
+        assert abs(offer["propensity"] - 0.9 / len(OFFERS)) < 1e-9
+    policy_of(api, "{exploration: {share: 0.9, channels: {email: 0}}}")
+    email = [
+        api.request("GET", f"/v1/customers/c{i}/next-best-offer?channel=email", READ).json()
+        for i in range(20)
+    ]
+    assert not any(b["explored"] for b in email)
+
+
+def test_no_source_may_send_a_decision_event(api: Fakes) -> None:
+    decision = {
+        "type": "decision",
+        "event_id": "dec_forged",
+        "customer_id": "c1",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "decision": {
+            "decision_id": "dec_forged",
+            "customer_id": "c1",
+            "at": time.time(),
+            "source": "next_best_offer",
+            "rule_id": "next_best_offer",
+        },
+    }
+    answer = api.request("POST", "/v1/events", WRITE, json={"events": [decision]})
+    assert answer.status_code == 403
+    assert answer.json()["rejected"][0]["errors"][0]["field"] == "type"
+    assert api.publisher.published == []

@@ -1,0 +1,206 @@
+"""The decision log in the turn: each offer a rule makes goes out with its decision's
+record; a next-best-offer answer in the customer's stream is remembered, counted and
+logged; feedback is credited to the decision that showed the offer, never another."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime
+
+from actors.model.action_record import CLICKED, SHOWN
+from actors.model.actions import DecisionAction, OfferAction
+from actors.model.decision import NEXT_BEST_OFFER, DecisionRecord
+from actors.model.events import Decision, Event
+from actors.model.state import CustomerState
+from actors.rules.ruleset import parse_rules
+from actors.turn.actor import CustomerActor
+from actors.turn.offers import offered_counts, recent_offers
+from actors.turn.outcome import TurnOutcome
+from tests.support import T0, FakeScorer, event
+
+NOW = 2_000_000_000.0
+RULES = """
+policy: {attribution_window: 1d, no_repeat_within: 1d, %s}
+rules:
+  - id: browse_offer
+    kind: marketing
+    triggers: [product_view]
+    when: session.category_views >= 3
+    once_per: session
+    action: {type: offer, channel: push, campaign: browse}
+"""
+
+
+def actor(policy: str = "holdout: {}") -> CustomerActor:
+    return CustomerActor(parse_rules(RULES % policy), FakeScorer(), clock=lambda: NOW)
+
+
+def turn(a: CustomerActor, state: CustomerState, e: Event, customer: str = "c1") -> TurnOutcome:
+    return asyncio.run(a.on_event(customer, state, e))
+
+
+def views(customer: str = "c1") -> list[Event]:
+    return [event("product_view", customer, at=T0 + i) for i in range(3)]
+
+
+def browse(
+    a: CustomerActor, state: CustomerState, customer: str = "c1", seen: list[Event] | None = None
+) -> TurnOutcome:
+    outcomes = [turn(a, state, e, customer) for e in seen or views(customer)]
+    return outcomes[-1]
+
+
+def answer(
+    decision_id: str = "dec_1",
+    chosen: tuple[str, ...] = ("electronics_10", "books_15"),
+    control: str | None = None,
+    at: float = T0 + 100,
+) -> Decision:
+    record = DecisionRecord(
+        decision_id=decision_id,
+        customer_id="c1",
+        at=at,
+        source="next_best_offer",
+        rule_id=NEXT_BEST_OFFER,
+        chosen=list(chosen),
+        propensity=1.0,
+        control=control,
+        model_version="7",
+    )
+    return Decision(
+        event_id=decision_id,
+        customer_id="c1",
+        timestamp=datetime.fromtimestamp(at, UTC),
+        decision=record,
+    )
+
+
+def test_a_rule_offer_goes_out_with_the_record_of_its_decision() -> None:
+    a, state = actor(), CustomerState()
+    outcome = browse(a, state)
+    (offer,) = outcome.actions
+    (logged,) = outcome.decisions
+    assert isinstance(offer, OfferAction)
+    assert isinstance(logged, DecisionAction)
+    record = logged.decision
+    # The decision is named by the action's id: feedback naming the action names it.
+    assert record.decision_id == offer.action_id
+    assert (record.source, record.rule_id, record.campaign) == ("rule", "browse_offer", "browse")
+    assert record.chosen == [offer.offer_id]
+    assert record.propensity == 1.0
+    assert not record.explored
+    assert record.candidates[0].offer_id == offer.offer_id
+    assert record.candidates[0].propensity == 1.0
+    assert len(record.candidates) > 1  # every eligible offer, for off-policy estimates
+    assert record.model_version == "1"
+    assert record.features
+    assert logged.sink == "decisions"
+    assert logged.kind == "service"
+
+
+def test_a_replayed_turn_logs_the_same_decision_under_the_same_key() -> None:
+    seen = views()
+    first = browse(actor("exploration: {share: 0.5}"), CustomerState(), seen=seen)
+    again = browse(actor("exploration: {share: 0.5}"), CustomerState(), seen=seen)
+    assert first.decisions[0].idempotency_key == again.decisions[0].idempotency_key
+    assert first.decisions[0].decision == again.decisions[0].decision
+
+
+def test_a_held_out_customer_s_decision_is_logged_as_the_control_arm() -> None:
+    a = actor("holdout: {browse: 0.99}")
+    outcome = browse(a, CustomerState())
+    (logged,) = outcome.decisions
+    assert outcome.actions[0].held_out
+    assert logged.decision.control == "holdout"
+
+
+def test_with_exploration_some_customers_get_a_drawn_offer_with_its_propensity() -> None:
+    a = actor("exploration: {share: 0.5}")
+    records = [browse(a, CustomerState(), f"c{i}").decisions[0].decision for i in range(200)]
+    explored = [r for r in records if r.explored]
+    assert 40 < len(explored) < 110  # half draw, and a draw may land on the best
+    for r in explored:
+        (first,) = r.chosen
+        assert first != r.candidates[0].offer_id
+        assert r.propensity == next(c.propensity for c in r.candidates if c.offer_id == first)
+        assert r.propensity < 0.5
+    greedy = next(r for r in records if not r.explored)
+    assert greedy.propensity is not None
+    assert greedy.propensity > 0.5
+
+
+def test_exploration_can_be_off_on_a_channel() -> None:
+    a = actor("exploration: {share: 0.5, channels: {push: 0.0}}")
+    records = [browse(a, CustomerState(), f"c{i}").decisions[0].decision for i in range(50)]
+    assert not any(r.explored for r in records)
+    assert {r.exploration for r in records} == {0.0}
+
+
+def test_a_next_best_offer_answer_is_remembered_counted_and_logged() -> None:
+    a, state = actor(), CustomerState()
+    outcome = turn(a, state, answer())
+    (logged,) = outcome.decisions
+    assert logged.decision.decision_id == "dec_1"
+    assert outcome.actions == []
+    assert Counter(c.split("|")[0] for c in outcome.counters) == {"sent": 2}
+    assert all("|treated|next_best_offer|" in c for c in outcome.counters)
+    # An answer is not the customer's activity.
+    assert state.events_total == 0
+    assert state.last_event_at is None
+    # An answer the app did not show made nothing: caps and no-repeat do not see it.
+    assert offered_counts(state) == {}
+    assert recent_offers(state, T0 + 200, 86_400) == frozenset()
+
+
+def test_feedback_is_credited_to_the_decision_that_showed_the_offer() -> None:
+    a, state = actor(), CustomerState()
+    turn(a, state, answer("dec_1", ("electronics_10",)))
+    turn(a, state, answer("dec_2", ("books_15",), at=T0 + 200))
+    shown = event(
+        "offer_feedback",
+        outcome="shown",
+        offer_id="electronics_10",
+        decision_id="dec_1",
+        at=T0 + 300,
+    )
+    assert turn(a, state, shown).counters == ["shown|treated|next_best_offer||electronics_10|7"]
+    # Naming a decision that did not show the offer credits nothing.
+    wrong = event(
+        "offer_feedback",
+        outcome="clicked",
+        offer_id="electronics_10",
+        decision_id="dec_2",
+        at=T0 + 400,
+    )
+    assert turn(a, state, wrong).counters == []
+    clicked = event(
+        "offer_feedback",
+        outcome="clicked",
+        offer_id="electronics_10",
+        decision_id="dec_1",
+        at=T0 + 500,
+    )
+    assert turn(a, state, clicked).counters == ["clicked|treated|next_best_offer||electronics_10|7"]
+    assert state.recent_actions is not None
+    first = next(r for r in state.recent_actions if r.action_id == "dec_1")
+    assert first.outcomes == SHOWN | CLICKED
+    # Shown, it now counts as made: no repeat within the window.
+    assert recent_offers(state, T0 + 600, 86_400) == {"electronics_10"}
+
+
+def test_a_control_group_answer_counts_in_the_holdout_arm() -> None:
+    a, state = actor(), CustomerState()
+    outcome = turn(a, state, answer(control="global_control"))
+    assert all("|holdout|next_best_offer|" in c for c in outcome.counters)
+    assert outcome.decisions[0].decision.control == "global_control"
+
+
+def test_a_replayed_answer_is_neither_counted_nor_logged_twice() -> None:
+    a, state = actor(), CustomerState()
+    once = answer()
+    turn(a, state, once)
+    again = turn(a, state, once)
+    assert again.duplicate
+    assert again.decisions == []
+    assert again.counters == []
