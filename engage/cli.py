@@ -246,6 +246,10 @@ def _models(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if command == "drift":
         return models_drift(args, settings)
+    if args.off_policy:
+        from engage.off_policy_command import compare_off_policy
+
+        return compare_off_policy(args, settings)
     if args.candidate is not None:
         return compare_offline(args, settings)
     from training.compare import compare, read_shadow
@@ -327,6 +331,18 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     )
     comparison.add_argument("name")
     comparison.add_argument("--candidate", type=int, help="a version to judge offline")
+    comparison.add_argument(
+        "--off-policy",
+        action="store_true",
+        help="recommender: the champion and the candidate (or challenger) judged on the "
+        "decision log since --since (default 7d) by inverse propensity weighting",
+    )
+    comparison.add_argument(
+        "--reward",
+        choices=("shown", "clicked", "converted"),
+        default="converted",
+        help="--off-policy: the feedback that counts as a reward",
+    )
     add_source_arguments(comparison, default="broker")
     add_split_arguments(comparison)
     drift = models_sub.add_parser(

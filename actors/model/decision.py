@@ -31,7 +31,8 @@ class Candidate(BaseModel):
 
     offer_id: str
     probability: float = Field(description="the model's p(accept), or its stated prior")
-    expected_value: float = Field(description="probability x the offer's value")
+    value: float = Field(description="the offer's value (expected margin) when decided")
+    expected_value: float = Field(description="probability x value")
     propensity: float = Field(ge=0.0, le=1.0, description="p(the policy puts it first)")
 
 

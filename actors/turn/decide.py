@@ -32,6 +32,7 @@ class Decided:
             Candidate(
                 offer_id=offer.offer_id,
                 probability=round(p, 6),
+                value=offer.value,
                 expected_value=round(p * offer.value, 6),
                 propensity=self.choice.propensities[i],
             )

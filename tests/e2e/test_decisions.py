@@ -107,3 +107,48 @@ def test_a_rule_s_offer_is_logged_under_its_action_id(engage_app: App) -> None:
     assert record["decision_id"].startswith("act_")
     assert len(record["chosen"]) == 1
     assert record["features"]
+
+
+def test_the_champion_judged_off_policy_on_its_own_log_agrees_with_every_decision(
+    engage_app: App,
+    cli: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`engage models compare recommender --off-policy` reads the decision log and the
+    feedback naming its decisions: the champion, which made every logged answer here
+    (no exploration), would have shown what it did, so its estimate is the log's own
+    value."""
+    kafka = engage_app.settings.kafka
+    monkeypatch.setenv("ENGAGE_KAFKA_BOOTSTRAP", kafka.require_bootstrap())
+    monkeypatch.setenv("ENGAGE_KAFKA_EVENTS_TOPIC", kafka.events_topic)
+    monkeypatch.setenv("ENGAGE_KAFKA_DECISIONS_TOPIC", kafka.decisions_topic)
+    customers = [f"dec-{uuid.uuid4().hex[:8]}" for _ in range(6)]
+    answers = [engage_app.get(f"/v1/customers/{c}/next-best-offer?k=1").json() for c in customers]
+    now = time.time()
+    converted = [
+        event(
+            "offer_feedback",
+            a["customer_id"],
+            at=now,
+            outcome="converted",
+            offer_id=a["offers"][0]["offer_id"],
+            decision_id=a["decision_id"],
+        )
+        for a in answers[:2]
+    ]
+    body = {"events": [json.loads(e.model_dump_json()) for e in converted]}
+    assert engage_app.request("POST", "/v1/events", WRITE_KEY, json=body).status_code == 200
+    for customer in customers:
+        decisions_of(engage_app, customer, 1)
+
+    from engage.cli import main
+
+    capsys.readouterr()
+    assert main(["models", "compare", "recommender", "--off-policy", "--since", "10m"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    champion = report["champion"]
+    assert champion["decisions"] >= len(customers)
+    assert champion["matched"] == champion["decisions"]
+    assert champion["ips"] == pytest.approx(champion["logged_value"])
+    assert champion["logged_value"] > 0  # the two conversions named their decisions
