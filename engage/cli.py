@@ -365,7 +365,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
         help="outcomes (default): conversion and uplift; collect: refused calls and samples",
     )
     report.add_argument("--samples", type=int, default=5, help="collect: payloads to print")
-    report.add_argument("--by", choices=["rule", "offer", "model", "campaign"], default="rule")
+    report.add_argument(
+        "--by", choices=["rule", "offer", "model", "campaign", "programme"], default="rule"
+    )
     report.add_argument("--json", action="store_true", help="rows as JSON")
     handlers["report"] = _report
 

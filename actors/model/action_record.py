@@ -21,7 +21,13 @@ class ActionRecord(NamedTuple):
     at: float
     held_out: bool
     outcomes: int = 0
+    # Which control group held it: "holdout" (the campaign's) or "global_control" (the
+    # programme's); "" when treated, or remembered before the two were told apart.
+    control: str = ""
 
     @property
     def group(self) -> str:
+        """The report's arm: the programme's control group apart from a campaign's."""
+        if self.control == "global_control":
+            return "global_control"
         return "holdout" if self.held_out else "treated"

@@ -31,7 +31,7 @@ from actors.model.action_record import ActionRecord
 from actors.model.dedup import Applied
 from actors.model.state import CustomerState
 
-STATE_FORMAT = 2
+STATE_FORMAT = 3
 
 # Kept beside the data, not in it.
 _NOT_SAVED = frozenset({"version", "merged_into", "forgotten_at"})
@@ -104,9 +104,18 @@ def _format_1_to_2(data: dict[str, Any], now: float) -> dict[str, Any]:
     return data
 
 
+def _format_2_to_3(data: dict[str, Any], now: float) -> dict[str, Any]:
+    # Remembered actions gained the control group that held them; before, a held
+    # action's group was not kept ("": counted as a campaign holdout's, as it was).
+    if data.get("recent_actions"):
+        data["recent_actions"] = [[*r, ""] if len(r) == 8 else r for r in data["recent_actions"]]
+    return data
+
+
 # MIGRATIONS[n] turns a state of format n into format n + 1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any], float], dict[str, Any]]] = {
     1: _format_1_to_2,
+    2: _format_2_to_3,
 }
 
 

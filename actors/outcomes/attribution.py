@@ -76,7 +76,7 @@ def counter(metric: str, record: ActionRecord) -> str:
     )
 
 
-def record_of(action: Action) -> ActionRecord:
+def record_of(action: Action, control: str | None = None) -> ActionRecord:
     # Offers are credited by offer; other actions by their type (cart_reminder, ...).
     offer_id: str = action.type
     if isinstance(action, OfferAction | WelcomeBackAction) and action.offer_id:
@@ -89,6 +89,7 @@ def record_of(action: Action) -> ActionRecord:
         model_version=action.model_versions.get(RECOMMENDER, ""),
         at=action.event_time.timestamp(),
         held_out=action.held_out,
+        control=control or "",
     )
 
 

@@ -239,13 +239,13 @@ class CustomerActor:
             )
         except (TemplateError, ValidationError) as error:
             return RejectedAction(rule.id, customer_id, trigger.trigger_id, str(error))
-        if rule.spec.kind == "marketing" and action.campaign:
-            record = record_of(action)
-            state.remember_action(record)
-            outcome.counters.append(counter("sent", record))
         control = None
         if action.held_out:
             control = control_group(customer_id, action.campaign, self.rules.policy)
+        if rule.spec.kind == "marketing" and action.campaign:
+            record = record_of(action, control)
+            state.remember_action(record)
+            outcome.counters.append(counter("sent", record))
         logged = rule_decision(
             action,
             source,

@@ -97,6 +97,7 @@ def remember_answer(
             model_version=record.model_version,
             at=event.ts,
             held_out=record.control is not None,
+            control=record.control or "",
         )
         state.remember_action(remembered)
         counters.append(counter("sent", remembered))

@@ -18,9 +18,13 @@ router = APIRouter()
 async def outcomes(
     backends: Live,
     _key: Grant = READ,
-    by: Annotated[GroupBy, Query(description="Group by rule, offer, model or campaign")] = "rule",
+    by: Annotated[
+        GroupBy,
+        Query(description="Group by rule, offer, model or campaign; programme: one row"),
+    ] = "rule",
 ) -> dict[str, Any]:
-    """Offer conversion and uplift against the holdout group."""
+    """Offer conversion, and uplift against the campaigns' holdouts and against the
+    global control group, each with its 95% interval."""
     counters = await asyncio.to_thread(backends.figures.counters)
     return {"by": by, "rows": report(counters, by)}
 

@@ -58,3 +58,25 @@ def test_a_field_the_format_does_not_name_is_refused_not_dropped() -> None:
     with pytest.raises(StateFormatError) as caught:
         state_from_dict(data)
     assert "loyalty_tier" in caught.value.reason
+
+
+def test_format_2_actions_are_read_with_no_control_group_and_keep_their_arm() -> None:
+    # Given a state saved by format 2's code: remembered actions of 8 fields, one held out
+    data = {
+        "format": 2,
+        "events_total": 3,
+        "recent_actions": [
+            ["a1", "books_15", "browse_offer", "browse", "3", 1.0, False, 0],
+            ["a2", "books_15", "browse_offer", "browse", "3", 2.0, True, 4],
+        ],
+    }
+    # when today's code reads it
+    state = state_from_dict(data)
+    # then each keeps its arm (a held-out one stays in the campaign's holdout arm) and its
+    # outcomes, and is saved again in today's format
+    assert state.recent_actions is not None
+    assert [(r.group, r.outcomes, r.control) for r in state.recent_actions] == [
+        ("treated", 0, ""),
+        ("holdout", 4, ""),
+    ]
+    assert state_from_dict(state_to_dict(state)) == state

@@ -61,3 +61,41 @@ def test_every_rate_and_uplift_says_how_sure_it_is() -> None:
     assert "not significant" not in format_table([sure], "rule")
     alone = {r["key"]: r for r in report(COUNTERS, "offer")}["fashion_15"]
     assert (alone["uplift_ci"], alone["significant"]) == (None, None)
+
+
+PROGRAMME = {
+    **COUNTERS,
+    "sent|treated|next_best_offer||books_15|4": 400,
+    "converted|treated|next_best_offer||books_15|4": 60,
+    "sent|global_control|browse_offer|browse|electronics_10|3": 200,
+    "converted|global_control|browse_offer|browse|electronics_10|3": 10,
+    "sent|global_control|next_best_offer||books_15|4": 100,
+    "converted|global_control|next_best_offer||books_15|4": 5,
+}
+
+
+def test_the_global_control_group_is_an_arm_of_its_own() -> None:
+    rows = {r["key"]: r for r in report(PROGRAMME, "rule")}
+    browse = rows["browse_offer"]
+    # The campaign's holdout is untouched by the programme's control group ...
+    assert browse["holdout"]["sent"] == 10
+    assert browse["holdout_conversion_rate"] == 0.1
+    # ... which has its own rate and uplift, with its interval.
+    assert browse["global_control"]["sent"] == 200
+    assert browse["global_control_conversion_rate"] == 0.05
+    assert abs(browse["uplift_vs_global_control"] - 0.15) < 1e-12
+    assert browse["significant_vs_global_control"] is True
+    assert rows["next_best_offer"]["holdout"]["sent"] == 0
+    assert rows["next_best_offer"]["significant"] is None  # no holdout to compare with
+
+
+def test_the_programme_s_uplift_is_every_decision_against_the_global_control() -> None:
+    (row,) = report(PROGRAMME, "programme")
+    assert row["key"] == "all marketing"
+    assert row["treated"]["sent"] == 500
+    assert row["global_control"]["sent"] == 300
+    assert abs(row["uplift_vs_global_control"] - (80 / 500 - 15 / 300)) < 1e-12
+    low, high = row["uplift_ci_vs_global_control"]
+    assert low < row["uplift_vs_global_control"] < high
+    table = format_table([row], "programme")
+    assert "against the global control group" in table

@@ -189,11 +189,14 @@ def test_feedback_is_credited_to_the_decision_that_showed_the_offer() -> None:
     assert recent_offers(state, T0 + 600, 86_400) == {"electronics_10"}
 
 
-def test_a_control_group_answer_counts_in_the_holdout_arm() -> None:
-    a, state = actor(), CustomerState()
-    outcome = turn(a, state, answer(control="global_control"))
-    assert all("|holdout|next_best_offer|" in c for c in outcome.counters)
-    assert outcome.decisions[0].decision.control == "global_control"
+def test_a_control_group_answer_counts_in_its_own_control_arm() -> None:
+    a = actor()
+    programme = turn(a, CustomerState(), answer(control="global_control"))
+    assert programme.counters
+    assert all("|global_control|next_best_offer|" in c for c in programme.counters)
+    assert programme.decisions[0].decision.control == "global_control"
+    campaign = turn(a, CustomerState(), answer(control="holdout"))
+    assert all("|holdout|next_best_offer|" in c for c in campaign.counters)
 
 
 def test_a_replayed_answer_is_neither_counted_nor_logged_twice() -> None:
@@ -204,3 +207,12 @@ def test_a_replayed_answer_is_neither_counted_nor_logged_twice() -> None:
     assert again.duplicate
     assert again.decisions == []
     assert again.counters == []
+
+
+def test_a_rule_s_action_held_for_the_global_control_counts_in_that_arm() -> None:
+    outcome = browse(actor("global_control: 0.99"), CustomerState())
+    (offer,) = outcome.actions
+    assert isinstance(offer, OfferAction)
+    assert offer.held_out
+    assert outcome.decisions[0].decision.control == "global_control"
+    assert outcome.counters == [f"sent|global_control|browse_offer|browse|{offer.offer_id}|1"]
