@@ -197,6 +197,7 @@ def _track_fields(kind: str, event_name: str, p: dict[str, Any], message_id: str
         "outcome": outcome[event_name],
         "offer_id": p.get("offer_id"),
         "action_id": p.get("action_id"),
+        "decision_id": p.get("decision_id"),
         "value": p.get("value"),
     }
 

@@ -8,7 +8,6 @@ client.
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -170,8 +169,6 @@ class Backends:
     # Refused calls: recorded per request, flushed to `refusal_store` by the app's loop.
     refusals: RefusalLog = field(default_factory=RefusalLog)
     refusal_store: RefusalStore | None = None
-    # Next-best-offer decisions this replica answered, logged or not (the broker refused).
-    decisions: Counter[str] = field(default_factory=Counter)
 
     async def publish(self, events: Sequence[Event]) -> None:
         try:

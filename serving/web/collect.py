@@ -317,7 +317,11 @@ async def tracking_pixel(
         str | None, Query(description="offer id (offer_feedback)", max_length=128)
     ] = None,
     action: Annotated[
-        str | None, Query(description="action id (offer_feedback)", max_length=128)
+        str | None,
+        Query(
+            description="action id or next-best-offer decision id (offer_feedback)",
+            max_length=128,
+        ),
     ] = None,
     outcome: Annotated[Literal["shown", "clicked", "converted"], Query()] = "shown",
     eid: Annotated[

@@ -17,6 +17,7 @@ from actors.model.model_names import RECOMMENDER
 from actors.outcomes.attribution import control_group
 from actors.turn.decide import Context, Decided, decide, decision_record
 from actors.turn.offers import Audience, rank, rank_offers
+from serving.refusals import Refusal
 from serving.security import ApiError, Grant
 from serving.web.access import READ
 from serving.web.answers import ERRORS, UNAVAILABLE, invalid
@@ -115,7 +116,7 @@ async def _offer_inputs(backends: Backends, customer_id: str) -> dict[str, Any]:
 async def next_best_offer(
     customer_id: CustomerId,
     backends: Live,
-    _key: Grant = READ,
+    key: Grant = READ,
     k: Annotated[int, Query(ge=1, le=50, description="How many offers")] = 3,
     domain: Annotated[
         str | None, Query(max_length=64, description="Only offers of this domain")
@@ -185,7 +186,7 @@ async def next_best_offer(
     )
     record = decision_record(context, decided, inputs["vector"], control, suppressed)
     ranked = time.perf_counter()
-    logged = await _log_decision(backends, record)
+    logged = await _log_decision(backends, record, key.key_id)
     logging_done = time.perf_counter()
     shown = [] if decided is None or control else decided.offers
     answer = NextBestOfferOut(
@@ -228,10 +229,11 @@ async def next_best_offer(
     return Response(answer.model_dump_json(), media_type="application/json", headers=headers)
 
 
-async def _log_decision(backends: Backends, record: DecisionRecord) -> bool:
+async def _log_decision(backends: Backends, record: DecisionRecord, key_id: str) -> bool:
     """The decision into the customer's stream (its actor logs and remembers it), or
-    False when the broker does not take it: the answer still goes out, says so, and is
-    counted (`engage_decisions_total{logged="false"}`)."""
+    False when the broker does not take it: the answer still goes out and says so, and
+    the refusal is counted with the record as its sample, where refused collection calls
+    are (`engage report collect`, `engage_collect_refused_total{source="next_best_offer"}`)."""
     customer = record.customer_id
     visitor = customer.startswith(ANON_PREFIX)
     event = Decision(
@@ -243,10 +245,10 @@ async def _log_decision(backends: Backends, record: DecisionRecord) -> bool:
     )
     try:
         await backends.publish([event])
-    except ApiError:
-        backends.decisions["unlogged"] += 1
+    except ApiError as error:
+        refusal = Refusal("next_best_offer", "decision_log", f"not logged: {error.detail}")
+        backends.refusals.record([refusal], record.model_dump(mode="json"), key_id)
         return False
-    backends.decisions["logged"] += 1
     return True
 
 

@@ -8,6 +8,11 @@ import asyncio
 from collections import Counter
 from datetime import UTC, datetime
 
+import pytest
+
+from actors.catalog.catalog import Catalog, built_in
+from actors.catalog.follower import CatalogFollower
+from actors.catalog.offer import CatalogOffer
 from actors.model.action_record import CLICKED, SHOWN
 from actors.model.actions import DecisionAction, OfferAction
 from actors.model.decision import NEXT_BEST_OFFER, DecisionRecord
@@ -216,3 +221,31 @@ def test_a_rule_s_action_held_for_the_global_control_counts_in_that_arm() -> Non
     assert offer.held_out
     assert outcome.decisions[0].decision.control == "global_control"
     assert outcome.counters == [f"sent|global_control|browse_offer|browse|{offer.offer_id}|1"]
+
+
+def test_a_new_offer_gets_exploration_traffic_within_the_first_hour() -> None:
+    """An hour of simulated browsing (600 customers, each earning the browse offer once)
+    after a new offer joins the catalogue: the model has never seen it and rates it below
+    the rest, so greedy decisions never make it; with a fifth of decisions exploring,
+    some do within the hour, each logged with its propensity."""
+    new = CatalogOffer(
+        offer_id="vinyl_club", title="Vinyl club", categories=("music",), domain="retail", value=5
+    )
+    catalog = CatalogFollower(None)
+    catalog.catalog = Catalog.of(1, [*built_in().offers, new])
+
+    def first_offers(policy: str) -> list[DecisionRecord]:
+        a = CustomerActor(parse_rules(RULES % policy), FakeScorer(), lambda: NOW, True, catalog)
+        records = []
+        for n in range(600):
+            customer, start = f"c{n}", T0 + n * 6.0  # one hour of event time
+            seen = [event("product_view", customer, at=start + i) for i in range(3)]
+            records += browse(a, CustomerState(), customer, seen).decisions
+        return [d.decision for d in records]
+
+    greedy = first_offers("exploration: {share: 0.0}")
+    assert not any(r.chosen == ["vinyl_club"] for r in greedy)
+    explored = [r for r in first_offers("exploration: {share: 0.2}") if r.chosen == ["vinyl_club"]]
+    assert explored
+    assert all(r.explored and r.catalog_version == "1" for r in explored)
+    assert all(r.propensity == pytest.approx(0.2 / len(r.candidates)) for r in explored)

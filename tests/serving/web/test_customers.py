@@ -279,8 +279,12 @@ def test_with_the_broker_down_the_answer_goes_out_and_says_it_was_not_logged(
     body = api.request("GET", "/v1/customers/c1/next-best-offer", READ).json()
     assert body["offers"]
     assert body["logged"] is False
-    backends = api.client.app.state.served.backends  # type: ignore[attr-defined]
-    assert backends.decisions["unlogged"] == 1
+    # Counted and kept, where refused collection calls are.
+    refused = api.request("GET", "/v1/reports/collect", READ).json()
+    assert refused["by_field"] == [
+        {"source": "next_best_offer", "field": "decision_log", "count": 1}
+    ]
+    assert body["decision_id"] in refused["samples"][0]["payload"]
 
 
 def test_exploration_draws_a_first_offer_with_its_propensity(api: Fakes) -> None:
