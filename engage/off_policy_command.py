@@ -40,7 +40,7 @@ def compare_off_policy(args: argparse.Namespace, settings: Settings) -> int:
             feedback.append(parse_event(raw))
 
     broker.read_events(since, keep)
-    logged = logged_decisions(records, rewards_of(feedback, args.reward))
+    logged = logged_decisions(records, rewards_of(feedback, args.reward, records))
     if not logged:
         print(
             f"no logged decision with a propensity since {time.ctime(since)} "

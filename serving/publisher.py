@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from actors.brokers.base import EventPublisher
 from actors.errors import BrokerUnavailableError, EngageError
@@ -15,12 +16,20 @@ class PublishError(EngageError):
         self.reason = reason
 
 
+# Publishes waiting for the broker's acknowledgement at once. A waiting publish holds a
+# thread and little else: on a pool of their own they never starve the default pool the
+# other routes' blocking calls run on (six threads on two cores), so a slow broker slows
+# publishing routes only.
+PUBLISH_THREADS = 32
+
+
 class BrokerEvents:
     """Events of the API's routes (serving.web.backends.EventSink) through the broker's
     publisher, off the event loop: a publish waits for the broker's acknowledgement."""
 
     def __init__(self, publisher: EventPublisher) -> None:
         self._publisher = publisher
+        self._pool = ThreadPoolExecutor(PUBLISH_THREADS, thread_name_prefix="engage-publish")
 
     async def publish(self, events: Sequence[Event], timeout_s: float = 10.0) -> None:
         """Raises PublishError when any event is not on the broker."""
@@ -28,9 +37,11 @@ class BrokerEvents:
             return
         pairs = [(event.actor_id, event_to_json(event)) for event in events]
         try:
-            await asyncio.to_thread(self._publisher.publish, pairs, timeout_s)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._pool, self._publisher.publish, pairs, timeout_s)
         except BrokerUnavailableError as error:
             raise PublishError(f"{error.address}: {error.cause}") from error
 
     def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
         self._publisher.close()

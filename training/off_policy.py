@@ -52,15 +52,36 @@ class Logged:
     reward: float
 
 
-def rewards_of(events: Iterable[Event], outcome: Outcome) -> dict[tuple[str, str], float]:
+def rewards_of(
+    events: Iterable[Event],
+    outcome: Outcome,
+    records: Sequence[DecisionRecord] = (),
+    window_s: float = 7 * 86_400.0,
+) -> dict[tuple[str, str], float]:
     """1.0 for each (decision, offer) whose feedback reached `outcome` (converted implies
-    clicked implies shown), from the feedback that names its decision."""
+    clicked implies shown). Feedback names its decision, or, without a name, goes to the
+    latest of `records` that showed the offer to the customer within `window_s` before
+    it: the crediting the outcome report uses (actors.outcomes.attribution)."""
+    shown: dict[tuple[str, str], list[tuple[float, str]]] = {}
+    for record in records:
+        if not record.control and not record.suppressed:
+            for offer_id in record.chosen:
+                shown.setdefault((record.customer_id, offer_id), []).append(
+                    (record.at, record.decision_id)
+                )
     reached: dict[tuple[str, str], float] = {}
     for event in events:
-        if not isinstance(event, OfferFeedback):
+        if not isinstance(event, OfferFeedback) or _LEVEL[event.outcome] < _LEVEL[outcome]:
             continue
         name = event.decision_id or event.action_id
-        if name is not None and _LEVEL[event.outcome] >= _LEVEL[outcome]:
+        if name is None:
+            earlier = [
+                (at, decision)
+                for at, decision in shown.get((event.actor_id, event.offer_id), [])
+                if 0 <= event.ts - at <= window_s
+            ]
+            name = max(earlier)[1] if earlier else None
+        if name is not None:
             reached[(name, event.offer_id)] = 1.0
     return reached
 

@@ -163,14 +163,17 @@ class KafkaEventPublisher:
             return
         if self._producer is None:
             self._producer = make_producer(self._config)
+        deadline = time.monotonic() + timeout_s
         try:
             futures = [
                 self._producer.send(self._config.events_topic, key=actor.encode(), value=body)
                 for actor, body in events
             ]
-            self._producer.flush(timeout=timeout_s)
+            # Each call waits for its own records only: a flush would also wait for
+            # every other caller's in flight on the shared producer (the API's
+            # concurrent requests), so calls would queue behind each other.
             for future in futures:
-                future.get(timeout=0)
+                future.get(timeout=max(0.0, deadline - time.monotonic()))
         except KafkaError as error:
             raise BrokerUnavailableError(self._config.require_bootstrap(), repr(error)) from error
 

@@ -351,7 +351,8 @@ class ShardHost:
     def count_actions(self, actions: Sequence[Action]) -> None:
         for action in actions:
             self.by_type[action.type] += 1
-            self.by_rule[action.rule_id] += 1
+            if action.type != "decision":  # a rule's offer and its record are one action
+                self.by_rule[action.rule_id] += 1
 
     async def activate_one(self, customer_id: str) -> CustomerState:
         await self.activate([(slot_of(customer_id, self.config.slots), customer_id)])

@@ -154,3 +154,17 @@ def test_a_recommender_s_policy_puts_first_its_best_expected_value() -> None:
     assert greedy_under(favouring(1))(logged) == [second]
     assert greedy_under(favouring(0))(logged) == [first]
     assert math.isclose(logged[0].propensity, 0.5)
+
+
+def test_feedback_naming_no_decision_goes_to_the_latest_that_showed_the_offer() -> None:
+    first = OFFERS[0].offer_id
+    records = [
+        record("d1", first, at=T0),
+        record("d2", first, at=T0 + 100),
+        record("d3", first, at=T0 + 10_000),  # after the feedback: cannot have caused it
+        record("d4", first, at=T0 + 50, control="global_control"),  # shown to no one
+    ]
+    unnamed = [event("offer_feedback", outcome="converted", offer_id=first, at=T0 + 200)]
+    assert rewards_of(unnamed, "converted", records) == {("d2", first): 1.0}
+    # Outside the window, nothing.
+    assert rewards_of(unnamed, "converted", records, window_s=60) == {}
