@@ -113,13 +113,7 @@ class RabbitBroker:
 
     def action_sink(self) -> Sink:
         config = self.config
-        return AmqpSink(
-            config.require_url(),
-            exchange=config.actions_exchange,
-            log_stream=config.actions_log,
-            log_max_age=config.actions_log_max_age,
-            timeout_s=config.timeout_s,
-        )
+        return self._sink(config.actions_exchange, config.actions_log, config.actions_log_max_age)
 
     def action_dead_letters(self) -> DeadLetters:
         config = self.config
@@ -127,11 +121,18 @@ class RabbitBroker:
 
     def decision_sink(self) -> Sink:
         config = self.config
+        return self._sink(
+            config.decisions_exchange, config.decisions_log, config.decisions_log_max_age
+        )
+
+    def _sink(self, exchange: str, log: str, max_age: str) -> AmqpSink:
+        """Publishes to `exchange`, confirmed, and reads `log` back before a resend."""
+        config = self.config
         return AmqpSink(
             config.require_url(),
-            exchange=config.decisions_exchange,
-            log_stream=config.decisions_log,
-            log_max_age=config.decisions_log_max_age,
+            exchange=exchange,
+            log_stream=log,
+            log_max_age=max_age,
             timeout_s=config.timeout_s,
         )
 
