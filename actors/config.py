@@ -28,6 +28,8 @@ class KafkaConfig(_Config):
     actions_dlq_topic: str = "engage.actions.dlq"
     # The decision log (actors.model.decision): one record per offer decision.
     decisions_topic: str = "engage.decisions"
+    # The catalogue feed (actors.catalog.feed): compacted, keyed by offer id.
+    catalog_topic: str = "engage.catalog"
     partitions: int = Field(default=4, ge=1, le=1024)
     replication_factor: int = Field(default=1, ge=1)
     group_id: str = "engage-ingest"
@@ -217,6 +219,8 @@ class RabbitMQConfig(_Config):
     decisions_exchange: str = "engage.decisions"
     decisions_log: str = "engage.decisions.log"
     decisions_log_max_age: str = Field(default="90D", pattern=r"^\d+[YMDhms]$")
+    # The catalogue feed (actors.brokers.amqp_feed): an exchange and its queue.
+    catalog_feed: str = "engage.catalog"
     # Deliveries each queue's consumer holds unacked: at least one poll's worth.
     prefetch: int = Field(default=2000, ge=1, le=65_535)
     timeout_s: float = Field(default=10.0, gt=0)

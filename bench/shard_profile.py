@@ -109,6 +109,7 @@ def build(redis_url: str, bootstrap: str, prefix: str) -> tuple[ShardHost, Dispa
         actions_topic=f"{prefix}.actions",
         actions_dlq_topic=f"{prefix}.actions.dlq",
         decisions_topic=f"{prefix}.decisions",
+        catalog_topic=f"{prefix}.catalog",
     )
     ensure_topics(kafka)
     store = RedisStateStore(redis_url, prefix)

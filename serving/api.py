@@ -19,6 +19,7 @@ from actors.brokers.base import Broker
 from actors.campaigns.audiences import AudienceStore
 from actors.campaigns.rules_follower import RulesFollower
 from actors.campaigns.rules_store import RulesStore
+from actors.catalog.feed import CatalogFeed
 from actors.catalog.follower import CatalogFollower
 from actors.catalog.store import CatalogStore
 from actors.config import ActorConfig, RedisConfig
@@ -37,7 +38,7 @@ from serving.config import ApiConfig
 from serving.figures import ingest_figures
 from serving.model_set import score_batch
 from serving.publisher import BrokerEvents
-from serving.refusals import RefusalStore
+from serving.refusals import Refusal, RefusalStore
 from serving.series import RedisSeries, feature_series
 from serving.watcher import ModelWatcher
 from serving.web.app import create_app
@@ -108,7 +109,7 @@ def live_backends(recipe: ApiRecipe, scorer: Any) -> Backends:
     # The rules as the shards run them: the version in force, or the file.
     rules = RulesFollower(rules_store, RulesFile(actors.rules_file), lambda _: None)
     states = RedisStateStore(url, redis_config.prefix)
-    return Backends(
+    backends = Backends(
         config=api,
         event_time=actors.event_time_bounds(),
         slots=actors.slots,
@@ -134,6 +135,16 @@ def live_backends(recipe: ApiRecipe, scorer: Any) -> Backends:
         catalog_poll_s=actors.catalog_poll_s,
         refusal_store=RefusalStore(url, redis_config.prefix),
     )
+    if api.catalog_feed:
+        backends.catalog_feed = CatalogFeed(
+            recipe.broker.catalog_feed,
+            catalog_store,
+            lambda refused: backends.refusals.record(
+                [Refusal("catalog_feed", refused.field, refused.reason)], refused.raw, refused.where
+            ),
+            recipe.broker.name,
+        )
+    return backends
 
 
 @serve.deployment(name="Api", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=500)

@@ -41,6 +41,11 @@ class ServeConfig(_Part):
 class ApiConfig(_Part):
     """HTTP surface security and limits. Empty key lists mean open (local development)."""
 
+    # Follow the broker's catalogue feed (actors.catalog.feed): `engage.catalog` on
+    # Kafka, the `engage.catalog` exchange and queue on RabbitMQ. One replica at a time
+    # applies it; false where the catalogue comes only from files and the HTTP API.
+    catalog_feed: bool = True
+
     # Server sources: send anything. Client sources (browsers, apps, the pixel): only what
     # a visitor does while browsing (serving.sources).
     write_keys: tuple[SecretStr, ...] = ()

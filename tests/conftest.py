@@ -101,6 +101,7 @@ def kafka_config(bootstrap: str, prefix: str) -> KafkaConfig:
         actions_topic=f"{prefix}.actions",
         actions_dlq_topic=f"{prefix}.actions.dlq",
         decisions_topic=f"{prefix}.decisions",
+        catalog_topic=f"{prefix}.catalog",
         group_id=f"{prefix}-ingest",
         partitions=4,
     )
@@ -229,6 +230,7 @@ def engage_app(ray_local: None, bootstrap: str, redis_url: str, fast_rules: str)
         actions_topic=f"{prefix}.actions",
         actions_dlq_topic=f"{prefix}.actions.dlq",
         decisions_topic=f"{prefix}.decisions",
+        catalog_topic=f"{prefix}.catalog",
         group_id=f"{prefix}-ingest",
         partitions=4,
     )

@@ -20,6 +20,7 @@ from actors.brokers.amqp import (
     parameters,
     read_events_log,
 )
+from actors.brokers.amqp_feed import AmqpFeedConsumer, declare_feed
 from actors.brokers.amqp_publish import (
     AmqpActionDeadLetters,
     AmqpDeadLetters,
@@ -27,6 +28,7 @@ from actors.brokers.amqp_publish import (
 )
 from actors.brokers.amqp_sink import AmqpSink
 from actors.brokers.base import Consumer, EventDeadLetters, EventPublisher, OffsetRange
+from actors.catalog.feed import FeedConsumer
 from actors.config import RabbitMQConfig
 from actors.delivery.letters import DeadLetters
 from actors.delivery.sinks.base import Sink
@@ -88,6 +90,7 @@ class RabbitBroker:
                 config.decisions_log,
                 config.decisions_log_max_age,
             )
+            declare_feed(channel, config.catalog_feed)
         except (AMQPError, OSError) as error:
             raise BrokerUnavailableError(self.address, repr(error)) from error
         finally:
@@ -135,6 +138,10 @@ class RabbitBroker:
             log_max_age=max_age,
             timeout_s=config.timeout_s,
         )
+
+    def catalog_feed(self) -> FeedConsumer:
+        config = self.config
+        return AmqpFeedConsumer(config.require_url(), config.catalog_feed, config.timeout_s)
 
     def read_decisions(
         self, start_at: float | None, seen: Callable[[str, bytes], object], idle_timeout_s: float

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
+from actors.catalog.feed import FeedConsumer
 from actors.delivery.letters import DeadLetters
 from actors.delivery.sinks.base import Sink
 
@@ -159,6 +160,10 @@ class Broker(Protocol):
     def decision_sink(self) -> Sink:
         """The decision log (`engage.decisions`): where each offer decision's record goes,
         through the outbox like an action (actors.turn.decision_log)."""
+        ...
+
+    def catalog_feed(self) -> FeedConsumer:
+        """The catalogue feed (actors.catalog.feed), as one follower reads it."""
         ...
 
     def read_decisions(

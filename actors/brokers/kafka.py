@@ -190,6 +190,7 @@ def topic_names(config: KafkaConfig) -> list[str]:
         config.actions_topic,
         config.actions_dlq_topic,
         config.decisions_topic,
+        config.catalog_topic,
     ]
 
 
@@ -213,7 +214,12 @@ def ensure_topics(config: KafkaConfig, timeout_s: float = 30.0) -> list[str]:
                 config.actions_topic: config.partitions,
                 config.decisions_topic: config.partitions,
             }
-            new = [NewTopic(t, partitions.get(t, 1), config.replication_factor) for t in missing]
+            # The catalogue feed keeps the latest record of each offer, whatever its age.
+            configs = {config.catalog_topic: {"cleanup.policy": "compact"}}
+            new = [
+                NewTopic(t, partitions.get(t, 1), config.replication_factor, configs.get(t, {}))
+                for t in missing
+            ]
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(new)
             _wait_for_metadata(admin, missing, deadline)

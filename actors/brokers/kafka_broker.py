@@ -15,8 +15,10 @@ from actors.brokers.kafka import (
     ensure_topics,
     make_producer,
 )
+from actors.brokers.kafka_feed import KafkaFeedConsumer
 from actors.brokers.kafka_reader import read_topic
 from actors.brokers.kafka_sink import KafkaSink
+from actors.catalog.feed import FeedConsumer
 from actors.config import KafkaConfig
 from actors.delivery.letters import DeadLetters
 from actors.delivery.sinks.base import Sink
@@ -70,6 +72,9 @@ class KafkaBroker:
 
     def decision_sink(self) -> Sink:
         return KafkaSink(self._shared_producer(), self.config.decisions_topic, self.config)
+
+    def catalog_feed(self) -> FeedConsumer:
+        return KafkaFeedConsumer(self.config)
 
     def read_decisions(
         self, start_at: float | None, seen: Callable[[str, bytes], object], idle_timeout_s: float

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from actors.brokers.base import Consumer, EventDeadLetters, EventPublisher, OffsetRange, Partition
+from actors.catalog.feed import FeedConsumer, FeedRecord
 from actors.delivery.letters import MemoryDeadLetters
 from actors.delivery.sinks.base import Delivery, Sink
 from actors.errors import BrokerUnavailableError
@@ -146,6 +147,28 @@ class StubSink:
         return None
 
 
+class StubFeed:
+    """A catalogue feed written by a test: records come in order, once committed gone."""
+
+    def __init__(self) -> None:
+        self.records: list[FeedRecord] = []
+        self.polled = 0
+        self.down: str | None = None
+
+    def poll(self, timeout_s: float) -> list[FeedRecord]:
+        if self.down:
+            raise BrokerUnavailableError("stub", self.down)
+        self.polled = len(self.records)
+        return list(self.records)
+
+    def commit(self) -> None:
+        del self.records[: self.polled]
+        self.polled = 0
+
+    def close(self) -> None:
+        self.polled = 0
+
+
 class StubBroker:
     name = "stub"
     title = "Stub"
@@ -155,6 +178,7 @@ class StubBroker:
         self.committed: dict[int, int] = {}
         self.sink = StubSink()
         self.decisions = StubSink()
+        self.feed = StubFeed()
         self.event_letters = _EventLetters()
         self.action_letters = MemoryDeadLetters()
         self.publishing = _Publisher(self.events)
@@ -191,6 +215,9 @@ class StubBroker:
 
     def decision_sink(self) -> Sink:
         return self.decisions
+
+    def catalog_feed(self) -> FeedConsumer:
+        return self.feed
 
     def read_decisions(
         self, start_at: float | None, seen: Callable[[str, bytes], object], idle_timeout_s: float

@@ -105,6 +105,21 @@ class CatalogStore:
 
         return self._change("delete", by, offer_id, edit)
 
+    def apply_feed(
+        self, puts: list[CatalogOffer], retired: set[str], by: str, note: str = ""
+    ) -> Published:
+        """A feed's batch as one version: each offer of `puts` added or replaced, each id
+        of `retired` removed (one the catalogue does not hold is no change: a feed may
+        retire what it never sent). Nothing changed publishes nothing, so a batch read
+        again after a crash changes nothing twice."""
+
+        def edit(offers: tuple[CatalogOffer, ...]) -> list[CatalogOffer]:
+            given = {offer.offer_id: offer for offer in puts}
+            kept = [given.pop(o.offer_id, o) for o in offers if o.offer_id not in retired]
+            return [*kept, *given.values()]
+
+        return self._change("feed", by, note, edit)
+
     def rollback(self, by: str) -> Published:
         """Serve the version served before the current one again."""
 

@@ -55,6 +55,8 @@ def create_app(backends: Backends) -> FastAPI:
             # The catalogue version every shard and replica serves, within a poll.
             asyncio.create_task(backends.catalog.follow(backends.catalog_poll_s)),
         ]
+        if backends.catalog_feed is not None:  # offers from the broker's catalogue feed
+            tasks.append(asyncio.create_task(backends.catalog_feed.follow()))
         if backends.rules is not None:  # the rules version in force, within a poll
             tasks.append(asyncio.create_task(backends.rules.follow(backends.rules_poll_s)))
         # Refused calls, counted where a site owner looks (serving.refusals).

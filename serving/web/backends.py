@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 
 from actors.campaigns.rules_follower import RulesFollower
 from actors.campaigns.rules_store import RulesVersion
+from actors.catalog.feed import CatalogFeed
 from actors.catalog.follower import CatalogFollower
 from actors.catalog.offer import CatalogOffer
 from actors.catalog.store import Published
@@ -159,6 +160,8 @@ class Backends:
     catalog: CatalogFollower
     catalog_store: CatalogWriter
     catalog_poll_s: float = 1.0
+    # Follows the broker's catalogue feed into `catalog_store` (one replica at a time).
+    catalog_feed: CatalogFeed | None = None
     # The rules in force (followed by the app's loop) and where versions are pushed.
     rules: RulesFollower | None = None
     rules_store: RulesWriter | None = None

@@ -7,7 +7,7 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from actors.catalog.offer import CatalogOffer, OfferId
 from actors.catalog.store import (
@@ -32,6 +32,11 @@ class CatalogOut(BaseModel):
     loaded_at: float | None
     error: str | None
     audit: list[dict[str, Any]]
+    feed: dict[str, Any] | None = Field(
+        default=None,
+        description="this replica's following of the broker's catalogue feed: records "
+        "read and refused, the version it last made, and the error it is retrying on",
+    )
 
 
 class OffersOut(BaseModel):
@@ -54,7 +59,8 @@ async def catalog(
 ) -> Any:
     """The version this replica serves and who changed the catalogue, when and how."""
     entries = await _store_call(lambda: backends.catalog_store.audit(audit)) if audit else []
-    return CatalogOut(**backends.catalog.status(), audit=entries)
+    feed = backends.catalog_feed.status.to_dict() if backends.catalog_feed else None
+    return CatalogOut(**backends.catalog.status(), audit=entries, feed=feed)
 
 
 @router.get("/v1/catalog/offers", response_model=OffersOut, responses=ERRORS)

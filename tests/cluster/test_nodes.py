@@ -73,6 +73,7 @@ def cluster(bootstrap: str, redis_url: str, fast_rules: str) -> Iterator[tuple[C
             actions_topic=f"{prefix}.actions",
             actions_dlq_topic=f"{prefix}.actions.dlq",
             decisions_topic=f"{prefix}.decisions",
+            catalog_topic=f"{prefix}.catalog",
             group_id=f"{prefix}-ingest",
         ),
         redis=RedisConfig(url=redis_url, prefix=prefix),

@@ -184,3 +184,48 @@ def test_a_bookshop_catalogue_is_served_by_the_api_and_the_shards(
     rolled = browse_offer(engage_app, last)["offer_id"]
     assert rolled.startswith("crime-")
     assert rolled != "crime-fresh"
+
+
+def test_a_feed_on_the_catalog_topic_puts_and_retires_offers(
+    engage_app: App, store: CatalogStore
+) -> None:
+    """Records keyed by offer id on the compacted catalogue topic: an offer's JSON puts
+    it, a tombstone retires it, a bad record is refused where refused calls are counted
+    and the rest of its batch applied."""
+    from kafka import KafkaProducer
+
+    topic = engage_app.kafka.catalog_topic
+    producer = KafkaProducer(bootstrap_servers=engage_app.kafka.bootstrap)
+    fresh = CatalogOffer(
+        offer_id=f"feed-{uuid.uuid4().hex[:6]}",
+        title="Poetry month",
+        categories=("poetry",),
+        domain="bookshop",
+        value=3.0,
+    )
+    try:
+        producer.send(topic, key=fresh.offer_id.encode(), value=fresh.model_dump_json().encode())
+        producer.send(topic, key=b"bad-offer", value=b'{"offer_id": "bad-offer", "value": -1}')
+        producer.flush(10)
+
+        def served() -> set[str]:
+            return {o["offer_id"] for o in engage_app.get("/v1/catalog/offers").json()["offers"]}
+
+        eventually(lambda: fresh.offer_id in served(), 30, "the fed offer served")
+        assert "bad-offer" not in served()
+        (entry, *_) = engage_app.get("/v1/catalog?audit=1").json()["audit"]
+        assert (entry["action"], entry["by"]) == ("feed", "feed:kafka")
+        status = engage_app.get("/v1/catalog?audit=0").json()["feed"]
+        assert status["refused"] >= 1
+
+        def refused() -> list[dict[str, Any]]:
+            rows = engage_app.get("/v1/reports/collect").json()["by_field"]
+            return [r for r in rows if r["source"] == "catalog_feed"]
+
+        assert eventually(refused, 30, "the bad record counted")[0]["field"] == "title"
+
+        producer.send(topic, key=fresh.offer_id.encode(), value=None)  # a tombstone
+        producer.flush(10)
+        eventually(lambda: fresh.offer_id not in served(), 30, "the retired offer gone")
+    finally:
+        producer.close()

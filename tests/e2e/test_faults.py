@@ -69,6 +69,7 @@ def fault_app(
         actions_topic=f"{prefix}.actions",
         actions_dlq_topic=f"{prefix}.actions.dlq",
         decisions_topic=f"{prefix}.decisions",
+        catalog_topic=f"{prefix}.catalog",
         group_id=f"{prefix}-ingest",
         partitions=4,
     )

@@ -61,6 +61,7 @@ def rabbitmq_app(ray_local: None, rabbitmq: RabbitMQ, redis_url: str, fast_rules
             actions_dlq=f"{prefix}.actions.dlq",
             decisions_exchange=f"{prefix}.decisions",
             decisions_log=f"{prefix}.decisions.log",
+            catalog_feed=f"{prefix}.catalog",
             events_queues=3,
         ),
     )

@@ -111,3 +111,16 @@ def test_a_follower_serves_each_version_and_keeps_its_own_through_an_outage(
     assert follower.catalog.version == 1
     assert follower.refresh() is False
     assert follower.error is None
+
+
+def test_a_feed_batch_is_one_version_and_the_same_batch_again_is_none(
+    store: CatalogStore,
+) -> None:
+    store.publish([offer("a"), offer("b")], by="ops")
+    applied = store.apply_feed([offer("b", 2.0), offer("c")], {"a", "never_sent"}, by="feed:x")
+    assert [(o.offer_id, o.value) for o in store.current().offers] == [("b", 2.0), ("c", 1.0)]
+    # Read again after a crash before the feed's commit: nothing changes twice.
+    again = store.apply_feed([offer("b", 2.0), offer("c")], {"a", "never_sent"}, by="feed:x")
+    assert again.version == applied.version
+    (entry, *_) = store.audit()
+    assert (entry["action"], entry["by"]) == ("feed", "feed:x")
