@@ -174,6 +174,38 @@ def test_a_next_best_offer_answer_is_logged_on_the_decisions_exchange(
     assert record["chosen"] == [o["offer_id"] for o in answer["offers"]]
 
 
+def test_a_feed_on_the_catalog_exchange_puts_and_retires_offers(
+    rabbitmq_app: App, rabbitmq: RabbitMQ
+) -> None:
+    feed = rabbitmq_app.settings.rabbitmq.catalog_feed
+    offer_id = f"feed-{uuid.uuid4().hex[:6]}"
+    offer = {
+        "offer_id": offer_id,
+        "title": "Poetry month",
+        "categories": ["poetry"],
+        "domain": "bookshop",
+        "value": 3.0,
+    }
+    ch = channel(rabbitmq)
+    ch.confirm_delivery()
+    ch.exchange_declare(feed, exchange_type="fanout", durable=True)
+
+    def publish(body: bytes) -> None:
+        ch.basic_publish(feed, "", body, pika.BasicProperties(message_id=offer_id))
+
+    def served() -> set[str]:
+        offers = rabbitmq_app.get("/v1/catalog/offers").json()["offers"]
+        return {o["offer_id"] for o in offers}
+
+    try:
+        publish(json.dumps(offer).encode())
+        eventually(lambda: offer_id in served(), 30, "the fed offer served")
+        publish(b"")  # retired
+        eventually(lambda: offer_id not in served(), 30, "the retired offer gone")
+    finally:
+        ch.connection.close()
+
+
 # One stream, played once undisturbed and once per fault: 20 customers, each with nine
 # product views and a cart left at the end (the test rules remind `rem-*` customers of it
 # after 3 s), sent over HTTP in ten batches; the fault strikes after the fifth.
