@@ -41,6 +41,8 @@ class DeliveryNotes:
                 action = action_from_json(entry.action)
             except ValidationError:
                 return  # not an action: nobody's trace
+        if action.type == "decision":
+            return  # the log's copy of a decision: the customer's timeline has the turn
         note = {"at": self.clock(), "action_id": action.action_id, "delivery": what}
         self._pending.append((entry.slot, action.customer_id, orjson.dumps(note)))
 

@@ -801,3 +801,38 @@ def test_a_dead_lettered_action_is_marked_so_no_later_offer_acts_on_it_again() -
     letters, sent = asyncio.run(scenario())
     assert len(letters.letters) == 1
     assert "k1" in sent.sent
+
+
+def test_a_decision_record_reaches_its_lane_and_leaves_no_note_in_the_timeline() -> None:
+    """The decision log's copy of a decision goes through the `decisions` sink like an
+    action; the customer's timeline already has the turn that decided it."""
+    from actors.model.decision import DecisionRecord
+    from actors.turn.decision_log import logged
+
+    record = DecisionRecord(
+        decision_id="dec_1",
+        customer_id="c1",
+        at=time.time(),
+        source="next_best_offer",
+        rule_id="next_best_offer",
+    )
+
+    async def scenario() -> tuple[FlakySink, FlakySink, list[bytes]]:
+        store, actions, decisions = MemoryStateStore(), FlakySink(), FlakySink()
+        entries = await saved(store, make_action("k1"), logged(record, "dec_1", time.time()))
+        dispatcher = Dispatcher(
+            {"kafka": actions, "decisions": decisions},
+            MemoryIdempotencyStore(),
+            store,
+            MemoryDeadLetters(),
+            trace_keep=10,
+            trace_ttl_s=60,
+        )
+        await run_dispatcher(dispatcher, entries)
+        return actions, decisions, await store.trace_of(0, "c1", 10)
+
+    actions, decisions, notes = asyncio.run(scenario())
+    assert actions.got == ["k1"]
+    assert len(decisions.got) == 1
+    assert decisions.got != ["k1"]
+    assert [json.loads(n)["action_id"] for n in notes] == ["act_k1"]

@@ -46,7 +46,10 @@ def turn(a: CustomerActor, state: CustomerState, e: Event, customer: str = "c1")
 
 
 def views(customer: str = "c1") -> list[Event]:
-    return [event("product_view", customer, at=T0 + i) for i in range(3)]
+    # Ids of their own: a decision's draw is fixed by its trigger, whatever ran before.
+    return [
+        event("product_view", customer, at=T0 + i, event_id=f"{customer}-v{i}") for i in range(3)
+    ]
 
 
 def browse(
@@ -124,7 +127,8 @@ def test_with_exploration_some_customers_get_a_drawn_offer_with_its_propensity()
     a = actor("exploration: {share: 0.5}")
     records = [browse(a, CustomerState(), f"c{i}").decisions[0].decision for i in range(200)]
     explored = [r for r in records if r.explored]
-    assert 40 < len(explored) < 110  # half draw, and a draw may land on the best
+    # Half draw, and a draw may land on the best: about 93 of 200, within five deviations.
+    assert 58 < len(explored) < 128
     for r in explored:
         (first,) = r.chosen
         assert first != r.candidates[0].offer_id
