@@ -217,7 +217,12 @@ def ensure_topics(config: KafkaConfig, timeout_s: float = 30.0) -> list[str]:
             # The catalogue feed keeps the latest record of each offer, whatever its age.
             configs = {config.catalog_topic: {"cleanup.policy": "compact"}}
             new = [
-                NewTopic(t, partitions.get(t, 1), config.replication_factor, configs.get(t, {}))
+                NewTopic(
+                    t,
+                    partitions.get(t, 1),
+                    config.replication_factor,
+                    topic_configs=configs.get(t, {}),
+                )
                 for t in missing
             ]
             with contextlib.suppress(TopicAlreadyExistsError):
