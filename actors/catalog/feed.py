@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -120,13 +121,7 @@ class FeedStatus:
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "records": self.records,
-            "refused": self.refused,
-            "version": self.version,
-            "applied_at": self.applied_at,
-            "error": self.error,
-        }
+        return dataclasses.asdict(self)
 
 
 class CatalogFeed:

@@ -223,10 +223,16 @@ class CustomerActor:
         """The action `rule` takes (a marketing one remembered for attribution and
         counted as sent, an offer's decision logged), or the rejection of one its
         template cannot build."""
-        context.set("rule", {"id": rule.id, "campaign": rule.spec.action.campaign})
+        campaign = rule.spec.action.campaign
+        context.set("rule", {"id": rule.id, "campaign": campaign})
+        # The control group a marketing action's customer is in, drawn once: it holds the
+        # action, names its report arm and goes into the decision's record.
+        control = None
+        if rule.spec.kind == "marketing":
+            control = control_group(customer_id, campaign, self.rules.policy)
         try:
             action = build_action(
-                self.rules.policy,
+                control,
                 self.clock(),
                 rule,
                 customer_id,
@@ -239,9 +245,6 @@ class CustomerActor:
             )
         except (TemplateError, ValidationError) as error:
             return RejectedAction(rule.id, customer_id, trigger.trigger_id, str(error))
-        control = None
-        if action.held_out:
-            control = control_group(customer_id, action.campaign, self.rules.policy)
         if rule.spec.kind == "marketing" and action.campaign:
             record = record_of(action, control)
             state.remember_action(record)

@@ -22,9 +22,8 @@ from actors.model.actions import (
 from actors.model.events import CardPayment, Event
 from actors.model.model_names import FRAUD
 from actors.model.state import CustomerState
-from actors.outcomes.attribution import control_group
 from actors.rules.context import LazyContext
-from actors.rules.specs import PolicySpec, Rule
+from actors.rules.specs import Rule
 from actors.rules.templates import render
 from actors.turn.action_details import fraud_reasons, severity
 from actors.turn.offers import RankedOffer
@@ -41,7 +40,7 @@ class Trigger:
 
 
 def build_action(
-    policy: PolicySpec,
+    control: str | None,
     now: float,
     rule: Rule,
     customer_id: str,
@@ -52,12 +51,10 @@ def build_action(
     versions: dict[str, str],
     best: RankedOffer | None,
 ) -> Action:
+    """`control`: the control group the customer is in (actors.outcomes.attribution), which
+    holds the action; None sends it."""
     spec = rule.spec.action
     key = idempotency_key(customer_id, rule.id, trigger.trigger_id)
-    campaign = spec.campaign
-    held_out = (
-        rule.spec.kind == "marketing" and control_group(customer_id, campaign, policy) is not None
-    )
     common: dict[str, Any] = {
         "action_id": action_id_for(key),
         "idempotency_key": key,
@@ -77,7 +74,8 @@ def build_action(
         "payload": {
             k: render(v, context) if isinstance(v, str) else v for k, v in spec.payload.items()
         },
-        "held_out": held_out,
+        # Decided and held for a control group's customer (marketing only has one).
+        "held_out": control is not None,
         "timezone": state.timezone,
         "contact": state.email if spec.channel == "email" else None,
     }

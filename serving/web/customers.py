@@ -17,6 +17,7 @@ from actors.model.model_names import RECOMMENDER
 from actors.outcomes.attribution import control_group
 from actors.turn.decide import Context, Decided, decide, decision_record
 from actors.turn.offers import Audience, rank, rank_offers
+from serving.publisher import PublishError
 from serving.refusals import Refusal
 from serving.security import ApiError, Grant
 from serving.web.access import READ
@@ -244,9 +245,9 @@ async def _log_decision(backends: Backends, record: DecisionRecord, key_id: str)
         decision=record,
     )
     try:
-        await backends.publish([event])
-    except ApiError as error:
-        refusal = Refusal("next_best_offer", "decision_log", f"not logged: {error.detail}")
+        await backends.publisher.publish([event])
+    except PublishError as error:
+        refusal = Refusal("next_best_offer", "decision_log", f"not logged: {error.reason}")
         backends.refusals.record([refusal], record.model_dump(mode="json"), key_id)
         return False
     return True

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from actors.model.events import Event
 from tests.conftest import WRITE_KEY, App
 from tests.eventually import eventually
 from tests.kafka_support import TopicReader, produce
@@ -36,6 +37,17 @@ def decisions_of(app: App, customer: str, count: int) -> list[dict[str, Any]]:
         reader.consumer.close()
 
 
+def offer_feedback(customer: str, outcome: str, offer: str, decision: str, at: float) -> Event:
+    return event(
+        "offer_feedback", customer, at=at, outcome=outcome, offer_id=offer, decision_id=decision
+    )
+
+
+def post(app: App, events: list[Event]) -> None:
+    body = {"events": [json.loads(e.model_dump_json()) for e in events]}
+    assert app.request("POST", "/v1/events", WRITE_KEY, json=body).status_code == 200
+
+
 def test_an_answer_is_logged_once_and_feedback_naming_it_is_credited(engage_app: App) -> None:
     customer, campaign = f"dec-{uuid.uuid4().hex[:8]}", f"c-{uuid.uuid4().hex[:6]}"
     answer = engage_app.get(
@@ -54,36 +66,14 @@ def test_an_answer_is_logged_once_and_feedback_naming_it_is_credited(engage_app:
     assert record["propensity"] == 1.0
     assert {c["offer_id"] for c in record["candidates"]} >= set(record["chosen"])
 
-    now = time.time()
+    now, decision = time.time(), answer["decision_id"]
     feedback = [
-        event(
-            "offer_feedback",
-            customer,
-            at=now + 1,
-            outcome="shown",
-            offer_id=shown,
-            decision_id=answer["decision_id"],
-        ),
-        event(
-            "offer_feedback",
-            customer,
-            at=now + 2,
-            outcome="converted",
-            offer_id=shown,
-            decision_id=answer["decision_id"],
-        ),
+        offer_feedback(customer, "shown", shown, decision, now + 1),
+        offer_feedback(customer, "converted", shown, decision, now + 2),
         # Naming the answer for an offer it did not show: credited to nothing.
-        event(
-            "offer_feedback",
-            customer,
-            at=now + 3,
-            outcome="clicked",
-            offer_id="not_shown_offer",
-            decision_id=answer["decision_id"],
-        ),
+        offer_feedback(customer, "clicked", "not_shown_offer", decision, now + 3),
     ]
-    body = {"events": [json.loads(e.model_dump_json()) for e in feedback]}
-    assert engage_app.request("POST", "/v1/events", WRITE_KEY, json=body).status_code == 200
+    post(engage_app, feedback)
 
     def credited() -> dict[str, Any] | None:
         rows = engage_app.get("/v1/reports/outcomes?by=campaign").json()["rows"]
@@ -127,18 +117,12 @@ def test_the_champion_judged_off_policy_on_its_own_log_agrees_with_every_decisio
     answers = [engage_app.get(f"/v1/customers/{c}/next-best-offer?k=1").json() for c in customers]
     now = time.time()
     converted = [
-        event(
-            "offer_feedback",
-            a["customer_id"],
-            at=now,
-            outcome="converted",
-            offer_id=a["offers"][0]["offer_id"],
-            decision_id=a["decision_id"],
+        offer_feedback(
+            a["customer_id"], "converted", a["offers"][0]["offer_id"], a["decision_id"], now
         )
         for a in answers[:2]
     ]
-    body = {"events": [json.loads(e.model_dump_json()) for e in converted]}
-    assert engage_app.request("POST", "/v1/events", WRITE_KEY, json=body).status_code == 200
+    post(engage_app, converted)
     for customer in customers:
         decisions_of(engage_app, customer, 1)
 

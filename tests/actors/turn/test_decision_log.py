@@ -162,34 +162,22 @@ def test_a_next_best_offer_answer_is_remembered_counted_and_logged() -> None:
     assert recent_offers(state, T0 + 200, 86_400) == frozenset()
 
 
+def feedback(outcome: str, decision_id: str, at: float) -> Event:
+    return event(
+        "offer_feedback", outcome=outcome, offer_id="electronics_10", decision_id=decision_id, at=at
+    )
+
+
 def test_feedback_is_credited_to_the_decision_that_showed_the_offer() -> None:
     a, state = actor(), CustomerState()
     turn(a, state, answer("dec_1", ("electronics_10",)))
     turn(a, state, answer("dec_2", ("books_15",), at=T0 + 200))
-    shown = event(
-        "offer_feedback",
-        outcome="shown",
-        offer_id="electronics_10",
-        decision_id="dec_1",
-        at=T0 + 300,
-    )
+    shown = feedback("shown", "dec_1", T0 + 300)
     assert turn(a, state, shown).counters == ["shown|treated|next_best_offer||electronics_10|7"]
     # Naming a decision that did not show the offer credits nothing.
-    wrong = event(
-        "offer_feedback",
-        outcome="clicked",
-        offer_id="electronics_10",
-        decision_id="dec_2",
-        at=T0 + 400,
-    )
+    wrong = feedback("clicked", "dec_2", T0 + 400)
     assert turn(a, state, wrong).counters == []
-    clicked = event(
-        "offer_feedback",
-        outcome="clicked",
-        offer_id="electronics_10",
-        decision_id="dec_1",
-        at=T0 + 500,
-    )
+    clicked = feedback("clicked", "dec_1", T0 + 500)
     assert turn(a, state, clicked).counters == ["clicked|treated|next_best_offer||electronics_10|7"]
     assert state.recent_actions is not None
     first = next(r for r in state.recent_actions if r.action_id == "dec_1")
