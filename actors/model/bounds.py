@@ -30,6 +30,10 @@ MAX_LINKED = 100
 # the vector fixed whatever names a site invents (actors.model.features).
 CUSTOM_BUCKETS = 8
 CUSTOM_WINDOW_DAYS = 7
+# A site's own categories ("cookery", "crime", any string) count for models the same way:
+# each category's affinity, and its views in the session, summed into one of
+# CATEGORY_BUCKETS columns by a stable hash of the category.
+CATEGORY_BUCKETS = 16
 MAX_PAYMENTS = 100
 MAX_KNOWN = 16
 # Marketing decisions kept for attribution and caps: a rule's action is one, a
@@ -61,6 +65,14 @@ def push_bounded(items: list[str], item: str, limit: int) -> None:
 def custom_bucket(name: str) -> int:
     """The counter a custom event name is counted in (stable across processes)."""
     return hashlib.blake2b(name.encode(), digest_size=2).digest()[0] % CUSTOM_BUCKETS
+
+
+def category_bucket(category: str) -> int:
+    """The column a category's affinity and session views are counted in (stable across
+    processes; salted apart from custom event names, so a category and an event of the
+    same name need not share a column)."""
+    digest = hashlib.blake2b(category.encode(), digest_size=2, person=b"category").digest()
+    return int.from_bytes(digest, "big") % CATEGORY_BUCKETS
 
 
 def recent_days(rows: list[list[int]]) -> list[list[int]]:

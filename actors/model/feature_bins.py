@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from actors.model.bounds import CUSTOM_BUCKETS
+from actors.model.bounds import CATEGORY_BUCKETS, CUSTOM_BUCKETS
 from actors.model.catalog import AFFINITY_KEYS
 from actors.model.features import CUSTOMER_FEATURES, PAYMENT_FEATURES
 from actors.model.model_names import FRAUD, RECOMMENDER
@@ -62,6 +62,8 @@ EDGES: dict[str, tuple[float, ...]] = {
     "offer_click_rate": SHARE,
     **{f"affinity_{key}": AFFINITY for key in AFFINITY_KEYS},
     **{f"session_{key}": COUNT for key in AFFINITY_KEYS},
+    **{f"category_{bucket}": AFFINITY for bucket in range(CATEGORY_BUCKETS)},
+    **{f"session_category_{bucket}": COUNT for bucket in range(CATEGORY_BUCKETS)},
     **{f"custom_7d_{bucket}": LOG for bucket in range(CUSTOM_BUCKETS)},
 }
 

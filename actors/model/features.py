@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from actors.model.bounds import CUSTOM_BUCKETS
+from actors.model.bounds import CATEGORY_BUCKETS, CUSTOM_BUCKETS, category_bucket, decayed
 from actors.model.catalog import (
     AFFINITY_KEYS,
     OFFERS,
@@ -30,7 +30,9 @@ from actors.model.events import CardPayment
 from actors.model.state import CustomerState
 
 # 2: custom events per name (hashed into CUSTOM_BUCKETS) over the last week.
-FEATURE_SPEC_VERSION = 2
+# 3: every category a site sends, its affinity and session views hashed into
+#    CATEGORY_BUCKETS columns.
+FEATURE_SPEC_VERSION = 3
 
 _DAY = 86_400.0
 _NEVER_DAYS = 365.0
@@ -53,6 +55,13 @@ CUSTOMER_FEATURES: tuple[str, ...] = (
     "offer_click_rate",
     *(f"affinity_{key}" for key in AFFINITY_KEYS),
     *(f"session_{key}" for key in AFFINITY_KEYS),
+    # The site's own taxonomy: the affinity of every category the customer keeps one for
+    # (actors.model.state, any string), decayed to the moment, and the category's views
+    # in the session, summed per bucket of a stable hash of the category
+    # (actors.model.bounds.category_bucket). A category first seen today counts today;
+    # categories that share a bucket count together.
+    *(f"category_{bucket}" for bucket in range(CATEGORY_BUCKETS)),
+    *(f"session_category_{bucket}" for bucket in range(CATEGORY_BUCKETS)),
     # Custom events ("Checkout Step Viewed", a site's own names) in the last
     # CUSTOM_WINDOW_DAYS days, log1p of the count in each name's bucket
     # (actors.model.state.custom_bucket): a model learns what each name says without the
@@ -127,8 +136,24 @@ def features(state: CustomerState, at: float) -> list[float]:
     ]
     row.extend(state.affinity(key, at) for key in AFFINITY_KEYS)
     row.extend(float(categories.get(key, 0)) for key in AFFINITY_KEYS)
+    row.extend(_category_buckets(state, categories, at))
     row.extend(math.log1p(count) for count in state.custom_counts(at))
     return row
+
+
+def _category_buckets(state: CustomerState, session: dict[str, int], at: float) -> list[float]:
+    """The `category_*` then `session_category_*` columns: every kept affinity decayed to
+    `at`, and every session category's views, summed into its category's bucket."""
+    columns = [0.0] * (2 * CATEGORY_BUCKETS)
+    if state.affinities and state.affinity_at is not None:
+        # All affinities are held decayed to one moment, so one factor brings them to `at`.
+        factor = decayed(1.0, state.affinity_at, max(at, state.affinity_at))
+        # In key order: a state read back from the store must sum to the same bits.
+        for category, value in sorted(state.affinities.items()):
+            columns[category_bucket(category)] += value * factor
+    for category, views in sorted(session.items()):
+        columns[CATEGORY_BUCKETS + category_bucket(category)] += float(views)
+    return columns
 
 
 def feature_dict(state: CustomerState, at: float) -> dict[str, float]:
