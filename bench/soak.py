@@ -12,6 +12,11 @@ state; the first and last window record every process's memory (RSS: the Ray act
 Redis, the broker).
 
     .venv/bin/python bench/soak.py [--minutes 30] [--rate 300] [--fault-every 4]
+        [--broker apache]
+
+`--broker apache` runs on the Apache Kafka that `make test-kafka` assembles (the embedded
+broker keeps every record in memory and scans to serve a fetch: docs/kafka.md); the
+broker's own process is then measured as the embedded one is.
 
 The last line printed is one JSON object: the windows, the processes' memory at the start
 and the end, and the growth figures (`rss_growth` of each process, `redis_growth`,
@@ -130,11 +135,22 @@ def main() -> int:
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--fault-every", type=float, default=4.0, help="minutes")
     parser.add_argument("--window", type=float, default=5.0, help="minutes")
+    parser.add_argument("--broker", choices=("embedded", "apache"), default="embedded")
     args = parser.parse_args()
     with ExitStack() as stack:
-        running = stack.enter_context(running_engage(load_settings()))
+        overrides: dict[str, Any] = {}
+        broker_servers: list[Any] = []
+        if args.broker == "apache":
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+            from tests import apache_kafka
+
+            kafka = apache_kafka.start()
+            stack.callback(kafka.stop)
+            broker_servers.append(kafka.server)
+            overrides["kafka"] = {"bootstrap": kafka.bootstrap}
+        running = stack.enter_context(running_engage(load_settings(**overrides)))
         settings = running.settings
-        servers = list(running.stack.servers)
+        servers = list(running.stack.servers) + broker_servers
         (redis_server,) = [s for s in servers if s.name == "redis"]
         router = ShardRouter(settings.ray.namespace, settings.actors, settings.redis)
         stack.callback(router.close)
@@ -199,6 +215,7 @@ def main() -> int:
         if name in last_processes and kb
     }
     figures = {
+        "broker": args.broker,
         "minutes": args.minutes,
         "rate": args.rate,
         "faults": injected,
