@@ -5,7 +5,12 @@ concurrency 1, 8 and 32, sends next-best-offer requests (real shard read, real s
 and requests to `/v1/noop` (same proxy, same replica, no work) from the same client for
 the same time, and compares requests per second, p50 and p99.
 
-    .venv/bin/python bench/nbo_latency.py [--seconds 8]
+    .venv/bin/python bench/nbo_latency.py [--seconds 8] [--offers 10000]
+
+`--offers N` loads a catalogue of N offers before measuring: the demo's fifteen, and the
+rest spread over the demo's categories and 200 more of a site's own, a fifth of them with
+an eligibility condition and a twentieth expired, so that next-best-offer narrows the
+catalogue to its candidates (actors/catalog/candidates.py) as it would a real shop's.
 
 Targets at concurrency 8: p50 at most 2 times the no-op's, throughput at least half of
 it. The last line printed is one JSON object of figures.
@@ -20,8 +25,10 @@ import threading
 import time
 
 import requests
+from _catalogs import large_catalog
 
 from actors.brokers.kafka import make_producer
+from actors.catalog.store import CatalogStore
 from actors.model.events import event_to_json
 from engage.runtime import running_engage
 from engage.settings import load_settings
@@ -76,13 +83,37 @@ def load(
     }
 
 
+def serve_catalog(url: str, key: str | None, redis_url: str, prefix: str, size: int) -> int:
+    """Publish the large catalogue; return once the API serves it."""
+    store = CatalogStore.connect(redis_url, prefix)
+    version = store.publish(large_catalog(size), by="bench/nbo_latency.py").version
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        served = requests.get(f"{url}/v1/catalog", headers=headers, timeout=10).json()
+        if served.get("version") == version:
+            return version
+        time.sleep(0.5)
+    raise SystemExit(f"the API did not serve catalogue version {version} within 60 s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--customers", type=int, default=300)
+    parser.add_argument("--offers", type=int, default=0, help="a catalogue of this many")
     args = parser.parse_args()
-    figures: dict[str, object] = {"benchmark": "nbo_latency"}
+    figures: dict[str, object] = {"benchmark": "nbo_latency", "offers": args.offers or 15}
     with running_engage(load_settings(), train_customers=400) as engage:
+        if args.offers:
+            settings = engage.settings
+            serve_catalog(
+                engage.url,
+                engage.read_key,
+                settings.redis.require_url(),
+                settings.redis.prefix,
+                args.offers,
+            )
         traffic = LiveTraffic(customers=args.customers, seed=5)
         producer = make_producer(engage.settings.kafka)
         for _ in range(args.customers * 3):

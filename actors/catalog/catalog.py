@@ -6,10 +6,11 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
+from actors.catalog.candidates import CandidateIndex
 from actors.catalog.offer import CatalogOffer
 from actors.catalog.parsing import read_catalog_file
 
@@ -58,6 +59,12 @@ class Catalog:
     @classmethod
     def of(cls, version: int, offers: Iterable[CatalogOffer]) -> Catalog:
         return cls(version, tuple(offers))
+
+    @cached_property
+    def candidates(self) -> CandidateIndex:
+        """The index next-best-offer narrows a large catalogue with (built on first use,
+        once per version)."""
+        return CandidateIndex(self.offers)
 
     def get(self, offer_id: str) -> CatalogOffer | None:
         return self.by_id.get(offer_id)

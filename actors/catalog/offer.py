@@ -90,13 +90,19 @@ class CatalogOffer(BaseModel):
         paths = self.condition.paths if self.condition is not None else []
         return frozenset(p[1] for p in paths if p[0] == "segment" and len(p) > 1)
 
+    @cached_property
+    def window(self) -> tuple[float, float]:
+        """When it may be made, in seconds since the epoch (read per offer per ranking)."""
+        starts = self.starts_at.timestamp() if self.starts_at is not None else float("-inf")
+        ends = self.ends_at.timestamp() if self.ends_at is not None else float("inf")
+        return starts, ends
+
     def live_at(self, at: float) -> bool:
         """Active and within its dates at `at` (seconds since the epoch)."""
         if not self.active:
             return False
-        if self.starts_at is not None and at < self.starts_at.timestamp():
-            return False
-        return self.ends_at is None or at < self.ends_at.timestamp()
+        starts, ends = self.window
+        return starts <= at < ends
 
     def eligible(
         self, customer: Mapping[str, Any], segments: Mapping[str, Any] | None = None

@@ -2,14 +2,16 @@
 
 The candidates are the served catalogue's offers that are live now (active, within their
 dates), on the channel asked for, of the domain asked for, that the customer is eligible
-for and not yet capped on. The recommender gives p(accept) for the offers it was trained
-on. An offer it has not seen yet gets a stated prior from the offer's category the
-customer is most drawn to: the p of the trained offer of that category if there is one,
-else the customer's best p in the offer's domain scaled by that affinity relative to the
-customer's strongest. With no interest in any of its categories: the p of a trained offer
-sharing one of them, else the average p of its domain, else the average p. Ranking
-is by expected value p x value. The reasons say, in words a marketer can read, what in
-the customer's context drove it, and name a prior as one.
+for and not yet capped on; in a catalogue of more than a few hundred offers, only those
+that candidate generation picks (actors.catalog.candidates). The recommender gives
+p(accept) for the offers it was trained on. An offer it has not seen yet gets a stated
+prior from the offer's category the customer is most drawn to: the p of the trained offer
+of that category if there is one, else the customer's best p in the offer's domain scaled
+by that affinity relative to the customer's strongest. With no interest in any of its
+categories: the p of a trained offer sharing one of them, else the average p of its
+domain, else the average p. Ranking is by expected value p x value. The reasons say, in
+words a marketer can read, what in the customer's context drove it, and name a prior as
+one.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from actors.catalog.candidates import CANDIDATE_LIMIT
 from actors.catalog.catalog import Catalog, built_in
 from actors.catalog.offer import CatalogOffer
 from actors.model.action_record import SHOWN, ActionRecord
@@ -124,30 +127,36 @@ def rank(
     at: float | None = None,
     channel: str | None = None,
     audience: Audience = Audience(),
+    candidate_limit: int = CANDIDATE_LIMIT,
 ) -> Ranking:
     """The eligible offers by expected value. `probabilities` are the recommender's, in
-    the order of the offers it was trained on (`actors.model.catalog.OFFERS`)."""
+    the order of the offers it was trained on (`actors.model.catalog.OFFERS`). A catalogue
+    larger than `candidate_limit` is narrowed to that many candidates first
+    (actors.catalog.candidates)."""
     catalog = catalog or built_in()
     prior = _Prior(probabilities, audience.affinities or {})
     cold = not any(customer[_AFFINITY : _AFFINITY + len(AFFINITY_KEYS)]) and not prior.affinities
     offered = audience.offered or {}
-    scored: list[tuple[float, str, CatalogOffer, float, str | None]] = []
-    for offer in catalog.offers:
+
+    def admissible(offer: CatalogOffer) -> bool:
         if domain is not None and offer.domain != domain:
-            continue
+            return False
         if channel is not None and channel not in offer.channels:
-            continue
+            return False
         if at is not None and not offer.live_at(at):
-            continue
+            return False
         cap = offer.cap_per_customer
         if cap is not None and offered.get(offer.offer_id, 0) >= cap:
-            continue
+            return False
         if offer.offer_id in audience.recent:
-            continue
-        if audience.customer is not None and not offer.eligible(
-            audience.customer, audience.segments
-        ):
-            continue
+            return False
+        return audience.customer is None or offer.eligible(audience.customer, audience.segments)
+
+    scored: list[tuple[float, str, CatalogOffer, float, str | None]] = []
+    candidates = catalog.candidates.select(
+        admissible, prior.affinities, domain, prior.trained, candidate_limit
+    )
+    for offer in candidates:
         p, proxy = prior.probability(offer)
         scored.append((-(p * offer.value), offer.offer_id, offer, p, proxy))
     scored.sort(key=lambda row: (row[0], row[1]))
