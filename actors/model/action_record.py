@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from actors.model.decision import NEXT_BEST_OFFER
+
 # Outcome flags of an ActionRecord.
 SHOWN, CLICKED, CONVERTED = 1, 2, 4
 
@@ -31,3 +33,12 @@ class ActionRecord(NamedTuple):
         if self.control == "global_control":
             return "global_control"
         return "holdout" if self.held_out else "treated"
+
+
+def made(record: ActionRecord) -> bool:
+    """Whether the offer reached the customer: a rule's action that was not held out, or
+    a next-best-offer answer's offer once the app reported it shown (an answer the app
+    did not show made nothing, however often it asked)."""
+    if record.held_out:
+        return False
+    return record.rule_id != NEXT_BEST_OFFER or bool(record.outcomes & SHOWN)

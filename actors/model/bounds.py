@@ -39,6 +39,9 @@ MAX_KNOWN = 16
 # Marketing decisions kept for attribution and caps: a rule's action is one, a
 # next-best-offer answer one per offer shown (three by default).
 MAX_RECENT_ACTIONS = 16
+# Offers counted per customer for `cap_per_customer` over the customer's whole life (the
+# recent actions above reach back only so far): the offers made longest ago go first.
+MAX_OFFERS_COUNTED = 64
 # Categories a customer keeps an affinity for: any string a site sends counts (its own
 # taxonomy), the weakest dropped past this, so a client key cannot grow a state with
 # invented categories. The built-in keys' affinities are model features; any category's
@@ -81,6 +84,33 @@ def recent_days(rows: list[list[int]]) -> list[list[int]]:
     return [r for r in rows if r[0] > newest - CUSTOM_WINDOW_DAYS]
 
 
+def count_custom_day(rows: list[list[int]] | None, name: str, ts: float) -> list[list[int]]:
+    """`rows` (one per event-time day: the day, then a count per bucket) with one more
+    custom event `name` at `ts`; one older than the window is counted in no row."""
+    day = int(ts // 86_400)
+    rows = rows if rows is not None else []
+    row = next((r for r in rows if r[0] == day), None)
+    if row is None:
+        if rows and day <= rows[-1][0] - CUSTOM_WINDOW_DAYS:
+            return rows  # late, and older than the window: counted in no feature
+        row = [day] + [0] * CUSTOM_BUCKETS
+        rows.append(row)
+        rows.sort()
+    row[1 + custom_bucket(name)] += 1
+    return recent_days(rows)
+
+
+def custom_totals(rows: list[list[int]] | None, at: float) -> list[int]:
+    """Custom events per bucket in the CUSTOM_WINDOW_DAYS days up to `at` (event time)."""
+    totals = [0] * CUSTOM_BUCKETS
+    day = int(at // 86_400)
+    for row in rows or ():
+        if day - CUSTOM_WINDOW_DAYS < row[0] <= day:
+            for bucket in range(CUSTOM_BUCKETS):
+                totals[bucket] += row[1 + bucket]
+    return totals
+
+
 def count_bounded(counts: dict[str, int] | None, key: str, limit: int) -> dict[str, int]:
     """`counts` with one more `key`; a key not yet counted is left out once `limit` keys
     are (the first ones seen in a session are kept)."""
@@ -91,6 +121,16 @@ def count_bounded(counts: dict[str, int] | None, key: str, limit: int) -> dict[s
         counts[key] = held + 1
     elif len(counts) < limit:
         counts[key] = 1
+    return counts
+
+
+def count_latest(counts: dict[str, int] | None, key: str, limit: int) -> dict[str, int]:
+    """`counts` with one more `key`, the key moved to the end; past `limit` keys the one
+    counted longest ago is forgotten."""
+    counts = {} if counts is None else counts
+    counts[key] = counts.pop(key, 0) + 1
+    while len(counts) > limit:
+        del counts[next(iter(counts))]
     return counts
 
 

@@ -10,6 +10,7 @@ from actors.model.bounds import (
     MAX_AFFINITIES,
     MAX_KNOWN,
     MAX_LINKED,
+    MAX_OFFERS_COUNTED,
     MAX_PAYMENTS,
     MAX_RECENT_ACTIONS,
     MAX_SESSION_CUSTOM,
@@ -106,6 +107,11 @@ def merge_states(first: CustomerState, second: CustomerState) -> CustomerState:
     merged.fraud_alert_at = max_opt(a.fraud_alert_at, b.fraud_alert_at)
     recent = sorted((a.recent_actions or []) + (b.recent_actions or []), key=lambda r: r.at)
     merged.recent_actions = recent[-MAX_RECENT_ACTIONS:] or None
+    # Both histories' offers count against caps; the latest history's made latest.
+    made = dict(older.offers_made or {})
+    for offer_id, times in (latest.offers_made or {}).items():
+        made[offer_id] = made.pop(offer_id, 0) + times
+    merged.offers_made = dict(list(made.items())[-MAX_OFFERS_COUNTED:]) or None
     merged.offers_shown = a.offers_shown + b.offers_shown
     merged.offer_clicks = a.offer_clicks + b.offer_clicks
     merged.offer_conversions = a.offer_conversions + b.offer_conversions

@@ -11,12 +11,11 @@ from __future__ import annotations
 import math
 
 from actors.model import cart
-from actors.model.action_record import ActionRecord
+from actors.model.action_record import ActionRecord, made
 from actors.model.bounds import (
-    CUSTOM_BUCKETS,
-    CUSTOM_WINDOW_DAYS,
     MAX_AFFINITIES,
     MAX_KNOWN,
+    MAX_OFFERS_COUNTED,
     MAX_PAYMENTS,
     MAX_RECENT_ACTIONS,
     MAX_SESSION_CATEGORIES,
@@ -25,12 +24,13 @@ from actors.model.bounds import (
     PAYMENT_WINDOW_S,
     SESSION_GAP_S,
     count_bounded,
-    custom_bucket,
+    count_custom_day,
+    count_latest,
+    custom_totals,
     decayed,
     max_opt,
     merge_traits,
     push_bounded,
-    recent_days,
     shared,
     strongest,
 )
@@ -87,6 +87,7 @@ class CustomerState:
         "merged_into",
         "offer_clicks",
         "offer_conversions",
+        "offers_made",
         "offers_shown",
         "orders",
         "pay_count",
@@ -157,6 +158,8 @@ class CustomerState:
         self.fraud_alert_at: float | None = None
         # marketing actions decided lately, for attribution of outcomes: see ActionRecord
         self.recent_actions: list[ActionRecord] | None = None
+        # offer id -> times made to the customer, ever (caps; MAX_OFFERS_COUNTED offers)
+        self.offers_made: dict[str, int] | None = None
         # The audiences (actors.rules.segments) it was in after its latest event, by name.
         self.segments: list[str] | None = None
         # Journeys it is on: id -> (step it waits at, run id, when the run began).
@@ -328,27 +331,11 @@ class CustomerState:
 
     def _count_custom(self, name: str, ts: float) -> None:
         self.session_custom = count_bounded(self.session_custom, shared(name), MAX_SESSION_CUSTOM)
-        day = int(ts // 86_400)
-        rows = self.custom_days if self.custom_days is not None else []
-        row = next((r for r in rows if r[0] == day), None)
-        if row is None:
-            if rows and day <= rows[-1][0] - CUSTOM_WINDOW_DAYS:
-                return  # late, and older than the window: counted in no feature
-            row = [day] + [0] * CUSTOM_BUCKETS
-            rows.append(row)
-            rows.sort()
-        row[1 + custom_bucket(name)] += 1
-        self.custom_days = recent_days(rows)
+        self.custom_days = count_custom_day(self.custom_days, name, ts)
 
     def custom_counts(self, at: float) -> list[int]:
         """Custom events per bucket in the CUSTOM_WINDOW_DAYS days up to `at` (event time)."""
-        totals = [0] * CUSTOM_BUCKETS
-        day = int(at // 86_400)
-        for row in self.custom_days or ():
-            if day - CUSTOM_WINDOW_DAYS < row[0] <= day:
-                for bucket in range(CUSTOM_BUCKETS):
-                    totals[bucket] += row[1 + bucket]
-        return totals
+        return custom_totals(self.custom_days, at)
 
     def _count_category(self, category: str) -> None:
         self.session_categories = count_bounded(
@@ -448,6 +435,13 @@ class CustomerState:
             self.recent_actions = []
         self.recent_actions.append(record)
         del self.recent_actions[:-MAX_RECENT_ACTIONS]
+        if made(record):
+            self.count_made(record.offer_id)
+
+    def count_made(self, offer_id: str) -> None:
+        """One more time `offer_id` reached the customer (a next-best-offer answer's
+        offer counts when it is reported shown: actors.outcomes.attribution)."""
+        self.offers_made = count_latest(self.offers_made, offer_id, MAX_OFFERS_COUNTED)
 
     # ---- derived views ---------------------------------------------------------------
 

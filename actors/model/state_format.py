@@ -16,6 +16,9 @@ Formats:
    arrival second); format 1's ids are kept, stamped as arriving at the migration,
    and its per-partition watermarks dropped (they mixed a customer's own records with
    its visitors', which format 2's marks keep apart).
+3. remembered actions carry the control group that held them.
+4. `offers_made`: how often each offer reached the customer, ever (caps); counted at the
+   migration from the remembered actions, all that earlier formats knew.
 """
 
 from __future__ import annotations
@@ -27,11 +30,11 @@ from typing import Any
 import orjson
 
 from actors.errors import StateFormatError
-from actors.model.action_record import ActionRecord
+from actors.model.action_record import ActionRecord, made
 from actors.model.dedup import Applied
 from actors.model.state import CustomerState
 
-STATE_FORMAT = 3
+STATE_FORMAT = 4
 
 # Kept beside the data, not in it.
 _NOT_SAVED = frozenset({"version", "merged_into", "forgotten_at"})
@@ -112,10 +115,22 @@ def _format_2_to_3(data: dict[str, Any], now: float) -> dict[str, Any]:
     return data
 
 
+def _format_3_to_4(data: dict[str, Any], now: float) -> dict[str, Any]:
+    made_before: dict[str, int] = {}
+    for raw in data.get("recent_actions") or ():
+        record = ActionRecord(*raw)
+        if made(record):
+            made_before[record.offer_id] = made_before.pop(record.offer_id, 0) + 1
+    if made_before:
+        data["offers_made"] = made_before
+    return data
+
+
 # MIGRATIONS[n] turns a state of format n into format n + 1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any], float], dict[str, Any]]] = {
     1: _format_1_to_2,
     2: _format_2_to_3,
+    3: _format_3_to_4,
 }
 
 

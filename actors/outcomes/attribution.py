@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 
-from actors.model.action_record import CLICKED, CONVERTED, SHOWN, ActionRecord
+from actors.model.action_record import CLICKED, CONVERTED, SHOWN, ActionRecord, made
 from actors.model.actions import Action, OfferAction, WelcomeBackAction
 from actors.model.catalog import offer as find_offer
 from actors.model.events import Event, OfferFeedback, Purchase
@@ -125,7 +125,10 @@ def attribute(state: CustomerState, event: Event, window_s: float) -> list[str]:
             for name, flag in _FLAG.items():
                 if gained & flag:
                     counters.append(counter(name, record))
+            was_made = made(record)
             record = record._replace(outcomes=record.outcomes | gained)
+            if not was_made and made(record):  # an answer's offer, now reported shown
+                state.count_made(record.offer_id)
         updated.append(record)
     state.recent_actions = list(reversed(updated))
     return counters

@@ -23,9 +23,8 @@ from typing import Any
 from actors.catalog.candidates import CANDIDATE_LIMIT
 from actors.catalog.catalog import Catalog, built_in
 from actors.catalog.offer import CatalogOffer
-from actors.model.action_record import SHOWN, ActionRecord
+from actors.model.action_record import made
 from actors.model.catalog import AFFINITY_KEYS, OFFERS
-from actors.model.decision import NEXT_BEST_OFFER
 from actors.model.features import CUSTOMER_FEATURES
 from actors.model.state import CustomerState
 
@@ -61,23 +60,10 @@ class Audience:
     recent: frozenset[str] = frozenset()
 
 
-def made(record: ActionRecord) -> bool:
-    """Whether the offer reached the customer: a rule's action that was not held out, or
-    a next-best-offer answer's offer once the app reported it shown (an answer the app
-    did not show made nothing, however often it asked)."""
-    if record.held_out:
-        return False
-    return record.rule_id != NEXT_BEST_OFFER or bool(record.outcomes & SHOWN)
-
-
 def offered_counts(state: CustomerState) -> dict[str, int]:
-    """How often each offer was made to the customer, over the marketing decisions its
-    state keeps (the last `MAX_RECENT_ACTIONS`)."""
-    counts: dict[str, int] = {}
-    for record in state.recent_actions or ():
-        if made(record):
-            counts[record.offer_id] = counts.get(record.offer_id, 0) + 1
-    return counts
+    """How often each offer was made to the customer, ever (`CustomerState.offers_made`,
+    the MAX_OFFERS_COUNTED offers made latest): what `cap_per_customer` is checked against."""
+    return dict(state.offers_made or {})
 
 
 def recent_offers(state: CustomerState, at: float, window_s: float) -> frozenset[str]:

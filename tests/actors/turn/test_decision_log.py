@@ -182,8 +182,12 @@ def test_feedback_is_credited_to_the_decision_that_showed_the_offer() -> None:
     assert state.recent_actions is not None
     first = next(r for r in state.recent_actions if r.action_id == "dec_1")
     assert first.outcomes == SHOWN | CLICKED
-    # Shown, it now counts as made: no repeat within the window.
+    # Shown, it now counts as made: no repeat within the window, and once against its cap,
+    # however often it is reported shown.
     assert recent_offers(state, T0 + 600, 86_400) == {"electronics_10"}
+    assert offered_counts(state) == {"electronics_10": 1}
+    turn(a, state, feedback("shown", "dec_1", T0 + 700))
+    assert offered_counts(state) == {"electronics_10": 1}
 
 
 def test_a_control_group_answer_counts_in_its_own_control_arm() -> None:
