@@ -68,6 +68,7 @@ def run(decisions: int, exploration: float, seed: int) -> dict[str, object]:
                 Logged(
                     customer,
                     [],
+                    {},
                     [OFFERS[j].offer_id for j in order],
                     [float(champion[i, j]) for j in order],
                     [float(values[j]) for j in order],

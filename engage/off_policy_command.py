@@ -16,7 +16,7 @@ from actors.model.decision import DecisionRecord
 from actors.model.events import Event, parse_event
 from actors.model.model_names import RECOMMENDER
 from engage.settings import Settings
-from engage.training_commands import registry_of
+from engage.training_commands import registry_of, served_catalog
 from training.off_policy import estimate, greedy_under, logged_decisions, rewards_of
 from training.registry import CHALLENGER, CHAMPION, ModelRegistry
 
@@ -49,13 +49,14 @@ def compare_off_policy(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 1
     registry = registry_of(settings)
+    catalog = served_catalog(settings)
     report: dict[str, Any] = {
         "decisions_read": len(records),
         "reward": args.reward,
         "explored": sum(1 for r in records if r.explored),
     }
     for role, version in _versions(registry, args.candidate).items():
-        picks = greedy_under(_predictor(registry, version))(logged)
+        picks = greedy_under(_predictor(registry, version), catalog)(logged)
         report[role] = {"version": version, **estimate(logged, picks).to_dict()}
     print(json.dumps(report, indent=2))
     return 0

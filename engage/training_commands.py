@@ -9,6 +9,7 @@ A source that cannot give events is an error, never a fallback to generated data
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -23,6 +24,7 @@ from actors.rules.durations import parse_duration
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from actors.catalog.catalog import Catalog
     from actors.model.events import Event
     from engage.settings import Settings
     from training.registry import ModelRegistry
@@ -132,6 +134,17 @@ def load_source(args: argparse.Namespace, settings: Settings) -> TrainingData:
     return sources.from_file(Path(source), args.since, args.until, forgotten)
 
 
+def served_catalog(settings: Settings) -> Catalog:
+    """The catalogue this engage serves (the demo's before any is loaded, or without
+    ENGAGE_REDIS_URL): what the recommender's rows describe the offers by."""
+    from actors.catalog.catalog import built_in
+    from actors.catalog.store import CatalogStore
+
+    if settings.redis.url is None:
+        return built_in()
+    return CatalogStore.connect(settings.redis.url, settings.redis.prefix).current()
+
+
 def forgotten_of(settings: Settings, required: bool) -> set[str]:
     """Customers forgotten lately, whose events export and training leave out. Reading
     the broker's history needs them (ENGAGE_REDIS_URL), so a forgotten customer never
@@ -150,6 +163,9 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
 
     registry = registry_of(settings)
     data = load_source(args, settings)
+    if data.source.get("kind") not in ("generated", "cdnow"):
+        # Collected data names the offers this engage serves: describe them as served.
+        data = dataclasses.replace(data, catalog=served_catalog(settings))
     if data.rejected:
         print(
             f"{data.rejected:,} records were not valid events (first: {data.first_rejection})",

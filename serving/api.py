@@ -54,8 +54,8 @@ class WatcherRecommender:
     def __init__(self, watcher: ModelWatcher) -> None:
         self.watcher = watcher
 
-    def recommend(self, vector: list[float]) -> Score:
-        answers, shadow = score_batch(self.watcher.models, [(RECOMMENDER, [vector])])
+    def recommend(self, row: list[float]) -> Score:
+        answers, shadow = score_batch(self.watcher.models, [(RECOMMENDER, [row])])
         if shadow:
             self.watcher.log_shadow(shadow)
         answer = answers[0]

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from actors.errors import FeatureVersionMismatchError, ModelError
-from actors.model.catalog import OFFERS
-from actors.model.features import FEATURE_SPEC_VERSION, offer_matrix
+from actors.model.features import FEATURE_SPEC_VERSION
 from actors.model.model_names import RECOMMENDER
+from actors.model.offer_features import expand
 from serving.linear_probability import LinearProbability
 from serving.tree_probability import MAX_ROWS as TREE_MAX_ROWS
 from serving.tree_probability import TreeEnsembleProbability
@@ -43,13 +43,21 @@ class ServedModel:
         return str(self.meta.version)
 
     def predict(self, rows: Sequence[Sequence[float]]) -> list[tuple[float, ...]]:
-        """One tuple of probabilities per row (recommender: one per catalogue offer)."""
+        """One tuple of probabilities per row (recommender: one per offer block of the
+        row, actors.model.offer_features)."""
         if not rows:
             return []
         if self.meta.kind == RECOMMENDER:
-            expanded = np.asarray(offer_matrix(rows), dtype=float)
-            p = self._probability(expanded).reshape(len(rows), len(OFFERS))
-            return [tuple(float(x) for x in line) for line in p]
+            try:
+                matrix, counts = expand(rows)
+            except ValueError as error:
+                raise ModelError(self.name, str(error), self.meta.version) from None
+            p = self._probability(matrix).tolist() if len(matrix) else []
+            out, at = [], 0
+            for count in counts:
+                out.append(tuple(p[at : at + count]))
+                at += count
+            return out
         p = self._probability(np.asarray(rows, dtype=float))
         return [(float(x),) for x in p]
 

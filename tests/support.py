@@ -9,15 +9,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from actors.errors import ModelError
-from actors.model.catalog import AFFINITY_KEYS, OFFERS
 from actors.model.events import Event, event_from_dict
-from actors.model.features import CUSTOMER_FEATURES, PAYMENT_FEATURES
+from actors.model.features import PAYMENT_FEATURES
+from actors.model.offer_features import RECOMMENDER_FEATURES, expand
 from actors.turn.scoring import Score
 
 T0 = 1_780_000_000.0  # 2026-05-28, a fixed event time for the tests
 _ids = itertools.count(1)
 
-_AFFINITY = CUSTOMER_FEATURES.index(f"affinity_{AFFINITY_KEYS[0]}")
+_OFFER_AFFINITY = RECOMMENDER_FEATURES.index("offer_affinity")
 _NEW_COUNTRY = PAYMENT_FEATURES.index("new_country")
 _AMOUNT = PAYMENT_FEATURES.index("amount_log")
 
@@ -58,7 +58,7 @@ def event(type_: str, customer: str | None = "c1", at: float = T0, **fields: Any
 
 class FakeScorer:
     """Deterministic scores: fraud from the new-country and amount features; offers from
-    the customer's affinity for each offer's category. Records every request."""
+    the customer's affinity to each offer's categories. Records every request."""
 
     def __init__(
         self, version: str = "1", fail: Exception | None = None, winback: float | None = 0.3
@@ -83,9 +83,8 @@ class FakeScorer:
                 p = 0.95 if row[_NEW_COUNTRY] and row[_AMOUNT] > 5 else 0.02
                 out.append(Score(model, self.version, (p,)))
             else:
-                values = []
-                for offer in OFFERS:
-                    affinity = row[_AFFINITY + AFFINITY_KEYS.index(offer.affinity_key)]
-                    values.append(min(0.9, 0.05 + 0.1 * affinity))
-                out.append(Score(model, self.version, tuple(values)))
+                matrix, _ = expand([row])
+                affinity = matrix[:, _OFFER_AFFINITY]
+                values = tuple(min(0.9, 0.05 + 0.1 * float(a)) for a in affinity)
+                out.append(Score(model, self.version, values))
         return out

@@ -14,11 +14,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from actors.catalog.catalog import Catalog, built_in
 from actors.errors import TrainingDataError
-from actors.model.catalog import OFFER_INDEX
 from actors.model.events import CardPayment, Event
-from actors.model.features import features, offer_rows, payment_features
+from actors.model.features import features, payment_features
 from actors.model.labels import FRAUD, OFFER, LabelSpec, confirmed_fraud, offer_shown, offer_taken
+from actors.model.offer_features import affinities_at, pair_rows
 from actors.model.state import CustomerState
 
 
@@ -36,15 +37,18 @@ class FraudRows:
 
 @dataclass
 class OfferRows:
-    """One row per offer shown: the customer's features just before, for that offer."""
+    """One row per offer shown: the customer's features just before, and the offer's
+    attributes and the customer's relation to it (actors.model.offer_features)."""
 
     X: list[list[float]] = field(default_factory=list)
     y: list[int | None] = field(default_factory=list)
     customers: list[str] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
     offer_ids: list[str] = field(default_factory=list)
-    # The customer vector at the trial: ranking evaluation scores every offer from it.
+    # The customer vector and category affinities at the trial: ranking evaluation scores
+    # every offer of the catalogue from them.
     customer_vectors: list[list[float]] = field(default_factory=list)
+    affinities: list[dict[str, float]] = field(default_factory=list)
     # Shown offers the catalogue no longer has: no row can describe them.
     unknown_offers: int = 0
 
@@ -100,9 +104,15 @@ def fraud_rows(
 
 
 def offer_training_rows(
-    events: Sequence[Event], spec: LabelSpec = OFFER, as_of: float | None = None
+    events: Sequence[Event],
+    spec: LabelSpec = OFFER,
+    as_of: float | None = None,
+    catalog: Catalog | None = None,
 ) -> OfferRows:
-    """One row per offer shown, labelled by the customer's clicks and conversions on it."""
+    """One row per offer shown, labelled by the customer's clicks and conversions on it.
+    The offers are described as `catalog` (the served one; the demo's by default) has
+    them; an offer shown that it does not hold is counted and left out."""
+    catalog = catalog or built_in()
     as_of = last_event_time(events) if as_of is None else as_of
     taken: dict[tuple[str, str], list[float]] = defaultdict(list)
     for event in events:
@@ -115,17 +125,20 @@ def offer_training_rows(
         for event in timeline:
             offer_id = offer_shown(event)
             if offer_id is not None and not state.has_applied(event):
-                if offer_id not in OFFER_INDEX:
+                offer = catalog.get(offer_id)
+                if offer is None:
                     rows.unknown_offers += 1
                 else:
                     vector = features(state, event.ts)
+                    affinities = affinities_at(state, event.ts)
                     after = [t for t in taken.get((customer_id, offer_id), ()) if t >= event.ts]
-                    rows.X.append(offer_rows(vector)[OFFER_INDEX[offer_id]])
+                    rows.X.append(pair_rows(vector, affinities, [offer])[0].tolist())
                     rows.y.append(spec.label(event.ts, min(after, default=None), as_of))
                     rows.customers.append(customer_id)
                     rows.times.append(event.ts)
                     rows.offer_ids.append(offer_id)
                     rows.customer_vectors.append(vector)
+                    rows.affinities.append(affinities)
             state.apply(event)
     return rows
 

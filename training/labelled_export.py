@@ -16,8 +16,9 @@ from pathlib import Path
 
 from actors.model import model_names
 from actors.model.events import Event
-from actors.model.features import OFFER_FEATURES, PAYMENT_FEATURES
+from actors.model.features import PAYMENT_FEATURES
 from actors.model.labels import FRAUD, OFFER
+from actors.model.offer_features import RECOMMENDER_FEATURES
 from training.dataset import fraud_rows, offer_training_rows
 
 LABELLED = (model_names.FRAUD, model_names.RECOMMENDER)
@@ -51,7 +52,7 @@ def labelled_table(events: Sequence[Event], model: str, window_s: float | None) 
             "time": list(offers.times),
             "offer_id": list(offers.offer_ids),
         }
-        names, X, y = OFFER_FEATURES, offers.X, offers.y
+        names, X, y = RECOMMENDER_FEATURES, offers.X, offers.y
     else:
         raise ValueError(f"labels are joined for {', '.join(LABELLED)}, not {model!r}")
     for index, name in enumerate(names):

@@ -28,10 +28,10 @@ from typing import Literal
 
 import numpy as np
 
-from actors.model.catalog import OFFERS
+from actors.catalog.catalog import Catalog, built_in
 from actors.model.decision import DecisionRecord
 from actors.model.events import Event, OfferFeedback
-from actors.model.features import offer_matrix
+from actors.model.offer_features import pair_rows
 
 Outcome = Literal["shown", "clicked", "converted"]
 _LEVEL = {"shown": 1, "clicked": 2, "converted": 3}
@@ -44,6 +44,7 @@ class Logged:
 
     decision_id: str
     features: list[float]
+    affinities: dict[str, float]
     offers: list[str]  # the candidates, best first under the logger
     probabilities: list[float]  # the logger's p per candidate
     values: list[float]
@@ -101,6 +102,7 @@ def logged_decisions(
         kept[record.decision_id] = Logged(
             decision_id=record.decision_id,
             features=record.features,
+            affinities=record.affinities,
             offers=[c.offer_id for c in record.candidates],
             probabilities=[c.probability for c in record.candidates],
             values=[c.value for c in record.candidates],
@@ -112,37 +114,29 @@ def logged_decisions(
 
 
 def greedy_under(
-    predict: Callable[[np.ndarray], np.ndarray],
+    predict: Callable[[np.ndarray], np.ndarray], catalog: Catalog | None = None
 ) -> Callable[[Sequence[Logged]], list[str]]:
     """The target policy of a recommender: the candidate of highest p x value, with the
-    recommender's p for the offers it was trained on and the logged p (the stated prior)
-    for the others. `predict` maps recommender rows (actors.model.features.offer_matrix)
-    to p(accept)."""
-    index = {o.offer_id: i for i, o in enumerate(OFFERS)}
+    recommender's p for each candidate `catalog` (the served one) still describes, built
+    from the logged features and affinities (actors.model.offer_features), and the
+    logged p for one it no longer holds. `predict` maps recommender rows to p(accept)."""
+    catalog = catalog or built_in()
 
     def first(logged: Sequence[Logged]) -> list[str]:
-        if not logged:
-            return []
-        rows = offer_matrix([d.features for d in logged])
-        p = np.asarray(predict(rows), dtype=float).reshape(len(logged), len(OFFERS))
         picks = []
-        for row, decision in zip(p, logged, strict=True):
-            best = max(
-                range(len(decision.offers)),
-                key=lambda i: (
-                    _p(row, index, decision, i) * decision.values[i],
-                    -i,
-                ),
-            )
+        for decision in logged:
+            known = [i for i, o in enumerate(decision.offers) if catalog.get(o) is not None]
+            p = list(decision.probabilities)
+            if known:
+                offers = [catalog.by_id[decision.offers[i]] for i in known]
+                rows = pair_rows(decision.features, decision.affinities, offers)
+                for i, value in zip(known, np.asarray(predict(rows), dtype=float), strict=True):
+                    p[i] = float(value)
+            best = max(range(len(decision.offers)), key=lambda i: (p[i] * decision.values[i], -i))
             picks.append(decision.offers[best])
         return picks
 
     return first
-
-
-def _p(row: np.ndarray, index: Mapping[str, int], decision: Logged, i: int) -> float:
-    at = index.get(decision.offers[i])
-    return float(row[at]) if at is not None else decision.probabilities[i]
 
 
 @dataclass(frozen=True, slots=True)

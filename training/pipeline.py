@@ -45,7 +45,7 @@ from training.fraud import train_fraud
 from training.provenance import code_version
 from training.recommender import PARAMS as RECOMMENDER_PARAMS
 from training.recommender import train_recommender
-from training.reference import reference_profile
+from training.reference import offer_requests, reference_profile
 from training.registry import CHAMPION, ModelRegistry, ModelVersion
 from training.report import write_report
 from training.sources import TrainingData, cdnow, generated
@@ -90,7 +90,7 @@ def labelled_rows(
     rows: FraudRows | OfferRows = (
         fraud_rows(data.events, spec, data.as_of)
         if name == FRAUD
-        else offer_training_rows(data.events, spec, data.as_of)
+        else offer_training_rows(data.events, spec, data.as_of, data.catalog)
     )
     split = time_split(
         rows.times,
@@ -126,14 +126,14 @@ def fit(name: str, data: TrainingData, spec: LabelSpec, test_share: float = 0.25
     if name == RECOMMENDER:
         offers, split = labelled_rows(name, data, spec, test_share)
         assert isinstance(offers, OfferRows)
-        recommender = train_recommender(offers, split, data.counterfactuals)
+        recommender = train_recommender(offers, split, data.counterfactuals, data.catalog)
         m = recommender.metrics
         better = m["roc_auc"] > m["baseline_roc_auc"]
         if "precision_at_1" in m:
             better = better and m["precision_at_1"] > m["baseline_precision_at_1"]
-        description = "Logistic regression on customer-by-offer features"
-        vectors = [offers.customer_vectors[i] for i in split.train]
-        reference = reference_profile(name, recommender.estimator, vectors)
+        description = "Logistic regression on offer attributes and the customer's relation to each"
+        requests = offer_requests(offers, split.train, data.catalog)
+        reference = reference_profile(name, recommender.estimator, requests)
         return Fitted(
             recommender,
             split.counts,

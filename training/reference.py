@@ -12,22 +12,43 @@ from typing import Any
 
 import numpy as np
 
+from actors.catalog.catalog import Catalog, built_in
 from actors.metrics import Histogram
-from actors.model.catalog import OFFERS
 from actors.model.feature_bins import counter_for
-from actors.model.features import offer_matrix
 from actors.model.model_names import RECOMMENDER
+from actors.model.offer_features import expand
+from actors.turn.offers import Audience, eligible, recommender_row
 from actors.turn.scoring import SCORE_BUCKETS
+from training.dataset import OfferRows
+
+
+def offer_requests(
+    rows: OfferRows, positions: Sequence[int], catalog: Catalog | None = None
+) -> list[list[float]]:
+    """The recommender requests the training window's customers would have made: each
+    customer vector with the catalogue's offers (its candidates, for a large one)."""
+    catalog = catalog or built_in()
+    requests = []
+    for i in positions:
+        vector, drawn = rows.customer_vectors[i], rows.affinities[i]
+        offers = eligible(catalog, audience=Audience(affinities=drawn))
+        requests.append(recommender_row(vector, drawn, offers))
+    return requests
 
 
 def live_scores(model: str, estimator: Any, vectors: Sequence[Sequence[float]]) -> list[float]:
-    """What the live model's distribution counts for each vector (`actors.turn.scoring.headline`):
-    p(fraud) of a payment; the best offer's p(accept) for a customer."""
+    """What the live model's distribution counts for each row (`actors.turn.scoring.headline`):
+    p(fraud) of a payment; the best offer's p(accept) of a recommender request."""
     if not vectors:
         return []
     if model == RECOMMENDER:
-        p = estimator.predict_proba(offer_matrix(vectors))[:, 1]
-        return [float(v) for v in p.reshape(len(vectors), len(OFFERS)).max(axis=1)]
+        matrix, counts = expand(vectors)
+        p = estimator.predict_proba(matrix)[:, 1] if len(matrix) else np.zeros(0)
+        best, at = [], 0
+        for count in counts:
+            best.append(float(p[at : at + count].max()) if count else 0.0)
+            at += count
+        return best
     return [float(v) for v in estimator.predict_proba(np.asarray(vectors, dtype=float))[:, 1]]
 
 

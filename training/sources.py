@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.brokers.base import Broker, OffsetRange
+from actors.catalog.catalog import Catalog
 from actors.errors import InvalidEventError, TrainingDataError
 from actors.model.events import ANON_PREFIX, Event, parse_event
 from training.cdnow import read_cdnow
@@ -48,6 +49,9 @@ class TrainingData:
     counterfactuals: Counterfactuals = field(default_factory=list)
     # Events of customers forgotten lately (DELETE /v1/customers/{id}), left out.
     forgotten: int = 0
+    # The offers as the recommender's rows describe them: the served catalogue where the
+    # data came from a running engage, else the demo's (actors.catalog.catalog.built_in).
+    catalog: Catalog | None = None
 
     def provenance(self) -> dict[str, Any]:
         return {

@@ -9,8 +9,7 @@ version:
 1. the offers of the customer's strongest categories (`STRONGEST_CATEGORIES` of them,
    any strings a site sends), the most valuable first, `PER_CATEGORY` of each: what the
    customer is drawn to;
-2. the offers the model was trained on, which it scores as itself;
-3. then the most valuable offers of the domain asked for (or of all), until the limit:
+2. then the most valuable offers of the domain asked for (or of all), until the limit:
    what is worth most to anyone.
 
 Every candidate has passed the caller's `admissible` test (live, channel, domain,
@@ -21,7 +20,7 @@ than the limit's last, is not ranked for that customer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from actors.catalog.offer import CatalogOffer
 
@@ -45,7 +44,6 @@ class CandidateIndex:
             by_domain.setdefault(offer.domain, []).append(offer)
         self._by_category = {c: tuple(o) for c, o in by_category.items()}
         self._by_domain = {d: tuple(o) for d, o in by_domain.items()}
-        self._by_id = {o.offer_id: o for o in self._offers}
 
     def __len__(self) -> int:
         return len(self._offers)
@@ -55,7 +53,6 @@ class CandidateIndex:
         admissible: Callable[[CatalogOffer], bool],
         affinities: Mapping[str, float],
         domain: str | None = None,
-        always: Collection[str] = (),
         limit: int = CANDIDATE_LIMIT,
     ) -> list[CatalogOffer]:
         """The admissible offers to rank: all of them when the catalogue is no larger
@@ -83,7 +80,6 @@ class CandidateIndex:
         )[:STRONGEST_CATEGORIES]
         for category in drawn:
             take(self._by_category[category], PER_CATEGORY)
-        take([self._by_id[i] for i in always if i in self._by_id], limit)
         fill = self._by_value if domain is None else self._by_domain.get(domain, ())
         take(fill, limit)
         return list(chosen.values())

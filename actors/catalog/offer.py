@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from actors.errors import ConditionSyntaxError
 from actors.model.actions import Channel
 from actors.model.events import slug
+from actors.model.offer_features import offer_attributes
 from actors.rules.conditions import Condition, parse_condition
 from actors.rules.context import CustomerView
 
@@ -89,6 +90,12 @@ class CatalogOffer(BaseModel):
         """The segments its eligibility reads (`segment.<name>`)."""
         paths = self.condition.paths if self.condition is not None else []
         return frozenset(p[1] for p in paths if p[0] == "segment" and len(p) > 1)
+
+    @cached_property
+    def attributes(self) -> list[float]:
+        """What the recommender reads of the offer itself (actors.model.offer_features),
+        computed once per offer of a catalogue version."""
+        return offer_attributes(self)
 
     @cached_property
     def window(self) -> tuple[float, float]:

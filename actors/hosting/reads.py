@@ -32,6 +32,8 @@ def snapshot_of(
         # The segments its latest event left it in (actors.rules.segments).
         "segments": list(state.segments or ()),
         "features": feature_dict(state, at),
+        # Every category it keeps an affinity for, any string its site sent.
+        "affinities": affinities_of(state, at),
         "vector": features(state, at),
     }
 

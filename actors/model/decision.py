@@ -30,7 +30,7 @@ class Candidate(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     offer_id: str
-    probability: float = Field(description="the model's p(accept), or its stated prior")
+    probability: float = Field(description="the recommender's p(accept)")
     value: float = Field(description="the offer's value (expected margin) when decided")
     expected_value: float = Field(description="probability x value")
     propensity: float = Field(ge=0.0, le=1.0, description="p(the policy puts it first)")
@@ -64,6 +64,13 @@ class DecisionRecord(BaseModel):
     rules_version: str = ""
     catalog_version: str = ""
     features: list[float] = Field(default_factory=list, description="what the model saw")
+    # With `features`, what an offline estimate needs to build the recommender's row for
+    # any candidate again (actors.model.offer_features).
+    affinities: dict[str, float] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="the customer's affinity to each category it was drawn to, then",
+    )
 
 
 def new_decision_id() -> str:

@@ -89,9 +89,12 @@ class FeatureCounter:
     def observe(self, rows: Sequence[Sequence[float]]) -> None:
         if not rows:
             return
-        matrix = np.asarray(rows, dtype=float)
-        if matrix.ndim != 2 or matrix.shape[1] != len(self.names):
+        # A recommender row carries its candidate offers after the customer vector: the
+        # vector is what is counted.
+        width = len(self.names)
+        if any(len(row) < width for row in rows):
             return  # another vector (a model of another spec): not this counter's rows
+        matrix = np.asarray([row[:width] for row in rows], dtype=float)
         bins = np.empty(matrix.shape, dtype=np.int64)
         for j, edges in enumerate(self._edges):
             bins[:, j] = np.searchsorted(edges, matrix[:, j], side="right") + self._offsets[j]

@@ -6,25 +6,21 @@ Two vectors exist:
 * `payment_features(state, payment)` describes a card payment against the customer's
   history *before* the payment is applied (fraud).
 
-`offer_rows` expands a customer vector into one row per catalogue offer for the
-recommender. Any change to names, order or meaning bumps `FEATURE_SPEC_VERSION`; models
-record the version they were trained on and the scorer refuses a mismatch.
+The recommender's rows add each candidate offer's attributes to the customer vector
+(`actors.model.offer_features`). Any change to names, order or meaning bumps
+`FEATURE_SPEC_VERSION`; models record the version they were trained on and the scorer
+refuses a mismatch.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from datetime import UTC, datetime
-
-import numpy as np
 
 from actors.model.bounds import CATEGORY_BUCKETS, CUSTOM_BUCKETS, category_bucket, decayed
 from actors.model.catalog import (
     AFFINITY_KEYS,
-    OFFERS,
     RISKY_MERCHANT_CATEGORIES,
-    domain_of,
 )
 from actors.model.events import CardPayment
 from actors.model.state import CustomerState
@@ -32,7 +28,9 @@ from actors.model.state import CustomerState
 # 2: custom events per name (hashed into CUSTOM_BUCKETS) over the last week.
 # 3: every category a site sends, its affinity and session views hashed into
 #    CATEGORY_BUCKETS columns.
-FEATURE_SPEC_VERSION = 3
+# 4: the recommender scores (customer, offer) rows of offer attributes and the customer's
+#    relation to them (actors.model.offer_features), not one column per offer id.
+FEATURE_SPEC_VERSION = 4
 
 _DAY = 86_400.0
 _NEVER_DAYS = 365.0
@@ -86,28 +84,6 @@ PAYMENT_FEATURES: tuple[str, ...] = (
     "failed_logins",
     "tenure_days_log",
 )
-
-OFFER_FEATURES: tuple[str, ...] = (
-    *CUSTOMER_FEATURES,
-    *(f"offer_{o.offer_id}" for o in OFFERS),
-    "offer_affinity",
-    "offer_affinity_share",
-    "offer_session_views",
-    "offer_domain_active",
-)
-
-_AFFINITY_START = CUSTOMER_FEATURES.index(f"affinity_{AFFINITY_KEYS[0]}")
-_SESSION_START = CUSTOMER_FEATURES.index(f"session_{AFFINITY_KEYS[0]}")
-_KEY_POS = {key: i for i, key in enumerate(AFFINITY_KEYS)}
-# The columns that say a customer is active in a domain (offer_domain_active), by name.
-_ORDERS, _SESSION_PRODUCTS, _CART = (
-    CUSTOMER_FEATURES.index(name) for name in ("orders", "session_products", "cart_items")
-)
-_PAYMENTS = CUSTOMER_FEATURES.index("card_payments_log")
-_CONTENT = CUSTOMER_FEATURES.index("content_views_log")
-_OFFER_KEY_POS = np.array([_KEY_POS[o.affinity_key] for o in OFFERS])
-_DOMAIN_COLUMN = {"retail": 0, "banking": 1, "media": 2}
-_OFFER_DOMAIN = np.array([_DOMAIN_COLUMN[domain_of(o.affinity_key) or o.domain] for o in OFFERS])
 
 
 def features(state: CustomerState, at: float) -> list[float]:
@@ -196,43 +172,6 @@ def payment_features(state: CustomerState, payment: CardPayment) -> list[float]:
         float(min(state.failed_logins, 20)),
         math.log1p(max(tenure, 0.0)),
     ]
-
-
-def offer_matrix(customers: Sequence[Sequence[float]]) -> np.ndarray:
-    """Recommender rows: for each customer vector, one row per catalogue offer (in
-    `OFFERS` order), customers one after the other. Vectorised: the scorer builds these
-    for whole batches, training for every trial."""
-    base = np.asarray(customers, dtype=float).reshape(len(customers), len(CUSTOMER_FEATURES))
-    n, offers = base.shape[0], len(OFFERS)
-    affinities = base[:, _AFFINITY_START : _AFFINITY_START + len(AFFINITY_KEYS)]
-    total = affinities.sum(axis=1, keepdims=True)
-    offer_affinity = affinities[:, _OFFER_KEY_POS]  # (n, offers)
-    share = np.divide(offer_affinity, total, out=np.zeros_like(offer_affinity), where=total > 0)
-    session = base[:, _SESSION_START + _OFFER_KEY_POS]
-    active = np.stack(
-        [
-            # retail, banking, media
-            (base[:, _ORDERS] > 0) | (base[:, _SESSION_PRODUCTS] > 0) | (base[:, _CART] > 0),
-            base[:, _PAYMENTS] > 0,
-            base[:, _CONTENT] > 0,
-        ],
-        axis=1,
-    ).astype(float)[:, _OFFER_DOMAIN]
-    rows = np.empty((n, offers, len(OFFER_FEATURES)))
-    rows[:, :, : base.shape[1]] = base[:, None, :]
-    rows[:, :, base.shape[1] : base.shape[1] + offers] = np.eye(offers)[None, :, :]
-    tail = base.shape[1] + offers
-    rows[:, :, tail] = offer_affinity
-    rows[:, :, tail + 1] = share
-    rows[:, :, tail + 2] = session
-    rows[:, :, tail + 3] = active
-    return rows.reshape(n * offers, len(OFFER_FEATURES))
-
-
-def offer_rows(customer: Sequence[float]) -> list[list[float]]:
-    """The recommender rows of one customer, one per catalogue offer."""
-    rows: list[list[float]] = offer_matrix([customer]).tolist()
-    return rows
 
 
 def _days_since(then: float | None, at: float) -> float:

@@ -36,7 +36,7 @@ class Decided:
                 expected_value=round(p * offer.value, 6),
                 propensity=self.choice.propensities[i],
             )
-            for i, (offer, p, _) in enumerate(self.ranking.scored)
+            for i, (offer, p) in enumerate(self.ranking.scored)
             if i in kept
         ]
 
@@ -97,4 +97,7 @@ def decision_record(
         rules_version=context.rules_version,
         catalog_version=context.catalog_version,
         features=[round(x, 6) for x in features],
+        affinities={
+            c: round(a, 6) for c, a in (decided.ranking.affinities if decided else {}).items()
+        },
     )

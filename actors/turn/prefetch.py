@@ -1,4 +1,4 @@
-"""Scores for a whole batch in one request per model, before its turns run.
+"""Fraud scores for a whole batch in one request, before its turns run.
 
 A customer's turns run one at a time, and a turn that must score waits for the model
 server before the next turn may start: a customer with five scored events in a batch
@@ -15,10 +15,13 @@ those turns in one event-loop tick). So only customers with two or more events w
 triggers score are copied and replayed (`needs_replay`): they are the ones whose later
 rows would otherwise wait for an earlier turn's round trip.
 
-Rows cannot differ today: features read only what events change (actors.model.features), never
-what rules do (fired rules, alerts, remembered actions), so what an earlier turn's actions
-do cannot change a later row. The comparison keeps that true by construction: if a
-feature ever reads a rule's effect, the turn scores its row again (`rescored`).
+Rows cannot differ today: payment features read only what events change
+(actors.model.features), never what rules do (fired rules, alerts, remembered actions), so
+what an earlier turn's actions do cannot change a later row. The comparison keeps that
+true by construction: if a feature ever reads a rule's effect, the turn scores its row
+again (`rescored`). The recommender is not scored ahead: its request names the offers
+the customer may be made, which the earlier turns' actions do change (caps, the
+no-repeat window), so each turn asks for its own, coalesced with the batch's others.
 """
 
 from __future__ import annotations
@@ -30,8 +33,7 @@ from typing import Protocol
 
 from actors.model.dedup import Arrival, Seen
 from actors.model.events import Event
-from actors.model.features import features
-from actors.model.model_names import FRAUD, RECOMMENDER
+from actors.model.model_names import FRAUD
 from actors.model.state import CustomerState
 from actors.rules.context import Before
 from actors.rules.ruleset import RuleSet
@@ -87,8 +89,9 @@ class Planner(Protocol):
 
 
 def scored_positions(rules: RuleSet, item: CustomerEvents) -> list[int]:
-    """Where in the customer's events of the batch are those whose trigger's rules score."""
-    return [i for i, (event, _) in enumerate(item.events) if rules.models_for(event.type)]
+    """Where in the customer's events of the batch are those whose trigger's rules read
+    the fraud score."""
+    return [i for i, (event, _) in enumerate(item.events) if FRAUD in rules.models_for(event.type)]
 
 
 def needs_replay(rules: RuleSet, item: CustomerEvents) -> bool:
@@ -98,14 +101,14 @@ def needs_replay(rules: RuleSet, item: CustomerEvents) -> bool:
 
 
 async def prefetch(actor: Planner, batch: Sequence[CustomerEvents]) -> BatchScores:
-    """Score every row the batch's turns will ask for, one request per model.
+    """Score every fraud row the batch's turns will ask for, in one request.
 
     Which models a turn will want is judged on the copy: the rules of its trigger that
     pass the state-only checks. The copy lacks what earlier turns of the batch decide
     (rules fired, alerts), which only ever rule more out; a turn that wants a row anyway
     scores it itself."""
-    keys: dict[str, list[tuple[str, str, str]]] = {FRAUD: [], RECOMMENDER: []}
-    rows: dict[str, list[Sequence[float]]] = {FRAUD: [], RECOMMENDER: []}
+    keys: list[tuple[str, str, str]] = []
+    rows: list[Sequence[float]] = []
     for item in batch:
         scored = scored_positions(actor.rules, item)
         if not scored:
@@ -120,20 +123,17 @@ async def prefetch(actor: Planner, batch: Sequence[CustomerEvents]) -> BatchScor
                 shadow.apply(event, arrival)
                 needed = actor.models_wanted(item.customer_id, shadow, event, before)
                 if FRAUD in needed and before.payment is not None:
-                    keys[FRAUD].append((item.customer_id, event.event_id, FRAUD))
-                    rows[FRAUD].append(before.payment)
-                if RECOMMENDER in needed:
-                    keys[RECOMMENDER].append((item.customer_id, event.event_id, RECOMMENDER))
-                    rows[RECOMMENDER].append(features(shadow, event.ts))
+                    keys.append((item.customer_id, event.event_id, FRAUD))
+                    rows.append(before.payment)
         except Exception:
             # The rows up to here stand; later turns of this customer score on their own.
             continue
-    models = [m for m in (FRAUD, RECOMMENDER) if rows[m]]
     out = BatchScores()
-    if not models:
+    if not rows:
         return out
-    answers = await asyncio.gather(*(actor.scorer.score(m, rows[m]) for m in models))
-    for model, scores in zip(models, answers, strict=True):
-        for key, row, score in zip(keys[model], rows[model], scores, strict=True):
-            out.scores[key] = (row, score)
+    # As a task: its rows join the scorer's queue in the same loop iteration as the first
+    # rows of the turns the host starts beside it, so they travel in one request.
+    scores = await asyncio.ensure_future(actor.scorer.score(FRAUD, rows))
+    for key, row, score in zip(keys, rows, scores, strict=True):
+        out.scores[key] = (row, score)
     return out

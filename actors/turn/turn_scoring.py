@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from actors.catalog.catalog import Catalog
+from actors.catalog.offer import CatalogOffer
 from actors.errors import ModelError
 from actors.model.features import features
 from actors.model.model_names import FRAUD, RECOMMENDER, WINBACK
@@ -15,7 +16,7 @@ from actors.model.state import CustomerState
 from actors.rules.context import Before
 from actors.rules.specs import ExplorationSpec
 from actors.turn.decide import Decided, decide
-from actors.turn.offers import Audience, RankedOffer, rank
+from actors.turn.offers import Audience, RankedOffer, eligible, rank, recommender_row
 from actors.turn.prefetch import BatchScores
 from actors.turn.scoring import Score, Scorer
 
@@ -63,16 +64,18 @@ class TurnScoring:
         fraud_row = before.payment if FRAUD in needed else None
         wants_customer = RECOMMENDER in needed or WINBACK in needed
         customer = features(state, at) if wants_customer else None
-        fraud = recommended = None
+        fraud = None
         if fraud_row is not None:
             fraud = ahead.take(customer_id, trigger_id, FRAUD, fraud_row)
-        if customer is not None:
-            recommended = ahead.take(customer_id, trigger_id, RECOMMENDER, customer)
         requests = []
         if fraud_row is not None and fraud is None:
             requests.append(self.scorer.score(FRAUD, [fraud_row]))
-        if RECOMMENDER in needed and customer is not None and recommended is None:
-            requests.append(self.scorer.score(RECOMMENDER, [customer]))
+        offers: list[CatalogOffer] = []
+        affinities = audience.affinities or {}
+        if RECOMMENDER in needed and customer is not None:
+            offers = eligible(self.catalog, at=self.now, audience=audience)
+            row = recommender_row(customer, affinities, offers)
+            requests.append(self.scorer.score(RECOMMENDER, [row]))
         if WINBACK in needed and customer is not None:
             requests.append(self._optional_score(WINBACK, customer))
         if len(requests) == 1:
@@ -88,12 +91,9 @@ class TurnScoring:
             scores[FRAUD] = fraud.values[0]
             versions[FRAUD] = fraud.version
         if RECOMMENDER in needed and customer is not None:
-            if recommended is None:
-                (recommended,) = answers.pop(0)
+            (recommended,) = answers.pop(0)
             versions[RECOMMENDER] = recommended.version
-            ranking = rank(
-                customer, recommended.values, catalog=self.catalog, at=self.now, audience=audience
-            )
+            ranking = rank(customer, affinities, offers, recommended.values)
             domain = ranking.scored[0][0].domain if len(ranking) else None
             share = self.exploration.share_for(self.channel, domain)
             # Fixed by the customer and the trigger: a replayed turn draws the same.

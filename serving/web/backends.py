@@ -70,8 +70,9 @@ class Shards(Protocol):
 
 
 class Recommender(Protocol):
-    def recommend(self, vector: list[float]) -> Score:
-        """The champion recommender's score; an `EngageError` when none can score."""
+    def recommend(self, row: list[float]) -> Score:
+        """The champion recommender's answer to a request row (actors.model.offer_features);
+        an `EngageError` when none can score."""
         ...
 
 
@@ -231,9 +232,9 @@ class Backends:
         except StoreUnavailableError as error:
             raise ApiError(503, "store_unavailable", str(error)) from error
 
-    def recommend(self, vector: list[float]) -> Score:
+    def recommend(self, row: list[float]) -> Score:
         try:
-            return self.recommender.recommend(vector)
+            return self.recommender.recommend(row)
         except EngageError as error:
             raise ApiError(503, "scorer_unavailable", str(error)) from error
 

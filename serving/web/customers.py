@@ -16,7 +16,7 @@ from actors.model.events import ANON_PREFIX, ID_PATTERN, Decision
 from actors.model.model_names import RECOMMENDER
 from actors.outcomes.attribution import control_group
 from actors.turn.decide import Context, Decided, decide, decision_record
-from actors.turn.offers import Audience, rank, rank_offers
+from actors.turn.offers import Audience, eligible, rank, recommender_row
 from serving.publisher import PublishError
 from serving.refusals import Refusal
 from serving.security import ApiError, Grant
@@ -138,36 +138,34 @@ async def next_best_offer(
         raise invalid(("query", "domain"), f"no offer of domain {domain!r} (served: {known})")
     customer_id = await backends.resolve(customer_id)  # a linked visitor: its customer
     inputs = await _offer_inputs(backends, customer_id)
-    read = time.perf_counter()
-    score = backends.recommend(inputs["vector"])
-    scored = time.perf_counter()
     suppressed = inputs["marketing_blocked"] if channel in OUTBOUND_CHANNELS else None
     if suppressed is None and channel is not None:
         timezone = (inputs.get("customer") or {}).get("timezone")
         suppressed = await backends.cap_reached(customer_id, channel, campaign, timezone)
+    read = time.perf_counter()
+    affinities = inputs.get("affinities") or {}
+    audience = Audience(
+        inputs.get("customer"),
+        inputs.get("offered"),
+        affinities,
+        inputs.get("segments"),
+        frozenset(inputs.get("recent", ())),
+    )
+    now = time.time()
+    # A suppressed answer ranks nothing: the model is asked about no offer.
+    offers = (
+        [] if suppressed else eligible(catalog, domain, at=now, channel=channel, audience=audience)
+    )
+    score = backends.recommend(recommender_row(inputs["vector"], affinities, offers))
+    scored = time.perf_counter()
     rules = backends.ruleset()
     # The control groups the turn's actions honour: one answer for both paths. A control
     # customer's decision is made and logged (the control arm), its offers never shown.
     control = control_group(customer_id, campaign, rules.policy)
-    now = time.time()
     decision_id = new_decision_id()
     decided: Decided | None = None
     if not suppressed:
-        ranking = rank(
-            inputs["vector"],
-            score.values,
-            domain,
-            catalog=catalog,
-            at=now,
-            channel=channel,
-            audience=Audience(
-                inputs.get("customer"),
-                inputs.get("offered"),
-                inputs.get("affinities"),
-                inputs.get("segments"),
-                frozenset(inputs.get("recent", ())),
-            ),
-        )
+        ranking = rank(inputs["vector"], affinities, offers, score.values)
         first_domain = domain or (ranking.scored[0][0].domain if len(ranking) else None)
         share = rules.policy.exploration.share_for(channel, first_domain)
         decided = decide(ranking, k, share, decision_id)
@@ -276,12 +274,15 @@ async def context(customer_id: CustomerId, backends: Live, _key: Grant = READ) -
     """Session context, lifetime figures, features and live scores of a customer."""
     snapshot = await backends.on_shard(customer_id, "snapshot")
     vector = snapshot.pop("vector")
+    affinities = snapshot.get("affinities") or {}
+    audience = Audience(customer=snapshot.get("customer"), affinities=affinities)
+    offers = eligible(backends.catalog.catalog, at=time.time(), audience=audience)
     try:
-        score = backends.recommend(vector)
+        score = backends.recommend(recommender_row(vector, affinities, offers))
     except ApiError:  # the context is still worth answering without live scores
         snapshot["scores"] = None
         return snapshot
-    best = rank_offers(vector, score.values, 1)
+    best = rank(vector, affinities, offers, score.values).top(1)
     snapshot["scores"] = {
         "recommender_version": score.version,
         "best_offer": best[0].offer_id if best else None,

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
+from actors.catalog.catalog import built_in
 from actors.model.events import CardPayment, event_to_json
 from actors.model.features import features, payment_features
+from actors.model.offer_features import (
+    BLOCK_WIDTH,
+    CUSTOMER_WIDTH,
+    OFFER_ATTRIBUTES,
+    affinities_at,
+)
 from actors.model.state import CustomerState
+from actors.turn.offers import recommender_row
 from tests.actors.hosting.test_host import make_host, process
 from tests.support import FakeScorer
 from training.dataset import by_customer, fraud_rows
@@ -33,16 +41,25 @@ def test_offline_feature_rows_equal_what_the_live_actor_scored() -> None:
     assert live_fraud, "the live actor scored card payments"
     assert sorted(map(tuple, live_fraud)) == sorted(map(tuple, offline.X))
 
-    # Offline: the customer vector after each event, by replay. Every vector the live
-    # actor scored is one of them (it scores only the events a rule may fire on).
-    expected = set()
+    # Offline: the customer vector and affinities after each event, by replay. Every
+    # request the live actor sent is one of those vectors (it scores only the events a
+    # rule may fire on), followed by the rows training builds for the offers it names.
+    expected: dict[tuple[float, ...], dict[str, float]] = {}
     for timeline in by_customer(data.events).values():
         state = CustomerState()
         for event in timeline:
             state.apply(event)
-            expected.add(tuple(features(state, event.ts)))
+            expected[tuple(features(state, event.ts))] = affinities_at(state, event.ts)
+    by_attributes = {tuple(o.attributes): o for o in built_in().offers}
+    assert len(by_attributes) == len(built_in().offers)
     assert live_customer
-    assert set(map(tuple, live_customer)) <= expected
+    for row in live_customer:
+        vector = tuple(row[:CUSTOMER_WIDTH])
+        assert vector in expected
+        blocks = [row[at : at + BLOCK_WIDTH] for at in range(CUSTOMER_WIDTH, len(row), BLOCK_WIDTH)]
+        offers = [by_attributes[tuple(b[: len(OFFER_ATTRIBUTES)])] for b in blocks]
+        assert offers
+        assert row == recommender_row(list(vector), expected[vector], offers)
 
 
 def test_payment_features_are_taken_before_the_payment_is_applied() -> None:

@@ -63,6 +63,11 @@ def test_the_recommender_beats_popularity_on_the_recent_window(data: SyntheticDa
     assert m["precision_at_1"] > m["baseline_precision_at_1"]
     assert m["ndcg_at_3"] > m["baseline_ndcg_at_3"]
     assert m["roc_auc"] > m["baseline_roc_auc"]
+    # Offers it was fitted without are ranked from what they are (popularity: 0.5).
+    assert m["new_offers"] >= 1
+    assert m["new_offer_roc_auc"] > 0.55
+    for size in (5, 10, 15):
+        assert m[f"precision_at_1_{size}_offers"] > m[f"baseline_precision_at_1_{size}_offers"]
 
 
 def test_without_counterfactuals_the_recommender_is_judged_on_offers_shown(

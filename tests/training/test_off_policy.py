@@ -9,10 +9,12 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from actors.catalog.catalog import Catalog, built_in
 from actors.model.catalog import OFFERS
 from actors.model.decision import Candidate, DecisionRecord
 from actors.model.events import Event
 from actors.model.features import CUSTOMER_FEATURES
+from actors.model.offer_features import CUSTOMER_WIDTH
 from tests.support import T0, event
 from training.off_policy import (
     Logged,
@@ -49,6 +51,7 @@ def simulate(seed: int) -> tuple[list[Logged], list[str], float]:
             Logged(
                 decision_id=f"d{i}",
                 features=[],
+                affinities={},
                 offers=[offers[k] for k in order],
                 probabilities=[float(logger_scores[i, k]) for k in order],
                 values=[1.0] * K,
@@ -79,7 +82,9 @@ def test_the_estimate_of_a_known_policy_holds_its_true_value(seed: int) -> None:
 def test_without_exploration_only_agreeing_decisions_count_and_the_interval_says_so() -> None:
     logged, picks, _ = simulate(0)
     greedy = [
-        Logged(d.decision_id, [], d.offers, d.probabilities, d.values, d.offers[0], 1.0, d.reward)
+        Logged(
+            d.decision_id, [], {}, d.offers, d.probabilities, d.values, d.offers[0], 1.0, d.reward
+        )
         for d in logged
     ]
     found = estimate(greedy, picks)
@@ -143,17 +148,27 @@ def test_rewards_come_from_feedback_naming_the_decision_and_reaching_the_outcome
 def test_a_recommender_s_policy_puts_first_its_best_expected_value() -> None:
     first, second = OFFERS[0].offer_id, OFFERS[1].offer_id
     logged = logged_decisions([record("d1", first)], {})
+    catalog = Catalog.of(1, built_in().offers)
 
     # A model that rates one offer far above the rest picks it, whatever the logger
-    # preferred; an offer it does not know keeps the logged prior.
-    def favouring(wanted: int) -> Callable[[np.ndarray], np.ndarray]:
+    # preferred. It is asked about the logged candidates, as the catalogue describes them.
+    def favouring(offer_id: str) -> Callable[[np.ndarray], np.ndarray]:
+        wanted = catalog.by_id[offer_id].attributes
+        width = len(wanted)
         return lambda rows: np.array(
-            [0.9 if i % len(OFFERS) == wanted else 0.01 for i in range(len(rows))]
+            [
+                0.9 if list(r[CUSTOMER_WIDTH : CUSTOMER_WIDTH + width]) == wanted else 0.01
+                for r in rows
+            ]
         )
 
-    assert greedy_under(favouring(1))(logged) == [second]
-    assert greedy_under(favouring(0))(logged) == [first]
+    assert greedy_under(favouring(second), catalog)(logged) == [second]
+    assert greedy_under(favouring(first), catalog)(logged) == [first]
     assert math.isclose(logged[0].propensity, 0.5)
+    # An offer the catalogue no longer holds keeps its logged p (0.1 x 30), which the
+    # model's 0.01 x 18 for the one it still holds does not beat.
+    without_first = Catalog.of(2, [o for o in built_in().offers if o.offer_id != first])
+    assert greedy_under(favouring(first), without_first)(logged) == [first]
 
 
 def test_feedback_naming_no_decision_goes_to_the_latest_that_showed_the_offer() -> None:

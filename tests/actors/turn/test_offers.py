@@ -1,17 +1,20 @@
-"""Ranking the served catalogue for one customer: live, on the channel, eligible, not
-capped; p(accept) from the model, or borrowed (and said so) for an offer it has not seen."""
+"""Ranking the served catalogue for one customer: the offers that may be made (live, on
+the channel, eligible, not capped, not made lately), the recommender's request for them,
+and the ranking by expected value of its answer."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from actors.catalog.catalog import Catalog, built_in
 from actors.catalog.offer import CatalogOffer
 from actors.model.action_record import ActionRecord
-from actors.model.catalog import AFFINITY_KEYS, OFFERS
 from actors.model.features import CUSTOMER_FEATURES
+from actors.model.offer_features import RECOMMENDER_FEATURES, expand
 from actors.model.state import CustomerState
-from actors.turn.offers import Audience, rank_offers, recent_offers
+from actors.turn.offers import Audience, eligible, rank, recent_offers, recommender_row
 
 NOW = 2_000_000_000.0
 
@@ -23,23 +26,21 @@ def customer(**affinity: float) -> list[float]:
     return vector
 
 
-def probabilities(**overrides: float) -> list[float]:
-    return [overrides.get(o.offer_id, 0.1) for o in OFFERS]
-
-
 def offer(offer_id: str, **fields: Any) -> CatalogOffer:
     base: dict[str, Any] = {"title": offer_id, "categories": ["books"], "domain": "retail"}
     return CatalogOffer.model_validate({"offer_id": offer_id, "value": 10.0, **base, **fields})
 
 
-def ids(ranked: list[Any]) -> list[str]:
-    return [r.offer_id for r in ranked]
+def ids(offers: list[CatalogOffer]) -> list[str]:
+    return [o.offer_id for o in offers]
 
 
-def test_without_a_catalogue_loaded_the_built_in_offers_rank_by_expected_value() -> None:
-    ranked = rank_offers(customer(books=2.0), probabilities(premium_card=0.5), k=2)
-    assert ids(ranked) == ["premium_card", "travel_insurance"]  # 0.5 x 60, then 0.1 x 35
-    assert ranked[0].expected_value == 0.5 * 60
+def column(matrix: Any, name: str) -> list[float]:
+    return [float(x) for x in matrix[:, RECOMMENDER_FEATURES.index(name)]]
+
+
+def test_without_a_catalogue_loaded_the_built_in_offers_are_the_candidates() -> None:
+    assert ids(eligible()) == ids(list(built_in().offers))
 
 
 def test_only_live_offers_on_the_channel_asked_for_are_candidates() -> None:
@@ -52,10 +53,8 @@ def test_only_live_offers_on_the_channel_asked_for_are_candidates() -> None:
             offer("anywhere", value=1.0),
         ],
     )
-    at_email = rank_offers(customer(), probabilities(), 5, catalog=catalog, at=NOW, channel="email")
-    assert ids(at_email) == ["anywhere"]
-    on_push = rank_offers(customer(), probabilities(), 5, catalog=catalog, at=NOW, channel="push")
-    assert ids(on_push) == ["push_only", "anywhere"]
+    assert ids(eligible(catalog, at=NOW, channel="email")) == ["anywhere"]
+    assert ids(eligible(catalog, at=NOW, channel="push")) == ["push_only", "anywhere"]
 
 
 def test_eligibility_and_the_per_customer_cap_are_honoured() -> None:
@@ -68,16 +67,15 @@ def test_eligibility_and_the_per_customer_cap_are_honoured() -> None:
         ],
     )
 
-    def ranked(country: str, offered: int) -> list[str]:
-        audience = Audience({"country": country}, {"twice": offered})
-        return ids(rank_offers(customer(), probabilities(), 5, catalog=catalog, audience=audience))
+    def candidates(country: str, offered: int) -> list[str]:
+        return ids(eligible(catalog, audience=Audience({"country": country}, {"twice": offered})))
 
-    assert ranked("DE", 0) == ["germans", "twice", "anyone"]
-    assert ranked("FR", 1) == ["twice", "anyone"]
-    assert ranked("FR", 2) == ["anyone"]
+    assert candidates("DE", 0) == ["germans", "twice", "anyone"]
+    assert candidates("FR", 1) == ["twice", "anyone"]
+    assert candidates("FR", 2) == ["anyone"]
 
 
-def test_an_offer_made_within_the_no_repeat_window_is_not_ranked_again() -> None:
+def test_an_offer_made_within_the_no_repeat_window_is_not_a_candidate_again() -> None:
     state = CustomerState()
     state.recent_actions = [
         ActionRecord("a1", "premium_card", "r", "c", "1", NOW - 3600, False),
@@ -87,77 +85,48 @@ def test_an_offer_made_within_the_no_repeat_window_is_not_ranked_again() -> None
     recent = recent_offers(state, NOW, 86_400)
     assert recent == {"premium_card"}
     assert recent_offers(state, NOW, 0) == frozenset()  # no window: no wait
-    ranked = rank_offers(
-        customer(books=2.0),
-        probabilities(premium_card=0.5),
-        k=1,
-        audience=Audience(recent=recent),
-    )
-    assert ids(ranked) == ["travel_insurance"]
+    candidates = ids(eligible(audience=Audience(recent=recent)))
+    assert "premium_card" not in candidates
+    assert "travel_insurance" in candidates
 
 
-def test_an_offer_the_model_has_not_seen_borrows_the_p_of_its_category() -> None:
-    catalog = Catalog.of(
-        2,
-        [
-            offer("new_books", categories=["Books", "crime"], value=10.0),
-            offer("new_garden", categories=["garden"], domain="retail", value=10.0),
-            *built_in().offers,
-        ],
-    )
-    p = probabilities(books_3for2=0.4)
-    ranked = {r.offer_id: r for r in rank_offers(customer(), p, 20, catalog=catalog)}
-    assert ranked["new_books"].probability == 0.4
-    assert "new to the model: scored as books_3for2 (same category)" in ranked["new_books"].reasons
-    retail = [p[i] for i, o in enumerate(OFFERS) if o.domain == "retail"]
-    assert ranked["new_garden"].probability == sum(retail) / len(retail)
-    assert "new to the model: the average of retail offers" in ranked["new_garden"].reasons
+def test_offers_rank_by_the_models_p_times_their_value() -> None:
+    offers = [offer("cheap", value=10.0), offer("dear", value=60.0), offer("likely", value=20.0)]
+    ranking = rank(customer(books=1.0), {}, offers, [0.5, 0.05, 0.4])
+    best = ranking.top(3)
+    assert [r.offer_id for r in best] == ["likely", "cheap", "dear"]  # 8, 5, 3
+    assert best[0].expected_value == pytest.approx(0.4 * 20)
+    assert "p(accept)=0.40 x value 20" in best[0].reasons
+    with pytest.raises(ValueError, match="2 probabilities for 3 offers"):
+        rank(customer(), {}, offers, [0.1, 0.2])
+
+
+def test_the_request_describes_each_offer_and_the_customers_relation_to_it() -> None:
+    # A bookshop's categories, first sent today: no code knows them.
+    offers = [
+        offer("crime_week", categories=["crime"], domain="books", value=12.0, price=9.99),
+        offer("cookery_club", categories=["cookery"], domain="books", value=10.0),
+    ]
+    row = recommender_row(customer(), {"crime": 3.0, "cookery": 1.0}, offers)
+    matrix, counts = expand([row])
+    assert counts == [2]
+    assert column(matrix, "offer_affinity") == [3.0, 1.0]
+    assert column(matrix, "offer_affinity_share") == [0.75, 0.25]
+    assert column(matrix, "offer_has_price") == [1.0, 0.0]
+    assert column(matrix, "offer_domain_other") == [1.0, 1.0]
+    # No column names an offer: the rows differ only in what the offers are.
+    assert not any(name.startswith("offer_crime") for name in RECOMMENDER_FEATURES)
 
 
 def test_reasons_name_the_customers_affinity_to_the_offers_category() -> None:
-    catalog = Catalog.of(2, [offer("crime_books", categories=["crime", "books"])])
-    (best,) = rank_offers(customer(books=3.0), probabilities(), 1, catalog=catalog)
+    crime_books = offer("crime_books", categories=["crime", "books"])
+    (best,) = rank(customer(books=3.0), {}, [crime_books], [0.3]).top(1)
     assert best.category == "books"  # the category the customer's features know
     assert "books affinity 3.0" in best.reasons
-    assert AFFINITY_KEYS  # the fixed keys the features count today
-
-
-def test_a_category_never_seen_before_today_lifts_its_offers_for_a_customer_drawn_to_it() -> None:
-    catalog = Catalog.of(
-        2,
-        [
-            offer("crime_week", categories=["crime"], domain="books", value=10.0),
-            offer("cookery_club", categories=["cookery"], domain="books", value=10.0),
-        ],
-    )
-    audience = Audience(affinities={"crime": 3.0, "cookery": 1.0})
-    crime, cookery = rank_offers(customer(), probabilities(), 2, catalog=catalog, audience=audience)
-    assert (crime.offer_id, cookery.offer_id) == ("crime_week", "cookery_club")
-    assert crime.category == "crime"
-    assert "crime affinity 3.0" in crime.reasons
-    best = max(probabilities())
-    assert crime.probability == best  # the customer's best p, at its strongest affinity
-    assert cookery.probability == best / 3
-    assert any("your cookery affinity (33% of your strongest)" in r for r in cookery.reasons)
+    (drawn,) = rank(customer(), {"crime": 2.5}, [crime_books], [0.3]).top(1)
+    assert drawn.category == "crime"  # the one it is drawn to, whatever the string
+    assert "crime affinity 2.5" in drawn.reasons
 
 
 def test_a_catalogue_names_categories_as_events_do() -> None:
     assert offer("x", categories=["Home & Garden", "home_garden"]).categories == ("home_garden",)
-
-
-def test_the_category_a_customer_is_drawn_to_decides_not_a_broad_shared_one() -> None:
-    # A bookshop tags every offer "books" (a built-in key): the reader's crime affinity
-    # still ranks the crime offers first.
-    catalog = Catalog.of(
-        2,
-        [
-            offer("art_pick", categories=["art", "books"], domain="bookshop"),
-            offer("crime_pick", categories=["crime", "books"], domain="bookshop"),
-        ],
-    )
-    audience = Audience(affinities={"crime": 3.0})
-    ranked = rank_offers(
-        customer(), probabilities(books_3for2=0.05), 2, catalog=catalog, audience=audience
-    )
-    assert ids(ranked) == ["crime_pick", "art_pick"]
-    assert ranked[1].probability == 0.05  # no interest in art: the trained books offer's p

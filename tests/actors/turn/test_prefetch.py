@@ -1,5 +1,7 @@
-"""One scoring round trip per batch: the batch's rows are scored ahead, and the turns that
-follow, strictly in order, find the same actions and states as one event at a time."""
+"""One fraud-scoring round trip per batch: the batch's payment rows are scored ahead, and
+the turns that follow, strictly in order, find the same actions and states as one event at
+a time. The recommender is asked by each turn (its request names the offers the customer
+may be made, which earlier turns change), coalesced with the other customers' turns."""
 
 from __future__ import annotations
 
@@ -120,71 +122,61 @@ def test_batched_turns_find_what_one_event_at_a_time_finds(
     strict, _, strict_sink = run(events, [1])
     assert outcome(batched, batched_sink) == outcome(strict, strict_sink)
     assert batched.stats["scores_rescored"] == 0
-    # at most one request per model per batch
-    assert len(batched_scorer.requests) <= 2 * batched.stats["batches"]
+    # at most one fraud request per batch
+    fraud = [model for model, _ in batched_scorer.requests if model == "fraud"]
+    assert len(fraud) <= batched.stats["batches"]
 
 
-def test_a_customer_with_many_scored_events_in_a_batch_costs_one_request_per_model() -> None:
+def payment(customer: str, n: int, country: str) -> Event:
+    return event(
+        "card_payment",
+        customer=customer,
+        at=T0 + n,
+        event_id=f"{customer}{n}",
+        country=country,
+        amount=900.0,
+        payment_id=f"pay-{customer}{n}",
+    )
+
+
+def test_a_customer_with_many_payments_in_a_batch_costs_one_fraud_request() -> None:
     events = [event("product_view", customer="ann", at=T0 + i, event_id=f"v{i}") for i in range(5)]
-    events += [
-        event(
-            "card_payment",
-            customer="ann",
-            at=T0 + 10 + i,
-            event_id=f"p{i}",
-            country=country,
-            amount=900.0,
-            payment_id=f"pay{i}",
-        )
-        for i, country in enumerate(["US", "US", "BR"])
-    ]
+    events += [payment("ann", 10 + i, country) for i, country in enumerate(["US", "US", "BR"])]
     host, scorer, sink = run(events, [len(events)])
-    assert sorted(model for model, _ in scorer.requests) == ["fraud", "recommender"]
+    assert [model for model, _ in scorer.requests].count("fraud") == 1
     assert host.stats["scores_rescored"] == 0
-    assert host.stats["scores_prefetched"] >= 4  # every turn that scored took its score
+    assert host.stats["scores_prefetched"] == 3  # every payment's turn took its score
     assert any(a.type == "fraud_alert" for a in sink.actions)
 
 
 def test_rows_are_prefetched_only_for_turns_whose_rules_would_score() -> None:
-    # Three views of one category: the browse offer (which scores) may fire from the third.
     state = CustomerState()
     events = [
-        (event("product_view", customer="ann", at=T0 + i, event_id=f"v{i}"), NO_ARRIVAL)
-        for i in range(3)
+        (payment("ann", 1, "US"), NO_ARRIVAL),
+        (event("page_view", customer="ann", at=T0 + 2, event_id="v2"), NO_ARRIVAL),
+        (payment("ann", 3, "BR"), NO_ARRIVAL),
     ]
     scorer = FakeScorer()
     actor = CustomerActor(load_rules(), scorer)
     scores = asyncio.run(prefetch(actor, [CustomerEvents("ann", state, events)]))
     assert state.events_total == 0  # the customer's own state is untouched
     ((model, rows),) = scorer.requests
-    assert (model, len(rows)) == ("recommender", 1)
-    assert scores.take("ann", "v0", "recommender", rows[0]) is None  # not prefetched
-    assert scores.take("ann", "v2", "recommender", rows[0]) is not None
-    assert scores.take("ann", "v2", "recommender", [0.0] * len(rows[0])) is None
+    assert (model, len(rows)) == ("fraud", 2)
+    assert scores.take("ann", "v2", "fraud", rows[0]) is None  # not prefetched
+    assert scores.take("ann", "ann3", "fraud", rows[1]) is not None
+    assert scores.take("ann", "ann1", "fraud", [0.0] * len(rows[0])) is None
     assert scores.rescored == 1
 
 
 def test_a_customer_with_one_scored_event_is_not_replayed_and_shares_the_batchs_request() -> None:
-    def payment(customer: str, n: int, country: str) -> Event:
-        return event(
-            "card_payment",
-            customer=customer,
-            at=T0 + n,
-            event_id=f"{customer}{n}",
-            country=country,
-            amount=900.0,
-            payment_id=f"pay-{customer}{n}",
-        )
-
     events = [payment("ann", 1, "US"), payment("bob", 2, "BR"), payment("ann", 3, "BR")]
     host, scorer, _ = run(events, [len(events)])
     assert host.stats["customers_replayed"] == 1  # ann only
-    # one request per model, each with ann's two rows and bob's
-    assert sorted((model, len(rows)) for model, rows in scorer.requests) == [
-        ("fraud", 3),
-        ("recommender", 3),
+    # one fraud request with ann's two rows and bob's
+    assert [(model, len(rows)) for model, rows in scorer.requests if model == "fraud"] == [
+        ("fraud", 3)
     ]
-    assert host.stats["scores_prefetched"] == 4  # ann's, by model
+    assert host.stats["scores_prefetched"] == 2  # ann's two payments
 
 
 def test_whatever_the_model_servers_client_raises_reaches_every_turn_as_an_outage() -> None:

@@ -30,8 +30,8 @@ from actors.errors import (
     ShardUnavailableError,
     StoreUnavailableError,
 )
-from actors.model.catalog import OFFERS
 from actors.model.events import Event
+from actors.model.offer_features import blocks_in
 from actors.rules.ruleset import RuleSet, parse_rules
 from actors.storage.memory_store import MemoryStateStore
 from actors.turn.scoring import Score
@@ -89,11 +89,11 @@ class FakeShards:
 class FakeRecommender:
     down: bool = False
 
-    def recommend(self, vector: list[float]) -> Score:
+    def recommend(self, row: list[float]) -> Score:
         if self.down:
             raise ScorerUnavailableError("recommender", "no model loaded")
-        # The first offer is the best for everyone.
-        values = tuple(0.9 if i == 0 else 0.1 for i in range(len(OFFERS)))
+        # The first offer asked about is the best for everyone.
+        values = tuple(0.9 if i == 0 else 0.1 for i in range(blocks_in(row)))
         return Score("recommender", "4", values)
 
 

@@ -13,6 +13,7 @@ from actors.errors import StoreUnavailableError
 from actors.model.action_record import ActionRecord
 from actors.model.catalog import OFFERS
 from actors.model.events import Decision
+from actors.model.features import CUSTOMER_FEATURES
 from actors.model.state import CustomerState
 from actors.model.state_format import state_to_json
 from actors.outcomes.attribution import in_global_control, in_holdout
@@ -165,7 +166,11 @@ def test_an_id_that_is_not_a_customer_id_is_422_naming_the_path(api: Fakes) -> N
 
 
 def test_the_context_is_the_shards_snapshot_with_live_scores(api: Fakes) -> None:
-    api.shards.snapshots["c1"] = {"customer_id": "c1", "vector": [0.0], "events_total": 2}
+    api.shards.snapshots["c1"] = {
+        "customer_id": "c1",
+        "vector": [0.0] * len(CUSTOMER_FEATURES),
+        "events_total": 2,
+    }
     body = api.request("GET", "/v1/customers/c1/context", READ).json()
     assert body["events_total"] == 2
     assert "vector" not in body
@@ -173,7 +178,7 @@ def test_the_context_is_the_shards_snapshot_with_live_scores(api: Fakes) -> None
 
 
 def test_the_context_without_a_scorer_still_answers_without_scores(api: Fakes) -> None:
-    api.shards.snapshots["c1"] = {"customer_id": "c1", "vector": [0.0]}
+    api.shards.snapshots["c1"] = {"customer_id": "c1", "vector": [0.0] * len(CUSTOMER_FEATURES)}
     api.recommender.down = True
     answer = api.request("GET", "/v1/customers/c1/context", READ)
     assert answer.status_code == 200
@@ -211,7 +216,7 @@ def test_offers_come_from_the_shard_while_the_store_is_out_of_reach(api: Fakes) 
     backends.states = UnreachableStore()
     api.shards.snapshots["c1"] = {
         "known": True,
-        "vector": [0.0],
+        "vector": [0.0] * len(CUSTOMER_FEATURES),
         "marketing_blocked": None,
         "top_affinity": "electronics",
     }
