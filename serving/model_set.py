@@ -89,7 +89,8 @@ def score_batch(
         if challenger is not None and rows:
             shadowed = challenger.predict(rows)
             for mine, theirs in zip(predictions, shadowed, strict=True):
-                shadow.append((name, champion.version, challenger.version, mine, theirs))
+                if mine:  # a recommender asked about no offer: nothing to compare
+                    shadow.append((name, champion.version, challenger.version, mine, theirs))
     return answers, shadow
 
 

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from actors.model.features import FEATURE_SPEC_VERSION
+from actors.catalog.catalog import built_in
+from actors.errors import ModelError
+from actors.model.features import CUSTOMER_FEATURES, FEATURE_SPEC_VERSION
+from actors.model.offer_features import RECOMMENDER_FEATURES, pair_rows
+from actors.turn.offers import recommender_row
 from serving.linear_probability import LinearProbability
+from serving.model_set import ModelSet, score_batch
 from serving.models import ServedModel
 from serving.tree_probability import TreeEnsembleProbability
 from training.registry import ModelVersion
@@ -88,3 +94,35 @@ def test_a_served_tree_model_leaves_large_batches_to_sklearn() -> None:
     expected = model.predict_proba(x[:9])[:, 1]
     np.testing.assert_allclose([p for (p,) in small], expected[:8], atol=1e-12)
     np.testing.assert_allclose([p for (p,) in large], expected, atol=1e-12)
+
+
+def _recommender(version: int) -> ServedModel:
+    rng = np.random.default_rng(version)
+    x = rng.normal(size=(200, len(RECOMMENDER_FEATURES)))
+    y = (x[:, RECOMMENDER_FEATURES.index("offer_affinity")] > 0).astype(int)
+    model = Pipeline([("scale", StandardScaler()), ("lr", LogisticRegression())]).fit(x, y)
+    meta = ModelVersion("recommender", version, "recommender", FEATURE_SPEC_VERSION, 0.0)
+    return ServedModel(meta, model, LinearProbability.of(model))
+
+
+def test_a_served_recommender_answers_one_p_per_offer_asked_about() -> None:
+    served = _recommender(1)
+    offers = built_in().offers
+    customer = [0.0] * len(CUSTOMER_FEATURES)
+    three = recommender_row(customer, {"books": 2.0}, offers[:3])
+    none = recommender_row(customer, {}, [])
+    answers = served.predict([three, none, three])
+    assert [len(a) for a in answers] == [3, 0, 3]
+    expected = served.estimator.predict_proba(pair_rows(customer, {"books": 2.0}, offers[:3]))
+    np.testing.assert_allclose(answers[0], expected[:, 1], atol=1e-12)
+    with pytest.raises(ModelError, match="blocks of"):
+        served.predict([[*three, 0.0]])
+
+
+def test_shadow_scoring_compares_only_requests_that_asked_about_offers() -> None:
+    models = ModelSet({"recommender": _recommender(1)}, {"recommender": _recommender(2)})
+    customer = [0.0] * len(CUSTOMER_FEATURES)
+    asked = recommender_row(customer, {}, built_in().offers[:2])
+    answers, shadow = score_batch(models, [("recommender", [asked, customer])])
+    assert [len(score.values) for score in answers[0]] == [2, 0]  # type: ignore[union-attr]
+    assert [(champion, challenger) for _, champion, challenger, _, _ in shadow] == [("1", "2")]
