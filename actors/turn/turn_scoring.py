@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from actors.catalog.catalog import Catalog
 from actors.catalog.offer import CatalogOffer
-from actors.errors import ModelError
+from actors.errors import ModelError, ScorerUnavailableError
 from actors.model.features import features
 from actors.model.model_names import FRAUD, RECOMMENDER, WINBACK
 from actors.model.state import CustomerState
@@ -92,6 +92,13 @@ class TurnScoring:
             versions[FRAUD] = fraud.version
         if RECOMMENDER in needed and customer is not None:
             (recommended,) = answers.pop(0)
+            if len(recommended.values) != len(offers):
+                # A model server that reads requests otherwise (another feature spec, in
+                # the middle of an upgrade): an outage, retried, never the event's fault.
+                raise ScorerUnavailableError(
+                    RECOMMENDER,
+                    f"{len(recommended.values)} probabilities for {len(offers)} offers",
+                )
             versions[RECOMMENDER] = recommended.version
             ranking = rank(customer, affinities, offers, recommended.values)
             domain = ranking.scored[0][0].domain if len(ranking) else None
