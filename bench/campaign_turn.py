@@ -26,8 +26,8 @@ from typing import Any
 
 import yaml
 
-from actors.model.catalog import OFFERS
 from actors.model.events import Event, parse_event
+from actors.model.offer_features import blocks_in
 from actors.model.state import CustomerState
 from actors.rules.ruleset import load_rules, parse_rules
 from actors.turn.actor import CustomerActor
@@ -41,8 +41,8 @@ class InstantScorer:
     """Fixed scores, no wait: the turn's own cost is what is measured."""
 
     async def score(self, model: str, rows: Sequence[Sequence[float]]) -> list[Score]:
-        if model == "recommender":
-            return [Score(model, "1", tuple(0.2 for _ in OFFERS)) for _ in rows]
+        if model == "recommender":  # 0.2 for every offer the turn asks about
+            return [Score(model, "1", (0.2,) * blocks_in(row)) for row in rows]
         return [Score(model, "1", (0.1,)) for _ in rows]
 
 

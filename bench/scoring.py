@@ -31,7 +31,9 @@ from typing import Any
 import ray
 from ray import serve
 
+from actors.catalog.catalog import built_in
 from actors.model.features import CUSTOMER_FEATURES, PAYMENT_FEATURES
+from actors.turn.offers import recommender_row
 from actors.turn.scoring import CoalescingScorer
 from engage.processes import free_port
 from engage.stack import start_redis
@@ -53,8 +55,12 @@ class Client:
         self.method = method
         self.model = model
         self.in_flight = in_flight
-        width = len(PAYMENT_FEATURES) if model == "fraud" else len(CUSTOMER_FEATURES)
-        self.row = [0.5] * width
+        # A recommender request asks about the demo's fifteen offers, as a turn does.
+        self.row = (
+            [0.5] * len(PAYMENT_FEATURES)
+            if model == "fraud"
+            else recommender_row([0.5] * len(CUSTOMER_FEATURES), {"books": 1.0}, built_in().offers)
+        )
 
     async def run(self, seconds: float) -> dict[str, float]:
         deadline = time.monotonic() + seconds
