@@ -75,7 +75,8 @@ def processes(servers: list[Any]) -> dict[str, int]:
             continue
         rss = rss_kb(int(entry.name))
         if rss is not None:
-            out[f"{title.split()[0]}:{entry.name}"] = rss
+            # `ray::CustomerShard.process` while it runs a method: keyed by class and pid.
+            out[f"{title.split()[0].split('.')[0]}:{entry.name}"] = rss
     for server in servers:
         rss = rss_kb(server.process.pid)
         if rss is not None:
