@@ -8,11 +8,12 @@ from typing import Any
 
 from actors.model.consent import marketing_blocked
 from actors.model.features import feature_dict, features
+from actors.model.offer_features import affinities_at
 from actors.model.state import CustomerState
 from actors.rules.context import Before, build_context, cart_view, customer_view, session_view
 from actors.rules.ruleset import RuleSet
 from actors.rules.segments import SegmentView
-from actors.turn.offers import affinities_of, offered_counts, recent_offers
+from actors.turn.offers import offered_counts, recent_offers
 
 
 def snapshot_of(
@@ -33,7 +34,7 @@ def snapshot_of(
         "segments": list(state.segments or ()),
         "features": feature_dict(state, at),
         # Every category it keeps an affinity for, any string its site sent.
-        "affinities": affinities_of(state, at),
+        "affinities": affinities_at(state, at),
         "vector": features(state, at),
     }
 
@@ -62,7 +63,7 @@ def offer_inputs_of(
         # For the catalogue's eligibility conditions and per-customer caps.
         "customer": customer_view(customer_id, state, when, 0.0, suppress_after_fraud_s),
         "offered": offered_counts(state),
-        "affinities": affinities_of(state, when),
+        "affinities": affinities_at(state, when),
         "recent": sorted(recent_offers(state, now, rules.policy.no_repeat_within)),
         "segments": dict.fromkeys(segments.members_of(), True),
     }

@@ -52,6 +52,7 @@ _ORDERS, _SESSION_PRODUCTS, _CART = (
     _COLUMN[name] for name in ("orders", "session_products", "cart_items")
 )
 _PAYMENTS, _CONTENT = _COLUMN["card_payments_log"], _COLUMN["content_views_log"]
+_OFFER_CATEGORY = OFFER_ATTRIBUTES.index("offer_category_0")
 
 
 class Offer(Protocol):
@@ -90,13 +91,21 @@ def affinities_at(state: CustomerState, at: float) -> dict[str, float]:
 
 
 def pair_features(
-    customer: Sequence[float], affinities: Mapping[str, float], total: float, offer: Offer
+    customer: Sequence[float],
+    affinities: Mapping[str, float],
+    total: float,
+    offer: Offer,
+    attributes: Sequence[float],
 ) -> list[float]:
     """How the customer relates to the offer (`PAIR_FEATURES`); `total` is the sum of the
-    customer's affinities."""
+    customer's affinities, `attributes` the offer's `offer_attributes` (its category
+    buckets are read there, not hashed again)."""
     affinity = max((affinities.get(c, 0.0) for c in offer.categories), default=0.0)
-    buckets = {category_bucket(c) for c in offer.categories}
-    views = sum(customer[_SESSION_CATEGORY + b] for b in buckets)
+    views = sum(
+        customer[_SESSION_CATEGORY + b]
+        for b in range(CATEGORY_BUCKETS)
+        if attributes[_OFFER_CATEGORY + b]
+    )
     if offer.domain == "banking":
         active = customer[_PAYMENTS] > 0
     elif offer.domain == "media":
@@ -117,8 +126,9 @@ def request_row(
     total = sum(affinities.values())
     row = list(customer)
     for i, offer in enumerate(offers):
-        row.extend(attributes[i] if attributes is not None else offer_attributes(offer))
-        row.extend(pair_features(customer, affinities, total, offer))
+        described = attributes[i] if attributes is not None else offer_attributes(offer)
+        row.extend(described)
+        row.extend(pair_features(customer, affinities, total, offer, described))
     return row
 
 

@@ -36,6 +36,7 @@ from actors.model.dedup import NO_ARRIVAL, Arrival, Seen
 from actors.model.events import CardPayment, Decision, Event, Identify, OfferFeedback, Purchase
 from actors.model.features import payment_features
 from actors.model.model_names import RECOMMENDER
+from actors.model.offer_features import affinities_at
 from actors.model.state import CustomerState
 from actors.outcomes.attribution import attribute, control_group, counter, record_of
 from actors.rules.conditions import UNKNOWN
@@ -46,7 +47,7 @@ from actors.turn import journeys
 from actors.turn.action_details import offer_view
 from actors.turn.build_action import Trigger, build_action
 from actors.turn.decision_log import remember_answer, rule_decision
-from actors.turn.offers import Audience, affinities_of, offered_counts, recent_offers
+from actors.turn.offers import Audience, offered_counts, recent_offers
 from actors.turn.outcome import UNKNOWN_REDELIVERY, RejectedAction, TurnOutcome
 from actors.turn.prefetch import NO_SCORES, BatchScores
 from actors.turn.scoring import Scorer
@@ -345,7 +346,7 @@ class CustomerActor:
         return Audience(
             context["customer"],
             offered_counts(state),
-            affinities_of(state, trigger.at),
+            affinities_at(state, trigger.at),
             context["segment"],
             recent_offers(state, trigger.at, self.rules.policy.no_repeat_within),
         )

@@ -27,7 +27,7 @@ from actors.catalog.offer import CatalogOffer
 from actors.model.action_record import made
 from actors.model.catalog import AFFINITY_KEYS
 from actors.model.features import CUSTOMER_FEATURES
-from actors.model.offer_features import affinities_at, request_row
+from actors.model.offer_features import request_row
 from actors.model.state import CustomerState
 
 _AFFINITY = CUSTOMER_FEATURES.index(f"affinity_{AFFINITY_KEYS[0]}")
@@ -78,11 +78,6 @@ def recent_offers(state: CustomerState, at: float, window_s: float) -> frozenset
         for record in state.recent_actions or ()
         if made(record) and at - record.at < window_s
     )
-
-
-def affinities_of(state: CustomerState, at: float) -> dict[str, float]:
-    """The customer's affinity to every category it keeps one for, decayed to `at`."""
-    return affinities_at(state, at)
 
 
 @dataclass(frozen=True, slots=True)
