@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import RedisError
 
 from actors.errors import ConfigError, EngageError, MissingBinaryError
+from engage import own_model_commands as own_models
 from engage.catalog_commands import add_catalog_parser, catalog_command
 from engage.local_stack import adopt
 from engage.processes import StartupError
@@ -209,7 +210,7 @@ def _models(args: argparse.Namespace, settings: Settings) -> int:
     import json
     from dataclasses import asdict
 
-    from training.registry import CHALLENGER
+    from training.registry import CHALLENGER, OWN
 
     registry = registry_of(settings)
     command = args.models_command
@@ -221,6 +222,8 @@ def _models(args: argparse.Namespace, settings: Settings) -> int:
                 headline = ", ".join(
                     f"{k}={meta.metrics[k]:.3f}" for k in HEADLINE_METRICS if k in meta.metrics
                 )
+                if meta.kind == OWN:
+                    headline = f"your own, {len(meta.features)} features; {meta.description}"
                 print(f"{name:<12} v{meta.version:<4}{marks:<13} {headline}")
         return 0
     if command == "show":
@@ -233,7 +236,8 @@ def _models(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if command == "promote":
         previous = registry.promote(args.name, args.version, force=args.force)
-        print(f"{args.name}: champion v{previous} -> v{args.version}")
+        before = f"v{previous}" if previous is not None else "none"
+        print(f"{args.name}: champion {before} -> v{args.version}")
         return 0
     if command == "rollback":
         version = registry.rollback(args.name)
@@ -353,6 +357,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     drift.add_argument("--json", action="store_true", help="the figures as JSON")
     for name in ("list", "show", "promote", "rollback", "shadow", "compare", "drift"):
         handlers[f"models {name}"] = _models
+    own_models.add_arguments(models_sub)
+    handlers["models register"] = own_models.register_command
+    handlers["models import"] = own_models.import_command
 
     report = sub.add_parser(
         "report", help="offer conversion and uplift against holdouts; refused collection calls"

@@ -80,6 +80,14 @@ def rules_command(args: argparse.Namespace, settings: Settings) -> int:
     if command == "check":
         try:
             rules = load_rules(args.file)
+            if rules.own_models:
+                # A model of the team's own is known to the registry, in the store's Redis
+                # (asked only then: a file of engage's models alone is checked offline);
+                # with none to ask, no name of one can be taken as known.
+                url = settings.redis.url
+                store = RulesStore.connect(url, settings.redis.prefix) if url else None
+                registered = store.registered_models() if store else frozenset()
+                rules = load_rules(args.file, registered)
         except RuleError as error:
             print("\n".join(_faults(args.file, error)))
             return 1
@@ -180,7 +188,8 @@ def _backtest(args: argparse.Namespace, settings: Settings, store: RulesStore) -
     data = load_source(args, settings)
     events = sorted(data.events, key=lambda e: e.ts)
     registry = registry_of(settings)
-    champions = {name: registry.alias(name, "champion") for name in MODEL_NAMES}
+    names = {*MODEL_NAMES, *candidate.own_models, *live.own_models}
+    champions = {name: registry.alias(name, "champion") for name in sorted(names)}
     scorer = ChampionScorer(
         {name: load_served(registry, name, v) for name, v in champions.items() if v is not None}
     )

@@ -233,6 +233,8 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
         args.source = "broker"
     data = load_source(args, settings)
     out = Path(args.out)
+    if args.view is not None:
+        return _export_view(args, data.events, out)
     if args.labels is not None:
         return _export_labelled(args, data.events, out)
     written = write_events(data.events, out)
@@ -242,6 +244,25 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     )
     if data.first_rejection:
         print(f"first invalid record: {data.first_rejection}", file=sys.stderr)
+    return 0
+
+
+def _export_view(args: argparse.Namespace, events: Sequence[Event], out: Path) -> int:
+    from actors.model.feature_views import resolve
+    from training.labelled_export import write_labelled
+    from training.view_rows import view_rows
+
+    if args.outcome is None or args.label_window is None:
+        print("--view needs --outcome and --label-window", file=sys.stderr)
+        return 2
+    asked_on = [t.strip() for t in args.asked_on.split(",") if t.strip()]
+    table = view_rows(events, resolve(args.view), asked_on, args.outcome, args.label_window)
+    write_labelled(table, out)
+    print(
+        f"exported {table.rows:,} rows of the view {args.view!r} to {out}: "
+        f"{table.count(1):,} with {args.outcome} within the window, {table.count(0):,} "
+        f"without, {table.count(None):,} pending (label window still open)"
+    )
     return 0
 
 
@@ -297,6 +318,19 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     )
     export.add_argument(
         "--label-window", type=window, help="with --labels: how long to wait for the outcome"
+    )
+    export.add_argument(
+        "--view",
+        help="a model of your own: write its feature view (customer, payment, or feature "
+        "names) at each event of --asked-on, labelled by --outcome",
+    )
+    export.add_argument(
+        "--asked-on",
+        default="page_view,product_view,cart_add,purchase,login,content_view,custom",
+        help="with --view: the event types the model is asked on (comma-separated)",
+    )
+    export.add_argument(
+        "--outcome", help="with --view: what it predicts, an event type or custom:NAME"
     )
     add_source_arguments(export, default=None)  # the event broker in use
     handlers["export"] = _export

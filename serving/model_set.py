@@ -76,7 +76,13 @@ def score_batch(
                 answers[i] = ModelError(name, "no champion is registered")
             continue
         rows = [row for i in indices for row in requests[i][1]]
-        predictions = champion.predict(rows)
+        try:
+            predictions = champion.predict(rows)
+        except Exception as error:  # a model's fault fails its own requests, no other's
+            fault = error if isinstance(error, EngageError) else ModelError(name, repr(error))
+            for i in indices:
+                answers[i] = fault
+            continue
         position = 0
         for i in indices:
             n = len(requests[i][1])
@@ -87,7 +93,11 @@ def score_batch(
             position += n
         challenger = models.challengers.get(name)
         if challenger is not None and rows:
-            shadowed = challenger.predict(rows)
+            try:
+                shadowed = challenger.predict(rows)
+            except Exception:  # the challenger only shadows: its fault
+                # costs the comparison these rows, never the champion's answers.
+                continue
             for mine, theirs in zip(predictions, shadowed, strict=True):
                 if mine:  # a recommender asked about no offer: nothing to compare
                     shadow.append((name, champion.version, challenger.version, mine, theirs))

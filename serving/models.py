@@ -14,13 +14,15 @@ from typing import Any
 import numpy as np
 
 from actors.errors import FeatureVersionMismatchError, ModelError
+from actors.model.feature_views import ENGINE_COLUMNS, FeatureViewError, positions
 from actors.model.features import FEATURE_SPEC_VERSION
 from actors.model.model_names import RECOMMENDER
 from actors.model.offer_features import expand
 from serving.linear_probability import LinearProbability
 from serving.tree_probability import MAX_ROWS as TREE_MAX_ROWS
 from serving.tree_probability import TreeEnsembleProbability
-from training.registry import ModelRegistry, ModelVersion
+from training.own_models import asked_by_position
+from training.registry import OWN, ModelRegistry, ModelVersion
 
 Probability = Callable[[np.ndarray], np.ndarray]
 
@@ -33,6 +35,9 @@ class ServedModel:
     # calls of at most `fast_max_rows` rows.
     fast: Probability | None = None
     fast_max_rows: int = 1 << 62
+    # A team's own model: where its view's columns sit in the engine row it is sent
+    # (actors.model.feature_views).
+    columns: tuple[int, ...] | None = None
 
     @property
     def name(self) -> str:
@@ -58,8 +63,33 @@ class ServedModel:
                 out.append(tuple(p[at : at + count]))
                 at += count
             return out
+        if self.columns is not None:
+            return self._predict_view(rows, self.columns)
         p = self._probability(np.asarray(rows, dtype=float))
         return [(float(x),) for x in p]
+
+    def _predict_view(
+        self, rows: Sequence[Sequence[float]], columns: tuple[int, ...]
+    ) -> list[tuple[float, ...]]:
+        """The view's columns of each engine row; a row missing one of them (the payment's,
+        for an event that is no payment) gets no answer rather than a guess."""
+        if any(len(row) != len(ENGINE_COLUMNS) for row in rows):
+            widths = sorted({len(row) for row in rows})
+            raise ModelError(
+                self.name,
+                f"rows of {widths} values where the engine row has {len(ENGINE_COLUMNS)} "
+                "(a shard of another feature spec)",
+                self.meta.version,
+            )
+        matrix = np.asarray(rows, dtype=float)[:, list(columns)]
+        complete = ~np.isnan(matrix).any(axis=1)
+        out: list[tuple[float, ...]] = [() for _ in rows]
+        if complete.any():
+            with asked_by_position():
+                p = self._probability(matrix[complete])
+            for i, value in zip(np.flatnonzero(complete), p, strict=True):
+                out[int(i)] = (float(value),)
+        return out
 
     def _probability(self, matrix: np.ndarray) -> np.ndarray:
         if self.fast is not None and len(matrix) <= self.fast_max_rows:
@@ -79,6 +109,12 @@ def load_served(registry: ModelRegistry, name: str, version: int) -> ServedModel
     check_feature_version(meta)
     if not hasattr(estimator, "predict_proba"):
         raise ModelError(name, "estimator has no predict_proba", version)
+    if meta.kind == OWN:
+        try:
+            columns = tuple(positions(meta.features))
+        except FeatureViewError as error:
+            raise ModelError(name, str(error), version) from None
+        return ServedModel(meta, estimator, columns=columns)
     linear = LinearProbability.of(estimator)
     if linear is not None:
         return ServedModel(meta, estimator, linear)

@@ -11,6 +11,7 @@ from typing import Any
 from actors.errors import ModelError
 from actors.model.events import Event, event_from_dict
 from actors.model.features import PAYMENT_FEATURES
+from actors.model.model_names import is_own_model
 from actors.model.offer_features import RECOMMENDER_FEATURES, expand
 from actors.turn.scoring import Score
 
@@ -61,12 +62,18 @@ class FakeScorer:
     the customer's affinity to each offer's categories. Records every request."""
 
     def __init__(
-        self, version: str = "1", fail: Exception | None = None, winback: float | None = 0.3
+        self,
+        version: str = "1",
+        fail: Exception | None = None,
+        winback: float | None = 0.3,
+        own: dict[str, float] | None = None,
     ) -> None:
         self.version = version
         self.fail = fail
         # p(repurchase) for every customer; None: no win-back model is served.
         self.winback = winback
+        # The score of each model of a team's own that has a champion, for every row.
+        self.own = dict(own or {})
         self.requests: list[tuple[str, list[list[float]]]] = []
 
     async def score(self, model: str, rows: Sequence[Sequence[float]]) -> list[Score]:
@@ -77,6 +84,10 @@ class FakeScorer:
             if self.winback is None:
                 raise ModelError(model, "no champion is registered")
             return [Score(model, self.version, (self.winback,)) for _ in rows]
+        if is_own_model(model):
+            if model not in self.own:
+                raise ModelError(model, "no champion is registered")
+            return [Score(model, self.version, (self.own[model],)) for _ in rows]
         out = []
         for row in rows:
             if model == "fraud":

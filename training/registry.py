@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -29,6 +30,9 @@ from actors.errors import (
 from actors.storage.keys import Keys
 from actors.storage.redis_clients import connect
 
+# The kind of a model a team registered itself (`engage models register`, an MLflow
+# import): it reads the columns of its feature view (ModelVersion.features).
+OWN = "own"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 ALIASES = (CHAMPION, CHALLENGER)
@@ -42,6 +46,8 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn._loss.loss.HalfBinomialLoss",
     "sklearn._loss._loss.CyHalfBinomialLoss",
     "numpy.dtype",
+    # A decision tree's nodes (random forests, extra trees): arrays, no code.
+    "sklearn.tree._tree.Tree",
 )
 
 
@@ -60,6 +66,12 @@ class ModelVersion:
     # Where the training data came from, its range, label counts, code version and the
     # comparison with the champion of the day (training/pipeline.py).
     data: dict[str, Any] = field(default_factory=dict)
+    # A model of one's own (kind `own`): the columns it reads, in the order it was fitted
+    # on (actors/model/feature_views.py). Empty for the built-in kinds, whose vectors are
+    # fixed by the feature spec.
+    features: list[str] = field(default_factory=list)
+    # Types its artifact holds beyond `TRUSTED_TYPES`, each named when it was registered.
+    trusted_types: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -69,21 +81,24 @@ class ModelVersion:
         return cls(**json.loads(raw))
 
 
-def dump_artifact(estimator: Any) -> bytes:
+def dump_artifact(estimator: Any, trusted: Sequence[str] = ()) -> bytes:
     data: bytes = sio.dumps(estimator)
-    untrusted = [t for t in sio.get_untrusted_types(data=data) if t not in TRUSTED_TYPES]
+    allowed = {*TRUSTED_TYPES, *trusted}
+    untrusted = [t for t in sio.get_untrusted_types(data=data) if t not in allowed]
     if untrusted:
         raise ModelError(type(estimator).__name__, f"types not on the trusted list: {untrusted}")
     return data
 
 
-def load_artifact(name: str, data: bytes) -> Any:
-    """Load a skops artifact, refusing any type that is not explicitly trusted."""
-    untrusted = [t for t in sio.get_untrusted_types(data=data) if t not in TRUSTED_TYPES]
+def load_artifact(name: str, data: bytes, trusted: Sequence[str] = ()) -> Any:
+    """Load a skops artifact, refusing any type that is not explicitly trusted: on the
+    list above, or named in `trusted` by whoever registered it."""
+    allowed = [*TRUSTED_TYPES, *trusted]
+    untrusted = [t for t in sio.get_untrusted_types(data=data) if t not in allowed]
     if untrusted:
         raise ModelError(name, f"artifact contains untrusted types: {untrusted}")
     try:
-        return sio.loads(data, trusted=list(TRUSTED_TYPES))
+        return sio.loads(data, trusted=allowed)
     except Exception as error:  # skops raises many kinds; all mean "not loadable"
         raise ModelError(name, f"artifact cannot be loaded: {error}") from error
 
@@ -117,8 +132,10 @@ class ModelRegistry:
         data_fingerprint: str = "",
         description: str = "",
         data: dict[str, Any] | None = None,
+        features: Sequence[str] = (),
+        trusted_types: Sequence[str] = (),
     ) -> ModelVersion:
-        artifact = dump_artifact(estimator)
+        artifact = dump_artifact(estimator, trusted_types)
         try:
             version = int(_raw(self._redis.incr(self._key(name, "seq"))))
             meta = ModelVersion(
@@ -133,6 +150,8 @@ class ModelRegistry:
                 artifact_sha256=hashlib.sha256(artifact).hexdigest(),
                 description=description,
                 data=_jsonable(data or {}),
+                features=list(features),
+                trusted_types=list(trusted_types),
             )
             pipe = self._redis.pipeline(transaction=True)
             pipe.set(self._key(name, f"artifact:{version}"), artifact)
@@ -250,7 +269,7 @@ class ModelRegistry:
             raise ModelError(name, "artifact missing", version)
         if hashlib.sha256(data).hexdigest() != meta.artifact_sha256:
             raise ModelError(name, "artifact checksum mismatch", version)
-        return meta, load_artifact(name, data)
+        return meta, load_artifact(name, data, meta.trusted_types)
 
     def is_empty(self) -> bool:
         return not self._redis.exists(self._keys.models())

@@ -84,6 +84,11 @@ class RulesStore:
         found: RulesVersion = self._call(lambda: self._load_with(self._redis, version))
         return found
 
+    def registered_models(self) -> frozenset[str]:
+        """Every model name the registry (in the same Redis) holds a version of."""
+        names = self._call(lambda: self._redis.smembers(self._keys.models()))
+        return frozenset(n.decode() if isinstance(n, bytes) else n for n in names)
+
     def versions(self, limit: int = 20) -> list[RulesVersion]:
         """The versions pushed and kept, newest first, rolled-back ones too (the one in
         force is `current_version`)."""
@@ -97,9 +102,10 @@ class RulesStore:
 
     def push(self, text: str, by: str, comment: str = "") -> tuple[RulesVersion, bool]:
         """Put `text` in force as a new version, after validating it in full (raises
-        RuleError, RulesRefusedError naming every fault: nothing is written). The same
-        text as the version in force is no new version: (that version, False)."""
-        parse_rules(text, "<push>")
+        RuleError, RulesRefusedError naming every fault: nothing is written). A rule
+        reading `scores.<name>` of a model the registry does not know is such a fault. The
+        same text as the version in force is no new version: (that version, False)."""
+        parse_rules(text, "<push>", self.registered_models())
 
         def write(pipe: Any, history: list[int], current: int) -> RulesVersion | None:
             if current and self._load_with(pipe, current).text == text:

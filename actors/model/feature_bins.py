@@ -15,8 +15,9 @@ import numpy as np
 
 from actors.model.bounds import CATEGORY_BUCKETS, CUSTOM_BUCKETS
 from actors.model.catalog import AFFINITY_KEYS
+from actors.model.feature_views import ENGINE_COLUMNS
 from actors.model.features import CUSTOMER_FEATURES, PAYMENT_FEATURES
-from actors.model.model_names import FRAUD, RECOMMENDER
+from actors.model.model_names import FRAUD, RECOMMENDER, is_own_model
 
 # Upper edges; a value equal to an edge falls in the bin above it, and the last bin holds
 # everything past the last edge.
@@ -98,7 +99,10 @@ class FeatureCounter:
         bins = np.empty(matrix.shape, dtype=np.int64)
         for j, edges in enumerate(self._edges):
             bins[:, j] = np.searchsorted(edges, matrix[:, j], side="right") + self._offsets[j]
-        self.counts += np.bincount(bins.ravel(), minlength=len(self.counts))
+        # A column a row does not have (the payment's, in a model-of-one's-own row for an
+        # event that is no payment: actors.model.feature_views) is not counted.
+        present = ~np.isnan(matrix)
+        self.counts += np.bincount(bins[present], minlength=len(self.counts))
         self.rows += matrix.shape[0]
 
     def to_list(self) -> list[int]:
@@ -114,5 +118,9 @@ class FeatureCounter:
 
 
 def counter_for(model: str) -> FeatureCounter | None:
+    """The counter of what `model` is asked: its vector; a team's own model, the engine
+    row (its view is the model server's to take, so every column is counted)."""
     names = MODEL_FEATURES.get(model)
+    if names is None and is_own_model(model):
+        names = ENGINE_COLUMNS
     return FeatureCounter(names) if names is not None else None

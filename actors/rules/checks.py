@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from actors.errors import ConditionSyntaxError, RuleError
 from actors.model.events import EVENT_MODELS
 from actors.model.features import CUSTOMER_FEATURES, PAYMENT_FEATURES
-from actors.model.model_names import FRAUD, RECOMMENDER, WINBACK
+from actors.model.model_names import FRAUD, OFFER_SCORES, RECOMMENDER, WINBACK, is_own_model
 from actors.rules.conditions import Condition, parse_condition
 from actors.rules.context import CustomerView, SessionView
 from actors.rules.segments import Segment
@@ -26,7 +26,9 @@ CONTEXT_FIELDS: dict[str, frozenset[str] | None] = {
     "cart": frozenset({"items", "value", "partial", "products"}),
     "features": frozenset(CUSTOMER_FEATURES),
     "payment": frozenset(PAYMENT_FEATURES),
-    "scores": frozenset({FRAUD, WINBACK, "offer", "offer_p", "offer_value", "offer_category"}),
+    # Beside these, `scores.<name>` of a team's own model: accepted here when the name is
+    # well formed, refused at load unless the registry knows it (ruleset.unknown_models).
+    "scores": frozenset({FRAUD, WINBACK}) | OFFER_SCORES,
     "offer": frozenset({"offer_id", "title", "p", "expected_value", "category"}),
     "reminder": frozenset({"kind", "due_at", "set_at"}),
     "rule": frozenset({"id", "campaign"}),
@@ -37,7 +39,7 @@ CONTEXT_FIELDS: dict[str, frozenset[str] | None] = {
 # so that membership is a fact about the customer whatever turn it is taken at.
 SEGMENT_ROOTS = frozenset({"customer", "session", "cart", "features"})
 SEGMENT_NAME = r"^[a-z][a-z0-9_]*$"
-RECOMMENDER_FIELDS = frozenset({"offer", "offer_p", "offer_value", "offer_category"})
+RECOMMENDER_FIELDS = OFFER_SCORES
 
 
 def compile_condition(owner: str, field_name: str, source: str | None) -> Condition | None:
@@ -58,6 +60,8 @@ def check_path(owner: str, field_name: str, path: tuple[str, ...]) -> None:
         known = ", ".join(sorted(CONTEXT_FIELDS))
         raise RuleError(owner, field_name, f"unknown name {root!r} (known: {known})")
     allowed = CONTEXT_FIELDS[root]
+    if root == "scores" and len(path) > 1 and is_own_model(path[1]):
+        return
     if allowed is not None and len(path) > 1 and path[1] not in allowed:
         raise RuleError(owner, field_name, f"{root} has no field {path[1]!r}")
 

@@ -9,7 +9,7 @@ never replaces the rules in force.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
@@ -22,6 +22,7 @@ from pydantic import Field, ValidationError, field_validator
 from actors.errors import RuleError, RulesRefusedError
 from actors.model.actions import ACTION_TYPES
 from actors.model.events import EVENT_TYPES
+from actors.model.model_names import is_own_model
 from actors.rules.checks import (
     CONTEXT_FIELDS,
     REMINDER_PREFIX,
@@ -110,6 +111,18 @@ class RuleSet:
                 found |= set(step.until)
         return frozenset(found)
 
+    @cached_property
+    def own_models(self) -> dict[str, tuple[str, ...]]:
+        """The team's own models the rules read (`scores.<name>`), each with the rules and
+        journeys that read it."""
+        readers: dict[str, list[str]] = {}
+        sends = [s.rule for j in self.journeys for s in j.steps if s.rule is not None]
+        for rule in [*self.rules, *sends]:
+            for name in sorted(rule.models):
+                if is_own_model(name):
+                    readers.setdefault(name, []).append(rule.id)
+        return {name: tuple(owners) for name, owners in sorted(readers.items())}
+
     def for_trigger(self, trigger: str) -> tuple[Rule, ...]:
         return self.by_trigger.get(trigger, ())
 
@@ -123,7 +136,13 @@ class RuleSet:
         return [r for r in self.reminders if event_type in r.spec.cancel_on]
 
 
-def compile_rules(spec: RulesFile, source: str = "<memory>") -> RuleSet:
+def compile_rules(
+    spec: RulesFile, source: str = "<memory>", registered: Collection[str] | None = None
+) -> RuleSet:
+    """The compiled rules, or RulesRefusedError naming every fault. With `registered` (the
+    model names the registry holds), a rule reading a model of one's own not among them is
+    a fault; without, such names are taken on trust (a file checked offline, a version the
+    store checked when it was pushed)."""
     faults: list[RuleError] = []
     segments = []
     for name, condition_source in spec.segments.items():
@@ -158,21 +177,41 @@ def compile_rules(spec: RulesFile, source: str = "<memory>") -> RuleSet:
             rules.append(rule)
         except RuleError as fault:  # every rule is checked: the author sees all faults
             faults.append(fault)
+            continue
+        if registered is not None:
+            faults += unknown_models(rule, registered)
     journeys: list[Journey] = []
     for journey_spec in spec.journeys:
         if journey_spec.id in {j.id for j in journeys}:
             faults.append(RuleError(f"journey:{journey_spec.id}", "id", "duplicate journey id"))
             continue
         try:
-            if journey_spec.enabled:
-                journeys.append(compile_journey(journey_spec, segment_names))
-            else:
-                compile_journey(journey_spec, segment_names)  # checked all the same
+            journey = compile_journey(journey_spec, segment_names)
         except RuleError as fault:
             faults.append(fault)
+            continue
+        if journey_spec.enabled:
+            journeys.append(journey)
+        if registered is not None:
+            sends = [step.rule for step in journey.steps if step.rule is not None]
+            faults += [fault for rule in sends for fault in unknown_models(rule, registered)]
     if faults:
         raise RulesRefusedError(faults)
     return RuleSet(tuple(rules), reminders, spec.policy, source, tuple(segments), tuple(journeys))
+
+
+def unknown_models(rule: Rule, registered: Collection[str]) -> list[RuleError]:
+    """A fault for each `scores.<name>` the rule reads of a model the registry does not
+    know: a misspelt name would read as missing at every turn and the rule silently never
+    fire. A registered model without a champion yet is known: its score is missing until
+    one is served, and the rule holds until then."""
+    faults = []
+    for name in sorted(n for n in rule.models if is_own_model(n) and n not in registered):
+        read = {p[:2] for p in rule.condition.paths} if rule.condition else set()
+        field_name = "when" if ("scores", name) in read else "action.template"
+        reason = f"scores.{name}: no model named {name!r} is registered (engage models register)"
+        faults.append(RuleError(rule.id, field_name, reason))
+    return faults
 
 
 def _compile_rule(rule_spec: RuleSpec, reminder_kinds: set[str]) -> Rule:
@@ -235,7 +274,9 @@ def _step_named(loc: list[Any], journey: Any) -> list[Any]:
     return loc
 
 
-def parse_rules(text: str, source: str = "<memory>") -> RuleSet:
+def parse_rules(
+    text: str, source: str = "<memory>", registered: Collection[str] | None = None
+) -> RuleSet:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -246,20 +287,22 @@ def parse_rules(text: str, source: str = "<memory>") -> RuleSet:
         spec = RulesFile.model_validate(data)
     except ValidationError as error:
         raise _rule_errors_from(error, data) from None
-    return compile_rules(spec, source)
+    return compile_rules(spec, source, registered)
 
 
-def load_rules(path: str | Path | None = None) -> RuleSet:
+def load_rules(
+    path: str | Path | None = None, registered: Collection[str] | None = None
+) -> RuleSet:
     """Rules from `path`, or the shipped defaults."""
     if path is None:
         text = resources.files("actors.rules").joinpath("rulesets/default.yaml").read_text()
-        return parse_rules(text, "default")
+        return parse_rules(text, "default", registered)
     file = Path(path)
     try:
         text = file.read_text()
     except OSError as error:
         raise RuleError("<file>", str(file), error.strerror or "cannot read") from None
-    return parse_rules(text, str(file))
+    return parse_rules(text, str(file), registered)
 
 
 __all__ = [
@@ -279,4 +322,5 @@ __all__ = [
     "Segment",
     "load_rules",
     "parse_rules",
+    "unknown_models",
 ]

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from actors.catalog.catalog import Catalog
 from actors.catalog.offer import CatalogOffer
 from actors.errors import ModelError, ScorerUnavailableError
+from actors.model.feature_views import engine_row
 from actors.model.features import features
-from actors.model.model_names import FRAUD, RECOMMENDER, WINBACK
+from actors.model.model_names import FRAUD, RECOMMENDER, WINBACK, is_own_model
 from actors.model.state import CustomerState
 from actors.rules.context import Before
 from actors.rules.specs import ExplorationSpec
@@ -62,7 +63,9 @@ class TurnScoring:
         versions: dict[str, str] = {}
         decided: Decided | None = None
         fraud_row = before.payment if FRAUD in needed else None
-        wants_customer = RECOMMENDER in needed or WINBACK in needed
+        # Models of the team's own, in a fixed order: the answers are taken in it.
+        own = sorted(name for name in needed if is_own_model(name))
+        wants_customer = RECOMMENDER in needed or WINBACK in needed or bool(own)
         customer = features(state, at) if wants_customer else None
         fraud = None
         if fraud_row is not None:
@@ -78,6 +81,9 @@ class TurnScoring:
             requests.append(self.scorer.score(RECOMMENDER, [row]))
         if WINBACK in needed and customer is not None:
             requests.append(self._optional_score(WINBACK, customer))
+        if own and customer is not None:
+            row = engine_row(customer, before.payment)
+            requests.extend(self._optional_score(name, row) for name in own)
         if len(requests) == 1:
             answers = [await requests[0]]
         elif requests:
@@ -113,6 +119,13 @@ class TurnScoring:
             if winback:
                 scores[WINBACK] = winback[0].values[0]
                 versions[WINBACK] = winback[0].version
+        for name in own:
+            answer = answers.pop(0)
+            # Empty without a champion, or when the model's view reads the payment and
+            # the event is none: the score is missing and a rule reading it holds.
+            if answer and answer[0].values:
+                scores[name] = answer[0].values[0]
+                versions[name] = answer[0].version
         return Scored(scores, versions, decided, customer)
 
     async def _optional_score(self, model: str, row: Sequence[float]) -> list[Score]:

@@ -57,7 +57,14 @@ async def models(backends: Live, _key: Grant = READ) -> dict[str, Any]:
             name: {
                 "aliases": registry.aliases(name),
                 "versions": [
-                    {"version": m.version, "metrics": m.metrics, "created_at": m.created_at}
+                    {
+                        "version": m.version,
+                        "kind": m.kind,
+                        "metrics": m.metrics,
+                        "created_at": m.created_at,
+                        # A model of one's own: the columns of its view, in order.
+                        "features": m.features,
+                    }
                     for m in registry.versions(name)
                 ],
             }

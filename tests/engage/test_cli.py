@@ -37,7 +37,7 @@ def test_rules_check_names_every_fault_not_only_the_first(
     rule += "    action: {{type: content_recommendation, channel: in_app}}\n"
     bad.write_text(
         "rules:\n"
-        + rule.format(id="r1", trigger="page_view", when="scores.mood > 1")
+        + rule.format(id="r1", trigger="page_view", when="customer.mood > 1")
         + rule.format(id="r2", trigger="page_veiw", when="event.url == '/'")
         + rule.format(id="r3", trigger="page_view", when="customer.orders >")
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 
 from actors.catalog.catalog import built_in
 from actors.model.events import CardPayment, event_to_json
@@ -71,3 +72,41 @@ def test_payment_features_are_taken_before_the_payment_is_applied() -> None:
     after = payment_features(state, payment)
     assert before != after  # the history changed; training and serving both use `before`
     assert event_to_json(payment)
+
+
+OWN_RULES = """
+version: 1
+rules:
+  - id: keep
+    kind: service
+    triggers: [login, card_payment]
+    when: scores.churn > 2
+    action: {type: content_recommendation, channel: email}
+"""
+
+
+def test_the_rows_exported_for_a_model_of_ones_own_are_what_the_live_turn_sent() -> None:
+    from actors.model.feature_views import ENGINE_COLUMNS, resolve
+    from actors.rules.ruleset import parse_rules
+    from training.view_rows import view_rows
+
+    data = generate(customers=60, days=20, seed=5)
+    scorer = FakeScorer(own={"churn": 0.5})
+    host = make_host(scorer=scorer)
+    host.actor.rules = parse_rules(OWN_RULES)
+
+    async def live() -> None:
+        for i in range(0, len(data.events), 250):
+            await process(host, data.events[i : i + 250])
+
+    asyncio.run(live())
+    sent = [row for model, rows in scorer.requests if model == "churn" for row in rows]
+    asked_on = ("login", "card_payment")
+    table = view_rows(data.events, resolve("customer,payment"), asked_on, "purchase", 86_400.0)
+    exported = [[table.columns[c][i] for c in ENGINE_COLUMNS] for i in range(table.rows)]
+    payments = sum(isinstance(e, CardPayment) for e in data.events)
+    assert 0 < payments < len(sent)  # logins too, with no payment columns: not exported
+    with_payment = [tuple(r) for r in sent if not math.isnan(r[-1])]
+    assert sorted(map(tuple, exported)) == sorted(with_payment)
+    customer_only = view_rows(data.events, resolve("customer"), asked_on, "purchase", 86_400.0)
+    assert customer_only.rows == len(sent)

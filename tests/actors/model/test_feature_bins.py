@@ -31,3 +31,20 @@ def test_rows_of_another_width_are_not_counted_and_nothing_breaks() -> None:
     assert counter.rows == 0
     assert sum(counter.to_list()) == 0
     assert counter_for("winback") is None
+
+
+def test_a_model_of_ones_own_is_counted_on_the_engine_row_the_missing_payment_not_at_all() -> None:
+    from actors.model.feature_views import ENGINE_COLUMNS, engine_row
+    from actors.model.features import CUSTOMER_FEATURES, PAYMENT_FEATURES
+
+    counter = counter_for("churn")
+    assert counter is not None
+    assert counter.names == ENGINE_COLUMNS
+    customer = [0.0] * len(CUSTOMER_FEATURES)
+    counter.observe(
+        [engine_row(customer, None), engine_row(customer, [0.0] * len(PAYMENT_FEATURES))]
+    )
+    per_feature = counter.split(counter.to_list())
+    assert sum(per_feature["orders"]) == 2
+    assert sum(per_feature["amount_log"]) == 1
+    assert counter_for("offer_p") is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.errors import RuleError
+from actors.errors import RuleError, RulesRefusedError
 from actors.rules.ruleset import load_rules, parse_rules
 
 VALID = """
@@ -74,7 +74,7 @@ def test_rules_for_a_trigger_come_highest_priority_first() -> None:
         ),
         (("cooldown: 1h", "cooldown: soon"), "browse", "cooldown", "not a duration"),
         (("scores.offer_p > 0.1", "scores.offer_p >"), "browse", "when", "unexpected"),
-        (("scores.offer_p", "scores.mood"), "browse", "when", "no field 'mood'"),
+        (("scores.offer_p", "scores.Mood"), "browse", "when", "no field 'Mood'"),
         (("session.category_views", "sesion.category_views"), "browse", "when", "unknown name"),
         (("[product_view]", "[product_peek]"), "browse", "triggers", "unknown event type"),
         (("reminder:cart_abandonment", "reminder:nope"), "remind", "triggers", "no reminder"),
@@ -90,6 +90,55 @@ def test_faults_name_the_rule_and_the_field(
         parse_rules(VALID.replace(*change))
     assert (caught.value.rule, caught.value.field) == (rule, field)
     assert reason in caught.value.reason
+
+
+OWN_MODEL = """
+version: 1
+rules:
+  - id: save_the_subscriber
+    kind: service
+    triggers: [login]
+    when: scores.churn > 0.7
+    action: {type: content_recommendation, channel: email, template: "p={scores.churn}"}
+  - id: upgrade
+    kind: marketing
+    triggers: [content_view]
+    when: scores.upgrade > 0.5 and scores.churn < 0.2
+    action: {type: offer, channel: in_app}
+"""
+
+
+def test_a_rule_reads_a_model_of_the_teams_own_by_its_name() -> None:
+    rules = parse_rules(OWN_MODEL)
+    assert rules.for_trigger("login")[0].models == frozenset({"churn"})
+    assert rules.own_models == {
+        "churn": ("save_the_subscriber", "upgrade"),
+        "upgrade": ("upgrade",),
+    }
+    assert parse_rules(OWN_MODEL, registered={"churn", "upgrade"}).own_models == rules.own_models
+
+
+def test_a_model_the_registry_does_not_know_is_refused_with_every_other_fault() -> None:
+    with pytest.raises(RulesRefusedError) as caught:
+        parse_rules(OWN_MODEL.replace("triggers: [login]", "triggers: [lgoin]"), registered={"up"})
+    faults = [(f.rule, f.field, f.reason) for f in caught.value.faults]
+    # Every fault at once: the misspelt trigger, and each model the registry lacks.
+    assert [(rule, field) for rule, field, _ in faults] == [
+        ("save_the_subscriber", "triggers"),
+        ("upgrade", "when"),
+        ("upgrade", "when"),
+    ]
+    assert "no model named 'churn' is registered" in faults[1][2]
+    assert "no model named 'upgrade' is registered" in faults[2][2]
+    in_template = OWN_MODEL.replace("when: scores.churn > 0.7", "when: customer.orders > 0")
+    with pytest.raises(RulesRefusedError) as caught:
+        parse_rules(in_template, registered={"upgrade"})
+    assert caught.value.faults[0].field == "action.template"
+
+
+def test_the_built_in_scores_need_no_registration() -> None:
+    assert parse_rules(VALID).own_models == {}
+    load_rules(registered=set())
 
 
 def test_fraud_alerts_must_come_from_fraud_rules_on_payments() -> None:

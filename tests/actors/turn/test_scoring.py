@@ -63,14 +63,14 @@ def test_what_each_model_is_asked_is_counted_per_feature_bin() -> None:
         await asyncio.gather(
             scorer.score("fraud", [row]),
             scorer.score("fraud", [[0.0] * len(PAYMENT_FEATURES)]),
-            scorer.score("other", [[1.0, 2.0]]),
+            scorer.score("winback", [[1.0, 2.0]]),
         )
 
     asyncio.run(run())
     counter = scorer.feature_counts["fraud"]
     assert counter.rows == 2
     assert counter.split(counter.to_list())["new_country"] == [1, 1]
-    assert "other" not in scorer.feature_counts  # no bins for a model no shard asks
+    assert "winback" not in scorer.feature_counts  # no bins: no training window to compare
 
 
 def test_a_model_server_that_does_not_answer_fails_the_call_as_an_outage() -> None:
