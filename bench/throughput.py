@@ -2,9 +2,13 @@
 
 Starts engage as `make demo` does. Then, in one run:
 
-1. backlog: produces N realistic events at once; engage's rate is the events it applies
-   (Kafka → ingest → customer actor with state saved → scoring → actions) per second
-   while it works through the backlog;
+1. backlog: produces N realistic events at once, made before the clock starts; engage's
+   rate is the events it applies (Kafka → ingest → customer actor with state saved →
+   scoring → actions) per second while it works through the backlog. `--workload
+   sessions` (the default) is new customers with whole sessions; `--workload
+   interleaved` is long-lived customers (months of history sent through engage first)
+   whose events are interleaved a few per customer per batch, with identity merges
+   (bench/_workloads.py);
 2. bare: a plain kafka-python consumer reads the same N records from the same topic;
 3. latency: traffic at a light load (300 events/s) and then at 70% of engage's rate,
    with probes (a finished title for a new viewer, which always triggers a content
@@ -23,6 +27,7 @@ own with engage's prefetch and manual acks, and latency runs to the action's arr
 the actions exchange (bench/_amqp.py).
 
     .venv/bin/python bench/throughput.py [--events 20000] [--seconds 20]
+    .venv/bin/python bench/throughput.py --workload interleaved [--customers 2000]
     .venv/bin/python bench/throughput.py --broker apache   # the Kafka of `make test-kafka`
     .venv/bin/python bench/throughput.py --broker rabbitmq # RabbitMQ (docs/rabbitmq.md)
     ENGAGE_SERVE_SHARD_SCORING=embedded .venv/bin/python bench/throughput.py
@@ -51,6 +56,7 @@ from typing import Any, Protocol
 
 import _amqp as amqp
 import _process_cpu as process_cpu
+import _workloads as workloads
 import requests
 from confluent_kafka import Producer
 from kafka import KafkaConsumer
@@ -166,16 +172,19 @@ def load_for(engage: Any, linger_ms: int = 5) -> Load:
     return KafkaLoad(settings.kafka.bootstrap or "", settings.kafka.events_topic, linger_ms)
 
 
-def backlog(traffic: LiveTraffic, load: Load, count: int) -> list[tuple[bytes, bytes]]:
-    """Sends about `count` events (whole sessions); returns them as (key, value)."""
-    sent: list[tuple[bytes, bytes]] = []
-    while len(sent) < count:
-        for e in traffic.next_session(time.time()):
-            record = (e.actor_id.encode(), event_to_json(e))
-            load.send(*record)
-            sent.append(record)
+def send_all(load: Load, records: list[workloads.Record]) -> None:
+    for record in records:
+        load.send(*record)
     load.flush()
-    return sent
+
+
+def caught_up(engage: Any, base: int, count: int, timeout_s: float = 1800.0) -> None:
+    """Wait until engage has applied `count` events more than `base`."""
+    deadline = time.monotonic() + timeout_s
+    while processed(engage.url, engage.read_key) - base < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"engage did not apply {count:,} events in {timeout_s:g} s")
+        time.sleep(0.2)
 
 
 def bare_kafka_rate(bootstrap: str, topic: str, count: int) -> float:
@@ -340,6 +349,19 @@ def main() -> None:
         "--light-rate", type=float, default=300.0, help="events/s of the light-load latency run"
     )
     parser.add_argument("--broker", choices=("embedded", "apache", "rabbitmq"), default="embedded")
+    parser.add_argument(
+        "--workload",
+        choices=("sessions", "interleaved"),
+        default="sessions",
+        help="new customers with whole sessions, or long-lived customers' events "
+        "interleaved (bench/_workloads.py)",
+    )
+    parser.add_argument(
+        "--customers", type=int, default=2000, help="interleaved: the population's size"
+    )
+    parser.add_argument(
+        "--history-days", type=float, default=90.0, help="interleaved: their history's length"
+    )
     args = parser.parse_args()
     with ExitStack() as stack:
         overrides: dict[str, Any] = {}
@@ -362,17 +384,27 @@ def measure(engage: Any, args: argparse.Namespace) -> dict[str, Any]:
     settings = engage.settings
     kafka = engage.settings.kafka
     load = load_for(engage)
-    traffic = LiveTraffic(customers=5000, seed=19)
-    backlog(traffic, load, 2000)  # warm up
+    # The workload is made before the clock starts: the load generator's Python must not
+    # take the CPU engage is measured on.
+    if args.workload == "interleaved":
+        people = workloads.population(args.customers, args.history_days)
+        print(f"sending {len(people.history):,} events of history first", file=sys.stderr)
+        base = processed(engage.url, engage.read_key)
+        send_all(load, people.history)
+        caught_up(engage, base, len(people.history))
+        records = workloads.interleaved(people, args.events)
+    else:
+        traffic = LiveTraffic(customers=5000, seed=19)
+        send_all(load, workloads.sessions(traffic, 2000))  # warm up
+        records = workloads.sessions(traffic, args.events)
     time.sleep(8.0)
     base = processed(engage.url, engage.read_key)
     started = time.perf_counter()
     machine, own, processes = machine_cpu_s(), own_cpu_s(), process_cpu.snapshot()
-    records = backlog(traffic, load, args.events)
+    send_all(load, records)
     load.close()
     count = len(records)
-    while processed(engage.url, engage.read_key) - base < count:
-        time.sleep(0.2)
+    caught_up(engage, base, count)
     engage_rate = count / (time.perf_counter() - started)
     cpu_us = ((machine_cpu_s() - machine) - (own_cpu_s() - own)) / count * 1e6
     parts = process_cpu.by_part(processes, process_cpu.snapshot())
@@ -404,6 +436,7 @@ def measure(engage: Any, args: argparse.Namespace) -> dict[str, Any]:
     )
     return {
         "benchmark": "throughput",
+        "workload": args.workload,
         "max_poll_records": settings.kafka.max_poll_records,
         "shard_scoring": settings.serve.shard_scoring,
         "fetch_max_wait_ms": settings.kafka.fetch_max_wait_ms,
