@@ -46,8 +46,9 @@ class Population:
 
 
 def population(customers: int, days: float, seed: int = 29) -> Population:
-    """`customers` with `days` of history ending now (ids `h` and a number)."""
-    start = time.time() - days * DAY
+    """`customers` with `days` of history (ids `h` and a number), ending a week and a day
+    ago: the fraud reports that follow a payment by up to a week are not in the future."""
+    start = time.time() - (days + 8) * DAY
     data = generate(customers, days, seed=seed, start=start, prefix="h")
     return Population([record(e) for e in data.events], list(data.traits.values()))
 
