@@ -161,7 +161,16 @@ def _cluster_env(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items()))
+    if args.kubernetes:
+        # `kubectl create secret generic --from-env-file` takes each line as it is: no
+        # shell quoting, and so no value that spans lines.
+        multiline = [k for k, v in values.items() if "\n" in v]
+        if multiline:
+            print(f"engage: {', '.join(multiline)} span lines", file=sys.stderr)
+            return 2
+        out.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    else:
+        out.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items()))
     out.chmod(0o600)  # it holds secrets
     print(f"wrote {len(values)} settings to {out}")
     return 0
@@ -400,6 +409,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
         "cluster-env", help="write this shell's ENGAGE_* settings for `ray up` to mount"
     )
     cluster_env.add_argument("--out", default=".cache/engage.env")
+    cluster_env.add_argument(
+        "--kubernetes",
+        action="store_true",
+        help="unquoted, for `kubectl create secret generic engage-settings --from-env-file`",
+    )
     handlers["cluster-env"] = _cluster_env
 
     scale = sub.add_parser("scale", help="change the number of customer shards, live")
