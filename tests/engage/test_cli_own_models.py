@@ -191,15 +191,18 @@ def _log_to_mlflow(tmp_path: Path, serialization: str) -> None:
     mlflow.MlflowClient().set_registered_model_alias("churn", "champion", "1")
 
 
-def test_a_champion_kept_in_mlflows_embedded_store_is_imported_with_its_signatures_view(
-    env: str,
-    redis_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    monkeypatch.chdir(tmp_path)  # MLflow's default store: ./mlflow.db, artifacts in ./mlruns
+@pytest.fixture
+def mlflow_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """MLflow's default store for this test: ./mlflow.db, artifacts in ./mlruns."""
+    monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+def test_a_champion_kept_in_mlflows_embedded_store_is_imported_with_its_signatures_view(
+    env: str, redis_url: str, mlflow_here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tmp_path = mlflow_here
     _log_to_mlflow(tmp_path, "skops")
     assert (tmp_path / "mlflow.db").exists()
     assert main(["models", "import", "mlflow:/churn@champion", "--promote"]) == 0
@@ -211,15 +214,9 @@ def test_a_champion_kept_in_mlflows_embedded_store_is_imported_with_its_signatur
 
 
 def test_a_pickled_mlflow_model_is_refused_unless_the_store_is_trusted(
-    env: str,
-    redis_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    env: str, redis_url: str, mlflow_here: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    _log_to_mlflow(tmp_path, "cloudpickle")
+    _log_to_mlflow(mlflow_here, "cloudpickle")
     assert main(["models", "import", "mlflow:/churn@champion", "--name", "attrition"]) == 1
     assert "runs code from the file" in capsys.readouterr().err
     assert ModelRegistry(redis_url, env).names() == []
