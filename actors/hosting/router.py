@@ -24,13 +24,20 @@ from typing import Any
 import ray
 import redis
 from ray.exceptions import RayError, RayTaskError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.config import ActorConfig, RedisConfig
 from actors.errors import ShardUnavailableError, StoreUnavailableError
 from actors.hosting.batch import BatchResult
 from actors.hosting.recipe import ShardRecipe
 from actors.hosting.shard import shard_name
-from actors.hosting.supervisor import ShardSupervisor, alive_nodes, start_shard, supervisor_name
+from actors.hosting.supervisor import (
+    ShardSupervisor,
+    alive_nodes,
+    head_node,
+    start_shard,
+    supervisor_name,
+)
 from actors.storage.keys import Keys
 from actors.storage.redis_clients import connect
 from actors.storage.slots import SlotTable, slot_of
@@ -68,12 +75,17 @@ def ensure_shards(recipe: ShardRecipe, shard_ids: Sequence[int] | None = None) -
     handles = {}
     for index in ids:
         handles[index] = start_shard(index, nodes[index % len(nodes)], recipe)
+    # On the head, which every other node can leave without taking supervision (and the
+    # lost shards it has counted) with it; anywhere else while the head is unschedulable.
+    head = head_node()
+    placement = NodeAffinitySchedulingStrategy(head, soft=True) if head else "DEFAULT"
     supervisor = ShardSupervisor.options(  # type: ignore[attr-defined]
         name=supervisor_name(recipe.prefix),
         namespace=recipe.namespace,
         lifetime="detached",
         get_if_exists=True,
         num_cpus=0,
+        scheduling_strategy=placement,
     ).remote(recipe)
     ray.get([h.ping.remote() for h in handles.values()] + [supervisor.ping.remote()])
     return handles

@@ -54,6 +54,15 @@ def alive_nodes() -> list[str]:
     return sorted(n["NodeID"] for n in nodes if n["Alive"])
 
 
+def head_node() -> str | None:
+    """The head node's id (None if Ray names none: a cluster being torn down)."""
+    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+    for node in nodes:
+        if node["Alive"] and "node:__internal_head__" in node.get("Resources", {}):
+            return str(node["NodeID"])
+    return None
+
+
 def start_shard(index: int, node_id: str, recipe: ShardRecipe) -> Any:
     """Get or create the named, detached shard `index`, pinned to `node_id`."""
     return CustomerShard.options(  # type: ignore[attr-defined]

@@ -26,6 +26,7 @@ from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 from ray import serve
 from ray.cluster_utils import Cluster
+from ray.util.state import list_actors
 
 from actors.brokers.kafka import ensure_topics
 from actors.campaigns.rules_store import RulesStore
@@ -218,6 +219,11 @@ def test_shards_spread_a_node_leaves_and_a_node_joins(cluster: tuple[Cluster, Se
     assert ray_cluster.head_node is not None
     head = ray_cluster.head_node.node_id
     victim_shard, victim_node = next((s, n) for s, n in placed.items() if n != head)
+    # Supervision lives on the head: a worker leaving takes no count of lost shards with it.
+    (found,) = list_actors(
+        filters=[("name", "=", supervisor_name(settings.redis.prefix)), ("state", "=", "ALIVE")]
+    )
+    assert found.node_id == head
     victim = next(n for n in ray_cluster.worker_nodes if n.node_id == victim_node)
 
     # 1. A worker node leaves in the middle of a stream.
