@@ -76,9 +76,10 @@ def ensure_shards(recipe: ShardRecipe, shard_ids: Sequence[int] | None = None) -
     for index in ids:
         handles[index] = start_shard(index, nodes[index % len(nodes)], recipe)
     # On the head, which every other node can leave without taking supervision (and the
-    # lost shards it has counted) with it; anywhere else while the head is unschedulable.
+    # lost shards it has counted) with it. Pinned hard: Ray 2.60 honours a soft affinity
+    # of an actor of no CPU only now and then, and a cluster without its head is gone.
     head = head_node()
-    placement = NodeAffinitySchedulingStrategy(head, soft=True) if head else "DEFAULT"
+    placement = NodeAffinitySchedulingStrategy(head, soft=False) if head else "DEFAULT"
     supervisor = ShardSupervisor.options(  # type: ignore[attr-defined]
         name=supervisor_name(recipe.prefix),
         namespace=recipe.namespace,
