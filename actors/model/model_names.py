@@ -25,8 +25,10 @@ MODEL_NAME: Final = r"^[a-z][a-z0-9_]{0,63}$"
 # take them, or a rule could not say which it means.
 OFFER_SCORES: frozenset[str] = frozenset({"offer", "offer_p", "offer_value", "offer_category"})
 RESERVED: frozenset[str] = frozenset(MODEL_NAMES) | OFFER_SCORES
+# Compiled once: turns ask this of every model their rules read.
+_MODEL_NAME = re.compile(MODEL_NAME)
 
 
 def is_own_model(name: str) -> bool:
     """A name a team's own model may have: well formed, and not one engage uses."""
-    return name not in RESERVED and re.match(MODEL_NAME, name) is not None
+    return name not in RESERVED and _MODEL_NAME.match(name) is not None

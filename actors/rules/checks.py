@@ -39,7 +39,6 @@ CONTEXT_FIELDS: dict[str, frozenset[str] | None] = {
 # so that membership is a fact about the customer whatever turn it is taken at.
 SEGMENT_ROOTS = frozenset({"customer", "session", "cart", "features"})
 SEGMENT_NAME = r"^[a-z][a-z0-9_]*$"
-RECOMMENDER_FIELDS = OFFER_SCORES
 
 
 def compile_condition(owner: str, field_name: str, source: str | None) -> Condition | None:
@@ -90,7 +89,7 @@ def models_used(paths: list[tuple[str, ...]], action: ActionSpec) -> frozenset[s
     models: set[str] = set()
     for path in paths:
         if path[0] == "scores" and len(path) > 1:
-            models.add(RECOMMENDER if path[1] in RECOMMENDER_FIELDS else path[1])
+            models.add(RECOMMENDER if path[1] in OFFER_SCORES else path[1])
         if path[0] == "offer":
             models.add(RECOMMENDER)
     if action.type in ("offer", "welcome_back"):
