@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 from actors.errors import StoreUnavailableError
 from actors.model.identity import Visitor
 from actors.storage.keys import Keys
+from actors.storage.lua import LuaScript, ScriptCall, run_scripts
 from actors.storage.redis_clients import SOCKET_TIMEOUT_S, connect_async
 from actors.storage.slots import SlotTable
 from actors.storage.store import (
@@ -30,7 +31,8 @@ from actors.storage.store import (
 # (kind, due), cancelled (kind), set (kind, due), actions (key, json), counters (field),
 # guard facts (field, value), traces, then segments (count, expiry score, names).
 # A trace entry for a customer who still has a saved state (not one forgotten meanwhile).
-_ADD_TRACE = """
+_ADD_TRACE = LuaScript(
+    """
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 't') == 1 then
   return 0
 end
@@ -39,8 +41,10 @@ redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
 return 1
 """
+)
 
-_COMMIT = """
+_COMMIT = LuaScript(
+    """
 local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if current ~= tonumber(ARGV[1]) then return -1 - current end
 -- A forgotten actor's tombstone (field t): no commit for it is ever taken.
@@ -149,8 +153,10 @@ for k = 0, merges - 1 do
 end
 return current + 1
 """
+)
 
-_SAVE_TABLE = """
+_SAVE_TABLE = LuaScript(
+    """
 local raw = redis.call('GET', KEYS[1])
 local epoch = -1
 if raw then epoch = cjson.decode(raw)['epoch'] end
@@ -158,6 +164,7 @@ if epoch ~= tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 return 1
 """
+)
 
 
 class RedisStateStore:
@@ -168,9 +175,6 @@ class RedisStateStore:
     ) -> None:
         self.keys = Keys(prefix)
         self.redis: aioredis.Redis = connect_async(url, timeout_s)
-        self._commit = self.redis.register_script(_COMMIT)
-        self._add_trace = self.redis.register_script(_ADD_TRACE)
-        self._save_table = self.redis.register_script(_SAVE_TABLE)
 
     async def load_many(self, items: Sequence[tuple[int, str]]) -> list[Loaded]:
         if not items:
@@ -209,53 +213,53 @@ class RedisStateStore:
         if not commits:
             return []
         now = time.time()
+        calls = []
+        for c in commits:
+            args: list[Any] = [c.expected_version, c.state, c.customer_id, c.ttl_s]
+            args.append(len(c.merges))
+            for merge in c.merges:
+                args += [merge.actor_id, merge.version, len(merge.reminders)]
+                for kind, due in merge.reminders:
+                    args += [kind, repr(due)]
+            args.append(len(c.reminders_fired))
+            for kind, due in c.reminders_fired:
+                args += [kind, repr(due)]
+            args.append(len(c.reminders_cancelled))
+            args += c.reminders_cancelled
+            args.append(len(c.reminders_set))
+            for kind, due in c.reminders_set:
+                args += [kind, repr(due)]
+            args.append(len(c.actions))
+            for key, action in c.actions:
+                args += [key, action]
+            args.append(len(c.counters))
+            args += c.counters
+            args.append(len(c.guard))
+            for field_name, value in c.guard.items():
+                args += [field_name, value]
+            traced = c.trace if c.trace_keep > 0 else []
+            args.append(len(traced))
+            if traced:
+                args += [c.trace_keep, c.trace_ttl_s, *traced]
+            expiry = repr(now + c.ttl_s) if c.ttl_s > 0 else "+inf"
+            args += [len(c.segments), expiry, *c.segments]
+            keys = [
+                self.keys.state(c.slot, c.customer_id),
+                self.keys.reminders(c.slot),
+                self.keys.outbox(c.slot),
+                self.keys.outcomes(c.slot),
+                self.keys.guard(c.slot, c.customer_id),
+                self.keys.trace(c.slot, c.customer_id),
+            ]
+            for merge in c.merges:
+                keys += [
+                    self.keys.state(merge.slot, merge.actor_id),
+                    self.keys.reminders(merge.slot),
+                    self.keys.guard(merge.slot, merge.actor_id),
+                ]
+            calls.append(ScriptCall(_COMMIT, keys, args))
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for c in commits:
-                    args: list[Any] = [c.expected_version, c.state, c.customer_id, c.ttl_s]
-                    args.append(len(c.merges))
-                    for merge in c.merges:
-                        args += [merge.actor_id, merge.version, len(merge.reminders)]
-                        for kind, due in merge.reminders:
-                            args += [kind, repr(due)]
-                    args.append(len(c.reminders_fired))
-                    for kind, due in c.reminders_fired:
-                        args += [kind, repr(due)]
-                    args.append(len(c.reminders_cancelled))
-                    args += c.reminders_cancelled
-                    args.append(len(c.reminders_set))
-                    for kind, due in c.reminders_set:
-                        args += [kind, repr(due)]
-                    args.append(len(c.actions))
-                    for key, action in c.actions:
-                        args += [key, action]
-                    args.append(len(c.counters))
-                    args += c.counters
-                    args.append(len(c.guard))
-                    for field_name, value in c.guard.items():
-                        args += [field_name, value]
-                    traced = c.trace if c.trace_keep > 0 else []
-                    args.append(len(traced))
-                    if traced:
-                        args += [c.trace_keep, c.trace_ttl_s, *traced]
-                    expiry = repr(now + c.ttl_s) if c.ttl_s > 0 else "+inf"
-                    args += [len(c.segments), expiry, *c.segments]
-                    keys = [
-                        self.keys.state(c.slot, c.customer_id),
-                        self.keys.reminders(c.slot),
-                        self.keys.outbox(c.slot),
-                        self.keys.outcomes(c.slot),
-                        self.keys.guard(c.slot, c.customer_id),
-                        self.keys.trace(c.slot, c.customer_id),
-                    ]
-                    for merge in c.merges:
-                        keys += [
-                            self.keys.state(merge.slot, merge.actor_id),
-                            self.keys.reminders(merge.slot),
-                            self.keys.guard(merge.slot, merge.actor_id),
-                        ]
-                    await self._commit(keys=keys, args=args, client=pipe)
-                results = await pipe.execute()
+            results = await run_scripts(self.redis, calls)
         except RedisError as error:
             raise StoreUnavailableError("commit", str(error)) from error
         return [int(r) if int(r) > 0 else None for r in results]
@@ -406,12 +410,16 @@ class RedisStateStore:
     ) -> None:
         if not items:
             return
+        calls = [
+            ScriptCall(
+                _ADD_TRACE,
+                [self.keys.state(slot, customer_id), self.keys.trace(slot, customer_id)],
+                [entry, keep, ttl_s],
+            )
+            for slot, customer_id, entry in items
+        ]
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for slot, customer_id, entry in items:
-                    keys = [self.keys.state(slot, customer_id), self.keys.trace(slot, customer_id)]
-                    await self._add_trace(keys=keys, args=[entry, keep, ttl_s], client=pipe)
-                await pipe.execute()
+            await run_scripts(self.redis, calls)
         except RedisError as error:
             raise StoreUnavailableError("trace", str(error)) from error
 
@@ -467,9 +475,10 @@ class RedisStateStore:
 
     async def save_slot_table(self, table: SlotTable, expected_epoch: int | None) -> bool:
         try:
-            done = await self._save_table(
-                keys=[self.keys.slot_table()],
-                args=[-1 if expected_epoch is None else expected_epoch, table.to_json()],
+            expected = -1 if expected_epoch is None else expected_epoch
+            (done,) = await run_scripts(
+                self.redis,
+                [ScriptCall(_SAVE_TABLE, [self.keys.slot_table()], [expected, table.to_json()])],
             )
         except RedisError as error:
             raise StoreUnavailableError("slot-table", str(error)) from error
