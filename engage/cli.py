@@ -29,6 +29,7 @@ from engage.training_commands import (
     registry_of,
     window,
 )
+from training.live_traffic import LAPSED_SHARE
 
 if TYPE_CHECKING:
     pass
@@ -57,6 +58,14 @@ def _share(value: str) -> float:
     return share
 
 
+def _unit_share(value: str) -> float:
+    """A share of customers: 0 to 1."""
+    share = float(value)
+    if not 0 <= share <= 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a share in [0, 1]")
+    return share
+
+
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     from engage.simulate import TrafficProducer
 
@@ -66,6 +75,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         customers=args.customers,
         outcome_delay_scale=args.outcome_delay_scale,
         takeover_share=args.drift_share if args.drift == "takeover" else 0.0,
+        lapsed_share=args.lapsed_share,
     )
     last = [0.0]
 
@@ -314,6 +324,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
         type=_share,
         default=0.15,
         help="the share of banking customers' sessions the drift takes (default 0.15)",
+    )
+    simulate.add_argument(
+        "--lapsed-share",
+        type=_unit_share,
+        default=LAPSED_SHARE,
+        help="the share of customers who arrive lapsed, last seen 60 to 120 days ago: "
+        "their return earns a win-back offer, and those who would come back order again "
+        "on the demo clock (default 0.1)",
     )
     handlers["simulate"] = _simulate
 

@@ -12,7 +12,7 @@ from actors.brokers.base import EventPublisher
 from actors.errors import BrokerUnavailableError
 from actors.model.events import Event, event_to_json
 from engage.settings import Settings
-from training.live_traffic import DEMO_DELAY_SCALE, LiveTraffic
+from training.live_traffic import DEMO_DELAY_SCALE, LAPSED_SHARE, LiveTraffic
 
 
 def outlet_for(settings: Settings) -> EventPublisher:
@@ -25,8 +25,9 @@ def outlet_for(settings: Settings) -> EventPublisher:
 class TrafficProducer:
     """Sends whole customer sessions to the event broker at about `rate` events per second,
     and the outcomes that follow them (fraud reports, chargebacks, offer clicks and
-    conversions) when they fall due on the demo clock (`outcome_delay_scale`); `sent`
-    counts both, `outcomes_sent` the outcomes among them.
+    conversions, lapsed customers' orders after their return) when they fall due on the
+    demo clock (`outcome_delay_scale`); `sent` counts both, `outcomes_sent` the outcomes
+    among them.
 
     A session the broker does not acknowledge is sent again after a pause (its events keep
     their ids, so a copy that did arrive is a no-op), until the run ends; `errors` counts
@@ -42,6 +43,7 @@ class TrafficProducer:
         retry_pause_s: float = 1.0,
         outcome_delay_scale: float = DEMO_DELAY_SCALE,
         takeover_share: float = 0.0,
+        lapsed_share: float = LAPSED_SHARE,
     ) -> None:
         self.settings = settings
         self.rate = rate
@@ -51,6 +53,7 @@ class TrafficProducer:
             fraud_rate=fraud_rate,
             outcome_delay_scale=outcome_delay_scale,
             takeover_share=takeover_share,
+            lapsed_share=lapsed_share,
             # Each run's own event ids: a second simulator beside the demo's adds traffic.
             run_id=secrets.token_hex(3),
         )

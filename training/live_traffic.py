@@ -7,10 +7,15 @@ payments is reported (a fraud report within hours, or a chargeback within days),
 offers shown on the site are clicked and converted as the customers' hidden preferences
 say. With `takeover_share`, that share of the banking customers' sessions are account
 takeovers (failed logins, then ordinary payments): the drift the first models never saw.
+With `lapsed_share`, that share of the customers arrive lapsed: their history (an
+identify and a session 60 to 120 days back, as the generated history's dormant customers
+have) comes before their first live session, so that session is a return after months
+away, which the default rules answer with a win-back offer (`welcome_back`); those who
+would come back (`winback_truth`) buy again, after their own rhythm of visits.
 The outcomes' delays are the history's, multiplied by `outcome_delay_scale` (the demo
 clock: at the default a week's reporting delay passes in about 100 s). The truth
-(`fraud_truth`, `offer_truth`, `takeover_truth`) stays here, for benchmarks and tests;
-the events carry only what a bank or a site would learn.
+(`fraud_truth`, `offer_truth`, `takeover_truth`, `winback_truth`) stays here, for
+benchmarks and tests; the events carry only what a bank or a site would learn.
 """
 
 from __future__ import annotations
@@ -30,6 +35,10 @@ DEMO_DELAY_SCALE = 1 / 6000
 # Sessions that end with an offer shown on the site, and clicks that go on to buy.
 OFFER_SHOWN_SHARE = 0.3
 CONVERTED_SHARE = 0.4
+# The demo's share of customers who arrive lapsed (the generated history's dormant share).
+LAPSED_SHARE = 0.1
+# How long ago a lapsed customer was last seen, in days (the history's dormant gaps).
+LAPSED_DAYS = (60.0, 120.0)
 
 
 class LiveTraffic:
@@ -48,6 +57,7 @@ class LiveTraffic:
         reported_share: float = 0.95,
         takeover_share: float = 0.0,
         run_id: str | None = None,
+        lapsed_share: float = 0.0,
     ) -> None:
         self.rng = random.Random(seed)
         self.behaviour = Behaviour(self.rng)
@@ -57,6 +67,12 @@ class LiveTraffic:
             # A run of its own: other sessions, and event ids no other run sends.
             self.rng.seed(f"{seed}:{run_id}")
             self.behaviour.tag = f"{run_id}-"
+        # Lapses draw from a generator of their own: with none, the traffic is exactly
+        # what the seed made it before lapses existed.
+        self.lapsed_share = lapsed_share
+        self._lapses = Behaviour(
+            random.Random(f"{seed}:lapses:{run_id}"), tag=f"{self.behaviour.tag}w"
+        )
         self.fraud_rate = fraud_rate
         self.takeover_share = takeover_share
         self.outcome_delay_scale = outcome_delay_scale
@@ -69,14 +85,20 @@ class LiveTraffic:
         self.fraud_truth: dict[str, bool] = {}
         self.offer_truth: list[tuple[str, str, bool]] = []
         self.takeover_truth: set[str] = set()
+        # Lapsed customer -> buys again after their return.
+        self.winback_truth: dict[str, bool] = {}
 
     def next_session(self, now: float) -> list[Event]:
         """One customer's next session, compressed so that it ends at `now`."""
         traits = self.rng.choice(self.population)
         events: list[Event] = []
+        past: list[Event] = []  # a lapsed customer's history, sent as it happened
         if traits.customer_id not in self.introduced:
             self.introduced.add(traits.customer_id)
-            events.append(self.behaviour.identify(traits, now - 3600))
+            if self.lapsed_share and self._lapses.rng.random() < self.lapsed_share:
+                past = self._lapsed(traits, now)
+            else:
+                events.append(self.behaviour.identify(traits, now - 3600))
         banking = "banking" in traits.domains
         takeover = banking and self.rng.random() < self.takeover_share
         fraudulent = takeover or (banking and self.rng.random() < self.fraud_rate * 5)
@@ -87,6 +109,8 @@ class LiveTraffic:
         else:
             events += self.behaviour.session(traits, now)
         session = _compress(events, now)
+        if past:
+            self._returned(traits, now)
         for event in session:
             if isinstance(event, CardPayment):
                 self.fraud_truth[event.payment_id] = fraudulent
@@ -96,7 +120,7 @@ class LiveTraffic:
                     self._later_outcome(self.behaviour.reported(event, FRAUD.window_s), event.ts)
         if not fraudulent and self.rng.random() < OFFER_SHOWN_SHARE:
             session += self._offer_shown(traits, session, now)
-        return session
+        return past + session
 
     def due(self, now: float) -> list[Event]:
         """The outcomes whose time has come, in time order."""
@@ -130,6 +154,22 @@ class LiveTraffic:
                 )
                 self._later_outcome(converted, now)
         return [shown]
+
+    def _lapsed(self, traits: Traits, now: float) -> list[Event]:
+        """A lapsed customer's history: identified, one session, then months of quiet."""
+        lapses = self._lapses
+        last_seen = now - lapses.rng.uniform(*LAPSED_DAYS) * 86_400
+        return [lapses.identify(traits, last_seen - 60), *lapses.session(traits, last_seen)]
+
+    def _returned(self, traits: Traits, now: float) -> None:
+        """A lapsed customer is back (engage offers a win-back now); if they would come
+        back for good, their next order follows on the demo clock."""
+        lapses = self._lapses
+        comes_back = lapses.comes_back(traits)
+        self.winback_truth[traits.customer_id] = comes_back
+        if comes_back:
+            at = now + lapses.days_to_return(traits) * 86_400
+            self._later_outcome(lapses.purchase(traits, at), now)
 
     def _later_outcome(self, event: Event, since: float) -> None:
         """Queue `event` at its delay after `since`, on the demo clock."""

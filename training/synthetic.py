@@ -253,6 +253,33 @@ class Behaviour:
                 events.append(self.payment(traits, step(30, 1200)))
         return events
 
+    def purchase(self, traits: Traits, at: float) -> Purchase:
+        """One order of a product of a retail category the customer favours."""
+        rng = self.rng
+        category = self._pick(traits, RETAIL_CATEGORIES)
+        product = f"{category[:3]}-{rng.randrange(PRODUCTS_PER_CATEGORY):03d}"
+        price = round(PRICE_BASE[category] * math.exp(rng.gauss(0, 0.4)), 2)
+        return Purchase(
+            event_id=self._id("e"),
+            customer_id=traits.customer_id,
+            timestamp=iso_time(at),
+            order_id=self._id("o"),
+            items=(LineItem(product_id=product, category=category, price=price),),
+            total=price,
+            context=self._context(traits),
+        )
+
+    def comes_back(self, traits: Traits) -> bool:
+        """Whether a lapsed customer buys again (within the win-back model's 90 days): the
+        more a retail category draws them, the likelier. Hidden, as every trait is."""
+        strongest = max(traits.preferences[c] for c in RETAIL_CATEGORIES)
+        return self.rng.random() < 0.2 + 0.4 * min(1.0, strongest / 2.0)
+
+    def days_to_return(self, traits: Traits) -> float:
+        """Days from a lapsed customer's return to their next order: their own rhythm of
+        visits, at most the win-back model's 90 days."""
+        return min(90.0, self.rng.expovariate(traits.sessions_per_day))
+
     def payment(self, traits: Traits, at: float) -> CardPayment:
         rng = self.rng
         interest = self._pick(traits, BANKING_INTERESTS)

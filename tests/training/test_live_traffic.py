@@ -3,16 +3,24 @@ hidden truth says, on a demo clock."""
 
 from __future__ import annotations
 
+import asyncio
+
 from actors.model.events import (
     CardPayment,
     Chargeback,
     Event,
     FraudReport,
+    Identify,
     Login,
     OfferFeedback,
+    Purchase,
 )
 from actors.model.labels import FRAUD
-from training.live_traffic import LiveTraffic
+from actors.model.state import CustomerState
+from actors.rules.ruleset import load_rules
+from actors.turn.actor import CustomerActor
+from tests.support import FakeScorer
+from training.live_traffic import LAPSED_DAYS, LiveTraffic
 
 START = 1_900_000_000.0
 
@@ -96,3 +104,55 @@ def test_two_runs_of_one_population_send_the_same_customers_but_never_the_same_e
     assert not first_ids & {e.event_id for e in second_events}
     assert {t.customer_id for t in demo.population} == {t.customer_id for t in second.population}
     assert [t.usual_amount for t in demo.population] == [t.usual_amount for t in second.population]
+
+
+def test_lapsed_customers_return_after_months_and_those_who_would_come_back_buy_again() -> None:
+    scale = 1 / 6000
+    traffic = LiveTraffic(customers=300, lapsed_share=0.5, outcome_delay_scale=scale)
+    returned_at: dict[str, float] = {}
+    history: dict[str, list[Event]] = {}
+    later: list[Event] = []
+    now = START
+    for _ in range(2000):
+        now += 1.0
+        for e in traffic.next_session(now):
+            history.setdefault(e.actor_id, []).append(e)
+        later += traffic.due(now)
+    later += traffic.due(float("inf"))
+    lapsed = traffic.winback_truth
+    assert 100 < len(lapsed) < 200
+    for customer in lapsed:
+        first, *rest = history[customer]
+        assert isinstance(first, Identify)
+        # Live sessions are compressed to end at their send time; the past is months back.
+        live = [e for e in rest if e.ts >= START - 86_400]
+        past = [e for e in rest if e.ts < START - 86_400]
+        away_days = (live[0].ts - max(e.ts for e in past)) / 86_400
+        assert LAPSED_DAYS[0] - 1 <= away_days <= LAPSED_DAYS[1]
+        returned_at[customer] = live[0].ts
+    # Purchases are the only outcomes besides reports and offer feedback: the returns.
+    orders = [e for e in later if isinstance(e, Purchase)]
+    assert {o.actor_id for o in orders} == {c for c, back in lapsed.items() if back}
+    assert 0.2 <= len(orders) / len(lapsed) <= 0.6
+    for order in orders:
+        delay = order.ts - returned_at[order.actor_id]
+        assert 0 < delay <= 90 * 86_400 * scale + 60
+
+
+def test_a_lapsed_customers_first_live_session_earns_a_win_back_offer() -> None:
+    traffic = LiveTraffic(customers=50, lapsed_share=1.0)
+    actor = CustomerActor(load_rules(), FakeScorer(), clock=lambda: START)
+    session = traffic.next_session(START)
+    state = CustomerState()
+    fired = []
+    for e in session:
+        outcome = asyncio.run(actor.on_event(e.actor_id, state, e))
+        fired += [(a.type, a.campaign, e.ts >= START - 3600) for a in outcome.actions]
+    assert ("welcome_back", "winback", True) in fired
+
+
+def test_without_lapses_no_customer_arrives_with_a_past() -> None:
+    traffic = LiveTraffic(customers=100)
+    sent = run(traffic, 300)
+    assert not traffic.winback_truth
+    assert all(e.ts >= START - 3600 for e in sent)
