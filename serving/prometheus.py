@@ -1,38 +1,56 @@
-"""The figures of serving.figures in the Prometheus text exposition format (0.0.4)."""
+"""The figures of serving.figures as Prometheus exposition, written by prometheus_client.
+
+engage keeps its own figures (snapshots summed over shards and replicas), so they are
+handed to prometheus_client as metric families of one collection rather than as live
+metric objects; the text, escaping and histogram layout are prometheus_client's.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-
-def _escape(value: object) -> str:
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+Samples = Sequence[tuple[Mapping[str, object], float]]
 
 
-def _labels(labels: Mapping[str, object]) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
+def _label_names(series: Sequence[tuple[Mapping[str, object], Any]]) -> list[str]:
+    """Every label any sample of a family has, in the order they first appear."""
+    names: dict[str, None] = {}
+    for labels, _ in series:
+        names.update(dict.fromkeys(labels))
+    return list(names)
 
 
-class _Writer:
+class _Writer(Collector):
+    """Collects metric families; `text()` renders them through prometheus_client."""
+
     def __init__(self) -> None:
-        self.lines: list[str] = []
+        self.families: list[Metric] = []
 
-    def metric(
-        self,
-        name: str,
-        kind: str,
-        help_text: str,
-        samples: Sequence[tuple[Mapping[str, object], float]],
-    ) -> None:
-        self.lines.append(f"# HELP {name} {help_text}")
-        self.lines.append(f"# TYPE {name} {kind}")
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+    def metric(self, name: str, kind: str, help_text: str, samples: Samples) -> None:
+        names = _label_names(samples)
+        family: CounterMetricFamily | GaugeMetricFamily
+        if kind == "counter":
+            family = CounterMetricFamily(name, help_text, labels=names)
+        else:
+            family = GaugeMetricFamily(name, help_text, labels=names)
         for labels, value in samples:
-            self.lines.append(f"{name}{_labels(labels)} {value:g}")
+            family.add_metric([str(labels.get(n, "")) for n in names], float(value))
+        self.families.append(family)
 
     def histogram(self, name: str, help_text: str, data: dict[str, Any]) -> None:
         self.histograms(name, help_text, [({}, data)])
@@ -40,18 +58,24 @@ class _Writer:
     def histograms(
         self, name: str, help_text: str, series: Sequence[tuple[Mapping[str, object], Any]]
     ) -> None:
-        """One histogram per label set, under one HELP and TYPE."""
-        self.lines.append(f"# HELP {name} {help_text}")
-        self.lines.append(f"# TYPE {name} histogram")
+        """One histogram per label set, in one family: engage's histograms count per
+        bucket, Prometheus's cumulatively."""
+        names = _label_names(series)
+        family = HistogramMetricFamily(name, help_text, labels=names)
         for labels, data in series:
             cumulative = 0
+            buckets = []
             for bound, count in zip(data["buckets"], data["counts"], strict=False):
                 cumulative += count
-                bucket = _labels({**labels, "le": f"{bound:g}"})
-                self.lines.append(f"{name}_bucket{bucket} {cumulative}")
-            self.lines.append(f"{name}_bucket{_labels({**labels, 'le': '+Inf'})} {data['count']}")
-            self.lines.append(f"{name}_sum{_labels(labels)} {data['sum']:g}")
-            self.lines.append(f"{name}_count{_labels(labels)} {data['count']}")
+                buckets.append((f"{bound:g}", float(cumulative)))
+            buckets.append(("+Inf", float(data["count"])))
+            family.add_metric([str(labels.get(n, "")) for n in names], buckets, float(data["sum"]))
+        self.families.append(family)
+
+    def text(self) -> str:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(self)
+        return generate_latest(registry).decode()
 
 
 def render(figures: dict[str, Any]) -> str:
@@ -244,4 +268,4 @@ def render(figures: dict[str, Any]) -> str:
             if version is not None:
                 models.append(({"model": name, "alias": alias, "version": version}, 1))
     w.metric("engage_model_info", "gauge", "Model versions served (value is always 1).", models)
-    return "\n".join(w.lines) + "\n"
+    return w.text()

@@ -99,3 +99,14 @@ class FakeScorer:
                 values = tuple(min(0.9, 0.05 + 0.1 * float(a)) for a in affinity)
                 out.append(Score(model, self.version, values))
         return out
+
+
+def metric(text: str, name: str, **labels: str) -> float | None:
+    """The value of one sample of Prometheus text (labels in any order), None if absent."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return None

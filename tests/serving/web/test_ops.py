@@ -6,6 +6,7 @@ from __future__ import annotations
 from actors.rules.ruleset import parse_rules
 from serving.series import sample_of
 from tests.serving.web.conftest import READ, Fakes
+from tests.support import metric
 
 
 def test_health_needs_no_key(api: Fakes) -> None:
@@ -94,9 +95,9 @@ def test_metrics_give_each_models_score_drift(api: Fakes) -> None:
     for age, counts in ((25 * 3600.0, [0] * 11), (3600.0, steady), (0.0, moved)):
         api.series.samples.append({"t": 1_000_000.0 - age, "scores": {"fraud": counts}})
     text = api.request("GET", "/metrics", READ).text
-    (line,) = [row for row in text.splitlines() if row.startswith("engage_model_score_psi{")]
-    assert line.startswith('engage_model_score_psi{model="fraud"} ')
-    assert float(line.split()[-1]) > 0.2
+    psi = metric(text, "engage_model_score_psi", model="fraud")
+    assert psi is not None
+    assert psi > 0.2
 
 
 def test_metrics_answer_without_drift_while_redis_is_out(api: Fakes) -> None:
@@ -113,8 +114,8 @@ def test_metrics_and_the_dashboard_count_the_members_of_each_segment(api: Fakes)
     )
     api.figures.members = {"buyers": 42}
     text = api.request("GET", "/metrics", READ).text
-    assert 'engage_segment_members{segment="buyers"} 42' in text
-    assert 'engage_segment_members{segment="vip"} 0' in text
+    assert metric(text, "engage_segment_members", segment="buyers") == 42
+    assert metric(text, "engage_segment_members", segment="vip") == 0
     dashboard = api.request("GET", "/v1/dashboard/data", READ).json()
     assert dashboard["segments"] == {"buyers": 42, "vip": 0}
 
@@ -143,10 +144,11 @@ def test_metrics_and_the_dashboard_count_each_journeys_runs_and_steps(api: Fakes
         "journey|cart|step|settle": 5,
     }
     text = api.request("GET", "/metrics", READ).text
-    assert 'engage_journey_runs_total{journey="cart",outcome="started"} 5' in text
-    assert 'engage_journey_runs_total{journey="cart",outcome="exit_event"} 2' in text
-    assert 'engage_journey_active{journey="cart"} 3' in text
-    assert 'engage_journey_steps_total{journey="cart",step="settle"} 5' in text
-    assert 'engage_journey_steps_total{journey="cart",step="done"} 0' in text
+    runs = "engage_journey_runs_total"
+    assert metric(text, runs, journey="cart", outcome="started") == 5
+    assert metric(text, runs, journey="cart", outcome="exit_event") == 2
+    assert metric(text, "engage_journey_active", journey="cart") == 3
+    assert metric(text, "engage_journey_steps_total", journey="cart", step="settle") == 5
+    assert metric(text, "engage_journey_steps_total", journey="cart", step="done") == 0
     dashboard = api.request("GET", "/v1/dashboard/data", READ).json()
     assert dashboard["journeys"]["cart"]["active"] == 3
