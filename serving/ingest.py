@@ -25,6 +25,7 @@ from actors.hosting.recipe import ShardRecipe
 from actors.hosting.router import ShardRouter, ensure_shards
 from actors.ingest import IngestLoop
 from actors.logs import configure as configure_logs
+from actors.ray_metrics import INGEST_FIGURES, FigureReporter
 from actors.storage.keys import Keys
 from actors.storage.redis_clients import connect
 
@@ -72,6 +73,7 @@ class Ingest:
         self.stats_redis = connect(redis_config.require_url(), redis_config.socket_timeout_s)
         self.keys = Keys(redis_config.prefix)
         self.stats_key = self.keys.ingest_figures(self.replica)
+        self.metrics = FigureReporter(INGEST_FIGURES, {"replica": self.replica})
         self.publisher = threading.Thread(target=self._publish, name="ingest-stats", daemon=True)
         self.publisher.start()
         tune_gc()
@@ -80,15 +82,17 @@ class Ingest:
         """Every replica's figures in Redis, so the API can sum them (any replica answers
         a handle call, so asking through Serve would show one replica at a time)."""
         while not self.loop.stopped:
+            figures = self.loop.stats.to_dict()
             try:
                 now = time.time()
                 with self.stats_redis.pipeline(transaction=False) as pipe:
-                    pipe.set(self.stats_key, json.dumps(self.loop.stats.to_dict()), ex=STATS_TTL_S)
+                    pipe.set(self.stats_key, json.dumps(figures), ex=STATS_TTL_S)
                     pipe.zadd(self.keys.ingest_replicas(), {self.replica: now})
                     pipe.zremrangebyscore(self.keys.ingest_replicas(), "-inf", now - STATS_TTL_S)
                     pipe.execute()
             except redis.RedisError:
                 log.warning("cannot publish ingest figures")
+            self.metrics.report(figures)
             time.sleep(STATS_EVERY_S)
 
     def _run(self) -> None:

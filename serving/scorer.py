@@ -8,12 +8,14 @@ the registry's aliases move.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from ray import serve
 
 from actors.errors import EngageError
 from actors.gc_tuning import tune_gc
+from actors.ray_metrics import REPORT_EVERY_S, SCORER_FIGURES, FigureReporter
 from actors.turn.scoring import Score
 from serving.config import SCORER_BATCH_WAIT_S, SCORER_MAX_BATCH
 from serving.model_set import score_batch
@@ -37,7 +39,15 @@ class Scorer:
     ) -> None:
         self.watcher = ModelWatcher(redis_url, prefix, poll_s)
         self._configure_batching(max_batch_size, batch_wait_timeout_s)
+        self.metrics = FigureReporter(SCORER_FIGURES, {})
+        self._reporting = asyncio.get_running_loop().create_task(self._report_metrics())
         tune_gc()
+
+    async def _report_metrics(self) -> None:
+        while True:
+            await asyncio.sleep(REPORT_EVERY_S)
+            status = self.watcher.status()
+            self.metrics.report({**status, "swap_failing": int(bool(status["last_swap_error"]))})
 
     def _configure_batching(self, max_batch_size: int, timeout_s: float) -> None:
         # The @serve.batch wrapper has these setters; its type stub does not.

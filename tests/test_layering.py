@@ -21,7 +21,7 @@ TOP_ORDER = ["actors", "training", "serving", "engage", "bench"]
 # Inside `actors`, lowest first: a package imports only from its own layer's leaf
 # utilities and the layers before it. Packages in one layer do not import each other.
 ACTORS_LAYERS: list[set[str]] = [
-    {"errors", "metrics", "logs", "gc_tuning"},
+    {"errors", "metrics", "logs", "gc_tuning", "ray_metrics"},
     {"model"},
     {"config"},
     {"rules", "storage"},

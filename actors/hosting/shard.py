@@ -27,6 +27,7 @@ from actors.hosting.batch import BatchResult
 from actors.hosting.recipe import ShardRecipe
 from actors.hosting.wiring import build_shard
 from actors.logs import configure as configure_logs
+from actors.ray_metrics import REPORT_EVERY_S, SHARD_FIGURES, FigureReporter
 from actors.rules.ruleset import RuleSet
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class CustomerShard:
         self.host = parts.host
         self.catalog = parts.catalog
         self.table_epoch = 0
+        self.metrics = FigureReporter(SHARD_FIGURES, {"shard": str(shard_id)})
         # The version in force before the first batch (a bounded read: on an outage the
         # file's rules run, and the loop below catches up).
         self.rules.refresh()
@@ -90,6 +92,7 @@ class CustomerShard:
             _Loop("outbox-recovery", actors.outbox_recovery_s, self.host.recover_outbox),
             _Loop("rules", actors.rules_reload_s, self._follow_rules),
             _Loop("catalog", actors.catalog_poll_s, self._follow_catalog),
+            _Loop("metrics", REPORT_EVERY_S, self._report_metrics),
         ]
         tune_gc()
 
@@ -153,6 +156,9 @@ class CustomerShard:
             background_errors={loop.name: loop.errors for loop in self.loops},
         )
         return info
+
+    async def _report_metrics(self) -> None:
+        self.metrics.report(self.host.introspect())
 
     async def pid(self) -> int:
         return os.getpid()
