@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 from actors.errors import ConfigError, EngageError, MissingBinaryError
 from engage import own_model_commands as own_models
 from engage.catalog_commands import add_catalog_parser, catalog_command
+from engage.customers_commands import add_customers_parser, customers_command
 from engage.local_stack import adopt
 from engage.processes import StartupError
 from engage.rules_commands import add_rules_parser, rules_command
@@ -455,6 +456,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     add_segments_parser(sub)
     for command in ("list", "export"):
         handlers[f"segments {command}"] = segments_command
+
+    add_customers_parser(sub)
+    handlers["customers export"] = customers_command
     return parser, handlers
 
 
@@ -472,6 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "schema_command",
         "catalog_command",
         "segments_command",
+        "customers_command",
     ):
         if getattr(args, attr, None):
             key = f"{key} {getattr(args, attr)}"
