@@ -3,6 +3,7 @@ reach answered as such, never as a person with no data."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -22,8 +23,6 @@ def test_only_the_admin_may_read_a_person_s_data(api: Fakes) -> None:
 
 
 def test_the_document_names_every_part_kept_per_id(api: Fakes) -> None:
-    import asyncio
-
     state = CustomerState()
     state.email = "c1@example.com"
     slot = slot_of("c1", ActorConfig().slots)
