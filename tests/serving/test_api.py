@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from engage.cli import main
 from tests.conftest import ADMIN_TOKEN, CLIENT_KEY, READ_KEY, WRITE_KEY, App
@@ -261,10 +262,16 @@ def test_metrics_in_prometheus_text(engage_app: App) -> None:
         "engage_live_customers",
         'engage_turn_latency_ms_bucket{le="+Inf"}',
         "engage_scoring_latency_ms_count",
-        'engage_model_info{model="fraud",alias="champion"',
         "engage_action_dispatch_total",
     ):
         assert name in text, name
+    served = [
+        s.labels
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "engage_model_info"
+    ]
+    assert any(labels["model"] == "fraud" and labels["alias"] == "champion" for labels in served)
 
 
 def test_cors_lets_configured_origins_in_and_no_others(engage_app: App) -> None:
