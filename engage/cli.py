@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -21,6 +21,7 @@ from engage.processes import StartupError
 from engage.rules_commands import add_rules_parser, rules_command
 from engage.segments_commands import add_segments_parser, segments_command
 from engage.settings import Settings, load_settings
+from engage.simulate_command import add_simulate_parser, simulate_command
 from engage.training_commands import add_commands as add_training_commands
 from engage.training_commands import (
     add_source_arguments,
@@ -30,10 +31,6 @@ from engage.training_commands import (
     registry_of,
     window,
 )
-from training.live_traffic import LAPSED_SHARE
-
-if TYPE_CHECKING:
-    pass
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 HEADLINE_METRICS = ("pr_auc", "roc_auc", "recall_at_1pct_fpr", "precision_at_1", "ndcg_at_3")
@@ -49,55 +46,6 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     from engage.demo import run_up
 
     return run_up(settings)
-
-
-def _share(value: str) -> float:
-    """A share of sessions: more than 0, at most 1."""
-    share = float(value)
-    if not 0 < share <= 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a share in (0, 1]")
-    return share
-
-
-def _unit_share(value: str) -> float:
-    """A share of customers: 0 to 1."""
-    share = float(value)
-    if not 0 <= share <= 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a share in [0, 1]")
-    return share
-
-
-def _simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from engage.simulate import TrafficProducer
-
-    producer = TrafficProducer(
-        settings,
-        rate=args.rate,
-        customers=args.customers,
-        outcome_delay_scale=args.outcome_delay_scale,
-        takeover_share=args.drift_share if args.drift == "takeover" else 0.0,
-        lapsed_share=args.lapsed_share,
-    )
-    last = [0.0]
-
-    def progress(sent: int) -> None:
-        import time
-
-        now = time.monotonic()
-        if now - last[0] >= 1.0:
-            last[0] = now
-            print(f"\rsent {sent:,} events", end="", file=sys.stderr, flush=True)
-
-    try:
-        sent = producer.run(args.duration, on_tick=progress)
-    except KeyboardInterrupt:
-        sent = producer.sent
-    print(
-        f"\rsent {sent:,} events ({producer.outcomes_sent:,} of them outcomes; "
-        f"{producer.traffic.pending:,} outcomes not yet due)",
-        file=sys.stderr,
-    )
-    return 0
 
 
 def _send(args: argparse.Namespace, settings: Settings) -> int:
@@ -300,41 +248,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     sub.add_parser("up", help="run engage locally for your own events (no simulation)")
     handlers["up"] = _up
 
-    simulate = sub.add_parser(
-        "simulate", help="send synthetic traffic to the event broker (ENGAGE_BROKER)"
-    )
-    simulate.add_argument("--rate", type=float, default=200.0)
-    simulate.add_argument("--customers", type=int, default=1000)
-    simulate.add_argument("--duration", type=float, default=None)
-    simulate.add_argument(
-        "--outcome-delay-scale",
-        type=float,
-        default=1 / 6000,
-        help="the demo clock for outcomes: their real delays (a fraud report within hours, "
-        "a chargeback within days) times this; the default passes a week in about 100 s",
-    )
-    simulate.add_argument(
-        "--drift",
-        choices=("takeover",),
-        default=None,
-        help="a pattern the first models never saw: takeover (account takeovers, failed "
-        "logins then ordinary payments, reported like other fraud)",
-    )
-    simulate.add_argument(
-        "--drift-share",
-        type=_share,
-        default=0.15,
-        help="the share of banking customers' sessions the drift takes (default 0.15)",
-    )
-    simulate.add_argument(
-        "--lapsed-share",
-        type=_unit_share,
-        default=LAPSED_SHARE,
-        help="the share of customers who arrive lapsed, last seen 60 to 120 days ago: "
-        "their return earns a win-back offer, and those who would come back order again "
-        "on the demo clock (default 0.1)",
-    )
-    handlers["simulate"] = _simulate
+    add_simulate_parser(sub)
+    handlers["simulate"] = simulate_command
 
     add_training_commands(sub, handlers)
 
