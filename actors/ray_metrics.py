@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +34,8 @@ class Figure:
     per: str | None = None
 
 
-class Metric(Protocol):
-    """What a figure needs of a Ray metric (a Counter's `inc`, a Gauge's `set`)."""
-
-    def inc(self, value: float = 1.0, tags: dict[str, str] | None = None) -> None: ...
-
-    def set(self, value: float, tags: dict[str, str] | None = None) -> None: ...
-
-
+# Makes the metric of a figure with these tag keys: a Ray Counter (`inc`) for a counter,
+# a Gauge (`set`) otherwise.
 MetricFactory = Callable[[Figure, tuple[str, ...]], Any]
 
 

@@ -8,7 +8,7 @@ decisions remembered, the events' marks), how long the store keeps it, the remin
 set, the decision traces, the actions waiting in the outbox, and the guardrails' facts
 (marketing sent per channel and campaign, the opt-out). What the store does not hold
 per person is not in it: aggregate counters, and the events and actions topics, which
-keep each record for the broker's retention (docs/privacy.md).
+keep each record for the broker's retention (docs/api.md).
 """
 
 from __future__ import annotations

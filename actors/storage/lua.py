@@ -19,14 +19,15 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 
-@dataclass(frozen=True, slots=True)
 class LuaScript:
-    source: str
+    """A script's source and the name Redis gives it: the SHA-1 of the source, so the
+    name needs no server. Worked out once: every commit sends it."""
 
-    @property
-    def sha(self) -> str:
-        # Redis names a script by the SHA-1 of its source, so the name needs no server.
-        return hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
+    __slots__ = ("sha", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
