@@ -27,14 +27,13 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError, NackError, UnroutableError
 
-from actors.brokers.amqp import ConfirmedChannel, read_stream_to
+from actors.brokers.amqp import MARKER_TYPE, ConfirmedChannel, read_stream_to
 from actors.delivery.sinks.base import Delivery
 from actors.errors import SinkError
 from actors.model.actions import Action, action_to_json
 
 # Messages are stamped when published, a moment after delivery began.
 LOOK_BACK_S = 5.0
-MARKER = "engage.marker"  # the routing key of the end marker a look-up publishes
 
 
 class AmqpSink:
@@ -137,11 +136,15 @@ class AmqpSink:
         quiet it is), within `scan_timeout_s`."""
         channel = self._scan_link.get()
         marker = f"marker-{uuid.uuid4().hex}"
+        # Straight into the stream by the default exchange: a consumer bound to the
+        # actions exchange (even with `#`) never receives a marker.
         channel.basic_publish(
-            self._exchange,
-            MARKER,
+            "",
+            self._stream,
             b"",
-            pika.BasicProperties(message_id=marker, headers={"action-type": "marker"}),
+            pika.BasicProperties(
+                message_id=marker, type=MARKER_TYPE, headers={"action-type": "marker"}
+            ),
             mandatory=True,
         )
         found: set[str] = set()

@@ -200,8 +200,8 @@ class RabbitChannels:
         try:
             marker = f"marker-{uuid.uuid4().hex}"
             connection.channel().basic_publish(
-                self.rabbitmq.actions_exchange,
-                "engage.marker",
+                "",
+                self.rabbitmq.actions_log,
                 b"",
                 pika.BasicProperties(message_id=marker, type=MARKER_TYPE),
             )

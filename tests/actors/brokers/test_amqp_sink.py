@@ -93,6 +93,28 @@ def test_the_stream_tells_which_actions_the_broker_has(sink: AmqpSink) -> None:
     assert found == {sent.idempotency_key}
 
 
+def test_a_look_up_sends_nothing_to_the_actions_subscribers(
+    sink: AmqpSink, rabbitmq: RabbitMQ, names: dict[str, str]
+) -> None:
+    """A look-up's end marker goes into the stream only: a queue bound to the actions
+    exchange with `#` receives the actions and nothing else."""
+    asyncio.run(sink.ready())
+    ch = channel(rabbitmq)
+    queue = ch.queue_declare("", exclusive=True).method.queue
+    ch.queue_bind(queue, names["exchange"], routing_key="#")
+    sent = make_action("k1", sink="amqp")
+    since = time.time()
+    asyncio.run(sink.deliver([sent]))
+
+    assert asyncio.run(sink.delivered({"k1", "k2"}, since)) == {"k1"}
+
+    received = []
+    while (message := ch.basic_get(queue, auto_ack=True))[0] is not None:
+        received.append(message[1].message_id)
+    ch.connection.close()
+    assert received == ["k1"]
+
+
 def test_a_publish_without_a_confirm_is_looked_up_before_it_is_sent_again(
     sink: AmqpSink, rabbitmq: RabbitMQ, names: dict[str, str]
 ) -> None:
