@@ -35,7 +35,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from actors.brokers.base import Consumer, EventDeadLetters, Partition, Record, redelivered
+from actors.brokers.base import (
+    Consumer,
+    EventDeadLetters,
+    Partition,
+    Record,
+    redelivered,
+    replay_of,
+)
 from actors.errors import IngestRetryExhaustedError, InvalidEventError, OutageError
 from actors.hosting.batch import BatchResult
 from actors.metrics import Histogram
@@ -421,7 +428,7 @@ class IngestLoop:
             },
         )
         self.dead_letters.event_failed(
-            raw, record.key, reason, (tp.topic, tp.partition, record.offset)
+            raw, record.key, reason, (tp.topic, tp.partition, record.offset), replay_of(record)
         )
         self.stats.dead_lettered += 1
 

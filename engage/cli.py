@@ -16,6 +16,7 @@ from actors.errors import ConfigError, EngageError, MissingBinaryError
 from engage import own_model_commands as own_models
 from engage.catalog_commands import add_catalog_parser, catalog_command
 from engage.customers_commands import add_customers_parser, customers_command
+from engage.dlq.command import add_dlq_parser, dlq_command
 from engage.local_stack import adopt
 from engage.processes import StartupError
 from engage.rules_commands import add_rules_parser, rules_command
@@ -374,6 +375,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
 
     add_customers_parser(sub)
     handlers["customers export"] = customers_command
+
+    add_dlq_parser(sub)
+    for command in ("list", "show", "replay"):
+        handlers[f"dlq {command}"] = dlq_command
     return parser, handlers
 
 
@@ -392,6 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "catalog_command",
         "segments_command",
         "customers_command",
+        "dlq_command",
     ):
         if getattr(args, attr, None):
             key = f"{key} {getattr(args, attr)}"

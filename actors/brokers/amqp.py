@@ -50,6 +50,8 @@ class AmqpRecord(NamedTuple):
     tag: int  # the channel's delivery tag
     # RabbitMQ delivered it before (to a consumer that died, or that gave it back).
     redelivered: bool = False
+    # The dead letter it replays (its `replay-of` header; engage.dlq).
+    replay_of: str | None = None
 
 
 def queue_names(exchange: str, queues: int) -> list[str]:
@@ -237,7 +239,12 @@ def publish_dead_letter(
         exchange,
         "",
         raw,
-        pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent, headers=headers),
+        pika.BasicProperties(
+            delivery_mode=pika.DeliveryMode.Persistent,
+            # What `engage dlq` names the dead letter by (a queue has no offsets).
+            message_id=uuid.uuid4().hex,
+            headers=headers,
+        ),
     )
 
 
@@ -306,7 +313,9 @@ class AmqpConsumer:
 
     def _receiver(self, tp: Partition) -> Any:
         def receive(channel: BlockingChannel, method: Any, properties: Any, body: bytes) -> None:
-            key = properties.headers.get("customer-id") if properties.headers else None
+            headers = properties.headers or {}
+            key = headers.get("customer-id")
+            replayed = headers.get("replay-of")
             self._waiting[tp].append(
                 AmqpRecord(
                     self._next[tp],
@@ -314,6 +323,7 @@ class AmqpConsumer:
                     body,
                     method.delivery_tag,
                     bool(method.redelivered),
+                    str(replayed) if replayed else None,
                 )
             )
             self._next[tp] += 1

@@ -20,6 +20,7 @@ from actors.brokers.amqp import (
     parameters,
     read_events_log,
 )
+from actors.brokers.amqp_dead_letter_log import AmqpDeadLetterLog
 from actors.brokers.amqp_feed import AmqpFeedConsumer, declare_feed
 from actors.brokers.amqp_publish import (
     AmqpActionDeadLetters,
@@ -28,6 +29,7 @@ from actors.brokers.amqp_publish import (
 )
 from actors.brokers.amqp_sink import AmqpSink
 from actors.brokers.base import Consumer, EventDeadLetters, EventPublisher, OffsetRange
+from actors.brokers.dead_letter_log import DeadLetterKind, DeadLetterLog
 from actors.catalog.feed import FeedConsumer
 from actors.config import RabbitMQConfig
 from actors.delivery.letters import DeadLetters
@@ -121,6 +123,9 @@ class RabbitBroker:
     def action_dead_letters(self) -> DeadLetters:
         config = self.config
         return AmqpActionDeadLetters(config.require_url(), config.actions_dlq, config.timeout_s)
+
+    def dead_letter_log(self, kind: DeadLetterKind) -> DeadLetterLog:
+        return AmqpDeadLetterLog(self.config, kind)
 
     def decision_sink(self) -> Sink:
         config = self.config

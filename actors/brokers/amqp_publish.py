@@ -36,9 +36,16 @@ class AmqpDeadLetters:
         self._link = ConfirmedChannel(url, timeout_s)
 
     def event_failed(
-        self, raw: bytes, key: bytes | None, reason: str, source: tuple[str, int, int] | None
+        self,
+        raw: bytes,
+        key: bytes | None,
+        reason: str,
+        source: tuple[str, int, int] | None,
+        replay_of: str | None = None,
     ) -> None:
         headers: dict[str, Any] = {"error-reason": reason[:1000], "failed-at": repr(time.time())}
+        if replay_of is not None:
+            headers["replay-of"] = replay_of
         if key:
             headers["customer-id"] = key[:1024].decode(errors="replace")
         if source is not None:
@@ -60,9 +67,13 @@ class AmqpDeadLetters:
 
 
 def publish_events(
-    channel: BlockingChannel, exchange: str, events: Sequence[tuple[str, bytes]]
+    channel: BlockingChannel,
+    exchange: str,
+    events: Sequence[tuple[str, bytes]],
+    headers: dict[str, str] | None = None,
 ) -> None:
-    """Publish (actor id, event JSON) pairs, persistent and confirmed, routed by actor id."""
+    """Publish (actor id, event JSON) pairs, persistent and confirmed, routed by actor id;
+    `headers` besides the actor id's, on each."""
     for actor_id, body in events:
         channel.basic_publish(
             exchange,
@@ -71,7 +82,7 @@ def publish_events(
             pika.BasicProperties(
                 content_type="application/json",
                 delivery_mode=pika.DeliveryMode.Persistent,
-                headers={"customer-id": actor_id},
+                headers={**(headers or {}), "customer-id": actor_id},
             ),
         )
 

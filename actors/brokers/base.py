@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
+from actors.brokers.dead_letter_log import REPLAY_OF, DeadLetterKind, DeadLetterLog
 from actors.catalog.feed import FeedConsumer
 from actors.delivery.letters import DeadLetters
 from actors.delivery.sinks.base import Sink
@@ -90,9 +91,15 @@ class EventDeadLetters(Protocol):
     """Where ingest puts an event it cannot apply, with the raw payload and the reason."""
 
     def event_failed(
-        self, raw: bytes, key: bytes | None, reason: str, source: tuple[str, int, int] | None
+        self,
+        raw: bytes,
+        key: bytes | None,
+        reason: str,
+        source: tuple[str, int, int] | None,
+        replay_of: str | None = None,
     ) -> None:
-        """Queue a dead letter; `flush` writes it."""
+        """Queue a dead letter; `flush` writes it. `replay_of`: the dead letter the
+        record was a replay of (engage.dlq), carried on so the new one names it."""
         ...
 
     def flush(self, timeout_s: float = 30.0) -> None:
@@ -157,6 +164,10 @@ class Broker(Protocol):
 
     def action_dead_letters(self) -> DeadLetters: ...
 
+    def dead_letter_log(self, kind: DeadLetterKind) -> DeadLetterLog:
+        """The events or actions dead letters as `engage dlq` reads and replays them."""
+        ...
+
     def decision_sink(self) -> Sink:
         """The decision log (`engage.decisions`): where each offer decision's record goes,
         through the outbox like an action (actors.turn.decision_log)."""
@@ -193,6 +204,17 @@ class Broker(Protocol):
     def close(self) -> None:
         """Close the clients this broker made for its process (a shared producer)."""
         ...
+
+
+def replay_of(record: Record) -> str | None:
+    """The dead letter a record replays (its `replay-of` header), if it is a replay."""
+    carried = getattr(record, "replay_of", None)  # a RabbitMQ record reads it on arrival
+    if carried:
+        return str(carried)
+    for name, value in getattr(record, "headers", None) or ():  # a Kafka record's
+        if name == REPLAY_OF:
+            return bytes(value).decode(errors="replace")
+    return None
 
 
 def redelivered(record: Record) -> bool:

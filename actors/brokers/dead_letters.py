@@ -50,9 +50,12 @@ class KafkaDeadLetters:
         key: bytes | None,
         reason: str,
         source: tuple[str, int, int] | None = None,
+        replay_of: str | None = None,
     ) -> None:
         """Queue an invalid event; the caller flushes before it commits offsets."""
         headers = [("error-reason", _header(reason)), ("failed-at", _header(time.time()))]
+        if replay_of is not None:
+            headers.append(("replay-of", _header(replay_of)))
         if source is not None:
             topic, partition, offset = source
             headers += [

@@ -8,6 +8,7 @@ from typing import Any
 from kafka import KafkaProducer
 
 from actors.brokers.base import Consumer, EventDeadLetters, EventPublisher, OffsetRange
+from actors.brokers.dead_letter_log import DeadLetterKind, DeadLetterLog
 from actors.brokers.dead_letters import KafkaDeadLetters
 from actors.brokers.kafka import (
     KafkaEventPublisher,
@@ -15,6 +16,7 @@ from actors.brokers.kafka import (
     ensure_topics,
     make_producer,
 )
+from actors.brokers.kafka_dead_letter_log import KafkaDeadLetterLog
 from actors.brokers.kafka_feed import KafkaFeedConsumer
 from actors.brokers.kafka_reader import read_topic
 from actors.brokers.kafka_sink import KafkaSink
@@ -69,6 +71,9 @@ class KafkaBroker:
 
     def action_dead_letters(self) -> DeadLetters:
         return self._dead_letters()
+
+    def dead_letter_log(self, kind: DeadLetterKind) -> DeadLetterLog:
+        return KafkaDeadLetterLog(self.config, kind)
 
     def decision_sink(self) -> Sink:
         return KafkaSink(self._shared_producer(), self.config.decisions_topic, self.config)

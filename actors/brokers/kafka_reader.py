@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from kafka import TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
 from actors.brokers.kafka import make_consumer
@@ -33,8 +34,24 @@ def read_topic(
     idle_timeout_s: float,
     span: dict[str, Any],
 ) -> Iterator[tuple[int, int, bytes]]:
-    """(partition, offset, value) of every record from the start positions to the end of
-    each partition as it was when reading began.
+    """(partition, offset, value) of every record `read_records` reads."""
+    for record in read_records(
+        config, topic, seek_ms, from_offsets, to_offsets, idle_timeout_s, span
+    ):
+        yield record.partition, record.offset, record.value
+
+
+def read_records(
+    config: KafkaConfig,
+    topic: str,
+    seek_ms: int | None,
+    from_offsets: dict[int, int] | None,
+    to_offsets: dict[int, int] | None,
+    idle_timeout_s: float,
+    span: dict[str, Any],
+) -> Iterator[ConsumerRecord]:
+    """Every record (key, value, headers, timestamp) from the start positions to the end
+    of each partition as it was when reading began.
 
     The end is found by reading, not by asking: some Kafka-compatible brokers report end
     offsets below the records they hold. A partition ends at a record appended after the
@@ -92,7 +109,7 @@ def read_topic(
                         done.add(tp)
                         break
                     read_to[tp] = record.offset + 1
-                    yield tp.partition, record.offset, record.value
+                    yield record
             if batches:
                 last_progress = time.monotonic()
             else:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from actors.brokers.base import Consumer, EventDeadLetters, EventPublisher, OffsetRange, Partition
+from actors.brokers.dead_letter_log import KINDS, DeadLetter, DeadLetterKind
 from actors.catalog.feed import FeedConsumer, FeedRecord
 from actors.delivery.letters import MemoryDeadLetters
 from actors.delivery.sinks.base import Delivery, Sink
@@ -119,7 +120,12 @@ class _EventLetters:
         self.letters: list[tuple[bytes, bytes | None, str]] = []
 
     def event_failed(
-        self, raw: bytes, key: bytes | None, reason: str, source: tuple[str, int, int] | None
+        self,
+        raw: bytes,
+        key: bytes | None,
+        reason: str,
+        source: tuple[str, int, int] | None,
+        replay_of: str | None = None,
     ) -> None:
         self.queued.append((raw, key, reason))
 
@@ -169,6 +175,30 @@ class StubFeed:
         self.polled = 0
 
 
+class StubDeadLetterLog:
+    """Dead letters kept in a list; a replayed event goes onto the stub's events topic."""
+
+    def __init__(self, kind: DeadLetterKind, events: StubTopic) -> None:
+        self.kind: DeadLetterKind = kind
+        self.letters: list[DeadLetter] = []
+        self._events = events
+        self.down: str | None = None
+
+    @property
+    def where(self) -> str:
+        return f"stub.{self.kind}.dlq"
+
+    def read(self, limit: int, timeout_s: float = 30.0) -> list[DeadLetter]:
+        if self.down is not None:
+            raise BrokerUnavailableError("stub", self.down)
+        return self.letters[:limit]
+
+    def republish_event(self, letter: DeadLetter, timeout_s: float = 10.0) -> None:
+        if self.down is not None:
+            raise BrokerUnavailableError("stub", self.down)
+        self._events.append(letter.key, letter.value)
+
+
 class StubBroker:
     name = "stub"
     title = "Stub"
@@ -182,6 +212,7 @@ class StubBroker:
         self.event_letters = _EventLetters()
         self.action_letters = MemoryDeadLetters()
         self.publishing = _Publisher(self.events)
+        self.letter_logs = {kind: StubDeadLetterLog(kind, self.events) for kind in KINDS}
 
     @property
     def address(self) -> str:
@@ -212,6 +243,9 @@ class StubBroker:
 
     def action_dead_letters(self) -> MemoryDeadLetters:
         return self.action_letters
+
+    def dead_letter_log(self, kind: DeadLetterKind) -> StubDeadLetterLog:
+        return self.letter_logs[kind]
 
     def decision_sink(self) -> Sink:
         return self.decisions

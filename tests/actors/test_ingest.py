@@ -128,7 +128,14 @@ class Letters:
         self.log = log
         self.letters: list[tuple[bytes, str, Any]] = []
 
-    def event_failed(self, raw: bytes, key: bytes | None, reason: str, source: Any) -> None:
+    def event_failed(
+        self,
+        raw: bytes,
+        key: bytes | None,
+        reason: str,
+        source: Any,
+        replay_of: str | None = None,
+    ) -> None:
         self.letters.append((raw, reason, source))
 
     def flush(self, timeout_s: float = 30.0) -> None:

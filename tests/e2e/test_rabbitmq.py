@@ -1,7 +1,8 @@
 """engage on RabbitMQ end to end (`ENGAGE_BROKER=rabbitmq`): events over HTTP to the
 events exchange, through ingest to the customer actors, actions out on the actions
 exchange; a shard or the ingest replica SIGKILLed mid-stream ends with the states and
-actions of an undisturbed run."""
+actions of an undisturbed run; `engage dlq` browses the dead-letter queue in place and
+replays an event once."""
 
 from __future__ import annotations
 
@@ -22,8 +23,11 @@ from pydantic import SecretStr
 from ray import serve
 
 from actors.brokers.amqp_broker import RabbitBroker
+from actors.brokers.amqp_publish import AmqpDeadLetters, publish_events
 from actors.config import RabbitMQConfig
 from actors.hosting.router import ShardRouter
+from actors.model.events import event_to_json
+from engage.cli import main
 from engage.rabbitmq_server import RabbitMQ
 from serving.config import ApiConfig
 from tests.conftest import READ_KEY, WRITE_KEY, App, deploy_test_app
@@ -304,3 +308,78 @@ def test_an_ingest_replica_killed_mid_stream_changes_nothing_an_undisturbed_run_
     disturbed = play(rabbitmq_app, rabbitmq, lambda: os.kill(pid, signal.SIGKILL))
     assert int(ingest.pid.remote().result(timeout_s=120)) != pid  # a new replica took over
     assert disturbed == undisturbed
+
+
+# ---- `engage dlq` on RabbitMQ: the dead-letter queue browsed in place, replays once ----
+
+
+@pytest.fixture
+def dlq_cli(rabbitmq_app: App, monkeypatch: pytest.MonkeyPatch) -> App:
+    settings = rabbitmq_app.settings
+    names = settings.rabbitmq
+    for name, value in {
+        "ENGAGE_BROKER": "rabbitmq",
+        "ENGAGE_RABBITMQ_URL": names.require_url(),
+        "ENGAGE_RABBITMQ_EVENTS_EXCHANGE": names.events_exchange,
+        "ENGAGE_RABBITMQ_EVENTS_DLQ": names.events_dlq,
+        "ENGAGE_RABBITMQ_ACTIONS_DLQ": names.actions_dlq,
+        "ENGAGE_REDIS_URL": settings.redis.require_url(),
+        "ENGAGE_REDIS_PREFIX": settings.redis.prefix,
+        "ENGAGE_ACTORS_SLOTS": str(settings.actors.slots),
+    }.items():
+        monkeypatch.setenv(name, value)
+    return rabbitmq_app
+
+
+def dlq(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    capsys.readouterr()
+    assert main(["dlq", *argv]) == 0
+    return capsys.readouterr().out
+
+
+def dead_listed(capsys: pytest.CaptureFixture[str], customer: str) -> list[dict[str, Any]]:
+    out = dlq(capsys, "list", "events", "--customer", customer, "--json")
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_an_invalid_event_is_listed_in_place_and_its_replay_names_it(
+    dlq_cli: App, rabbitmq: RabbitMQ, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = dlq_cli
+    customer = f"dlq-{uuid.uuid4().hex[:8]}"
+    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq.url))
+    publish_events(
+        connection.channel(), app.settings.rabbitmq.events_exchange, [(customer, b"{not json")]
+    )
+    connection.close()
+    (letter,) = eventually(
+        lambda: dead_listed(capsys, customer) or None, 60, "the dead letter", 0.5
+    )
+    assert dead_listed(capsys, customer) == [letter]  # browsing leaves it on the queue
+    shown = json.loads(dlq(capsys, "show", "events", letter["id"]))
+    assert shown["raw_value"] == "{not json"
+
+    assert "replayed" in dlq(capsys, "replay", "events", "--id", letter["id"])
+
+    def both() -> list[dict[str, Any]] | None:
+        found = dead_listed(capsys, customer)
+        return found if len(found) == 2 else None
+
+    first, again = eventually(both, 60, "the replay's own dead letter", 0.5)
+    assert first["status"] == "replayed"
+    assert again["replay_of"] == f"{app.settings.rabbitmq.events_dlq}/{letter['id']}"
+
+
+def test_a_replayed_event_is_applied_once(dlq_cli: App, capsys: pytest.CaptureFixture[str]) -> None:
+    app = dlq_cli
+    customer = f"dlq-{uuid.uuid4().hex[:8]}"
+    names = app.settings.rabbitmq
+    letters = AmqpDeadLetters(names.require_url(), names.events_dlq, names.timeout_s)
+    lost = event("page_view", customer=customer, at=time.time(), event_id=f"{customer}-1")
+    letters.event_failed(event_to_json(lost), customer.encode(), "turn failed: model down", None)
+    letters.flush()
+
+    assert "replayed" in dlq(capsys, "replay", "events", "--customer", customer)
+    eventually(lambda: events_of(app, customer) == 1, 60, "the replayed event applied", 0.5)
+    assert "skipped: replayed already" in dlq(capsys, "replay", "events", "--customer", customer)
+    assert dead_listed(capsys, customer)[0]["status"] == "replayed"
