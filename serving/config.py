@@ -68,6 +68,13 @@ class ApiConfig(_Part):
     # `trusted_proxies` (CIDRs of proxies in front of that one, e.g. a CDN's).
     client_address_header: str | None = None
     trusted_proxies: tuple[str, ...] = ()
+    # Events from crawlers and headless browsers (serving.screening) are counted and kept
+    # out of the stream, so they trigger no rule, fill no holdout and teach no model;
+    # true sends them on like any other.
+    keep_bots: bool = False
+    # IP addresses in events are cut to their network (IPv4 /24, IPv6 /48) before they
+    # reach the broker; true keeps them whole (for a fraud model that needs them).
+    full_ip_addresses: bool = False
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -114,6 +114,12 @@ def render(figures: dict[str, Any]) -> str:
         ],
     )
     w.metric(
+        "engage_collect_bots_total",
+        "counter",
+        "Events from crawlers and headless agents kept out of the stream, by source.",
+        [({"source": source}, count) for source, count in figures.get("collect_bots", {}).items()],
+    )
+    w.metric(
         "engage_segment_members",
         "gauge",
         "Customers in each segment of the rules in force, as their latest turns left them.",

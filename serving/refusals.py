@@ -37,6 +37,9 @@ MAX_SAMPLES = 200
 MAX_PAYLOAD_CHARS = 2000
 SAMPLES_KEPT_S = 86_400.0
 OTHER = "<other>"
+# Counted with the refusals (so every replica's add up in Redis), reported apart: events
+# from crawlers and headless agents, kept out of the stream (serving.screening).
+BOT_FIELD = "<bot>"
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,13 @@ class RefusalLog:
         }
         self.samples.append(sample)
         self.latest.append(sample)
+
+    def bot(self, source: str) -> None:
+        """An event from a crawler or headless agent, kept out: counted, not sampled (a
+        crawl must not push the refused payloads a site owner needs out of the samples)."""
+        key = kind_key(source, BOT_FIELD)
+        self.counts[key] += 1
+        self.seen[key] += 1
 
     def report(self) -> dict[str, Any]:
         """This replica's own refusals (where there is no store to gather every one's)."""
@@ -152,12 +162,17 @@ def report(
 ) -> dict[str, Any]:
     cutoff = (time.time() if now is None else now) - SAMPLES_KEPT_S
     rows: list[dict[str, Any]] = []
+    bots: dict[str, int] = {}
     for kind, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
         source, _, field_name = kind.partition("\t")
-        rows.append({"source": source, "field": field_name, "count": count})
+        if field_name == BOT_FIELD:
+            bots[source] = count
+        else:
+            rows.append({"source": source, "field": field_name, "count": count})
     return {
-        "total": sum(counts.values()),
+        "total": sum(row["count"] for row in rows),
         "by_field": rows,
+        "bots": bots,
         "samples": sorted(
             (s for s in samples if float(s.get("at", 0)) >= cutoff),
             key=lambda s: -float(s.get("at", 0)),
@@ -188,12 +203,21 @@ async def flush(log_: RefusalLog, store: RefusalStore) -> bool:
 
 def format_report(refused: dict[str, Any], samples: int = 5) -> str:
     """The report as `engage report collect` prints it."""
+    bots = refused.get("bots") or {}
+    kept_out = (
+        "events from crawlers and headless agents kept out: "
+        + ", ".join(f"{source} {count:,}" for source, count in sorted(bots.items()))
+        if bots
+        else None
+    )
     if not refused["by_field"]:
-        return "no call refused"
+        return "no call refused" + (f"\n{kept_out}" if kept_out else "")
     lines = [f"{'source':<10} {'field':<40} {'refused':>9}"]
     for row in refused["by_field"]:
         lines.append(f"{row['source']:<10} {row['field'][:40]:<40} {row['count']:>9,}")
     lines.append(f"{'total':<51} {refused['total']:>9,}")
+    if kept_out:
+        lines.append(kept_out)
     shown = refused["samples"][:samples]
     if shown:
         lines.append("")

@@ -80,6 +80,8 @@ def presented_key(authorization: str | None, query_key: str | None) -> str | Non
 class Grant:
     scopes: frozenset[Scope]
     key_id: str  # a short digest: safe to log and to rate-limit by
+    # A client's request's User-Agent header: the visitor's browser (serving.screening).
+    user_agent: str | None = None
 
     @property
     def client(self) -> bool:

@@ -20,9 +20,18 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
+# What a visitor's desktop Chrome says it is: engage keeps headless browsers' events out
+# (serving.screening), and the browser tests stand for visitors.
+VISITOR_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+
 @contextmanager
-def chromium() -> Iterator[Any]:
-    """A headless Chromium driven through chromedriver, with a profile of its own."""
+def chromium(user_agent: str | None = VISITOR_AGENT) -> Iterator[Any]:
+    """A headless Chromium driven through chromedriver, with a profile of its own, saying
+    it is `user_agent` (None: what it is, `HeadlessChrome`)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -44,6 +53,8 @@ def chromium() -> Iterator[Any]:
         f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)
+    if user_agent is not None:
+        options.add_argument(f"--user-agent={user_agent}")
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         yield driver

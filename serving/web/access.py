@@ -4,6 +4,7 @@ Keys and limiters come with the application (`serving.web.served`), so the same 
 serve any configuration.
 """
 
+import dataclasses
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -31,6 +32,9 @@ def grant(request: Request, key: str | None, needed: Scope) -> Grant:
     served = served_of(request)
     granted = served.keys.check(key, needed)
     if granted.client:
+        agent = request.headers.get("user-agent")
+        if agent:
+            granted = dataclasses.replace(granted, user_agent=agent[:512])
         # Per visitor, not per key: an abuser of a key embedded in a page must not
         # get every honest visitor sending with it a 429.
         address = client_address(request)

@@ -248,6 +248,7 @@ class Backends:
         refused = await self.refused()
         if refused is not None:
             figures["collect_refused"] = refused["by_field"]
+            figures["collect_bots"] = refused.get("bots", {})
         segments = await self.segment_counts()
         if segments is not None:
             figures["segments"] = segments

@@ -19,6 +19,7 @@ from actors.errors import InvalidEventError
 from actors.model.events import EVENT_ADAPTER, ID_PATTERN, Event, event_from_dict
 from serving import pixel, segment
 from serving.refusals import Refusal
+from serving.screening import Screen
 from serving.security import ApiError, Grant, Scope, presented_key
 from serving.web.access import COLLECT, grant, refuse_for_source, source_refusal, stamped
 from serving.web.answers import (
@@ -46,6 +47,8 @@ class EventBatchIn(BaseModel):
 class EventBatchOut(BaseModel):
     accepted: int
     rejected: list[RejectedEvent]
+    # From crawlers and headless agents: neither refused nor sent on (serving.screening).
+    kept_out: int = 0
 
 
 class SegmentOut(BaseModel):
@@ -94,6 +97,10 @@ class _Admitted:
     accepted: list[Event] = field(default_factory=list)
     rejected: list[RejectedEvent] = field(default_factory=list)
     forbidden: int = 0  # refused for what the key's kind may send
+    kept_out: int = 0  # sent by crawlers and headless agents (serving.screening)
+
+    def __post_init__(self) -> None:
+        self.screen = Screen(self.backends.config)
 
     def refuse(
         self, index: int, raw: Any, errors: list[FieldError], forbidden: bool = False
@@ -121,8 +128,11 @@ class _Admitted:
             self.refuse(index, raw, [refused], forbidden=True)
         elif (reason := self.backends.event_time.violation(valid, time.time())) is not None:
             self.refuse(index, raw, [FieldError(field="timestamp", message=reason)])
+        elif self.screen.bot(valid, self.caller) is not None:
+            self.kept_out += 1
+            self.backends.refusals.bot(self.source)
         else:
-            self.accepted.append(stamped(valid, self.caller))
+            self.accepted.append(self.screen.minimised(stamped(valid, self.caller)))
 
     @property
     def all_forbidden(self) -> bool:
@@ -160,8 +170,13 @@ async def events(batch: EventBatchIn, backends: Live, caller: Grant = COLLECT) -
             continue
         admitted.admit(index, raw, valid)
     await backends.publish(admitted.accepted)
-    body = EventBatchOut(accepted=len(admitted.accepted), rejected=admitted.rejected)
-    status = 200 if admitted.accepted else 403 if admitted.all_forbidden else 422
+    body = EventBatchOut(
+        accepted=len(admitted.accepted), rejected=admitted.rejected, kept_out=admitted.kept_out
+    )
+    if admitted.accepted or admitted.kept_out:
+        status = 200
+    else:
+        status = 403 if admitted.all_forbidden else 422
     return JSONResponse(body.model_dump(), status_code=status)
 
 
@@ -344,7 +359,7 @@ async def tracking_pixel(
     except InvalidEventError as error:
         raise ApiError(400, "invalid_event", error.reason) from None
     refuse_for_source(recorded, caller)
-    await backends.publish([stamped(recorded, caller)])
+    await _publish_one(backends, caller, recorded, "pixel")
     return Response(pixel.GIF, media_type="image/gif", headers={"Cache-Control": "no-store"})
 
 
@@ -376,5 +391,17 @@ async def feedback(
         }
     )
     refuse_for_source(recorded, caller)
-    await backends.publish([stamped(recorded, caller)])
+    if not await _publish_one(backends, caller, recorded, "feedback"):
+        return AcceptedOut(accepted=0, event_ids=[])
     return AcceptedOut(accepted=1, event_ids=[event_id])
+
+
+async def _publish_one(backends: Backends, caller: Grant, recorded: Event, source: str) -> bool:
+    """Publish one event as collection keeps it (serving.screening); False if it came
+    from a crawler or headless agent, and was only counted."""
+    screen = Screen(backends.config)
+    if screen.bot(recorded, caller) is not None:
+        backends.refusals.bot(source)
+        return False
+    await backends.publish([screen.minimised(stamped(recorded, caller))])
+    return True

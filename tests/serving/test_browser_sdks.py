@@ -146,6 +146,35 @@ def test_rudderstack_calls_arrive_through_preflights_with_its_own_headers(
     assert as_visitor["customer_id"] == user
 
 
+def test_a_headless_browser_s_calls_are_answered_and_counted_but_kept_out(
+    engage_app: App, site: str
+) -> None:
+    """A crawler that runs the page's JavaScript, as headless Chromium says it is: its SDK
+    calls succeed (it has no reason to retry), nothing of them reaches the stream, and
+    every one is counted where the site owner looks."""
+
+    def bots() -> int:
+        report = engage_app.get("/v1/reports/collect").json()
+        return int(report["bots"].get("segment", 0))
+
+    before = bots()
+    with chromium(user_agent=None) as crawler:
+        crawler.set_script_timeout(60)
+        visitor = open_page(crawler, site, engage_app, "segment.html")
+        run(
+            crawler,
+            """
+            await analytics.page("Shop", "TVs", {url: "/c/tvs"});
+            await analytics.track("Product Viewed", {product_id: "tv-1"});
+            """,
+        )
+        assert "HeadlessChrome" in crawler.execute_script("return navigator.userAgent")
+    wait(lambda: bots() >= before + 2, "the headless calls counted")
+    # Never published: there is nothing on its way to the visitor's actor.
+    answer = engage_app.get(f"/v1/customers/anon:{visitor}/context")
+    assert answer.status_code == 404 or answer.json()["session"]["events"] == 0
+
+
 def test_analytics_next_flushes_its_batch_when_the_page_is_left(
     engage_app: App, site: str, browser: Any
 ) -> None:

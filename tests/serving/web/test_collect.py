@@ -180,3 +180,70 @@ def test_json_nested_too_deep_is_a_400_on_every_collection_path(api: Fakes) -> N
         answer = api.request("POST", path, key, content=body, headers={"content-type": kind})
         assert answer.status_code == 400, (path, answer.text[:200])
     assert api.publisher.published == []
+
+
+# ---- crawlers kept out, addresses cut (serving.screening) ----------------------------
+
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+
+def bots_counted(api: Fakes) -> dict[str, int]:
+    counted: dict[str, int] = api.request("GET", "/v1/reports/collect", READ).json()["bots"]
+    return counted
+
+
+def test_a_crawler_s_events_are_answered_and_counted_but_never_published(api: Fakes) -> None:
+    headers = {"User-Agent": GOOGLEBOT}
+    answer = api.request(
+        "POST", "/v1/events", CLIENT, json={"events": [valid(), valid()]}, headers=headers
+    )
+    assert answer.status_code == 200
+    assert answer.json() == {"accepted": 0, "rejected": [], "kept_out": 2}
+    assert api.publisher.published == []
+    assert bots_counted(api) == {"events": 2}
+    report = api.request("GET", "/v1/reports/collect", READ).json()
+    assert report["total"] == 0  # not refusals: the site did nothing wrong
+    assert report["samples"] == []
+
+
+def test_an_event_s_own_agent_is_judged_whatever_key_sends_it(api: Fakes) -> None:
+    crawled = valid("c1", context={"user_agent": GOOGLEBOT})
+    answer = api.request("POST", "/v1/events", WRITE, json={"events": [crawled, valid("c2")]})
+    assert answer.json()["kept_out"] == 1
+    assert [e.actor_id for e in api.publisher.published] == ["c2"]
+
+
+def test_a_server_s_http_library_is_not_taken_for_a_crawler(api: Fakes) -> None:
+    headers = {"User-Agent": "python-requests/2.34.2"}
+    answer = api.request("POST", "/v1/events", WRITE, json={"events": [valid()]}, headers=headers)
+    assert answer.json()["accepted"] == 1
+
+
+def test_a_headless_browser_s_segment_calls_succeed_and_are_kept_out(api: Fakes) -> None:
+    headless = "Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/131.0.0.0 Safari/537.36"
+    call = {"type": "page", "anonymousId": "v1", "name": "Home", "messageId": "m1"}
+    answer = api.request(
+        "POST", "/v1/batch", CLIENT, json={"batch": [call]}, headers={"User-Agent": headless}
+    )
+    assert answer.status_code == 200
+    assert answer.json()["success"] is True
+    assert api.publisher.published == []
+    assert bots_counted(api) == {"segment": 1}
+
+
+def test_a_link_scanner_s_pixel_gets_its_gif_and_records_nothing(api: Fakes) -> None:
+    answer = api.request(
+        "GET", f"/v1/pixel.gif?key={CLIENT}&uid=c1", headers={"User-Agent": GOOGLEBOT}
+    )
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "image/gif"
+    assert api.publisher.published == []
+    assert bots_counted(api) == {"pixel": 1}
+
+
+def test_addresses_reach_the_broker_cut_to_their_network(api: Fakes) -> None:
+    sent = valid("c1", context={"ip": "203.0.113.77"})
+    api.request("POST", "/v1/events", WRITE, json={"events": [sent]})
+    (published,) = api.publisher.published
+    assert published.context is not None
+    assert published.context.ip == "203.0.113.0"
