@@ -72,6 +72,10 @@ class ApiConfig(_Part):
     # out of the stream, so they trigger no rule, fill no holdout and teach no model;
     # true sends them on like any other.
     keep_bots: bool = False
+    # Signed visitors (serving.user_signature): set, a client key acts for a customer only
+    # with the JWT the site's server minted for them with one of these (HS256); unset, a
+    # client key may name any customer (docs/collect.md says what that allows).
+    user_signing_secrets: tuple[SecretStr, ...] = ()
     # IP addresses in events are cut to their network (IPv4 /24, IPv6 /48) before they
     # reach the broker; true keeps them whole (for a fraud model that needs them).
     full_ip_addresses: bool = False

@@ -205,7 +205,8 @@ def _cors_headers(origin: str | None) -> list[tuple[bytes, bytes]]:
 
 # What the browser SDKs send beside a body: the key (Authorization); RudderStack's
 # visitor, send time and retry notes (AnonymousId, SentAt, Rsa-*); analytics.js's retry
-# number (X-Retry-Count). A preflight that left one out would block every call.
+# number (X-Retry-Count); a signed-in visitor's signature (X-Engage-User-Signature,
+# serving.user_signature). A preflight that left one out would block every call.
 PREFLIGHT_HEADERS = frozenset(
     {
         "authorization",
@@ -217,6 +218,7 @@ PREFLIGHT_HEADERS = frozenset(
         "rsa-retry-attempt",
         "rsa-since-last-attempt",
         "x-retry-count",
+        "x-engage-user-signature",
     }
 )
 

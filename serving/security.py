@@ -82,6 +82,8 @@ class Grant:
     key_id: str  # a short digest: safe to log and to rate-limit by
     # A client's request's User-Agent header: the visitor's browser (serving.screening).
     user_agent: str | None = None
+    # A client's signature for the customer it acts for (serving.user_signature).
+    user_signature: str | None = None
 
     @property
     def client(self) -> bool:

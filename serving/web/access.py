@@ -9,9 +9,11 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
-from actors.model.events import Decision, Event
+from actors.model.events import ANON_PREFIX, Decision, Event
 from serving.security import ApiError, Grant, Scope, presented_key
 from serving.sources import client_refusal
+from serving.user_signature import HEADER as SIGNATURE_HEADER
+from serving.user_signature import UserSignatures
 from serving.web.answers import FieldError
 from serving.web.served import served_of
 
@@ -32,9 +34,11 @@ def grant(request: Request, key: str | None, needed: Scope) -> Grant:
     served = served_of(request)
     granted = served.keys.check(key, needed)
     if granted.client:
-        agent = request.headers.get("user-agent")
-        if agent:
-            granted = dataclasses.replace(granted, user_agent=agent[:512])
+        granted = dataclasses.replace(
+            granted,
+            user_agent=(request.headers.get("user-agent") or "")[:512] or None,
+            user_signature=request.headers.get(SIGNATURE_HEADER),
+        )
         # Per visitor, not per key: an abuser of a key embedded in a page must not
         # get every honest visitor sending with it a 429.
         address = client_address(request)
@@ -71,6 +75,18 @@ def stamped(event: Event, caller: Grant) -> Event:
     if caller.client and event.source != "client":
         return event.model_copy(update={"source": "client"})
     return event
+
+
+def signature_refusal(
+    signatures: UserSignatures, customer_id: str | None, caller: Grant, token: str | None
+) -> str | None:
+    """Why a client may not act for `customer_id` with `token` (or the signature its
+    request carries); None for server keys, visitors, or without signing secrets."""
+    if not signatures.enforced or not caller.client or customer_id is None:
+        return None
+    if customer_id.startswith(ANON_PREFIX):
+        return None
+    return signatures.refusal(token or caller.user_signature, customer_id)
 
 
 def refuse_for_source(event: Event, caller: Grant) -> None:

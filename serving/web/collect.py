@@ -21,7 +21,16 @@ from serving import pixel, segment
 from serving.refusals import Refusal
 from serving.screening import Screen
 from serving.security import ApiError, Grant, Scope, presented_key
-from serving.web.access import COLLECT, grant, refuse_for_source, source_refusal, stamped
+from serving.user_signature import CONTEXT_FIELD as SIGNATURE_FIELD
+from serving.user_signature import UserSignatures
+from serving.web.access import (
+    COLLECT,
+    grant,
+    refuse_for_source,
+    signature_refusal,
+    source_refusal,
+    stamped,
+)
 from serving.web.answers import (
     ERRORS,
     UNAVAILABLE,
@@ -101,6 +110,7 @@ class _Admitted:
 
     def __post_init__(self) -> None:
         self.screen = Screen(self.backends.config)
+        self.signatures = UserSignatures(self.backends.config.user_signing_secrets)
 
     def refuse(
         self, index: int, raw: Any, errors: list[FieldError], forbidden: bool = False
@@ -126,6 +136,12 @@ class _Admitted:
         out of bounds (refused here, as ingest would refuse it)."""
         if (refused := source_refusal(valid, self.caller)) is not None:
             self.refuse(index, raw, [refused], forbidden=True)
+        elif (
+            unsigned := signature_refusal(
+                self.signatures, valid.customer_id, self.caller, _carried_signature(raw)
+            )
+        ) is not None:
+            self.refuse(index, raw, [FieldError(field="customer_id", message=unsigned)], True)
         elif (reason := self.backends.event_time.violation(valid, time.time())) is not None:
             self.refuse(index, raw, [FieldError(field="timestamp", message=reason)])
         elif self.screen.bot(valid, self.caller) is not None:
@@ -138,6 +154,13 @@ class _Admitted:
     def all_forbidden(self) -> bool:
         """Every refusal is for the key's kind."""
         return self.forbidden == len(self.rejected)
+
+
+def _carried_signature(raw: Any) -> str | None:
+    """A Segment call's own signature (`context.userSignature`), if it carries one."""
+    context = raw.get("context") if isinstance(raw, dict) else None
+    token = context.get(SIGNATURE_FIELD) if isinstance(context, dict) else None
+    return token if isinstance(token, str) else None
 
 
 def _check_count(backends: Backends, count: int) -> None:
@@ -342,6 +365,10 @@ async def tracking_pixel(
     eid: Annotated[
         str | None, Query(description="event id (dedup of reloads)", max_length=128)
     ] = None,
+    sig: Annotated[
+        str | None,
+        Query(description="the customer's signature, where signed visitors are required"),
+    ] = None,
 ) -> Response:
     """A 1x1 GIF that records an event: e-mail opens (offer shown), pages without JS."""
     try:
@@ -359,6 +386,7 @@ async def tracking_pixel(
     except InvalidEventError as error:
         raise ApiError(400, "invalid_event", error.reason) from None
     refuse_for_source(recorded, caller)
+    _refuse_unsigned(backends, recorded.customer_id, caller, sig)
     await _publish_one(backends, caller, recorded, "pixel")
     return Response(pixel.GIF, media_type="image/gif", headers={"Cache-Control": "no-store"})
 
@@ -391,9 +419,18 @@ async def feedback(
         }
     )
     refuse_for_source(recorded, caller)
+    _refuse_unsigned(backends, recorded.customer_id, caller, None)
     if not await _publish_one(backends, caller, recorded, "feedback"):
         return AcceptedOut(accepted=0, event_ids=[])
     return AcceptedOut(accepted=1, event_ids=[event_id])
+
+
+def _refuse_unsigned(
+    backends: Backends, customer_id: str | None, caller: Grant, token: str | None
+) -> None:
+    signatures = UserSignatures(backends.config.user_signing_secrets)
+    if (reason := signature_refusal(signatures, customer_id, caller, token)) is not None:
+        raise ApiError(403, "forbidden", f"customer_id: {reason}")
 
 
 async def _publish_one(backends: Backends, caller: Grant, recorded: Event, source: str) -> bool:

@@ -7,6 +7,7 @@ shows both the answer and what reached (or did not reach) the backend.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -301,14 +302,35 @@ class Fakes:
         return self.client.request(method, path, headers=headers, **options)
 
 
-@pytest.fixture
-def api() -> Iterator[Fakes]:
-    config = ApiConfig(
+# What the site's server signs its signed-in visitors with (serving.user_signature).
+SIGNING_SECRET = "site-signing-secret-of-at-least-32-bytes"
+
+
+def keyed(**settings: Any) -> ApiConfig:
+    return ApiConfig(
         write_keys=(SecretStr(WRITE),),
         client_keys=(SecretStr(CLIENT),),
         read_keys=(SecretStr(READ),),
         admin_token=SecretStr(ADMIN),
+        **settings,
     )
+
+
+@pytest.fixture
+def api() -> Iterator[Fakes]:
+    with fakes(keyed()) as made:
+        yield made
+
+
+@pytest.fixture
+def signed_api() -> Iterator[Fakes]:
+    """The API where client keys act for customers only with their signature."""
+    with fakes(keyed(user_signing_secrets=(SecretStr(SIGNING_SECRET),))) as made:
+        yield made
+
+
+@contextmanager
+def fakes(config: ApiConfig) -> Iterator[Fakes]:
     actors = ActorConfig()
     publisher, shards, states = FakePublisher(), FakeShards(), MemoryStateStore()
     recommender, registry, scorer, figures, series = (

@@ -9,7 +9,8 @@ import json
 import time
 from typing import Any
 
-from tests.serving.web.conftest import CLIENT, READ, WRITE, Fakes
+from serving.user_signature import mint
+from tests.serving.web.conftest import CLIENT, READ, SIGNING_SECRET, WRITE, Fakes
 from tests.support import event
 
 
@@ -247,3 +248,98 @@ def test_addresses_reach_the_broker_cut_to_their_network(api: Fakes) -> None:
     (published,) = api.publisher.published
     assert published.context is not None
     assert published.context.ip == "203.0.113.0"
+
+
+# ---- signed visitors (serving.user_signature) ----------------------------------------
+
+
+def signed(customer: str) -> dict[str, str]:
+    return {"X-Engage-User-Signature": mint(SIGNING_SECRET, customer, 3600, time.time())}
+
+
+def test_a_client_key_cannot_act_for_a_customer_without_their_signature(
+    signed_api: Fakes,
+) -> None:
+    """Not the cart, not a link to a visitor of its own: each refused, naming why."""
+    link = event("alias", customer="c1", anonymous_id="v1", at=time.time())
+    answer = signed_api.request(
+        "POST", "/v1/events", CLIENT, json={"events": [valid("c1"), link.model_dump(mode="json")]}
+    )
+    assert answer.status_code == 403
+    reasons = [r["errors"][0] for r in answer.json()["rejected"]]
+    assert {r["field"] for r in reasons} == {"customer_id"}
+    assert "only with their signature" in reasons[0]["message"]
+    assert signed_api.publisher.published == []
+
+
+def test_a_signed_in_visitor_s_calls_are_taken_for_that_customer_only(
+    signed_api: Fakes,
+) -> None:
+    answer = signed_api.request(
+        "POST",
+        "/v1/events",
+        CLIENT,
+        json={"events": [valid("c1"), valid("c2")]},
+        headers=signed("c1"),
+    )
+    assert answer.status_code == 200
+    assert answer.json()["accepted"] == 1
+    assert "another customer" in answer.json()["rejected"][0]["errors"][0]["message"]
+    assert [e.actor_id for e in signed_api.publisher.published] == ["c1"]
+
+
+def test_visitors_and_server_keys_need_no_signature(signed_api: Fakes) -> None:
+    visitor = {**valid("c1"), "customer_id": None, "anonymous_id": "v9"}
+    assert (
+        signed_api.request("POST", "/v1/events", CLIENT, json={"events": [visitor]}).json()[
+            "accepted"
+        ]
+        == 1
+    )
+    assert (
+        signed_api.request("POST", "/v1/events", WRITE, json={"events": [valid("c1")]}).json()[
+            "accepted"
+        ]
+        == 1
+    )
+
+
+def test_a_segment_call_may_carry_its_signature_in_its_context(signed_api: Fakes) -> None:
+    token = mint(SIGNING_SECRET, "u1", 3600, time.time())
+    calls = [
+        {
+            "type": "identify",
+            "userId": "u1",
+            "anonymousId": "v1",
+            "messageId": "m1",
+            "context": {"userSignature": token},
+        },
+        {"type": "identify", "userId": "u2", "anonymousId": "v2", "messageId": "m2"},
+    ]
+    answer = signed_api.request("POST", "/v1/batch", CLIENT, json={"batch": calls})
+    assert answer.json()["accepted"] == 1
+    assert [e.actor_id for e in signed_api.publisher.published] == ["u1"]
+    assert "userSignature" not in str(signed_api.publisher.published[0].model_dump())
+
+
+def test_feedback_and_the_pixel_for_a_customer_need_the_signature(signed_api: Fakes) -> None:
+    feedback = {"offer_id": "o1", "outcome": "clicked"}
+    path = "/v1/customers/c1/feedback"
+    assert signed_api.request("POST", path, CLIENT, json=feedback).status_code == 403
+    assert (
+        signed_api.request("POST", path, CLIENT, json=feedback, headers=signed("c1")).json()[
+            "accepted"
+        ]
+        == 1
+    )
+    pixel = f"/v1/pixel.gif?key={CLIENT}&uid=c1"
+    assert signed_api.request("GET", pixel).status_code == 403
+    sig = mint(SIGNING_SECRET, "c1", 3600, time.time())
+    assert signed_api.request("GET", f"{pixel}&sig={sig}").status_code == 200
+    assert signed_api.request("GET", f"/v1/pixel.gif?key={CLIENT}&aid=v1").status_code == 200
+
+
+def test_without_signing_secrets_a_client_key_may_name_any_customer(api: Fakes) -> None:
+    """The default (docs/collect.md says what it allows)."""
+    answer = api.request("POST", "/v1/events", CLIENT, json={"events": [valid("c1")]})
+    assert answer.json()["accepted"] == 1
