@@ -181,6 +181,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
             registry,
             data,
             label_window_s=args.label_window,
+            server_labels_only=args.server_labels_only,
             test_share=args.test_share,
             report_dir=Path(args.reports),
             promote=args.promote,
@@ -198,6 +199,11 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
         f"{counts.get('test_rows', 0):,} in the recent window, "
         f"{counts.get('pending', 0):,} pending"
     )
+    if counts.get("client_positives"):
+        print(
+            f"  {counts['client_positives']:,} positives rest only on clicks a client key "
+            "reported (a copied key could send them); --server-labels-only leaves them out"
+        )
     for key, value in sorted(version.metrics.items()):
         print(f"  {key:<32} {value:.4f}")
     print(f"  {'beats its baseline':<32} {'yes' if outcome.beats_baseline else 'NO'}")
@@ -304,6 +310,11 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     training.add_argument("--reports", default="reports", help="folder for the HTML reports")
     training.add_argument("--promote", action="store_true", help="make it the champion")
     training.add_argument("--force", action="store_true", help="promote even if worse")
+    training.add_argument(
+        "--server-labels-only",
+        action="store_true",
+        help="learn only from outcomes servers confirmed, not from clicks a client key reported",
+    )
     handlers["train"] = _with_default_source(_train)
 
     export = sub.add_parser("export", help="write events (or labelled training rows)")

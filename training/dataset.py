@@ -51,6 +51,9 @@ class OfferRows:
     affinities: list[dict[str, float]] = field(default_factory=list)
     # Shown offers the catalogue no longer has: no row can describe them.
     unknown_offers: int = 0
+    # Positive rows whose only take was a client source's report (actors.model.labels):
+    # counted apart, as a copied client key could have sent them.
+    client_positives: int = 0
 
 
 def by_customer(events: Iterable[Event]) -> dict[str, list[Event]]:
@@ -115,9 +118,15 @@ def offer_training_rows(
     catalog = catalog or built_in()
     as_of = last_event_time(events) if as_of is None else as_of
     taken: dict[tuple[str, str], list[float]] = defaultdict(list)
+    # Takes servers confirmed: what a label rests on without the client sources'.
+    confirmed: dict[tuple[str, str], list[float]] = defaultdict(list)
     for event in events:
         offer_id = offer_taken(event)
-        if offer_id is not None:
+        if offer_id is None:
+            continue
+        if event.source != "client":
+            confirmed[(event.actor_id, offer_id)].append(event.ts)
+        if spec.client_labels or event.source != "client":
             taken[(event.actor_id, offer_id)].append(event.ts)
     rows = OfferRows()
     for customer_id, timeline in by_customer(events).items():
@@ -131,9 +140,15 @@ def offer_training_rows(
                 else:
                     vector = features(state, event.ts)
                     affinities = affinities_at(state, event.ts)
-                    after = [t for t in taken.get((customer_id, offer_id), ()) if t >= event.ts]
+                    key = (customer_id, offer_id)
+                    after = [t for t in taken.get(key, ()) if t >= event.ts]
+                    label = spec.label(event.ts, min(after, default=None), as_of)
+                    if label == 1:
+                        served = [t for t in confirmed.get(key, ()) if t >= event.ts]
+                        if spec.label(event.ts, min(served, default=None), as_of) != 1:
+                            rows.client_positives += 1
                     rows.X.append(pair_rows(vector, affinities, [offer])[0].tolist())
-                    rows.y.append(spec.label(event.ts, min(after, default=None), as_of))
+                    rows.y.append(label)
                     rows.customers.append(customer_id)
                     rows.times.append(event.ts)
                     rows.offer_ids.append(offer_id)

@@ -18,6 +18,7 @@ so the run can be repeated.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -136,7 +137,7 @@ def fit(name: str, data: TrainingData, spec: LabelSpec, test_share: float = 0.25
         reference = reference_profile(name, recommender.estimator, requests)
         return Fitted(
             recommender,
-            split.counts,
+            dataclasses.replace(split.counts, client_positives=offers.client_positives),
             RECOMMENDER_PARAMS,
             description,
             "popularity",
@@ -185,6 +186,7 @@ def train(
     data: TrainingData | None = None,
     *,
     label_window_s: float | None = None,
+    server_labels_only: bool = False,
     test_share: float = 0.25,
     report_dir: Path | None = Path("reports"),
     promote: bool = False,
@@ -197,13 +199,19 @@ def train(
         progress("generating synthetic history")
         data = generated()
     spec = LABELS[name].with_window(label_window_s)
+    if server_labels_only:
+        spec = spec.server_labels_only()
     progress(f"replaying {len(data.events):,} events through CustomerState and fitting")
     fitted = fit(name, data, spec, test_share)
     progress("comparing with the champion on the same recent window")
     comparison = against_champion(registry, name, fitted)
     provenance = {
         **data.provenance(),
-        "label": {"window_s": spec.window_s, "outcome": spec.outcome},
+        "label": {
+            "window_s": spec.window_s,
+            "outcome": spec.outcome,
+            "client_labels": spec.client_labels,
+        },
         "counts": fitted.counts.as_dict(),
         "test_share": test_share,
         "code_version": code_version(),

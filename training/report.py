@@ -126,6 +126,12 @@ def data_section(data: dict[str, Any]) -> str:
             f"{counts.get('test_rows', 0):,} ({counts.get('test_positives', 0):,})",
         ),
         ("pending (label window still open)", f"{counts.get('pending', 0):,}"),
+        (
+            "labels from client sources",
+            "left out (servers' only)"
+            if label.get("client_labels") is False
+            else f"used; {counts.get('client_positives', 0):,} positives rest on them only",
+        ),
         ("left out at the split (window crosses it)", f"{counts.get('embargoed', 0):,}"),
         ("records rejected as invalid", f"{data.get('rejected', 0):,}"),
         ("code version", str(data.get("code_version", "—"))),

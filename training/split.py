@@ -33,6 +33,8 @@ class LabelCounts:
     test_until: float
     as_of: float
     label_window_s: float
+    # Positives that rest on a client source's report only (training.dataset.OfferRows).
+    client_positives: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

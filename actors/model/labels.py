@@ -21,6 +21,7 @@ records it.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -41,13 +42,19 @@ class LabelSpec:
     outcome: str
     # How long a customer must have been quiet at the prediction moment to be asked at all.
     quiet_s: float = 0.0
+    # Whether outcomes a client source reported (a browser's "Offer Clicked", sent with a
+    # key anyone can copy) count as labels beside those servers confirmed.
+    client_labels: bool = True
 
     def with_window(self, window_s: float | None) -> LabelSpec:
         if window_s is None:
             return self
         if window_s <= 0:
             raise ValueError(f"a label window must be positive, got {window_s:g} s")
-        return LabelSpec(self.model, window_s, self.outcome, self.quiet_s)
+        return dataclasses.replace(self, window_s=window_s)
+
+    def server_labels_only(self) -> LabelSpec:
+        return dataclasses.replace(self, client_labels=False)
 
     def label(self, predicted_at: float, outcome_at: float | None, as_of: float) -> int | None:
         """1 if the outcome came within the window, 0 once the window has closed without

@@ -76,6 +76,28 @@ def test_an_offer_shown_is_taken_when_clicked_within_the_window_only() -> None:
     assert rows.customer_vectors[0] != rows.customer_vectors[1]
 
 
+def test_clicks_a_client_key_reported_are_counted_apart_and_can_be_left_out() -> None:
+    """A browser's "Offer Clicked" comes with a key anyone can copy: a positive that rests
+    on it alone is counted apart, and a server-labels-only training learns without it."""
+    shown = [
+        event("offer_feedback", "c1", T0, outcome="shown", offer_id="electronics_10"),
+        event("offer_feedback", "c1", T0 + DAY, outcome="shown", offer_id="fashion_15"),
+    ]
+    client_click = event(
+        "offer_feedback", "c1", T0 + 60, outcome="clicked", offer_id="electronics_10"
+    ).model_copy(update={"source": "client"})
+    server_click = event(
+        "offer_feedback", "c1", T0 + DAY + 60, outcome="clicked", offer_id="fashion_15"
+    )
+    events = [*shown, client_click, server_click]
+    rows = offer_training_rows(events, OFFER, as_of=T0 + 30 * DAY)
+    assert rows.y == [1, 1]
+    assert rows.client_positives == 1
+    servers = offer_training_rows(events, OFFER.server_labels_only(), as_of=T0 + 30 * DAY)
+    assert servers.y == [0, 1]
+    assert servers.client_positives == 0
+
+
 def test_winback_asks_only_about_past_buyers_quiet_for_a_week_at_the_cutoff() -> None:
     cutoff = T0 + 30 * DAY
     events = [
