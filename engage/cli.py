@@ -18,6 +18,7 @@ from engage.catalog_commands import add_catalog_parser, catalog_command
 from engage.customers_commands import add_customers_parser, customers_command
 from engage.dlq.command import add_dlq_parser, dlq_command
 from engage.local_stack import adopt
+from engage.mqtt_bridge import add_mqtt_bridge_parser, mqtt_bridge_command
 from engage.processes import StartupError
 from engage.rules_commands import add_rules_parser, rules_command
 from engage.segments_commands import add_segments_parser, segments_command
@@ -251,6 +252,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
 
     add_simulate_parser(sub)
     handlers["simulate"] = simulate_command
+    add_mqtt_bridge_parser(sub)
+    handlers["mqtt-bridge"] = mqtt_bridge_command
 
     add_training_commands(sub, handlers)
 

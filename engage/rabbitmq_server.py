@@ -34,6 +34,8 @@ class RabbitMQ:
     port: int
     pid: int  # the Erlang VM's own process (SIGSTOP it to freeze the broker)
     servers: list[ServerProcess] = field(default_factory=list)
+    # Devices publish events here (RabbitMQ's MQTT plugin; actors.brokers.amqp_mqtt).
+    mqtt_port: int = 0
 
 
 def available() -> bool:
@@ -55,8 +57,8 @@ def _vm_pid(path: Path, timeout_s: float) -> int:
 
 @contextmanager
 def rabbitmq(timeout_s: float = 90.0) -> Iterator[RabbitMQ]:
-    """A RabbitMQ node with the consistent-hash exchange plugin engage's events need;
-    stopped, and its data removed, on exit."""
+    """A RabbitMQ node with the consistent-hash exchange plugin engage's events need and
+    the MQTT plugin devices publish through; stopped, and its data removed, on exit."""
     if not available():
         raise StartupError(
             "rabbitmq",
@@ -65,10 +67,11 @@ def rabbitmq(timeout_s: float = 90.0) -> Iterator[RabbitMQ]:
         )
     epmd = shutil.which("epmd") or "/usr/bin/epmd"
     home = Path(tempfile.mkdtemp(prefix="engage-rabbitmq-"))
-    port, dist, epmd_port = free_port(), free_port(), free_port()
-    (home / "enabled_plugins").write_text("[rabbitmq_consistent_hash_exchange].\n")
+    port, dist, epmd_port, mqtt = free_port(), free_port(), free_port(), free_port()
+    (home / "enabled_plugins").write_text("[rabbitmq_consistent_hash_exchange,rabbitmq_mqtt].\n")
     (home / "rabbitmq.conf").write_text(
         f"listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n"
+        f"mqtt.listeners.tcp.default = 127.0.0.1:{mqtt}\n"
     )
     env = {
         **os.environ,
@@ -85,7 +88,7 @@ def rabbitmq(timeout_s: float = 90.0) -> Iterator[RabbitMQ]:
         "RABBITMQ_CONFIG_FILE": str(home / "rabbitmq"),
         "RABBITMQ_PID_FILE": str(home / "pid"),
     }
-    broker = RabbitMQ(f"amqp://guest:guest@127.0.0.1:{port}/%2F", port, 0)
+    broker = RabbitMQ(f"amqp://guest:guest@127.0.0.1:{port}/%2F", port, 0, mqtt_port=mqtt)
     try:
         broker.servers.append(
             start_process("epmd", [epmd, "-port", str(epmd_port)], epmd_port, 10.0, env=env)

@@ -36,6 +36,7 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 
+from actors.brokers.amqp_mqtt import MQTT_EXCHANGE, customer_of, routing_pattern
 from actors.brokers.base import Partition
 from actors.config import RabbitMQConfig
 from actors.errors import BrokerUnavailableError
@@ -84,6 +85,8 @@ def declare_events(
     channel.exchange_declare(exchange, exchange_type="fanout", durable=True)
     channel.exchange_declare(hashed, exchange_type="x-consistent-hash", durable=True)
     channel.exchange_bind(hashed, exchange)
+    # Devices' events over MQTT (actors.brokers.amqp_mqtt).
+    channel.exchange_bind(exchange, MQTT_EXCHANGE, routing_key=routing_pattern(exchange))
     for queue in queue_names(exchange, queues):
         channel.queue_declare(queue, durable=True, arguments={"x-single-active-consumer": True})
         channel.queue_bind(queue, hashed, routing_key="1")  # equal weights
@@ -314,7 +317,7 @@ class AmqpConsumer:
     def _receiver(self, tp: Partition) -> Any:
         def receive(channel: BlockingChannel, method: Any, properties: Any, body: bytes) -> None:
             headers = properties.headers or {}
-            key = headers.get("customer-id")
+            key = headers.get("customer-id") or customer_of(method.routing_key, self._exchange)
             replayed = headers.get("replay-of")
             self._waiting[tp].append(
                 AmqpRecord(

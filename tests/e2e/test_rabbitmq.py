@@ -16,13 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pika
 import pytest
 import ray
+from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import SecretStr
 from ray import serve
 
 from actors.brokers.amqp_broker import RabbitBroker
+from actors.brokers.amqp_mqtt import topic_for
 from actors.brokers.amqp_publish import AmqpDeadLetters, publish_events
 from actors.config import RabbitMQConfig
 from actors.hosting.router import ShardRouter
@@ -383,3 +386,44 @@ def test_a_replayed_event_is_applied_once(dlq_cli: App, capsys: pytest.CaptureFi
     eventually(lambda: events_of(app, customer) == 1, 60, "the replayed event applied", 0.5)
     assert "skipped: replayed already" in dlq(capsys, "replay", "events", "--customer", customer)
     assert dead_listed(capsys, customer)[0]["status"] == "replayed"
+
+
+# ---- devices over MQTT (actors.brokers.amqp_mqtt) -----------------------------------
+
+
+def test_a_device_s_events_over_mqtt_are_applied_in_order_and_bad_ones_dead_lettered(
+    dlq_cli: App, rabbitmq: RabbitMQ, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real MQTT client publishes with QoS 1 through RabbitMQ's MQTT plugin: the events
+    reach the customer as HTTP's do, in order, and an invalid one is dead-lettered with
+    its customer and reason."""
+    app = dlq_cli
+    customer = f"mqtt-{uuid.uuid4().hex[:8]}"
+    topic = topic_for(app.settings.rabbitmq.events_exchange, customer)
+    device = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"device-{customer}")
+    device.username_pw_set("guest", "guest")
+    device.connect("127.0.0.1", rabbitmq.mqtt_port)
+    device.loop_start()
+    try:
+        now = time.time()
+        for n in range(3):
+            sent = event(
+                "product_view",
+                customer=customer,
+                at=now + n,
+                event_id=f"{customer}-{n}",
+                product_id=f"p{n}",
+            )
+            device.publish(topic, event_to_json(sent), qos=1).wait_for_publish(30)
+        device.publish(topic, b'{"type": "page_view"', qos=1).wait_for_publish(30)
+    finally:
+        device.loop_stop()
+        device.disconnect()
+    wait_counts(app, {customer: 3})
+    context = app.get(f"/v1/customers/{customer}/context").json()
+    assert context["session"]["recent_products"] == ["p0", "p1", "p2"]  # in order
+    (letter,) = eventually(
+        lambda: dead_listed(capsys, customer) or None, 60, "the invalid event dead-lettered", 0.5
+    )
+    assert letter["customer"] == customer
+    assert letter["reason"]
