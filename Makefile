@@ -68,7 +68,7 @@ test-faults: $(STAMP)
 # the tests.
 test-kafka: $(STAMP)
 	$(BIN)/python -m tests.apache_kafka build
-	ENGAGE_TEST_BROKER=apache $(BIN)/pytest -m "(kafka or apache_kafka) and not faults" $(PYTEST_ARGS)
+	ENGAGE_TEST_BROKER=apache $(BIN)/pytest -m "(kafka or apache_kafka) and not faults and not rabbitmq" $(PYTEST_ARGS)
 	ENGAGE_TEST_BROKER=apache $(BIN)/pytest -m faults $(PYTEST_ARGS)
 
 # The RabbitMQ-facing tests, on Debian's rabbitmq-server started by the tests on free ports
