@@ -1,6 +1,7 @@
-"""`engage mqtt-bridge` between a real MQTT broker (RabbitMQ's MQTT plugin) and engage on
-Kafka: a device's events reach its customer in order, those published while the bridge
-was down included (its session keeps them until Kafka has them)."""
+"""`engage mqtt-bridge` between a real MQTT broker (RabbitMQ's MQTT plugin) and a real
+Kafka-protocol broker: a device's events land on the events topic keyed by their customer,
+in order, those published while the bridge was down included (its session keeps them
+until Kafka has them). What ingest does with them is ingest's (tests/actors/test_ingest*)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from actors.brokers.kafka import ensure_topics
+from actors.brokers.kafka_reader import read_records
+from actors.config import KafkaConfig
 from actors.model.events import event_to_json
 from engage.mqtt_bridge import Counts, MqttAddress, bridge, customer_of_topic
 from engage.rabbitmq_server import RabbitMQ
-from tests.conftest import App
 from tests.eventually import eventually
 from tests.support import event
 
@@ -37,11 +40,11 @@ def test_an_address_that_is_not_mqtt_is_refused_by_name() -> None:
 
 
 @contextmanager
-def running(app: App, rabbitmq: RabbitMQ, topic: str, client_id: str) -> Iterator[Counts]:
+def running(kafka: KafkaConfig, rabbitmq: RabbitMQ, topic: str, client_id: str) -> Iterator[Counts]:
     stop, counts = threading.Event(), Counts()
     address = MqttAddress("127.0.0.1", rabbitmq.mqtt_port, "guest", "guest")
     thread = threading.Thread(
-        target=bridge, args=(app.kafka, address, topic, client_id, stop, counts), daemon=True
+        target=bridge, args=(kafka, address, topic, client_id, stop, counts), daemon=True
     )
     thread.start()
     try:
@@ -75,28 +78,23 @@ def views(customer: str, products: list[str]) -> list[bytes]:
 
 
 def test_a_device_s_events_reach_kafka_in_order_even_while_the_bridge_was_down(
-    engage_app: App, rabbitmq: RabbitMQ
+    kafka_config: KafkaConfig, rabbitmq: RabbitMQ
 ) -> None:
+    ensure_topics(kafka_config)
     run = uuid.uuid4().hex[:6]
     customer, prefix, client_id = f"dev-{run}", f"devices-{run}", f"bridge-{run}"
     topic = f"{prefix}/{customer}"
+    sent = views(customer, [f"{run}-a", f"{run}-b", f"{run}-c"])
 
-    def products() -> list[str] | None:
-        context = engage_app.get(f"/v1/customers/{customer}/context").json()
-        seen: list[str] = context["session"]["recent_products"] or []
-        return seen
-
-    with running(engage_app, rabbitmq, f"{prefix}/+", client_id) as counts:
+    with running(kafka_config, rabbitmq, f"{prefix}/+", client_id) as counts:
         assert counts.subscribed.wait(30), "the bridge subscribed"
-        publish(rabbitmq, topic, views(customer, [f"{run}-a", f"{run}-b"]))
+        publish(rabbitmq, topic, sent[:2])
         eventually(lambda: counts.forwarded == 2, 60, "two events forwarded", 0.2)
     # Published while no bridge runs: the broker keeps them for the bridge's session.
-    publish(rabbitmq, topic, views(customer, [f"{run}-c"]))
-    with running(engage_app, rabbitmq, f"{prefix}/+", client_id) as counts:
+    publish(rabbitmq, topic, sent[2:])
+    with running(kafka_config, rabbitmq, f"{prefix}/+", client_id) as counts:
         eventually(lambda: counts.forwarded == 1, 60, "the kept event forwarded", 0.2)
-    eventually(
-        lambda: products() == [f"{run}-a", f"{run}-b", f"{run}-c"],
-        60,
-        "the device's events applied in order",
-        0.5,
+    records = list(
+        read_records(kafka_config, kafka_config.events_topic, None, None, None, 30.0, {})
     )
+    assert [(r.key, r.value) for r in records] == [(customer.encode(), v) for v in sent]
