@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ import redis
 from actors.brokers.dead_letter_log import KINDS, DeadLetter, DeadLetterLog
 from engage.dlq.marks import RedisMarks
 from engage.dlq.outbox import RedisOutbox
-from engage.dlq.replay import Choice, Outcome, Replayer, chosen, marks_of
+from engage.dlq.replay import Choice, Outcome, Replayer, chosen, marks_of, when
 from engage.settings import Settings
 from engage.training_commands import parse_when
 
@@ -111,7 +110,7 @@ def _list(args: argparse.Namespace, log: DeadLetterLog, marks: RedisMarks) -> in
             print(json.dumps({**_summary(letter), "status": status}, sort_keys=True))
         else:
             print(
-                f"{letter.id:<12} {_when(letter.failed_at)}  {status:<9} "
+                f"{letter.id:<12} {when(letter.failed_at)}  {status:<9} "
                 f"{letter.customer or '-':<24} {letter.reason}"
             )
     if not args.json:
@@ -170,7 +169,3 @@ def _summary(letter: DeadLetter) -> dict[str, Any]:
         "replay_of": letter.replays or None,
         "bytes": len(letter.value),
     }
-
-
-def _when(at: float | None) -> str:
-    return "-" if at is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))

@@ -98,7 +98,7 @@ class Replayer:
         name = name_of(self.log, letter)
         known = self.marks.of([name]).get(name)
         if known is not None and known.state == "replayed":
-            return Outcome(letter, "skipped", f"replayed already at {_when(known.at)}")
+            return Outcome(letter, "skipped", f"replayed already at {when(known.at)}")
         refusal = self._refusal(letter)
         if refusal is not None:
             return Outcome(letter, "skipped", refusal)
@@ -106,7 +106,7 @@ class Replayer:
             return Outcome(letter, "would replay", f"into {self._target(letter)}")
         claim = self.marks.claim(name)
         if claim is not None and claim.state == "replayed":  # another replay got there first
-            return Outcome(letter, "skipped", f"replayed already at {_when(claim.at)}")
+            return Outcome(letter, "skipped", f"replayed already at {when(claim.at)}")
         if letter.kind == "events":
             self.log.republish_event(letter)
         else:
@@ -138,5 +138,6 @@ class Replayer:
         return f"the outbox of {letter.customer}"
 
 
-def _when(at: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+def when(at: float | None) -> str:
+    """An instant as the dlq commands print it (UTC, to the second); "-" if unknown."""
+    return "-" if at is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
