@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from serving.consent_banner import DEFAULT_CATEGORIES, check_categories
+
 
 class _Part(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -76,9 +78,20 @@ class ApiConfig(_Part):
     # with the JWT the site's server minted for them with one of these (HS256); unset, a
     # client key may name any customer (docs/collect.md says what that allows).
     user_signing_secrets: tuple[SecretStr, ...] = ()
+    # A consent banner's categories (`context.consent.categoryPreferences`) as engage's
+    # consent keys (serving.consent_banner), e.g. {"C0004": ["*.marketing"]}.
+    consent_categories: dict[str, tuple[str, ...]] = Field(
+        default_factory=lambda: dict(DEFAULT_CATEGORIES)
+    )
     # IP addresses in events are cut to their network (IPv4 /24, IPv6 /48) before they
     # reach the broker; true keeps them whole (for a fraud model that needs them).
     full_ip_addresses: bool = False
+
+    @field_validator("consent_categories")
+    @classmethod
+    def _consent_keys(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        check_categories(value)
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

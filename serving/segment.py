@@ -7,7 +7,7 @@ Each call becomes one engage event, validated by the same schema as every other 
 | Segment | engage |
 | --- | --- |
 | `page`, `screen` | `page_view` (`properties.url`, `properties.category`, `name`) |
-| `identify` | `identify` (`traits.email`, `.timezone`, `.consent_marketing`; the rest: `traits`) |
+| `identify` | `identify` (`traits.email`, `.timezone`, consent; the rest: `traits`) |
 | track "Product Viewed" | `product_view` |
 | track "Product Added" / "Product Removed" | `cart_add` / `cart_remove` |
 | track "Order Completed" | `purchase` (`order_id`, `revenue` or `total`, `products`) |
@@ -33,6 +33,7 @@ customer (actors.model.identity). Any other call type is refused with the reason
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actors.errors import InvalidEventError
 from actors.model.events import MAX_TRAITS, Event, event_from_dict, known_zone, slug
+from serving.consent_banner import DEFAULT_CATEGORIES, banner_consent
 
 
 class SegmentMessage(BaseModel):
@@ -202,10 +204,17 @@ def _track_fields(kind: str, event_name: str, p: dict[str, Any], message_id: str
     }
 
 
-def to_event(raw: dict[str, Any], received_at: datetime | None = None) -> Event:
-    """One Segment call as an engage event; InvalidEventError names the field at fault."""
+def to_event(
+    raw: dict[str, Any],
+    received_at: datetime | None = None,
+    categories: Mapping[str, tuple[str, ...]] = DEFAULT_CATEGORIES,
+    client: bool = False,
+) -> Event:
+    """One Segment call as an engage event; InvalidEventError names the field at fault.
+    `categories` maps a consent banner's categories (serving.consent_banner), whose
+    grants a `client` source does not make."""
     try:
-        return _to_event(raw, received_at)
+        return _to_event(raw, received_at, categories, client)
     except (TypeError, ValueError, AttributeError, ArithmeticError) as error:
         if isinstance(error, ValidationError):
             raise
@@ -214,7 +223,12 @@ def to_event(raw: dict[str, Any], received_at: datetime | None = None) -> Event:
         raise InvalidEventError(f"properties: cannot be read: {error}", "properties") from None
 
 
-def _to_event(raw: dict[str, Any], received_at: datetime | None) -> Event:
+def _to_event(
+    raw: dict[str, Any],
+    received_at: datetime | None,
+    categories: Mapping[str, tuple[str, ...]],
+    client: bool,
+) -> Event:
     message = SegmentMessage.model_validate(raw)
     data: dict[str, Any] = {
         "event_id": message.message_id or f"seg-{uuid.uuid4().hex}",
@@ -243,7 +257,11 @@ def _to_event(raw: dict[str, Any], received_at: datetime | None) -> Event:
             type="identify",
             email=traits.get("email"),
             timezone=_zone(traits.get("timezone")) or context.get("timezone"),
-            consent_marketing=_consent(traits, message.context),
+            consent_marketing=_flag(traits.get("consent_marketing")),
+            consent={
+                **banner_consent(message.context, categories, grants=not client),
+                **_consent(traits),
+            },
             traits=_traits(traits),
         )
     elif kind == "track":
@@ -287,7 +305,7 @@ def _to_event(raw: dict[str, Any], received_at: datetime | None) -> Event:
 
 
 # Traits engage keeps in fields of their own, not among `traits`.
-_OWN_TRAITS = frozenset({"email", "timezone", "consent_marketing"})
+_OWN_TRAITS = frozenset({"email", "timezone", "consent_marketing", "consent"})
 
 
 def _traits(traits: dict[str, Any]) -> dict[str, Any]:
@@ -323,14 +341,11 @@ def _zone(value: Any) -> str | None:
     return value if isinstance(value, str) and known_zone(value) else None
 
 
-def _consent(traits: dict[str, Any], context: dict[str, Any]) -> bool | None:
-    if isinstance(traits.get("consent_marketing"), bool):
-        return bool(traits["consent_marketing"])
-    consent = context.get("consent")
-    if isinstance(consent, dict):
-        preferences = consent.get("categoryPreferences")
-        if isinstance(preferences, dict):
-            for key in ("marketing", "Marketing", "advertising", "Advertising"):
-                if isinstance(preferences.get(key), bool):
-                    return bool(preferences[key])
-    return None
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _consent(traits: dict[str, Any]) -> dict[str, Any]:
+    """`traits.consent`: patterns (`email.marketing`, `*.service`) with their answers."""
+    given = traits.get("consent")
+    return dict(given) if isinstance(given, dict) else {}

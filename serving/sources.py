@@ -6,8 +6,10 @@ order systems, the consent platform; anything) or a *client* source
 A client key sits in a web page for anyone to copy, so it may only describe what a
 visitor does while browsing: page, product and content views, cart changes, `identify`
 with traits and a time zone, offers shown or clicked. Payments, purchases, logins and
-conversions come from the systems that know them, and so do e-mail addresses and
-consent: a copied client key must not be able to fake a payment or opt a customer in.
+conversions come from the systems that know them, and so do e-mail addresses and grants
+of consent: a copied client key must not be able to fake a payment or opt a customer in.
+A withdrawal of consent is taken from any source (a consent banner's opt-out runs in the
+page): the worst a copied key can do with it is send less.
 Kafka producers are trusted (they hold broker credentials).
 """
 
@@ -41,8 +43,13 @@ def client_refusal(event: Event) -> tuple[str, str] | None:
     if isinstance(event, Identify):
         if event.email is not None:
             return "email", "a client key cannot set contact details; use a server key"
-        if event.consent_marketing is not None:
-            return "consent_marketing", "a client key cannot change consent; use a server key"
+        granted = sorted(key for key, given in event.consent_answers().items() if given)
+        if granted:
+            field = "consent_marketing" if event.consent_marketing else "consent"
+            return field, (
+                f"a client key can withdraw consent, not grant it ({', '.join(granted)}); "
+                "use a server key"
+            )
     if isinstance(event, OfferFeedback) and event.outcome == "converted":
         return "outcome", "a client key cannot report conversions; use a server key"
     return None

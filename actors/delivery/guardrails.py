@@ -3,15 +3,17 @@
 The dispatcher asks `Guardrails.decide` for every action about to be delivered:
 
 * held out (the campaign's control group): never delivered, counted as `holdout`;
-* fraud alerts and service actions: always delivered;
-* marketing to a customer who opted out: suppressed (fraud alerts still go out);
+* fraud alerts: always delivered;
+* an action on a channel whose consent for its purpose (marketing or service) the
+  customer withdrew, or never gave where the policy makes it opt-in: suppressed
+  (actors.model.consent);
 * marketing within the fraud-suppression window of a fraud alert: suppressed;
 * marketing inside quiet hours in the customer's time zone: deferred to their end;
 * marketing over a frequency cap (per channel, per campaign, per day and per week; the
   most restrictive wins): suppressed.
 
 Facts and counters live in Redis, in one hash per customer (`Keys.guard`), which the
-shard's commit also writes (opt-out, last fraud alert) and `forget` deletes. Cap
+shard's commit also writes (consent, last fraud alert) and `forget` deletes. Cap
 counters count delivered actions only, per local day and ISO week.
 """
 
@@ -28,8 +30,8 @@ from redis.exceptions import RedisError
 
 from actors.delivery.policy import DELIVER, Decision
 from actors.errors import StoreUnavailableError
+from actors.model import consent
 from actors.model.actions import Action
-from actors.model.consent import marketing_blocked
 from actors.rules.ruleset import CapSpec, PolicySpec
 from actors.storage.keys import Keys
 from actors.storage.memory_store import MemoryStateStore
@@ -194,28 +196,26 @@ class Guardrails:
 
     async def decide(self, actions: Sequence[Action]) -> list[Decision]:
         policy = self.policy()
-        marketing = sorted({a.customer_id for a in actions if a.kind == "marketing"})
-        customers = [(slot_of(c, self.slots), c) for c in marketing]
-        facts = dict(zip(marketing, await self.store.facts(customers), strict=True))
+        asking = sorted({a.customer_id for a in actions if a.kind != "fraud"})
+        customers = [(slot_of(c, self.slots), c) for c in asking]
+        facts = dict(zip(asking, await self.store.facts(customers), strict=True))
         pending: Counter[tuple[str, str]] = Counter()
         decisions = []
         for action in actions:
             if action.held_out:
                 decisions.append(Decision("holdout", f"held out of campaign {action.campaign}"))
                 continue
-            if action.kind != "marketing":
+            if action.kind == "fraud":
                 decisions.append(DELIVER)
                 continue
             try:
-                decision = self._decide_marketing(
-                    action, policy, facts[action.customer_id], pending
-                )
+                decision = self._decide_one(action, policy, facts[action.customer_id], pending)
             except Exception as error:  # one bad action fails alone, never its batch
                 decision = Decision("reject", f"guardrails failed: {type(error).__name__}: {error}")
             decisions.append(decision)
         return decisions
 
-    def _decide_marketing(
+    def _decide_one(
         self,
         action: Action,
         policy: PolicySpec,
@@ -223,14 +223,19 @@ class Guardrails:
         pending: Counter[tuple[str, str]],
     ) -> Decision:
         fraud_at = facts.get("fraud_at")
-        blocked = marketing_blocked(
-            facts.get("optout") != "1",
+        blocked = consent.blocked(
+            action.kind,
+            action.channel,
+            consent.from_guard_facts(facts),
+            policy.opt_in,
             float(fraud_at) if fraud_at is not None else None,
             action.event_time.timestamp(),
             policy.suppress_marketing_after_fraud,
         )
         if blocked is not None:
             return Decision("suppress", blocked)
+        if action.kind != "marketing":  # service waits for no quiet hours and no cap
+            return DELIVER
         local = self._local(action, policy)
         if policy.quiet_hours is not None:
             until = quiet_until(local, policy.quiet_hours.start, policy.quiet_hours.end)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.model.consent import marketing_blocked
+from actors.model import consent
 from actors.model.features import feature_dict, features
 from actors.model.offer_features import affinities_at
 from actors.model.state import CustomerState
@@ -42,11 +42,12 @@ def snapshot_of(
 def offer_inputs_of(
     customer_id: str, state: CustomerState, now: float, rules: RuleSet
 ) -> dict[str, Any]:
-    """What next-best-offer reads of a customer: the model's features, the consent and
-    fraud facts that suppress outbound offers (for the rules' policy window after a fraud
-    alert), and the segments it is in (offers' eligibility may name them)."""
+    """What next-best-offer reads of a customer: the model's features, why an offer may
+    not go to it on each channel (consent for marketing there, the rules' policy window
+    after a fraud alert), and the segments it is in (offers' eligibility may name them)."""
     when = state.last_event_at or now
-    suppress_after_fraud_s = rules.policy.suppress_marketing_after_fraud
+    policy = rules.policy
+    suppress_after_fraud_s = policy.suppress_marketing_after_fraud
     context = build_context(
         customer_id, state, when, None, Before(0.0, None), suppress_after_fraud_s, rules.segments
     )
@@ -54,11 +55,20 @@ def offer_inputs_of(
     return {
         "known": state.events_total > 0,
         "vector": features(state, when),
-        # Why marketing may not go to the customer now (None: it may): judged at the
-        # request, so a fraud alert's window ends with no new event of the customer.
-        "marketing_blocked": marketing_blocked(
-            state.consent_marketing, state.fraud_alert_at, now, suppress_after_fraud_s
-        ),
+        # Why an offer may not go to the customer on each channel now (None: it may):
+        # judged at the request, so a fraud alert's window ends with no new event.
+        "blocked": {
+            channel: consent.blocked(
+                "marketing",
+                channel,
+                state.consent,
+                policy.opt_in,
+                state.fraud_alert_at,
+                now,
+                suppress_after_fraud_s,
+            )
+            for channel in consent.CHANNELS
+        },
         "top_affinity": state.top_affinity(when),
         # For the catalogue's eligibility conditions and per-customer caps.
         "customer": customer_view(customer_id, state, when, 0.0, suppress_after_fraud_s),

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from actors.errors import InvalidCustomerIdError, InvalidEventError
+from actors.model import consent as consents
 from actors.model.decision import DecisionRecord
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -221,18 +222,37 @@ TraitName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 TraitValue = Annotated[str, StringConstraints(max_length=512)]
 
 
+def _consent_patterns(value: dict[str, bool]) -> dict[str, bool]:
+    for pattern in value:
+        consents.expand(pattern)  # ValueError names the pattern and what is allowed
+    return value
+
+
 class Identify(_EventBase):
     """Traits the customer gave us: consent, time zone, contact address."""
 
     type: Literal["identify"] = "identify"
     email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
     timezone: TimeZoneName | None = None
+    # Marketing on every channel at once: `consent: {"*.marketing": ...}` said shorter.
     consent_marketing: bool | None = None
+    # Consent per channel and purpose (actors.model.consent): `email.marketing`,
+    # `sms.service`, `push.*`, `*.marketing`; the more specific pattern wins.
+    consent: Annotated[dict[str, bool], Field(max_length=16), AfterValidator(_consent_patterns)] = (
+        Field(default_factory=dict)
+    )
     # Kept in the customer's state for rules (`customer.traits.plan`); null removes one.
     traits: Annotated[
         dict[TraitName, TraitValue | int | float | bool | None],
         Field(max_length=MAX_TRAITS),
     ] = Field(default_factory=dict)
+
+    def consent_answers(self) -> dict[str, bool]:
+        """What this identify says of each consent key it touches."""
+        patterns = list(self.consent.items())
+        if self.consent_marketing is not None:
+            patterns.insert(0, ("*.marketing", self.consent_marketing))
+        return consents.resolve(patterns)
 
 
 class Alias(_EventBase):

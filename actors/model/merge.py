@@ -4,7 +4,7 @@ every per-customer bound however many visitors a customer absorbs."""
 
 from __future__ import annotations
 
-from actors.model import cart
+from actors.model import cart, consent
 from actors.model.bounds import (
     CUSTOM_BUCKETS,
     MAX_AFFINITIES,
@@ -98,7 +98,7 @@ def merge_states(first: CustomerState, second: CustomerState) -> CustomerState:
     older = b if latest is a else a
     merged.traits = merge_traits(older.traits, latest.traits or {})
     merged.timezone = a.timezone or b.timezone
-    merged.consent_marketing = a.consent_marketing and b.consent_marketing
+    merged.consent = consent.stricter(a.consent, b.consent) or None
     fired: dict[str, tuple[float, int]] = dict(b.fired or {})
     for rule, (ts, session) in (a.fired or {}).items():
         if rule not in fired or fired[rule][0] < ts:

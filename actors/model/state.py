@@ -64,7 +64,7 @@ class CustomerState:
         "cart",
         "cart_updated_at",
         "chargebacks",
-        "consent_marketing",
+        "consent",
         "content_views",
         "countries",
         "custom_days",
@@ -152,7 +152,9 @@ class CustomerState:
         # What `identify` said beyond e-mail, time zone and consent (bounded: MAX_TRAITS).
         self.traits: dict[str, str | int | float | bool] | None = None
         self.timezone: str | None = None
-        self.consent_marketing = True
+        # Explicit answers per channel and purpose (actors.model.consent); absent keys
+        # take the policy's default.
+        self.consent: dict[str, bool] | None = None
         # rules: rule id -> (event time last fired, session index then)
         self.fired: dict[str, tuple[float, int]] | None = None
         self.fraud_alert_at: float | None = None
@@ -405,8 +407,9 @@ class CustomerState:
             self.email = event.email
         if event.timezone is not None:
             self.timezone = event.timezone
-        if event.consent_marketing is not None:
-            self.consent_marketing = event.consent_marketing
+        answers = event.consent_answers()
+        if answers:
+            self.consent = {**(self.consent or {}), **answers}
         if event.traits:
             self.traits = merge_traits(self.traits, event.traits)
 

@@ -19,6 +19,8 @@ Formats:
 3. remembered actions carry the control group that held them.
 4. `offers_made`: how often each offer reached the customer, ever (caps); counted at the
    migration from the remembered actions, all that earlier formats knew.
+5. `consent` per channel and purpose (actors.model.consent) in place of one
+   `consent_marketing` flag: an opt-out became a withdrawal of marketing on every channel.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ import orjson
 
 from actors.errors import StateFormatError
 from actors.model.action_record import ActionRecord, made
+from actors.model.consent import expand
 from actors.model.dedup import Applied
 from actors.model.state import CustomerState
 
-STATE_FORMAT = 4
+STATE_FORMAT = 5
 
 # Kept beside the data, not in it.
 _NOT_SAVED = frozenset({"version", "merged_into", "forgotten_at"})
@@ -126,11 +129,19 @@ def _format_3_to_4(data: dict[str, Any], now: float) -> dict[str, Any]:
     return data
 
 
+def _format_4_to_5(data: dict[str, Any], now: float) -> dict[str, Any]:
+    # Granted was the default, so only an opt-out is an explicit answer to keep.
+    if data.pop("consent_marketing", True) is False:
+        data["consent"] = dict.fromkeys(expand("*.marketing"), False)
+    return data
+
+
 # MIGRATIONS[n] turns a state of format n into format n + 1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any], float], dict[str, Any]]] = {
     1: _format_1_to_2,
     2: _format_2_to_3,
     3: _format_3_to_4,
+    4: _format_4_to_5,
 }
 
 

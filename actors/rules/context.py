@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from actors.model.consent import near_fraud_alert
+from actors.model.consent import CHANNELS, near_fraud_alert
 from actors.model.events import ANON_PREFIX, Event
 from actors.model.features import PAYMENT_FEATURES, feature_dict
 from actors.model.state import CustomerState
@@ -97,7 +97,12 @@ class CustomerView(_View):
         # True when a cart line's price is unknown (an add without one the catalogue
         # could not fill): `cart_value` then counts less than the cart holds.
         "cart_value_partial": lambda v: v.state.cart_value_partial,
-        "consent_marketing": lambda v: v.state.consent_marketing,
+        # Marketing not withdrawn on every channel (each send still asks its own
+        # channel's consent: actors.model.consent); `consent` the explicit answers.
+        "consent_marketing": lambda v: any(
+            (v.state.consent or {}).get(f"{c}.marketing", True) for c in CHANNELS
+        ),
+        "consent": lambda v: dict(v.state.consent or {}),
         "email": lambda v: v.state.email,
         "timezone": lambda v: v.state.timezone,
         # The country the customer was last seen in (events' context), None if never.

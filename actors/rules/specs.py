@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from actors.model.actions import ActionKind, ActionType, Channel, SinkName
+from actors.model.consent import ConsentKey
 from actors.model.events import EVENT_TYPES
 from actors.rules.conditions import Condition
 from actors.rules.durations import Duration
@@ -132,6 +133,10 @@ class PolicySpec(Spec):
     attribution_window: Duration = 7 * 86_400.0
     # A share of offer decisions explores (the first offer drawn among the eligible).
     exploration: ExplorationSpec = Field(default_factory=ExplorationSpec)
+    # Consent a customer must have granted before anything is sent for it (opt-in, as
+    # e-mail and SMS marketing are in much of Europe); every other channel and purpose
+    # is granted until withdrawn (actors.model.consent).
+    opt_in: frozenset[ConsentKey] = frozenset()
 
     @field_validator("holdout")
     @classmethod

@@ -141,6 +141,7 @@ for k = 0, merges - 1 do
     local f, val = g[j], g[j + 1]
     if string.sub(f, 1, 4) == 'cap|' then redis.call('HINCRBY', KEYS[5], f, val)
     elseif f == 'optout' and val == '1' then redis.call('HSET', KEYS[5], f, val)
+    elseif string.sub(f, 1, 8) == 'consent|' and val == '0' then redis.call('HSET', KEYS[5], f, val)
     elseif f == 'fraud_at' then
       local held = redis.call('HGET', KEYS[5], f)
       if not held or tonumber(held) < tonumber(val) then redis.call('HSET', KEYS[5], f, val) end

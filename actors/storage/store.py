@@ -174,13 +174,16 @@ class StateStore(Protocol):
 
 def merge_guards(kept: dict[str, str], taken: dict[str, str]) -> dict[str, str]:
     """A customer's guardrail facts with a merged visitor's: frequency-cap counts add up,
-    an opt-out and the latest fraud alert win (the stricter answer), the rest is kept."""
+    a withdrawal of consent and the latest fraud alert win (the stricter answer), the
+    rest is kept."""
     out = dict(kept)
     for name, value in taken.items():
         if name.startswith("cap|"):
             out[name] = str(int(out.get(name, "0")) + int(value))
         elif name == "optout":
             out[name] = "1" if value == "1" else out.get(name, value)
+        elif name.startswith("consent|"):
+            out[name] = "0" if value == "0" else out.get(name, value)
         elif name == "fraud_at":
             out[name] = max(out.get(name, value), value, key=float)
         else:

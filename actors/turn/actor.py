@@ -28,9 +28,9 @@ from pydantic import ValidationError
 
 from actors.catalog.follower import CatalogFollower
 from actors.errors import TemplateError
+from actors.model import consent
 from actors.model.actions import Action
 from actors.model.catalog import OFFERS
-from actors.model.consent import marketing_blocked
 from actors.model.decision import DecisionSource
 from actors.model.dedup import NO_ARRIVAL, Arrival, Seen
 from actors.model.events import CardPayment, Decision, Event, Identify, OfferFeedback, Purchase
@@ -105,8 +105,9 @@ class CustomerActor:
             logged, counters = remember_answer(state, event, self.clock())
             outcome.decisions.append(logged)
             outcome.counters += counters
-        if isinstance(event, Identify) and event.consent_marketing is not None:
-            outcome.guard["optout"] = "0" if event.consent_marketing else "1"
+        if isinstance(event, Identify) and state.consent and event.consent_answers():
+            # The dispatcher's guardrails read consent beside the state, not in it.
+            outcome.guard.update(consent.guard_facts(state.consent))
         # Journeys and segments read one context of the state after the event (built only
         # when a journey reacts to this event type or segments are kept).
         after: LazyContext | None = None
@@ -396,15 +397,18 @@ class CustomerActor:
         return context
 
     def _marketing_blocked(self, rule: Rule, state: CustomerState, trigger: Trigger) -> str | None:
-        """Why a marketing rule (or send) may not go to the customer now: consent, the
-        fraud window (actors.model.consent). None for fraud and service, which always may."""
-        if rule.spec.kind != "marketing":
-            return None
-        return marketing_blocked(
-            state.consent_marketing,
+        """Why a rule (or send) may not go to the customer now: its channel's consent for
+        its purpose, and for marketing the fraud window (actors.model.consent). None for
+        fraud alerts, which always may."""
+        policy = self.rules.policy
+        return consent.blocked(
+            rule.spec.kind,
+            rule.spec.action.channel,
+            state.consent,
+            policy.opt_in,
             state.fraud_alert_at,
             trigger.at,
-            self.rules.policy.suppress_marketing_after_fraud,
+            policy.suppress_marketing_after_fraud,
         )
 
     def _blocker(

@@ -217,7 +217,9 @@ async def _segment(
             continue
         message = {**raw, "type": kind or raw.get("type")}
         try:
-            valid = segment.to_event(message, now)
+            valid = segment.to_event(
+                message, now, backends.config.consent_categories, caller.client
+            )
         except (ValidationError, InvalidEventError) as error:
             admitted.refuse(index, raw, field_errors(error))
             continue
@@ -386,8 +388,8 @@ async def tracking_pixel(
     except InvalidEventError as error:
         raise ApiError(400, "invalid_event", error.reason) from None
     refuse_for_source(recorded, caller)
-    _refuse_unsigned(backends, recorded.customer_id, caller, sig)
-    await _publish_one(backends, caller, recorded, "pixel")
+    refuse_unsigned(backends, recorded.customer_id, caller, sig)
+    await publish_one(backends, caller, recorded, "pixel")
     return Response(pixel.GIF, media_type="image/gif", headers={"Cache-Control": "no-store"})
 
 
@@ -419,13 +421,13 @@ async def feedback(
         }
     )
     refuse_for_source(recorded, caller)
-    _refuse_unsigned(backends, recorded.customer_id, caller, None)
-    if not await _publish_one(backends, caller, recorded, "feedback"):
+    refuse_unsigned(backends, recorded.customer_id, caller, None)
+    if not await publish_one(backends, caller, recorded, "feedback"):
         return AcceptedOut(accepted=0, event_ids=[])
     return AcceptedOut(accepted=1, event_ids=[event_id])
 
 
-def _refuse_unsigned(
+def refuse_unsigned(
     backends: Backends, customer_id: str | None, caller: Grant, token: str | None
 ) -> None:
     signatures = UserSignatures(backends.config.user_signing_secrets)
@@ -433,7 +435,7 @@ def _refuse_unsigned(
         raise ApiError(403, "forbidden", f"customer_id: {reason}")
 
 
-async def _publish_one(backends: Backends, caller: Grant, recorded: Event, source: str) -> bool:
+async def publish_one(backends: Backends, caller: Grant, recorded: Event, source: str) -> bool:
     """Publish one event as collection keeps it (serving.screening); False if it came
     from a crawler or headless agent, and was only counted."""
     screen = Screen(backends.config)

@@ -34,7 +34,6 @@ CustomerId = Annotated[
         description="A customer id, or anon:<anonymous id> for a visitor not yet known.",
     ),
 ]
-OUTBOUND_CHANNELS = frozenset({"email", "push", "sms"})
 
 
 class OfferOut(BaseModel):
@@ -124,7 +123,7 @@ async def next_best_offer(
     ] = None,
     channel: Annotated[
         Channel | None,
-        Query(description="Where the offer will be shown; outbound channels honour consent"),
+        Query(description="Where the offer will be shown: its marketing consent applies"),
     ] = None,
     campaign: Annotated[
         str | None,
@@ -138,7 +137,7 @@ async def next_best_offer(
         raise invalid(("query", "domain"), f"no offer of domain {domain!r} (served: {known})")
     customer_id = await backends.resolve(customer_id)  # a linked visitor: its customer
     inputs = await _offer_inputs(backends, customer_id)
-    suppressed = inputs["marketing_blocked"] if channel in OUTBOUND_CHANNELS else None
+    suppressed = (inputs.get("blocked") or {}).get(channel) if channel is not None else None
     if suppressed is None and channel is not None:
         timezone = (inputs.get("customer") or {}).get("timezone")
         suppressed = await backends.cap_reached(customer_id, channel, campaign, timezone)

@@ -196,17 +196,35 @@ def test_the_tracking_pixel_answers_a_gif_and_records_the_open(engage_app: App) 
 # ---- queries and admin -------------------------------------------------------------------
 
 
-def test_next_best_offer_honours_consent_on_outbound_channels(engage_app: App) -> None:
+def test_next_best_offer_honours_consent_per_channel_set_through_the_preference_api(
+    engage_app: App,
+) -> None:
     customer = f"optout-{uuid.uuid4().hex[:8]}"
-    identify = event("identify", customer=customer, consent_marketing=False, at=time.time())
+    identify = event("identify", customer=customer, consent_marketing=True, at=time.time())
     engage_app.request(
         "POST", "/v1/events", WRITE_KEY, json={"events": [identify.model_dump(mode="json")]}
     )
     wait_context(engage_app, customer, lambda c: c["known"])
+    # A preference centre withdraws marketing everywhere but on the site itself.
+    preferences = {"consent": {"*.marketing": False, "in_app.marketing": True}}
+    changed = engage_app.request(
+        "PUT", f"/v1/customers/{customer}/consent", WRITE_KEY, json=preferences
+    )
+    assert changed.status_code == 202
+    wait_context(
+        engage_app, customer, lambda c: c["customer"]["consent"].get("email.marketing") is False
+    )
     email = engage_app.get(f"/v1/customers/{customer}/next-best-offer?channel=email").json()
-    assert (email["offers"], email["suppressed"]) == ([], "customer opted out of marketing")
+    assert (email["offers"], email["suppressed"]) == (
+        [],
+        "customer opted out of marketing on email",
+    )
     on_site = engage_app.get(f"/v1/customers/{customer}/next-best-offer?channel=in_app").json()
     assert len(on_site["offers"]) == 3
+    read = engage_app.get(f"/v1/customers/{customer}/consent").json()
+    assert read["consent"]["sms.marketing"] is False
+    assert read["consent"]["in_app.marketing"] is True
+    assert read["consent"]["sms.service"] is True  # never asked: the default
 
 
 def test_model_admin_lists_promotes_and_shadows(engage_app: App) -> None:

@@ -110,7 +110,7 @@ def test_segment_calls_map_onto_engage_events() -> None:
         NOW,
     )
     assert isinstance(consent, Identify)
-    assert consent.consent_marketing is False
+    assert consent.consent == {"*.marketing": False}
     payment = to_event(
         {
             "type": "track",

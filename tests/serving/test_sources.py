@@ -40,6 +40,11 @@ def test_a_client_source_may_describe_browsing(kind: str) -> None:
         (lambda: event("login"), "type", "cannot send login events"),
         (lambda: event("identify", email="a@b.example"), "email", "cannot set contact details"),
         (lambda: event("identify", consent_marketing=True), "consent_marketing", "consent"),
+        (
+            lambda: event("identify", consent={"*.marketing": False, "sms.marketing": True}),
+            "consent",
+            "can withdraw consent, not grant it (sms.marketing)",
+        ),
         (lambda: event("offer_feedback", outcome="converted"), "outcome", "conversions"),
     ],
 )
@@ -51,6 +56,15 @@ def test_a_client_source_may_not_fake_payments_purchases_consent_or_contacts(
     assert refusal[0] == field
     assert says in refusal[1]
     assert refusal[1].endswith("use a server key")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"consent_marketing": False}, {"consent": {"email.*": False, "push.marketing": False}}],
+)
+def test_a_client_source_may_withdraw_consent(fields: dict[str, Any]) -> None:
+    # A consent banner's opt-out runs in the page: taken, it can only mean sending less.
+    assert client_refusal(event("identify", **fields)) is None
 
 
 def test_keys_are_granted_by_source() -> None:

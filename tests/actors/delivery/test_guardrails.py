@@ -8,6 +8,7 @@ from typing import Any
 
 from actors.delivery.guardrails import Guardrails, MemoryGuardrailStore, quiet_until
 from actors.model.actions import FraudAlertAction, OfferAction
+from actors.model.consent import guard_facts
 from actors.rules.ruleset import PolicySpec
 from actors.storage.memory_store import MemoryStateStore
 from actors.storage.slots import slot_of
@@ -135,10 +136,47 @@ def test_fraud_alerts_never_wait_and_are_never_capped() -> None:
 
 
 def test_an_opted_out_customer_gets_no_marketing() -> None:
+    # The single opt-out engage kept before consent per channel still holds everywhere.
     g, store = guardrails()
     store.guards[(slot_of("c1", 16), "c1")] = {"optout": "1"}
     decision = asyncio.run(g.decide([offer()]))[0]
-    assert (decision.verdict, decision.reason) == ("suppress", "customer opted out of marketing")
+    assert (decision.verdict, decision.reason) == (
+        "suppress",
+        "customer opted out of marketing on push",
+    )
+
+
+def test_consent_is_judged_per_channel_and_purpose_of_each_action() -> None:
+    g, store = guardrails()
+    store.guards[(slot_of("c1", 16), "c1")] = guard_facts(
+        {"push.marketing": False, "email.service": False}
+    )
+    push, email = offer(1), offer(2, channel="email")
+    service_push, service_email = (
+        offer(3, kind="service"),
+        offer(4, kind="service", channel="email"),
+    )
+    decisions = asyncio.run(g.decide([push, email, service_push, service_email]))
+    assert [(d.verdict, d.reason) for d in decisions] == [
+        ("suppress", "customer opted out of marketing on push"),
+        ("deliver", ""),
+        ("deliver", ""),
+        ("suppress", "customer opted out of service on email"),
+    ]
+
+
+def test_an_opt_in_channel_delivers_only_after_a_grant() -> None:
+    policy = POLICY.model_copy(update={"opt_in": frozenset({"email.marketing"})})
+    g, store = guardrails(policy=policy)
+    assert verdicts(g, [offer(1, channel="email")]) == ["suppress"]
+    store.guards[(slot_of("c1", 16), "c1")] = guard_facts({"email.marketing": True})
+    assert verdicts(g, [offer(2, channel="email")]) == ["deliver"]
+
+
+def test_service_messages_wait_for_no_quiet_hours_and_no_cap() -> None:
+    midnight = datetime(2026, 6, 1, 23, 30, tzinfo=UTC).timestamp()
+    g, _ = guardrails(now=midnight)
+    assert verdicts(g, [offer(n, kind="service") for n in range(5)]) == ["deliver"] * 5
 
 
 def test_marketing_close_to_a_fraud_alert_is_suppressed() -> None:

@@ -561,8 +561,8 @@ def test_reads_suppress_marketing_for_the_rules_window_after_a_fraud_alert(
 
     snapshot, inputs, a_day_later = asyncio.run(scenario())
     assert snapshot["customer"]["marketing_suppressed"] is suppressed
-    assert (inputs["marketing_blocked"] is not None) is suppressed
-    assert a_day_later["marketing_blocked"] is None
+    assert all((inputs["blocked"][c] is not None) is suppressed for c in ("email", "in_app"))
+    assert a_day_later["blocked"] == dict.fromkeys(("email", "push", "sms", "in_app"))
 
 
 def test_event_to_action_latency_runs_from_ingest_reading_the_event_to_the_sink() -> None:

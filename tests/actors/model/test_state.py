@@ -123,11 +123,23 @@ def test_an_event_applied_twice_changes_nothing() -> None:
 def test_identify_records_consent_email_and_timezone() -> None:
     state = CustomerState()
     state.apply(event("identify", email="a@b.co", timezone="Europe/Paris", consent_marketing=False))
-    assert (state.email, state.timezone, state.consent_marketing) == (
-        "a@b.co",
-        "Europe/Paris",
-        False,
+    assert (state.email, state.timezone) == ("a@b.co", "Europe/Paris")
+    assert state.consent == dict.fromkeys(
+        ("email.marketing", "push.marketing", "sms.marketing", "in_app.marketing"), False
     )
+
+
+def test_a_later_identify_changes_only_the_consent_it_names() -> None:
+    state = CustomerState()
+    state.apply(event("identify", consent={"*.marketing": False, "sms.service": False}))
+    state.apply(event("identify", consent={"email.marketing": True}, at=T0 + 1))
+    assert state.consent == {
+        "email.marketing": True,
+        "push.marketing": False,
+        "sms.marketing": False,
+        "in_app.marketing": False,
+        "sms.service": False,
+    }
 
 
 def test_state_round_trips_through_json() -> None:
@@ -157,7 +169,8 @@ def test_merge_combines_two_histories_of_one_person() -> None:
     assert merged.events_total == 4
     assert merged.first_seen == T0 - 86_400
     assert merged.last_event_at == T0 + 10
-    assert merged.consent_marketing is False  # the more restrictive answer wins
+    assert merged.consent is not None
+    assert merged.consent["email.marketing"] is False  # the more restrictive answer wins
     assert merged.affinity("home", T0 + 10) > 0
 
 

@@ -85,3 +85,19 @@ def test_format_2_actions_are_read_with_no_control_group_and_keep_their_arm() ->
         ("holdout", 4, ""),
     ]
     assert state_from_dict(state_to_dict(state)) == state
+
+
+def test_a_format_4_opt_out_becomes_a_withdrawal_of_marketing_on_every_channel() -> None:
+    # Given states saved by format 4's code: one opted out, one never said
+    out = state_from_dict({"format": 4, "events_total": 1, "consent_marketing": False})
+    silent = state_from_dict({"format": 4, "events_total": 1, "consent_marketing": True})
+    # then the opt-out is kept per channel, service untouched, and the silent one keeps
+    # no answer at all (the defaults apply)
+    assert out.consent == {
+        "email.marketing": False,
+        "push.marketing": False,
+        "sms.marketing": False,
+        "in_app.marketing": False,
+    }
+    assert silent.consent is None
+    assert state_to_dict(out)["consent"] == out.consent

@@ -287,13 +287,29 @@ def test_a_merge_takes_the_visitor_over_in_the_customers_commit(
                     0,
                     b"visitor",
                     reminders_set=[("cart_abandonment", 50.0), ("reengagement", 90.0)],
-                    guard={"optout": "1", "fraud_at": "20.0"},
+                    guard={
+                        "optout": "1",
+                        "fraud_at": "20.0",
+                        "consent|email.marketing": "0",
+                        "consent|sms.marketing": "1",
+                        "consent|push.service": "1",
+                    },
                 )
             ]
         )
         await _guards(store).count([(2, visitor, ["cap|channel|push|d|2026-06-01"])])
+        customer_consent = {"consent|email.marketing": "1", "consent|sms.marketing": "0"}
         await store.commit_many(
-            [Commit(5, "c1", 0, b"customer", reminders_set=[("reengagement", 70.0)])]
+            [
+                Commit(
+                    5,
+                    "c1",
+                    0,
+                    b"customer",
+                    reminders_set=[("reengagement", 70.0)],
+                    guard=customer_consent,
+                )
+            ]
         )
         await _guards(store).count([(5, "c1", ["cap|channel|push|d|2026-06-01"])])
         seen = await store.visitor(2, visitor)
@@ -312,10 +328,14 @@ def test_a_merge_takes_the_visitor_over_in_the_customers_commit(
             "reengagement": 70.0,
         }
         (facts,) = await _guards(store).facts([(5, "c1")])
+        # A withdrawal of consent in either history wins; answers only one gave are kept.
         assert facts == {
             "optout": "1",
             "fraud_at": "20.0",
             "cap|channel|push|d|2026-06-01": "2",
+            "consent|email.marketing": "0",
+            "consent|sms.marketing": "0",
+            "consent|push.service": "1",
         }
         assert await _guards(store).facts([(2, visitor)]) == [{}]
 

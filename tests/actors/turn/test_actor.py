@@ -91,6 +91,25 @@ def test_no_consent_means_no_marketing_but_fraud_alerts_still_go_out() -> None:
     assert [x.type for x in alert.actions] == ["fraud_alert"]
 
 
+def test_a_rule_asks_the_consent_of_its_own_channel() -> None:
+    # browse_offer sends on push: an e-mail opt-out leaves it be, a push opt-out stops it.
+    a = actor()
+    email_out, push_out = CustomerState(), CustomerState()
+    turn(a, email_out, event("identify", consent={"email.marketing": False}))
+    withdrawn = turn(a, push_out, event("identify", consent={"push.*": False}))
+    offered = [turn(a, email_out, event("product_view", at=T0 + i)) for i in range(1, 4)]
+    held = [turn(a, push_out, event("product_view", at=T0 + i)) for i in range(1, 4)]
+    assert [x.type for o in offered for x in o.actions] == ["offer"]
+    assert [x for o in held for x in o.actions] == []
+    assert held[-1].trace["rules"]["browse_offer"] == "customer opted out of marketing on push"
+    # The dispatcher's guardrails get the answers in the same commit.
+    assert withdrawn.guard == {
+        "consent|push.marketing": "0",
+        "consent|push.service": "0",
+        "optout": "0",
+    }
+
+
 def test_a_duplicate_event_is_a_no_op() -> None:
     a, state = actor(), CustomerState()
     e = event("product_view")
@@ -258,4 +277,4 @@ def test_a_turn_says_why_each_rule_of_its_trigger_fired_or_not() -> None:
     shy = CustomerState()
     turn(a, shy, event("identify", at=T0, consent_marketing=False))
     (trace,) = [turn(a, shy, event("product_view", at=T0 + 1)).trace]
-    assert trace["rules"]["browse_offer"] == "customer opted out of marketing"
+    assert trace["rules"]["browse_offer"] == "customer opted out of marketing on push"

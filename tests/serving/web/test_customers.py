@@ -45,14 +45,17 @@ def test_next_best_offer_ranks_by_the_models_score(api: Fakes) -> None:
 def test_no_outbound_offer_for_a_customer_who_opted_out(api: Fakes) -> None:
     state = CustomerState()
     state.events_total = 3
-    state.consent_marketing = False
+    state.consent = {"email.marketing": False}
     save(api, "c1", state)
     answer = api.request("GET", "/v1/customers/c1/next-best-offer?channel=email", READ)
     assert answer.status_code == 200
     body = answer.json()
     assert body["known"] is True
     assert body["offers"] == []
-    assert body["suppressed"] == "customer opted out of marketing"
+    assert body["suppressed"] == "customer opted out of marketing on email"
+    # Another channel's consent stands.
+    push = api.request("GET", "/v1/customers/c1/next-best-offer?channel=push", READ).json()
+    assert (push["suppressed"], len(push["offers"])) == (None, 3)
 
 
 def test_a_fraud_alerts_window_is_judged_at_the_request_not_at_the_last_event(
@@ -217,7 +220,7 @@ def test_offers_come_from_the_shard_while_the_store_is_out_of_reach(api: Fakes) 
     api.shards.snapshots["c1"] = {
         "known": True,
         "vector": [0.0] * len(CUSTOMER_FEATURES),
-        "marketing_blocked": None,
+        "blocked": {},
         "top_affinity": "electronics",
     }
     body = api.request("GET", "/v1/customers/c1/next-best-offer", READ).json()
