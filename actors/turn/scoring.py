@@ -84,7 +84,10 @@ class CoalescingScorer:
         pending = self._pending.get(model)
         if pending is None:
             pending = self._pending[model] = _Pending()
-            loop.call_soon(self._flush, model)
+            # Flushed two ticks on: a turn asking for two models at once gathers them,
+            # and gathered coroutines start a tick later than a turn awaiting one. One
+            # tick would send their rows apart from the other turns' (two round trips).
+            loop.call_soon(loop.call_soon, self._flush, model)
         futures = []
         for row in rows:
             future: asyncio.Future[Score] = loop.create_future()
