@@ -247,6 +247,12 @@ class SinkConfig(_Config):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
     smtp_timeout_s: float = Field(default=10.0, gt=0)
+    # Marketing e-mail's one-click unsubscribe (actors.delivery.mail.unsubscribe): the
+    # API's public URL of it (https://engage.example.com/v1/email/unsubscribe) and the
+    # secret its links are signed with (the API verifies them with
+    # ENGAGE_API_UNSUBSCRIBE_SECRETS). Unset, no marketing e-mail is sent.
+    email_unsubscribe_url: str | None = None
+    email_unsubscribe_secret: SecretStr | None = None
     # Rules' `sink: amqp`, to a RabbitMQ of your choice (actors.brokers.amqp_sink): actions
     # on a topic exchange, routed by `<type>.<rule id>`, and kept in a stream the sink reads
     # to never publish twice. (On RabbitMQ as the event broker, the default sink already

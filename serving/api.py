@@ -24,6 +24,7 @@ from actors.catalog.follower import CatalogFollower
 from actors.catalog.store import CatalogStore
 from actors.config import ActorConfig, RedisConfig
 from actors.delivery.guardrails import RedisGuardrailStore
+from actors.delivery.mail.suppressions import RedisSuppressions
 from actors.errors import EngageError
 from actors.gc_tuning import tune_gc
 from actors.hosting.router import ShardRouter
@@ -134,6 +135,9 @@ def live_backends(recipe: ApiRecipe, scorer: Any) -> Backends:
         catalog_store=catalog_store,
         catalog_poll_s=actors.catalog_poll_s,
         refusal_store=RefusalStore(url, redis_config.prefix),
+        suppressions=RedisSuppressions(
+            states.redis, Keys(redis_config.prefix).email_suppressions()
+        ),
     )
     if api.catalog_feed:
         backends.catalog_feed = CatalogFeed(

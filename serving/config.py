@@ -83,6 +83,10 @@ class ApiConfig(_Part):
     consent_categories: dict[str, tuple[str, ...]] = Field(
         default_factory=lambda: dict(DEFAULT_CATEGORIES)
     )
+    # What verifies marketing e-mails' one-click unsubscribe links: the secret the e-mail
+    # sink signs them with (ENGAGE_SINKS_EMAIL_UNSUBSCRIBE_SECRET), and earlier ones while
+    # they rotate (actors.delivery.mail.unsubscribe).
+    unsubscribe_secrets: tuple[SecretStr, ...] = ()
     # IP addresses in events are cut to their network (IPv4 /24, IPv6 /48) before they
     # reach the broker; true keeps them whole (for a fraud model that needs them).
     full_ip_addresses: bool = False

@@ -8,6 +8,8 @@ The dispatcher asks `Guardrails.decide` for every action about to be delivered:
   customer withdrew, or never gave where the policy makes it opt-in: suppressed
   (actors.model.consent);
 * marketing within the fraud-suppression window of a fraud alert: suppressed;
+* e-mail to an address that hard-bounced (any e-mail) or complained (marketing):
+  suppressed (actors.delivery.mail.suppressions);
 * marketing inside quiet hours in the customer's time zone: deferred to their end;
 * marketing over a frequency cap (per channel, per campaign, per day and per week; the
   most restrictive wins): suppressed.
@@ -28,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from actors.delivery.mail.suppressions import Suppression, Suppressions, normal
 from actors.delivery.policy import DELIVER, Decision
 from actors.errors import StoreUnavailableError
 from actors.model import consent
@@ -185,11 +188,13 @@ class Guardrails:
         policy: Callable[[], PolicySpec],
         slots: int,
         clock: Callable[[], float],
+        suppressions: Suppressions | None = None,
     ) -> None:
         self.store = store
         self.policy = policy
         self.slots = slots
         self.clock = clock
+        self.suppressions = suppressions
 
     def _local(self, action: Action, policy: PolicySpec) -> datetime:
         return local_time(self.clock(), action.timezone, policy)
@@ -199,6 +204,7 @@ class Guardrails:
         asking = sorted({a.customer_id for a in actions if a.kind != "fraud"})
         customers = [(slot_of(c, self.slots), c) for c in asking]
         facts = dict(zip(asking, await self.store.facts(customers), strict=True))
+        suppressed = await self._suppressed(actions)
         pending: Counter[tuple[str, str]] = Counter()
         decisions = []
         for action in actions:
@@ -209,7 +215,11 @@ class Guardrails:
                 decisions.append(DELIVER)
                 continue
             try:
-                decision = self._decide_one(action, policy, facts[action.customer_id], pending)
+                mailed = action.channel == "email" and action.contact
+                bounced = suppressed.get(normal(action.contact or "")) if mailed else None
+                decision = self._decide_one(
+                    action, policy, facts[action.customer_id], pending, bounced
+                )
             except Exception as error:  # one bad action fails alone, never its batch
                 decision = Decision("reject", f"guardrails failed: {type(error).__name__}: {error}")
             decisions.append(decision)
@@ -221,6 +231,7 @@ class Guardrails:
         policy: PolicySpec,
         facts: dict[str, str],
         pending: Counter[tuple[str, str]],
+        suppressed: Suppression | None = None,
     ) -> Decision:
         fraud_at = facts.get("fraud_at")
         blocked = consent.blocked(
@@ -232,6 +243,8 @@ class Guardrails:
             action.event_time.timestamp(),
             policy.suppress_marketing_after_fraud,
         )
+        if blocked is None and suppressed is not None:
+            blocked = suppressed.blocks(action.kind)
         if blocked is not None:
             return Decision("suppress", blocked)
         if action.kind != "marketing":  # service waits for no quiet hours and no cap
@@ -248,6 +261,16 @@ class Guardrails:
         for name, _, _ in caps:
             pending[(action.customer_id, name)] += 1
         return DELIVER
+
+    async def _suppressed(self, actions: Sequence[Action]) -> dict[str, Suppression]:
+        """The bounce and complaint records of the addresses these e-mails go to."""
+        addresses = [
+            a.contact for a in actions if a.channel == "email" and a.contact and a.kind != "fraud"
+        ]
+        if self.suppressions is None or not addresses:
+            return {}
+        # StoreUnavailableError, like the facts': an outage, the batch is judged later.
+        return await self.suppressions.of(addresses)
 
     async def delivered(self, actions: Sequence[Action]) -> None:
         policy = self.policy()

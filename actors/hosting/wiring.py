@@ -10,7 +10,7 @@ where they would be lost.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from actors.brokers.amqp_sink import AmqpSink
@@ -20,11 +20,13 @@ from actors.catalog.store import CatalogStore
 from actors.config import SinkConfig
 from actors.delivery.guardrails import Guardrails, RedisGuardrailStore
 from actors.delivery.idempotency import RedisIdempotencyStore
+from actors.delivery.mail.suppressions import RedisSuppressions
 from actors.delivery.outbox import Dispatcher
 from actors.delivery.sinks import build_sinks
 from actors.delivery.sinks.base import Sink
 from actors.hosting.host import ShardHost
 from actors.hosting.recipe import ShardRecipe
+from actors.rules.emails import EmailTemplate
 from actors.rules.source import RulesFile
 from actors.storage.redis_store import RedisStateStore
 from actors.turn.actor import CustomerActor
@@ -45,8 +47,10 @@ class ShardParts:
     rules_store: RulesStore
 
 
-def shard_sinks(recipe: ShardRecipe) -> dict[str, Sink]:
-    sinks = build_sinks(recipe.sinks)
+def shard_sinks(
+    recipe: ShardRecipe, templates: Callable[[], Mapping[str, EmailTemplate]] = dict
+) -> dict[str, Sink]:
+    sinks = build_sinks(recipe.sinks, templates)
     sinks[DEFAULT_SINK] = recipe.broker.action_sink()
     # Decision records (actors.turn.decision_log) have a lane of their own: a slow log
     # holds back no action.
@@ -78,7 +82,7 @@ def build_shard(
     catalog = CatalogFollower(CatalogStore.connect(redis.require_url(), redis.prefix))
     actor = CustomerActor(rules_file.rules, scorer, trace=actors.trace_turns > 0, catalog=catalog)
     dispatcher = Dispatcher(
-        shard_sinks(recipe),
+        shard_sinks(recipe, lambda: actor.rules.emails),
         RedisIdempotencyStore(store.redis, store.keys),
         store,
         recipe.broker.action_dead_letters(),
@@ -87,6 +91,7 @@ def build_shard(
             lambda: actor.rules.policy,
             actors.slots,
             clock,
+            RedisSuppressions(store.redis, store.keys.email_suppressions()),
         ),
         queue_size=actors.sink_queue_size,
         max_deferred=actors.max_deferred_actions,

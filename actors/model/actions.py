@@ -60,6 +60,9 @@ class _ActionBase(BaseModel):
     # the address to send to.
     timezone: str | None = None
     contact: str | None = None
+    # The customer's language (`identify` trait `locale`, `fr-CA`): which template's
+    # locale an e-mail is written in (actors.rules.emails).
+    locale: str | None = None
 
 
 class OfferAction(_ActionBase):

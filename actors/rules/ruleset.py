@@ -35,6 +35,7 @@ from actors.rules.checks import (
     models_used,
 )
 from actors.rules.conditions import Condition
+from actors.rules.emails import EmailTemplate, EmailTemplateSpec, compile_template
 from actors.rules.journeys import Journey, JourneySpec, compile_journey
 from actors.rules.segments import Segment
 from actors.rules.specs import (
@@ -58,6 +59,8 @@ class RulesFile(Spec):
     reminders: tuple[ReminderSpec, ...] = ()
     rules: tuple[RuleSpec, ...] = ()
     journeys: tuple[JourneySpec, ...] = ()
+    # E-mail templates by rule id, campaign or action type (actors.rules.emails).
+    emails: dict[str, EmailTemplateSpec] = Field(default_factory=dict)
 
     @field_validator("segments")
     @classmethod
@@ -84,6 +87,7 @@ class RuleSet:
     source: str = "<memory>"
     segments: tuple[Segment, ...] = ()
     journeys: tuple[Journey, ...] = ()
+    emails: Mapping[str, EmailTemplate] = field(default_factory=dict)
     by_trigger: dict[str, tuple[Rule, ...]] = field(default_factory=dict)
     # The models any rule of a trigger may score: asked for every event by prefetching.
     models_by_trigger: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -195,9 +199,17 @@ def compile_rules(
         if registered is not None:
             sends = [step.rule for step in journey.steps if step.rule is not None]
             faults += [fault for rule in sends for fault in unknown_models(rule, registered)]
+    emails: dict[str, EmailTemplate] = {}
+    for name, template in spec.emails.items():
+        try:
+            emails[name] = compile_template(name, template)
+        except RuleError as fault:
+            faults.append(fault)
     if faults:
         raise RulesRefusedError(faults)
-    return RuleSet(tuple(rules), reminders, spec.policy, source, tuple(segments), tuple(journeys))
+    return RuleSet(
+        tuple(rules), reminders, spec.policy, source, tuple(segments), tuple(journeys), emails
+    )
 
 
 def unknown_models(rule: Rule, registered: Collection[str]) -> list[RuleError]:

@@ -29,6 +29,10 @@ class Keys:
         """When delivery of each outbox entry began (see actors.delivery.outbox)."""
         return f"{self.slot_tag(slot)}:attempts"
 
+    def email_suppressions(self) -> str:
+        """Addresses that bounced or complained (actors.delivery.mail.suppressions)."""
+        return f"{self.prefix}:email:suppressed"
+
     def trace(self, slot: int, customer_id: str) -> str:
         """The customer's latest decision traces, newest first (a capped list)."""
         return f"{self.slot_tag(slot)}:t:{customer_id}"

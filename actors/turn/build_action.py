@@ -78,6 +78,7 @@ def build_action(
         "held_out": control is not None,
         "timezone": state.timezone,
         "contact": state.email if spec.channel == "email" else None,
+        "locale": _locale(state),
     }
     event = trigger.event
     if spec.type == "offer":
@@ -123,3 +124,8 @@ def build_action(
         **common,
         days_inactive=round((now - (state.last_event_at or now)) / 86_400, 2),
     )
+
+
+def _locale(state: CustomerState) -> str | None:
+    locale = (state.traits or {}).get("locale")
+    return locale[:35] if isinstance(locale, str) and locale else None

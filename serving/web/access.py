@@ -96,5 +96,6 @@ def refuse_for_source(event: Event, caller: Grant) -> None:
 
 
 COLLECT = _access(Scope.COLLECT)
+WRITE = _access(Scope.WRITE)
 READ = _access(Scope.READ)
 ADMIN = _access(Scope.ADMIN)

@@ -11,7 +11,18 @@ from fastapi import FastAPI
 from serving.edge import EdgeConfig, EdgeMiddleware
 from serving.refusals import flush, flush_forever
 from serving.series import sample_forever
-from serving.web import admin, catalog, collect, consent, customers, models, ops, reports, rules
+from serving.web import (
+    admin,
+    catalog,
+    collect,
+    consent,
+    customers,
+    email,
+    models,
+    ops,
+    reports,
+    rules,
+)
 from serving.web.answers import install_error_handlers
 from serving.web.backends import Backends
 from serving.web.served import Served
@@ -22,6 +33,7 @@ ROUTERS = (
     collect.router,
     customers.router,
     consent.router,
+    email.router,
     models.router,
     reports.router,
     admin.router,

@@ -21,6 +21,7 @@ from actors.catalog.follower import CatalogFollower
 from actors.catalog.offer import CatalogOffer
 from actors.catalog.store import Published
 from actors.delivery.guardrails import GuardrailStore, cap_fields, cap_reached, local_time
+from actors.delivery.mail.suppressions import Suppressions
 from actors.errors import (
     EngageError,
     ModelError,
@@ -173,6 +174,8 @@ class Backends:
     # Refused calls: recorded per request, flushed to `refusal_store` by the app's loop.
     refusals: RefusalLog = field(default_factory=RefusalLog)
     refusal_store: RefusalStore | None = None
+    # Addresses bounces and complaints suppressed (actors.delivery.mail.suppressions).
+    suppressions: Suppressions | None = None
 
     async def publish(self, events: Sequence[Event]) -> None:
         try:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from actors.rules.emails import render
 from actors.rules.ruleset import RuleSet, load_rules
 from engage.backtest import Decided
 from tests.engage.test_backtest import NOON, run
@@ -53,6 +54,31 @@ def test_retail_cart_recovery_emails_then_offers_and_a_purchase_ends_it() -> Non
             ("small", "cart_recovery.push_reminder"): 1,
         }
     )
+
+
+def test_retail_cart_recovery_emails_are_written_by_the_files_templates_per_locale() -> None:
+    events = [
+        event("identify", "ann", NOON - 60, email="ann@example.com", traits={"locale": "fr-FR"}),
+        event("cart_add", "ann", NOON, price=200.0),
+        event("identify", "bob", NOON - 60, email="bob@example.com"),
+        event("cart_add", "bob", NOON, price=20.0),
+    ]
+    retail = rules("retail")
+    decided = run(events, retail, until=NOON + 3600)
+    mails = {d.action.customer_id: d.action for d in decided if d.action.channel == "email"}
+    url = "https://engage.example/v1/email/unsubscribe?t=x"
+    french, english = (
+        render(mails["ann"], retail.emails, url),
+        render(mails["bob"], retail.emails, url),
+    )
+    assert (french.template, french.locale) == ("cart_recovery", "fr")
+    assert french.subject == "1 article(s) vous attendent"
+    assert "La livraison est offerte." in french.text
+    assert english.subject == "1 item waiting in your cart"
+    assert "Hello there," in english.text
+    assert "Delivery is on us" not in english.text
+    assert english.html is not None
+    assert f'<a href="{url}">Unsubscribe</a>' in english.html
 
 
 def test_banking_card_activation_nudges_until_the_first_card_payment() -> None:

@@ -5,15 +5,21 @@ actors.brokers; a shard's full set is assembled by actors.hosting.wiring."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from actors.config import SinkConfig
 from actors.delivery.sinks.base import Sink
-from actors.delivery.sinks.email import EmailSink
+from actors.delivery.sinks.email import EmailSink, Unsubscribe
 from actors.delivery.sinks.log import LogSink
 from actors.delivery.sinks.webhook import WebhookSink
+from actors.rules.emails import EmailTemplate
 
 
-def build_sinks(config: SinkConfig) -> dict[str, Sink]:
-    """The configured sinks that are not the event broker's."""
+def build_sinks(
+    config: SinkConfig, templates: Callable[[], Mapping[str, EmailTemplate]] = dict
+) -> dict[str, Sink]:
+    """The configured sinks that are not the event broker's; e-mail written from the
+    `templates` of the rules in force."""
     sinks: dict[str, Sink] = {"log": LogSink()}
     if config.webhook_url:
         secret = config.webhook_secret.get_secret_value() if config.webhook_secret else ""
@@ -30,5 +36,15 @@ def build_sinks(config: SinkConfig) -> dict[str, Sink]:
             password=password,
             starttls=config.smtp_starttls,
             timeout_s=config.smtp_timeout_s,
+            templates=templates,
+            links=_links(config),
         )
     return sinks
+
+
+def _links(config: SinkConfig) -> Unsubscribe | None:
+    if config.email_unsubscribe_url is None or config.email_unsubscribe_secret is None:
+        return None
+    return Unsubscribe(
+        config.email_unsubscribe_url, config.email_unsubscribe_secret.get_secret_value()
+    )

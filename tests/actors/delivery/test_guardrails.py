@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from actors.delivery.guardrails import Guardrails, MemoryGuardrailStore, quiet_until
+from actors.delivery.mail.suppressions import MemorySuppressions, suppression
 from actors.model.actions import FraudAlertAction, OfferAction
 from actors.model.consent import guard_facts
 from actors.rules.ruleset import PolicySpec
@@ -171,6 +172,41 @@ def test_an_opt_in_channel_delivers_only_after_a_grant() -> None:
     assert verdicts(g, [offer(1, channel="email")]) == ["suppress"]
     store.guards[(slot_of("c1", 16), "c1")] = guard_facts({"email.marketing": True})
     assert verdicts(g, [offer(2, channel="email")]) == ["deliver"]
+
+
+def test_an_address_that_bounced_gets_no_email_and_one_that_complained_no_marketing() -> None:
+    g, _ = guardrails()
+    suppressions = MemorySuppressions()
+    g.suppressions = suppressions
+    asyncio.run(
+        suppressions.add(
+            [
+                suppression("gone@example.com", "bounce", "ses", "5.1.1"),
+                suppression("angry@example.com", "complaint", "postmark", "spam"),
+            ]
+        )
+    )
+    mail = {"channel": "email"}
+    decisions = asyncio.run(
+        g.decide(
+            [
+                offer(1, contact="Gone@example.com", **mail),
+                offer(2, contact="gone@example.com", kind="service", **mail),
+                offer(3, contact="angry@example.com", **mail),
+                offer(4, contact="angry@example.com", kind="service", **mail),
+                offer(5, contact="fine@example.com", **mail),
+                offer(6, contact="gone@example.com"),  # a push: the address is not asked
+            ]
+        )
+    )
+    assert [(d.verdict, d.reason) for d in decisions] == [
+        ("suppress", "address suppressed: hard bounce (ses: 5.1.1)"),
+        ("suppress", "address suppressed: hard bounce (ses: 5.1.1)"),
+        ("suppress", "address suppressed: complaint (postmark)"),
+        ("deliver", ""),
+        ("deliver", ""),
+        ("deliver", ""),
+    ]
 
 
 def test_service_messages_wait_for_no_quiet_hours_and_no_cap() -> None:

@@ -23,6 +23,7 @@ from actors.catalog.offer import CatalogOffer
 from actors.catalog.store import NoPreviousVersionError, Published, UnknownOfferError
 from actors.config import ActorConfig
 from actors.delivery.guardrails import MemoryGuardrailStore
+from actors.delivery.mail.suppressions import MemorySuppressions
 from actors.errors import (
     ModelError,
     NoSuchModelVersionError,
@@ -363,6 +364,7 @@ def fakes(config: ApiConfig) -> Iterator[Fakes]:
             catalog_store=catalog_store,
             rules_store=rules_store,
             guards=MemoryGuardrailStore(states),
+            suppressions=MemorySuppressions(),
         )
     )
     with TestClient(app, raise_server_exceptions=False) as client:
