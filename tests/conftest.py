@@ -17,11 +17,12 @@ import pytest
 import requests
 from pydantic import SecretStr
 
-from actors.config import ActorConfig, KafkaConfig, RedisConfig
+from actors.config import ActorConfig, KafkaConfig, RedisConfig, SinkConfig
 from engage.processes import ServerProcess, free_port
 from engage.settings import RayConfig, Settings
 from engage.stack import start_broker, start_redis
 from serving.config import ApiConfig, ServeConfig
+from tests.mailbox import Mailbox, smtp_server
 
 
 @pytest.fixture(autouse=True)
@@ -137,6 +138,24 @@ def ray_local() -> Iterator[None]:
 
 WRITE_KEY, READ_KEY, ADMIN_TOKEN = "test-write-key", "test-read-key", "test-admin-token"
 CLIENT_KEY = "test-client-key"
+# Marketing e-mail's unsubscribe links (docs/email.md): signed by the e-mail sink,
+# verified by the API; the address is a placeholder, a test posts its path to the app.
+UNSUBSCRIBE_SECRET = "test-unsubscribe-secret-of-32-bytes!!"
+UNSUBSCRIBE_URL = "https://engage.test/v1/email/unsubscribe"
+# A rule that mails the customer's cart when a page says "Mail My Cart" (tests/e2e/test_email.py).
+MAIL_RULE: dict[str, Any] = {
+    "id": "mail_cart",
+    "kind": "marketing",
+    "triggers": ["custom"],
+    "when": "event.name == 'Mail My Cart'",
+    "priority": 30,
+    "action": {
+        "type": "cart_reminder",
+        "channel": "email",
+        "sink": "email",
+        "template": "{cart.items} item(s) in your cart",
+    },
+}
 
 
 @dataclass
@@ -174,6 +193,7 @@ def fast_rules(tmp_path_factory: pytest.TempPathFactory) -> str:
     from engage.chaos.rules import deterministic_rules
 
     rules = deterministic_rules()
+    rules["rules"].append(MAIL_RULE)
     for reminder in rules["reminders"]:
         if reminder["kind"] == "cart_abandonment":
             reminder["after"] = "3s"
@@ -219,7 +239,17 @@ def deploy_test_app(
 
 
 @pytest.fixture(scope="session")
-def engage_app(ray_local: None, bootstrap: str, redis_url: str, fast_rules: str) -> App:
+def mailbox() -> Iterator[Mailbox]:
+    """The SMTP server the shared engage mails to (a real one: aiosmtpd)."""
+    with smtp_server() as (box, port):
+        assert box.port == port
+        yield box
+
+
+@pytest.fixture(scope="session")
+def engage_app(
+    ray_local: None, bootstrap: str, redis_url: str, fast_rules: str, mailbox: Mailbox
+) -> App:
     from actors.brokers.kafka import ensure_topics
 
     prefix = f"app{uuid.uuid4().hex[:6]}"
@@ -248,5 +278,13 @@ def engage_app(ray_local: None, bootstrap: str, redis_url: str, fast_rules: str)
         cors_origins=("https://shop.example", SDK_PAGES_ORIGIN),
         # Live feature counts every 2 s: drift is measured within a test's minutes.
         feature_sample_s=2.0,
+        unsubscribe_secrets=(SecretStr(UNSUBSCRIBE_SECRET),),
     )
-    return deploy_test_app(prefix, redis_url, fast_rules, api, kafka=kafka)
+    sinks = SinkConfig(
+        smtp_host="127.0.0.1",
+        smtp_port=mailbox.port,
+        smtp_from="offers@shop.example",
+        email_unsubscribe_url=UNSUBSCRIBE_URL,
+        email_unsubscribe_secret=SecretStr(UNSUBSCRIBE_SECRET),
+    )
+    return deploy_test_app(prefix, redis_url, fast_rules, api, kafka=kafka, sinks=sinks)

@@ -9,15 +9,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from actors.delivery.mail.suppressions import MemorySuppressions, suppression
 from actors.delivery.mail.unsubscribe import mint
 from actors.delivery.sinks.email import EmailSink, Unsubscribe
 from actors.model.events import Identify
 from actors.model.state import CustomerState
-from engage.processes import free_port
-from tests.actors.delivery.sinks.test_email import Mailbox, cart_nudge
+from tests.actors.delivery.sinks.test_email import cart_nudge
+from tests.mailbox import smtp_server
 from tests.serving.web.conftest import ADMIN, CLIENT, WRITE, Fakes, fakes, keyed
 
 SECRET = "unsubscribe-secret-of-at-least-32-bytes!"
@@ -39,15 +38,10 @@ def test_the_one_click_post_of_a_real_emails_header_withdraws_email_marketing(
     mail_api: Fakes,
 ) -> None:
     # Given a marketing e-mail as an SMTP server received it
-    mailbox, port = Mailbox(), free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_server() as (mailbox, port):
         links = Unsubscribe("https://engage.example/v1/email/unsubscribe", SECRET)
         sink = EmailSink("127.0.0.1", port, links=links)
         asyncio.run(sink.deliver([cart_nudge(payload={"note": "n"})]))
-    finally:
-        controller.stop()
     ((_, message),) = mailbox.messages
     url = urlsplit(message["List-Unsubscribe"].strip("<>"))
     # when the mailbox provider posts RFC 8058's one-click body to it, twice

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from email import message_from_bytes
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from actors.delivery.mail import unsubscribe
 from actors.delivery.sinks.email import NO_UNSUBSCRIBE, EmailSink, Unsubscribe
@@ -17,6 +15,7 @@ from actors.model.actions import Action, CartReminderAction
 from actors.rules.ruleset import parse_rules
 from engage.processes import free_port
 from tests.actors.delivery.test_outbox import make_action
+from tests.mailbox import Mailbox, smtp_server
 
 SECRET = "unsubscribe-secret-of-at-least-32-bytes!"
 LINKS = Unsubscribe("https://engage.example/v1/email/unsubscribe", SECRET)
@@ -70,33 +69,10 @@ def cart_nudge(key: str = "k1", **update: Any) -> Action:
     return action.model_copy(update=update)
 
 
-class Mailbox:
-    """An aiosmtpd handler; aiosmtpd names the hooks handle_RCPT and handle_DATA."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_RCPT(  # noqa: N802
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
-    ) -> str:
-        if address.endswith("@refused.example"):
-            return "550 no such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
-        return "250 Message accepted"
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[Mailbox, int]]:
-    mailbox = Mailbox()
-    port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield mailbox, port
-    controller.stop()
+    with smtp_server() as server:
+        yield server
 
 
 def test_an_action_is_mailed_to_the_customers_address(smtp: tuple[Mailbox, int]) -> None:
