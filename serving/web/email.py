@@ -25,11 +25,24 @@ from actors.model.events import event_from_dict
 from serving.email_events import UnknownShapeError, read
 from serving.security import ApiError, Grant
 from serving.web.access import ADMIN, WRITE
-from serving.web.answers import ERRORS, UNAVAILABLE, invalid
+from serving.web.answers import ERRORS, UNAVAILABLE, ErrorOut, invalid
 from serving.web.backends import Backends
 from serving.web.served import Live
 
 router = APIRouter()
+
+# The pages answer HTML; their refusals are JSON like every other route's.
+PAGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {
+        "description": spec["description"],
+        "content": {
+            "application/json": {
+                "schema": {"$ref": f"#/components/schemas/{spec['model'].__name__}"}
+            }
+        },
+    }
+    for code, spec in {**ERRORS, **UNAVAILABLE}.items()
+}
 
 Token = Annotated[str, Query(alias="t", min_length=1, max_length=2048)]
 
@@ -50,7 +63,7 @@ def _verified(backends: Backends, token: str) -> tuple[str, str]:
         raise invalid(("query", "t"), refused.reason) from None
 
 
-@router.get("/v1/email/unsubscribe", response_class=HTMLResponse, responses={**ERRORS})
+@router.get("/v1/email/unsubscribe", response_class=HTMLResponse, responses=PAGE_ERRORS)
 async def unsubscribe_page(t: Token, backends: Live) -> Any:
     """The page an unsubscribe link opens: a button that confirms (nothing changes yet)."""
     _verified(backends, t)
@@ -62,9 +75,7 @@ async def unsubscribe_page(t: Token, backends: Live) -> Any:
     return _page("Unsubscribe", form)
 
 
-@router.post(
-    "/v1/email/unsubscribe", response_class=HTMLResponse, responses={**ERRORS, **UNAVAILABLE}
-)
+@router.post("/v1/email/unsubscribe", response_class=HTMLResponse, responses=PAGE_ERRORS)
 async def unsubscribe_now(t: Token, backends: Live) -> Any:
     """RFC 8058's one-click POST (`List-Unsubscribe=One-Click`), or the page's button:
     withdraws the token's consent (marketing by e-mail) for its customer."""
@@ -153,7 +164,10 @@ async def list_suppressions(
         raise ApiError(503, "store_unavailable", str(error)) from error
 
 
-@router.delete("/v1/email/suppressions/{address}", responses={**ERRORS, **UNAVAILABLE})
+@router.delete(
+    "/v1/email/suppressions/{address}",
+    responses={**ERRORS, **UNAVAILABLE, 404: {"model": ErrorOut, "description": "not suppressed"}},
+)
 async def lift_suppression(address: str, backends: Live, _key: Grant = ADMIN) -> Any:
     """Lift an address's suppression (the mailbox was fixed): 404 if it had none."""
     try:
