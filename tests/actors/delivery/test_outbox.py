@@ -8,13 +8,16 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from actors.delivery.guardrails import Guardrails, MemoryGuardrailStore
 from actors.delivery.idempotency import MemoryIdempotencyStore
 from actors.delivery.letters import MemoryDeadLetters
+from actors.delivery.mail.suppressions import MemorySuppressions, Suppression, suppression
 from actors.delivery.outbox import Dispatcher
 from actors.delivery.policy import Decision
 from actors.delivery.sinks.base import Delivery
 from actors.errors import StoreUnavailableError
 from actors.model.actions import Action, ContentRecommendationAction, action_to_json
+from actors.rules.specs import PolicySpec
 from actors.storage.memory_store import MemoryStateStore
 from actors.storage.store import Commit, OutboxEntry
 from tests.eventually import eventually_async
@@ -836,3 +839,48 @@ def test_a_decision_record_reaches_its_lane_and_leaves_no_note_in_the_timeline()
     assert len(decisions.got) == 1
     assert decisions.got != ["k1"]
     assert [json.loads(n)["action_id"] for n in notes] == ["act_k1"]
+
+
+class SuppressionsDownOnce(MemorySuppressions):
+    """Redis goes away while the guardrails read the bounced addresses, once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    async def of(self, addresses: Sequence[str]) -> dict[str, Suppression]:
+        if self.failures:
+            self.failures -= 1
+            raise StoreUnavailableError("suppressions", "Timeout reading from socket")
+        return await super().of(addresses)
+
+
+def test_an_outage_reading_bounced_addresses_holds_the_email_then_judges_it_once() -> None:
+    async def scenario() -> tuple[FlakySink, MemoryDeadLetters, Dispatcher]:
+        store, sink, letters = MemoryStateStore(), FlakySink(), MemoryDeadLetters()
+        suppressions = SuppressionsDownOnce()
+        await suppressions.add([suppression("gone@example.com", "bounce", "ses", "5.1.1")])
+        mail = {"channel": "email", "kind": "service"}
+        fine = make_action("k1").model_copy(update={**mail, "contact": "ok@example.com"})
+        gone = make_action("k2").model_copy(update={**mail, "contact": "gone@example.com"})
+        entries = await saved(store, fine, gone)
+        guardrails = Guardrails(
+            MemoryGuardrailStore(store), PolicySpec, 16, time.time, suppressions
+        )
+        dispatcher = Dispatcher(
+            {"kafka": sink},
+            MemoryIdempotencyStore(),
+            store,
+            letters,
+            guardrails,
+            base_backoff_s=0.01,
+        )
+        await run_dispatcher(dispatcher, entries)
+        return sink, letters, dispatcher
+
+    sink, letters, dispatcher = asyncio.run(scenario())
+    # Held through the outage, not lost or dead-lettered for it; then the bounced
+    # address's e-mail is suppressed and the other delivered once.
+    assert dispatcher.stats["dispatch_errors"] == 1
+    assert sink.got == ["k1"]
+    assert letters.letters == []

@@ -4,15 +4,16 @@ providers' bounce and complaint webhook (serving.web.email)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from actors.delivery.mail.suppressions import MemorySuppressions, suppression
+from actors.delivery.mail.suppressions import MemorySuppressions, Suppression, suppression
 from actors.delivery.mail.unsubscribe import mint
 from actors.delivery.sinks.email import EmailSink, Unsubscribe
+from actors.errors import StoreUnavailableError
 from actors.model.events import Identify
 from actors.model.state import CustomerState
 from tests.actors.delivery.sinks.test_email import cart_nudge
@@ -105,3 +106,25 @@ def test_an_operator_lists_and_lifts_suppressions(api: Fakes) -> None:
     assert [s["address"] for s in listed] == ["a@example.com"]
     assert api.request("DELETE", "/v1/email/suppressions/A@example.com", ADMIN).status_code == 200
     assert api.request("DELETE", "/v1/email/suppressions/a@example.com", ADMIN).status_code == 404
+
+
+class UnreachableSuppressions(MemorySuppressions):
+    async def add(self, suppressions: Sequence[Suppression]) -> None:
+        raise StoreUnavailableError("suppressions", "Connection refused")
+
+
+def test_a_webhook_call_while_redis_is_out_of_reach_is_a_503_the_provider_retries(
+    api: Fakes,
+) -> None:
+    backends = api.client.app.state.served.backends  # type: ignore[attr-defined]
+    backends.suppressions = UnreachableSuppressions()
+    body = [{"event": "bounce", "type": "bounce", "email": "gone@example.com"}]
+    answer = api.request("POST", "/v1/email/events", WRITE, json=body)
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "store_unavailable"
+
+
+def test_an_unsubscribe_while_the_broker_is_out_of_reach_is_a_503(mail_api: Fakes) -> None:
+    mail_api.publisher.down = "broker unreachable"
+    answer = mail_api.client.post("/v1/email/unsubscribe", params={"t": mint(SECRET, "c1")})
+    assert answer.status_code == 503
