@@ -402,7 +402,27 @@ async def feedback(
     customer_id: CustomerId, body: FeedbackIn, backends: Live, caller: Grant = COLLECT
 ) -> Any:
     """What happened to an offer: shown, clicked, converted (credited for uplift)."""
+    fields = {
+        "type": "offer_feedback",
+        "outcome": body.outcome,
+        "offer_id": body.offer_id,
+        "action_id": body.action_id,
+        "value": body.value,
+    }
     event_id = body.event_id or f"fb-{uuid.uuid4().hex}"
+    return await record_one(backends, caller, customer_id, event_id, fields, "feedback")
+
+
+async def record_one(
+    backends: Backends,
+    caller: Grant,
+    customer_id: str,
+    event_id: str,
+    fields: dict[str, Any],
+    source: str,
+) -> AcceptedOut:
+    """One event a route makes for the customer (a visitor's `anon:` id or a customer's),
+    stamped now, judged as collection judges a caller's events, and published."""
     identity = (
         {"anonymous_id": customer_id.removeprefix("anon:")}
         if customer_id.startswith("anon:")
@@ -410,19 +430,15 @@ async def feedback(
     )
     recorded = event_from_dict(
         {
-            "type": "offer_feedback",
+            **fields,
             "event_id": event_id,
             "timestamp": datetime.now(UTC).isoformat(),
-            "outcome": body.outcome,
-            "offer_id": body.offer_id,
-            "action_id": body.action_id,
-            "value": body.value,
             **identity,
         }
     )
     refuse_for_source(recorded, caller)
     refuse_unsigned(backends, recorded.customer_id, caller, None)
-    if not await publish_one(backends, caller, recorded, "feedback"):
+    if not await publish_one(backends, caller, recorded, source):
         return AcceptedOut(accepted=0, event_ids=[])
     return AcceptedOut(accepted=1, event_ids=[event_id])
 

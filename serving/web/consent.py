@@ -8,18 +8,17 @@ right after may not show it yet.
 """
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from actors.model import consent
-from actors.model.events import ID_PATTERN, event_from_dict
+from actors.model.events import ID_PATTERN
 from serving.security import Grant
-from serving.web.access import COLLECT, READ, refuse_for_source
+from serving.web.access import COLLECT, READ
 from serving.web.answers import ERRORS, UNAVAILABLE
-from serving.web.collect import AcceptedOut, publish_one, refuse_unsigned
+from serving.web.collect import AcceptedOut, record_one
 from serving.web.customers import CustomerId
 from serving.web.served import Live
 
@@ -59,12 +58,6 @@ class ConsentIn(BaseModel):
         return value
 
 
-def _identity(customer_id: str) -> dict[str, str]:
-    if customer_id.startswith("anon:"):
-        return {"anonymous_id": customer_id.removeprefix("anon:")}
-    return {"customer_id": customer_id}
-
-
 @router.get(
     "/v1/customers/{customer_id}/consent",
     response_model=ConsentOut,
@@ -100,17 +93,5 @@ async def change_consent(
     """Grant or withdraw consent per channel and purpose. A client key may only withdraw
     (and, with signed visitors, only for the customer whose signature it carries)."""
     event_id = body.event_id or f"consent-{uuid.uuid4().hex}"
-    recorded = event_from_dict(
-        {
-            "type": "identify",
-            "event_id": event_id,
-            "timestamp": datetime.now(UTC).isoformat(),
-            "consent": body.consent,
-            **_identity(customer_id),
-        }
-    )
-    refuse_for_source(recorded, caller)
-    refuse_unsigned(backends, recorded.customer_id, caller, None)
-    if not await publish_one(backends, caller, recorded, "consent"):
-        return AcceptedOut(accepted=0, event_ids=[])
-    return AcceptedOut(accepted=1, event_ids=[event_id])
+    fields = {"type": "identify", "consent": body.consent}
+    return await record_one(backends, caller, customer_id, event_id, fields, "consent")
