@@ -179,6 +179,14 @@ def local_time(at: float, timezone: str | None, policy: PolicySpec) -> datetime:
     return datetime.fromtimestamp(at, _zone(timezone, default))
 
 
+def _mailed_to(action: Action) -> str | None:
+    """The address an e-mail the guardrails judge goes to (its bounces and complaints
+    apply), or None for any other action."""
+    if action.channel == "email" and action.kind != "fraud":
+        return action.contact or None
+    return None
+
+
 class Guardrails:
     """The dispatcher's `ActionPolicy`, reading the policy of the rules in force."""
 
@@ -215,8 +223,8 @@ class Guardrails:
                 decisions.append(DELIVER)
                 continue
             try:
-                mailed = action.channel == "email" and action.contact
-                bounced = suppressed.get(normal(action.contact or "")) if mailed else None
+                address = _mailed_to(action)
+                bounced = suppressed.get(normal(address)) if address else None
                 decision = self._decide_one(
                     action, policy, facts[action.customer_id], pending, bounced
                 )
@@ -264,9 +272,7 @@ class Guardrails:
 
     async def _suppressed(self, actions: Sequence[Action]) -> dict[str, Suppression]:
         """The bounce and complaint records of the addresses these e-mails go to."""
-        addresses = [
-            a.contact for a in actions if a.channel == "email" and a.contact and a.kind != "fraud"
-        ]
+        addresses = [address for a in actions if (address := _mailed_to(a))]
         if self.suppressions is None or not addresses:
             return {}
         # StoreUnavailableError, like the facts': an outage, the batch is judged later.
